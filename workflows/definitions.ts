@@ -1,0 +1,172 @@
+/**
+ * The one contract of the order saga: task queue, workflow type and id, signals, query, update, statuses, search
+ * attributes and the input/result types. Imported by the workflow, the worker, the API and the tests alike; no name
+ * defined here is spelled out anywhere else.
+ */
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+/** Default task queue the workers poll; overridable by `TEMPORAL_TASK_QUEUE` (tests use their own). */
+export const TASK_QUEUE = 'orders';
+
+/** Workflow type name (the exported function in `workflows/order.ts`). */
+export const WORKFLOW_TYPE = 'orderWorkflow';
+
+/** Workflow id of an order: one workflow per order. */
+export function workflowIdFor(orderId: string): string {
+  return `order-${orderId}`;
+}
+
+/** Every status an order can be in (DESIGN.md, Order statuses). */
+export const ORDER_STATUSES = [
+  'PENDING',
+  'RESERVED',
+  'CHARGING',
+  'NEEDS_ATTENTION',
+  'PAID',
+  'COMPLETED',
+  'REJECTED',
+  'FAILED',
+  'CANCELLED',
+] as const;
+
+/** An order status. */
+export type OrderStatus = (typeof ORDER_STATUSES)[number];
+
+/** Statuses after which nothing changes. */
+export const TERMINAL_STATUSES: readonly OrderStatus[] = ['COMPLETED', 'REJECTED', 'FAILED', 'CANCELLED'];
+
+/** Statuses in which a cancel no longer has any effect (the API answers 409 not_cancellable). */
+export const NOT_CANCELLABLE_STATUSES: readonly OrderStatus[] = ['COMPLETED', 'REJECTED', 'FAILED'];
+
+/** True once an order can no longer change. */
+export function isTerminal(status: OrderStatus): boolean {
+  return TERMINAL_STATUSES.includes(status);
+}
+
+/** One line of an order as the customer asked for it. */
+export interface OrderLine {
+  sku: string;
+  quantity: number;
+}
+
+/** One line of an order as reserved, with its price fixed at reservation time. */
+export interface PricedLine extends OrderLine {
+  productId: number;
+  unitPriceCents: number;
+}
+
+/** A line that could not be reserved because there was not enough stock. */
+export interface Shortage {
+  sku: string;
+  requested: number;
+  available: number;
+}
+
+/** Why a reservation was refused. */
+export type RejectionReason = 'insufficient_stock' | 'unknown_sku';
+
+/** Outcome of the reservation step (activity result and `reservation` update result). */
+export type ReservationOutcome =
+  | { status: 'RESERVED'; totalCents: number; lines: PricedLine[] }
+  | { status: 'REJECTED'; reason: RejectionReason; shortages?: Shortage[]; unknownSkus?: string[] };
+
+/** The payment retry budget, fixed per order at start so a change of config never alters a running order. */
+export interface PaymentRetryPolicy {
+  initialIntervalMs: number;
+  backoffCoefficient: number;
+  maximumIntervalMs: number;
+  maximumAttempts: number;
+}
+
+/** Saga settings carried in the workflow input (workflow code cannot read config). */
+export interface SagaSettings {
+  paymentRetry: PaymentRetryPolicy;
+  /** How long NEEDS_ATTENTION waits for an operator before cancelling the order. */
+  attentionTimeoutMs: number;
+}
+
+/** Input of `orderWorkflow`. */
+export interface OrderWorkflowInput {
+  orderId: string;
+  customerId: string;
+  lines: OrderLine[];
+  /** Opaque payment token from the client; never stored in our database (a fingerprint only). */
+  paymentToken: string;
+  /** Hash of the normalised request body; a repeat with the same idempotency key must carry the same hash. */
+  requestHash: string;
+  idempotencyKey?: string;
+  currency?: string;
+  settings: SagaSettings;
+}
+
+/** Payment progress as shown by the `status` query. */
+export interface PaymentState {
+  status: 'none' | 'charging' | 'approved' | 'declined' | 'unavailable' | 'refunded';
+  idempotencyKey: string;
+  amountCents?: number;
+  lastError?: string;
+}
+
+/** One recorded transition, as kept in the workflow and in `order_events`. */
+export interface StatusEvent {
+  seq: number;
+  status: OrderStatus;
+  at: string;
+  detail: Record<string, unknown>;
+}
+
+/** Result of the `status` query. */
+export interface OrderStatusView {
+  status: OrderStatus;
+  events: StatusEvent[];
+  payment: PaymentState;
+  /** Payment rounds started (1 + operator retries). */
+  attempts: number;
+  cancelRequested: boolean;
+}
+
+/** Final result of `orderWorkflow`; a cancelled order ends normally with CANCELLED. */
+export interface OrderWorkflowResult {
+  orderId: string;
+  status: Extract<OrderStatus, 'COMPLETED' | 'REJECTED' | 'FAILED' | 'CANCELLED'>;
+  reason?: string;
+}
+
+/** Argument of the `cancel` signal. */
+export interface CancelSignalArgs {
+  reason?: string;
+}
+
+/** Argument of the `reservation` update: the caller's request hash, checked against the workflow input. */
+export interface ReservationUpdateArgs {
+  requestHash: string;
+}
+
+/** Signal: cancel the order (customer or operator). */
+export const cancelSignal = defineSignal<[CancelSignalArgs?]>('cancel');
+
+/** Signal: an operator asks a NEEDS_ATTENTION order to charge again with the same idempotency key. */
+export const retryPaymentSignal = defineSignal('retryPayment');
+
+/** Query: the order's current status, events, payment and attempts. */
+export const statusQuery = defineQuery<OrderStatusView>('status');
+
+/** Update: waits until the reservation is decided; used with update-with-start by POST /orders. */
+export const reservationUpdate = defineUpdate<ReservationOutcome, [ReservationUpdateArgs]>('reservation');
+
+/** Application failure type when a reservation update carries another request's hash. */
+export const REQUEST_MISMATCH_FAILURE = 'IdempotencyKeyReused';
+
+/** Search attributes upserted on every transition so operators can filter in the Temporal UI. */
+export const SEARCH_ATTRIBUTES = {
+  orderStatus: defineSearchAttributeKey('OrderStatus', SearchAttributeType.KEYWORD),
+  customerId: defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD),
+  orderTotalCents: defineSearchAttributeKey('OrderTotalCents', SearchAttributeType.INT),
+} as const;
+
+/** Application failure types raised by activities, stable so the workflow and tests can match on them. */
+export const FAILURE_TYPES = {
+  paymentDeclined: 'PaymentDeclined',
+  paymentUnavailable: 'PaymentGatewayUnavailable',
+} as const;
