@@ -67,3 +67,19 @@ export interface RecordStatusResult {
   seq: number;
   at: string;
 }
+
+/** `seq` of the PENDING event that `recordOrder` writes itself; the workflow's first `recordStatus` uses seq 2. */
+export const PENDING_EVENT_SEQ = 1;
+
+/** Result of `recordOrder`: the stored PENDING event (seq 1), the same on every retry. */
+export type RecordOrderResult = RecordStatusResult;
+
+/** Result of `releaseStock`: how many held reservation lines this call returned to stock (0 on a retry). */
+export interface ReleaseStockResult {
+  released: number;
+}
+
+/** Result of `commitStock`: how many held reservation lines this call committed (0 on a retry). */
+export interface CommitStockResult {
+  committed: number;
+}
