@@ -104,6 +104,17 @@ export async function ensureDatabase(adminUrl: string, database: string, fresh: 
   }
 }
 
+/** Drops `database` (disconnecting its sessions) if it exists. */
+export async function dropDatabase(adminUrl: string, database: string): Promise<void> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS "${database.replace(/"/g, '""')}" WITH (FORCE)`);
+  } finally {
+    await client.end();
+  }
+}
+
 /** Replaces the database name of a postgres URL. */
 export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);

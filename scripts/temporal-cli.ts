@@ -95,6 +95,8 @@ export interface ResolveOptions {
   progress?: Progress;
   /** Builds the CLI; defaults to `goInstallCli`. */
   build?: (goBinary: string, cacheDir: string, progress: Progress) => Promise<string>;
+  /** Where to look for Go when it is not on PATH; defaults to the standard tarball location. */
+  goFallbacks?: string[];
 }
 
 /** Finds the CLI, building it when needed; see the module comment for the order. */
@@ -102,6 +104,7 @@ export async function resolveTemporalCli({
   tooling,
   progress = () => undefined,
   build = goInstallCli,
+  goFallbacks = ['/usr/local/go/bin/go'],
 }: ResolveOptions): Promise<ResolvedCli> {
   if (tooling.temporalCliPath !== undefined) {
     if (!isExecutable(tooling.temporalCliPath)) {
@@ -113,7 +116,7 @@ export async function resolveTemporalCli({
   if (onPath !== undefined) return { source: 'PATH', path: onPath };
   const cached = cachedCliPath(tooling.cacheDir);
   if (existsSync(cached) && isExecutable(cached)) return { source: 'cache', path: cached };
-  const go = findOnPath('go', tooling.path) ?? (isExecutable('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+  const go = findOnPath('go', tooling.path) ?? goFallbacks.find(isExecutable);
   if (go !== undefined) return { source: 'go install', path: await build(go, tooling.cacheDir, progress) };
   progress('No Temporal CLI and no Go toolchain found: falling back to the SDK download (needs internet).');
   return { source: 'sdk-download' };

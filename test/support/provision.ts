@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ToolingConfig } from '../../lib/config';
 import {
+  dropDatabase,
   ensureDatabase,
   freePort,
   postgresAnswers,
@@ -20,8 +21,11 @@ import {
 
 export type { Teardown } from '../../scripts/services';
 
-/** Name of the database the suites use; dropped and recreated at the start of every run. */
-export const TEST_DATABASE = 'orderflow_test';
+/**
+ * Name of the database one jest run uses: its own, so concurrent runs on one machine never drop each other's data.
+ * Created fresh at the start and dropped at the end.
+ */
+export const TEST_DATABASE = `orderflow_test_${process.pid}`;
 
 const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOCAL_REDIS = 'redis://127.0.0.1:6379/15';
@@ -34,7 +38,11 @@ export async function provisionTestPostgres(tooling: ToolingConfig, log: (line: 
   if (await postgresAnswers(LOCAL_POSTGRES)) {
     await ensureDatabase(LOCAL_POSTGRES, TEST_DATABASE, true);
     log(`PostgreSQL: database ${TEST_DATABASE} on 127.0.0.1:5432`);
-    return { url: withDatabase(LOCAL_POSTGRES, TEST_DATABASE), started: false, teardown: async () => undefined };
+    return {
+      url: withDatabase(LOCAL_POSTGRES, TEST_DATABASE),
+      started: false,
+      teardown: () => dropDatabase(LOCAL_POSTGRES, TEST_DATABASE),
+    };
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-test-pg-'));
   const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), log);

@@ -1,0 +1,267 @@
+/**
+ * The dev stack launcher behind `npm start`: provisions Temporal, PostgreSQL and Redis on embedded defaults (or uses
+ * TEMPORAL_ADDRESS / DATABASE_URL / REDIS_URL when set), migrates and seeds, starts the worker, API and relay, prints
+ * the URLs and a dev token, and on Ctrl-C stops every process it started. State lives under `.data/` and survives
+ * restarts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { EMBEDDED_DATABASE_URL, loadConfig, loadToolingConfig, ConfigError, type Config } from '../lib/config';
+import { createDb, migrateLatest } from '../lib/db';
+import { devServerArgs, DEV_NAMESPACE } from '../temporal-config/dev-server';
+import { ensureSearchAttributes } from '../temporal-config/setup';
+import { seedCatalog } from './seed-catalog';
+import {
+  ensureDatabase,
+  portOpen,
+  postgresAnswers,
+  redisAnswers,
+  startEmbeddedPostgres,
+  startRedisServer,
+  stopChild,
+  waitFor,
+  withDatabase,
+  type Teardown,
+} from './services';
+import { resolveTemporalCli } from './temporal-cli';
+import jwt from 'jsonwebtoken';
+
+const root = path.resolve(__dirname, '..');
+const say = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+/** A process of ours the launcher supervises. */
+interface Service {
+  name: string;
+  child: ChildProcess;
+}
+
+const teardowns: Teardown[] = [];
+const services: Service[] = [];
+let stopping = false;
+
+function prefixOutput(name: string, child: ChildProcess): void {
+  const pipe = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream): void => {
+    let buffer = '';
+    stream?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) out.write(`[${name}] ${line}\n`);
+    });
+  };
+  pipe(child.stdout, process.stdout);
+  pipe(child.stderr, process.stderr);
+}
+
+async function assertPortFree(port: number, what: string, variable: string): Promise<void> {
+  if (await portOpen('127.0.0.1', port)) {
+    throw new Error(
+      `port ${port} (${what}) is already in use: stop whatever holds it (another OrderFlow? \`lsof -i :${port}\`) or set ${variable}`,
+    );
+  }
+}
+
+async function provisionPostgres(databaseUrl: string | undefined, dataDir: string, port: number): Promise<string> {
+  if (databaseUrl !== undefined) {
+    say(`PostgreSQL: using DATABASE_URL`);
+    return databaseUrl;
+  }
+  const adminUrl = withDatabase(EMBEDDED_DATABASE_URL, 'postgres');
+  if (!(await postgresAnswers(adminUrl))) {
+    if (await portOpen('127.0.0.1', port)) {
+      throw new Error(`port ${port} is taken by something that is not our embedded PostgreSQL: set EMBEDDED_PG_PORT or DATABASE_URL`);
+    }
+    say(`PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${path.relative(root, dataDir)})`);
+    const server = await startEmbeddedPostgres(dataDir, port, (line) => process.stderr.write(`[postgres] ${line}\n`));
+    teardowns.push(server.teardown);
+  } else {
+    say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
+  }
+  await ensureDatabase(adminUrl, 'orderflow', false);
+  return EMBEDDED_DATABASE_URL;
+}
+
+async function provisionRedis(redisUrl: string | undefined, dataDir: string, pathValue: string): Promise<string> {
+  if (redisUrl !== undefined) {
+    say('Redis: using REDIS_URL');
+    return redisUrl;
+  }
+  const local = 'redis://127.0.0.1:6379';
+  if (await redisAnswers(local)) {
+    say('Redis: using the server on 127.0.0.1:6379');
+    return local;
+  }
+  const port = 6380;
+  const own = `redis://127.0.0.1:${port}`;
+  if (await redisAnswers(own)) {
+    say(`Redis: reusing the server on 127.0.0.1:${port}`);
+    return own;
+  }
+  say(`Redis: starting redis-server on 127.0.0.1:${port} (data in ${path.relative(root, dataDir)})`);
+  const server = await startRedisServer(pathValue, dataDir, port, true);
+  teardowns.push(server.teardown);
+  return server.url;
+}
+
+async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 1000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function provisionTemporal(config: Config, tooling: ReturnType<typeof loadToolingConfig>, dataDir: string): Promise<string> {
+  if (tooling.temporalAddress !== undefined) {
+    say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
+    const connection = await Connection.connect({ address: tooling.temporalAddress });
+    try {
+      const added = await ensureSearchAttributes(connection, config.temporal.namespace);
+      if (added.length > 0) say(`Temporal: registered search attributes ${added.join(', ')}`);
+    } finally {
+      await connection.close();
+    }
+    return tooling.temporalAddress;
+  }
+  const address = `127.0.0.1:${tooling.temporalDevPort}`;
+  await assertPortFree(tooling.temporalDevPort, 'Temporal gRPC', 'TEMPORAL_DEV_PORT or TEMPORAL_ADDRESS');
+  await assertPortFree(tooling.temporalUiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT');
+  const cli = await resolveTemporalCli({ tooling, progress: say });
+  if (cli.source === 'sdk-download') {
+    throw new Error(
+      'no Temporal CLI: install Go (the launcher then builds it), put `temporal` on PATH, or set TEMPORAL_CLI_PATH',
+    );
+  }
+  say(`Temporal: starting the dev server (CLI from ${cli.source}: ${cli.path})`);
+  mkdirSync(dataDir, { recursive: true });
+  const args = devServerArgs({
+    dbFilename: path.join(dataDir, 'temporal.db'),
+    ip: '127.0.0.1',
+    port: tooling.temporalDevPort,
+    uiPort: tooling.temporalUiPort,
+  });
+  const child = spawn(cli.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  prefixOutput('temporal', child);
+  services.push({ name: 'temporal', child });
+  watchExit({ name: 'temporal', child });
+  await waitFor('the Temporal dev server', () => temporalAnswers(address), 120_000);
+  return address;
+}
+
+function startService(name: string, entry: string, env: NodeJS.ProcessEnv): Service {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  prefixOutput(name, child);
+  const service = { name, child };
+  services.push(service);
+  watchExit(service);
+  return service;
+}
+
+function watchExit(service: Service): void {
+  service.child.on('exit', (code, signal) => {
+    if (stopping) return;
+    process.stderr.write(`orderflow: ${service.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack\n`);
+    void shutdown(1);
+  });
+}
+
+async function httpOk(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+async function shutdown(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    say('\nStopping OrderFlow...');
+    // Our processes first (they drain against the infrastructure), Temporal last among children.
+    const ours = services.filter((s) => s.name !== 'temporal');
+    await Promise.all(ours.map((s) => stopChild(s.child)));
+    const temporal = services.find((s) => s.name === 'temporal');
+    if (temporal !== undefined) await stopChild(temporal.child);
+    for (const teardown of teardowns.reverse()) {
+      await teardown().catch((error: unknown) => process.stderr.write(`orderflow: cleanup failed: ${String(error)}\n`));
+    }
+    say('Stopped.');
+  }
+  process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const tooling = loadToolingConfig();
+  const config = loadConfig();
+  const dataDir = path.resolve(root, config.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+
+  await assertPortFree(config.apiPort, 'API', 'PORT');
+  await assertPortFree(config.realtimePort, 'realtime relay', 'REALTIME_PORT');
+  await assertPortFree(config.metricsPort, 'worker metrics', 'METRICS_PORT');
+
+  const databaseUrl = await provisionPostgres(tooling.databaseUrl, path.join(dataDir, 'postgres'), tooling.embeddedPgPort);
+  const redisUrl = await provisionRedis(tooling.redisUrl, path.join(dataDir, 'redis'), tooling.path);
+  const temporalAddress = await provisionTemporal(config, tooling, dataDir);
+
+  const db = createDb({ url: databaseUrl, poolMax: 2 });
+  try {
+    const applied = await migrateLatest(db);
+    say(applied.length === 0 ? 'Migrations: up to date' : `Migrations: applied ${applied.join(', ')}`);
+    const seeded = await seedCatalog(db);
+    say(seeded === 0 ? 'Catalog: already seeded' : `Catalog: seeded ${seeded} demo products`);
+  } finally {
+    await db.destroy();
+  }
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_NAMESPACE: config.temporal.namespace || DEV_NAMESPACE,
+  };
+  startService('worker', 'worker/main.ts', env);
+  startService('api', 'api/main.ts', env);
+  startService('realtime', 'realtime/main.ts', env);
+
+  const apiUrl = `http://localhost:${config.apiPort}`;
+  const relayUrl = `http://localhost:${config.realtimePort}`;
+  await waitFor('the API', () => httpOk(`${apiUrl}/health`), 60_000);
+  await waitFor('the realtime relay', () => httpOk(`${relayUrl}/health`), 60_000);
+
+  const uiUrl = tooling.temporalAddress === undefined ? `http://localhost:${tooling.temporalUiPort}` : '(your cluster\'s Web UI)';
+  say('');
+  say('OrderFlow is up:');
+  say(`  API          ${apiUrl}   (try: curl ${apiUrl}/products)`);
+  say(`  Relay + demo ${relayUrl}/`);
+  say(`  Temporal UI  ${uiUrl}`);
+  say(`  Temporal     ${temporalAddress} (namespace ${config.temporal.namespace})`);
+  say('');
+  say(`Dev token (customer "demo-customer"):`);
+  say(`  ${jwt.sign({ sub: 'demo-customer', role: 'customer' }, config.jwtSecret, { algorithm: 'HS256', expiresIn: '12h' })}`);
+  say('More tokens: npm run token -- <customerId> [--admin].  Press Ctrl-C to stop everything.');
+}
+
+main().catch(async (error: unknown) => {
+  const message = error instanceof ConfigError ? `invalid configuration: ${error.message}` : error instanceof Error ? error.message : String(error);
+  process.stderr.write(`orderflow: ${message}\n`);
+  await shutdown(1);
+});

@@ -1,0 +1,20 @@
+/** `npm run seed`: loads the demo catalog into DATABASE_URL (idempotent). */
+import { loadConfigOrExit } from '../lib/config';
+import { createDb } from '../lib/db';
+import { seedCatalog } from './seed-catalog';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const db = createDb({ url: config.databaseUrl, poolMax: 2 });
+  try {
+    const count = await seedCatalog(db);
+    process.stdout.write(`seed: ${count} new products (existing ones keep their stock)\n`);
+  } finally {
+    await db.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`seed: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import type { Knex } from 'knex';
+import { createDb, migrateLatest } from '../../lib/db';
+import { DEMO_CATALOG } from '../../lib/catalog';
+import { seedCatalog } from '../../scripts/seed-catalog';
+import { ensureDatabase, withDatabase } from '../../scripts/services';
+
+const TABLES_IN_DESIGN = ['products', 'orders', 'order_items', 'stock_reservations', 'payments', 'order_events'];
+
+async function tablesOf(db: Knex): Promise<string[]> {
+  const result = await db.raw<{ rows: { table_name: string }[] }>(
+    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY table_name",
+  );
+  return result.rows.map((row) => row.table_name);
+}
+
+describe('migrations on real PostgreSQL', () => {
+  // A database of its own: rolling everything back must not disturb the suites sharing the test database.
+  const name = `orderflow_migrations_${randomUUID().slice(0, 8)}`;
+  const base = process.env.TEST_DATABASE_URL ?? '';
+  const adminUrl = withDatabase(base, 'postgres');
+  let db: Knex;
+
+  beforeAll(async () => {
+    await ensureDatabase(adminUrl, name, true);
+    db = createDb({ url: withDatabase(base, name), poolMax: 2 });
+  });
+  afterAll(async () => {
+    await db.destroy();
+    const admin = createDb({ url: adminUrl, poolMax: 1 });
+    await admin.raw(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.destroy();
+  });
+
+  it('when migrated up, then every DESIGN table exists; when rolled back, then none is left; up again works', async () => {
+    const applied = await migrateLatest(db);
+    expect(applied.length).toBeGreaterThan(0);
+    expect(await tablesOf(db)).toEqual(expect.arrayContaining(TABLES_IN_DESIGN));
+    expect(await migrateLatest(db)).toEqual([]);
+
+    await db.migrate.rollback(undefined, true);
+    const left = (await tablesOf(db)).filter((table) => !table.startsWith('knex_migrations'));
+    expect(left).toEqual([]);
+
+    await migrateLatest(db);
+    expect(await tablesOf(db)).toEqual(expect.arrayContaining(TABLES_IN_DESIGN));
+  });
+
+  it('when stock would go negative, then the database refuses it', async () => {
+    await db('products').insert({ sku: 'NEG-1', name: 'n', price_cents: 1, stock: 0 });
+    await expect(db('products').where({ sku: 'NEG-1' }).decrement('stock', 1)).rejects.toThrow(/products_stock_non_negative/);
+  });
+
+  it('when the seed runs twice, then the catalog is loaded once and existing stock is kept', async () => {
+    expect(await seedCatalog(db)).toBe(DEMO_CATALOG.length);
+    const first = DEMO_CATALOG[0];
+    if (first === undefined) throw new Error('empty catalog');
+    await db('products').where({ sku: first.sku }).update({ stock: 1 });
+    expect(await seedCatalog(db)).toBe(0);
+    const row = await db('products').where({ sku: first.sku }).first<{ stock: number }>();
+    expect(row.stock).toBe(1);
+    expect(DEMO_CATALOG.length).toBeGreaterThanOrEqual(18);
+  });
+});
