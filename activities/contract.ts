@@ -68,6 +68,19 @@ export interface RecordStatusResult {
   at: string;
 }
 
+/**
+ * Non-retryable failure types for calls that can never succeed as made (a caller bug or a conflicting order), so a
+ * retry loop never hides them. Business outcomes (rejections, declines) are not among them.
+ */
+export const ACTIVITY_FAILURE_TYPES = {
+  /** Malformed arguments, e.g. a non-positive quantity or amount. */
+  invalidInput: 'InvalidActivityInput',
+  /** `reserveStock` or `recordStatus` ran before `recordOrder` created the order row. */
+  orderNotRecorded: 'OrderNotRecorded',
+  /** `recordOrder` hit another order with the same workflow id or (customer, idempotency key). */
+  orderConflict: 'OrderConflict',
+} as const;
+
 /** `seq` of the PENDING event that `recordOrder` writes itself; the workflow's first `recordStatus` uses seq 2. */
 export const PENDING_EVENT_SEQ = 1;
 

@@ -1,0 +1,41 @@
+/**
+ * The saga's activities, built from explicit dependencies by the worker entry point (and by tests, with real
+ * services). The workflow imports `typeof createActivities` as a type only.
+ */
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import { createLogger, type Logger } from '../lib/logger';
+import { createInventoryActivities } from './inventory';
+import { createOrderActivities } from './orders';
+import { createPaymentActivities, type PaymentGateway } from './payments';
+
+export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
+export type { PaymentGateway, SimulatedGatewayDeps } from './payments';
+
+/** What the activities need; the caller owns every client and closes it. */
+export interface ActivityDeps {
+  db: Knex;
+  redis: Redis;
+  /** Prefix of the deployment's Redis keys (`REDIS_KEY_PREFIX`), where order events are published. */
+  redisKeyPrefix: string;
+  gateway: PaymentGateway;
+  /** @default a silent logger */
+  logger?: Logger;
+}
+
+/** Builds every activity of the order saga; register the result on the worker as its `activities`. */
+export function createActivities(deps: ActivityDeps) {
+  const logger = deps.logger ?? createLogger('activities', 'silent');
+  const { recordOrder, recordStatus } = createOrderActivities({
+    db: deps.db,
+    redis: deps.redis,
+    redisKeyPrefix: deps.redisKeyPrefix,
+    logger,
+  });
+  const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
+  const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
+  return { recordOrder, reserveStock, releaseStock, commitStock, chargePayment, refundPayment, recordStatus };
+}
+
+/** The activity functions, as the workflow sees them through `proxyActivities<Activities>()`. */
+export type Activities = ReturnType<typeof createActivities>;

@@ -1,0 +1,228 @@
+/**
+ * Stock reservations on PostgreSQL. Every activity is one short transaction that takes row locks in one global order
+ * (products by ascending id), so concurrent orders queue on a hot SKU instead of deadlocking, and every write is keyed
+ * by the order id, so a retried activity finds its own earlier work and changes nothing.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type { Knex } from 'knex';
+import { TABLES } from '../lib/db';
+import type { Logger } from '../lib/logger';
+import type { OrderLine, PricedLine, ReservationOutcome, Shortage } from '../workflows/definitions';
+import {
+  ACTIVITY_FAILURE_TYPES,
+  type CommitStockResult,
+  type ReleaseStockResult,
+  type ReserveStockInput,
+  type ReserveStockResult,
+} from './contract';
+
+/** Dependencies of the inventory activities. */
+export interface InventoryDeps {
+  db: Knex;
+  logger: Logger;
+}
+
+/** Largest quantity of one line; keeps `quantity * price` and stock arithmetic inside PostgreSQL `integer`. */
+export const MAX_LINE_QUANTITY = 1_000_000;
+
+/** `stock_reservations.status` values. */
+export const RESERVATION_STATUS = { held: 'held', committed: 'committed', released: 'released' } as const;
+
+interface LockedProduct {
+  id: number;
+  sku: string;
+  price_cents: number;
+  stock: number;
+}
+
+/** A `stock_reservations` row. */
+interface ReservationRow {
+  order_id: string;
+  product_id: number;
+  quantity: number;
+  status: (typeof RESERVATION_STATUS)[keyof typeof RESERVATION_STATUS];
+  created_at: Date;
+  updated_at: Date;
+}
+
+interface StoredLine {
+  product_id: number;
+  sku: string;
+  quantity: number;
+  unit_price_cents: number;
+}
+
+const FOREIGN_KEY_VIOLATION = '23503';
+
+/** Merges repeated SKUs into one line each, keeping the order in which SKUs first appear. */
+export function mergeLines(lines: readonly OrderLine[]): OrderLine[] {
+  const merged = new Map<string, number>();
+  for (const line of lines) merged.set(line.sku, (merged.get(line.sku) ?? 0) + line.quantity);
+  return [...merged].map(([sku, quantity]) => ({ sku, quantity }));
+}
+
+function validateLines(lines: readonly OrderLine[]): void {
+  const invalid = (message: string): ApplicationFailure =>
+    ApplicationFailure.create({ message, type: ACTIVITY_FAILURE_TYPES.invalidInput, nonRetryable: true });
+  if (lines.length === 0) throw invalid('an order needs at least one line');
+  for (const line of lines) {
+    if (typeof line.sku !== 'string' || line.sku.length === 0) throw invalid('every line needs a sku');
+    if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) {
+      throw invalid(`quantity of ${line.sku} must be an integer from 1 to ${MAX_LINE_QUANTITY}`);
+    }
+  }
+  const merged = mergeLines(lines);
+  if (merged.some((line) => line.quantity > MAX_LINE_QUANTITY)) {
+    throw invalid(`the total quantity of one sku must not exceed ${MAX_LINE_QUANTITY}`);
+  }
+}
+
+function reserved(lines: PricedLine[]): ReserveStockResult {
+  return {
+    status: 'RESERVED',
+    totalCents: lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0),
+    lines,
+  };
+}
+
+/** Orders stored lines like the request, so a retry returns exactly what the first call returned. */
+function inRequestOrder(stored: StoredLine[], request: OrderLine[]): PricedLine[] {
+  const position = new Map(request.map((line, index) => [line.sku, index]));
+  return stored
+    .map((row) => ({
+      sku: row.sku,
+      quantity: row.quantity,
+      productId: row.product_id,
+      unitPriceCents: row.unit_price_cents,
+    }))
+    .sort((a, b) => (position.get(a.sku) ?? Infinity) - (position.get(b.sku) ?? Infinity) || a.productId - b.productId);
+}
+
+/** Builds the inventory activities: `reserveStock`, `releaseStock`, `commitStock`. */
+export function createInventoryActivities({ db, logger }: InventoryDeps) {
+  /**
+   * Holds stock for every line of an order, or for none. Requires the order row (`recordOrder`) because the priced
+   * lines are written to `order_items` in the same transaction. Unknown SKUs and shortages are business outcomes
+   * (REJECTED), returned rather than thrown, and write nothing.
+   */
+  async function reserveStock({ orderId, lines }: ReserveStockInput): Promise<ReserveStockResult> {
+    validateLines(lines);
+    const request = mergeLines(lines);
+    try {
+      const outcome = await db.transaction(async (trx): Promise<ReservationOutcome> => {
+        // One statement finds and locks the products; ORDER BY id makes PostgreSQL lock them in ascending id order,
+        // the same order every other transaction here uses, so two orders sharing SKUs can never deadlock.
+        const products = await trx<LockedProduct>(TABLES.products)
+          .select('id', 'sku', 'price_cents', 'stock')
+          .whereIn(
+            'sku',
+            request.map((line) => line.sku),
+          )
+          .orderBy('id')
+          .forUpdate();
+
+        // Checked after the locks: an earlier attempt of this very activity that committed while we waited is now
+        // visible, and a retry must return its result instead of reserving twice.
+        const stored = await trx(`${TABLES.stockReservations} as r`)
+          .join(`${TABLES.orderItems} as i`, function joinItems() {
+            this.on('i.order_id', '=', 'r.order_id').andOn('i.product_id', '=', 'r.product_id');
+          })
+          .where('r.order_id', orderId)
+          .select<StoredLine[]>('r.product_id', 'i.sku', 'r.quantity', 'i.unit_price_cents');
+        if (stored.length > 0) return reserved(inRequestOrder(stored, request));
+
+        const bySku = new Map(products.map((product) => [product.sku, product]));
+        const unknownSkus = request.filter((line) => !bySku.has(line.sku)).map((line) => line.sku);
+        if (unknownSkus.length > 0) return { status: 'REJECTED', reason: 'unknown_sku', unknownSkus };
+
+        const priced: PricedLine[] = [];
+        const shortages: Shortage[] = [];
+        for (const line of request) {
+          const product = bySku.get(line.sku);
+          if (product === undefined) continue; // unreachable: unknown SKUs returned above
+          if (product.stock < line.quantity) {
+            shortages.push({ sku: line.sku, requested: line.quantity, available: product.stock });
+          }
+          priced.push({ ...line, productId: product.id, unitPriceCents: product.price_cents });
+        }
+        if (shortages.length > 0) return { status: 'REJECTED', reason: 'insufficient_stock', shortages };
+
+        await trx.raw(
+          `UPDATE ${TABLES.products} AS p SET stock = p.stock - v.quantity, updated_at = now()
+             FROM unnest(?::int[], ?::int[]) AS v(id, quantity) WHERE p.id = v.id`,
+          [priced.map((line) => line.productId), priced.map((line) => line.quantity)],
+        );
+        await trx(TABLES.stockReservations).insert(
+          priced.map((line) => ({
+            order_id: orderId,
+            product_id: line.productId,
+            quantity: line.quantity,
+            status: RESERVATION_STATUS.held,
+          })),
+        );
+        await trx(TABLES.orderItems).insert(
+          priced.map((line) => ({
+            order_id: orderId,
+            product_id: line.productId,
+            sku: line.sku,
+            quantity: line.quantity,
+            unit_price_cents: line.unitPriceCents,
+          })),
+        );
+        return reserved(priced);
+      });
+      logger.debug('reservation decided', { orderId, status: outcome.status });
+      return outcome;
+    } catch (error) {
+      // order_items references orders: without the order row this call can never succeed, so retrying is pointless.
+      if ((error as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) {
+        throw ApplicationFailure.create({
+          message: `order ${orderId} has not been recorded; call recordOrder first`,
+          type: ACTIVITY_FAILURE_TYPES.orderNotRecorded,
+          nonRetryable: true,
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** Returns an order's held stock (compensation); lines already released or committed are left alone. */
+  async function releaseStock(orderId: string): Promise<ReleaseStockResult> {
+    const released = await db.transaction(async (trx) => {
+      // Locking the order's held rows first makes a concurrent duplicate wait, then see them released and do nothing.
+      const held = await trx<ReservationRow>(TABLES.stockReservations)
+        .select('product_id', 'quantity')
+        .where({ order_id: orderId, status: RESERVATION_STATUS.held })
+        .orderBy('product_id')
+        .forUpdate();
+      if (held.length === 0) return 0;
+      const productIds = held.map((row) => row.product_id);
+      // Products in ascending id order, as reserveStock does; an UPDATE ... FROM would lock them in plan order.
+      await trx(TABLES.products).select('id').whereIn('id', productIds).orderBy('id').forUpdate();
+      await trx.raw(
+        `UPDATE ${TABLES.products} AS p SET stock = p.stock + v.quantity, updated_at = now()
+           FROM unnest(?::int[], ?::int[]) AS v(id, quantity) WHERE p.id = v.id`,
+        [productIds, held.map((row) => row.quantity)],
+      );
+      await trx<ReservationRow>(TABLES.stockReservations)
+        .where({ order_id: orderId, status: RESERVATION_STATUS.held })
+        .whereIn('product_id', productIds)
+        .update({ status: RESERVATION_STATUS.released, updated_at: trx.fn.now() });
+      return held.length;
+    });
+    if (released > 0) logger.info('stock released', { orderId, lines: released });
+    return { released };
+  }
+
+  /** Makes an order's held stock permanent (the order completed); a retry finds nothing held and does nothing. */
+  async function commitStock(orderId: string): Promise<CommitStockResult> {
+    // One UPDATE locks the rows it changes; a concurrent duplicate re-checks `status = held` after the lock and skips.
+    const committed = await db<ReservationRow>(TABLES.stockReservations)
+      .where({ order_id: orderId, status: RESERVATION_STATUS.held })
+      .update({ status: RESERVATION_STATUS.committed, updated_at: db.fn.now() });
+    if (committed > 0) logger.info('stock committed', { orderId, lines: committed });
+    return { committed };
+  }
+
+  return { reserveStock, releaseStock, commitStock };
+}
