@@ -17,6 +17,14 @@ export function workflowIdFor(orderId: string): string {
   return `order-${orderId}`;
 }
 
+/** Payment idempotency key of an order: derived from the order id, so every retry and replay charges the same key. */
+export function paymentIdempotencyKey(orderId: string): string {
+  return `payment-${orderId}`;
+}
+
+/** Cancel reason recorded when NEEDS_ATTENTION waited `attentionTimeoutMs` without an operator decision. */
+export const ATTENTION_TIMEOUT_REASON = 'attention_timeout';
+
 /** Every status an order can be in (DESIGN.md, Order statuses). */
 export const ORDER_STATUSES = [
   'PENDING',
@@ -84,6 +92,11 @@ export interface SagaSettings {
   paymentRetry: PaymentRetryPolicy;
   /** How long NEEDS_ATTENTION waits for an operator before cancelling the order. */
   attentionTimeoutMs: number;
+  /**
+   * Start-to-close timeout of one charge attempt; a worker that dies mid-charge is detected after this long.
+   * @default 10000
+   */
+  chargeTimeoutMs?: number;
 }
 
 /** Input of `orderWorkflow`. */

@@ -1,0 +1,83 @@
+/**
+ * Builds the order worker from explicit dependencies, so `worker/main.ts` and the integration tests run exactly the
+ * same worker: same task queue wiring, concurrency and shutdown settings, workflows and activities.
+ */
+import { readFile } from 'node:fs/promises';
+import type { DataConverter } from '@temporalio/common';
+import {
+  bundleWorkflowCode,
+  Worker,
+  type NativeConnection,
+  type WorkflowBundle,
+  type WorkflowBundleOption,
+} from '@temporalio/worker';
+import type { createActivities } from '../activities';
+import type { Config } from '../lib/config';
+import type { Logger } from '../lib/logger';
+import { temporalLogger } from './temporal-logger';
+
+/** The workflow bundle's entry module (`workflows/index.ts`). */
+export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** The activities the saga calls, as `createActivities` builds them. */
+export type OrderActivities = ReturnType<typeof createActivities>;
+
+/** The part of the configuration a worker needs. */
+export type WorkerConfig = Pick<
+  Config,
+  | 'temporal'
+  | 'workerMaxConcurrentActivities'
+  | 'workerMaxConcurrentWorkflowTasks'
+  | 'workerMaxCachedWorkflows'
+  | 'shutdownGraceMs'
+>;
+
+/** Dependencies of `createOrderWorker`. */
+export interface OrderWorkerOptions {
+  /** A worker connection (`connectWorker`); the caller closes it after the worker stopped. */
+  connection: NativeConnection;
+  config: WorkerConfig;
+  activities: OrderActivities;
+  /**
+   * A prebuilt workflow bundle (`bundleOrderWorkflows`, or `{ codePath }` of one built ahead of time).
+   * @default bundles `workflows/` when the worker is created (seconds of CPU)
+   */
+  workflowBundle?: WorkflowBundleOption;
+  /** Payload converter/codec, shared with the clients (e.g. the payment-data encryption codec). */
+  dataConverter?: DataConverter;
+}
+
+/** Bundles the workflow code once; pass the result to every worker of the process (or of a test file). */
+export async function bundleOrderWorkflows(logger?: Logger): Promise<WorkflowBundle> {
+  return bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    ...(logger !== undefined ? { logger: temporalLogger(logger) } : {}),
+  });
+}
+
+/** Reads a bundle written ahead of time (`bundle.code` saved to a file); fails loudly if it is missing. */
+export async function loadWorkflowBundle(codePath: string): Promise<WorkflowBundle> {
+  return { code: await readFile(codePath, 'utf8') };
+}
+
+/** Creates (does not run) a worker polling `config.temporal.taskQueue` for order workflows and their activities. */
+export async function createOrderWorker({
+  connection,
+  config,
+  activities,
+  workflowBundle,
+  dataConverter,
+}: OrderWorkerOptions): Promise<Worker> {
+  return Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle: workflowBundle ?? (await bundleOrderWorkflows()),
+    activities,
+    maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: config.workerMaxConcurrentWorkflowTasks,
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    shutdownGraceTime: config.shutdownGraceMs,
+    ...(dataConverter !== undefined ? { dataConverter } : {}),
+  });
+}

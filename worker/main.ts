@@ -1,0 +1,76 @@
+/**
+ * Worker entry (`npm run worker`): parses the configuration, builds the activities on PostgreSQL, Redis and the
+ * simulated gateway, connects to Temporal and polls the order task queue until SIGTERM/SIGINT, then drains: in-flight
+ * activities get `SHUTDOWN_GRACE` to finish before anything is closed. Any number of workers can run side by side.
+ */
+import { Runtime } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { createSimulatedGateway, gatewaySettingsFromConfig } from '../activities/payments';
+import { loadConfigOrExit } from '../lib/config';
+import { createDb } from '../lib/db';
+import { createLogger } from '../lib/logger';
+import { createRedis } from '../lib/redis';
+import { connectWorker } from '../lib/temporal';
+import { bundleOrderWorkflows, createOrderWorker, loadWorkflowBundle } from './create-worker';
+import { temporalLogger } from './temporal-logger';
+
+/** Signals that start a graceful drain. */
+const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+/**
+ * Optional path of a workflow bundle built ahead of time (`bundle.code` written to a file), to skip bundling at start.
+ * Read here rather than in lib/config because it is a deployment artefact of this entry point only.
+ */
+const WORKFLOW_BUNDLE_PATH_ENV = 'WORKFLOW_BUNDLE_PATH';
+
+async function main(): Promise<void> {
+  const config = loadConfigOrExit();
+  const logger = createLogger('worker', config.logLevel, { taskQueue: config.temporal.taskQueue });
+
+  // Before any connection exists: the SDK's logs go to our logger, its metrics to Prometheus on METRICS_PORT.
+  // Signals are handled below (drain, then close our own clients), not by the runtime.
+  const metricsAddress = `${config.host}:${config.metricsPort}`;
+  Runtime.install({
+    logger: temporalLogger(logger),
+    shutdownSignals: [],
+    telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } },
+  });
+
+  const bundlePath = process.env[WORKFLOW_BUNDLE_PATH_ENV]?.trim();
+  const started = Date.now();
+  const workflowBundle = bundlePath ? await loadWorkflowBundle(bundlePath) : await bundleOrderWorkflows(logger);
+  logger.info('workflow bundle ready', { prebuilt: Boolean(bundlePath), ms: Date.now() - started });
+
+  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
+  const redis = createRedis(config.redisUrl);
+  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config), logger });
+  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, logger });
+  const connection = await connectWorker(config.temporal);
+  try {
+    const worker = await createOrderWorker({ connection, config, activities, workflowBundle });
+    let draining = false;
+    for (const signal of SHUTDOWN_SIGNALS) {
+      process.on(signal, () => {
+        if (draining) return; // one drain; SIGKILL is the way to stop without one
+        draining = true;
+        logger.info('draining', { signal, graceMs: config.shutdownGraceMs });
+        worker.shutdown();
+      });
+    }
+    logger.info('worker polling', {
+      address: config.temporal.address,
+      namespace: config.temporal.namespace,
+      metricsAddress,
+    });
+    await worker.run();
+    logger.info('worker drained');
+  } finally {
+    await connection.close();
+    await Promise.allSettled([db.destroy(), redis.quit()]);
+  }
+}
+
+main().catch((error: unknown) => {
+  createLogger('worker').error('worker stopped on an error', { error });
+  process.exitCode = 1;
+});
