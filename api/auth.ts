@@ -1,0 +1,92 @@
+/**
+ * Bearer JWT authentication: HS256 only (so `alg: none` and RS/HS confusion fail), an expiry is required, and the
+ * claims `sub` (customer id) and `role` (customer | admin) are checked before any handler runs.
+ */
+import jwt from 'jsonwebtoken';
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import { ApiError } from './errors';
+
+/** Who is calling, from the verified token. */
+export interface Caller {
+  customerId: string;
+  role: 'customer' | 'admin';
+}
+
+/** Koa state after `requireAuth`. */
+export interface AuthState {
+  caller: Caller;
+}
+
+/** The only algorithm accepted. */
+export const JWT_ALGORITHM = 'HS256';
+
+const claimsSchema = z.object({
+  sub: z.string().min(1).max(128),
+  role: z.enum(['customer', 'admin']),
+  exp: z.number(),
+});
+
+const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="orderflow"' };
+
+function invalidToken(message: string): ApiError {
+  return new ApiError(
+    'invalid_token',
+    message,
+    {},
+    { 'WWW-Authenticate': 'Bearer realm="orderflow", error="invalid_token"' },
+  );
+}
+
+/** Verifies a token and returns the caller, or throws a 401 saying why. */
+export function verifyToken(token: string, secret: string): Caller {
+  let payload: unknown;
+  try {
+    payload = jwt.verify(token, secret, { algorithms: [JWT_ALGORITHM], clockTolerance: 5 });
+  } catch (error) {
+    if (error instanceof jwt.TokenExpiredError) throw invalidToken('token expired');
+    if (error instanceof jwt.NotBeforeError) throw invalidToken('token not yet valid');
+    throw invalidToken(`token rejected: ${error instanceof Error ? error.message : 'invalid'}`);
+  }
+  const claims = claimsSchema.safeParse(payload);
+  if (!claims.success) {
+    const issue = claims.error.issues[0];
+    const claim = issue?.path.join('.') || 'payload';
+    throw invalidToken(`token claim ${claim} is missing or invalid (sub: string, role: customer | admin, exp)`);
+  }
+  return { customerId: claims.data.sub, role: claims.data.role };
+}
+
+/** Extracts the token of an `Authorization: Bearer <token>` header. */
+export function bearerToken(header: string | undefined): string {
+  if (header === undefined || header.trim() === '') {
+    throw new ApiError('unauthorized', 'missing Authorization: Bearer <token> header', {}, CHALLENGE);
+  }
+  const match = /^Bearer[ ]+([A-Za-z0-9\-_.=+/]+)\s*$/i.exec(header.trim());
+  if (!match?.[1]) throw new ApiError('unauthorized', 'Authorization header must be "Bearer <token>"', {}, CHALLENGE);
+  return match[1];
+}
+
+/** Middleware: rejects the request with 401 unless it carries a valid token; sets `ctx.state.caller`. */
+export function requireAuth(secret: string): Middleware<AuthState> {
+  return async (ctx, next) => {
+    ctx.state.caller = verifyToken(bearerToken(ctx.get('Authorization') || undefined), secret);
+    await next();
+  };
+}
+
+/** Options of a signed token. */
+export interface SignTokenOptions {
+  role?: Caller['role'];
+  /** Lifetime as `jsonwebtoken` understands it (`12h`, `30m`) or seconds. @default '12h' */
+  expiresIn?: string | number;
+}
+
+/** Signs a token for `customerId` (the token script and the tests use it). */
+export function signToken(customerId: string, secret: string, options: SignTokenOptions = {}): string {
+  return jwt.sign({ role: options.role ?? 'customer' }, secret, {
+    algorithm: JWT_ALGORITHM,
+    subject: customerId,
+    expiresIn: (options.expiresIn ?? '12h') as jwt.SignOptions['expiresIn'],
+  });
+}

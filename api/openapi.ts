@@ -1,0 +1,346 @@
+/**
+ * The OpenAPI 3.1 document of GET /openapi.json, generated from the same zod schemas that validate requests and type
+ * responses (`z.toJSONSchema`). `API_OPERATIONS` is also what the tests check real responses against.
+ */
+import { z } from 'zod';
+import { ORDER_STATUSES } from '../workflows/definitions';
+import { MAX_BODY_BYTES } from './body';
+import {
+  badRequestSchema,
+  cancelAcceptedSchema,
+  healthSchema,
+  idempotencyKeyReusedSchema,
+  insufficientStockSchema,
+  internalErrorSchema,
+  methodNotAllowedSchema,
+  notCancellableSchema,
+  notFoundSchema,
+  notReadySchema,
+  orderCreatedSchema,
+  orderPageSchema,
+  orderViewSchema,
+  payloadTooLargeSchema,
+  productListSchema,
+  rateLimitedSchema,
+  readySchema,
+  serviceUnavailableSchema,
+  unauthorizedSchema,
+  unknownSkuSchema,
+  unsupportedMediaTypeSchema,
+  validationErrorSchema,
+} from './schemas';
+import {
+  cancelBodySchema,
+  createOrderBodySchema,
+  idempotencyKeySchema,
+  listOrdersQuerySchema,
+  orderIdSchema,
+} from './validation';
+
+/** One documented response. */
+export interface ResponseDoc {
+  description: string;
+  schema: z.ZodType;
+  /** Content type when not JSON (GET /metrics). */
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+/** One documented operation; `path` is in Koa form (`/orders/:id`). */
+export interface OperationDoc {
+  method: 'get' | 'post';
+  path: string;
+  summary: string;
+  description?: string;
+  auth: boolean;
+  parameters?: {
+    name: string;
+    in: 'query' | 'header' | 'path';
+    required: boolean;
+    schema: z.ZodType;
+    description: string;
+  }[];
+  requestBody?: { schema: z.ZodType; required: boolean };
+  responses: Record<number, ResponseDoc>;
+}
+
+const RETRY_AFTER = { 'Retry-After': 'Seconds to wait before retrying' };
+
+const authErrors: Record<number, ResponseDoc> = {
+  401: { description: 'Missing, malformed, forged or expired token', schema: unauthorizedSchema },
+  429: { description: 'Per-customer rate limit exceeded', schema: rateLimitedSchema, headers: RETRY_AFTER },
+};
+
+const serverErrors: Record<number, ResponseDoc> = {
+  500: { description: 'Unexpected error (details are logged, never returned)', schema: internalErrorSchema },
+};
+
+const bodyErrors: Record<number, ResponseDoc> = {
+  400: { description: 'Malformed JSON or a field failing validation (named in `field`)', schema: badRequestSchema },
+  413: { description: `Body larger than ${MAX_BODY_BYTES} bytes`, schema: payloadTooLargeSchema },
+  415: { description: 'Content-Type is not application/json (utf-8)', schema: unsupportedMediaTypeSchema },
+};
+
+const temporalErrors: Record<number, ResponseDoc> = {
+  503: {
+    description: 'Temporal unreachable; nothing was changed',
+    schema: serviceUnavailableSchema,
+    headers: RETRY_AFTER,
+  },
+};
+
+const orderIdParam = {
+  name: 'id',
+  in: 'path' as const,
+  required: true,
+  schema: orderIdSchema,
+  description: 'Order id (UUID)',
+};
+
+/** Every operation of the API. */
+export const API_OPERATIONS: OperationDoc[] = [
+  {
+    method: 'get',
+    path: '/health',
+    summary: 'Liveness',
+    auth: false,
+    responses: { 200: { description: 'The process answers', schema: healthSchema } },
+  },
+  {
+    method: 'get',
+    path: '/ready',
+    summary: 'Readiness: Temporal, PostgreSQL and Redis answer',
+    auth: false,
+    responses: {
+      200: { description: 'Ready', schema: readySchema },
+      503: {
+        description: 'A dependency is down or the process is draining',
+        schema: notReadySchema,
+        headers: RETRY_AFTER,
+      },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    summary: 'Prometheus metrics',
+    auth: false,
+    responses: { 200: { description: 'Prometheus text format', schema: z.string(), contentType: 'text/plain' } },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    summary: 'This document',
+    auth: false,
+    responses: { 200: { description: 'OpenAPI 3.1 document', schema: z.record(z.string(), z.unknown()) } },
+  },
+  {
+    method: 'get',
+    path: '/products',
+    summary: 'The catalog with current stock',
+    auth: false,
+    responses: { 200: { description: 'Products by SKU', schema: productListSchema }, ...serverErrors },
+  },
+  {
+    method: 'post',
+    path: '/orders',
+    summary: 'Place an order; answers once stock is held',
+    description:
+      'Starts the order saga (update-with-start) and answers when the reservation is decided. With an ' +
+      'Idempotency-Key, a repeat with the same body returns the same order (whatever its status) and never ' +
+      'reserves or charges twice; the same key with another body is refused (422). A SKU may appear once per order.',
+    auth: true,
+    parameters: [
+      {
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        schema: idempotencyKeySchema,
+        description: '1-255 printable ASCII characters, unique per intended order',
+      },
+    ],
+    requestBody: { schema: createOrderBodySchema, required: true },
+    responses: {
+      201: {
+        description: 'Stock reserved (or a repeat of an earlier request: the same order)',
+        schema: orderCreatedSchema,
+        headers: { Location: 'URL of the order' },
+      },
+      ...bodyErrors,
+      ...authErrors,
+      409: { description: 'Not enough stock: the order is REJECTED', schema: insufficientStockSchema },
+      422: {
+        description: 'Unknown SKU (order REJECTED), or the Idempotency-Key was used with another body',
+        schema: z.union([unknownSkuSchema, idempotencyKeyReusedSchema]),
+      },
+      ...temporalErrors,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'get',
+    path: '/orders',
+    summary: "The caller's orders, newest first",
+    description: "Admins see every customer's orders and may filter by `customerId`. Pass `nextCursor` as `cursor`.",
+    auth: true,
+    parameters: (['status', 'limit', 'cursor', 'customerId'] as const).map((name) => ({
+      name,
+      in: 'query' as const,
+      required: false,
+      schema: listOrdersQuerySchema.shape[name],
+      description: {
+        status: `One of ${ORDER_STATUSES.join(', ')}`,
+        limit: 'Page size, 1-100 (default 20)',
+        cursor: 'nextCursor of the previous page',
+        customerId: 'Admins only: one customer',
+      }[name],
+    })),
+    responses: {
+      200: { description: 'One page', schema: orderPageSchema },
+      400: {
+        description: 'An unknown, repeated or invalid query parameter (named in `field`)',
+        schema: validationErrorSchema,
+      },
+      ...authErrors,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'get',
+    path: '/orders/:id',
+    summary: 'One order with its lines, payment and status history',
+    auth: true,
+    parameters: [orderIdParam],
+    responses: {
+      200: { description: 'The order', schema: orderViewSchema },
+      ...authErrors,
+      404: { description: "Unknown order, or another customer's", schema: notFoundSchema },
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'post',
+    path: '/orders/:id/cancel',
+    summary: 'Ask the saga to cancel the order',
+    description: 'Stock is released and a captured payment refunded in the background. Cancelling twice is harmless.',
+    auth: true,
+    parameters: [orderIdParam],
+    requestBody: { schema: cancelBodySchema, required: false },
+    responses: {
+      202: { description: 'Cancel signal sent', schema: cancelAcceptedSchema },
+      ...bodyErrors,
+      ...authErrors,
+      404: { description: "Unknown order, or another customer's", schema: notFoundSchema },
+      409: { description: 'The order is COMPLETED, REJECTED or FAILED', schema: notCancellableSchema },
+      ...temporalErrors,
+      ...serverErrors,
+    },
+  },
+];
+
+/** Responses of any path: unknown routes and wrong methods. */
+export const GENERIC_RESPONSES: Record<number, ResponseDoc> = {
+  404: { description: 'No such route', schema: notFoundSchema },
+  405: { description: 'Method not allowed on this path (see the Allow header)', schema: methodNotAllowedSchema },
+};
+
+/** Converts a Koa path (`/orders/:id`) to OpenAPI form (`/orders/{id}`). */
+export function openApiPath(path: string): string {
+  return path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+}
+
+type JsonObject = Record<string, unknown>;
+
+function rewriteRefs(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(rewriteRefs);
+  if (typeof value !== 'object' || value === null) return value;
+  const out: JsonObject = {};
+  for (const [key, item] of Object.entries(value)) {
+    out[key] =
+      key === '$ref' && typeof item === 'string'
+        ? item.replace('#/$defs/', '#/components/schemas/')
+        : rewriteRefs(item);
+  }
+  return out;
+}
+
+/** JSON Schema of a zod schema; named sub-schemas (`.meta({ id })`) are hoisted into `components`. */
+function jsonSchema(schema: z.ZodType, components: JsonObject, io: 'input' | 'output'): JsonObject {
+  const converted = z.toJSONSchema(schema, { io, unrepresentable: 'any', target: 'draft-2020-12' }) as JsonObject;
+  const { $schema: _schema, $defs, ...rest } = converted;
+  for (const [id, def] of Object.entries(($defs as JsonObject | undefined) ?? {})) {
+    components[id] = rewriteRefs(def);
+  }
+  return rewriteRefs(rest) as JsonObject;
+}
+
+function headersDoc(headers: Record<string, string> | undefined): JsonObject | undefined {
+  if (headers === undefined) return undefined;
+  return Object.fromEntries(
+    Object.entries(headers).map(([name, description]) => [name, { description, schema: { type: 'string' } }]),
+  );
+}
+
+/** Builds the whole OpenAPI 3.1 document. */
+export function buildOpenApiDocument(): JsonObject {
+  const components: JsonObject = {};
+  const paths: Record<string, JsonObject> = {};
+  for (const op of API_OPERATIONS) {
+    const responses: JsonObject = {};
+    for (const [status, response] of Object.entries(op.responses)) {
+      responses[status] = {
+        description: response.description,
+        ...(response.headers !== undefined ? { headers: headersDoc(response.headers) } : {}),
+        content: {
+          [response.contentType ?? 'application/json']: { schema: jsonSchema(response.schema, components, 'output') },
+        },
+      };
+    }
+    const operation: JsonObject = {
+      operationId: `${op.method}${openApiPath(op.path).replace(/[^A-Za-z0-9]+(.)?/g, (_, c: string | undefined) => (c ?? '').toUpperCase())}`,
+      summary: op.summary,
+      ...(op.description !== undefined ? { description: op.description } : {}),
+      ...(op.auth ? { security: [{ bearerAuth: [] }] } : { security: [] }),
+      ...(op.parameters !== undefined
+        ? {
+            parameters: op.parameters.map((p) => ({
+              name: p.name,
+              in: p.in,
+              required: p.required,
+              description: p.description,
+              schema: jsonSchema(p.schema, components, 'input'),
+            })),
+          }
+        : {}),
+      ...(op.requestBody !== undefined
+        ? {
+            requestBody: {
+              required: op.requestBody.required,
+              content: { 'application/json': { schema: jsonSchema(op.requestBody.schema, components, 'input') } },
+            },
+          }
+        : {}),
+      responses,
+    };
+    const path = openApiPath(op.path);
+    paths[path] = { ...(paths[path] ?? {}), [op.method]: operation };
+  }
+  for (const response of Object.values(GENERIC_RESPONSES)) jsonSchema(response.schema, components, 'output');
+  return {
+    openapi: '3.1.0',
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    info: {
+      title: 'OrderFlow API',
+      version: '1.0.0',
+      description:
+        'Orders as durable sagas on Temporal. Every error is `{ error, message, ...details }`; unknown routes answer ' +
+        '404 and wrong methods 405 (`MethodNotAllowedError`, with an Allow header). Bodies are JSON, at most ' +
+        `${MAX_BODY_BYTES} bytes; unknown fields are refused.`,
+    },
+    paths,
+    components: {
+      schemas: components,
+      securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/**
+ * POST /orders/:id/cancel: sends the `cancel` signal and answers 202; the saga releases stock and refunds in the
+ * background. COMPLETED, REJECTED and FAILED orders answer 409 not_cancellable; a CANCELLED order answers 202 again
+ * (cancelling is idempotent).
+ */
+import type { RouterMiddleware } from '@koa/router';
+import { NOT_CANCELLABLE_STATUSES, type OrderStatus } from '../../workflows/definitions';
+import type { AuthState } from '../auth';
+import { readJsonBody } from '../body';
+import type { RouteDeps } from '../deps';
+import { ApiError } from '../errors';
+import { asStatus, findOrderRow } from '../order-store';
+import { signalCancel } from '../order-workflow';
+import { cancelBodySchema, parseOrThrow } from '../validation';
+import { findVisibleOrder } from './get-order';
+
+function notCancellable(orderId: string, status: OrderStatus): ApiError {
+  return new ApiError('not_cancellable', `order ${orderId} is ${status} and can no longer be cancelled`, {
+    orderId,
+    status,
+  });
+}
+
+/** Handler of POST /orders/:id/cancel. */
+export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
+  const { db, temporal, options } = deps;
+  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  return async (ctx) => {
+    const caller = ctx.state.caller;
+    const row = await findVisibleOrder(db, caller, ctx.params.id);
+    const hasBody = (ctx.request.length ?? 0) > 0 || ctx.get('Transfer-Encoding') !== '';
+    const body = hasBody ? parseOrThrow(cancelBodySchema, await readJsonBody(ctx)) : {};
+    let status = asStatus(row.status);
+    if (NOT_CANCELLABLE_STATUSES.includes(status)) throw notCancellable(row.id, status);
+    if (status !== 'CANCELLED') {
+      const reason =
+        body.reason ?? (caller.role === 'admin' ? 'cancelled by an operator' : 'cancelled by the customer');
+      const delivered = await signalCancel(temporal, row.id, reason, call);
+      if (!delivered) {
+        // The workflow finished between our read and the signal: answer with its final status.
+        status = asStatus((await findOrderRow(db, row.id))?.status ?? status);
+        if (NOT_CANCELLABLE_STATUSES.includes(status)) throw notCancellable(row.id, status);
+      }
+    }
+    ctx.status = 202;
+    ctx.body = { orderId: row.id, status, cancelRequested: true };
+  };
+}

@@ -1,0 +1,159 @@
+/**
+ * POST /orders: validates the request, then starts the order's saga with update-with-start and answers once the
+ * reservation is decided: 201 RESERVED, 409 insufficient_stock or 422 unknown_sku. With an Idempotency-Key the order
+ * id is derived from (customer, key), so a retry reaches the same workflow and gets the same order back; once that
+ * workflow has finished, the answer comes from the database.
+ */
+import type { Middleware } from 'koa';
+import { z } from 'zod';
+import type { AuthState, Caller } from '../auth';
+import { readJsonBody } from '../body';
+import type { RouteDeps } from '../deps';
+import { ApiError, serviceUnavailable } from '../errors';
+import { newOrderId, requestHashOf } from '../idempotency';
+import type { ApiMetrics } from '../metrics';
+import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
+import { idempotencyKeyReused, startOrder, workflowInput } from '../order-workflow';
+import type { OrderCreated } from '../schemas';
+import { createOrderBodySchema, idempotencyKeySchema, parseOrThrow } from '../validation';
+import type { ReservationOutcome } from '../../workflows/definitions';
+
+/** Header carrying the client's idempotency key. */
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
+type Rejection = Extract<ReservationOutcome, { status: 'REJECTED' }>;
+
+/** The error a REJECTED reservation answers with. */
+export function rejectionError(orderId: string, rejection: Rejection): ApiError {
+  if (rejection.reason === 'unknown_sku') {
+    const skus = rejection.unknownSkus ?? [];
+    return new ApiError(
+      'unknown_sku',
+      `unknown SKU${skus.length === 1 ? '' : 's'}: ${skus.join(', ') || '(unnamed)'}`,
+      {
+        orderId,
+        status: 'REJECTED',
+        skus,
+      },
+    );
+  }
+  const shortages = rejection.shortages ?? [];
+  return new ApiError(
+    'insufficient_stock',
+    `not enough stock for ${shortages.map((s) => s.sku).join(', ') || 'this order'}`,
+    { orderId, status: 'REJECTED', shortages },
+  );
+}
+
+/** What a REJECTED event's detail may carry (written by the saga); read leniently. */
+const rejectionDetailSchema = z.object({
+  reason: z.enum(['insufficient_stock', 'unknown_sku']).optional(),
+  shortages: z
+    .array(z.object({ sku: z.string(), requested: z.number(), available: z.number() }))
+    .optional()
+    .catch(undefined),
+  unknownSkus: z.array(z.string()).optional().catch(undefined),
+});
+
+function readIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  if (Array.isArray(header)) throw new ApiError('validation_failed', `${IDEMPOTENCY_HEADER}: must be given once`);
+  return parseOrThrow(idempotencyKeySchema, header, IDEMPOTENCY_HEADER);
+}
+
+/** Answers a repeat whose workflow has already finished, from the `orders` table. */
+async function answerFromDatabase(
+  deps: RouteDeps,
+  caller: Caller,
+  orderId: string,
+  requestHash: string,
+): Promise<OrderCreated> {
+  const row = await findOrderRow(deps.db, orderId);
+  if (row === undefined || row.customer_id !== caller.customerId) {
+    deps.logger.warn('closed order workflow without an order row', { orderId });
+    throw serviceUnavailable('the order is not available yet; retry later', deps.options.retryAfterSeconds);
+  }
+  if (row.request_hash !== requestHash) throw idempotencyKeyReused(orderId);
+  const status = asStatus(row.status);
+  if (status === 'REJECTED') {
+    const detail = rejectionDetailSchema.safeParse((await findEventDetail(deps.db, orderId, 'REJECTED')) ?? {});
+    const data = detail.success ? detail.data : {};
+    const reason = data.reason ?? (row.failure_reason?.includes('unknown_sku') ? 'unknown_sku' : 'insufficient_stock');
+    throw rejectionError(orderId, {
+      status: 'REJECTED',
+      reason,
+      shortages: data.shortages,
+      unknownSkus: data.unknownSkus,
+    });
+  }
+  return {
+    orderId,
+    customerId: row.customer_id,
+    status,
+    totalCents: Number(row.total_cents),
+    currency: row.currency,
+    items: await loadItems(deps.db, orderId),
+    idempotencyKey: row.idempotency_key,
+  };
+}
+
+/** Handler of POST /orders. */
+export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<AuthState> {
+  const { config, temporal, options } = deps;
+  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  return async (ctx) => {
+    const caller = ctx.state.caller;
+    const idempotencyKey = readIdempotencyKey(ctx.req.headers['idempotency-key']);
+    const body = parseOrThrow(createOrderBodySchema, await readJsonBody(ctx));
+    const requestHash = requestHashOf(body);
+    const orderId = newOrderId(caller.customerId, idempotencyKey);
+    const input = workflowInput(config, {
+      orderId,
+      customerId: caller.customerId,
+      lines: body.items.map((item) => ({ sku: item.sku, quantity: item.quantity })),
+      paymentToken: body.payment.token,
+      requestHash,
+      ...(idempotencyKey !== undefined ? { idempotencyKey } : {}),
+    });
+    let result: Awaited<ReturnType<typeof startOrder>>;
+    try {
+      result = await startOrder(temporal, config, input, call);
+    } catch (error) {
+      if (error instanceof ApiError && error.code === 'idempotency_key_reused')
+        metrics.orders.inc({ outcome: 'reused_key' });
+      if (error instanceof ApiError && error.code === 'service_unavailable')
+        metrics.orders.inc({ outcome: 'unavailable' });
+      throw error;
+    }
+    if (result.kind === 'closed') {
+      metrics.orders.inc({ outcome: 'repeated' });
+      const answer = await answerFromDatabase(deps, caller, orderId, requestHash);
+      ctx.status = 201;
+      ctx.set('Location', `/orders/${orderId}`);
+      ctx.body = answer;
+      return;
+    }
+    const { outcome } = result;
+    if (outcome.status === 'REJECTED') {
+      metrics.orders.inc({ outcome: 'rejected' });
+      throw rejectionError(orderId, outcome);
+    }
+    metrics.orders.inc({ outcome: 'created' });
+    const created: OrderCreated = {
+      orderId,
+      customerId: caller.customerId,
+      status: 'RESERVED',
+      totalCents: outcome.totalCents,
+      currency: input.currency ?? 'USD',
+      items: outcome.lines.map((line) => ({
+        sku: line.sku,
+        quantity: line.quantity,
+        unitPriceCents: line.unitPriceCents,
+      })),
+      idempotencyKey: idempotencyKey ?? null,
+    };
+    ctx.status = 201;
+    ctx.set('Location', `/orders/${orderId}`);
+    ctx.body = created;
+  };
+}

@@ -1,0 +1,26 @@
+/** GET /orders/:id: the order with its lines, payment and events, from PostgreSQL. Another customer's order is a 404. */
+import type { Knex } from 'knex';
+import type { RouterMiddleware } from '@koa/router';
+import type { AuthState, Caller } from '../auth';
+import type { RouteDeps } from '../deps';
+import { orderNotFound } from '../errors';
+import { findOrderRow, loadOrderView, type OrderRow } from '../order-store';
+import { orderIdSchema } from '../validation';
+
+/** Loads an order the caller may see, or throws 404 (malformed ids, unknown ids and others' orders alike). */
+export async function findVisibleOrder(db: Knex, caller: Caller, rawId: string | undefined): Promise<OrderRow> {
+  const id = rawId ?? '';
+  if (!orderIdSchema.safeParse(id).success) throw orderNotFound(id.slice(0, 64));
+  const row = await findOrderRow(db, id.toLowerCase());
+  if (row === undefined) throw orderNotFound(id);
+  if (caller.role !== 'admin' && row.customer_id !== caller.customerId) throw orderNotFound(id);
+  return row;
+}
+
+/** Handler of GET /orders/:id. */
+export function getOrder({ db }: RouteDeps): RouterMiddleware<AuthState> {
+  return async (ctx) => {
+    const row = await findVisibleOrder(db, ctx.state.caller, ctx.params.id);
+    ctx.body = await loadOrderView(db, row);
+  };
+}

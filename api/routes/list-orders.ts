@@ -1,0 +1,34 @@
+/**
+ * GET /orders: the caller's orders, newest first, one page at a time (`?limit=`, `?cursor=`, `?status=`). Admins see
+ * every customer's orders and may filter with `?customerId=`. Unknown or repeated parameters are a 400.
+ */
+import type { Middleware } from 'koa';
+import type { AuthState } from '../auth';
+import type { RouteDeps } from '../deps';
+import { validationError } from '../errors';
+import { decodeCursor, listOrders } from '../order-store';
+import { listOrdersQuerySchema, PAGE_LIMITS, parseOrThrow } from '../validation';
+
+/** Handler of GET /orders. */
+export function getOrders({ db }: RouteDeps): Middleware<AuthState> {
+  return async (ctx) => {
+    const caller = ctx.state.caller;
+    for (const [name, value] of Object.entries(ctx.query)) {
+      if (Array.isArray(value)) throw validationError(name, 'must be given once');
+    }
+    const query = parseOrThrow(listOrdersQuerySchema, { ...ctx.query });
+    if (query.customerId !== undefined && caller.role !== 'admin') {
+      throw validationError('customerId', "only admins may list another customer's orders");
+    }
+    const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    if (query.cursor !== undefined && cursor === undefined) {
+      throw validationError('cursor', 'not a cursor returned by a previous page');
+    }
+    ctx.body = await listOrders(db, {
+      customerId: caller.role === 'admin' ? query.customerId : caller.customerId,
+      status: query.status,
+      limit: query.limit ?? PAGE_LIMITS.default,
+      cursor,
+    });
+  };
+}

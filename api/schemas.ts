@@ -1,0 +1,225 @@
+/**
+ * Response schemas of every route. Handlers build their bodies to these types, the OpenAPI document is generated
+ * from them, and the tests validate real responses against them, so the documentation cannot drift from the API.
+ */
+import { z } from 'zod';
+import { ORDER_STATUSES } from '../workflows/definitions';
+import { ERROR_STATUS } from './errors';
+
+const isoTime = z.string().meta({ format: 'date-time', description: 'ISO-8601 timestamp' });
+const orderStatus = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
+const cents = z.number().int().min(0);
+
+/** A catalog entry. */
+export const productSchema = z
+  .strictObject({ sku: z.string(), name: z.string(), priceCents: cents, stock: z.number().int().min(0) })
+  .meta({ id: 'Product' });
+
+/** GET /products. */
+export const productListSchema = z.array(productSchema).meta({ id: 'ProductList' });
+
+/** One line of an order; the unit price is null until the line is reserved (e.g. a REJECTED order). */
+export const orderItemSchema = z
+  .strictObject({ sku: z.string(), quantity: z.number().int().min(1), unitPriceCents: cents.nullable() })
+  .meta({ id: 'OrderItem' });
+
+/** 201 of POST /orders, and the answer to a repeat with the same Idempotency-Key and body. */
+export const orderCreatedSchema = z
+  .strictObject({
+    orderId: z.guid(),
+    customerId: z.string(),
+    status: orderStatus.meta({ description: 'RESERVED for a new order; the current status for a repeated key' }),
+    totalCents: cents,
+    currency: z.string(),
+    items: z.array(orderItemSchema),
+    idempotencyKey: z.string().nullable(),
+  })
+  .meta({ id: 'OrderCreated' });
+
+/** The payment of an order as recorded by the payment ledger. */
+export const paymentSchema = z
+  .strictObject({
+    status: z.enum(['approved', 'declined', 'refunded']),
+    amountCents: cents,
+    attempts: z.number().int().min(0),
+    updatedAt: isoTime,
+  })
+  .meta({ id: 'Payment' });
+
+/** One status change of an order. */
+export const orderEventSchema = z
+  .strictObject({
+    seq: z.number().int().min(1),
+    status: orderStatus,
+    at: isoTime,
+    detail: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: 'OrderEvent' });
+
+/** GET /orders/:id. */
+export const orderViewSchema = z
+  .strictObject({
+    orderId: z.guid(),
+    customerId: z.string(),
+    status: orderStatus,
+    items: z.array(orderItemSchema),
+    totalCents: cents,
+    currency: z.string(),
+    payment: paymentSchema.nullable(),
+    failureReason: z.string().nullable(),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+    events: z.array(orderEventSchema),
+  })
+  .meta({ id: 'Order' });
+
+/** One order in a list. */
+export const orderSummarySchema = z
+  .strictObject({
+    orderId: z.guid(),
+    customerId: z.string(),
+    status: orderStatus,
+    totalCents: cents,
+    currency: z.string(),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  })
+  .meta({ id: 'OrderSummary' });
+
+/** GET /orders: newest first; pass `nextCursor` as `?cursor=` for the next page (null on the last page). */
+export const orderPageSchema = z
+  .strictObject({ orders: z.array(orderSummarySchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'OrderPage' });
+
+/** 202 of POST /orders/:id/cancel. */
+export const cancelAcceptedSchema = z
+  .strictObject({ orderId: z.guid(), status: orderStatus, cancelRequested: z.literal(true) })
+  .meta({ id: 'CancelAccepted' });
+
+/** GET /health. */
+export const healthSchema = z.strictObject({ status: z.literal('ok') }).meta({ id: 'Health' });
+
+/** State of one dependency in GET /ready. */
+const dependencyState = z.enum(['ok', 'down']);
+
+/** The checks of GET /ready. */
+export const readinessChecksSchema = z
+  .strictObject({ temporal: dependencyState, postgres: dependencyState, redis: dependencyState })
+  .meta({ id: 'ReadinessChecks' });
+
+/** 200 of GET /ready. */
+export const readySchema = z
+  .strictObject({ status: z.literal('ready'), checks: readinessChecksSchema })
+  .meta({ id: 'Ready' });
+
+const errorCode = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
+
+/** Every error: a stable code, a human message, and code-specific details. */
+export const errorSchema = z
+  .looseObject({ error: errorCode, message: z.string() })
+  .meta({ id: 'Error', description: 'Every error; code-specific fields sit next to error and message' });
+
+/** 400 validation_failed. */
+export const validationErrorSchema = z
+  .strictObject({
+    error: z.literal('validation_failed'),
+    message: z.string(),
+    field: z.string().optional(),
+    issues: z.array(z.strictObject({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'ValidationError' });
+
+/** 400 invalid_json / 415 / 413 / 404 / 401 and the like: just the code and a message. */
+const plainError = (codes: [string, ...string[]], id: string) =>
+  z.strictObject({ error: z.enum(codes), message: z.string(), limit: z.number().int().optional() }).meta({ id });
+
+/** 400 of endpoints that read a body. */
+export const badRequestSchema = z.union([validationErrorSchema, plainError(['invalid_json'], 'InvalidJsonError')]);
+
+/** 401. */
+export const unauthorizedSchema = plainError(['unauthorized', 'invalid_token'], 'UnauthorizedError');
+
+/** 404. */
+export const notFoundSchema = plainError(['not_found'], 'NotFoundError');
+
+/** 405. */
+export const methodNotAllowedSchema = z
+  .strictObject({ error: z.literal('method_not_allowed'), message: z.string(), allow: z.string() })
+  .meta({ id: 'MethodNotAllowedError' });
+
+/** 413. */
+export const payloadTooLargeSchema = plainError(['payload_too_large'], 'PayloadTooLargeError');
+
+/** 415. */
+export const unsupportedMediaTypeSchema = plainError(['unsupported_media_type'], 'UnsupportedMediaTypeError');
+
+/** 429. */
+export const rateLimitedSchema = z
+  .strictObject({
+    error: z.literal('rate_limited'),
+    message: z.string(),
+    limit: z.number().int(),
+    retryAfterSeconds: z.number().int(),
+  })
+  .meta({ id: 'RateLimitedError' });
+
+/** 503 (Temporal unreachable): retry after the Retry-After header. */
+export const serviceUnavailableSchema = z
+  .strictObject({ error: z.literal('service_unavailable'), message: z.string() })
+  .meta({ id: 'ServiceUnavailableError' });
+
+/** 503 of GET /ready. */
+export const notReadySchema = z
+  .strictObject({ error: z.literal('service_unavailable'), message: z.string(), checks: readinessChecksSchema })
+  .meta({ id: 'NotReadyError' });
+
+/** 500: details are never shown. */
+export const internalErrorSchema = z
+  .strictObject({ error: z.literal('internal_error'), message: z.string() })
+  .meta({ id: 'InternalError' });
+
+const shortageSchema = z
+  .strictObject({ sku: z.string(), requested: z.number().int(), available: z.number().int() })
+  .meta({ id: 'Shortage' });
+
+/** 409 of POST /orders: the order was REJECTED for lack of stock. */
+export const insufficientStockSchema = z
+  .strictObject({
+    error: z.literal('insufficient_stock'),
+    message: z.string(),
+    orderId: z.guid(),
+    status: z.literal('REJECTED'),
+    shortages: z.array(shortageSchema),
+  })
+  .meta({ id: 'InsufficientStockError' });
+
+/** 422 of POST /orders: a SKU is not in the catalog (the order is REJECTED). */
+export const unknownSkuSchema = z
+  .strictObject({
+    error: z.literal('unknown_sku'),
+    message: z.string(),
+    orderId: z.guid(),
+    status: z.literal('REJECTED'),
+    skus: z.array(z.string()),
+  })
+  .meta({ id: 'UnknownSkuError' });
+
+/** 422 of POST /orders: the Idempotency-Key was used before with another body. */
+export const idempotencyKeyReusedSchema = z
+  .strictObject({ error: z.literal('idempotency_key_reused'), message: z.string(), orderId: z.guid() })
+  .meta({ id: 'IdempotencyKeyReusedError' });
+
+/** 409 of POST /orders/:id/cancel. */
+export const notCancellableSchema = z
+  .strictObject({ error: z.literal('not_cancellable'), message: z.string(), orderId: z.guid(), status: orderStatus })
+  .meta({ id: 'NotCancellableError' });
+
+/** Body types the handlers build. */
+export type Product = z.infer<typeof productSchema>;
+export type OrderItem = z.infer<typeof orderItemSchema>;
+export type OrderCreated = z.infer<typeof orderCreatedSchema>;
+export type OrderView = z.infer<typeof orderViewSchema>;
+export type OrderSummary = z.infer<typeof orderSummarySchema>;
+export type OrderPage = z.infer<typeof orderPageSchema>;
+export type Payment = z.infer<typeof paymentSchema>;
+export type ReadinessChecks = z.infer<typeof readinessChecksSchema>;
