@@ -76,7 +76,8 @@ export function serviceUnavailable(message: string, retryAfterSeconds: number): 
 }
 
 function bodyOf(error: ApiError): Record<string, unknown> {
-  return { ...error.details, error: error.code, message: error.message };
+  const { error: _code, message: _message, ...details } = error.details;
+  return { error: error.code, message: error.message, ...details };
 }
 
 function respond(ctx: Context, error: ApiError): void {

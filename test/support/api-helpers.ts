@@ -1,0 +1,261 @@
+/**
+ * What the API suites share: the app from `createApp` listening on an ephemeral port over the real services, an
+ * in-process worker (workflow bundled once per file), tokens, a fetch wrapper that records every exchange, the
+ * check of those exchanges against the OpenAPI operations, and DB snapshots for "nothing changed" assertions.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import type { z } from 'zod';
+import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
+import { createApp, type AppOptions, type OrderFlowApp } from '../../api/app';
+import { signToken, type SignTokenOptions } from '../../api/auth';
+import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
+import type { Config } from '../../lib/config';
+import { TABLES } from '../../lib/db';
+import { createLogger } from '../../lib/logger';
+import { connectClient, connectWorker } from '../../lib/temporal';
+import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
+import { testConfig, testDb, testRedis } from './services';
+
+/** One request and its answer, as the API suites record them. */
+export interface Exchange {
+  method: string;
+  path: string;
+  status: number;
+  headers: Headers;
+  /** Parsed JSON, or the text when the body is not JSON. */
+  body: unknown;
+  text: string;
+}
+
+/** Options of one request. */
+export interface RequestOptions {
+  token?: string;
+  /** A JSON value (serialised) or a raw string/Buffer sent as is. */
+  body?: unknown;
+  raw?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+/** Everything an API suite talks to; `close()` in afterAll. */
+export interface ApiHarness {
+  config: Config;
+  db: Knex;
+  redis: Redis;
+  client: Client;
+  app: OrderFlowApp;
+  baseUrl: string;
+  worker: Worker | undefined;
+  exchanges: Exchange[];
+  /** A token for `customerId` signed with the suite's secret. */
+  token(customerId: string, options?: SignTokenOptions): string;
+  request(method: string, path: string, options?: RequestOptions): Promise<Exchange>;
+  close(): Promise<void>;
+}
+
+/** Options of `createApiHarness`. */
+export interface ApiHarnessOptions {
+  /** Environment overrides for `testConfig`. */
+  env?: Record<string, string>;
+  /** Run an in-process worker. @default true */
+  worker?: boolean;
+  /** A prebuilt bundle (one per file). */
+  bundle?: WorkflowBundle;
+  appOptions?: AppOptions;
+  /** Use this Temporal client in the app instead of one connected to the test server. */
+  temporal?: Client;
+}
+
+let bundlePromise: Promise<WorkflowBundle> | undefined;
+
+/** The workflow bundle, built once per test file (module state is per file under jest). */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundlePromise ??= bundleOrderWorkflows();
+  return bundlePromise;
+}
+
+let runtimeInstalled = false;
+
+/** Starts the app (and a worker) on the test services. */
+export async function createApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
+  if (!runtimeInstalled) {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+    runtimeInstalled = true;
+  }
+  const config = testConfig({ RATE_LIMIT_PER_MINUTE: '1000000', ...options.env });
+  const db = testDb(config);
+  const redis = testRedis(config);
+  const client = await connectClient(config.temporal);
+  let worker: Worker | undefined;
+  let connection: NativeConnection | undefined;
+  let running: Promise<void> | undefined;
+  if (options.worker !== false) {
+    const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
+    const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
+    connection = await connectWorker(config.temporal);
+    worker = await createOrderWorker({
+      connection,
+      config,
+      activities,
+      workflowBundle: options.bundle ?? (await workflowBundle()),
+    });
+    running = worker.run();
+  }
+  const app = createApp({
+    config,
+    db,
+    redis,
+    temporal: options.temporal ?? client,
+    logger: createLogger('api-test', 'error'),
+    options: { processMetrics: false, ...options.appOptions },
+  });
+  const handle = app.callback();
+  const server = http.createServer((req, res) => {
+    void handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const exchanges: Exchange[] = [];
+
+  const request = async (method: string, path: string, req: RequestOptions = {}): Promise<Exchange> => {
+    const headers: Record<string, string> = { ...req.headers };
+    if (req.token !== undefined) headers.authorization = `Bearer ${req.token}`;
+    let body: string | Buffer | undefined = req.raw;
+    if (req.body !== undefined) {
+      body = JSON.stringify(req.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${baseUrl}${path}`, { method, headers, body });
+    const text = await response.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text
+    }
+    const exchange = { method, path, status: response.status, headers: response.headers, body: parsed, text };
+    exchanges.push(exchange);
+    return exchange;
+  };
+
+  return {
+    config,
+    db,
+    redis,
+    client,
+    app,
+    baseUrl,
+    worker,
+    exchanges,
+    token: (customerId, tokenOptions) => signToken(customerId, config.jwtSecret, tokenOptions),
+    request,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      if (worker !== undefined && worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection?.close();
+      await client.connection.close();
+      await Promise.allSettled([db.destroy(), redis.quit()]);
+    },
+  };
+}
+
+/** A client on a port where nothing listens: every call fails as "Temporal unreachable". */
+export async function unreachableTemporalClient(): Promise<Client> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return new Client({ connection: Connection.lazy({ address: `127.0.0.1:${port}` }), namespace: 'default' });
+}
+
+/** Polls `probe` until it returns something other than undefined, or fails naming `what`. */
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits until the order's row shows `status` (read through the database, as the API does). */
+export async function waitForOrderStatus(db: Knex, orderId: string, statuses: string[]): Promise<string> {
+  return waitFor(`order ${orderId} in ${statuses.join('|')}`, async () => {
+    const row = (await db(TABLES.orders).where({ id: orderId }).first('status')) as { status: string } | undefined;
+    return row !== undefined && statuses.includes(row.status) ? row.status : undefined;
+  });
+}
+
+/** Row counts of every table the saga writes, plus total stock: equal snapshots mean nothing changed. */
+export async function snapshot(db: Knex): Promise<Record<string, number>> {
+  const result = await db.raw<{ rows: Record<string, string>[] }>(
+    `select (select count(*) from ${TABLES.orders}) as orders,
+            (select count(*) from ${TABLES.orderItems}) as order_items,
+            (select count(*) from ${TABLES.orderEvents}) as order_events,
+            (select count(*) from ${TABLES.payments}) as payments,
+            (select count(*) from ${TABLES.stockReservations}) as reservations,
+            (select coalesce(sum(stock), 0) from ${TABLES.products}) as stock`,
+  );
+  const row = result.rows[0] ?? {};
+  return Object.fromEntries(Object.entries(row).map(([key, value]) => [key, Number(value)]));
+}
+
+function matches(template: string, path: string): boolean {
+  const pattern = new RegExp(`^${template.replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`);
+  return pattern.test(path.split('?')[0] ?? path);
+}
+
+/** The documented response schema for an exchange, or a problem saying why there is none. */
+export function documentedSchema(exchange: Pick<Exchange, 'method' | 'path' | 'status'>): z.ZodType | string {
+  const method = exchange.method.toLowerCase();
+  const forPath = API_OPERATIONS.filter((op) => matches(op.path, exchange.path));
+  const operation = forPath.find((op) => op.method === method);
+  if (operation === undefined) {
+    const generic = GENERIC_RESPONSES[exchange.status];
+    if (generic === undefined) return `${exchange.method} ${exchange.path} -> ${exchange.status} is not documented`;
+    return generic.schema;
+  }
+  const response = operation.responses[exchange.status] ?? GENERIC_RESPONSES[exchange.status];
+  if (response === undefined) {
+    return `${exchange.method} ${operation.path} does not document status ${exchange.status}`;
+  }
+  return response.schema;
+}
+
+/** Every recorded exchange whose status is undocumented or whose body does not match its documented schema. */
+export function undocumentedExchanges(exchanges: Exchange[]): string[] {
+  const problems: string[] = [];
+  for (const exchange of exchanges) {
+    if (exchange.method === 'HEAD' || exchange.method === 'OPTIONS') continue;
+    const schema = documentedSchema(exchange);
+    if (typeof schema === 'string') {
+      problems.push(schema);
+      continue;
+    }
+    const result = schema.safeParse(exchange.body);
+    if (!result.success) {
+      problems.push(
+        `${exchange.method} ${exchange.path} -> ${exchange.status}: ${JSON.stringify(exchange.body).slice(0, 300)} ` +
+          `does not match: ${result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** A POST /orders body. */
+export function orderBody(items: { sku: string; quantity: number }[], token = 'tok_ok'): unknown {
+  return { items, payment: { token } };
+}
+
+/** Resolves `schema` from a documented exchange and parses its body (typed access in tests). */
+export function bodyAs<T>(exchange: Exchange): T {
+  return exchange.body as T;
+}
