@@ -188,7 +188,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 /** Waits until the order's row shows `status` (read through the database, as the API does). */
 export async function waitForOrderStatus(db: Knex, orderId: string, statuses: string[]): Promise<string> {
   return waitFor(`order ${orderId} in ${statuses.join('|')}`, async () => {
-    const row = (await db(TABLES.orders).where({ id: orderId }).first('status')) as { status: string } | undefined;
+    const row = await db(TABLES.orders).where({ id: orderId }).first<{ status: string } | undefined>('status');
     return row !== undefined && statuses.includes(row.status) ? row.status : undefined;
   });
 }
