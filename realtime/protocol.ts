@@ -1,0 +1,42 @@
+/**
+ * What the relay and its clients say to each other beyond `lib/events.ts`: the payload a client receives, the
+ * `subscribe` request and its acknowledgement, and the error codes of both.
+ */
+import { z } from 'zod';
+import type { OrderEvent } from '../lib/events';
+
+/** The `order.status` payload a client receives: an `OrderEvent` without the owner's id. */
+export type ClientOrderEvent = Omit<OrderEvent, 'customerId'>;
+
+/** Strips what clients must not see (the customer id) from an event. */
+export function toClientEvent(event: OrderEvent): ClientOrderEvent {
+  return { orderId: event.orderId, seq: event.seq, status: event.status, at: event.at, detail: event.detail };
+}
+
+/** Body of a `subscribe` request: follow one order, first replaying every stored event after `lastSeq`. */
+export const subscribeRequestSchema = z.strictObject({
+  orderId: z.guid(),
+  /** The highest seq the client already has; 0 (the default) replays the whole history. */
+  lastSeq: z.number().int().min(0).max(2_147_483_647).optional(),
+});
+
+/** A parsed `subscribe` request. */
+export type SubscribeRequest = z.infer<typeof subscribeRequestSchema>;
+
+/** Stable error codes of a refused `subscribe` and of a refused handshake. */
+export const REALTIME_ERRORS = {
+  /** The payload is not `{ orderId: uuid, lastSeq?: integer >= 0 }`. */
+  invalidPayload: 'invalid_payload',
+  /** No such order, or it belongs to another customer (the two are indistinguishable on purpose). */
+  orderNotFound: 'order_not_found',
+  /** PostgreSQL could not be read; the client may retry. */
+  unavailable: 'unavailable',
+  /** Handshake without a valid HS256 token (connect_error message). */
+  unauthorized: 'unauthorized',
+} as const;
+
+/** A `subscribe` error code. */
+export type SubscribeErrorCode = Exclude<(typeof REALTIME_ERRORS)[keyof typeof REALTIME_ERRORS], 'unauthorized'>;
+
+/** Acknowledgement of a `subscribe`: sent after the replayed events, before live ones resume. */
+export type SubscribeAck = { ok: true } | { ok: false; error: SubscribeErrorCode };

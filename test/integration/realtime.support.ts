@@ -1,0 +1,185 @@
+/**
+ * Helpers of the realtime suites: a relay on an ephemeral port, Socket.IO clients that record what they receive,
+ * and a stand-in for the status activity (commit `orders` + `order_events`, then publish to the stream).
+ */
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+import type { Knex } from 'knex';
+import { io as connect, type Socket } from 'socket.io-client';
+import type { Config } from '../../lib/config';
+import { TABLES } from '../../lib/db';
+import { ORDER_STATUS_EVENT, publishOrderEvent, SUBSCRIBE_EVENT, type OrderEvent } from '../../lib/events';
+import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/redis';
+import type { OrderStatus } from '../../workflows/definitions';
+import { signDevToken } from '../../realtime/auth';
+import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
+import { createRelay, type Relay, type RelayOptions } from '../../realtime/relay';
+
+/** The happy path of an order, in order. */
+export const HAPPY_PATH: OrderStatus[] = ['PENDING', 'RESERVED', 'CHARGING', 'PAID', 'COMPLETED'];
+
+/** Polls `check` every 10 ms until it holds; fails with `what` after `timeoutMs`. */
+export async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A relay started on an ephemeral (or given) port, with quick timings for tests. */
+export interface TestRelay {
+  relay: Relay;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Creates, starts and listens a relay. */
+export async function startRelay(
+  config: Config,
+  db: Knex,
+  options: { port?: number; relay?: Partial<RelayOptions>; redisUrl?: string } = {},
+): Promise<TestRelay> {
+  const redisUrl = options.redisUrl ?? config.redisUrl;
+  const relay = createRelay({
+    config,
+    db,
+    logger: createLogger('realtime-test', config.logLevel),
+    createRedisClient: (redisOptions: RedisOptions) => createRedis(redisUrl, redisOptions),
+    options: { blockMs: 1000, maxBackoffMs: 200, ...options.relay },
+  });
+  const address = await relay.listen(options.port ?? 0, '127.0.0.1');
+  await relay.start();
+  return { relay, url: `http://127.0.0.1:${address.port}`, port: address.port, close: () => relay.close() };
+}
+
+/** A token for `customerId` signed with the suite's secret. */
+export function tokenFor(config: Config, customerId: string, role: 'customer' | 'admin' = 'customer'): string {
+  return signDevToken({ customerId, role }, config.jwtSecret);
+}
+
+/** A Socket.IO client that records every `order.status` it receives, duplicates included. */
+export interface TestClient {
+  socket: Socket;
+  received: ClientOrderEvent[];
+  /** Received events of one order, in arrival order, duplicates included. */
+  of(orderId: string): ClientOrderEvent[];
+  /** Statuses of one order after dropping duplicate seqs, as a client should. */
+  statuses(orderId: string): OrderStatus[];
+  subscribe(orderId: string, lastSeq?: number): Promise<SubscribeAck>;
+  /** Sends a raw `subscribe` payload and waits for the ack. */
+  subscribeRaw(payload: unknown): Promise<SubscribeAck>;
+  close(): void;
+}
+
+/** Connects a client and waits until the handshake is accepted. */
+export async function connectClient(
+  url: string,
+  token: string,
+  options: { reconnection?: boolean; resubscribe?: string[] } = {},
+): Promise<TestClient> {
+  const socket = connect(url, {
+    auth: { token },
+    transports: ['websocket'],
+    reconnection: options.reconnection ?? false,
+    reconnectionDelay: 50,
+    reconnectionDelayMax: 200,
+    forceNew: true,
+  });
+  const received: ClientOrderEvent[] = [];
+  socket.on(ORDER_STATUS_EVENT, (event: ClientOrderEvent) => received.push(event));
+  const of = (orderId: string): ClientOrderEvent[] => received.filter((event) => event.orderId === orderId);
+  const highest = (orderId: string): number => Math.max(0, ...of(orderId).map((event) => event.seq));
+  const subscribeRaw = (payload: unknown): Promise<SubscribeAck> =>
+    socket.timeout(10_000).emitWithAck(SUBSCRIBE_EVENT, payload) as Promise<SubscribeAck>;
+  // What a real client does on every (re)connection: follow its orders again from the last seq it has.
+  socket.on('connect', () => {
+    for (const orderId of options.resubscribe ?? []) void subscribeRaw({ orderId, lastSeq: highest(orderId) });
+  });
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', () => resolve());
+    socket.once('connect_error', reject);
+  });
+  return {
+    socket,
+    received,
+    of,
+    statuses(orderId) {
+      const seen = new Set<number>();
+      const out: OrderStatus[] = [];
+      for (const event of of(orderId)) {
+        if (seen.has(event.seq)) continue;
+        seen.add(event.seq);
+        out.push(event.status);
+      }
+      return out;
+    },
+    subscribe: (orderId, lastSeq) => subscribeRaw(lastSeq === undefined ? { orderId } : { orderId, lastSeq }),
+    subscribeRaw,
+    close: () => socket.close(),
+  };
+}
+
+/** Inserts an order row for `customerId` and returns its id. */
+export async function createOrder(db: Knex, customerId: string): Promise<string> {
+  const id = randomUUID();
+  await db(TABLES.orders).insert({
+    id,
+    customer_id: customerId,
+    status: 'PENDING',
+    total_cents: 1000,
+    request_hash: 'realtime-test',
+    workflow_id: `realtime-test-${id}`,
+  });
+  return id;
+}
+
+/** Commits the next status of an order (orders + order_events in one transaction), like the status activity. */
+export async function commitStatus(
+  db: Knex,
+  orderId: string,
+  status: OrderStatus,
+  detail: Record<string, unknown> = {},
+): Promise<OrderEvent> {
+  return db.transaction(async (trx) => {
+    const order = await trx(TABLES.orders)
+      .where('id', orderId)
+      .forUpdate()
+      .first<{ customer_id: string }>('customer_id');
+    if (order === undefined) throw new Error(`no order ${orderId}`);
+    const last = await trx(TABLES.orderEvents)
+      .where('order_id', orderId)
+      .max<{ max: number | null }>('seq as max')
+      .first();
+    const seq = (last?.max ?? 0) + 1;
+    const [row] = await trx(TABLES.orderEvents)
+      .insert({ order_id: orderId, seq, status, detail })
+      .returning<{ created_at: Date }[]>('created_at');
+    await trx(TABLES.orders).where('id', orderId).update({ status, updated_at: trx.fn.now() });
+    return {
+      orderId,
+      customerId: order.customer_id,
+      seq,
+      status,
+      at: (row?.created_at ?? new Date()).toISOString(),
+      detail,
+    };
+  });
+}
+
+/** Commits the next status and publishes it, as `recordStatus` does. */
+export async function recordStatus(
+  db: Knex,
+  redis: Redis,
+  config: Config,
+  orderId: string,
+  status: OrderStatus,
+  detail: Record<string, unknown> = {},
+): Promise<OrderEvent> {
+  const event = await commitStatus(db, orderId, status, detail);
+  await publishOrderEvent(redis, config.redisKeyPrefix, event);
+  return event;
+}
