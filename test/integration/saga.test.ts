@@ -1,0 +1,442 @@
+/**
+ * The order saga end to end on the real services: a Temporal dev server, PostgreSQL and Redis, with the real
+ * activities in an in-process worker. Every test asserts what a user or operator would check: the workflow result,
+ * the `status` query, the rows (stock, reservations, payments, order_events) and the search attributes.
+ */
+import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
+import {
+  ATTENTION_TIMEOUT_REASON,
+  cancelSignal,
+  paymentIdempotencyKey,
+  REQUEST_MISMATCH_FAILURE,
+  reservationUpdate,
+  SEARCH_ATTRIBUTES,
+  statusQuery,
+  WORKFLOW_TYPE,
+  workflowIdFor,
+  type OrderStatus,
+  type OrderWorkflowInput,
+} from '../../workflows/definitions';
+import type { orderWorkflow } from '../../workflows/order';
+import {
+  createSagaHarness,
+  orderInput,
+  orderRows,
+  recordHistory,
+  startOrder,
+  stockOf,
+  temporalCli,
+  waitFor,
+  waitForStatus,
+  type SagaHarness,
+} from '../support/saga-helpers';
+import { insertProducts, uniqueSku } from '../support/services';
+
+const INITIAL_STOCK = 10;
+const PRICE_CENTS = 1250;
+const QUANTITY = 2;
+const TOTAL_CENTS = PRICE_CENTS * QUANTITY;
+
+let h: SagaHarness;
+
+beforeAll(async () => {
+  // Three attempts: enough for tok_flaky (two transient errors), and NEEDS_ATTENTION is reached quickly.
+  h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3' } });
+});
+
+afterAll(async () => {
+  await setGatewaySwitch(h.db, OUTAGE_SWITCH, false);
+  await h.close();
+});
+
+/** A product of its own for one test, and an order input for QUANTITY of it. */
+async function newOrder(label: string, token: string, settings: Partial<OrderWorkflowInput['settings']> = {}) {
+  const sku = uniqueSku(label);
+  const ids = await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: PRICE_CENTS }]);
+  const input = orderInput(h.config, [{ sku, quantity: QUANTITY }], token, settings);
+  return { sku, productId: ids.get(sku), input };
+}
+
+/** Starts an order the way POST /orders does: update-with-start, answered once the reservation is decided. */
+function startWithReservation(input: OrderWorkflowInput, requestHash = input.requestHash) {
+  const startWorkflowOperation = new WithStartWorkflowOperation<typeof orderWorkflow>(WORKFLOW_TYPE, {
+    workflowId: workflowIdFor(input.orderId),
+    taskQueue: h.config.temporal.taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+  });
+  return h.client.workflow.executeUpdateWithStart(reservationUpdate, {
+    args: [{ requestHash }],
+    startWorkflowOperation,
+  });
+}
+
+async function eventStatuses(orderId: string): Promise<[number, string][]> {
+  const { events } = await orderRows(h.db, orderId);
+  return events.map((event) => [event.seq, event.status]);
+}
+
+async function searchStatus(handle: WorkflowHandle): Promise<unknown> {
+  return (await handle.describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.orderStatus);
+}
+
+/** Stock back on the shelf, the reservation released, no money kept: what every cancelled order must leave. */
+async function expectCompensated(sku: string, orderId: string) {
+  const rows = await orderRows(h.db, orderId);
+  expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK);
+  expect(rows.reservations.map((r) => r.status)).toEqual(['released']);
+  expect(rows.payments.filter((p) => p.status === 'approved')).toEqual([]);
+  return rows;
+}
+
+describe('payment tokens (DESIGN.md, Payment simulator)', () => {
+  const completed: [number, OrderStatus][] = [
+    [1, 'PENDING'],
+    [2, 'RESERVED'],
+    [3, 'CHARGING'],
+    [4, 'PAID'],
+    [5, 'COMPLETED'],
+  ];
+  test.each([
+    { token: 'tok_ok', gatewayAttempts: 1 },
+    { token: 'tok_flaky', gatewayAttempts: 3 },
+    { token: 'tok_slow', gatewayAttempts: 1 },
+  ])(
+    'when the token is $token, then the order is COMPLETED with its stock committed and charged once',
+    async ({ token, gatewayAttempts }) => {
+      const { sku, productId, input } = await newOrder(token, token);
+      const handle = await startOrder(h.client, h.config, input);
+
+      await expect(handle.result()).resolves.toEqual({ orderId: input.orderId, status: 'COMPLETED' });
+      const rows = await orderRows(h.db, input.orderId);
+      expect(rows.order).toMatchObject({ status: 'COMPLETED', total_cents: String(TOTAL_CENTS), failure_reason: null });
+      expect(await eventStatuses(input.orderId)).toEqual(completed);
+      expect(rows.reservations).toEqual([{ product_id: productId, quantity: QUANTITY, status: 'committed' }]);
+      expect(rows.payments).toEqual([
+        {
+          idempotency_key: paymentIdempotencyKey(input.orderId),
+          amount_cents: String(TOTAL_CENTS),
+          status: 'approved',
+          attempts: gatewayAttempts,
+        },
+      ]);
+      expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+      const view = await handle.query(statusQuery);
+      expect(view).toMatchObject({ status: 'COMPLETED', attempts: 1, cancelRequested: false });
+      expect(view.payment).toMatchObject({ status: 'approved', amountCents: TOTAL_CENTS });
+      expect(view.events.map((e) => [e.seq, e.status])).toEqual(completed);
+      expect(await searchStatus(handle)).toBe('COMPLETED');
+      const attributes = (await handle.describe()).typedSearchAttributes;
+      expect(attributes.get(SEARCH_ATTRIBUTES.customerId)).toBe(input.customerId);
+      expect(attributes.get(SEARCH_ATTRIBUTES.orderTotalCents)).toBe(TOTAL_CENTS);
+      await recordHistory(handle, `completed-${token}`);
+    },
+  );
+
+  test('when the token is tok_decline, then the order is FAILED, its stock released and nothing charged', async () => {
+    const { sku, input } = await newOrder('decline', 'tok_decline');
+    const handle = await startOrder(h.client, h.config, input);
+
+    const result = await handle.result();
+    expect(result).toMatchObject({ orderId: input.orderId, status: 'FAILED' });
+    expect(result.reason).toContain('card_declined');
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.order).toMatchObject({ status: 'FAILED' });
+    expect(rows.order?.failure_reason).toContain('card_declined');
+    expect(rows.payments).toMatchObject([{ status: 'declined', attempts: 1 }]);
+    expect(await eventStatuses(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CHARGING'],
+      [4, 'FAILED'],
+    ]);
+    expect(await searchStatus(handle)).toBe('FAILED');
+    await recordHistory(handle, 'failed-declined');
+  });
+
+  test('when the token is tok_unavailable, then the order waits in NEEDS_ATTENTION holding its stock', async () => {
+    const { sku, input } = await newOrder('unavailable', 'tok_unavailable');
+    const handle = await startOrder(h.client, h.config, input);
+
+    const view = await waitForStatus(handle, 'NEEDS_ATTENTION');
+    expect(view.payment).toMatchObject({ status: 'unavailable', idempotencyKey: paymentIdempotencyKey(input.orderId) });
+    expect(view.payment.lastError).toContain('unavailable');
+    const held = await orderRows(h.db, input.orderId);
+    expect(held.reservations.map((r) => r.status)).toEqual(['held']);
+    expect(held.payments).toEqual([]);
+    expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+    await waitFor('OrderStatus search attribute', async () =>
+      (await searchStatus(handle)) === 'NEEDS_ATTENTION' ? true : undefined,
+    );
+
+    // cancel in NEEDS_ATTENTION
+    await handle.signal(cancelSignal, { reason: 'customer changed their mind' });
+    await expect(handle.result()).resolves.toEqual({
+      orderId: input.orderId,
+      status: 'CANCELLED',
+      reason: 'customer changed their mind',
+    });
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: 'customer changed their mind' });
+    expect(await eventStatuses(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CHARGING'],
+      [4, 'NEEDS_ATTENTION'],
+      [5, 'CANCELLED'],
+    ]);
+    await recordHistory(handle, 'cancelled-needs-attention');
+  });
+});
+
+describe('reservation update (update-with-start, as POST /orders uses it)', () => {
+  test('when stock is available, then the update answers RESERVED with the priced lines', async () => {
+    const { productId, input } = await newOrder('update', 'tok_ok');
+    const outcome = await startWithReservation(input);
+    expect(outcome).toEqual({
+      status: 'RESERVED',
+      totalCents: TOTAL_CENTS,
+      lines: [{ sku: input.lines[0]?.sku, quantity: QUANTITY, productId, unitPriceCents: PRICE_CENTS }],
+    });
+
+    // The same request again (a client retry with the same Idempotency-Key) joins the same run and gets the same answer.
+    await expect(startWithReservation(input)).resolves.toEqual(outcome);
+    const handle = h.client.workflow.getHandle(workflowIdFor(input.orderId));
+    await expect(handle.result()).resolves.toMatchObject({ status: 'COMPLETED' });
+    expect((await orderRows(h.db, input.orderId)).payments).toHaveLength(1);
+  });
+
+  test('when the request hash differs, then the update is rejected with REQUEST_MISMATCH and nothing changes', async () => {
+    const { input } = await newOrder('mismatch', 'tok_ok');
+    const hold = h.hold(input.orderId, 'chargePayment'); // keep the run open while the second request arrives
+    await startWithReservation(input);
+    const error: unknown = await startWithReservation(input, 'another-hash').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WorkflowUpdateFailedError);
+    const cause = (error as WorkflowUpdateFailedError).cause;
+    expect(cause).toBeInstanceOf(ApplicationFailure);
+    expect((cause as ApplicationFailure).type).toBe(REQUEST_MISMATCH_FAILURE);
+    hold.release();
+    await expect(h.client.workflow.getHandle(workflowIdFor(input.orderId)).result()).resolves.toMatchObject({
+      status: 'COMPLETED',
+    });
+  });
+
+  test('when stock is short, then the update answers REJECTED with shortages and the order ends REJECTED', async () => {
+    const sku = uniqueSku('short');
+    await insertProducts(h.db, [{ sku, stock: 1, priceCents: PRICE_CENTS }]);
+    const input = orderInput(h.config, [{ sku, quantity: 3 }], 'tok_ok');
+
+    await expect(startWithReservation(input)).resolves.toEqual({
+      status: 'REJECTED',
+      reason: 'insufficient_stock',
+      shortages: [{ sku, requested: 3, available: 1 }],
+    });
+    const handle = h.client.workflow.getHandle(workflowIdFor(input.orderId));
+    await expect(handle.result()).resolves.toEqual({
+      orderId: input.orderId,
+      status: 'REJECTED',
+      reason: 'insufficient_stock',
+    });
+    const rows = await orderRows(h.db, input.orderId);
+    expect(rows.order).toMatchObject({ status: 'REJECTED', failure_reason: 'insufficient_stock' });
+    expect(rows.reservations).toEqual([]);
+    expect(rows.payments).toEqual([]);
+    expect(await stockOf(h.db, sku)).toBe(1);
+    expect(await eventStatuses(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'REJECTED'],
+    ]);
+    await recordHistory(handle, 'rejected-insufficient-stock');
+  });
+
+  test('when a SKU is unknown, then the update answers REJECTED unknown_sku', async () => {
+    const input = orderInput(h.config, [{ sku: uniqueSku('nope'), quantity: 1 }], 'tok_ok');
+    await expect(startWithReservation(input)).resolves.toMatchObject({ status: 'REJECTED', reason: 'unknown_sku' });
+    await expect(h.client.workflow.getHandle(workflowIdFor(input.orderId)).result()).resolves.toMatchObject({
+      status: 'REJECTED',
+      reason: 'unknown_sku',
+    });
+  });
+});
+
+describe('cancel', () => {
+  test('when cancelled in PENDING, then the order ends CANCELLED with its stock released', async () => {
+    const { sku, input } = await newOrder('cancel-pending', 'tok_ok');
+    const hold = h.hold(input.orderId, 'reserveStock');
+    const handle = await startOrder(h.client, h.config, input);
+    await hold.reached;
+    expect((await handle.query(statusQuery)).status).toBe('PENDING');
+
+    await handle.signal(cancelSignal, {});
+    await waitFor('cancel recorded', async () =>
+      (await handle.query(statusQuery)).cancelRequested ? true : undefined,
+    );
+    hold.release();
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'cancel_requested' });
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.payments).toEqual([]);
+    expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
+      'PENDING',
+      'RESERVED',
+      'CANCELLED',
+    ]);
+    await recordHistory(handle, 'cancelled-pending');
+  });
+
+  test('when cancelled in RESERVED, then nothing is charged and the stock is released', async () => {
+    const { sku, input } = await newOrder('cancel-reserved', 'tok_ok');
+    const hold = h.hold(input.orderId, 'recordStatus', (arg) => (arg as { status: string }).status === 'RESERVED');
+    const handle = await startOrder(h.client, h.config, input);
+    await hold.reached;
+    expect((await handle.query(statusQuery)).status).toBe('RESERVED');
+
+    await handle.signal(cancelSignal, { reason: 'ops' });
+    await waitFor('cancel recorded', async () =>
+      (await handle.query(statusQuery)).cancelRequested ? true : undefined,
+    );
+    hold.release();
+    await expect(handle.result()).resolves.toEqual({ orderId: input.orderId, status: 'CANCELLED', reason: 'ops' });
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.payments).toEqual([]);
+    expect(await eventStatuses(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CANCELLED'],
+    ]);
+    await recordHistory(handle, 'cancelled-reserved');
+  });
+
+  test('when cancelled during CHARGING (tok_slow), then the charge finishes and is refunded', async () => {
+    const { sku, input } = await newOrder('cancel-charging', 'tok_slow');
+    const handle = await startOrder(h.client, h.config, input);
+    // The charge itself is in flight (not just the CHARGING transition being recorded).
+    await waitForStatus(handle, 'CHARGING', (view) => view.payment.status === 'charging');
+
+    await handle.signal(cancelSignal, { reason: 'too slow' });
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'too slow' });
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.payments).toMatchObject([{ status: 'refunded', amount_cents: String(TOTAL_CENTS) }]);
+    expect(await eventStatuses(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CHARGING'],
+      [4, 'CANCELLED'],
+    ]);
+    const view = await handle.query(statusQuery);
+    expect(view.payment.status).toBe('refunded');
+    expect(view.events.at(-1)?.detail).toMatchObject({ refunded: true });
+    await recordHistory(handle, 'cancelled-charging-refunded');
+  });
+
+  test('when ops cancel the workflow from the Temporal UI (cancellation request), then it ends CANCELLED normally', async () => {
+    const { sku, input } = await newOrder('temporal-cancel', 'tok_unavailable');
+    const handle = await startOrder(h.client, h.config, input);
+    await waitForStatus(handle, 'NEEDS_ATTENTION');
+
+    await handle.cancel();
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED' });
+    expect((await handle.describe()).status.name).toBe('COMPLETED');
+    await expectCompensated(sku, input.orderId);
+  });
+
+  test('when a cancel arrives after COMPLETED, then nothing changes', async () => {
+    const { sku, input } = await newOrder('cancel-late', 'tok_ok');
+    const handle = await startOrder(h.client, h.config, input);
+    await handle.result();
+    const before = await orderRows(h.db, input.orderId);
+
+    await expect(handle.signal(cancelSignal, {})).rejects.toThrow();
+    expect(await orderRows(h.db, input.orderId)).toEqual(before);
+    expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+  });
+});
+
+describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attention timeout', () => {
+  test('when the gateway is down, then the order goes NEEDS_ATTENTION, ops find it and retryPayment completes it', async () => {
+    const { sku, input } = await newOrder('outage', 'tok_ok');
+    await setGatewaySwitch(h.db, OUTAGE_SWITCH, true);
+    let handle: WorkflowHandle<typeof orderWorkflow>;
+    try {
+      handle = await startOrder(h.client, h.config, input);
+      await waitForStatus(handle, 'NEEDS_ATTENTION');
+    } finally {
+      await setGatewaySwitch(h.db, OUTAGE_SWITCH, false);
+    }
+    const workflowId = workflowIdFor(input.orderId);
+
+    const listed = await waitFor('the order in the NEEDS_ATTENTION list', async () => {
+      const out = await temporalCli(h.config, [
+        'workflow',
+        'list',
+        '--query',
+        `OrderStatus="NEEDS_ATTENTION" AND WorkflowId="${workflowId}"`,
+        '--output',
+        'json',
+      ]);
+      return out.includes(workflowId) ? out : undefined;
+    });
+    expect(listed).toContain(workflowId);
+
+    await temporalCli(h.config, ['workflow', 'signal', '--workflow-id', workflowId, '--name', 'retryPayment']);
+    await expect(handle.result()).resolves.toMatchObject({ status: 'COMPLETED' });
+    const rows = await orderRows(h.db, input.orderId);
+    expect(rows.payments).toEqual([
+      expect.objectContaining({ idempotency_key: paymentIdempotencyKey(input.orderId), status: 'approved' }),
+    ]);
+    expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
+    expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+    expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
+      'PENDING',
+      'RESERVED',
+      'CHARGING',
+      'NEEDS_ATTENTION',
+      'CHARGING',
+      'PAID',
+      'COMPLETED',
+    ]);
+    expect((await handle.query(statusQuery)).attempts).toBe(2);
+    await recordHistory(handle, 'completed-after-retry-payment');
+  });
+
+  test('when ops send cancel from the CLI to a NEEDS_ATTENTION order, then it ends CANCELLED', async () => {
+    const { sku, input } = await newOrder('cli-cancel', 'tok_unavailable');
+    const handle = await startOrder(h.client, h.config, input);
+    await waitForStatus(handle, 'NEEDS_ATTENTION');
+
+    await temporalCli(h.config, [
+      'workflow',
+      'signal',
+      '--workflow-id',
+      workflowIdFor(input.orderId),
+      '--name',
+      'cancel',
+      '--input',
+      JSON.stringify({ reason: 'ops: card blocked' }),
+    ]);
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'ops: card blocked' });
+    await expectCompensated(sku, input.orderId);
+  });
+
+  test('when nobody acts within the attention timeout, then the order cancels itself', async () => {
+    const { sku, input } = await newOrder('attention-timeout', 'tok_unavailable', { attentionTimeoutMs: 1_000 });
+    const handle = await startOrder(h.client, h.config, input);
+
+    await expect(handle.result()).resolves.toEqual({
+      orderId: input.orderId,
+      status: 'CANCELLED',
+      reason: ATTENTION_TIMEOUT_REASON,
+    });
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: ATTENTION_TIMEOUT_REASON });
+    expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
+      'PENDING',
+      'RESERVED',
+      'CHARGING',
+      'NEEDS_ATTENTION',
+      'CANCELLED',
+    ]);
+    await recordHistory(handle, 'cancelled-attention-timeout');
+  });
+});

@@ -1,0 +1,288 @@
+/**
+ * Shared pieces of the saga suites: an in-process worker on the real services, order inputs, polling with a deadline
+ * (never fixed sleeps), the rows an order leaves behind, the Temporal CLI as operators use it, and history recording
+ * for the replay suite.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import { createActivities } from '../../activities';
+import { createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities/payments';
+import type { Config } from '../../lib/config';
+import { TABLES } from '../../lib/db';
+import { createLogger } from '../../lib/logger';
+import { connectClient, connectWorker } from '../../lib/temporal';
+import { bundleOrderWorkflows, createOrderWorker, type OrderActivities } from '../../worker/create-worker';
+import {
+  statusQuery,
+  WORKFLOW_TYPE,
+  workflowIdFor,
+  type OrderLine,
+  type OrderStatus,
+  type OrderStatusView,
+  type OrderWorkflowInput,
+  type SagaSettings,
+} from '../../workflows/definitions';
+import type { orderWorkflow } from '../../workflows/order';
+import { temporalCliPath, testConfig, testDb, testRedis } from './services';
+
+const run = promisify(execFile);
+
+/** Where recorded histories live; `test/integration/replay.test.ts` replays every file here. */
+export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
+
+/** Default deadline of `waitFor`: generous for 2 cores, far below the jest timeout. */
+const DEFAULT_WAIT_MS = 20_000;
+const POLL_INTERVAL_MS = 50;
+
+/** Polls `probe` until it returns something other than `undefined`; fails with `what` after the deadline. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = DEFAULT_WAIT_MS,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error; // e.g. a query before the first workflow task: keep polling
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`, { cause: lastError });
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}
+
+/** Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test output. */
+export function installQuietRuntime(): void {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+}
+
+/** A held activity call: the order waits in its current status until `release()`. */
+export interface Hold {
+  /** Resolves once the held activity was called for the order. */
+  reached: Promise<void>;
+  release(): void;
+}
+
+/** Everything a saga suite talks to; `close()` in afterAll. */
+export interface SagaHarness {
+  config: Config;
+  db: Knex;
+  redis: Redis;
+  client: Client;
+  connection: NativeConnection;
+  bundle: WorkflowBundle;
+  /** The worker on the suite's task queue, if started. */
+  worker: Worker | undefined;
+  /** Makes the next call of `activity` for `orderId` (matching `when`) wait until released. */
+  hold(orderId: string, activity: keyof OrderActivities, when?: (arg: unknown) => boolean): Hold;
+  close(): Promise<void>;
+}
+
+interface PendingHold extends Hold {
+  orderId: string;
+  activity: keyof OrderActivities;
+  when: (arg: unknown) => boolean;
+  released: Promise<void>;
+  reach(): void;
+}
+
+/** The order id an activity call is about (every activity takes it, as `orderId` or as its only argument). */
+function orderIdOf(arg: unknown): string | undefined {
+  if (typeof arg === 'string') return arg;
+  if (typeof arg === 'object' && arg !== null && 'orderId' in arg) return String(arg.orderId);
+  return undefined;
+}
+
+/** Wraps every activity so a test can hold one call of one order (to cancel it in PENDING or RESERVED). */
+function holdable(activities: OrderActivities, holds: PendingHold[]): OrderActivities {
+  const wrapped: Record<string, (arg: unknown) => Promise<unknown>> = {};
+  for (const [name, fn] of Object.entries(activities) as [
+    keyof OrderActivities,
+    (arg: unknown) => Promise<unknown>,
+  ][]) {
+    wrapped[name] = async (arg: unknown) => {
+      const index = holds.findIndex((h) => h.activity === name && h.orderId === orderIdOf(arg) && h.when(arg));
+      const hold = index >= 0 ? holds.splice(index, 1)[0] : undefined;
+      if (hold !== undefined) {
+        hold.reach();
+        await hold.released;
+      }
+      return fn(arg);
+    };
+  }
+  return wrapped as unknown as OrderActivities;
+}
+
+/** Connects to the real services, bundles the workflow once and (unless told not to) runs a worker in-process. */
+export async function createSagaHarness(
+  options: { env?: Record<string, string>; worker?: boolean } = {},
+): Promise<SagaHarness> {
+  installQuietRuntime();
+  const config = testConfig(options.env);
+  const db = testDb(config);
+  const redis = testRedis(config);
+  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
+  const holds: PendingHold[] = [];
+  const activities = holdable(createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway }), holds);
+  const [bundle, client, connection] = await Promise.all([
+    bundleOrderWorkflows(createLogger('bundle', 'error')),
+    connectClient(config.temporal),
+    connectWorker(config.temporal),
+  ]);
+  const worker =
+    options.worker === false
+      ? undefined
+      : await createOrderWorker({ connection, config, activities, workflowBundle: bundle });
+  const running = worker?.run();
+  return {
+    config,
+    db,
+    redis,
+    client,
+    connection,
+    bundle,
+    worker,
+    hold(orderId, activity, when = () => true) {
+      let release!: () => void;
+      let reach!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const reached = new Promise<void>((resolve) => (reach = resolve));
+      const hold: PendingHold = { orderId, activity, when, released, reached, release, reach };
+      holds.push(hold);
+      return hold;
+    },
+    async close() {
+      for (const hold of holds.splice(0)) hold.release();
+      if (worker !== undefined && worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+      await client.connection.close();
+      await Promise.allSettled([db.destroy(), redis.quit()]);
+    },
+  };
+}
+
+/** Saga settings from a config, as the API builds them for every new order. */
+export function sagaSettings(config: Config, overrides: Partial<SagaSettings> = {}): SagaSettings {
+  return { paymentRetry: config.paymentRetry, attentionTimeoutMs: config.attentionTimeoutMs, ...overrides };
+}
+
+/** A fresh order input. */
+export function orderInput(
+  config: Config,
+  lines: OrderLine[],
+  paymentToken: string,
+  settings: Partial<SagaSettings> = {},
+): OrderWorkflowInput {
+  const orderId = randomUUID();
+  return {
+    orderId,
+    customerId: `customer-${orderId.slice(0, 8)}`,
+    lines,
+    paymentToken,
+    requestHash: `hash-${orderId}`,
+    settings: sagaSettings(config, settings),
+  };
+}
+
+/** Starts an order workflow the way the API does (workflow id `order-<orderId>`), without waiting for anything. */
+export async function startOrder(
+  client: Client,
+  config: Config,
+  input: OrderWorkflowInput,
+): Promise<WorkflowHandle<typeof orderWorkflow>> {
+  return client.workflow.start<typeof orderWorkflow>(WORKFLOW_TYPE, {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: workflowIdFor(input.orderId),
+    args: [input],
+  });
+}
+
+/** Waits until the `status` query shows `status` (and `extra`, if given, holds); returns that view. */
+export async function waitForStatus(
+  handle: WorkflowHandle,
+  status: OrderStatus,
+  extra: (view: OrderStatusView) => boolean = () => true,
+  timeoutMs?: number,
+): Promise<OrderStatusView> {
+  return waitFor(
+    `order ${handle.workflowId} in ${status}`,
+    async () => {
+      const view = await handle.query(statusQuery);
+      return view.status === status && extra(view) ? view : undefined;
+    },
+    timeoutMs,
+  );
+}
+
+/** The rows an order leaves behind. */
+export interface OrderRows {
+  order: { status: string; total_cents: string; failure_reason: string | null } | undefined;
+  events: { seq: number; status: string; detail: Record<string, unknown> }[];
+  reservations: { product_id: number; quantity: number; status: string }[];
+  payments: { idempotency_key: string; amount_cents: string; status: string; attempts: number }[];
+}
+
+/** Reads an order's rows from every table the saga writes. */
+export async function orderRows(db: Knex, orderId: string): Promise<OrderRows> {
+  const [order, events, reservations, payments] = await Promise.all([
+    db<NonNullable<OrderRows['order']>>(TABLES.orders)
+      .where('id', orderId)
+      .first('status', 'total_cents', 'failure_reason'),
+    db<OrderRows['events'][number]>(TABLES.orderEvents)
+      .where('order_id', orderId)
+      .orderBy('seq')
+      .select('seq', 'status', 'detail'),
+    db<OrderRows['reservations'][number]>(TABLES.stockReservations)
+      .where('order_id', orderId)
+      .orderBy('product_id')
+      .select('product_id', 'quantity', 'status'),
+    db<OrderRows['payments'][number]>(TABLES.payments)
+      .where('order_id', orderId)
+      .select('idempotency_key', 'amount_cents', 'status', 'attempts'),
+  ]);
+  return { order, events, reservations, payments };
+}
+
+/** Current stock of one product. */
+export async function stockOf(db: Knex, sku: string): Promise<number> {
+  const row = await db<{ stock: number }>(TABLES.products).where('sku', sku).first('stock');
+  if (row === undefined) throw new Error(`no product ${sku}`);
+  return row.stock;
+}
+
+/** Runs the real Temporal CLI against the test server, as an operator would; returns stdout. */
+export async function temporalCli(config: Config, args: string[]): Promise<string> {
+  const { stdout } = await run(temporalCliPath(), [
+    ...args,
+    '--address',
+    config.temporal.address,
+    '--namespace',
+    config.temporal.namespace,
+  ]);
+  return stdout;
+}
+
+/** Whether histories are being recorded (`RECORD_HISTORIES=1 npx jest test/integration/saga.test.ts`). */
+export const RECORDING_HISTORIES = process.env.RECORD_HISTORIES === '1';
+
+/** Saves a finished order's history as a replay fixture when recording; otherwise does nothing. */
+export async function recordHistory(handle: WorkflowHandle, scenario: string): Promise<void> {
+  if (!RECORDING_HISTORIES) return;
+  const history = await handle.fetchHistory();
+  mkdirSync(HISTORIES_DIR, { recursive: true });
+  writeFileSync(path.join(HISTORIES_DIR, `${scenario}.json`), `${historyToJSON(history)}\n`);
+}
