@@ -21,9 +21,9 @@ import { createRelay, type Relay, type RelayOptions } from '../../realtime/relay
 export const HAPPY_PATH: OrderStatus[] = ['PENDING', 'RESERVED', 'CHARGING', 'PAID', 'COMPLETED'];
 
 /** Polls `check` every 10 ms until it holds; fails with `what` after `timeoutMs`. */
-export async function until(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
+export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -47,7 +47,7 @@ export async function startRelay(
   const relay = createRelay({
     config,
     db,
-    logger: createLogger('realtime-test', config.logLevel),
+    logger: createLogger('realtime-test', 'error'),
     createRedisClient: (redisOptions: RedisOptions) => createRedis(redisUrl, redisOptions),
     options: { blockMs: 1000, maxBackoffMs: 200, ...options.relay },
   });

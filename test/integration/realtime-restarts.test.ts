@@ -1,0 +1,196 @@
+/**
+ * The relay and Redis going away mid-order: a relay process killed and started again, and a Redis restarted
+ * without persistence. Either way a client that reconnects and subscribes with its lastSeq ends with every status
+ * of its order, and the relay itself never crashes.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import type { Config } from '../../lib/config';
+import { publishOrderEvent } from '../../lib/events';
+import { createRedis } from '../../lib/redis';
+import { freePort, redisAnswers, stopChild, waitFor } from '../../scripts/services';
+import { testConfig, testDb, testRedis } from '../support/services';
+import {
+  commitStatus,
+  connectClient,
+  createOrder,
+  HAPPY_PATH,
+  recordStatus,
+  startRelay,
+  tokenFor,
+  until,
+  type TestClient,
+} from './realtime.support';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+
+async function health(url: string): Promise<{ status: string; stream: { connected: boolean } } | undefined> {
+  try {
+    const response = await fetch(`${url}/health`);
+    return response.ok ? ((await response.json()) as { status: string; stream: { connected: boolean } }) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `npm run realtime` as a child process on `port`. */
+async function spawnRelay(config: Config, port: number): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'realtime', 'main.ts')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'warn',
+      HOST: '127.0.0.1',
+      REALTIME_PORT: String(port),
+      DATABASE_URL: config.databaseUrl,
+      REDIS_URL: config.redisUrl,
+      REDIS_KEY_PREFIX: config.redisKeyPrefix,
+      JWT_SECRET: config.jwtSecret,
+      SHUTDOWN_GRACE: '5s',
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  await waitFor(
+    `relay process on port ${port} (stderr: ${stderr})`,
+    async () => {
+      if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}: ${stderr}`);
+      return (await health(`http://127.0.0.1:${port}`))?.stream.connected === true;
+    },
+    20_000,
+  );
+  return child;
+}
+
+describe('realtime relay across restarts', () => {
+  let config: Config;
+  let db: Knex;
+  let redis: Redis;
+  const clients: TestClient[] = [];
+  const children: ChildProcess[] = [];
+
+  beforeAll(() => {
+    config = testConfig();
+    db = testDb(config);
+    redis = testRedis(config);
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    for (const child of children.splice(0)) await stopChild(child);
+  });
+
+  afterAll(async () => {
+    redis.disconnect();
+    await db.destroy();
+  });
+
+  test('when the relay process is killed mid-order and started again, then a reconnecting client ends with every status once', async () => {
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    const customer = `kim-${randomUUID()}`;
+    const orderId = await createOrder(db, customer);
+    children.push(await spawnRelay(config, port));
+    const client = await connectClient(url, tokenFor(config, customer), { reconnection: true, resubscribe: [orderId] });
+    clients.push(client);
+
+    await recordStatus(db, redis, config, orderId, 'PENDING');
+    await recordStatus(db, redis, config, orderId, 'RESERVED');
+    await until('RESERVED arrives', () => client.statuses(orderId).length === 2);
+
+    const first = children.pop();
+    first?.kill('SIGKILL');
+    await until('the client notices', () => !client.socket.connected);
+    await recordStatus(db, redis, config, orderId, 'CHARGING');
+    await recordStatus(db, redis, config, orderId, 'PAID');
+
+    children.push(await spawnRelay(config, port));
+    await until('the client reconnects and catches up', () => client.statuses(orderId).length === 4);
+    await recordStatus(db, redis, config, orderId, 'COMPLETED');
+
+    await until('COMPLETED arrives', () => client.statuses(orderId).includes('COMPLETED'));
+    expect(client.statuses(orderId)).toEqual(HAPPY_PATH);
+    const seqs = client.of(orderId).map((event) => event.seq);
+    expect([...new Set(seqs)]).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  test('when the relay process gets SIGTERM, then it disconnects its clients and exits 0', async () => {
+    const port = await freePort();
+    const child = await spawnRelay(config, port);
+    const client = await connectClient(`http://127.0.0.1:${port}`, tokenFor(config, `lee-${randomUUID()}`));
+    clients.push(client);
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    await until('the client is disconnected', () => !client.socket.connected);
+  });
+
+  test('when Redis restarts mid-order, then the relay survives, connected clients catch up and a reconnecting client gets the terminal event', async () => {
+    const redisPort = await freePort();
+    const startRedis = async (): Promise<ChildProcess> => {
+      const child = spawn(
+        'redis-server',
+        ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      );
+      await waitFor('test redis-server', () => redisAnswers(`redis://127.0.0.1:${redisPort}`), 10_000);
+      return child;
+    };
+    let redisServer = await startRedis();
+    children.push(redisServer);
+    const ownConfig = testConfig({ REDIS_URL: `redis://127.0.0.1:${redisPort}` });
+    const publisher = createRedis(ownConfig.redisUrl, { maxRetriesPerRequest: 0 });
+    publisher.on('error', () => undefined);
+    const relay = await startRelay(ownConfig, db);
+    try {
+      const customer = `max-${randomUUID()}`;
+      const orderId = await createOrder(db, customer);
+      const stays = await connectClient(relay.url, tokenFor(ownConfig, customer));
+      const leaves = await connectClient(relay.url, tokenFor(ownConfig, customer));
+      clients.push(stays, leaves);
+      expect(await stays.subscribe(orderId)).toEqual({ ok: true });
+      expect(await leaves.subscribe(orderId)).toEqual({ ok: true });
+      await recordStatus(db, publisher, ownConfig, orderId, 'PENDING');
+      await recordStatus(db, publisher, ownConfig, orderId, 'RESERVED');
+      await until(
+        'both clients have RESERVED',
+        () => stays.of(orderId).length === 2 && leaves.of(orderId).length === 2,
+      );
+
+      redisServer.kill('SIGKILL');
+      await until('the relay notices Redis is gone', async () => (await health(relay.url))?.stream.connected === false);
+      leaves.close();
+      // The status activity commits, then fails to publish: only PostgreSQL has these.
+      for (const status of ['CHARGING', 'PAID', 'COMPLETED'] as const) {
+        const event = await commitStatus(db, orderId, status);
+        await expect(publishOrderEvent(publisher, ownConfig.redisKeyPrefix, event)).rejects.toThrow();
+      }
+      expect((await health(relay.url))?.status).toBe('ok');
+
+      redisServer = await startRedis();
+      children.push(redisServer);
+      await until('connected client catches up from PostgreSQL', () => stays.statuses(orderId).length === 5, 15_000);
+      expect(stays.statuses(orderId)).toEqual(HAPPY_PATH);
+      expect(stays.of(orderId).map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
+
+      const back = await connectClient(relay.url, tokenFor(ownConfig, customer));
+      clients.push(back);
+      expect(await back.subscribe(orderId, 2)).toEqual({ ok: true });
+      expect(back.statuses(orderId)).toEqual(['CHARGING', 'PAID', 'COMPLETED']);
+
+      // Live delivery resumed on the new (empty) stream.
+      const next = await createOrder(db, customer);
+      await recordStatus(db, publisher, ownConfig, next, 'PENDING');
+      await until('a new event arrives live', () => stays.of(next).length === 1);
+    } finally {
+      publisher.disconnect();
+      await relay.close();
+    }
+  });
+});
