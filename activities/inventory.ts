@@ -98,16 +98,81 @@ function inRequestOrder(stored: StoredLine[], request: OrderLine[]): PricedLine[
     .sort((a, b) => (position.get(a.sku) ?? Infinity) - (position.get(b.sku) ?? Infinity) || a.productId - b.productId);
 }
 
+/** Thrown inside the transaction when a concurrent duplicate of the same call already reserved: roll back, reuse. */
+class ReservedByDuplicate extends Error {}
+
+/** Reads an order's reservation as stored, or undefined if it has none. */
+async function storedReservation(
+  db: Knex | Knex.Transaction,
+  orderId: string,
+  request: OrderLine[],
+): Promise<ReserveStockResult | undefined> {
+  const stored = await db(`${TABLES.stockReservations} as r`)
+    .join(`${TABLES.orderItems} as i`, function joinItems() {
+      this.on('i.order_id', '=', 'r.order_id').andOn('i.product_id', '=', 'r.product_id');
+    })
+    .where('r.order_id', orderId)
+    .select<StoredLine[]>('r.product_id', 'i.sku', 'r.quantity', 'i.unit_price_cents');
+  return stored.length > 0 ? reserved(inRequestOrder(stored, request)) : undefined;
+}
+
+/** Decides a reservation from the locked products: priced lines, or why it is rejected. */
+function decide(request: OrderLine[], products: LockedProduct[]): ReservationOutcome {
+  const bySku = new Map(products.map((product) => [product.sku, product]));
+  const unknownSkus = request.filter((line) => !bySku.has(line.sku)).map((line) => line.sku);
+  if (unknownSkus.length > 0) return { status: 'REJECTED', reason: 'unknown_sku', unknownSkus };
+  const priced: PricedLine[] = [];
+  const shortages: Shortage[] = [];
+  for (const line of request) {
+    const product = bySku.get(line.sku);
+    if (product === undefined) continue; // unreachable: unknown SKUs returned above
+    if (product.stock < line.quantity) {
+      shortages.push({ sku: line.sku, requested: line.quantity, available: product.stock });
+    }
+    priced.push({ ...line, productId: product.id, unitPriceCents: product.price_cents });
+  }
+  if (shortages.length > 0) return { status: 'REJECTED', reason: 'insufficient_stock', shortages };
+  return reserved(priced);
+}
+
+/**
+ * Writes a decided reservation in ONE statement (one round trip while the product locks are held): reservations
+ * first, ON CONFLICT DO NOTHING, and stock is decremented and items written only for the rows actually inserted, so
+ * a duplicate that got here first can never make us decrement twice. Returns how many lines were inserted.
+ */
+const WRITE_RESERVATION = `
+  WITH req AS (
+    SELECT * FROM unnest(?::int[], ?::text[], ?::int[], ?::int[]) AS v(product_id, sku, quantity, unit_price_cents)
+  ), res AS (
+    INSERT INTO ${TABLES.stockReservations} (order_id, product_id, quantity, status)
+    SELECT ?::uuid, product_id, quantity, ? FROM req
+    ON CONFLICT (order_id, product_id) DO NOTHING
+    RETURNING product_id, quantity
+  ), dec AS (
+    UPDATE ${TABLES.products} AS p SET stock = p.stock - res.quantity, updated_at = now()
+      FROM res WHERE p.id = res.product_id
+  ), items AS (
+    INSERT INTO ${TABLES.orderItems} (order_id, product_id, sku, quantity, unit_price_cents)
+    SELECT ?::uuid, req.product_id, req.sku, req.quantity, req.unit_price_cents FROM req JOIN res USING (product_id)
+  )
+  SELECT count(*)::int AS inserted FROM res`;
+
 /** Builds the inventory activities: `reserveStock`, `releaseStock`, `commitStock`. */
 export function createInventoryActivities({ db, logger }: InventoryDeps) {
   /**
    * Holds stock for every line of an order, or for none. Requires the order row (`recordOrder`) because the priced
    * lines are written to `order_items` in the same transaction. Unknown SKUs and shortages are business outcomes
-   * (REJECTED), returned rather than thrown, and write nothing.
+   * (REJECTED), returned rather than thrown, and write nothing. A retry returns the stored reservation unchanged.
+   *
+   * While the product rows are locked we do exactly two round trips (lock, write) before COMMIT: on a hot SKU every
+   * order queues on that lock, so its hold time is the throughput limit.
    */
   async function reserveStock({ orderId, lines }: ReserveStockInput): Promise<ReserveStockResult> {
     validateLines(lines);
     const request = mergeLines(lines);
+    // A retry of a call that committed finds its result here, without touching any lock.
+    const earlier = await storedReservation(db, orderId, request);
+    if (earlier !== undefined) return earlier;
     try {
       const outcome = await db.transaction(async (trx): Promise<ReservationOutcome> => {
         // One statement finds and locks the products; ORDER BY id makes PostgreSQL lock them in ascending id order,
@@ -120,60 +185,31 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
           )
           .orderBy('id')
           .forUpdate();
-
-        // Checked after the locks: an earlier attempt of this very activity that committed while we waited is now
-        // visible, and a retry must return its result instead of reserving twice.
-        const stored = await trx(`${TABLES.stockReservations} as r`)
-          .join(`${TABLES.orderItems} as i`, function joinItems() {
-            this.on('i.order_id', '=', 'r.order_id').andOn('i.product_id', '=', 'r.product_id');
-          })
-          .where('r.order_id', orderId)
-          .select<StoredLine[]>('r.product_id', 'i.sku', 'r.quantity', 'i.unit_price_cents');
-        if (stored.length > 0) return reserved(inRequestOrder(stored, request));
-
-        const bySku = new Map(products.map((product) => [product.sku, product]));
-        const unknownSkus = request.filter((line) => !bySku.has(line.sku)).map((line) => line.sku);
-        if (unknownSkus.length > 0) return { status: 'REJECTED', reason: 'unknown_sku', unknownSkus };
-
-        const priced: PricedLine[] = [];
-        const shortages: Shortage[] = [];
-        for (const line of request) {
-          const product = bySku.get(line.sku);
-          if (product === undefined) continue; // unreachable: unknown SKUs returned above
-          if (product.stock < line.quantity) {
-            shortages.push({ sku: line.sku, requested: line.quantity, available: product.stock });
-          }
-          priced.push({ ...line, productId: product.id, unitPriceCents: product.price_cents });
+        const decision = decide(request, products);
+        if (decision.status === 'REJECTED') {
+          // A concurrent duplicate of this call may have reserved (taking the stock we now miss) while we waited.
+          return (await storedReservation(trx, orderId, request)) ?? decision;
         }
-        if (shortages.length > 0) return { status: 'REJECTED', reason: 'insufficient_stock', shortages };
-
-        await trx.raw(
-          `UPDATE ${TABLES.products} AS p SET stock = p.stock - v.quantity, updated_at = now()
-             FROM unnest(?::int[], ?::int[]) AS v(id, quantity) WHERE p.id = v.id`,
-          [priced.map((line) => line.productId), priced.map((line) => line.quantity)],
-        );
-        await trx(TABLES.stockReservations).insert(
-          priced.map((line) => ({
-            order_id: orderId,
-            product_id: line.productId,
-            quantity: line.quantity,
-            status: RESERVATION_STATUS.held,
-          })),
-        );
-        await trx(TABLES.orderItems).insert(
-          priced.map((line) => ({
-            order_id: orderId,
-            product_id: line.productId,
-            sku: line.sku,
-            quantity: line.quantity,
-            unit_price_cents: line.unitPriceCents,
-          })),
-        );
-        return reserved(priced);
+        const written = await trx.raw<{ rows: { inserted: number }[] }>(WRITE_RESERVATION, [
+          decision.lines.map((line) => line.productId),
+          decision.lines.map((line) => line.sku),
+          decision.lines.map((line) => line.quantity),
+          decision.lines.map((line) => line.unitPriceCents),
+          orderId,
+          RESERVATION_STATUS.held,
+          orderId,
+        ]);
+        if (written.rows[0]?.inserted !== decision.lines.length) throw new ReservedByDuplicate();
+        return decision;
       });
       logger.debug('reservation decided', { orderId, status: outcome.status });
       return outcome;
     } catch (error) {
+      if (error instanceof ReservedByDuplicate) {
+        // Rolled back; the duplicate committed before we got the locks, so its reservation is there to return.
+        const stored = await storedReservation(db, orderId, request);
+        if (stored !== undefined) return stored;
+      }
       // order_items references orders: without the order row this call can never succeed, so retrying is pointless.
       if ((error as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) {
         throw ApplicationFailure.create({

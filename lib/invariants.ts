@@ -1,0 +1,132 @@
+/**
+ * The data invariants of DESIGN.md, checked against the database by tests, the benchmark and chaos runs:
+ * stock is conserved, never negative, every COMPLETED order was paid exactly once for its total, and no failed,
+ * rejected or cancelled order keeps stock held or money captured.
+ */
+import type { Knex } from 'knex';
+import type { OrderStatus } from '../workflows/definitions';
+import { TABLES } from './db';
+
+/** Which invariant a violation breaks. */
+export type InvariantName = 'stock_conserved' | 'stock_non_negative' | 'completed_paid_once' | 'compensated';
+
+/** One broken invariant on one product or order. */
+export interface InvariantViolation {
+  invariant: InvariantName;
+  /** The SKU or order id concerned. */
+  subject: string;
+  message: string;
+}
+
+/** What to check; without a scope every product and order in the database is checked. */
+export interface InvariantScope {
+  /** Stock of each SKU before the run; enables the conservation check for those SKUs. */
+  initialStock?: ReadonlyMap<string, number>;
+  /** Limits product checks to these SKUs (plus those of `initialStock`), and order checks to orders touching them. */
+  skus?: readonly string[];
+  /** Limits order checks to these orders (takes precedence over the SKU scope for orders). */
+  orderIds?: readonly string[];
+}
+
+const FAILED_STATUSES: readonly OrderStatus[] = ['FAILED', 'REJECTED', 'CANCELLED'];
+const COMPLETED: OrderStatus = 'COMPLETED';
+
+async function rows<T>(db: Knex, sql: string, bindings: readonly Knex.RawBinding[]): Promise<T[]> {
+  const result = await db.raw<{ rows: T[] }>(sql, bindings);
+  return result.rows;
+}
+
+/** Returns every violation found; an empty list means the invariants hold for the scope. */
+export async function checkInvariants(db: Knex, scope: InvariantScope = {}): Promise<InvariantViolation[]> {
+  const violations: InvariantViolation[] = [];
+  const skuScope =
+    scope.skus === undefined && scope.initialStock === undefined
+      ? null
+      : [...new Set([...(scope.skus ?? []), ...(scope.initialStock?.keys() ?? [])])];
+
+  if (scope.initialStock !== undefined && scope.initialStock.size > 0) {
+    const counted = await rows<{ sku: string; stock: number; reserved: number }>(
+      db,
+      `SELECT p.sku, p.stock,
+              COALESCE(SUM(r.quantity) FILTER (WHERE r.status IN ('held', 'committed')), 0)::int AS reserved
+         FROM ${TABLES.products} p
+         LEFT JOIN ${TABLES.stockReservations} r ON r.product_id = p.id
+        WHERE p.sku = ANY(?::text[])
+        GROUP BY p.id, p.sku, p.stock`,
+      [[...scope.initialStock.keys()]],
+    );
+    const bySku = new Map(counted.map((row) => [row.sku, row]));
+    for (const [sku, initial] of scope.initialStock) {
+      const row = bySku.get(sku);
+      if (row === undefined) {
+        violations.push({ invariant: 'stock_conserved', subject: sku, message: `product ${sku} no longer exists` });
+      } else if (row.stock + row.reserved !== initial) {
+        violations.push({
+          invariant: 'stock_conserved',
+          subject: sku,
+          message: `initial stock ${initial} != stock ${row.stock} + held/committed ${row.reserved}`,
+        });
+      }
+    }
+  }
+
+  const negative = await rows<{ sku: string; stock: number }>(
+    db,
+    `SELECT sku, stock FROM ${TABLES.products} WHERE stock < 0 AND (?::text[] IS NULL OR sku = ANY(?::text[]))`,
+    [skuScope, skuScope],
+  );
+  for (const row of negative) {
+    violations.push({ invariant: 'stock_non_negative', subject: row.sku, message: `stock is ${row.stock}` });
+  }
+
+  // Orders in scope: the given ids, else orders that reserved any SKU in scope, else all.
+  const scoped = `SELECT o.id, o.status, o.total_cents FROM ${TABLES.orders} o
+     WHERE (?::uuid[] IS NULL OR o.id = ANY(?::uuid[]))
+       AND (?::uuid[] IS NOT NULL OR ?::text[] IS NULL OR EXISTS (
+             SELECT 1 FROM ${TABLES.stockReservations} r JOIN ${TABLES.products} p ON p.id = r.product_id
+              WHERE r.order_id = o.id AND p.sku = ANY(?::text[])))`;
+  const orderIds = scope.orderIds === undefined ? null : [...scope.orderIds];
+  const scopeBindings = [orderIds, orderIds, orderIds, skuScope, skuScope];
+
+  const unpaid = await rows<{ id: string; total_cents: string; approved: number; approved_cents: string | null }>(
+    db,
+    `WITH scoped AS (${scoped})
+     SELECT s.id, s.total_cents,
+            COUNT(pay.id) FILTER (WHERE pay.status = 'approved')::int AS approved,
+            SUM(pay.amount_cents) FILTER (WHERE pay.status = 'approved') AS approved_cents
+       FROM scoped s LEFT JOIN ${TABLES.payments} pay ON pay.order_id = s.id
+      WHERE s.status = ?
+      GROUP BY s.id, s.total_cents
+     HAVING COUNT(pay.id) FILTER (WHERE pay.status = 'approved') <> 1
+         OR SUM(pay.amount_cents) FILTER (WHERE pay.status = 'approved') <> s.total_cents`,
+    [...scopeBindings, COMPLETED],
+  );
+  for (const row of unpaid) {
+    violations.push({
+      invariant: 'completed_paid_once',
+      subject: row.id,
+      message: `COMPLETED with ${row.approved} approved payment(s) totalling ${row.approved_cents ?? 0}, order total ${row.total_cents}`,
+    });
+  }
+
+  const uncompensated = await rows<{ id: string; status: OrderStatus; held: boolean; charged: boolean }>(
+    db,
+    `WITH scoped AS (${scoped})
+     SELECT * FROM (
+       SELECT s.id, s.status,
+              EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = s.id AND r.status = 'held') AS held,
+              EXISTS (SELECT 1 FROM ${TABLES.payments} pay WHERE pay.order_id = s.id AND pay.status = 'approved') AS charged
+         FROM scoped s WHERE s.status = ANY(?::text[])
+     ) t WHERE held OR charged`,
+    [...scopeBindings, [...FAILED_STATUSES]],
+  );
+  for (const row of uncompensated) {
+    const kept = [row.held ? 'held stock' : '', row.charged ? 'an unrefunded approved payment' : ''].filter(Boolean);
+    violations.push({
+      invariant: 'compensated',
+      subject: row.id,
+      message: `${row.status} order keeps ${kept.join(' and ')}`,
+    });
+  }
+  return violations;
+}
