@@ -12,11 +12,11 @@ import type { RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable } from '../errors';
 import { newOrderId, requestHashOf } from '../idempotency';
 import type { ApiMetrics } from '../metrics';
-import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
+import { asStatus, findEventDetail, findOrderRow, loadItems, type OrderRow } from '../order-store';
 import { idempotencyKeyReused, startOrder, workflowInput } from '../order-workflow';
 import type { OrderCreated } from '../schemas';
 import { createOrderBodySchema, idempotencyKeySchema, parseOrThrow } from '../validation';
-import type { ReservationOutcome } from '../../workflows/definitions';
+import { isTerminal, type ReservationOutcome } from '../../workflows/definitions';
 
 /** Header carrying the client's idempotency key. */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -61,25 +61,18 @@ function readIdempotencyKey(header: string | string[] | undefined): string | und
   return parseOrThrow(idempotencyKeySchema, header, IDEMPOTENCY_HEADER);
 }
 
-/** Answers a repeat whose workflow has already finished, from the `orders` table. */
-async function answerFromDatabase(
-  deps: RouteDeps,
-  caller: Caller,
-  orderId: string,
-  requestHash: string,
-): Promise<OrderCreated> {
-  const row = await findOrderRow(deps.db, orderId);
-  if (row === undefined || row.customer_id !== caller.customerId) {
-    deps.logger.warn('closed order workflow without an order row', { orderId });
-    throw serviceUnavailable('the order is not available yet; retry later', deps.options.retryAfterSeconds);
-  }
-  if (row.request_hash !== requestHash) throw idempotencyKeyReused(orderId);
+/**
+ * Answers a repeat from its `orders` row: 422 if the key came with another body, the original rejection for a
+ * REJECTED order, else the order with its current status.
+ */
+async function answerFromRow(deps: RouteDeps, row: OrderRow, requestHash: string): Promise<OrderCreated> {
+  if (row.request_hash !== requestHash) throw idempotencyKeyReused(row.id);
   const status = asStatus(row.status);
   if (status === 'REJECTED') {
-    const detail = rejectionDetailSchema.safeParse((await findEventDetail(deps.db, orderId, 'REJECTED')) ?? {});
+    const detail = rejectionDetailSchema.safeParse((await findEventDetail(deps.db, row.id, 'REJECTED')) ?? {});
     const data = detail.success ? detail.data : {};
     const reason = data.reason ?? (row.failure_reason?.includes('unknown_sku') ? 'unknown_sku' : 'insufficient_stock');
-    throw rejectionError(orderId, {
+    throw rejectionError(row.id, {
       status: 'REJECTED',
       reason,
       shortages: data.shortages,
@@ -87,26 +80,50 @@ async function answerFromDatabase(
     });
   }
   return {
-    orderId,
+    orderId: row.id,
     customerId: row.customer_id,
     status,
     totalCents: Number(row.total_cents),
     currency: row.currency,
-    items: await loadItems(deps.db, orderId),
+    items: await loadItems(deps.db, row.id),
     idempotencyKey: row.idempotency_key,
   };
+}
+
+/** The order of a (customer, key) pair as already recorded, if any; only keyed requests can be repeats. */
+async function recordedOrder(deps: RouteDeps, caller: Caller, orderId: string): Promise<OrderRow | undefined> {
+  const row = await findOrderRow(deps.db, orderId);
+  // The id is derived from the customer, so another customer's row here would be a SHA-256 collision.
+  return row !== undefined && row.customer_id === caller.customerId ? row : undefined;
 }
 
 /** Handler of POST /orders. */
 export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<AuthState> {
   const { config, temporal, options } = deps;
   const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+
+  const respond = (ctx: Parameters<Middleware<AuthState>>[0], order: OrderCreated): void => {
+    ctx.status = 201;
+    ctx.set('Location', `/orders/${order.orderId}`);
+    ctx.body = order;
+  };
+
   return async (ctx) => {
     const caller = ctx.state.caller;
     const idempotencyKey = readIdempotencyKey(ctx.req.headers['idempotency-key']);
     const body = parseOrThrow(createOrderBodySchema, await readJsonBody(ctx));
     const requestHash = requestHashOf(body);
     const orderId = newOrderId(caller.customerId, idempotencyKey);
+
+    // A repeat of a finished order is answered from the database without touching Temporal: its workflow may be
+    // past retention, where update-with-start would otherwise start a second saga.
+    const earlier = idempotencyKey === undefined ? undefined : await recordedOrder(deps, caller, orderId);
+    if (earlier !== undefined && (earlier.request_hash !== requestHash || isTerminal(asStatus(earlier.status)))) {
+      metrics.orders.inc({ outcome: 'repeated' });
+      respond(ctx, await answerFromRow(deps, earlier, requestHash));
+      return;
+    }
+
     const input = workflowInput(config, {
       orderId,
       customerId: caller.customerId,
@@ -119,30 +136,38 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
     try {
       result = await startOrder(temporal, config, input, call);
     } catch (error) {
-      if (error instanceof ApiError && error.code === 'idempotency_key_reused')
+      if (error instanceof ApiError && error.code === 'idempotency_key_reused') {
         metrics.orders.inc({ outcome: 'reused_key' });
-      if (error instanceof ApiError && error.code === 'service_unavailable')
+      }
+      if (error instanceof ApiError && error.code === 'service_unavailable') {
         metrics.orders.inc({ outcome: 'unavailable' });
+      }
       throw error;
     }
     if (result.kind === 'closed') {
+      // Finished between our read and the start: the row holds the answer now.
       metrics.orders.inc({ outcome: 'repeated' });
-      const answer = await answerFromDatabase(deps, caller, orderId, requestHash);
-      ctx.status = 201;
-      ctx.set('Location', `/orders/${orderId}`);
-      ctx.body = answer;
+      const row = await recordedOrder(deps, caller, orderId);
+      if (row === undefined) {
+        deps.logger.warn('closed order workflow without an order row', { orderId });
+        throw serviceUnavailable('the order is not available yet; retry later', options.retryAfterSeconds);
+      }
+      respond(ctx, await answerFromRow(deps, row, requestHash));
       return;
     }
     const { outcome } = result;
     if (outcome.status === 'REJECTED') {
-      metrics.orders.inc({ outcome: 'rejected' });
+      metrics.orders.inc({ outcome: earlier === undefined ? 'rejected' : 'repeated' });
       throw rejectionError(orderId, outcome);
     }
-    metrics.orders.inc({ outcome: 'created' });
-    const created: OrderCreated = {
+    // A repeat of a running order reports the status the order has reached since; a new order is RESERVED.
+    const reached = earlier === undefined ? undefined : (await recordedOrder(deps, caller, orderId))?.status;
+    const status = reached === undefined || asStatus(reached) === 'PENDING' ? 'RESERVED' : asStatus(reached);
+    metrics.orders.inc({ outcome: earlier === undefined ? 'created' : 'repeated' });
+    respond(ctx, {
       orderId,
       customerId: caller.customerId,
-      status: 'RESERVED',
+      status,
       totalCents: outcome.totalCents,
       currency: input.currency ?? 'USD',
       items: outcome.lines.map((line) => ({
@@ -151,9 +176,6 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
         unitPriceCents: line.unitPriceCents,
       })),
       idempotencyKey: idempotencyKey ?? null,
-    };
-    ctx.status = 201;
-    ctx.set('Location', `/orders/${orderId}`);
-    ctx.body = created;
+    });
   };
 }
