@@ -131,7 +131,7 @@ describe('payment tokens (DESIGN.md, Payment simulator)', () => {
       const attributes = (await handle.describe()).typedSearchAttributes;
       expect(attributes.get(SEARCH_ATTRIBUTES.customerId)).toBe(input.customerId);
       expect(attributes.get(SEARCH_ATTRIBUTES.orderTotalCents)).toBe(TOTAL_CENTS);
-      await recordHistory(handle, `completed-${token}`);
+      await recordHistory(h.config, handle, `completed-${token}`);
     },
   );
 
@@ -153,7 +153,7 @@ describe('payment tokens (DESIGN.md, Payment simulator)', () => {
       [4, 'FAILED'],
     ]);
     expect(await searchStatus(handle)).toBe('FAILED');
-    await recordHistory(handle, 'failed-declined');
+    await recordHistory(h.config, handle, 'failed-declined');
   });
 
   test('when the token is tok_unavailable, then the order waits in NEEDS_ATTENTION holding its stock', async () => {
@@ -187,7 +187,7 @@ describe('payment tokens (DESIGN.md, Payment simulator)', () => {
       [4, 'NEEDS_ATTENTION'],
       [5, 'CANCELLED'],
     ]);
-    await recordHistory(handle, 'cancelled-needs-attention');
+    await recordHistory(h.config, handle, 'cancelled-needs-attention');
   });
 });
 
@@ -248,7 +248,7 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
       [1, 'PENDING'],
       [2, 'REJECTED'],
     ]);
-    await recordHistory(handle, 'rejected-insufficient-stock');
+    await recordHistory(h.config, handle, 'rejected-insufficient-stock');
   });
 
   test('when a SKU is unknown, then the update answers REJECTED unknown_sku', async () => {
@@ -282,7 +282,7 @@ describe('cancel', () => {
       'RESERVED',
       'CANCELLED',
     ]);
-    await recordHistory(handle, 'cancelled-pending');
+    await recordHistory(h.config, handle, 'cancelled-pending');
   });
 
   test('when cancelled in RESERVED, then nothing is charged and the stock is released', async () => {
@@ -305,7 +305,7 @@ describe('cancel', () => {
       [2, 'RESERVED'],
       [3, 'CANCELLED'],
     ]);
-    await recordHistory(handle, 'cancelled-reserved');
+    await recordHistory(h.config, handle, 'cancelled-reserved');
   });
 
   test('when cancelled during CHARGING (tok_slow), then the charge finishes and is refunded', async () => {
@@ -327,7 +327,7 @@ describe('cancel', () => {
     const view = await handle.query(statusQuery);
     expect(view.payment.status).toBe('refunded');
     expect(view.events.at(-1)?.detail).toMatchObject({ refunded: true });
-    await recordHistory(handle, 'cancelled-charging-refunded');
+    await recordHistory(h.config, handle, 'cancelled-charging-refunded');
   });
 
   test('when ops cancel the workflow from the Temporal UI (cancellation request), then it ends CANCELLED normally', async () => {
@@ -397,7 +397,7 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
       'COMPLETED',
     ]);
     expect((await handle.query(statusQuery)).attempts).toBe(2);
-    await recordHistory(handle, 'completed-after-retry-payment');
+    await recordHistory(h.config, handle, 'completed-after-retry-payment');
   });
 
   test('when ops send cancel from the CLI to a NEEDS_ATTENTION order, then it ends CANCELLED', async () => {
@@ -437,6 +437,6 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
       'NEEDS_ATTENTION',
       'CANCELLED',
     ]);
-    await recordHistory(handle, 'cancelled-attention-timeout');
+    await recordHistory(h.config, handle, 'cancelled-attention-timeout');
   });
 });

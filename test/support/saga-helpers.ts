@@ -9,7 +9,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
@@ -279,10 +278,14 @@ export async function temporalCli(config: Config, args: string[]): Promise<strin
 /** Whether histories are being recorded (`RECORD_HISTORIES=1 npx jest test/integration/saga.test.ts`). */
 export const RECORDING_HISTORIES = process.env.RECORD_HISTORIES === '1';
 
-/** Saves a finished order's history as a replay fixture when recording; otherwise does nothing. */
-export async function recordHistory(handle: WorkflowHandle, scenario: string): Promise<void> {
+/**
+ * Saves a finished order's history as a replay fixture when recording; otherwise does nothing. Exported with
+ * `temporal workflow show --output json`, the same JSON an operator downloads from the Web UI or CLI (and what
+ * `historyFromJSON` reads).
+ */
+export async function recordHistory(config: Config, handle: WorkflowHandle, scenario: string): Promise<void> {
   if (!RECORDING_HISTORIES) return;
-  const history = await handle.fetchHistory();
+  const json = await temporalCli(config, ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json']);
   mkdirSync(HISTORIES_DIR, { recursive: true });
-  writeFileSync(path.join(HISTORIES_DIR, `${scenario}.json`), `${historyToJSON(history)}\n`);
+  writeFileSync(path.join(HISTORIES_DIR, `${scenario}.json`), json.endsWith('\n') ? json : `${json}\n`);
 }
