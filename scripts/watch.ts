@@ -1,0 +1,132 @@
+/**
+ * `npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]`: prints one line per status
+ * event from the realtime relay. For one order it subscribes (again after every reconnect, from the last seq it
+ * printed, so nothing is missed or printed twice) and exits once the order reaches a terminal status unless
+ * `--follow`; `--all` prints every event of the deployment (admin room). Without `--token` it signs a dev token with
+ * JWT_SECRET: admin for `--all` and for an order unless `--customer C` asks for C's customer token.
+ */
+import { io } from 'socket.io-client';
+import { loadConfigOrExit } from '../lib/config';
+import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
+import { isTerminal } from '../workflows/definitions';
+import { signDevToken } from '../realtime/auth';
+import type { ClientOrderEvent, SubscribeAck } from '../realtime/protocol';
+
+const USAGE = 'usage: npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]';
+
+interface WatchArgs {
+  orderId: string | undefined;
+  all: boolean;
+  token: string | undefined;
+  customer: string | undefined;
+  url: string | undefined;
+  follow: boolean;
+}
+
+function parseArgs(argv: string[]): WatchArgs {
+  const args: WatchArgs = {
+    orderId: undefined,
+    all: false,
+    token: undefined,
+    customer: undefined,
+    url: undefined,
+    follow: false,
+  };
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i];
+    const value = (): string => {
+      const next = argv[(i += 1)];
+      if (next === undefined) throw new Error(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--all') args.all = true;
+    else if (arg === '--follow') args.follow = true;
+    else if (arg === '--token') args.token = value();
+    else if (arg === '--customer') args.customer = value();
+    else if (arg === '--url') args.url = value();
+    else if (arg === '--help' || arg === '-h') throw new Error(USAGE);
+    else if (arg !== undefined && !arg.startsWith('--') && args.orderId === undefined) args.orderId = arg;
+    else throw new Error(`unexpected argument ${arg ?? ''}\n${USAGE}`);
+  }
+  if (args.all === (args.orderId !== undefined)) throw new Error(USAGE);
+  return args;
+}
+
+/** One line per event: time, order, seq, status, detail. */
+export function formatEvent(event: ClientOrderEvent): string {
+  const detail = Object.keys(event.detail).length > 0 ? `  ${JSON.stringify(event.detail)}` : '';
+  return `${event.at}  ${event.orderId}  #${String(event.seq).padEnd(3)} ${event.status.padEnd(15)}${detail}`;
+}
+
+function main(): void {
+  const config = loadConfigOrExit();
+  let args: WatchArgs;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(2);
+  }
+  const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
+  const url = args.url ?? `http://${host}:${config.realtimePort}`;
+  const token =
+    args.token ??
+    signDevToken(
+      args.customer !== undefined && !args.all
+        ? { customerId: args.customer, role: 'customer' }
+        : { customerId: 'watch-cli', role: 'admin' },
+      config.jwtSecret,
+    );
+
+  const socket = io(url, { auth: { token }, transports: ['websocket'], reconnectionDelayMax: 2000 });
+  const seen = new Map<string, Set<number>>();
+  let lastSeq = 0;
+
+  let stopping = false;
+  const stop = (code: number): void => {
+    stopping = true;
+    socket.close();
+    process.exit(code);
+  };
+  process.on('SIGINT', () => stop(0));
+  process.on('SIGTERM', () => stop(0));
+
+  socket.on(ORDER_STATUS_EVENT, (event: ClientOrderEvent) => {
+    if (args.orderId !== undefined && event.orderId !== args.orderId) return;
+    const seqs = seen.get(event.orderId) ?? new Set<number>();
+    seen.set(event.orderId, seqs);
+    if (seqs.has(event.seq)) return; // at-least-once delivery: drop duplicates by seq
+    seqs.add(event.seq);
+    process.stdout.write(`${formatEvent(event)}\n`);
+    if (args.orderId !== undefined) {
+      lastSeq = Math.max(lastSeq, event.seq);
+      if (isTerminal(event.status) && !args.follow) stop(0);
+    }
+  });
+
+  socket.on('connect', () => {
+    process.stderr.write(`watch: connected to ${url}\n`);
+    if (args.orderId === undefined) return;
+    socket.emit(SUBSCRIBE_EVENT, { orderId: args.orderId, lastSeq }, (ack: SubscribeAck) => {
+      if (!ack.ok) {
+        process.stderr.write(`watch: subscribe refused: ${ack.error}\n`);
+        stop(1);
+      }
+    });
+  });
+  socket.on('disconnect', (reason) => {
+    if (stopping) return;
+    process.stderr.write(`watch: disconnected (${reason}); reconnecting\n`);
+    if (reason === 'io server disconnect') socket.connect(); // the client does not retry this one by itself
+  });
+  socket.on('connect_error', (error: Error) => {
+    if (error.message === 'unauthorized') {
+      process.stderr.write('watch: the relay refused the token (unauthorized)\n');
+      stop(1);
+      return;
+    }
+    process.stderr.write(`watch: cannot reach ${url} (${error.message}); retrying\n`);
+  });
+}
+
+main();
