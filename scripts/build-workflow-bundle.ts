@@ -1,0 +1,27 @@
+/**
+ * Builds the workflow bundle ahead of time (`npm run build`, the Docker image): webpack runs once at build time instead
+ * of on every worker start, and every worker of a release runs byte-identical workflow code. The worker loads the file
+ * named by WORKFLOW_BUNDLE_PATH (the image sets it to dist/workflow-bundle.js).
+ * Usage: `node --import tsx scripts/build-workflow-bundle.ts [output path]`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { bundleOrderWorkflows } from '../worker/create-worker';
+
+/** Where the bundle goes when no path is given. */
+export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
+
+async function main(): Promise<void> {
+  const output = path.resolve(process.argv[2] ?? DEFAULT_BUNDLE_PATH);
+  const started = Date.now();
+  const bundle = await bundleOrderWorkflows();
+  mkdirSync(path.dirname(output), { recursive: true });
+  writeFileSync(output, bundle.code);
+  const kib = Math.round(Buffer.byteLength(bundle.code) / 1024);
+  process.stdout.write(`workflow bundle: ${output} (${kib} KiB, ${Date.now() - started}ms)\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`build-workflow-bundle: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
