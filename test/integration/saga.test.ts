@@ -6,6 +6,7 @@
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
+import { checkInvariants } from '../../lib/invariants';
 import {
   ATTENTION_TIMEOUT_REASON,
   cancelSignal,
@@ -22,6 +23,7 @@ import {
 import type { orderWorkflow } from '../../workflows/order';
 import {
   createSagaHarness,
+  gatewayCli,
   orderInput,
   orderRows,
   recordHistory,
@@ -82,8 +84,16 @@ async function searchStatus(handle: WorkflowHandle): Promise<unknown> {
   return (await handle.describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.orderStatus);
 }
 
+/** DESIGN.md's invariants for one test's product and order: stock conserved, paid once, or fully compensated. */
+async function expectInvariants(sku: string, orderId: string) {
+  expect(await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [orderId] })).toEqual(
+    [],
+  );
+}
+
 /** Stock back on the shelf, the reservation released, no money kept: what every cancelled order must leave. */
 async function expectCompensated(sku: string, orderId: string) {
+  await expectInvariants(sku, orderId);
   const rows = await orderRows(h.db, orderId);
   expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK);
   expect(rows.reservations.map((r) => r.status)).toEqual(['released']);
@@ -123,6 +133,7 @@ describe('payment tokens (DESIGN.md, Payment simulator)', () => {
         },
       ]);
       expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+      await expectInvariants(sku, input.orderId);
       const view = await handle.query(statusQuery);
       expect(view).toMatchObject({ status: 'COMPLETED', attempts: 1, cancelRequested: false });
       expect(view.payment).toMatchObject({ status: 'approved', amountCents: TOTAL_CENTS });
@@ -356,14 +367,16 @@ describe('cancel', () => {
 describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attention timeout', () => {
   test('when the gateway is down, then the order goes NEEDS_ATTENTION, ops find it and retryPayment completes it', async () => {
     const { sku, input } = await newOrder('outage', 'tok_ok');
-    await setGatewaySwitch(h.db, OUTAGE_SWITCH, true);
+    expect(await gatewayCli(h.config, ['outage', 'on'])).toContain('outage: on');
     let handle: WorkflowHandle<typeof orderWorkflow>;
     try {
       handle = await startOrder(h.client, h.config, input);
       await waitForStatus(handle, 'NEEDS_ATTENTION');
+      expect((await orderRows(h.db, input.orderId)).reservations.map((r) => r.status)).toEqual(['held']);
     } finally {
-      await setGatewaySwitch(h.db, OUTAGE_SWITCH, false);
+      await setGatewaySwitch(h.db, OUTAGE_SWITCH, false); // never leave the shared test database in an outage
     }
+    expect(await gatewayCli(h.config, ['outage', 'status'])).toContain('outage: off');
     const workflowId = workflowIdFor(input.orderId);
 
     const listed = await waitFor('the order in the NEEDS_ATTENTION list', async () => {
@@ -387,6 +400,7 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
     ]);
     expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
     expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+    await expectInvariants(sku, input.orderId);
     expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
       'PENDING',
       'RESERVED',

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Config } from '../../lib/config';
+import { checkInvariants } from '../../lib/invariants';
 import { paymentIdempotencyKey } from '../../workflows/definitions';
 import {
   createSagaHarness,
@@ -135,6 +136,7 @@ test('when the worker process is SIGKILLed mid-charge, then a new worker finishe
     [5, 'COMPLETED'],
   ]);
   expect(await stockOf(h.db, sku)).toBe(STOCK - 1);
+  expect(await checkInvariants(h.db, { initialStock: new Map([[sku, STOCK]]), orderIds: [input.orderId] })).toEqual([]);
   await recordHistory(h.config, handle, 'completed-after-worker-crash');
 
   // SIGTERM drains: the charge in flight completes before the process exits 0.
@@ -158,4 +160,7 @@ test('when the worker process is SIGKILLed mid-charge, then a new worker finishe
   const result = await worker.runUntil(drained.result());
   expect(result).toEqual({ orderId: next.input.orderId, status: 'COMPLETED' });
   expect((await orderRows(h.db, next.input.orderId)).payments).toMatchObject([{ status: 'approved', attempts: 1 }]);
+  expect(
+    await checkInvariants(h.db, { initialStock: new Map([[next.sku, STOCK]]), orderIds: [next.input.orderId] }),
+  ).toEqual([]);
 });

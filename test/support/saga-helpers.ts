@@ -275,6 +275,15 @@ export async function temporalCli(config: Config, args: string[]): Promise<strin
   return stdout;
 }
 
+/** Runs `npm run gateway -- <args>` (the operator's outage switch) against the test database; returns stdout. */
+export async function gatewayCli(config: Config, args: string[]): Promise<string> {
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', 'scripts/gateway.ts', ...args], {
+    cwd: path.resolve(__dirname, '..', '..'),
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: 'test', DATABASE_URL: config.databaseUrl },
+  });
+  return stdout;
+}
+
 /** Whether histories are being recorded (`RECORD_HISTORIES=1 npx jest test/integration/saga.test.ts`). */
 export const RECORDING_HISTORIES = process.env.RECORD_HISTORIES === '1';
 
