@@ -1,0 +1,244 @@
+/**
+ * Realtime latency with 1,000 connected Socket.IO clients and a steady event rate: each event is a status commit
+ * (`order_events` insert + `orders` update in one transaction) followed by the XADD of `publishOrderEvent`, as the
+ * status activity does; the relay reads the stream and emits it to the order's rooms. We time commit -> receipt at
+ * the client, next to a baseline measured in the same run on the same server and clients: a raw `io.local.to(room)
+ * .emit()` (what a single Socket.IO server costs, no Redis, no PostgreSQL). Phases alternate relay/baseline so
+ * background noise hits both alike. Goal: relay p99 (commit -> client) < 50 ms.
+ *
+ * Options: `--clients=N` (default 1000), `--rate=N` events per second (default 200), `--quick` (shorter phases).
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import { io as connect, type Socket } from 'socket.io-client';
+import { loadConfigOrExit } from '../../lib/config';
+import { createDb, TABLES } from '../../lib/db';
+import { ORDER_STATUS_EVENT, publishOrderEvent, redisKeys, ROOMS, SUBSCRIBE_EVENT } from '../../lib/events';
+import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/redis';
+import { signDevToken } from '../../realtime/auth';
+import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
+import { createRelay } from '../../realtime/relay';
+import type { BenchOptions, ScenarioResult } from '../main';
+
+const GOAL_P99_MS = 50;
+
+function numberArg(args: string[], name: string, fallback: number): number {
+  const raw = args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
+  return value;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? Number.NaN;
+}
+
+const round = (ms: number): number => Math.round(ms * 100) / 100;
+
+interface Phase {
+  /** Sends one event for `orderId` with `seq`; resolves with the time the latency clock starts. */
+  send(orderId: string, customerId: string, seq: number): Promise<number>;
+}
+
+/** Sends `rate` events per second for `durationMs`, round-robin over the orders; returns the latencies. */
+async function runPhase(
+  phase: Phase,
+  orders: { orderId: string; customerId: string; seq: number }[],
+  received: Map<string, number>,
+  rate: number,
+  durationMs: number,
+): Promise<{ latencies: number[]; lost: number }> {
+  const sent = new Map<string, number>();
+  const inFlight: Promise<void>[] = [];
+  const total = Math.round((rate * durationMs) / 1000);
+  const started = performance.now();
+  let next = 0;
+  for (let i = 0; i < total; i += 1) {
+    const due = started + (i * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
+    const order = orders[next++ % orders.length];
+    if (order === undefined) continue;
+    order.seq += 1;
+    const key = `${order.orderId}:${order.seq}`;
+    inFlight.push(phase.send(order.orderId, order.customerId, order.seq).then((t0) => void sent.set(key, t0)));
+  }
+  await Promise.all(inFlight);
+  const deadline = performance.now() + 5000;
+  while ([...sent.keys()].some((key) => !received.has(key)) && performance.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const latencies: number[] = [];
+  let lost = 0;
+  for (const [key, t0] of sent) {
+    const t1 = received.get(key);
+    if (t1 === undefined) lost += 1;
+    else latencies.push(t1 - t0);
+  }
+  return { latencies, lost };
+}
+
+async function commitStatus(db: Knex, orderId: string, seq: number): Promise<string> {
+  return db.transaction(async (trx) => {
+    const [row] = await trx(TABLES.orderEvents)
+      .insert({ order_id: orderId, seq, status: 'CHARGING', detail: { bench: true } })
+      .returning<{ created_at: Date }[]>('created_at');
+    await trx(TABLES.orders).where('id', orderId).update({ status: 'CHARGING', updated_at: trx.fn.now() });
+    return (row?.created_at ?? new Date()).toISOString();
+  });
+}
+
+/** Runs the scenario. */
+export async function run(options: BenchOptions): Promise<ScenarioResult> {
+  const base = loadConfigOrExit();
+  const clients = numberArg(options.args, 'clients', 1000);
+  const rate = numberArg(options.args, 'rate', 200);
+  const phaseMs = options.quick ? 3000 : 10_000;
+  const rounds = 2;
+  const config = {
+    ...base,
+    redisKeyPrefix: `${base.redisKeyPrefix}bench-${randomUUID().slice(0, 8)}:`,
+    logLevel: 'warn' as const,
+  };
+  const db = createDb({ url: config.databaseUrl, poolMax: 20 });
+  const redis: Redis = createRedis(config.redisUrl);
+  const relay = createRelay({ config, db, logger: createLogger('bench-realtime', 'warn') });
+  const sockets: Socket[] = [];
+  const customerPrefix = `bench-rt-${randomUUID().slice(0, 8)}-`;
+  try {
+    const address = await relay.listen(0, '127.0.0.1');
+    await relay.start();
+    const url = `http://127.0.0.1:${address.port}`;
+
+    const orders = Array.from({ length: clients }, (_, i) => ({
+      orderId: randomUUID(),
+      customerId: `${customerPrefix}${i}`,
+      seq: 0,
+    }));
+    for (let i = 0; i < orders.length; i += 500) {
+      await db(TABLES.orders).insert(
+        orders.slice(i, i + 500).map((order) => ({
+          id: order.orderId,
+          customer_id: order.customerId,
+          status: 'PENDING',
+          total_cents: 0,
+          request_hash: 'bench',
+          workflow_id: `bench-${order.orderId}`,
+        })),
+      );
+    }
+
+    // One socket per customer, each following its order; receipts keyed by order and seq.
+    const received = new Map<string, number>();
+    options.log(`   connecting ${clients} clients to ${url}`);
+    for (let i = 0; i < orders.length; i += 100) {
+      await Promise.all(
+        orders.slice(i, i + 100).map(async (order) => {
+          const socket = connect(url, {
+            auth: { token: signDevToken({ customerId: order.customerId, role: 'customer' }, config.jwtSecret) },
+            transports: ['websocket'],
+            forceNew: true,
+          });
+          sockets.push(socket);
+          socket.on(ORDER_STATUS_EVENT, (event: ClientOrderEvent) => {
+            const key = `${event.orderId}:${event.seq}`;
+            if (!received.has(key)) received.set(key, performance.now());
+          });
+          await new Promise<void>((resolve, reject) => {
+            socket.once('connect', resolve);
+            socket.once('connect_error', reject);
+          });
+          const ack = (await socket
+            .timeout(10_000)
+            .emitWithAck(SUBSCRIBE_EVENT, { orderId: order.orderId })) as SubscribeAck;
+          if (!ack.ok) throw new Error(`subscribe refused: ${ack.error}`);
+        }),
+      );
+    }
+
+    const viaRelay: Phase = {
+      async send(orderId, customerId, seq) {
+        const at = await commitStatus(db, orderId, seq);
+        const t0 = performance.now(); // committed: the latency clock starts
+        await publishOrderEvent(redis, config.redisKeyPrefix, {
+          orderId,
+          customerId,
+          seq,
+          status: 'CHARGING',
+          at,
+          detail: { bench: true },
+        });
+        return t0;
+      },
+    };
+    const rawEmit: Phase = {
+      send(orderId, customerId, seq) {
+        const t0 = performance.now();
+        relay.io.local
+          .to(ROOMS.customer(customerId))
+          .emit(ORDER_STATUS_EVENT, {
+            orderId,
+            seq,
+            status: 'CHARGING',
+            at: new Date().toISOString(),
+            detail: { bench: true },
+          });
+        return Promise.resolve(t0);
+      },
+    };
+
+    const relayLatencies: number[] = [];
+    const rawLatencies: number[] = [];
+    let relayLost = 0;
+    let rawLost = 0;
+    // A short warm-up so JIT and connection pools are hot before anything is measured.
+    await runPhase(viaRelay, orders, received, rate, 1000);
+    for (let r = 0; r < rounds; r += 1) {
+      const ours = await runPhase(viaRelay, orders, received, rate, phaseMs);
+      relayLatencies.push(...ours.latencies);
+      relayLost += ours.lost;
+      const baseline = await runPhase(rawEmit, orders, received, rate, phaseMs);
+      rawLatencies.push(...baseline.latencies);
+      rawLost += baseline.lost;
+      options.log(`   round ${r + 1}/${rounds} done`);
+    }
+    relayLatencies.sort((a, b) => a - b);
+    rawLatencies.sort((a, b) => a - b);
+    const relayP99 = percentile(relayLatencies, 99);
+    return {
+      scenario: 'realtime',
+      figures: {
+        clients,
+        events_per_second: rate,
+        events_relay: relayLatencies.length,
+        events_raw: rawLatencies.length,
+        lost_relay: relayLost,
+        lost_raw: rawLost,
+        relay_commit_to_client_p50_ms: round(percentile(relayLatencies, 50)),
+        relay_commit_to_client_p99_ms: round(relayP99),
+        relay_commit_to_client_max_ms: round(relayLatencies.at(-1) ?? Number.NaN),
+        raw_emit_to_client_p50_ms: round(percentile(rawLatencies, 50)),
+        raw_emit_to_client_p99_ms: round(percentile(rawLatencies, 99)),
+        raw_emit_to_client_max_ms: round(rawLatencies.at(-1) ?? Number.NaN),
+      },
+      goal: `relay p99 commit -> client < ${GOAL_P99_MS} ms, nothing lost`,
+      goalMet: relayP99 < GOAL_P99_MS && relayLost === 0,
+    };
+  } finally {
+    for (const socket of sockets) socket.close();
+    await relay.close();
+    const keys = redisKeys(config.redisKeyPrefix);
+    await redis.del(keys.eventsStream, `${config.redisKeyPrefix}socket.io`).catch(() => undefined);
+    await db(TABLES.orderEvents)
+      .whereIn('order_id', db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`))
+      .delete();
+    await db(TABLES.orders).where('customer_id', 'like', `${customerPrefix}%`).delete();
+    redis.disconnect();
+    await db.destroy();
+  }
+}
