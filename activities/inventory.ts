@@ -22,7 +22,7 @@ export interface InventoryDeps {
   logger: Logger;
 }
 
-/** Largest quantity of one line; keeps `quantity * price` and stock arithmetic inside PostgreSQL `integer`. */
+/** Largest quantity of one SKU in an order; keeps stock arithmetic inside PostgreSQL `integer` and totals exact in JS. */
 export const MAX_LINE_QUANTITY = 1_000_000;
 
 /** `stock_reservations.status` values. */
