@@ -22,8 +22,8 @@ import {
   type RefundPaymentResult,
 } from './contract';
 
-/** Attempt counter table, created by migration 20261121010000 (not yet listed in `lib/db` TABLES). */
-export const PAYMENT_ATTEMPTS_TABLE = 'payment_attempts';
+/** Attempt counter table (migration 20261121010000); kept as an export for the suites that inspect it. */
+export const PAYMENT_ATTEMPTS_TABLE = TABLES.paymentAttempts;
 
 /** Name of the `gateway_switches` row that simulates a gateway outage. */
 export const OUTAGE_SWITCH = 'outage';

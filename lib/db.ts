@@ -13,6 +13,7 @@ export const TABLES = {
   payments: 'payments',
   orderEvents: 'order_events',
   gatewaySwitches: 'gateway_switches',
+  paymentAttempts: 'payment_attempts',
 } as const;
 
 /** Options for a knex instance on PostgreSQL. */
