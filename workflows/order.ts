@@ -152,15 +152,20 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   // "Cancel" in the Temporal UI (a workflow cancellation request) means the same as the `cancel` signal.
   CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
 
-  /** Records a transition: search attributes for the UI, then the row + event + realtime publish (activity). */
-  async function transition(status: OrderStatus, detail: Record<string, unknown> = {}, failureReason?: string) {
-    view.status = status;
+  /** Makes the status filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`). */
+  function upsertStatusAttributes(status: OrderStatus): void {
     const attributes: SearchAttributeUpdatePair[] = [
       { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
       { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
     ];
     if (totalCents !== undefined) attributes.push({ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents });
     upsertSearchAttributes(attributes);
+  }
+
+  /** Records a transition: search attributes for the UI, then the row + event + realtime publish (activity). */
+  async function transition(status: OrderStatus, detail: Record<string, unknown> = {}, failureReason?: string) {
+    view.status = status;
+    upsertStatusAttributes(status);
     const seq = nextSeq++;
     const recorded = await steps.recordStatus({
       orderId,
@@ -220,7 +225,8 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
 
   /** The saga itself, top to bottom like the status table. */
   async function saga(): Promise<OrderWorkflowResult> {
-    // PENDING: the order row and its first event.
+    // PENDING: visible in the UI from the first workflow task; then the order row and its first event.
+    upsertStatusAttributes('PENDING');
     const pending = await steps.recordOrder({
       orderId,
       customerId: input.customerId,
@@ -232,10 +238,6 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     });
     nextSeq = pending.seq + 1;
     view.events.push({ seq: pending.seq, status: 'PENDING', at: pending.at, detail: { lines: input.lines } });
-    upsertSearchAttributes([
-      { key: SEARCH_ATTRIBUTES.orderStatus, value: 'PENDING' },
-      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
-    ]);
 
     // RESERVED or REJECTED. The reservation is always decided (it answers the `reservation` update), even when a
     // cancel is already waiting; the cancel then releases it.
