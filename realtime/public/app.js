@@ -144,7 +144,11 @@
     events.forEach(function (e) {
       var li = document.createElement('li');
       li.dataset.seq = String(e.seq);
-      li.textContent = e.status;
+      li.dataset.status = e.status;
+      var status = document.createElement('span');
+      status.className = 'event-status';
+      status.textContent = e.status;
+      li.appendChild(status);
       var time = document.createElement('time');
       time.dateTime = e.at;
       time.textContent = new Date(e.at).toLocaleTimeString();
