@@ -179,15 +179,13 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     const rawEmit: Phase = {
       send(orderId, customerId, seq) {
         const t0 = performance.now();
-        relay.io.local
-          .to(ROOMS.customer(customerId))
-          .emit(ORDER_STATUS_EVENT, {
-            orderId,
-            seq,
-            status: 'CHARGING',
-            at: new Date().toISOString(),
-            detail: { bench: true },
-          });
+        relay.io.local.to(ROOMS.customer(customerId)).emit(ORDER_STATUS_EVENT, {
+          orderId,
+          seq,
+          status: 'CHARGING',
+          at: new Date().toISOString(),
+          detail: { bench: true },
+        });
         return Promise.resolve(t0);
       },
     };
