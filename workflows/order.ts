@@ -88,6 +88,13 @@ function chargeOptions(settings: SagaSettings): ActivityOptions {
 /** How one round of charging ended. */
 type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
 
+/** The gateway's decline code (e.g. `card_declined`), carried in the failure's details by `chargePayment`. */
+function declineReason(failure: ApplicationFailure): string | undefined {
+  const [detail] = failure.details ?? [];
+  if (typeof detail !== 'object' || detail === null || !('reason' in detail)) return undefined;
+  return typeof detail.reason === 'string' ? detail.reason : undefined;
+}
+
 /** An undo step, registered before the step it undoes. */
 interface Compensation {
   name: string;
@@ -215,7 +222,12 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
       const cause = error.cause;
       const lastError = cause?.message ?? error.message;
       if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.paymentDeclined) {
-        view.payment = { status: 'declined', idempotencyKey, amountCents, lastError };
+        view.payment = {
+          status: 'declined',
+          idempotencyKey,
+          amountCents,
+          lastError: declineReason(cause) ?? lastError,
+        };
         return 'declined';
       }
       view.payment = { status: 'unavailable', idempotencyKey, amountCents, lastError };
