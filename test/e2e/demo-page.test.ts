@@ -28,8 +28,9 @@ async function corsReadyApi(h: ApiHarness, origin: string): Promise<{ url: strin
       'Access-Control-Request-Headers': 'authorization',
     },
   });
-  if (preflight.headers.get('access-control-allow-origin') !== null)
-    return { url: h.baseUrl, close: async () => undefined };
+  if (preflight.headers.get('access-control-allow-origin') !== null) {
+    return { url: h.baseUrl, close: () => Promise.resolve() };
+  }
   const handle = h.app.callback();
   const server = http.createServer((req, res) => {
     res.setHeader('Access-Control-Allow-Origin', origin);
