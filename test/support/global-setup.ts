@@ -2,6 +2,8 @@
  * Brings up the real services every suite talks to, once per jest run: a fresh PostgreSQL database (migrated), a
  * Redis, and a Temporal dev server started from the same CLI binary as `npm start` through
  * `TestWorkflowEnvironment.createLocal`. Their addresses reach the suites as TEST_* environment variables.
+ * When TEST_TEMPORAL_ADDRESS is already set (e.g. by `npm run test:cluster`), the suites use that Temporal server
+ * instead (namespace TEST_TEMPORAL_NAMESPACE, default `default`, prepared with our search attributes beforehand).
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadToolingConfig } from '../../lib/config';
@@ -12,7 +14,8 @@ import { resolveTemporalCli } from '../../scripts/temporal-cli';
 import { provisionTestPostgres, provisionTestRedis, type Teardown } from './provision';
 
 interface SetupState {
-  env: TestWorkflowEnvironment;
+  /** The dev server we started; undefined when the suites run against an existing server. */
+  env: TestWorkflowEnvironment | undefined;
   teardowns: Teardown[];
 }
 
@@ -41,6 +44,18 @@ export default async function globalSetup(): Promise<void> {
   teardowns.push(redis.teardown);
 
   const cli = await resolveTemporalCli({ tooling, progress: log });
+  if (cli.source !== 'sdk-download') process.env.TEST_TEMPORAL_CLI_PATH = cli.path;
+  process.env.TEST_DATABASE_URL = pg.url;
+  process.env.TEST_REDIS_URL = redis.url;
+
+  const existingServer = process.env.TEST_TEMPORAL_ADDRESS?.trim();
+  if (existingServer) {
+    process.env.TEST_TEMPORAL_NAMESPACE = process.env.TEST_TEMPORAL_NAMESPACE?.trim() || DEV_NAMESPACE;
+    log(`Temporal: existing server at ${existingServer}, namespace ${process.env.TEST_TEMPORAL_NAMESPACE}`);
+    globalThis.__ORDERFLOW_TEST__ = { env: undefined, teardowns };
+    return;
+  }
+
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
       executable:
@@ -52,10 +67,7 @@ export default async function globalSetup(): Promise<void> {
   });
   log(`Temporal dev server at ${env.address} (CLI from ${cli.source})`);
 
-  process.env.TEST_DATABASE_URL = pg.url;
-  process.env.TEST_REDIS_URL = redis.url;
   process.env.TEST_TEMPORAL_ADDRESS = env.address;
   process.env.TEST_TEMPORAL_NAMESPACE = DEV_NAMESPACE;
-  if (cli.source !== 'sdk-download') process.env.TEST_TEMPORAL_CLI_PATH = cli.path;
   globalThis.__ORDERFLOW_TEST__ = { env, teardowns };
 }

@@ -2,7 +2,11 @@
 export default async function globalTeardown(): Promise<void> {
   const state = globalThis.__ORDERFLOW_TEST__;
   if (state === undefined) return;
-  await state.env.teardown();
+  if (state.env !== undefined) {
+    await state.env.teardown();
+    // Ours, not given from outside: a jest --watch re-run must start a fresh server rather than reuse this address.
+    delete process.env.TEST_TEMPORAL_ADDRESS;
+  }
   for (const teardown of state.teardowns.reverse()) await teardown();
   globalThis.__ORDERFLOW_TEST__ = undefined;
 }
