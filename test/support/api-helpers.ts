@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
@@ -165,13 +165,20 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
   };
 }
 
-/** A client on a port where nothing listens: every call fails as "Temporal unreachable". */
+/**
+ * A client on a port where nothing listens: every call fails as "Temporal unreachable". Its gRPC retries are capped
+ * (3 attempts, well inside the app's deadline) so no retry timer outlives a call and fires on a closed channel.
+ */
 export async function unreachableTemporalClient(): Promise<Client> {
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  return new Client({ connection: Connection.lazy({ address: `127.0.0.1:${port}` }), namespace: 'default' });
+  const interceptors = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))];
+  return new Client({
+    connection: Connection.lazy({ address: `127.0.0.1:${port}`, interceptors }),
+    namespace: 'default',
+  });
 }
 
 /** Polls `probe` until it returns something other than undefined, or fails naming `what`. */
