@@ -1,0 +1,186 @@
+/**
+ * Horizontal scaling as production runs it: two worker processes and two API processes (`node --import tsx
+ * worker/main.ts` / `api/main.ts`, configured by environment only) side by side on one Temporal server and one task
+ * queue. Orders go in through both APIs; both workers do the work (worker identities in the workflow histories), every
+ * order completes exactly once, either API answers for any order, and SIGTERM drains every process cleanly.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { signToken } from '../../api/auth';
+import { checkInvariants } from '../../lib/invariants';
+import { freePort } from '../../scripts/services';
+import { createSagaHarness, waitFor, type SagaHarness } from '../support/saga-helpers';
+import { insertProducts, uniqueSku } from '../support/services';
+import { workflowIdFor } from '../../workflows/definitions';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const ORDERS = 16;
+const STOCK = 100;
+const START_TIMEOUT_MS = 90_000;
+
+/** One of our processes running as its own OS process. */
+interface Proc {
+  name: string;
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+let h: SagaHarness;
+let bundleDir: string;
+const procs: Proc[] = [];
+let apiUrls: string[] = [];
+let workerIdentities: string[] = [];
+
+/** The environment a deployment gives every process: the test services and this suite's own queue and prefix. */
+function processEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  const { config } = h;
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    HOST: '127.0.0.1',
+    DATABASE_URL: config.databaseUrl,
+    DB_POOL_MAX: '4',
+    REDIS_URL: config.redisUrl,
+    REDIS_KEY_PREFIX: config.redisKeyPrefix,
+    TEMPORAL_ADDRESS: config.temporal.address,
+    TEMPORAL_NAMESPACE: config.temporal.namespace,
+    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+    JWT_SECRET: config.jwtSecret,
+    PAYMENT_LATENCY_MS: '0',
+    RATE_LIMIT_PER_MINUTE: '10000',
+    ...extra,
+  };
+}
+
+function spawnProcess(name: string, entry: string, env: NodeJS.ProcessEnv): Proc {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const proc = { name, child, output: () => output, exited };
+  procs.push(proc);
+  return proc;
+}
+
+async function waitForLog(proc: Proc, line: string): Promise<void> {
+  await waitFor(
+    `${proc.name} to log "${line}"`,
+    () => {
+      if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited early:\n${proc.output()}`);
+      return proc.output().includes(line) ? true : undefined;
+    },
+    START_TIMEOUT_MS,
+  );
+}
+
+beforeAll(async () => {
+  h = await createSagaHarness({ worker: false });
+  // Both workers load one prebuilt bundle, as the image does (WORKFLOW_BUNDLE_PATH), instead of bundling twice.
+  bundleDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-scaling-'));
+  const bundlePath = path.join(bundleDir, 'workflow-bundle.js');
+  writeFileSync(bundlePath, h.bundle.code);
+
+  const workers = await Promise.all(
+    ['worker-a', 'worker-b'].map(async (name) =>
+      spawnProcess(
+        name,
+        'worker/main.ts',
+        processEnv({ METRICS_PORT: String(await freePort()), WORKFLOW_BUNDLE_PATH: bundlePath }),
+      ),
+    ),
+  );
+  const apiPorts = await Promise.all([freePort(), freePort()]);
+  const apis = apiPorts.map((port, index) =>
+    spawnProcess(`api-${index}`, 'api/main.ts', processEnv({ PORT: String(port) })),
+  );
+  apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
+  await Promise.all([
+    ...workers.map((w) => waitForLog(w, 'worker polling')),
+    ...apis.map((a) => waitForLog(a, 'api listening')),
+  ]);
+  // The SDK's default worker identity is <pid>@<hostname>: how the histories tell the two workers apart.
+  workerIdentities = workers.map((w) => `${w.child.pid}@${os.hostname()}`);
+}, START_TIMEOUT_MS + 30_000);
+
+afterAll(async () => {
+  for (const proc of procs)
+    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  await h?.close();
+  if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true });
+});
+
+/** The worker identities the order's workflow and activity tasks were handed to. */
+async function identitiesOf(orderId: string): Promise<Set<string>> {
+  const history = await h.client.workflow.getHandle(workflowIdFor(orderId)).fetchHistory();
+  const identities = new Set<string>();
+  for (const event of history.events ?? []) {
+    const identity =
+      event.workflowTaskStartedEventAttributes?.identity ?? event.activityTaskStartedEventAttributes?.identity;
+    if (identity) identities.add(identity);
+  }
+  return identities;
+}
+
+test('when orders arrive through two APIs, then both workers process them and every order completes once', async () => {
+  const sku = uniqueSku('scale');
+  await insertProducts(h.db, [{ sku, stock: STOCK, priceCents: 700 }]);
+  const token = signToken('scaling-customer', h.config.jwtSecret);
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+  // Alternate between the two API processes, all at once, as a load balancer would.
+  const created = await Promise.all(
+    Array.from({ length: ORDERS }, async (_, index) => {
+      const response = await fetch(`${apiUrls[index % 2]}/orders`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } }),
+      });
+      const body = (await response.json()) as { orderId: string; status: string };
+      return { status: response.status, body };
+    }),
+  );
+  expect(created.map(({ status, body }) => [status, body.status])).toEqual(Array(ORDERS).fill([201, 'RESERVED']));
+  const orderIds = created.map(({ body }) => body.orderId);
+
+  // Every order completes; asked through the *other* API than the one that took it (the replicas share no state).
+  await waitFor(
+    'every order COMPLETED',
+    async () => {
+      const statuses = await Promise.all(
+        orderIds.map(async (orderId, index) => {
+          const response = await fetch(`${apiUrls[(index + 1) % 2]}/orders/${orderId}`, { headers });
+          return ((await response.json()) as { status: string }).status;
+        }),
+      );
+      return statuses.every((status) => status === 'COMPLETED') ? true : undefined;
+    },
+    60_000,
+  );
+
+  const seen = new Set<string>();
+  for (const orderId of orderIds) for (const identity of await identitiesOf(orderId)) seen.add(identity);
+  // Both workers took tasks, and nobody else did.
+  expect([...seen].sort()).toEqual([...workerIdentities].sort());
+
+  const stock = await h.db('products').where({ sku }).first<{ stock: number }>('stock');
+  expect(stock.stock).toBe(STOCK - ORDERS);
+  expect(await checkInvariants(h.db, { initialStock: new Map([[sku, STOCK]]), orderIds })).toEqual([]);
+}, 120_000);
+
+test('when every process gets SIGTERM, then each drains and exits 0', async () => {
+  for (const proc of procs) proc.child.kill('SIGTERM');
+  const codes = await Promise.all(procs.map(async (proc) => [proc.name, await proc.exited] as const));
+  expect(codes).toEqual(procs.map((proc) => [proc.name, 0]));
+  for (const proc of procs.filter((p) => p.name.startsWith('worker')))
+    expect(proc.output()).toContain('worker drained');
+}, 60_000);
