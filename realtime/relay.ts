@@ -175,6 +175,8 @@ export function createRelay(deps: RelayDeps): Relay {
   const io: RelayServer = new Server(httpServer, {
     cors: { origin: config.corsOrigins },
     serveClient: true,
+    // Clients only ever send `subscribe`; nothing legitimate comes near this.
+    maxHttpBufferSize: 16 * 1024,
     adapter: createAdapter(adapterRedis, {
       streamName: `${config.redisKeyPrefix}socket.io`,
       channelPrefix: `${config.redisKeyPrefix}socket.io`,

@@ -260,7 +260,7 @@ describe('realtime relay', () => {
   });
 
   test('when the relay runs in production, then /dev-token does not exist', async () => {
-    const production = testConfig({ NODE_ENV: 'production', JWT_SECRET: config.jwtSecret });
+    const production: Config = { ...config, nodeEnv: 'production' };
     const prodRelay = await startRelay(production, db);
     try {
       const response = await fetch(`${prodRelay.url}/dev-token?customer=demo`);
