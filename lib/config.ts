@@ -3,6 +3,7 @@
  * `loadConfig()` and passes the parts it needs down explicitly; a bad value stops the process with one line naming the
  * variable and what is wrong (see `loadConfigOrExit`).
  */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 
 /** Raised when an environment variable holds a value we cannot use. */
 export class ConfigError extends Error {
@@ -42,6 +43,16 @@ export interface TemporalConfig {
   tlsServerName: string | undefined;
 }
 
+/**
+ * One AES-256 key of the payload codec. The material is a `KeyObject`, so logging or serialising a config never
+ * prints it (`JSON.stringify` gives `{}`).
+ */
+export interface PayloadCodecKey {
+  /** Stored in every payload it encrypted (`encryption-key-id` metadata), so decoding picks the right key. */
+  id: string;
+  key: KeyObject;
+}
+
 /** The whole typed configuration of every OrderFlow process. */
 export interface Config {
   nodeEnv: 'development' | 'test' | 'production';
@@ -68,10 +79,25 @@ export interface Config {
   workerMaxCachedWorkflows: number;
   shutdownGraceMs: number;
   dataDir: string;
+  /**
+   * Payload encryption keys (`PAYLOAD_CODEC_KEYS`): the first encrypts, every one decrypts (key rotation).
+   * @default the dev key in development and test; production refuses to start without real keys
+   */
+  payloadCodecKeys: PayloadCodecKey[];
+  /** Port of the codec server the Temporal Web UI and CLI decode payloads through (`CODEC_PORT`). @default 8888 */
+  codecPort: number;
+  /** Browser origins allowed to call the codec server (`CODEC_CORS_ORIGINS`). @default the dev server's Web UI */
+  codecCorsOrigins: string[];
 }
 
 /** The development JWT secret; production refuses to start with it. */
 export const DEV_JWT_SECRET = 'orderflow-dev-secret-do-not-use-in-production';
+
+/**
+ * The development payload codec key list (`id:base64`, 32 random bytes, published in this repository); production
+ * refuses to start with it. Generate a real key with `openssl rand -base64 32`.
+ */
+export const DEV_PAYLOAD_CODEC_KEYS = 'dev:3Qe1PzRgb0rjgiwqnPvua173JwrcMZTS4NzYfFKBqV8=';
 
 /** Where the embedded PostgreSQL of `npm start` listens, so standalone processes find it by default. */
 export const EMBEDDED_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:5433/orderflow';
@@ -187,6 +213,74 @@ function list(env: Env, name: string, fallback: string[]): string[] {
     .filter((item) => item.length > 0);
 }
 
+/** A list of browser origins (`scheme://host[:port]`, no path), compared verbatim with the `Origin` header. */
+function origins(env: Env, name: string, fallback: string[]): string[] {
+  const values = list(env, name, fallback);
+  for (const value of values) {
+    let origin: string | undefined;
+    try {
+      origin = new URL(value).origin;
+    } catch {
+      origin = undefined;
+    }
+    if (origin !== value) throw new ConfigError(name, `expected origins like http://localhost:8233, got "${value}"`);
+  }
+  return values;
+}
+
+const CODEC_KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+/** Base64 (standard or URL-safe) of exactly 32 bytes: 43 characters and an optional `=`. */
+const AES_256_KEY_BASE64 = /^[A-Za-z0-9+/_-]{43}=?$/;
+const AES_256_KEY_BYTES = 32;
+
+/** Parses `id:base64,id:base64`; error messages name the entry or its id, never the key material. */
+function codecKeyList(name: string, raw: string): PayloadCodecKey[] {
+  const entries = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0);
+  if (entries.length === 0) throw new ConfigError(name, 'expected at least one key as id:base64');
+  const seen = new Set<string>();
+  return entries.map((entry, index) => {
+    const separator = entry.indexOf(':');
+    const id = separator < 0 ? '' : entry.slice(0, separator).trim();
+    const material = entry.slice(separator + 1).trim();
+    if (!CODEC_KEY_ID.test(id)) {
+      throw new ConfigError(
+        name,
+        `entry ${index + 1} is not id:base64 (the id: 1-64 letters, digits, dots, dashes or underscores)`,
+      );
+    }
+    const bytes = Buffer.from(material, 'base64');
+    if (!AES_256_KEY_BASE64.test(material) || bytes.length !== AES_256_KEY_BYTES) {
+      throw new ConfigError(name, `key "${id}" must be the base64 of exactly 32 bytes (openssl rand -base64 32)`);
+    }
+    if (seen.has(id)) throw new ConfigError(name, `key id "${id}" is listed twice`);
+    seen.add(id);
+    return { id, key: createSecretKey(bytes) };
+  });
+}
+
+/** The payload codec keys; production needs its own, and never the published dev key (under any id). */
+function payloadCodecKeys(env: Env, name: string, nodeEnv: Config['nodeEnv']): PayloadCodecKey[] {
+  const raw = read(env, name);
+  if (raw === undefined && nodeEnv === 'production') {
+    throw new ConfigError(
+      name,
+      'production needs its own keys: id:base64 of 32 random bytes (openssl rand -base64 32)',
+    );
+  }
+  const keys = codecKeyList(name, raw ?? DEV_PAYLOAD_CODEC_KEYS);
+  if (nodeEnv === 'production') {
+    const devKeys = codecKeyList(name, DEV_PAYLOAD_CODEC_KEYS);
+    const published = keys.find((entry) => devKeys.some((dev) => dev.key.equals(entry.key)));
+    if (published !== undefined) {
+      throw new ConfigError(name, `key "${published.id}" is the published dev key; production needs its own keys`);
+    }
+  }
+  return keys;
+}
+
 /** Parses and validates the whole configuration; throws `ConfigError` on the first bad value. */
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = oneOf(env, 'NODE_ENV', 'development', ['development', 'test', 'production'] as const);
@@ -232,7 +326,12 @@ export function loadConfig(env: Env = process.env): Config {
       tlsServerName: read(env, 'TEMPORAL_TLS_SERVER_NAME'),
     },
     jwtSecret,
-    corsOrigins: list(env, 'CORS_ORIGINS', ['http://localhost:3000', 'http://127.0.0.1:3000', 'http://localhost:3001', 'http://127.0.0.1:3001']),
+    corsOrigins: list(env, 'CORS_ORIGINS', [
+      'http://localhost:3000',
+      'http://127.0.0.1:3000',
+      'http://localhost:3001',
+      'http://127.0.0.1:3001',
+    ]),
     rateLimitPerMinute: integer(env, 'RATE_LIMIT_PER_MINUTE', 600, 1, 1_000_000),
     paymentSuccessRate: decimal(env, 'PAYMENT_SUCCESS_RATE', 0.8, 0, 1),
     paymentLatencyMs: latencyRange(env, 'PAYMENT_LATENCY_MS', '50-200'),
@@ -249,6 +348,9 @@ export function loadConfig(env: Env = process.env): Config {
     workerMaxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 1000, 0, 1_000_000),
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0),
     dataDir: read(env, 'DATA_DIR') ?? '.data',
+    payloadCodecKeys: payloadCodecKeys(env, 'PAYLOAD_CODEC_KEYS', nodeEnv),
+    codecPort: port(env, 'CODEC_PORT', 8888),
+    codecCorsOrigins: origins(env, 'CODEC_CORS_ORIGINS', ['http://localhost:8233', 'http://127.0.0.1:8233']),
   };
 }
 
