@@ -236,6 +236,14 @@ async function startCluster(bins: ClusterBinaries, workDir: string): Promise<Clu
     ...ports,
   };
 
+  // The server only warns about unknown keys or wrong types in dynamic config and then ignores them: fail instead.
+  const validation = spawnSync(bins.server, ['validate-dynamic-config', CLUSTER_FILES.dynamicConfig], {
+    encoding: 'utf8',
+  });
+  if (validation.status !== 0 || /(warning|error):/.test(validation.stdout)) {
+    throw new Error(`dynamic config does not validate:\n${validation.stdout}${validation.stderr}`);
+  }
+
   say(`schema: ${databases.join(', ')} (temporal-config/scripts/setup-schema.sh)`);
   await runLogged('sh', [CLUSTER_FILES.setupSchema], serverEnv, path.join(workDir, 'setup-schema.log'));
 
