@@ -80,31 +80,55 @@ export function workflowBundle(): Promise<WorkflowBundle> {
 
 let runtimeInstalled = false;
 
+/** Installs a Temporal runtime that logs warnings only (once per file, before any worker connection). */
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  runtimeInstalled = true;
+}
+
+/** A worker running in-process; `stop()` drains it and closes its connection. */
+export interface RunningWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/** Runs the order worker on `config`'s task queue with the real activities (bundle built once per file). */
+export async function startOrderWorker(
+  config: Config,
+  db: Knex,
+  redis: Redis,
+  bundle?: WorkflowBundle,
+): Promise<RunningWorker> {
+  quietRuntime();
+  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
+  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
+  const connection: NativeConnection = await connectWorker(config.temporal);
+  const worker = await createOrderWorker({
+    connection,
+    config,
+    activities,
+    workflowBundle: bundle ?? (await workflowBundle()),
+  });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}
+
 /** Starts the app (and a worker) on the test services. */
 export async function createApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
-  if (!runtimeInstalled) {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-    runtimeInstalled = true;
-  }
+  quietRuntime();
   const config = testConfig({ RATE_LIMIT_PER_MINUTE: '1000000', ...options.env });
   const db = testDb(config);
   const redis = testRedis(config);
   const client = await connectClient(config.temporal);
-  let worker: Worker | undefined;
-  let connection: NativeConnection | undefined;
-  let running: Promise<void> | undefined;
-  if (options.worker !== false) {
-    const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
-    const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
-    connection = await connectWorker(config.temporal);
-    worker = await createOrderWorker({
-      connection,
-      config,
-      activities,
-      workflowBundle: options.bundle ?? (await workflowBundle()),
-    });
-    running = worker.run();
-  }
+  const started = options.worker === false ? undefined : await startOrderWorker(config, db, redis, options.bundle);
   const app = createApp({
     config,
     db,
@@ -149,16 +173,14 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
     client,
     app,
     baseUrl,
-    worker,
+    worker: started?.worker,
     exchanges,
     token: (customerId, tokenOptions) => signToken(customerId, config.jwtSecret, tokenOptions),
     request,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      if (worker !== undefined && worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await connection?.close();
+      await started?.stop();
       await client.connection.close();
       await Promise.allSettled([db.destroy(), redis.quit()]);
     },
