@@ -1,0 +1,214 @@
+/**
+ * POST /orders latency against the raw SDK. Both sides place the same order the same way — update-with-start of
+ * `orderWorkflow` waiting for the `reservation` update — one through the HTTP API (JWT, rate limit, body parsing,
+ * validation, idempotency key, Koa) and one by calling `executeUpdateWithStart` directly. Same worker, same Temporal,
+ * same database, rounds alternating so load bursts hit both alike. Goal: API p99 <= 1.5 x SDK p99.
+ *
+ * Needs PostgreSQL (migrated), Redis and Temporal from the environment (DATABASE_URL, REDIS_URL, TEMPORAL_ADDRESS, as
+ * `npm start` provides them). Runs its own worker on a private task queue; cleans its rows up afterwards.
+ */
+import { randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
+import { createApp } from '../../api/app';
+import { signToken } from '../../api/auth';
+import { requestHashOf } from '../../api/idempotency';
+import { startOrder, workflowInput } from '../../api/order-workflow';
+import { loadConfigOrExit, type Config } from '../../lib/config';
+import { createDb, TABLES } from '../../lib/db';
+import { checkInvariants } from '../../lib/invariants';
+import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/redis';
+import { connectClient, connectWorker } from '../../lib/temporal';
+import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
+import { TERMINAL_STATUSES } from '../../workflows/definitions';
+import type { BenchOptions, ScenarioResult } from '../main';
+
+const CONCURRENCY = 8;
+const GOAL_RATIO = 1.5;
+
+/** Runs `count` calls of `place` from CONCURRENCY loops; returns each call's latency in ms. */
+async function measure(count: number, place: (i: number) => Promise<void>): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      for (let i = next++; i < count; i = next++) {
+        const started = performance.now();
+        await place(i);
+        latencies.push(performance.now() - started);
+      }
+    }),
+  );
+  return latencies;
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
+}
+
+/** Waits until every order of the run has finished its saga, so the invariants and the cleanup see final rows. */
+async function drained(db: ReturnType<typeof createDb>, customerId: string, total: number): Promise<void> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const row = await db(TABLES.orders)
+      .where({ customer_id: customerId })
+      .whereIn('status', [...TERMINAL_STATUSES])
+      .count<{ count: string }[]>('* as count')
+      .first();
+    if (Number(row?.count ?? 0) >= total) return;
+    if (Date.now() > deadline) throw new Error(`orders of ${customerId} did not finish within 120 s`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Runs the scenario; `--quick` does two short rounds per side. */
+export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult> {
+  const base = loadConfigOrExit();
+  const runId = randomUUID().slice(0, 8);
+  // A private task queue and a budget no bench can hit: we measure the API, not the rate limit.
+  const config: Config = {
+    ...base,
+    logLevel: 'warn',
+    rateLimitPerMinute: 1_000_000,
+    temporal: { ...base.temporal, taskQueue: `bench-api-${runId}` },
+  };
+  const rounds = quick ? 2 : 6;
+  const perRound = quick ? 60 : 150;
+  const warmup = CONCURRENCY * 2;
+  const perSide = rounds * perRound + warmup;
+  const sku = `BENCH-API-${runId.toUpperCase()}`;
+  const customers = { api: `bench-api-${runId}`, sdk: `bench-sdk-${runId}` };
+
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const db = createDb({ url: config.databaseUrl, poolMax: 20 });
+  const redis = createRedis(config.redisUrl);
+  const logger = createLogger('bench-api', 'warn');
+  const client = await connectClient(config.temporal);
+  const connection = await connectWorker(config.temporal);
+  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
+  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
+  const worker = await createOrderWorker({
+    connection,
+    config,
+    activities,
+    workflowBundle: await bundleOrderWorkflows(),
+  });
+  const running = worker.run();
+  const app = createApp({ config, db, redis, temporal: client, logger, options: { processMetrics: false } });
+  const handle = app.callback();
+  const server = http.createServer((req, res) => {
+    void handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
+  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const token = signToken(customers.api, config.jwtSecret);
+  const body = { items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } };
+  const payload = JSON.stringify(body);
+
+  try {
+    await db(TABLES.products).insert({ sku, name: 'bench (api)', price_cents: 500, stock: perSide * 2 });
+
+    const viaApi = (): Promise<void> =>
+      new Promise((resolve, reject) => {
+        const request = http.request(
+          url,
+          {
+            method: 'POST',
+            agent,
+            headers: {
+              authorization: `Bearer ${token}`,
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(payload),
+              'idempotency-key': randomUUID(),
+            },
+          },
+          (response) => {
+            const chunks: Buffer[] = [];
+            response.on('data', (chunk: Buffer) => chunks.push(chunk));
+            response.on('end', () => {
+              if (response.statusCode === 201) resolve();
+              else
+                reject(new Error(`POST /orders answered ${response.statusCode}: ${Buffer.concat(chunks).toString()}`));
+            });
+          },
+        );
+        request.on('error', reject);
+        request.end(payload);
+      });
+    const viaSdk = async (): Promise<void> => {
+      const input = workflowInput(config, {
+        orderId: randomUUID(),
+        customerId: customers.sdk,
+        lines: body.items,
+        paymentToken: body.payment.token,
+        requestHash: requestHashOf(body),
+      });
+      const result = await startOrder(client, config, input, { timeoutMs: 60_000, retryAfterSeconds: 1 });
+      if (result.kind !== 'decided' || result.outcome.status !== 'RESERVED') {
+        throw new Error(`SDK order ${input.orderId} was not reserved: ${JSON.stringify(result)}`);
+      }
+    };
+
+    await measure(warmup, viaApi);
+    await measure(warmup, viaSdk);
+    const latencies = { api: [] as number[], sdk: [] as number[] };
+    for (let round = 0; round < rounds; round += 1) {
+      const api = await measure(perRound, viaApi);
+      const sdk = await measure(perRound, viaSdk);
+      latencies.api.push(...api);
+      latencies.sdk.push(...sdk);
+      log(
+        `   round ${round + 1}/${rounds}: API p50 ${percentile(api, 50).toFixed(1)} ms p99 ${percentile(api, 99).toFixed(1)} ms, ` +
+          `SDK p50 ${percentile(sdk, 50).toFixed(1)} ms p99 ${percentile(sdk, 99).toFixed(1)} ms`,
+      );
+    }
+
+    await Promise.all([drained(db, customers.api, perSide), drained(db, customers.sdk, perSide)]);
+    const violations = await checkInvariants(db, { initialStock: new Map([[sku, perSide * 2]]) });
+    if (violations.length > 0) throw new Error(`invariants broken after the bench: ${JSON.stringify(violations)}`);
+
+    const figure = (values: number[], p: number): number => Number(percentile(values, p).toFixed(1));
+    const ratio = percentile(latencies.api, 99) / percentile(latencies.sdk, 99);
+    return {
+      scenario: 'api',
+      figures: {
+        'API POST /orders p50 ms': figure(latencies.api, 50),
+        'API POST /orders p99 ms': figure(latencies.api, 99),
+        'SDK executeUpdateWithStart p50 ms': figure(latencies.sdk, 50),
+        'SDK executeUpdateWithStart p99 ms': figure(latencies.sdk, 99),
+        'ratio p50 API/SDK': Number((percentile(latencies.api, 50) / percentile(latencies.sdk, 50)).toFixed(2)),
+        'ratio p99 API/SDK': Number(ratio.toFixed(2)),
+        'orders per side': rounds * perRound,
+        concurrency: CONCURRENCY,
+        nproc: os.availableParallelism(),
+        'load average (1 min) at end': Number(os.loadavg()[0]?.toFixed(2)),
+      },
+      goal: `API p99 / SDK p99 <= ${GOAL_RATIO}`,
+      goalMet: ratio <= GOAL_RATIO,
+    };
+  } finally {
+    agent.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    worker.shutdown();
+    await running;
+    await connection.close();
+    await client.connection.close();
+    // Leave the database as we found it.
+    const orderIds = db(TABLES.orders).whereIn('customer_id', Object.values(customers)).select('id');
+    await db(TABLES.orderEvents).whereIn('order_id', orderIds.clone()).delete();
+    await db(TABLES.payments).whereIn('order_id', orderIds.clone()).delete();
+    await db(TABLES.stockReservations).whereIn('order_id', orderIds.clone()).delete();
+    await db(TABLES.orderItems).whereIn('order_id', orderIds.clone()).delete();
+    await db(TABLES.orders).whereIn('customer_id', Object.values(customers)).delete();
+    await db(TABLES.products).where({ sku }).delete();
+    await redis.quit();
+    await db.destroy();
+  }
+}
