@@ -50,7 +50,7 @@ describe('realtime relays behind the Redis Streams adapter', () => {
   afterAll(async () => {
     await relay1.close();
     await relay2.close();
-    redis.disconnect();
+    await redis.quit();
     await db.destroy();
   });
 

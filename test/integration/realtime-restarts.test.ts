@@ -87,7 +87,7 @@ describe('realtime relay across restarts', () => {
   });
 
   afterAll(async () => {
-    redis.disconnect();
+    await redis.quit();
     await db.destroy();
   });
 

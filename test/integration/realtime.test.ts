@@ -49,7 +49,7 @@ describe('realtime relay', () => {
 
   afterAll(async () => {
     await relay.close();
-    redis.disconnect();
+    await redis.quit();
     await db.destroy();
   });
 
