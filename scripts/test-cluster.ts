@@ -36,8 +36,15 @@ import net from 'node:net';
 import { dropDatabase, postgresAnswers, stopChild, waitFor } from './services';
 import { findOnPath } from './temporal-cli';
 
-/** The suites that exercise the saga end to end; extra arguments after `--` go to jest as well. */
-export const CLUSTER_SUITES = ['test/integration/saga.test.ts', 'test/integration/scaling.test.ts'];
+/** The suites that run orders end to end through Temporal; arguments after `--` replace this list. */
+export const CLUSTER_SUITES = [
+  'test/integration/saga.test.ts',
+  'test/integration/worker-crash.test.ts',
+  'test/integration/api-orders.test.ts',
+  'test/integration/realtime-e2e.test.ts',
+  'test/integration/scaling.test.ts',
+  'test/e2e',
+];
 
 const root = path.resolve(__dirname, '..');
 const LOCAL_POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres' };

@@ -41,7 +41,7 @@ export const SEARCH_ATTRIBUTE_PROPAGATION_MS = 15_000;
 const NAMESPACE_READY_TIMEOUT_MS = 60_000;
 
 /** gRPC status codes the setup reacts to (stable values from the gRPC spec). */
-const GrpcStatus = { NOT_FOUND: 5, ALREADY_EXISTS: 6 } as const;
+const GrpcStatus = { DEADLINE_EXCEEDED: 4, NOT_FOUND: 5, ALREADY_EXISTS: 6, UNAVAILABLE: 14 } as const;
 
 function grpcCode(error: unknown): number | undefined {
   const code = (error as { code?: unknown } | null)?.code;
@@ -145,15 +145,38 @@ export async function setupNamespace(
   return { namespaceCreated, searchAttributesAdded: added };
 }
 
+/** How long the `setup` command keeps retrying while a just-started server is not ready yet. */
+const SERVER_READY_TIMEOUT_MS = 120_000;
+
+/** Connection failures and the server's "not ready yet" answers, worth a retry right after it started. */
+function notReadyYet(error: unknown): boolean {
+  // Node system errors (e.g. ENOENT reading a TLS file) carry string codes: those will not heal by waiting.
+  if (typeof (error as { code?: unknown } | null)?.code === 'string') return false;
+  const code = grpcCode(error);
+  return code === undefined || code === GrpcStatus.UNAVAILABLE || code === GrpcStatus.DEADLINE_EXCEEDED;
+}
+
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
-  const connection = await TemporalConnection.connect(connectionOptions(config.temporal));
-  try {
-    await setupNamespace(connection, config.temporal.namespace, {
-      log: (line) => process.stdout.write(`temporal-config/setup: ${line}\n`),
-    });
-  } finally {
-    await connection.close();
+  const log = (line: string): void => {
+    process.stdout.write(`temporal-config/setup: ${line}\n`);
+  };
+  const deadline = Date.now() + SERVER_READY_TIMEOUT_MS;
+  for (;;) {
+    let connection: TemporalConnection | undefined;
+    try {
+      connection = await TemporalConnection.connect(connectionOptions(config.temporal));
+      await setupNamespace(connection, config.temporal.namespace, { log });
+      return;
+    } catch (error) {
+      if (!notReadyYet(error) || Date.now() > deadline) throw error;
+      log(
+        `server at ${config.temporal.address} not ready (${error instanceof Error ? error.message : String(error)}); retrying`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    } finally {
+      await connection?.close();
+    }
   }
 }
 
