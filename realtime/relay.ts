@@ -71,7 +71,7 @@ export interface RelayDeps {
 export interface Relay {
   httpServer: HttpServer;
   io: RelayServer;
-  /** Starts reading the events stream; resolves once the read position is fixed. */
+  /** Starts reading the events stream; resolves once the read position is fixed. Handshakes wait for it. */
   start(): Promise<void>;
   /** Listens on `port` (0 picks a free one) and resolves with the bound address. */
   listen(port: number, host?: string): Promise<AddressInfo>;
@@ -341,6 +341,16 @@ export function createRelay(deps: RelayDeps): Relay {
     }
   };
 
+  // A socket accepted before the reader has its position could subscribe, get its replay, and then miss an event
+  // published before the reader's starting point: handshakes wait until `start()` has fixed the position.
+  let markPositioned: () => void = () => undefined;
+  const positioned = new Promise<void>((resolve) => {
+    markPositioned = resolve;
+  });
+  io.use((_socket, next) => {
+    void positioned.then(() => next());
+  });
+
   io.use((socket, next) => {
     const auth = socket.handshake.auth as Record<string, unknown> | undefined;
     const identity = authenticate(auth?.token, config.jwtSecret);
@@ -384,6 +394,7 @@ export function createRelay(deps: RelayDeps): Relay {
     async start() {
       started = true;
       await reader.start();
+      markPositioned();
     },
     listen(port, host = config.host) {
       return new Promise((resolve, reject) => {

@@ -9,7 +9,9 @@ import { io as connect } from 'socket.io-client';
 import type { Config } from '../../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../../lib/events';
 import { testConfig, testDb, testRedis } from '../support/services';
+import { createLogger } from '../../lib/logger';
 import { REALTIME_ERRORS } from '../../realtime/protocol';
+import { createRelay } from '../../realtime/relay';
 import {
   commitStatus,
   connectClient,
@@ -222,6 +224,34 @@ describe('realtime relay', () => {
       expect(received).toEqual([]);
     },
   );
+
+  test('when a client connects before the relay reads the stream, then its handshake completes only once start() has', async () => {
+    const early = createRelay({
+      config,
+      db,
+      logger: createLogger('realtime-test', 'error'),
+      options: { blockMs: 1000 },
+    });
+    const address = await early.listen(0, '127.0.0.1');
+    const socket = connect(`http://127.0.0.1:${address.port}`, {
+      auth: { token: tokenFor(config, `ivy-${randomUUID()}`) },
+      transports: ['websocket'],
+      reconnection: false,
+      forceNew: true,
+    });
+    try {
+      let connected = false;
+      socket.on('connect', () => (connected = true));
+      await until('the transport is open', () => early.io.engine.clientsCount === 1);
+      await new Promise((resolve) => setTimeout(resolve, 150)); // ample for an ungated handshake on loopback
+      expect(connected).toBe(false);
+      await early.start();
+      await until('the handshake completes', () => connected);
+    } finally {
+      socket.close();
+      await early.close();
+    }
+  });
 
   test('when /health is requested, then it answers 200 JSON with the stream reader state', async () => {
     const response = await fetch(`${relay.url}/health`);
