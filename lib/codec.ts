@@ -60,12 +60,13 @@ export class EncryptionCodec implements PayloadCodec {
     return this.active.id;
   }
 
+  // The Promise constructor turns a throw into a rejection, as callers of an async codec expect.
   encode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(payloads.map((payload) => this.encrypt(payload)));
+    return new Promise((resolve) => resolve(payloads.map((payload) => this.encrypt(payload))));
   }
 
   decode(payloads: Payload[]): Promise<Payload[]> {
-    return Promise.resolve(payloads.map((payload) => this.decrypt(payload)));
+    return new Promise((resolve) => resolve(payloads.map((payload) => this.decrypt(payload))));
   }
 
   private encrypt(payload: Payload): Payload {

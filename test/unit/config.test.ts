@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { ConfigError, DEV_JWT_SECRET, loadConfig, parseDuration } from '../../lib/config';
+import { randomBytes } from 'node:crypto';
+import { ConfigError, DEV_JWT_SECRET, DEV_PAYLOAD_CODEC_KEYS, loadConfig, parseDuration } from '../../lib/config';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -9,7 +10,12 @@ describe('lib/config', () => {
     const config = loadConfig({});
     expect(config.apiPort).toBe(3000);
     expect(config.realtimePort).toBe(3001);
-    expect(config.temporal).toMatchObject({ address: '127.0.0.1:7233', namespace: 'default', taskQueue: 'orders', tls: false });
+    expect(config.temporal).toMatchObject({
+      address: '127.0.0.1:7233',
+      namespace: 'default',
+      taskQueue: 'orders',
+      tls: false,
+    });
     expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
     expect(config.paymentSuccessRate).toBe(0.8);
     expect(config.paymentLatencyMs).toEqual({ minMs: 50, maxMs: 200 });
@@ -30,6 +36,9 @@ describe('lib/config', () => {
     ['TEMPORAL_ADDRESS', 'localhost', /TEMPORAL_ADDRESS: expected host:port/],
     ['NODE_ENV', 'staging', /NODE_ENV: expected one of development, test, production/],
     ['TEMPORAL_TLS', 'maybe', /TEMPORAL_TLS: expected true or false/],
+    ['CODEC_PORT', 'abc', /CODEC_PORT: expected a port number/],
+    ['CODEC_CORS_ORIGINS', 'http://localhost:8233/', /CODEC_CORS_ORIGINS: expected origins like/],
+    ['PAYLOAD_CODEC_KEYS', ',', /PAYLOAD_CODEC_KEYS: expected at least one key/],
   ])('when %s=%s, then loading fails naming the variable', (name, value, message) => {
     expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
     expect(() => loadConfig({ [name]: value })).toThrow(message);
@@ -37,7 +46,74 @@ describe('lib/config', () => {
 
   it('when production runs with the dev JWT secret, then it refuses to start', () => {
     expect(() => loadConfig({ NODE_ENV: 'production' })).toThrow(/JWT_SECRET: production needs a real secret/);
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) }).jwtSecret).toBe('x'.repeat(40));
+    const codecKeys = `prod:${randomBytes(32).toString('base64')}`;
+    expect(
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40), PAYLOAD_CODEC_KEYS: codecKeys }).jwtSecret,
+    ).toBe('x'.repeat(40));
+  });
+
+  describe('payload codec keys', () => {
+    const key = (): string => randomBytes(32).toString('base64');
+    const devKey = DEV_PAYLOAD_CODEC_KEYS.slice(DEV_PAYLOAD_CODEC_KEYS.indexOf(':') + 1);
+
+    it('when nothing is set, then development uses the dev key, the codec server port 8888 and the UI origins', () => {
+      const config = loadConfig({});
+      expect(config.payloadCodecKeys.map((k) => k.id)).toEqual(['dev']);
+      expect(config.payloadCodecKeys[0]?.key.export().toString('base64')).toBe(devKey);
+      expect(config.codecPort).toBe(8888);
+      expect(config.codecCorsOrigins).toEqual(['http://localhost:8233', 'http://127.0.0.1:8233']);
+    });
+
+    it('when several keys are listed, then all are kept in order (the first encrypts) as 32-byte secret keys', () => {
+      const [a, b] = [key(), key()];
+      const config = loadConfig({ PAYLOAD_CODEC_KEYS: ` 2025-06:${a} , 2024-01:${b.replace(/=$/, '')} ` });
+      expect(config.payloadCodecKeys.map((k) => [k.id, k.key.type, k.key.symmetricKeySize])).toEqual([
+        ['2025-06', 'secret', 32],
+        ['2024-01', 'secret', 32],
+      ]);
+      expect(config.payloadCodecKeys[1]?.key.export().toString('base64')).toBe(b);
+      expect(JSON.stringify(config)).not.toContain(a);
+    });
+
+    it.each([
+      ['an entry without an id', () => key(), /entry 1 is not id:base64/],
+      [
+        'a key of 16 bytes',
+        () => `k1:${randomBytes(16).toString('base64')}`,
+        /key "k1" must be the base64 of exactly 32 bytes/,
+      ],
+      [
+        'a key of 33 bytes',
+        () => `k1:${randomBytes(33).toString('base64')}`,
+        /key "k1" must be the base64 of exactly 32/,
+      ],
+      ['an id used twice', () => `k1:${key()},k1:${key()}`, /key id "k1" is listed twice/],
+      ['an id with a space', () => `my key:${key()}`, /entry 1 is not id:base64/],
+    ])('when PAYLOAD_CODEC_KEYS has %s, then loading fails without echoing key material', (_what, make, message) => {
+      const raw = make();
+      let error: unknown;
+      try {
+        loadConfig({ PAYLOAD_CODEC_KEYS: raw });
+      } catch (caught) {
+        error = caught;
+      }
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toMatch(message);
+      for (const part of raw.split(/[,:]/).filter((p) => p.length > 20))
+        expect((error as Error).message).not.toContain(part);
+    });
+
+    it('when production has no keys or lists the published dev key (under any id), then it refuses to start', () => {
+      const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) };
+      expect(() => loadConfig(production)).toThrow(/PAYLOAD_CODEC_KEYS: production needs its own keys/);
+      expect(() => loadConfig({ ...production, PAYLOAD_CODEC_KEYS: DEV_PAYLOAD_CODEC_KEYS })).toThrow(
+        /key "dev" is the published dev key/,
+      );
+      expect(() => loadConfig({ ...production, PAYLOAD_CODEC_KEYS: `new:${key()},old:${devKey}` })).toThrow(
+        /key "old" is the published dev key/,
+      );
+      expect(loadConfig({ ...production, PAYLOAD_CODEC_KEYS: `prod-1:${key()}` }).payloadCodecKeys).toHaveLength(1);
+    });
   });
 
   it('when only one half of an mTLS pair is given, then loading fails', () => {
@@ -66,6 +142,8 @@ describe('lib/config', () => {
       timeout: 30_000,
     });
     expect(result.status).toBe(1);
-    expect(result.stderr.trim().split('\n')).toEqual(['orderflow: invalid configuration: PORT: expected a port number, got "abc"']);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      'orderflow: invalid configuration: PORT: expected a port number, got "abc"',
+    ]);
   });
 });
