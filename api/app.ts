@@ -3,6 +3,7 @@
  * module-level state, and talks to Temporal, PostgreSQL and Redis only through the clients it is given.
  */
 import Koa from 'koa';
+import { cors } from './cors';
 import { resolveOptions, type AppDeps } from './deps';
 import { errorHandler } from './errors';
 import { createMetrics, type ApiMetrics } from './metrics';
@@ -25,6 +26,7 @@ export function createApp(deps: AppDeps): OrderFlowApp {
   app.metrics = metrics;
   app.silent = true;
   app.use(metrics.middleware);
+  app.use(cors(deps.config.corsOrigins));
   app.use(errorHandler(deps.logger));
   app.use(router.routes());
   app.use(router.allowedMethods());

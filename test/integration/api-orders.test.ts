@@ -383,6 +383,21 @@ describe('catalog and operations endpoints', () => {
     expect(metrics.text).toContain('route="/orders/:id"');
   });
 
+  it('when the demo page on another allowed origin calls the API, then preflight and responses carry CORS headers', async () => {
+    const origin = 'http://localhost:3001';
+    const preflight = await h.request('OPTIONS', '/orders', {
+      headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/Idempotency-Key/);
+    const denied = await h.request('GET', '/orders', { headers: { origin } });
+    expect(denied.status).toBe(401);
+    expect(denied.headers.get('access-control-allow-origin')).toBe(origin);
+    const foreign = await h.request('GET', '/products', { headers: { origin: 'https://evil.example' } });
+    expect(foreign.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('when every response of this file is checked against the OpenAPI document, then each status and body is documented', () => {
     expect(h.exchanges.length).toBeGreaterThan(40);
     expect(undocumentedExchanges(h.exchanges)).toEqual([]);
