@@ -40,15 +40,26 @@ function percentile(sorted: number[], p: number): number {
 
 const round = (ms: number): number => Math.round(ms * 100) / 100;
 
+/** How a phase's events are told apart at the client (`detail.via`); each has its own seq space per order. */
+type Via = 'relay' | 'raw';
+
 interface Phase {
+  via: Via;
   /** Sends one event for `orderId` with `seq`; resolves with the time the latency clock starts. */
   send(orderId: string, customerId: string, seq: number): Promise<number>;
+}
+
+interface BenchOrder {
+  orderId: string;
+  customerId: string;
+  /** Last seq sent, per phase kind: raw emits must not leave gaps in the relayed seqs (the relay would fill them). */
+  seq: Record<Via, number>;
 }
 
 /** Sends `rate` events per second for `durationMs`, round-robin over the orders; returns the latencies. */
 async function runPhase(
   phase: Phase,
-  orders: { orderId: string; customerId: string; seq: number }[],
+  orders: BenchOrder[],
   received: Map<string, number>,
   rate: number,
   durationMs: number,
@@ -64,9 +75,9 @@ async function runPhase(
     if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
     const order = orders[next++ % orders.length];
     if (order === undefined) continue;
-    order.seq += 1;
-    const key = `${order.orderId}:${order.seq}`;
-    inFlight.push(phase.send(order.orderId, order.customerId, order.seq).then((t0) => void sent.set(key, t0)));
+    const seq = (order.seq[phase.via] += 1);
+    const key = `${phase.via}:${order.orderId}:${seq}`;
+    inFlight.push(phase.send(order.orderId, order.customerId, seq).then((t0) => void sent.set(key, t0)));
   }
   await Promise.all(inFlight);
   const deadline = performance.now() + 5000;
@@ -86,7 +97,7 @@ async function runPhase(
 async function commitStatus(db: Knex, orderId: string, seq: number): Promise<string> {
   return db.transaction(async (trx) => {
     const [row] = await trx(TABLES.orderEvents)
-      .insert({ order_id: orderId, seq, status: 'CHARGING', detail: { bench: true } })
+      .insert({ order_id: orderId, seq, status: 'CHARGING', detail: { via: 'relay' } })
       .returning<{ created_at: Date }[]>('created_at');
     await trx(TABLES.orders).where('id', orderId).update({ status: 'CHARGING', updated_at: trx.fn.now() });
     return (row?.created_at ?? new Date()).toISOString();
@@ -115,10 +126,10 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     await relay.start();
     const url = `http://127.0.0.1:${address.port}`;
 
-    const orders = Array.from({ length: clients }, (_, i) => ({
+    const orders: BenchOrder[] = Array.from({ length: clients }, (_, i) => ({
       orderId: randomUUID(),
       customerId: `${customerPrefix}${i}`,
-      seq: 0,
+      seq: { relay: 0, raw: 0 },
     }));
     for (let i = 0; i < orders.length; i += 500) {
       await db(TABLES.orders).insert(
@@ -146,7 +157,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
           });
           sockets.push(socket);
           socket.on(ORDER_STATUS_EVENT, (event: ClientOrderEvent) => {
-            const key = `${event.orderId}:${event.seq}`;
+            const key = `${String(event.detail.via)}:${event.orderId}:${event.seq}`;
             if (!received.has(key)) received.set(key, performance.now());
           });
           await new Promise<void>((resolve, reject) => {
@@ -162,6 +173,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     }
 
     const viaRelay: Phase = {
+      via: 'relay',
       async send(orderId, customerId, seq) {
         const at = await commitStatus(db, orderId, seq);
         const t0 = performance.now(); // committed: the latency clock starts
@@ -171,12 +183,13 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
           seq,
           status: 'CHARGING',
           at,
-          detail: { bench: true },
+          detail: { via: 'relay' },
         });
         return t0;
       },
     };
     const rawEmit: Phase = {
+      via: 'raw',
       send(orderId, customerId, seq) {
         const t0 = performance.now();
         relay.io.local.to(ROOMS.customer(customerId)).emit(ORDER_STATUS_EVENT, {
@@ -184,7 +197,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
           seq,
           status: 'CHARGING',
           at: new Date().toISOString(),
-          detail: { bench: true },
+          detail: { via: 'raw' },
         });
         return Promise.resolve(t0);
       },
