@@ -26,7 +26,7 @@ import {
   type Teardown,
 } from './services';
 import { resolveTemporalCli } from './temporal-cli';
-import jwt from 'jsonwebtoken';
+import { signToken } from '../api/auth';
 
 const root = path.resolve(__dirname, '..');
 const say = (line: string): void => {
@@ -256,7 +256,7 @@ async function main(): Promise<void> {
   say(`  Temporal     ${temporalAddress} (namespace ${config.temporal.namespace})`);
   say('');
   say(`Dev token (customer "demo-customer"):`);
-  say(`  ${jwt.sign({ sub: 'demo-customer', role: 'customer' }, config.jwtSecret, { algorithm: 'HS256', expiresIn: '12h' })}`);
+  say(`  ${signToken('demo-customer', config.jwtSecret)}`);
   say('More tokens: npm run token -- <customerId> [--admin].  Press Ctrl-C to stop everything.');
 }
 
