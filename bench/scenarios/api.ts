@@ -12,18 +12,20 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
+import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import { createApp } from '../../api/app';
 import { signToken } from '../../api/auth';
 import { requestHashOf } from '../../api/idempotency';
 import { startOrder, workflowInput } from '../../api/order-workflow';
+import { createDataConverter } from '../../lib/codec';
 import { loadConfigOrExit, type Config } from '../../lib/config';
 import { createDb, TABLES } from '../../lib/db';
 import { checkInvariants } from '../../lib/invariants';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
-import { connectClient, connectWorker } from '../../lib/temporal';
+import { connectionOptions, connectWorker } from '../../lib/temporal';
 import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
 import { TERMINAL_STATUSES } from '../../workflows/definitions';
 import type { BenchOptions, ScenarioResult } from '../main';
@@ -89,7 +91,13 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
   const db = createDb({ url: config.databaseUrl, poolMax: 20 });
   const redis = createRedis(config.redisUrl);
   const logger = createLogger('bench-api', 'warn');
-  const client = await connectClient(config.temporal);
+  // Both sides encrypt payloads like production does (docs/security.md).
+  const dataConverter = createDataConverter(config);
+  const client = new Client({
+    connection: await Connection.connect(connectionOptions(config.temporal)),
+    namespace: config.temporal.namespace,
+    dataConverter,
+  });
   const connection = await connectWorker(config.temporal);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
   const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
@@ -98,6 +106,7 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     config,
     activities,
     workflowBundle: await bundleOrderWorkflows(),
+    dataConverter,
   });
   const running = worker.run();
   const app = createApp({ config, db, redis, temporal: client, logger, options: { processMetrics: false } });

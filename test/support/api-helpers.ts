@@ -17,7 +17,8 @@ import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
-import { connectClient, connectWorker } from '../../lib/temporal';
+import { createDataConverter } from '../../lib/codec';
+import { connectionOptions, connectWorker } from '../../lib/temporal';
 import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
 import { testConfig, testDb, testRedis } from './services';
 
@@ -109,6 +110,7 @@ export async function startOrderWorker(
     config,
     activities,
     workflowBundle: bundle ?? (await workflowBundle()),
+    dataConverter: createDataConverter(config),
   });
   const running = worker.run();
   return {
@@ -127,7 +129,11 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
   const config = testConfig({ RATE_LIMIT_PER_MINUTE: '1000000', ...options.env });
   const db = testDb(config);
   const redis = testRedis(config);
-  const client = await connectClient(config.temporal);
+  const client = new Client({
+    connection: await Connection.connect(connectionOptions(config.temporal)),
+    namespace: config.temporal.namespace,
+    dataConverter: createDataConverter(config),
+  });
   const started = options.worker === false ? undefined : await startOrderWorker(config, db, redis, options.bundle);
   const app = createApp({
     config,
