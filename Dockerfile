@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # OrderFlow: one image for every process. The command selects it (scripts/docker-entrypoint.sh):
-#   docker run <image> api | worker | realtime | migrate | setup | seed
+#   docker run <image> api | worker | realtime | codec-server | migrate | setup | seed
 # Build: docker build -t orderflow:local .   (docker-compose.yml does this for you)
 
 # Pinned by tag; pin by digest too (node:20.19-bookworm-slim@sha256:...) where your registry policy requires it.
@@ -15,6 +15,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY activities ./activities
 COPY api ./api
+COPY codec-server ./codec-server
 COPY lib ./lib
 COPY migrations ./migrations
 COPY realtime ./realtime
@@ -48,7 +49,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY scripts/docker-entrypoint.sh ./scripts/docker-entrypoint.sh
 USER node
-# API, realtime relay, worker metrics (Prometheus).
-EXPOSE 3000 3001 9464
+# API, realtime relay, codec server, worker metrics (Prometheus).
+EXPOSE 3000 3001 8888 9464
 ENTRYPOINT ["/bin/sh", "/app/scripts/docker-entrypoint.sh"]
 CMD ["api"]

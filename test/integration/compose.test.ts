@@ -21,7 +21,7 @@ const root = path.resolve(__dirname, '..', '..');
 const read = (file: string): string => readFileSync(path.join(root, file), 'utf8');
 
 /** Our processes: they run lib/config.ts's loadConfig, so each must get every setting. */
-const ORDERFLOW_SERVICES = ['api', 'worker', 'realtime', 'migrate', 'temporal-setup'] as const;
+const ORDERFLOW_SERVICES = ['api', 'worker', 'realtime', 'codec-server', 'migrate', 'temporal-setup'] as const;
 
 /** Settings of lib/config.ts deliberately not passed into the containers, and why. */
 const LEFT_TO_DEFAULTS: Record<string, string> = {
@@ -29,13 +29,20 @@ const LEFT_TO_DEFAULTS: Record<string, string> = {
 };
 
 /** Secrets the stack must never default: `docker compose` has to refuse to start without each of them. */
-const REQUIRED_SECRETS = ['POSTGRES_PASSWORD', 'ORDERFLOW_DB_PASSWORD', 'TEMPORAL_DB_PASSWORD', 'JWT_SECRET'];
+const REQUIRED_SECRETS = [
+  'POSTGRES_PASSWORD',
+  'ORDERFLOW_DB_PASSWORD',
+  'TEMPORAL_DB_PASSWORD',
+  'JWT_SECRET',
+  'PAYLOAD_CODEC_KEYS',
+];
 
 const SECRET_VALUES: Record<string, string> = {
   POSTGRES_PASSWORD: 'pg-super-secret',
   ORDERFLOW_DB_PASSWORD: 'orderflowdbsecret',
   TEMPORAL_DB_PASSWORD: 'temporaldbsecret',
   JWT_SECRET: 'compose-test-secret-0123456789abcdef0123',
+  PAYLOAD_CODEC_KEYS: `compose-test:${Buffer.alloc(32, 7).toString('base64')}`,
 };
 
 /** Every variable `loadConfig` reads, parsed from its source: `<helper>(env, 'NAME', ...)` calls. */
@@ -129,6 +136,7 @@ describeCompose('docker-compose.yml, as Compose reads it', () => {
     expect(Object.keys(services).sort()).toEqual(
       [
         'api',
+        'codec-server',
         'migrate',
         'postgres',
         'realtime',
@@ -166,6 +174,21 @@ describeCompose('docker-compose.yml, as Compose reads it', () => {
     expect(config.temporal.address).toBe('temporal:7233');
     expect(config.temporal.namespace).toBe(CLUSTER_NAMESPACE);
     expect(config.jwtSecret).toBe(SECRET_VALUES.JWT_SECRET);
+    expect(config.payloadCodecKeys.map((key) => key.id)).toEqual(['compose-test']);
+  });
+
+  test('when an operator opens the Temporal UI, then it decodes payloads through the codec server it may call', () => {
+    const ui = services['temporal-ui']?.environment ?? {};
+    const codec = services['codec-server'];
+    const published = (codec?.ports ?? []).map(publishedPort);
+    expect(ui.TEMPORAL_CODEC_ENDPOINT).toBe(`http://localhost:${published[0]}`);
+    expect(ui.TEMPORAL_CODEC_INCLUDE_CREDENTIALS).toBe('true');
+    // The codec server lets the UI's browser origin in (lib/config.ts's default when CODEC_CORS_ORIGINS is unset).
+    const uiPort = (services['temporal-ui']?.ports ?? []).map(publishedPort)[0];
+    const config = loadConfig(
+      Object.fromEntries(Object.entries(codec?.environment ?? {}).map(([k, v]) => [k, v ?? ''])),
+    );
+    expect(config.codecCorsOrigins).toContain(`http://localhost:${uiPort}`);
   });
 
   test('when a setting is left to its default, then it is a real lib/config.ts variable with a reason', () => {
@@ -234,7 +257,7 @@ describeCompose('docker-compose.yml, as Compose reads it', () => {
           });
       }
     }
-    for (const name of ['postgres', 'redis', 'temporal', 'api', 'worker', 'realtime']) {
+    for (const name of ['postgres', 'redis', 'temporal', 'api', 'worker', 'realtime', 'codec-server']) {
       expect({ name, healthcheck: services[name]?.healthcheck?.test !== undefined }).toEqual({
         name,
         healthcheck: true,
@@ -308,7 +331,7 @@ describe('Dockerfile', () => {
 
   test('when the image starts, then the entrypoint knows every process the stack runs', () => {
     const entrypoint = read('scripts/docker-entrypoint.sh');
-    for (const command of ['api', 'worker', 'realtime', 'migrate', 'setup'])
+    for (const command of ['api', 'worker', 'realtime', 'codec-server', 'migrate', 'setup'])
       expect(entrypoint).toMatch(new RegExp(`^\\s+${command}\\) exec node dist/`, 'm'));
   });
 

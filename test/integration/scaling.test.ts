@@ -131,51 +131,71 @@ async function identitiesOf(orderId: string): Promise<Set<string>> {
   return identities;
 }
 
-test('when orders arrive through two APIs, then both workers process them and every order completes once', async () => {
-  const sku = uniqueSku('scale');
-  await insertProducts(h.db, [{ sku, stock: STOCK, priceCents: 700 }]);
-  const token = signToken('scaling-customer', h.config.jwtSecret);
-  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+/** The last lines each process logged, to explain a failure that happened inside one of them. */
+function processLogs(): string {
+  return procs.map((proc) => `--- ${proc.name} ---\n${proc.output().split('\n').slice(-15).join('\n')}`).join('\n');
+}
 
-  // Alternate between the two API processes, all at once, as a load balancer would.
-  const created = await Promise.all(
-    Array.from({ length: ORDERS }, async (_, index) => {
-      const response = await fetch(`${apiUrls[index % 2]}/orders`, {
-        method: 'POST',
-        headers,
-        body: JSON.stringify({ items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } }),
-      });
-      const body = (await response.json()) as { orderId: string; status: string };
-      return { status: response.status, body };
-    }),
-  );
-  expect(created.map(({ status, body }) => [status, body.status])).toEqual(Array(ORDERS).fill([201, 'RESERVED']));
-  const orderIds = created.map(({ body }) => body.orderId);
+/** Runs `body`; on failure the error carries the processes' recent logs. */
+async function withProcessLogs(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    if (error instanceof Error) error.message = `${error.message}\n\nProcess logs:\n${processLogs()}`;
+    throw error;
+  }
+}
 
-  // Every order completes; asked through the *other* API than the one that took it (the replicas share no state).
-  await waitFor(
-    'every order COMPLETED',
-    async () => {
-      const statuses = await Promise.all(
-        orderIds.map(async (orderId, index) => {
-          const response = await fetch(`${apiUrls[(index + 1) % 2]}/orders/${orderId}`, { headers });
-          return ((await response.json()) as { status: string }).status;
+test(
+  'when orders arrive through two APIs, then both workers process them and every order completes once',
+  () =>
+    withProcessLogs(async () => {
+      const sku = uniqueSku('scale');
+      await insertProducts(h.db, [{ sku, stock: STOCK, priceCents: 700 }]);
+      const token = signToken('scaling-customer', h.config.jwtSecret);
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+
+      // Alternate between the two API processes, all at once, as a load balancer would.
+      const created = await Promise.all(
+        Array.from({ length: ORDERS }, async (_, index) => {
+          const response = await fetch(`${apiUrls[index % 2]}/orders`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } }),
+          });
+          const body = (await response.json()) as { orderId: string; status: string };
+          return { status: response.status, body };
         }),
       );
-      return statuses.every((status) => status === 'COMPLETED') ? true : undefined;
-    },
-    60_000,
-  );
+      expect(created.map(({ status, body }) => [status, body.status])).toEqual(Array(ORDERS).fill([201, 'RESERVED']));
+      const orderIds = created.map(({ body }) => body.orderId);
 
-  const seen = new Set<string>();
-  for (const orderId of orderIds) for (const identity of await identitiesOf(orderId)) seen.add(identity);
-  // Both workers took tasks, and nobody else did.
-  expect([...seen].sort()).toEqual([...workerIdentities].sort());
+      // Every order completes; asked through the *other* API than the one that took it (the replicas share no state).
+      await waitFor(
+        'every order COMPLETED',
+        async () => {
+          const statuses = await Promise.all(
+            orderIds.map(async (orderId, index) => {
+              const response = await fetch(`${apiUrls[(index + 1) % 2]}/orders/${orderId}`, { headers });
+              return ((await response.json()) as { status: string }).status;
+            }),
+          );
+          return statuses.every((status) => status === 'COMPLETED') ? true : undefined;
+        },
+        60_000,
+      );
 
-  const stock = await h.db('products').where({ sku }).first<{ stock: number }>('stock');
-  expect(stock.stock).toBe(STOCK - ORDERS);
-  expect(await checkInvariants(h.db, { initialStock: new Map([[sku, STOCK]]), orderIds })).toEqual([]);
-}, 120_000);
+      const seen = new Set<string>();
+      for (const orderId of orderIds) for (const identity of await identitiesOf(orderId)) seen.add(identity);
+      // Both workers took tasks, and nobody else did.
+      expect([...seen].sort()).toEqual([...workerIdentities].sort());
+
+      const stock = await h.db('products').where({ sku }).first<{ stock: number }>('stock');
+      expect(stock.stock).toBe(STOCK - ORDERS);
+      expect(await checkInvariants(h.db, { initialStock: new Map([[sku, STOCK]]), orderIds })).toEqual([]);
+    }),
+  120_000,
+);
 
 test('when every process gets SIGTERM, then each drains and exits 0', async () => {
   for (const proc of procs) proc.child.kill('SIGTERM');
