@@ -1,16 +1,35 @@
 /**
- * `npm run bench -- <scenario...> [--quick]`: runs benchmark scenarios (not part of the test suite). Each scenario
- * lives in `bench/scenarios/<name>.ts` and exports `run(options)`, measuring itself against a baseline in the same
- * run so the ratios hold on a shared, noisy machine. Results go to `bench/results/<timestamp>.json`.
+ * `npm run bench -- [scenario...] [--quick] [options]`: runs benchmark scenarios (not part of the test suite); with
+ * no scenario named, every one. Each scenario lives in `bench/scenarios/<name>.ts` and exports `run(options)`; they all
+ * run in one process on one shared stack (bench/support/stack.ts: PostgreSQL, Redis, Temporal, and the worker, API
+ * and relay processes), in one go, so ratios between them hold on a shared, noisy machine. Prints a table, writes
+ * `bench/results/<timestamp>.json` and `.svg` (latency distributions), and exits 1 when a DESIGN invariant was
+ * violated or a scenario failed. Everything it started is stopped at the end, on Ctrl-C and on errors.
+ *
+ * Options: `--quick` (a reduced run, under a minute for floor/spread/hot), `--concurrency=N` (closed-loop clients),
+ * `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
+ * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--app-root=DIR` (spawn the entry points of a copy
+ * of the repository). See bench/README.md.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { renderChart } from './chart';
+import { flagArg, listArg } from './support/args';
+import type { LoadReport } from './support/report';
+import { round } from './support/stats';
+import { startStack, type BenchStack } from './support/stack';
 
 /** Options every scenario receives. */
 export interface BenchOptions {
   quick: boolean;
   args: string[];
   log: (line: string) => void;
+  /** The run's shared stack; scenarios that read `loadConfig()` also find it in the environment. */
+  stack: BenchStack;
+  /** Results of the scenarios that ran before this one in the same run (for ratio goals). */
+  results: readonly ScenarioResult[];
 }
 
 /** What a scenario returns: named figures plus the goal check. */
@@ -20,44 +39,219 @@ export interface ScenarioResult {
   /** Human-readable goal, e.g. "ours/baseline >= 0.6". */
   goal?: string;
   goalMet?: boolean;
+  /** Throughput, latency and memory of a load scenario (floor, spread, hot): the table and the chart read these. */
+  load?: LoadReport;
+  /** DESIGN invariant violations found after the scenario, one line each; any fails the run (exit 1). */
+  violations?: string[];
+  /** Set when the scenario threw. */
+  error?: string;
 }
 
 const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as const;
+/** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
+const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
+/** Longest a run may take before it is stopped (bounded in time, whatever happens). */
+const RUN_LIMIT_MS = { quick: 5 * 60_000, full: 30 * 60_000 };
 
-async function main(): Promise<void> {
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`);
+};
+
+function gitRevision(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** Splits `KEY=value` options into an object. */
+function keyValues(values: string[], option: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const value of values) {
+    const at = value.indexOf('=');
+    if (at <= 0) throw new Error(`--${option} expects KEY=value, got "${value}"`);
+    out[value.slice(0, at)] = value.slice(at + 1);
+  }
+  return out;
+}
+
+const cell = (value: number | string | undefined, width: number): string => String(value ?? '-').padStart(width);
+
+/** The summary table: one row per scenario, the standard columns for load scenarios. */
+function printTable(results: ScenarioResult[]): void {
+  const head =
+    `${'scenario'.padEnd(10)}${cell('ops/s', 8)}${cell('accept p50', 11)}${cell('p95', 8)}${cell('p99', 8)}` +
+    `${cell('done p50', 10)}${cell('p95', 8)}${cell('p99', 8)}  ${'peak RSS MiB'.padEnd(34)} ${'invariants'.padEnd(11)}goal`;
+  log('');
+  log(head);
+  log('-'.repeat(head.length + 6));
+  for (const result of results) {
+    const load = result.load;
+    const rss =
+      load === undefined
+        ? ''
+        : Object.entries(load.peakRssMb)
+            .map(([name, mb]) => `${name.replace('floor worker', 'floor')} ${Math.round(mb)}`)
+            .join(', ');
+    const invariants =
+      result.violations === undefined ? '-' : result.violations.length === 0 ? 'ok' : `${result.violations.length} BAD`;
+    const goal =
+      result.error !== undefined
+        ? `FAILED: ${result.error.split('\n')[0]}`
+        : result.goal === undefined
+          ? ''
+          : `${result.goalMet === undefined ? 'n/a' : result.goalMet ? 'met' : 'NOT met'}: ${result.goal}`;
+    log(
+      `${result.scenario.padEnd(10)}${cell(load?.throughput, 8)}${cell(load?.accepted.p50, 11)}${cell(load?.accepted.p95, 8)}` +
+        `${cell(load?.accepted.p99, 8)}${cell(load?.done.p50, 10)}${cell(load?.done.p95, 8)}${cell(load?.done.p99, 8)}` +
+        `  ${rss.padEnd(34)} ${invariants.padEnd(11)}${goal}`,
+    );
+  }
+  log('(ops/s: orders/s, floor: workflows/s; accept = POST -> 201 or update result; done = POST -> COMPLETED event');
+  log(' on Socket.IO or workflow result; latencies in ms; peak RSS = VmHWM during the closed loop)');
+}
+
+/** Ratios between scenarios of the run, for the table footer and the results file. */
+function ratios(results: ScenarioResult[]): Record<string, number | string> {
+  const rate = (name: string): number | undefined => results.find((r) => r.scenario === name)?.load?.throughput;
+  const out: Record<string, number | string> = {};
+  const [floor, spread, hot] = [rate('floor'), rate('spread'), rate('hot')];
+  if (floor !== undefined && spread !== undefined) out['spread/floor (goal >= 0.8)'] = round(spread / floor);
+  if (spread !== undefined && hot !== undefined) out['hot/spread (goal >= 0.9)'] = round(hot / spread);
+  const knee = results.find((r) => r.scenario === 'spread')?.load?.knee;
+  if (knee !== undefined) out['spread knee, offered orders/s'] = knee.kneeRate ?? 'not reached';
+  return out;
+}
+
+async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const quick = argv.includes('--quick');
+  const quick = flagArg(argv, 'quick');
   const names = argv.filter((arg) => !arg.startsWith('--'));
   const selected = names.length > 0 ? names : [...SCENARIOS];
-  const log = (line: string): void => {
-    process.stderr.write(`${line}\n`);
-  };
-  const results: ScenarioResult[] = [];
   for (const name of selected) {
     if (!(SCENARIOS as readonly string[]).includes(name)) {
       throw new Error(`unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
     }
-    let mod: { run: (options: BenchOptions) => Promise<ScenarioResult> };
-    try {
-      mod = (await import(`./scenarios/${name}`)) as typeof mod;
-    } catch (error) {
-      log(`scenario ${name}: not available yet (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
-      continue;
-    }
-    log(`== ${name}`);
-    const result = await mod.run({ quick, args: argv, log });
-    results.push(result);
-    for (const [key, value] of Object.entries(result.figures)) log(`   ${key.padEnd(32)} ${String(value)}`);
-    if (result.goal !== undefined) log(`   goal ${result.goal}: ${result.goalMet === true ? 'met' : 'NOT met'}`);
   }
+  const startedAt = new Date();
+  const machine = `nproc ${os.availableParallelism()}, load average ${os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ')}`;
+  log(`bench: ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`);
+
+  const appRoot = listArg(argv, 'app-root').at(-1);
+  const stack = await startStack({
+    log,
+    dynamicConfig: listArg(argv, 'dynamic-config'),
+    sqlitePragmas: listArg(argv, 'sqlite-pragma'),
+    appEnv: keyValues(listArg(argv, 'env'), 'env'),
+    ...(appRoot !== undefined ? { appRoot: path.resolve(appRoot) } : {}),
+  });
+  let interrupted = false;
+  const interrupt = (why: string): void => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`bench: ${why}; stopping everything we started`);
+    stack.abort(why);
+    void stack.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', () => interrupt('interrupted'));
+  process.once('SIGTERM', () => interrupt('terminated'));
+  const limitMs = quick ? RUN_LIMIT_MS.quick : RUN_LIMIT_MS.full;
+  const watchdog = setTimeout(() => interrupt(`time limit of ${limitMs / 60_000} min reached`), limitMs);
+  watchdog.unref();
+
+  const results: ScenarioResult[] = [];
+  try {
+    // Scenarios that read their configuration from the environment (reserve, realtime, api) use the same stack.
+    process.env.DATABASE_URL = stack.databaseUrl;
+    process.env.REDIS_URL = stack.redisUrl;
+    process.env.REDIS_KEY_PREFIX = stack.redisKeyPrefix;
+    if (selected.some((name) => NEEDS_TEMPORAL.has(name))) {
+      const temporal = await stack.temporal();
+      process.env.TEMPORAL_ADDRESS = temporal.address;
+      process.env.TEMPORAL_NAMESPACE = temporal.namespace;
+      // Start every process the run needs at once: they bundle and connect in parallel.
+      await Promise.all([
+        selected.includes('floor') ? stack.floorWorker() : undefined,
+        selected.some((name) => name === 'spread' || name === 'hot') ? stack.app() : undefined,
+      ]);
+    }
+    for (const name of selected) {
+      if (stack.signal.aborted) break;
+      let mod: { run: (options: BenchOptions) => Promise<ScenarioResult> };
+      try {
+        mod = (await import(`./scenarios/${name}`)) as typeof mod;
+      } catch (error) {
+        log(
+          `scenario ${name}: not available (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
+        );
+        continue;
+      }
+      log(`== ${name}`);
+      let result: ScenarioResult;
+      try {
+        result = await mod.run({ quick, args: argv, log, stack, results });
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        log(`   scenario ${name} failed: ${message}`);
+        result = { scenario: name, figures: {}, error: message };
+      }
+      results.push(result);
+      for (const [key, value] of Object.entries(result.figures)) log(`   ${key.padEnd(44)} ${String(value)}`);
+      for (const violation of result.violations ?? []) log(`   INVARIANT VIOLATED: ${violation}`);
+      if (result.goal !== undefined) {
+        log(`   goal ${result.goal}: ${result.goalMet === undefined ? 'n/a' : result.goalMet ? 'met' : 'NOT met'}`);
+      }
+    }
+  } finally {
+    clearTimeout(watchdog);
+    if (!interrupted) await stack.stop();
+  }
+
+  printTable(results);
+  const across = ratios(results);
+  for (const [key, value] of Object.entries(across)) log(`${key.padEnd(32)} ${String(value)}`);
+  const endMachine = `nproc ${os.availableParallelism()}, load average at end ${os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ')}`;
+  log(endMachine);
+
   const dir = path.join(__dirname, 'results');
   mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, `${JSON.stringify({ quick, results }, null, 2)}\n`);
-  log(`results written to ${path.relative(process.cwd(), file)}`);
+  const base = path.join(dir, startedAt.toISOString().replace(/[:.]/g, '-'));
+  const file = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    quick,
+    args: argv,
+    revision: gitRevision(),
+    machine: { nproc: os.availableParallelism(), loadAverageAtStart: machine, loadAverageAtEnd: os.loadavg() },
+    stack: stack.describe(),
+    ratios: across,
+    results,
+  };
+  writeFileSync(`${base}.json`, `${JSON.stringify(file, null, 2)}\n`);
+  const series = results.flatMap((r) => (r.load === undefined ? [] : [{ scenario: r.scenario, report: r.load }]));
+  writeFileSync(
+    `${base}.svg`,
+    renderChart(series, `${startedAt.toISOString()}  ${quick ? 'quick  ' : ''}${machine}  rev ${file.revision}`),
+  );
+  log(`results written to ${path.relative(process.cwd(), base)}.json and .svg`);
+
+  const violated = results.some((r) => (r.violations ?? []).length > 0);
+  const failed = results.some((r) => r.error !== undefined) || interrupted;
+  if (violated) log('bench: FAILED — DESIGN invariants violated (see above)');
+  return violated || failed ? 1 : 0;
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

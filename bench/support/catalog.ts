@@ -1,0 +1,96 @@
+/**
+ * The bench's own data: products it creates (ample stock, so nothing is rejected), the end-of-scenario check of the
+ * DESIGN invariants (`checkInvariants`) plus the outcome of every order, PostgreSQL's deadlock counter, and the removal
+ * of bench rows from a database the bench does not own.
+ */
+import type { Knex } from 'knex';
+import { TABLES } from '../../lib/db';
+import { checkInvariants, type InvariantViolation } from '../../lib/invariants';
+import { paymentIdempotencyKey, TERMINAL_STATUSES } from '../../workflows/definitions';
+
+/** Price of every bench product. */
+export const BENCH_PRICE_CENTS = 1000;
+
+/** Creates `count` products named `<prefix>-0000`... with `stock` each; returns their SKUs. */
+export async function createProducts(db: Knex, prefix: string, count: number, stock: number): Promise<string[]> {
+  const skus = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  for (let i = 0; i < skus.length; i += 500) {
+    await db(TABLES.products).insert(
+      skus.slice(i, i + 500).map((sku) => ({ sku, name: `bench ${sku}`, price_cents: BENCH_PRICE_CENTS, stock })),
+    );
+  }
+  return skus;
+}
+
+/** What the end-of-scenario check found. */
+export interface RunCheck {
+  violations: InvariantViolation[];
+  /** Orders of the scenario's customers by status. */
+  statuses: Record<string, number>;
+}
+
+/**
+ * Checks the DESIGN invariants on the scenario's products (stock conserved from `initialStock`, never negative) and
+ * on the orders of its customers (COMPLETED paid exactly once, failures compensated), and counts those orders by
+ * status. An order that did not reach a terminal status is reported as a violation too: the scenario waited for all.
+ */
+export async function checkRun(
+  db: Knex,
+  initialStock: ReadonlyMap<string, number>,
+  customerPrefix: string,
+): Promise<RunCheck> {
+  const orders = await db(TABLES.orders)
+    .where('customer_id', 'like', `${customerPrefix}%`)
+    .select<{ id: string; status: string }[]>('id', 'status');
+  const violations = await checkInvariants(db, { initialStock, orderIds: orders.map((order) => order.id) });
+  const statuses: Record<string, number> = {};
+  for (const order of orders) statuses[order.status] = (statuses[order.status] ?? 0) + 1;
+  return { violations, statuses };
+}
+
+/** Waits (bounded) until every order of `customerPrefix` is in a terminal status; returns how many are not. */
+export async function settle(db: Knex, customerPrefix: string, timeoutMs: number): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [row] = await db(TABLES.orders)
+      .where('customer_id', 'like', `${customerPrefix}%`)
+      .whereNotIn('status', TERMINAL_STATUSES)
+      .count<{ count: string }[]>({ count: '*' });
+    const open = Number(row?.count ?? 0);
+    if (open === 0 || Date.now() > deadline) return open;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** `pg_stat_database.deadlocks` of the current database, after the statistics of finished sessions are flushed. */
+export async function deadlockCount(db: Knex): Promise<number> {
+  // Backends flush their statistics at most once a second when idle; a fresh snapshot then sees them.
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await db.raw('SELECT pg_stat_clear_snapshot()');
+  const result = await db.raw<{ rows: { deadlocks: string }[] }>(
+    'SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()',
+  );
+  return Number(result.rows[0]?.deadlocks ?? 0);
+}
+
+/** Removes the orders of `customerPrefix` and every row hanging off them, then the products of `skus`. */
+export async function removeBenchRows(db: Knex, customerPrefix: string, skus: readonly string[]): Promise<void> {
+  const ids = db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`);
+  const rows = await ids.clone();
+  const keys = (rows as { id: string }[]).map((row) => paymentIdempotencyKey(row.id));
+  for (let i = 0; i < keys.length; i += 1000) {
+    await db(TABLES.paymentAttempts)
+      .whereIn('idempotency_key', keys.slice(i, i + 1000))
+      .delete();
+  }
+  await db(TABLES.payments).whereIn('order_id', ids.clone()).delete();
+  await db(TABLES.orderEvents).whereIn('order_id', ids.clone()).delete();
+  await db(TABLES.stockReservations).whereIn('order_id', ids.clone()).delete();
+  await db(TABLES.orderItems).whereIn('order_id', ids.clone()).delete();
+  await db(TABLES.orders).where('customer_id', 'like', `${customerPrefix}%`).delete();
+  for (let i = 0; i < skus.length; i += 1000) {
+    await db(TABLES.products)
+      .whereIn('sku', skus.slice(i, i + 1000))
+      .delete();
+  }
+}
