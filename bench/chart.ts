@@ -12,8 +12,10 @@ export interface ChartSeries {
 }
 
 const WIDTH = 1100;
-const HEIGHT = 520;
-const PANEL = { top: 70, bottom: 440, left1: 70, right1: 610, left2: 690, right2: 1070 };
+const HEIGHT = 600;
+const PANEL = { top: 90, bottom: 420, left1: 70, right1: 610, left2: 690, right2: 1070 };
+/** Where the legend of the distribution panel starts (below its axis). */
+const LEGEND_TOP = 480;
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'];
 
 const escapeXml = (text: string): string =>
@@ -55,7 +57,7 @@ function distributionPanel(series: ChartSeries[]): string[] {
   const { top, bottom, left1: left, right1: right } = PANEL;
   const values = series.flatMap((s) => [...s.report.curves.done, ...s.report.curves.accepted].map(([, ms]) => ms));
   const positive = values.filter((ms) => ms > 0);
-  const min = Math.max(0.1, Math.min(...positive, 1));
+  const min = Math.max(0.1, Math.min(...positive));
   const max = Math.max(...positive, 10);
   const [yMin, yMax] = [10 ** Math.floor(Math.log10(min)), 10 ** Math.ceil(Math.log10(max))];
   const x = (p: number): number => left + (nines(p) / 3) * (right - left);
@@ -88,7 +90,7 @@ function distributionPanel(series: ChartSeries[]): string[] {
         .join(' ');
       out.push(`<polyline points="${points}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
-    const legendY = top + 16 + index * 34;
+    const legendY = LEGEND_TOP + index * 36;
     const [accepted, done] = s.report.unit === 'orders' ? ['POST -> 201', 'POST -> COMPLETED'] : ['update', 'result'];
     out.push(
       `<line x1="${left + 10}" x2="${left + 40}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2"/>`,
@@ -133,7 +135,7 @@ function kneePanel(knee: NonNullable<LoadReport['knee']>): string[] {
   out.push(
     `<line x1="${left}" x2="${right}" y1="${y(doubled).toFixed(1)}" y2="${y(doubled).toFixed(1)}" stroke="#888" stroke-dasharray="3 3"/>`,
   );
-  out.push(text(right - 4, y(doubled) - 4, `2 x low-load p99 = ${fmt(doubled)} ms`, 'text-anchor="end" fill="#555"'));
+  out.push(text(left + 4, y(doubled) - 4, `2 x low-load p99 = ${fmt(doubled)} ms`, 'fill="#555"'));
   for (const [key, color] of [
     ['p99', '#d62728'],
     ['p50', '#1f77b4'],
@@ -146,6 +148,17 @@ function kneePanel(knee: NonNullable<LoadReport['knee']>): string[] {
   }
   out.push(text(left + 10, top + 16, 'p99 (POST -> COMPLETED)', 'fill="#d62728"'));
   out.push(text(left + 10, top + 32, 'p50', 'fill="#1f77b4"'));
+  knee.steps.forEach((step, index) => {
+    const column = index < 5 ? 0 : 1;
+    out.push(
+      text(
+        left + column * 190,
+        LEGEND_TOP + (index % 5) * 16,
+        `${fmt(step.offeredRate)}/s -> ${fmt(step.achievedRate)}/s, p99 ${Math.round(step.p99)} ms`,
+        'fill="#333"',
+      ),
+    );
+  });
   if (knee.kneeRate !== null) {
     out.push(
       `<line x1="${x(knee.kneeRate).toFixed(1)}" x2="${x(knee.kneeRate).toFixed(1)}" y1="${top}" y2="${bottom}" stroke="#000" stroke-dasharray="5 3"/>`,

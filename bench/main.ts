@@ -7,7 +7,7 @@
  * violated or a scenario failed. Everything it started is stopped at the end, on Ctrl-C and on errors.
  *
  * Options: `--quick` (a reduced run, under a minute for floor/spread/hot), `--concurrency=N` (closed-loop clients),
- * `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
+ * `--rounds=N` (interleaved rounds of floor/spread/hot; default 3, quick 1), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
  * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--app-root=DIR` (spawn the entry points of a copy
  * of the repository). See bench/README.md.
  */
@@ -16,8 +16,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart';
-import { flagArg, listArg } from './support/args';
-import type { LoadReport } from './support/report';
+import { flagArg, listArg, numberArg } from './support/args';
+import { loadFigures, mergeLoadReports, type LoadReport } from './support/report';
 import { round } from './support/stats';
 import { startStack, type BenchStack } from './support/stack';
 
@@ -28,8 +28,25 @@ export interface BenchOptions {
   log: (line: string) => void;
   /** The run's shared stack; scenarios that read `loadConfig()` also find it in the environment. */
   stack: BenchStack;
-  /** Results of the scenarios that ran before this one in the same run (for ratio goals). */
+  /** Results of the scenarios (and rounds) that ran before this one in the same run. */
   results: readonly ScenarioResult[];
+  /** Which round this is: floor, spread and hot run in interleaved rounds (`--rounds=N`); others once. */
+  round: { index: number; count: number };
+}
+
+/** A goal evaluated once every round of every scenario ran (ratios between scenarios). */
+export interface GoalCheck {
+  goal: string;
+  /** Undefined when the goal cannot be evaluated (e.g. the other scenario did not run). */
+  goalMet?: boolean;
+  figures?: Record<string, number | string>;
+}
+
+/** A scenario module. */
+interface ScenarioModule {
+  run: (options: BenchOptions) => Promise<ScenarioResult>;
+  /** Optional: the scenario's goal against the merged results of the whole run. */
+  goal?: (self: ScenarioResult, all: readonly ScenarioResult[]) => GoalCheck;
 }
 
 /** What a scenario returns: named figures plus the goal check. */
@@ -45,9 +62,18 @@ export interface ScenarioResult {
   violations?: string[];
   /** Set when the scenario threw. */
   error?: string;
+  /** PostgreSQL deadlocks during the scenario (`pg_stat_database` delta). */
+  deadlocks?: number;
+  /** The scenario's orders by final status. */
+  orderStatuses?: Record<string, number>;
 }
 
 const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as const;
+/**
+ * Scenarios whose ratios are goals: they run in interleaved rounds (floor, spread, hot, floor, spread, hot, ...) so a
+ * burst of load from elsewhere on the machine hits all of them alike.
+ */
+const INTERLEAVED = new Set(['floor', 'spread', 'hot']);
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
 const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
 /** Longest a run may take before it is stopped (bounded in time, whatever happens). */
@@ -74,6 +100,36 @@ function keyValues(values: string[], option: string): Record<string, string> {
     out[value.slice(0, at)] = value.slice(at + 1);
   }
   return out;
+}
+
+/** Merges the rounds of one scenario into one result (load merged, violations and deadlocks summed). */
+function mergeRounds(rounds: ScenarioResult[]): ScenarioResult {
+  const failed = rounds.find((r) => r.error !== undefined);
+  const [first] = rounds;
+  if (first === undefined) throw new Error('no round to merge');
+  if (failed !== undefined) return failed;
+  const loads = rounds.flatMap((r) => (r.load === undefined ? [] : [r.load]));
+  const load = loads.length > 0 ? mergeLoadReports(loads) : undefined;
+  const statuses: Record<string, number> = {};
+  for (const r of rounds) {
+    for (const [status, count] of Object.entries(r.orderStatuses ?? {}))
+      statuses[status] = (statuses[status] ?? 0) + count;
+  }
+  const withDeadlocks = rounds.filter((r) => r.deadlocks !== undefined);
+  const deadlocks = withDeadlocks.reduce((sum, r) => sum + (r.deadlocks ?? 0), 0);
+  const figures: Record<string, number | string> = load === undefined ? { ...first.figures } : loadFigures(load);
+  if (withDeadlocks.length > 0) figures['deadlocks (pg_stat_database delta)'] = deadlocks;
+  if (Object.keys(statuses).length > 0) figures['orders by status'] = JSON.stringify(statuses);
+  return {
+    scenario: first.scenario,
+    figures,
+    ...(load !== undefined ? { load } : {}),
+    ...(rounds.some((r) => r.violations !== undefined)
+      ? { violations: rounds.flatMap((r) => r.violations ?? []) }
+      : {}),
+    ...(withDeadlocks.length > 0 ? { deadlocks } : {}),
+    ...(Object.keys(statuses).length > 0 ? { orderStatuses: statuses } : {}),
+  };
 }
 
 const cell = (value: number | string | undefined, width: number): string => String(value ?? '-').padStart(width);
@@ -179,27 +235,59 @@ async function main(): Promise<number> {
         selected.some((name) => name === 'spread' || name === 'hot') ? stack.app() : undefined,
       ]);
     }
+    const modules = new Map<string, ScenarioModule>();
     for (const name of selected) {
-      if (stack.signal.aborted) break;
-      let mod: { run: (options: BenchOptions) => Promise<ScenarioResult> };
       try {
-        mod = (await import(`./scenarios/${name}`)) as typeof mod;
+        modules.set(name, (await import(`./scenarios/${name}`)) as ScenarioModule);
       } catch (error) {
         log(
           `scenario ${name}: not available (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
         );
-        continue;
       }
-      log(`== ${name}`);
-      let result: ScenarioResult;
+    }
+    const runOnce = async (name: string, round: BenchOptions['round']): Promise<ScenarioResult> => {
+      const mod = modules.get(name);
+      if (mod === undefined) throw new Error(`scenario ${name} is not loaded`);
+      log(`== ${name}${round.count > 1 ? ` (round ${round.index + 1} of ${round.count})` : ''}`);
       try {
-        result = await mod.run({ quick, args: argv, log, stack, results });
+        return await mod.run({ quick, args: argv, log, stack, results: [...results, ...roundResults], round });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         log(`   scenario ${name} failed: ${message}`);
-        result = { scenario: name, figures: {}, error: message };
+        return { scenario: name, figures: {}, error: message };
       }
-      results.push(result);
+    };
+    const roundResults: ScenarioResult[] = [];
+    // Scenarios without ratio goals: once each, in the order given.
+    for (const name of selected.filter((n) => modules.has(n) && !INTERLEAVED.has(n))) {
+      if (stack.signal.aborted) break;
+      results.push(await runOnce(name, { index: 0, count: 1 }));
+    }
+    // floor, spread and hot: interleaved rounds, merged per scenario.
+    const interleaved = selected.filter((n) => modules.has(n) && INTERLEAVED.has(n));
+    const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
+    const failed = new Set<string>();
+    for (let index = 0; index < rounds; index += 1) {
+      for (const name of interleaved) {
+        if (stack.signal.aborted || failed.has(name)) continue;
+        const result = await runOnce(name, { index, count: rounds });
+        if (result.error !== undefined) failed.add(name);
+        roundResults.push(result);
+      }
+    }
+    for (const name of interleaved) results.push(mergeRounds(roundResults.filter((r) => r.scenario === name)));
+    // Goals across scenarios, then the printed figures.
+    for (const result of results) {
+      const check = result.error === undefined ? modules.get(result.scenario)?.goal?.(result, results) : undefined;
+      if (check !== undefined) {
+        result.goal = check.goal;
+        if (check.goalMet !== undefined) result.goalMet = check.goalMet;
+        Object.assign(result.figures, check.figures);
+      }
+      log(
+        `== ${result.scenario}${result.load !== undefined && result.load.rounds > 1 ? ` (${result.load.rounds} rounds merged)` : ''}`,
+      );
+      if (result.error !== undefined) log(`   FAILED: ${result.error}`);
       for (const [key, value] of Object.entries(result.figures)) log(`   ${key.padEnd(44)} ${String(value)}`);
       for (const violation of result.violations ?? []) log(`   INVARIANT VIOLATED: ${violation}`);
       if (result.goal !== undefined) {
@@ -232,7 +320,8 @@ async function main(): Promise<number> {
     machine: { nproc: os.availableParallelism(), loadAverageAtStart: machine, loadAverageAtEnd: os.loadavg() },
     stack: stack.describe(),
     ratios: across,
-    results,
+    // Raw samples stay out of the file: the percentiles and quantile curves describe the distributions.
+    results: results.map((r) => (r.load === undefined ? r : { ...r, load: { ...r.load, samples: undefined } })),
   };
   writeFileSync(`${base}.json`, `${JSON.stringify(file, null, 2)}\n`);
   const series = results.flatMap((r) => (r.load === undefined ? [] : [{ scenario: r.scenario, report: r.load }]));

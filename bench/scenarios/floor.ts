@@ -21,7 +21,7 @@ import { loadFigures, loadReport } from '../support/report';
 
 /** Runs the scenario. */
 export async function run(options: BenchOptions): Promise<ScenarioResult> {
-  const { stack, quick, args, log } = options;
+  const { stack, quick, args, log, round } = options;
   const config = loadConfigOrExit();
   const concurrency = numberArg(args, 'concurrency', DEFAULT_CONCURRENCY);
   const [worker, { client }] = await Promise.all([stack.floorWorker(), stack.temporal()]);
@@ -68,9 +68,9 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
   const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'floor worker']));
   let usage: CpuUsage | undefined;
   const phase = await closedLoop({
-    label: 'floor',
+    label: round.count > 1 ? `floor ${round.index + 1}/${round.count}` : 'floor',
     concurrency,
-    ...phaseDurations(quick),
+    ...phaseDurations(quick, round.count),
     operation,
     log,
     signal: stack.signal,

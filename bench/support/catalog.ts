@@ -62,10 +62,12 @@ export async function settle(db: Knex, customerPrefix: string, timeoutMs: number
   }
 }
 
-/** `pg_stat_database.deadlocks` of the current database, after the statistics of finished sessions are flushed. */
-export async function deadlockCount(db: Knex): Promise<number> {
-  // Backends flush their statistics at most once a second when idle; a fresh snapshot then sees them.
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+/**
+ * `pg_stat_database.deadlocks` of the current database. `flush` waits first until the statistics of the sessions
+ * that just went idle are visible (backends flush them at most once a second).
+ */
+export async function deadlockCount(db: Knex, flush: boolean): Promise<number> {
+  if (flush) await new Promise((resolve) => setTimeout(resolve, 1500));
   await db.raw('SELECT pg_stat_clear_snapshot()');
   const result = await db.raw<{ rows: { deadlocks: string }[] }>(
     'SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()',

@@ -18,9 +18,14 @@ import type { AppProcesses } from './stack';
 /** Concurrency of the closed-loop scenarios unless `--concurrency=N`. */
 export const DEFAULT_CONCURRENCY = 32;
 
-/** Warm-up and measured window of a closed-loop scenario. */
-export function phaseDurations(quick: boolean): { warmupMs: number; durationMs: number } {
-  return quick ? { warmupMs: 2000, durationMs: 6000 } : { warmupMs: 8000, durationMs: 30_000 };
+/** Measured seconds per scenario in a full run, split over its rounds. */
+const FULL_MEASURED_MS = 36_000;
+
+/** Warm-up and measured window of one round of a closed-loop scenario. */
+export function phaseDurations(quick: boolean, rounds: number): { warmupMs: number; durationMs: number } {
+  return quick
+    ? { warmupMs: 2000, durationMs: 5000 }
+    : { warmupMs: 4000, durationMs: Math.round(FULL_MEASURED_MS / rounds) };
 }
 
 /** Stock of every bench product: far more than a run can order. */
@@ -52,7 +57,7 @@ export async function runOrderScenario(
   extra?: (place: OpenPlace) => Promise<void>,
   onClosedLoop?: (phase: PhaseResult) => void,
 ): Promise<OrderRun> {
-  const { stack, quick, args, log } = options;
+  const { stack, quick, args, log, round } = options;
   const concurrency = numberArg(args, 'concurrency', DEFAULT_CONCURRENCY);
   const app = await stack.app();
   const run = randomUUID().slice(0, 8).toUpperCase();
@@ -70,20 +75,23 @@ export async function runOrderScenario(
     });
     const orders = client;
     const pick = (i: number): string => skus[Math.floor(Math.random() * skus.length)] ?? skus[i % skus.length] ?? '';
-    const deadlocksBefore = await deadlockCount(stack.db);
+    const deadlocksBefore = await deadlockCount(stack.db, false);
     for (const service of [app.worker, app.api, app.relay]) service.resetPeakRss();
-    await stack.refreshPostgresPids();
     const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'worker', 'api', 'relay', 'postgres']));
     let usage: CpuUsage | undefined;
 
     const phase: PhaseResult = await closedLoop({
-      label: name,
+      label: round.count > 1 ? `${name} ${round.index + 1}/${round.count}` : name,
       concurrency,
-      ...phaseDurations(quick),
+      ...phaseDurations(quick, round.count),
       operation: (i) => orders.place(pick(i), i),
       log,
       signal: stack.signal,
-      window: { start: cpu.start, stop: () => (usage = cpu.stop()) },
+      window: {
+        // The warm-up opened the pools: the backends serving them are known by now.
+        start: () => void stack.refreshPostgresPids().then(cpu.start, cpu.start),
+        stop: () => (usage = cpu.stop()),
+      },
     });
     if (stack.signal.aborted) throw stack.signal.reason;
     for (const sample of phase.errorSamples) log(`   error: ${sample}`);
@@ -108,7 +116,7 @@ export async function runOrderScenario(
     const report = loadReport('orders', concurrency, phase, peaks, usage);
 
     await settle(stack.db, customerPrefix, 60_000);
-    const deadlocks = (await deadlockCount(stack.db)) - deadlocksBefore;
+    const deadlocks = (await deadlockCount(stack.db, true)) - deadlocksBefore;
     const check = await checkRun(stack.db, initialStock, customerPrefix);
     const violations = check.violations.map((v) => `${v.invariant} ${v.subject}: ${v.message}`);
     for (const [status, count] of Object.entries(check.statuses)) {

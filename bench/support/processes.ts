@@ -38,6 +38,10 @@ export interface SpawnOptions {
 }
 
 const TAIL_LINES = 40;
+/** At most this many lines per second of one child reach the bench's output (a failing child can log thousands). */
+const FORWARDED_LINES_PER_SECOND = 3;
+/** Forwarded lines are cut to this length (stack traces arrive as one JSON line). */
+const FORWARDED_LINE_LENGTH = 400;
 const live = new Set<ChildProcess>();
 
 // Last resort when the bench dies without running its cleanup (an uncaught error, process.exit): nothing we started
@@ -68,6 +72,24 @@ export function spawnService(name: string, options: SpawnOptions): ChildService 
   if (child.pid === undefined) throw new Error(`could not start ${name}`);
   live.add(child);
   const lines: string[] = [];
+  let windowStart = 0;
+  let forwarded = 0;
+  let suppressed = 0;
+  const forward = (line: string): void => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      if (suppressed > 0) write(`[${name}] (${suppressed} more lines not shown)`);
+      windowStart = now;
+      forwarded = 0;
+      suppressed = 0;
+    }
+    if (forwarded >= FORWARDED_LINES_PER_SECOND) {
+      suppressed += 1;
+      return;
+    }
+    forwarded += 1;
+    write(`[${name}] ${line.length > FORWARDED_LINE_LENGTH ? `${line.slice(0, FORWARDED_LINE_LENGTH)}...` : line}`);
+  };
   const follow = (stream: NodeJS.ReadableStream | null): void => {
     let buffer = '';
     stream?.on('data', (chunk: Buffer) => {
@@ -78,7 +100,7 @@ export function spawnService(name: string, options: SpawnOptions): ChildService 
         if (line.trim() === '') continue;
         lines.push(line);
         if (lines.length > TAIL_LINES) lines.shift();
-        write(`[${name}] ${line}`);
+        forward(line);
       }
     });
   };

@@ -1,6 +1,7 @@
 /**
- * The standard figures of a load scenario (floor, spread, hot) — throughput, latency percentiles, peak RSS per
- * process, the distributions for the chart — and how they are turned into the scenario's printed figures.
+ * The standard figures of a load scenario (floor, spread, hot) — throughput, latency percentiles, peak RSS and CPU
+ * per process, the distributions for the chart — how rounds of one scenario are merged into one report, and how a
+ * report is turned into printed figures.
  */
 import type { CpuUsage } from './cpu';
 import type { PhaseResult } from './load';
@@ -16,12 +17,23 @@ export interface KneeStep {
   dropped: number;
 }
 
+/** The open-loop ramp of `spread` and the knee found on it. */
+export interface KneeReport {
+  steps: KneeStep[];
+  /** p99 (POST -> COMPLETED) at the first, lowest offered rate. */
+  lowLoadP99: number;
+  /** Offered orders/s at which p99 reaches twice `lowLoadP99` (interpolated); null when no step got there. */
+  kneeRate: number | null;
+}
+
 /** Throughput and latency of a load scenario, as the table, the chart and the results file read them. */
 export interface LoadReport {
   /** What one operation is: an order through the API, or a floor workflow. */
   unit: 'orders' | 'workflows';
   concurrency: number;
-  /** Operations completed per second in the measured window. */
+  /** Measured rounds merged into this report. */
+  rounds: number;
+  /** Operations completed per second in the measured windows. */
   throughput: number;
   completed: number;
   errors: number;
@@ -30,20 +42,28 @@ export interface LoadReport {
   accepted: LatencySummary;
   /** Start to done: COMPLETED event received by the Socket.IO client (orders) or the workflow result (floor). */
   done: LatencySummary;
-  /** Peak RSS (VmHWM) of each process during the scenario, MiB. */
+  /** Peak RSS (VmHWM) of each process during the measured phases, MiB. */
   peakRssMb: Record<string, number>;
   /**
-   * CPU milliseconds per operation of each process during the measured window (`bench` is the load generator), and
-   * the share of the whole machine that was busy meanwhile (ours and everyone else's).
+   * CPU of each process during the measured windows (`bench` is the load generator), per operation, and the share of
+   * the whole machine that was busy meanwhile (ours and everyone else's).
    */
-  cpu?: { msPerOp: Record<string, number>; machineBusy: number | undefined };
+  cpu?: { msPerOp: Record<string, number>; seconds: Record<string, number>; machineBusy: number | undefined };
   /** Quantile curves `[percentile, ms]` of both latencies, for the chart. */
   curves: { accepted: [number, number][]; done: [number, number][] };
   /** Open-loop ramp (spread only). */
-  knee?: { steps: KneeStep[]; lowLoadP99: number; kneeRate: number | null };
+  knee?: KneeReport;
+  /** Every latency sample, for merging rounds; dropped before the results file is written. */
+  samples?: { accepted: number[]; done: number[] };
+  /** Machine busy share weighted by wall time, for merging rounds. */
+  cpuWallSeconds?: number;
 }
 
-/** Builds the report of a closed-loop phase. */
+function perOp(seconds: Record<string, number>, completed: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(seconds).map(([name, s]) => [name, round((s * 1000) / completed, 1)]));
+}
+
+/** Builds the report of one closed-loop phase. */
 export function loadReport(
   unit: LoadReport['unit'],
   concurrency: number,
@@ -56,6 +76,7 @@ export function loadReport(
   return {
     unit,
     concurrency,
+    rounds: 1,
     throughput: round(phase.throughput, 1),
     completed: phase.completed,
     errors: phase.errors,
@@ -67,17 +88,77 @@ export function loadReport(
       ? {}
       : {
           cpu: {
-            msPerOp: Object.fromEntries(
-              Object.entries(cpu.seconds).map(([name, seconds]) => [
-                name,
-                round((seconds * 1000) / phase.completed, 1),
-              ]),
-            ),
+            msPerOp: perOp(cpu.seconds, phase.completed),
+            seconds: cpu.seconds,
             machineBusy: cpu.machineBusy === undefined ? undefined : round(cpu.machineBusy, 2),
           },
+          cpuWallSeconds: cpu.wallSeconds,
         }),
     curves: { accepted: quantileCurve(phase.accepted), done: quantileCurve(phase.done) },
+    samples: { accepted: phase.accepted, done: phase.done },
   };
+}
+
+/**
+ * Merges the rounds of one scenario: throughput over all measured windows, percentiles over all samples, the highest
+ * peak RSS, CPU summed; the knee of whichever round ran it.
+ */
+export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
+  const [first] = reports;
+  if (first === undefined) throw new Error('no report to merge');
+  if (reports.length === 1) return first;
+  const accepted = reports.flatMap((r) => r.samples?.accepted ?? []);
+  const done = reports.flatMap((r) => r.samples?.done ?? []);
+  const completed = reports.reduce((sum, r) => sum + r.completed, 0);
+  const seconds = reports.reduce((sum, r) => sum + r.seconds, 0);
+  const peakRssMb: Record<string, number> = {};
+  const cpuSeconds: Record<string, number> = {};
+  let busyWeighted = 0;
+  let busyWall = 0;
+  for (const r of reports) {
+    for (const [name, mb] of Object.entries(r.peakRssMb)) peakRssMb[name] = Math.max(peakRssMb[name] ?? 0, mb);
+    for (const [name, s] of Object.entries(r.cpu?.seconds ?? {})) cpuSeconds[name] = (cpuSeconds[name] ?? 0) + s;
+    if (r.cpu?.machineBusy !== undefined && r.cpuWallSeconds !== undefined) {
+      busyWeighted += r.cpu.machineBusy * r.cpuWallSeconds;
+      busyWall += r.cpuWallSeconds;
+    }
+  }
+  const knee = reports.find((r) => r.knee !== undefined)?.knee;
+  const hasCpu = Object.keys(cpuSeconds).length > 0 && completed > 0;
+  return {
+    unit: first.unit,
+    concurrency: first.concurrency,
+    rounds: reports.reduce((sum, r) => sum + r.rounds, 0),
+    throughput: round(completed / seconds, 1),
+    completed,
+    errors: reports.reduce((sum, r) => sum + r.errors, 0),
+    seconds,
+    accepted: summarize(accepted),
+    done: summarize(done),
+    peakRssMb,
+    ...(hasCpu
+      ? {
+          cpu: {
+            msPerOp: perOp(cpuSeconds, completed),
+            seconds: cpuSeconds,
+            machineBusy: busyWall > 0 ? round(busyWeighted / busyWall, 2) : undefined,
+          },
+          cpuWallSeconds: busyWall,
+        }
+      : {}),
+    curves: { accepted: quantileCurve(accepted), done: quantileCurve(done) },
+    ...(knee !== undefined ? { knee } : {}),
+    samples: { accepted, done },
+  };
+}
+
+/** The sum of the CPU ms per operation of every process of the stack (the load generator excluded). */
+export function stackCpuMsPerOp(report: LoadReport): number | undefined {
+  if (report.cpu === undefined) return undefined;
+  const total = Object.entries(report.cpu.msPerOp)
+    .filter(([name]) => name !== 'bench')
+    .reduce((sum, [, ms]) => sum + ms, 0);
+  return round(total, 1);
 }
 
 /** The printed figures of a load report, labelled for its unit. */
@@ -89,19 +170,29 @@ export function loadFigures(report: LoadReport): Record<string, number | string>
   const figures: Record<string, number | string> = {
     [`${report.unit}/s`]: report.throughput,
     concurrency: report.concurrency,
-    [`${report.unit} measured`]: report.completed,
+    [`${report.unit} measured`]: `${report.completed} in ${report.seconds}s (${report.rounds} round(s))`,
     errors: report.errors,
     [`${accepted} p50/p95/p99 ms`]: `${report.accepted.p50} / ${report.accepted.p95} / ${report.accepted.p99}`,
     [`${done} p50/p95/p99 ms`]: `${report.done.p50} / ${report.done.p95} / ${report.done.p99}`,
   };
   for (const [name, mb] of Object.entries(report.peakRssMb)) figures[`peak RSS ${name} MiB`] = mb;
   if (report.cpu !== undefined) {
-    figures[`CPU ms per ${report.unit === 'orders' ? 'order' : 'workflow'}`] = Object.entries(report.cpu.msPerOp)
+    const unit = report.unit === 'orders' ? 'order' : 'workflow';
+    figures[`CPU ms per ${unit}`] = Object.entries(report.cpu.msPerOp)
       .map(([name, ms]) => `${name} ${ms}`)
       .join(', ');
+    figures[`CPU ms per ${unit}, whole stack`] = stackCpuMsPerOp(report) ?? '-';
     if (report.cpu.machineBusy !== undefined) {
       figures['machine CPU busy (all processes)'] = `${Math.round(report.cpu.machineBusy * 100)}%`;
     }
+  }
+  if (report.knee !== undefined) {
+    figures['knee ramp (offered/s: p50, p99 ms)'] = report.knee.steps
+      .map((step) => `${step.offeredRate}: ${step.p50}, ${step.p99}`)
+      .join('; ');
+    figures['low-load p99 ms (first ramp step)'] = report.knee.lowLoadP99;
+    figures['knee: offered orders/s where p99 doubles'] =
+      report.knee.kneeRate ?? `> ${report.knee.steps.at(-1)?.offeredRate ?? 0} (not reached)`;
   }
   return figures;
 }
