@@ -94,7 +94,7 @@ describe('api/main.ts', () => {
         () => true,
       ),
     );
-    worker = await startOrderWorker(config, db, redis);
+    worker = await startOrderWorker(config, db, redis); // plain payloads, like api/main.ts and worker/main.ts
     const response = await inFlight;
     expect(response.status).toBe(201);
     expect(await response.json()).toMatchObject({ status: 'RESERVED', orderId: orderIdFor(customerId, key) });

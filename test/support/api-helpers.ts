@@ -9,6 +9,7 @@ import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor }
 import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
+import type { DataConverter } from '@temporalio/common';
 import type { z } from 'zod';
 import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import { createApp, type AppOptions, type OrderFlowApp } from '../../api/app';
@@ -94,12 +95,20 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
+/** Options of `startOrderWorker`. */
+export interface StartWorkerOptions {
+  /** @default the file's bundle */
+  bundle?: WorkflowBundle;
+  /** Must match the clients' converter. @default plain payloads, like worker/main.ts */
+  dataConverter?: DataConverter;
+}
+
 /** Runs the order worker on `config`'s task queue with the real activities (bundle built once per file). */
 export async function startOrderWorker(
   config: Config,
   db: Knex,
   redis: Redis,
-  bundle?: WorkflowBundle,
+  options: StartWorkerOptions = {},
 ): Promise<RunningWorker> {
   quietRuntime();
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
@@ -109,8 +118,8 @@ export async function startOrderWorker(
     connection,
     config,
     activities,
-    workflowBundle: bundle ?? (await workflowBundle()),
-    dataConverter: createDataConverter(config),
+    workflowBundle: options.bundle ?? (await workflowBundle()),
+    ...(options.dataConverter !== undefined ? { dataConverter: options.dataConverter } : {}),
   });
   const running = worker.run();
   return {
@@ -129,12 +138,20 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
   const config = testConfig({ RATE_LIMIT_PER_MINUTE: '1000000', ...options.env });
   const db = testDb(config);
   const redis = testRedis(config);
+  // The suites encrypt payloads on both sides, as every client and worker must once the codec is on everywhere.
+  const dataConverter = createDataConverter(config);
   const client = new Client({
     connection: await Connection.connect(connectionOptions(config.temporal)),
     namespace: config.temporal.namespace,
-    dataConverter: createDataConverter(config),
+    dataConverter,
   });
-  const started = options.worker === false ? undefined : await startOrderWorker(config, db, redis, options.bundle);
+  const started =
+    options.worker === false
+      ? undefined
+      : await startOrderWorker(config, db, redis, {
+          dataConverter,
+          ...(options.bundle ? { bundle: options.bundle } : {}),
+        });
   const app = createApp({
     config,
     db,
