@@ -4,8 +4,6 @@
  * screenshot of the page at the end (docs/demo.png is made that way).
  */
 import { existsSync } from 'node:fs';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../scripts/services';
@@ -15,47 +13,9 @@ import { startRelay, type TestRelay } from '../integration/realtime.support';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
-/**
- * The API's base URL as the page (on the relay's origin) may call it: the API itself when it answers CORS for that
- * origin, else the API behind a minimal CORS layer owned by this test.
- */
-async function corsReadyApi(h: ApiHarness, origin: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const preflight = await fetch(`${h.baseUrl}/products`, {
-    method: 'OPTIONS',
-    headers: {
-      Origin: origin,
-      'Access-Control-Request-Method': 'POST',
-      'Access-Control-Request-Headers': 'authorization',
-    },
-  });
-  if (preflight.headers.get('access-control-allow-origin') !== null) {
-    return { url: h.baseUrl, close: () => Promise.resolve() };
-  }
-  const handle = h.app.callback();
-  const server = http.createServer((req, res) => {
-    res.setHeader('Access-Control-Allow-Origin', origin);
-    res.setHeader('Access-Control-Allow-Headers', 'authorization, content-type, idempotency-key');
-    res.setHeader('Access-Control-Allow-Methods', 'GET, POST, OPTIONS');
-    if (req.method === 'OPTIONS') {
-      res.writeHead(204).end();
-      return;
-    }
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
 describe('live demo page', () => {
   let h: ApiHarness;
   let relay: TestRelay;
-  let api: { url: string; close: () => Promise<void> };
   let browser: Browser;
   let page: Page;
   let sku: string;
@@ -67,7 +27,16 @@ describe('live demo page', () => {
     const origin = `http://127.0.0.1:${port}`;
     h = await createApiHarness({ env: { CORS_ORIGINS: origin } });
     relay = await startRelay(h.config, h.db, { port });
-    api = await corsReadyApi(h, origin);
+    // The page lives on the relay's origin and calls the API cross-origin: the API must allow it (CORS_ORIGINS).
+    const preflight = await fetch(`${h.baseUrl}/products`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: origin,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization',
+      },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
     sku = uniqueSku('demo');
     await insertProducts(h.db, [{ sku, stock: 10, priceCents: 1999, name: 'Demo mug' }]);
     browser = await chromium.launch({
@@ -82,14 +51,13 @@ describe('live demo page', () => {
       ],
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
-    await page.goto(`${relay.url}/?customer=demo-${randomUUID().slice(0, 8)}&api=${encodeURIComponent(api.url)}`);
+    await page.goto(`${relay.url}/?customer=demo-${randomUUID().slice(0, 8)}&api=${encodeURIComponent(h.baseUrl)}`);
     await page.locator(`#catalog tr[data-sku="${sku}"]`).waitFor();
     await page.locator('#connection.pill-on').waitFor();
   });
 
   afterAll(async () => {
     await browser?.close();
-    await api?.close();
     await relay?.close();
     await h?.close();
   });
