@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { createDataConverter } from '../lib/codec';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
@@ -20,9 +21,13 @@ async function main(): Promise<void> {
   redis.on('error', (error: unknown) => logger.warn('redis error', { err: error }));
   // Lazy: the API starts (and /ready reports it) while Temporal is still coming up.
   const connection = Connection.lazy(connectionOptions(config.temporal));
-  // Plain payloads, like worker/main.ts: both sides must switch to createDataConverter(config) together
-  // (docs/security.md), or the worker cannot read the API's inputs.
-  const temporal = new Client({ connection, namespace: config.temporal.namespace });
+  // Payloads (the payment token in the workflow input above all) are encrypted, as worker/main.ts decrypts them
+  // (docs/security.md).
+  const temporal = new Client({
+    connection,
+    namespace: config.temporal.namespace,
+    dataConverter: createDataConverter(config),
+  });
 
   let shuttingDown = false;
   const app = createApp({ config, db, redis, temporal, logger, options: { isShuttingDown: () => shuttingDown } });

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import type { TemporalConfig } from './config';
 
@@ -21,10 +22,13 @@ export function connectionOptions(config: TemporalConfig): ConnectionOptions & N
   return options;
 }
 
-/** Connects a workflow client; the caller closes `client.connection`. */
-export async function connectClient(config: TemporalConfig): Promise<Client> {
+/**
+ * Connects a workflow client; the caller closes `client.connection`. Pass `createDataConverter(config)` (lib/codec.ts)
+ * whenever workers use it: a client without it can neither read their results nor send them inputs.
+ */
+export async function connectClient(config: TemporalConfig, dataConverter?: DataConverter): Promise<Client> {
   const connection = await Connection.connect(connectionOptions(config));
-  return new Client({ connection, namespace: config.namespace });
+  return new Client({ connection, namespace: config.namespace, ...(dataConverter ? { dataConverter } : {}) });
 }
 
 /** Connects a native connection for workers; the caller closes it after the worker stops. */

@@ -149,6 +149,8 @@ async function provisionTemporal(config: Config, tooling: ReturnType<typeof load
     ip: '127.0.0.1',
     port: tooling.temporalDevPort,
     uiPort: tooling.temporalUiPort,
+    // The UI decrypts payloads through our codec server (docs/security.md); same host name as the UI for its cookie.
+    codecEndpoint: `http://localhost:${config.codecPort}`,
   });
   const child = spawn(cli.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   prefixOutput('temporal', child);
@@ -216,6 +218,7 @@ async function main(): Promise<void> {
   await assertPortFree(config.apiPort, 'API', 'PORT');
   await assertPortFree(config.realtimePort, 'realtime relay', 'REALTIME_PORT');
   await assertPortFree(config.metricsPort, 'worker metrics', 'METRICS_PORT');
+  await assertPortFree(config.codecPort, 'codec server', 'CODEC_PORT');
 
   const databaseUrl = await provisionPostgres(tooling.databaseUrl, path.join(dataDir, 'postgres'), tooling.embeddedPgPort);
   const redisUrl = await provisionRedis(tooling.redisUrl, path.join(dataDir, 'redis'), tooling.path);
@@ -237,15 +240,26 @@ async function main(): Promise<void> {
     REDIS_URL: redisUrl,
     TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_NAMESPACE: config.temporal.namespace || DEV_NAMESPACE,
+    // The dev server's Web UI may call the codec server, whatever TEMPORAL_UI_PORT says.
+    CODEC_CORS_ORIGINS: [
+      ...new Set([
+        ...config.codecCorsOrigins,
+        `http://localhost:${tooling.temporalUiPort}`,
+        `http://127.0.0.1:${tooling.temporalUiPort}`,
+      ]),
+    ].join(','),
   };
   startService('worker', 'worker/main.ts', env);
   startService('api', 'api/main.ts', env);
   startService('realtime', 'realtime/main.ts', env);
+  startService('codec-server', 'codec-server/main.ts', env);
 
   const apiUrl = `http://localhost:${config.apiPort}`;
   const relayUrl = `http://localhost:${config.realtimePort}`;
   await waitFor('the API', () => httpOk(`${apiUrl}/health`), 60_000);
   await waitFor('the realtime relay', () => httpOk(`${relayUrl}/health`), 60_000);
+  const codecUrl = `http://localhost:${config.codecPort}`;
+  await waitFor('the codec server', () => httpOk(`${codecUrl}/health`), 60_000);
 
   const uiUrl = tooling.temporalAddress === undefined ? `http://localhost:${tooling.temporalUiPort}` : '(your cluster\'s Web UI)';
   say('');
@@ -254,6 +268,8 @@ async function main(): Promise<void> {
   say(`  Relay + demo ${relayUrl}/`);
   say(`  Temporal UI  ${uiUrl}`);
   say(`  Temporal     ${temporalAddress} (namespace ${config.temporal.namespace})`);
+  say(`  Codec server ${codecUrl}   (payloads are encrypted: sign in at ${codecUrl}/session with an admin token,`);
+  say(`               then enable "Include cross-origin credentials" in the UI's codec settings; docs/security.md)`);
   say('');
   say(`Dev token (customer "demo-customer"):`);
   say(`  ${signToken('demo-customer', config.jwtSecret)}`);

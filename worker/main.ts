@@ -6,6 +6,7 @@
 import { Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createSimulatedGateway, gatewaySettingsFromConfig } from '../activities/payments';
+import { createDataConverter } from '../lib/codec';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
@@ -47,7 +48,9 @@ async function main(): Promise<void> {
   const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, logger });
   const connection = await connectWorker(config.temporal);
   try {
-    const worker = await createOrderWorker({ connection, config, activities, workflowBundle });
+    // Payloads are encrypted (docs/security.md): the same converter as the API's client, or neither can read the other.
+    const dataConverter = createDataConverter(config);
+    const worker = await createOrderWorker({ connection, config, activities, workflowBundle, dataConverter });
     let draining = false;
     for (const signal of SHUTDOWN_SIGNALS) {
       process.on(signal, () => {

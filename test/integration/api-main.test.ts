@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { signToken } from '../../api/auth';
 import { orderIdFor } from '../../api/idempotency';
+import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';
 import { workflowIdFor } from '../../workflows/definitions';
 import { orderBody, startOrderWorker, waitFor, type RunningWorker } from '../support/api-helpers';
@@ -94,7 +95,8 @@ describe('api/main.ts', () => {
         () => true,
       ),
     );
-    worker = await startOrderWorker(config, db, redis); // plain payloads, like api/main.ts and worker/main.ts
+    // Encrypted payloads, like api/main.ts and worker/main.ts.
+    worker = await startOrderWorker(config, db, redis, { dataConverter: createDataConverter(config) });
     const response = await inFlight;
     expect(response.status).toBe(201);
     expect(await response.json()).toMatchObject({ status: 'RESERVED', orderId: orderIdFor(customerId, key) });

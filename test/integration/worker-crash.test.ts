@@ -156,6 +156,7 @@ test('when the worker process is SIGKILLed mid-charge, then a new worker finishe
     config: h.config,
     activities,
     workflowBundle: h.bundle,
+    dataConverter: h.dataConverter,
   });
   const result = await worker.runUntil(drained.result());
   expect(result).toEqual({ orderId: next.input.orderId, status: 'COMPLETED' });

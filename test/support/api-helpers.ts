@@ -99,7 +99,7 @@ export interface RunningWorker {
 export interface StartWorkerOptions {
   /** @default the file's bundle */
   bundle?: WorkflowBundle;
-  /** Must match the clients' converter. @default plain payloads, like worker/main.ts */
+  /** Must match the clients' converter (`createDataConverter(config)`, as worker/main.ts uses). @default plain payloads */
   dataConverter?: DataConverter;
 }
 

@@ -9,11 +9,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createActivities } from '../../activities';
 import { createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities/payments';
+import { createDataConverter } from '../../lib/codec';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
@@ -83,6 +85,8 @@ export interface SagaHarness {
   client: Client;
   connection: NativeConnection;
   bundle: WorkflowBundle;
+  /** The payload codec of the client and worker (worker/main.ts and api/main.ts use the same one). */
+  dataConverter: DataConverter;
   /** The worker on the suite's task queue, if started. */
   worker: Worker | undefined;
   /** Makes the next call of `activity` for `orderId` (matching `when`) wait until released. */
@@ -136,15 +140,16 @@ export async function createSagaHarness(
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
   const holds: PendingHold[] = [];
   const activities = holdable(createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway }), holds);
+  const dataConverter = createDataConverter(config);
   const [bundle, client, connection] = await Promise.all([
     bundleOrderWorkflows(createLogger('bundle', 'error')),
-    connectClient(config.temporal),
+    connectClient(config.temporal, dataConverter),
     connectWorker(config.temporal),
   ]);
   const worker =
     options.worker === false
       ? undefined
-      : await createOrderWorker({ connection, config, activities, workflowBundle: bundle });
+      : await createOrderWorker({ connection, config, activities, workflowBundle: bundle, dataConverter });
   const running = worker?.run();
   return {
     config,
@@ -153,6 +158,7 @@ export async function createSagaHarness(
     client,
     connection,
     bundle,
+    dataConverter,
     worker,
     hold(orderId, activity, when = () => true) {
       let release!: () => void;
