@@ -78,6 +78,8 @@ export interface Config {
   workerMaxConcurrentWorkflowTasks: number;
   workerMaxCachedWorkflows: number;
   shutdownGraceMs: number;
+  /** Prebuilt workflow bundle the worker loads instead of bundling at start (the image sets it). */
+  workflowBundlePath: string | undefined;
   dataDir: string;
   /**
    * Payload encryption keys (`PAYLOAD_CODEC_KEYS`): the first encrypts, every one decrypts (key rotation).
@@ -347,6 +349,7 @@ export function loadConfig(env: Env = process.env): Config {
     workerMaxConcurrentWorkflowTasks: integer(env, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', 100, 2, 10_000),
     workerMaxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 1000, 0, 1_000_000),
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0),
+    workflowBundlePath: read(env, 'WORKFLOW_BUNDLE_PATH'),
     dataDir: read(env, 'DATA_DIR') ?? '.data',
     payloadCodecKeys: payloadCodecKeys(env, 'PAYLOAD_CODEC_KEYS', nodeEnv),
     codecPort: port(env, 'CODEC_PORT', 8888),

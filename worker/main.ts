@@ -18,12 +18,6 @@ import { temporalLogger } from './temporal-logger';
 /** Signals that start a graceful drain. */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
-/**
- * Optional path of a workflow bundle built ahead of time (`bundle.code` written to a file), to skip bundling at start.
- * Read here rather than in lib/config because it is a deployment artefact of this entry point only.
- */
-const WORKFLOW_BUNDLE_PATH_ENV = 'WORKFLOW_BUNDLE_PATH';
-
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('worker', config.logLevel, { taskQueue: config.temporal.taskQueue });
@@ -37,7 +31,7 @@ async function main(): Promise<void> {
     telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } },
   });
 
-  const bundlePath = process.env[WORKFLOW_BUNDLE_PATH_ENV]?.trim();
+  const bundlePath = config.workflowBundlePath;
   const started = Date.now();
   const workflowBundle = bundlePath ? await loadWorkflowBundle(bundlePath) : await bundleOrderWorkflows(logger);
   logger.info('workflow bundle ready', { prebuilt: Boolean(bundlePath), ms: Date.now() - started });
