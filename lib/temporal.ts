@@ -15,7 +15,9 @@ export function connectionOptions(config: TemporalConfig): ConnectionOptions & N
         ? { serverRootCACertificate: readFileSync(config.tlsServerCaCertPath) }
         : {}),
       ...(config.tlsClientCertPath !== undefined && config.tlsClientKeyPath !== undefined
-        ? { clientCertPair: { crt: readFileSync(config.tlsClientCertPath), key: readFileSync(config.tlsClientKeyPath) } }
+        ? {
+            clientCertPair: { crt: readFileSync(config.tlsClientCertPath), key: readFileSync(config.tlsClientKeyPath) },
+          }
         : {}),
     };
   }

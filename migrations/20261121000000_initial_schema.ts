@@ -51,7 +51,9 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(
     "ALTER TABLE stock_reservations ADD CONSTRAINT stock_reservations_status CHECK (status IN ('held', 'committed', 'released'))",
   );
-  await knex.raw('ALTER TABLE stock_reservations ADD CONSTRAINT stock_reservations_quantity_positive CHECK (quantity > 0)');
+  await knex.raw(
+    'ALTER TABLE stock_reservations ADD CONSTRAINT stock_reservations_quantity_positive CHECK (quantity > 0)',
+  );
 
   await knex.schema.createTable('payments', (t) => {
     t.increments('id').primary();

@@ -73,7 +73,9 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
   const adminUrl = withDatabase(EMBEDDED_DATABASE_URL, 'postgres');
   if (!(await postgresAnswers(adminUrl))) {
     if (await portOpen('127.0.0.1', port)) {
-      throw new Error(`port ${port} is taken by something that is not our embedded PostgreSQL: set EMBEDDED_PG_PORT or DATABASE_URL`);
+      throw new Error(
+        `port ${port} is taken by something that is not our embedded PostgreSQL: set EMBEDDED_PG_PORT or DATABASE_URL`,
+      );
     }
     say(`PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${path.relative(root, dataDir)})`);
     const server = await startEmbeddedPostgres(dataDir, port, (line) => process.stderr.write(`[postgres] ${line}\n`));
@@ -121,7 +123,11 @@ async function temporalAnswers(address: string): Promise<boolean> {
   }
 }
 
-async function provisionTemporal(config: Config, tooling: ReturnType<typeof loadToolingConfig>, dataDir: string): Promise<string> {
+async function provisionTemporal(
+  config: Config,
+  tooling: ReturnType<typeof loadToolingConfig>,
+  dataDir: string,
+): Promise<string> {
   if (tooling.temporalAddress !== undefined) {
     say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
     const connection = await Connection.connect({ address: tooling.temporalAddress });
@@ -176,7 +182,9 @@ function startService(name: string, entry: string, env: NodeJS.ProcessEnv): Serv
 function watchExit(service: Service): void {
   service.child.on('exit', (code, signal) => {
     if (stopping) return;
-    process.stderr.write(`orderflow: ${service.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack\n`);
+    process.stderr.write(
+      `orderflow: ${service.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack\n`,
+    );
     void shutdown(1);
   });
 }
@@ -220,7 +228,11 @@ async function main(): Promise<void> {
   await assertPortFree(config.metricsPort, 'worker metrics', 'METRICS_PORT');
   await assertPortFree(config.codecPort, 'codec server', 'CODEC_PORT');
 
-  const databaseUrl = await provisionPostgres(tooling.databaseUrl, path.join(dataDir, 'postgres'), tooling.embeddedPgPort);
+  const databaseUrl = await provisionPostgres(
+    tooling.databaseUrl,
+    path.join(dataDir, 'postgres'),
+    tooling.embeddedPgPort,
+  );
   const redisUrl = await provisionRedis(tooling.redisUrl, path.join(dataDir, 'redis'), tooling.path);
   const temporalAddress = await provisionTemporal(config, tooling, dataDir);
 
@@ -261,7 +273,8 @@ async function main(): Promise<void> {
   const codecUrl = `http://localhost:${config.codecPort}`;
   await waitFor('the codec server', () => httpOk(`${codecUrl}/health`), 60_000);
 
-  const uiUrl = tooling.temporalAddress === undefined ? `http://localhost:${tooling.temporalUiPort}` : '(your cluster\'s Web UI)';
+  const uiUrl =
+    tooling.temporalAddress === undefined ? `http://localhost:${tooling.temporalUiPort}` : "(your cluster's Web UI)";
   say('');
   say('OrderFlow is up:');
   say(`  API          ${apiUrl}   (try: curl ${apiUrl}/products)`);
@@ -277,7 +290,12 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (error: unknown) => {
-  const message = error instanceof ConfigError ? `invalid configuration: ${error.message}` : error instanceof Error ? error.message : String(error);
+  const message =
+    error instanceof ConfigError
+      ? `invalid configuration: ${error.message}`
+      : error instanceof Error
+        ? error.message
+        : String(error);
   process.stderr.write(`orderflow: ${message}\n`);
   await shutdown(1);
 });

@@ -21,10 +21,14 @@ async function main(): Promise<void> {
   try {
     if (command === 'up') {
       const applied = await migrateLatest(db);
-      process.stdout.write(applied.length === 0 ? 'migrate: already up to date\n' : `migrate: applied ${applied.join(', ')}\n`);
+      process.stdout.write(
+        applied.length === 0 ? 'migrate: already up to date\n' : `migrate: applied ${applied.join(', ')}\n`,
+      );
     } else if (command === 'down' || command === 'rollback-all') {
       const [, undone] = (await db.migrate.rollback(undefined, command === 'rollback-all')) as [number, string[]];
-      process.stdout.write(undone.length === 0 ? 'migrate: nothing to undo\n' : `migrate: undid ${undone.join(', ')}\n`);
+      process.stdout.write(
+        undone.length === 0 ? 'migrate: nothing to undo\n' : `migrate: undid ${undone.join(', ')}\n`,
+      );
     } else {
       const [done, pending] = (await db.migrate.list()) as [{ name: string }[], { file: string }[]];
       for (const m of done) process.stdout.write(`applied  ${m.name}\n`);

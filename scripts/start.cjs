@@ -31,10 +31,14 @@ if (dependenciesStale()) {
   }
 }
 
-const child = spawn(process.execPath, ['--import', 'tsx', path.join('scripts', 'dev-stack.ts'), ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: 'inherit',
-});
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', path.join('scripts', 'dev-stack.ts'), ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: 'inherit',
+  },
+);
 // Ctrl-C reaches the whole foreground process group, so the launcher already has it; we only wait. A SIGTERM sent to
 // this process alone is passed on.
 process.on('SIGINT', () => undefined);

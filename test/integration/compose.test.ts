@@ -26,7 +26,8 @@ const ORDERFLOW_SERVICES = ['api', 'worker', 'realtime', 'codec-server', 'migrat
 /** Settings of lib/config.ts deliberately not passed into the containers, and why. */
 const LEFT_TO_DEFAULTS: Record<string, string> = {
   DATA_DIR: 'only `npm start` keeps local state; the containers write nothing (read-only root filesystem)',
-  WORKFLOW_BUNDLE_PATH: 'baked into the image by the Dockerfile (ENV), pointing at the bundle built at image build time',
+  WORKFLOW_BUNDLE_PATH:
+    'baked into the image by the Dockerfile (ENV), pointing at the bundle built at image build time',
 };
 
 /** Secrets the stack must never default: `docker compose` has to refuse to start without each of them. */

@@ -48,7 +48,9 @@ describe('migrations on real PostgreSQL', () => {
 
   it('when stock would go negative, then the database refuses it', async () => {
     await db('products').insert({ sku: 'NEG-1', name: 'n', price_cents: 1, stock: 0 });
-    await expect(db('products').where({ sku: 'NEG-1' }).decrement('stock', 1)).rejects.toThrow(/products_stock_non_negative/);
+    await expect(db('products').where({ sku: 'NEG-1' }).decrement('stock', 1)).rejects.toThrow(
+      /products_stock_non_negative/,
+    );
   });
 
   it('when the seed runs twice, then the catalog is loaded once and existing stock is kept', async () => {

@@ -28,7 +28,9 @@ describe('Temporal dev server configuration', () => {
   });
 
   it('the code contract and temporal-config/search-attributes.json name the same attributes', () => {
-    const inCode = Object.values(SEARCH_ATTRIBUTES).map((key) => key.name).sort();
+    const inCode = Object.values(SEARCH_ATTRIBUTES)
+      .map((key) => key.name)
+      .sort();
     expect(Object.keys(SEARCH_ATTRIBUTE_TYPES).sort()).toEqual(inCode);
   });
 

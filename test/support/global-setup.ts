@@ -20,7 +20,6 @@ interface SetupState {
 }
 
 declare global {
-  // eslint-disable-next-line no-var
   var __ORDERFLOW_TEST__: SetupState | undefined;
 }
 

@@ -33,7 +33,7 @@ const LOCAL_REDIS = 'redis://127.0.0.1:6379/15';
 /** Provides a fresh, empty test database. */
 export async function provisionTestPostgres(tooling: ToolingConfig, log: (line: string) => void): Promise<Provisioned> {
   if (tooling.testDatabaseUrl !== undefined) {
-    return { url: tooling.testDatabaseUrl, started: false, teardown: async () => undefined };
+    return { url: tooling.testDatabaseUrl, started: false, teardown: () => Promise.resolve() };
   }
   if (await postgresAnswers(LOCAL_POSTGRES)) {
     await ensureDatabase(LOCAL_POSTGRES, TEST_DATABASE, true);
@@ -61,11 +61,11 @@ export async function provisionTestPostgres(tooling: ToolingConfig, log: (line: 
 /** Provides a Redis for the suites (each suite namespaces its keys with its own prefix). */
 export async function provisionTestRedis(tooling: ToolingConfig, log: (line: string) => void): Promise<Provisioned> {
   if (tooling.testRedisUrl !== undefined) {
-    return { url: tooling.testRedisUrl, started: false, teardown: async () => undefined };
+    return { url: tooling.testRedisUrl, started: false, teardown: () => Promise.resolve() };
   }
   if (await redisAnswers(LOCAL_REDIS)) {
     log('Redis: 127.0.0.1:6379 (db 15)');
-    return { url: LOCAL_REDIS, started: false, teardown: async () => undefined };
+    return { url: LOCAL_REDIS, started: false, teardown: () => Promise.resolve() };
   }
   const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-test-redis-'));
   const server = await startRedisServer(tooling.path, dir, await freePort(), false);

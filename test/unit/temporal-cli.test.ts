@@ -17,9 +17,9 @@ describe('Temporal CLI resolution', () => {
   let goDir: string;
   let cacheDir: string;
   const builds: string[] = [];
-  const build = async (goBinary: string, cache: string): Promise<string> => {
+  const build = (goBinary: string, cache: string): Promise<string> => {
     builds.push(goBinary);
-    return executable(cachedCliPath(cache));
+    return Promise.resolve(executable(cachedCliPath(cache)));
   };
 
   beforeEach(() => {
@@ -36,7 +36,10 @@ describe('Temporal CLI resolution', () => {
     const explicit = executable(path.join(dir, 'explicit', 'temporal'));
     executable(path.join(pathDir, 'temporal'));
     executable(cachedCliPath(cacheDir));
-    const resolved = await resolveTemporalCli({ tooling: { temporalCliPath: explicit, path: pathDir, cacheDir }, build });
+    const resolved = await resolveTemporalCli({
+      tooling: { temporalCliPath: explicit, path: pathDir, cacheDir },
+      build,
+    });
     expect(resolved).toEqual({ source: 'TEMPORAL_CLI_PATH', path: explicit });
   });
 
@@ -49,13 +52,19 @@ describe('Temporal CLI resolution', () => {
   it('when temporal is on PATH, then it is used before the cache', async () => {
     const onPath = executable(path.join(pathDir, 'temporal'));
     executable(cachedCliPath(cacheDir));
-    const resolved = await resolveTemporalCli({ tooling: { temporalCliPath: undefined, path: pathDir, cacheDir }, build });
+    const resolved = await resolveTemporalCli({
+      tooling: { temporalCliPath: undefined, path: pathDir, cacheDir },
+      build,
+    });
     expect(resolved).toEqual({ source: 'PATH', path: onPath });
   });
 
   it('when only a cached build exists, then the cache is used and nothing is built', async () => {
     const cached = executable(cachedCliPath(cacheDir));
-    const resolved = await resolveTemporalCli({ tooling: { temporalCliPath: undefined, path: pathDir, cacheDir }, build });
+    const resolved = await resolveTemporalCli({
+      tooling: { temporalCliPath: undefined, path: pathDir, cacheDir },
+      build,
+    });
     expect(resolved).toEqual({ source: 'cache', path: cached });
     expect(builds).toEqual([]);
   });
@@ -74,9 +83,7 @@ describe('Temporal CLI resolution', () => {
   it('when there is no CLI and no Go, then it falls back to the SDK download', async () => {
     const resolved = await resolveTemporalCli({
       tooling: { temporalCliPath: undefined, path: pathDir, cacheDir },
-      build: async () => {
-        throw new Error('must not build without Go');
-      },
+      build: () => Promise.reject(new Error('must not build without Go')),
       goFallbacks: [path.join(dir, 'nowhere', 'go')],
     });
     expect(resolved).toEqual({ source: 'sdk-download' });
