@@ -1,0 +1,326 @@
+/**
+ * What a chaos run must hold once the system is quiet, checked against the database, what the load and the socket
+ * clients observed, and the process logs. Each check returns its violations as lines naming the order, request or
+ * file concerned; an empty list everywhere means the run passed. Secrets are reported by label, never by value.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { TABLES } from '../lib/db';
+import { checkInvariants } from '../lib/invariants';
+import { isTerminal, paymentIdempotencyKey, type OrderStatus } from '../workflows/definitions';
+import { OUTAGE_GRACE_MS, type FaultRecord } from './faults';
+import type { PlacedOrder, RepeatRecord, ServerErrorRecord, UnexpectedAnswer } from './load';
+import type { SocketView } from './sockets';
+import type { Crash, Secret } from './stack';
+
+/** Names of the checks, in the order the summary lists them. */
+export const CHECKS = {
+  orders_terminal: 'every order terminal (NEEDS_ATTENTION resolved)',
+  invariants: 'DESIGN invariants (checkInvariants)',
+  payments_ledger: 'no double charge (payments ledger vs orders)',
+  refunds: 'every cancelled-after-charge order refunded',
+  idempotency: 'repeated Idempotency-Keys gave the same order',
+  http_5xx: 'no 5xx outside outages; 503 + Retry-After inside',
+  realtime: 'every client saw its orders to the end',
+  secrets_in_logs: 'no token or secret in any process log',
+  processes: 'no process exited on its own',
+} as const;
+
+/** A check's name. */
+export type CheckName = keyof typeof CHECKS;
+
+/** One check's outcome. */
+export interface CheckResult {
+  name: CheckName;
+  title: string;
+  /** How many things it looked at (orders, requests, files, ...). */
+  checked: number;
+  violations: string[];
+}
+
+/** Everything the checks look at. */
+export interface CheckInput {
+  db: Knex;
+  /** Stock of every catalog SKU before the run. */
+  initialStock: ReadonlyMap<string, number>;
+  orders: readonly PlacedOrder[];
+  repeats: readonly RepeatRecord[];
+  serverErrors: readonly ServerErrorRecord[];
+  unexpected: readonly UnexpectedAnswer[];
+  /** Requests the load sent in all. */
+  requests: number;
+  faults: readonly FaultRecord[];
+  views: ReadonlyMap<string, SocketView>;
+  /** Workflows Temporal still reports running (undefined when it could not be asked). */
+  openWorkflows: number | undefined;
+  logDir: string;
+  secrets: readonly Secret[];
+  crashes: readonly Crash[];
+}
+
+interface OrderRow {
+  id: string;
+  customer_id: string;
+  status: OrderStatus;
+  total_cents: string;
+  updated_at: Date;
+}
+
+interface PaymentRow {
+  id: number;
+  idempotency_key: string;
+  order_id: string;
+  amount_cents: string;
+  status: 'approved' | 'declined' | 'refunded';
+}
+
+interface EventRow {
+  order_id: string;
+  seq: number;
+  status: OrderStatus;
+}
+
+const iso = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
+
+function result(name: CheckName, checked: number, violations: string[]): CheckResult {
+  return { name, title: CHECKS[name], checked, violations };
+}
+
+function ordersTerminal(input: CheckInput, orders: Map<string, OrderRow>): CheckResult {
+  const violations: string[] = [];
+  for (const order of orders.values()) {
+    if (!isTerminal(order.status)) {
+      violations.push(`order ${order.id} is still ${order.status} (last change ${order.updated_at.toISOString()})`);
+    }
+  }
+  for (const placed of input.orders) {
+    if (placed.orderId === undefined || (placed.outcome !== 'accepted' && placed.outcome !== 'rejected')) continue;
+    const row = orders.get(placed.orderId);
+    if (row === undefined) {
+      violations.push(`order ${placed.orderId} was answered ${placed.status} but has no orders row`);
+    } else if (placed.outcome === 'accepted' && row.status === 'REJECTED') {
+      violations.push(`order ${placed.orderId} was accepted (201, stock held) but ended REJECTED`);
+    } else if (placed.outcome === 'rejected' && row.status !== 'REJECTED') {
+      violations.push(`order ${placed.orderId} was answered ${placed.status} (rejected) but is ${row.status}`);
+    }
+  }
+  if (input.openWorkflows !== undefined && input.openWorkflows > 0) {
+    violations.push(`${input.openWorkflows} order workflow(s) still running in Temporal`);
+  }
+  return result('orders_terminal', orders.size, violations);
+}
+
+function paymentsLedger(orders: Map<string, OrderRow>, payments: PaymentRow[]): CheckResult {
+  const violations: string[] = [];
+  const charged = new Map<string, number>();
+  for (const payment of payments) {
+    const order = orders.get(payment.order_id);
+    if (order === undefined) {
+      violations.push(`payment ${payment.id} (${payment.status}) belongs to no order (${payment.order_id})`);
+      continue;
+    }
+    if (payment.idempotency_key !== paymentIdempotencyKey(payment.order_id)) {
+      violations.push(`payment ${payment.id} of order ${order.id} is not under the order's key`);
+    }
+    if (payment.status === 'approved' || payment.status === 'refunded') {
+      charged.set(order.id, (charged.get(order.id) ?? 0) + 1);
+      if (Number(payment.amount_cents) !== Number(order.total_cents)) {
+        violations.push(
+          `order ${order.id} was charged ${payment.amount_cents} for a total of ${order.total_cents} (payment ${payment.id})`,
+        );
+      }
+    }
+    if (order.status === 'REJECTED') violations.push(`REJECTED order ${order.id} has payment ${payment.id}`);
+  }
+  for (const [orderId, count] of charged) {
+    if (count > 1) violations.push(`order ${orderId} was charged ${count} times`);
+  }
+  for (const order of orders.values()) {
+    if (order.status !== 'COMPLETED') continue;
+    const approved = payments.filter((p) => p.order_id === order.id && p.status === 'approved').length;
+    if (approved !== 1) violations.push(`COMPLETED order ${order.id} has ${approved} approved payments`);
+  }
+  return result('payments_ledger', payments.length, violations);
+}
+
+function refunds(orders: Map<string, OrderRow>, payments: PaymentRow[], events: EventRow[]): CheckResult {
+  const violations: string[] = [];
+  const paid = new Set(events.filter((e) => e.status === 'PAID').map((e) => e.order_id));
+  const cancelled = [...orders.values()].filter((order) => order.status === 'CANCELLED');
+  for (const order of cancelled) {
+    const mine = payments.filter((p) => p.order_id === order.id);
+    for (const payment of mine) {
+      if (payment.status === 'approved') {
+        violations.push(`CANCELLED order ${order.id} kept approved payment ${payment.id} (not refunded)`);
+      }
+    }
+    if (paid.has(order.id) && !mine.some((p) => p.status === 'refunded')) {
+      violations.push(`CANCELLED order ${order.id} was PAID but has no refunded payment`);
+    }
+  }
+  for (const order of orders.values()) {
+    if (order.status !== 'FAILED') continue;
+    for (const payment of payments.filter((p) => p.order_id === order.id && p.status === 'approved')) {
+      violations.push(`FAILED order ${order.id} kept approved payment ${payment.id}`);
+    }
+  }
+  return result('refunds', cancelled.length, violations);
+}
+
+function idempotency(input: CheckInput): CheckResult {
+  const violations: string[] = [];
+  for (const repeat of input.repeats) {
+    const got = `${repeat.status}${repeat.error !== undefined ? ` ${repeat.error}` : ''}`;
+    if (repeat.kind === 'same_body') {
+      const definitive =
+        repeat.status === 201 ||
+        (repeat.status === 409 && repeat.error === 'insufficient_stock') ||
+        (repeat.status === 422 && repeat.error === 'unknown_sku');
+      if (!definitive) {
+        violations.push(`repeat of key ${repeat.idempotencyKey} answered ${got}`);
+      } else if (repeat.orderId !== repeat.expectedOrderId) {
+        violations.push(
+          `repeat of key ${repeat.idempotencyKey} gave order ${repeat.orderId ?? '(none)'}, first answer ${repeat.expectedOrderId}`,
+        );
+      }
+    } else if (repeat.status !== 422 || repeat.error !== 'idempotency_key_reused') {
+      violations.push(`key ${repeat.idempotencyKey} reused with another body answered ${got}, not 422`);
+    } else if (repeat.orderId !== repeat.expectedOrderId) {
+      violations.push(`key ${repeat.idempotencyKey} reused with another body named order ${repeat.orderId ?? '(none)'}`);
+    }
+  }
+  return result('idempotency', input.repeats.length, violations);
+}
+
+/** The planned outage windows a request overlapped: any fault but the gateway outage (which must cause no 5xx). */
+export function outagesDuring(faults: readonly FaultRecord[], sentAt: number, at: number): FaultRecord[] {
+  return faults.filter(
+    (fault) => fault.kind !== 'gateway_outage' && sentAt <= fault.end + OUTAGE_GRACE_MS && at >= fault.start,
+  );
+}
+
+function serverErrors(input: CheckInput): CheckResult {
+  const violations: string[] = [];
+  for (const error of input.serverErrors) {
+    const what = `${error.method} ${error.path} -> ${error.status === 0 ? 'no answer' : error.status}${
+      error.error !== undefined ? ` ${error.error}` : ''
+    } at ${iso(error.at)} (sent ${iso(error.sentAt)})`;
+    const during = outagesDuring(input.faults, error.sentAt, error.at);
+    if (during.length === 0) {
+      violations.push(`${what}: outside every planned outage`);
+    } else if (error.status !== 503 || error.retryAfter === undefined) {
+      const kinds = [...new Set(during.map((fault) => fault.kind))].join(', ');
+      violations.push(`${what}: during ${kinds}, but not a 503 with Retry-After`);
+    }
+  }
+  for (const answer of input.unexpected) {
+    violations.push(
+      `${answer.method} ${answer.path} -> ${answer.status}${answer.error !== undefined ? ` ${answer.error}` : ''} at ${iso(
+        answer.at,
+      )}: not an answer the API contract allows here`,
+    );
+  }
+  return result('http_5xx', input.requests, violations);
+}
+
+function realtime(input: CheckInput, orders: Map<string, OrderRow>, events: EventRow[]): CheckResult {
+  const violations: string[] = [];
+  const byOrder = new Map<string, EventRow[]>();
+  for (const event of events) {
+    const list = byOrder.get(event.order_id) ?? [];
+    list.push(event);
+    byOrder.set(event.order_id, list);
+  }
+  let checked = 0;
+  for (const view of input.views.values()) {
+    for (const failure of view.catchUpFailures) violations.push(`${view.customerId}: catch-up subscribe failed for ${failure}`);
+    for (const [orderId, seen] of view.orders) {
+      checked += 1;
+      const order = orders.get(orderId);
+      const stored = byOrder.get(orderId) ?? [];
+      if (order === undefined) continue; // reported by orders_terminal
+      const missing = stored.filter((event) => !seen.has(event.seq));
+      const terminal = stored.find((event) => event.status === order.status && isTerminal(event.status));
+      if (terminal !== undefined && !seen.has(terminal.seq)) {
+        violations.push(`${view.customerId} never saw order ${orderId} reach ${order.status} (seq ${terminal.seq})`);
+      } else if (missing.length > 0) {
+        violations.push(
+          `${view.customerId} missed seq ${missing.map((event) => `${event.seq} ${event.status}`).join(', ')} of order ${orderId}`,
+        );
+      }
+      for (const event of stored) {
+        const status = seen.get(event.seq);
+        if (status !== undefined && status !== event.status) {
+          violations.push(`${view.customerId} got seq ${event.seq} of order ${orderId} as ${status}, stored ${event.status}`);
+        }
+      }
+      for (const seq of seen.keys()) {
+        if (!stored.some((event) => event.seq === seq)) {
+          violations.push(`${view.customerId} got seq ${seq} of order ${orderId}, which was never stored`);
+        }
+      }
+    }
+  }
+  return result('realtime', checked, violations);
+}
+
+/** Every regular file under `dir`, recursively. */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+    entry.isDirectory() ? filesUnder(path.join(dir, entry.name)) : entry.isFile() ? [path.join(dir, entry.name)] : [],
+  );
+}
+
+/** Looks for every secret in every file of `logDir`; a hit names the secret's label and the file, never the value. */
+export function scanLogs(logDir: string, secrets: readonly Secret[]): CheckResult {
+  const violations: string[] = [];
+  const files = filesUnder(logDir);
+  for (const file of files) {
+    const text = readFileSync(file, 'utf8');
+    for (const secret of secrets) {
+      if (secret.value.length === 0 || !text.includes(secret.value)) continue;
+      const line = text.slice(0, text.indexOf(secret.value)).split('\n').length;
+      violations.push(`${secret.label} found in ${path.relative(logDir, file)} line ${line}`);
+    }
+  }
+  return result('secrets_in_logs', files.length, violations);
+}
+
+function processes(input: CheckInput): CheckResult {
+  const violations = input.crashes.map(
+    (crash) => `${crash.name} exited on its own (${crash.how}) at ${iso(crash.at)}: ${crash.tail.split('\n').slice(-3).join(' | ')}`,
+  );
+  return result('processes', input.crashes.length, violations);
+}
+
+/** Runs every check. */
+export async function runChecks(input: CheckInput): Promise<CheckResult[]> {
+  const { db } = input;
+  const orders = new Map(
+    (
+      await db(TABLES.orders).select<OrderRow[]>('id', 'customer_id', 'status', 'total_cents', 'updated_at')
+    ).map((row) => [row.id, row]),
+  );
+  const payments = await db(TABLES.payments)
+    .select<PaymentRow[]>('id', 'idempotency_key', 'order_id', 'amount_cents', 'status')
+    .orderBy('id');
+  const events = await db(TABLES.orderEvents).select<EventRow[]>('order_id', 'seq', 'status').orderBy(['order_id', 'seq']);
+  const invariants = await checkInvariants(db, { initialStock: input.initialStock });
+
+  return [
+    ordersTerminal(input, orders),
+    result(
+      'invariants',
+      orders.size + input.initialStock.size,
+      invariants.map((v) => `${v.invariant} ${v.subject}: ${v.message}`),
+    ),
+    paymentsLedger(orders, payments),
+    refunds(orders, payments, events),
+    idempotency(input),
+    serverErrors(input),
+    realtime(input, orders, events),
+    scanLogs(input.logDir, input.secrets),
+    processes(input),
+  ];
+}

@@ -1,0 +1,171 @@
+/**
+ * Command line of `npm run chaos`: the size of the run and where it writes, plus the seeded random source every part
+ * of the run draws from (the same seed replays the same order mix and fault schedule; timings still vary).
+ */
+import path from 'node:path';
+
+/** What one chaos run does. */
+export interface ChaosOptions {
+  /** Orders to place. @default 300, 60 with `--quick` */
+  orders: number;
+  /** Upper bound of the load phase in seconds; the load stops at `orders` or here, whichever comes first. */
+  seconds: number;
+  /** Orders started per second (the pace that spreads `orders` over the load phase). */
+  ratePerSecond: number;
+  /** Worker processes on the task queue (one of them is SIGKILLed at a time). @default 2 */
+  workers: number;
+  /** Customers, each with its own token and Socket.IO client. */
+  customers: number;
+  /** How many of each fault the schedule injects. */
+  faults: FaultCounts;
+  /** Upper bound of the wait for every order to be terminal after the load, in seconds. */
+  quiescenceSeconds: number;
+  /** Seed of the random source. */
+  seed: number;
+  /** Where logs, the workflow bundle and summary.json go. @default .data/chaos/<timestamp> */
+  runDir: string;
+  /** Keep the chaos database instead of dropping it at the end (to inspect it). */
+  keepDatabase: boolean;
+  quick: boolean;
+}
+
+/** How many times each fault is injected. */
+export interface FaultCounts {
+  workerKills: number;
+  relayRestarts: number;
+  redisRestarts: number;
+  temporalRestarts: number;
+  postgresTerminations: number;
+  gatewayOutages: number;
+}
+
+/** Raised for a bad command line; main prints it with the usage and exits 2. */
+export class UsageError extends Error {}
+
+/** The usage line printed with a `UsageError`. */
+export const USAGE =
+  'usage: npm run chaos -- [--quick] [--orders N] [--seconds S] [--workers N] [--seed N] [--run-dir DIR] [--keep-db]';
+
+function positiveInteger(name: string, raw: string | undefined): number {
+  if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) <= 0) {
+    throw new UsageError(`--${name} needs a positive integer, got "${raw ?? ''}"`);
+  }
+  return Number(raw);
+}
+
+/** Parses `argv` (without node and the script); `--name value` and `--name=value` both work. */
+export function parseOptions(argv: readonly string[], now: Date = new Date()): ChaosOptions {
+  const values = new Map<string, string>();
+  const flags = new Set<string>();
+  const valued = new Set(['orders', 'seconds', 'workers', 'seed', 'run-dir']);
+  const known = new Set(['quick', 'keep-db', 'help']);
+  for (let i = 0; i < argv.length; i += 1) {
+    const arg = argv[i] ?? '';
+    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"`);
+    const [name = '', inline] = arg.slice(2).split(/=(.*)/s, 2);
+    if (valued.has(name)) {
+      const value = inline ?? argv[(i += 1)];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      values.set(name, value);
+    } else if (known.has(name) && inline === undefined) {
+      flags.add(name);
+    } else {
+      throw new UsageError(`unknown option --${name}`);
+    }
+  }
+  if (flags.has('help')) throw new UsageError('chaos: a bounded fault-injection run of the whole stack');
+
+  const quick = flags.has('quick');
+  const orders = values.has('orders') ? positiveInteger('orders', values.get('orders')) : quick ? 60 : 300;
+  const ratePerSecond = quick ? 2.5 : 3.5;
+  const seconds = values.has('seconds')
+    ? positiveInteger('seconds', values.get('seconds'))
+    : Math.ceil(orders / ratePerSecond) + 15;
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  return {
+    orders,
+    seconds,
+    ratePerSecond,
+    workers: values.has('workers') ? positiveInteger('workers', values.get('workers')) : 2,
+    customers: quick ? 6 : 12,
+    faults: quick
+      ? {
+          workerKills: 2,
+          relayRestarts: 1,
+          redisRestarts: 1,
+          temporalRestarts: 1,
+          postgresTerminations: 2,
+          gatewayOutages: 1,
+        }
+      : {
+          workerKills: 4,
+          relayRestarts: 2,
+          redisRestarts: 2,
+          temporalRestarts: 1,
+          postgresTerminations: 3,
+          gatewayOutages: 2,
+        },
+    quiescenceSeconds: quick ? 75 : 180,
+    seed: values.has('seed') ? positiveInteger('seed', values.get('seed')) : Math.floor(Math.random() * 1_000_000) + 1,
+    runDir: path.resolve(values.get('run-dir') ?? path.join('.data', 'chaos', stamp)),
+    keepDatabase: flags.has('keep-db'),
+    quick,
+  };
+}
+
+/** A seeded source of randomness (mulberry32): every random choice of a run comes from one of these. */
+export interface Random {
+  /** Uniform in [0, 1). */
+  next(): number;
+  /** Uniform integer in [min, max]. */
+  int(min: number, max: number): number;
+  /** True with probability `p`. */
+  chance(p: number): boolean;
+  /** One element, uniformly. */
+  pick<T>(items: readonly T[]): T;
+  /** One key, with probability proportional to its weight. */
+  weighted<K extends string>(weights: Readonly<Record<K, number>>): K;
+  /** A random lowercase hex string of `length` characters. */
+  hex(length: number): string;
+}
+
+/** Builds a seeded random source. */
+export function createRandom(seed: number): Random {
+  let state = seed >>> 0;
+  const next = (): number => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const random: Random = {
+    next,
+    int: (min, max) => min + Math.floor(next() * (max - min + 1)),
+    chance: (p) => next() < p,
+    pick: <T>(items: readonly T[]): T => {
+      const item = items[Math.floor(next() * items.length)];
+      if (item === undefined) throw new Error('pick from an empty list');
+      return item;
+    },
+    weighted: <K extends string>(weights: Readonly<Record<K, number>>): K => {
+      const entries = Object.entries(weights) as [K, number][];
+      const total = entries.reduce((sum, [, weight]) => sum + weight, 0);
+      let roll = next() * total;
+      for (const [key, weight] of entries) {
+        roll -= weight;
+        if (roll < 0) return key;
+      }
+      const last = entries[entries.length - 1];
+      if (last === undefined) throw new Error('weighted pick from no weights');
+      return last[0];
+    },
+    hex: (length) =>
+      Array.from({ length }, () =>
+        Math.floor(next() * 16)
+          .toString(16)
+          .slice(-1),
+      ).join(''),
+  };
+  return random;
+}

@@ -1,0 +1,477 @@
+/**
+ * The stack a chaos run owns from start to end, on loopback only, and the handles its faults pull:
+ * - PostgreSQL: a fresh `orderflow_chaos_<pid>` database on the server of `DATABASE_URL` (else 127.0.0.1:5432, else
+ *   an embedded server in a temporary directory), migrated, with a chaos catalog; dropped at the end.
+ * - Redis: a `redis-server` of its own on a free port (no persistence, so a restart loses the stream).
+ * - Temporal: a dev server from the resolved CLI with the project's flags (`devServerArgs`) and a file-backed
+ *   database in a temporary directory, so a restart on the same file keeps every workflow.
+ * - Our processes from their real entry points: N workers (one prebuilt workflow bundle), the API and the relay, with
+ *   secrets of the run's own (a random JWT_SECRET and payload codec key) and short payment retry and attention
+ *   timeouts. Each writes its log to `<runDir>/logs/<name>.<life>.log`.
+ * A process that exits without being asked is recorded as a crash and started again, so the run goes on.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { Knex } from 'knex';
+import { createDataConverter } from '../lib/codec';
+import { loadConfig, loadToolingConfig, type Config } from '../lib/config';
+import { createDb, migrateLatest, TABLES } from '../lib/db';
+import {
+  dropDatabase,
+  ensureDatabase,
+  freePort,
+  postgresAnswers,
+  startEmbeddedPostgres,
+  startRedisServer,
+  waitFor,
+  withDatabase,
+  type Provisioned,
+} from '../scripts/services';
+import { resolveTemporalCli } from '../scripts/temporal-cli';
+import { DEV_NAMESPACE, devServerArgs } from '../temporal-config/dev-server';
+import { spawnLogged, type ChaosProcess } from './processes';
+
+/** Repository root: where the entry points are. */
+export const REPO_ROOT = path.resolve(__dirname, '..');
+
+/** PostgreSQL server used when `DATABASE_URL` is not set. */
+const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** `application_name` of the harness's own PostgreSQL sessions: the session terminator spares them. */
+export const HARNESS_APPLICATION_NAME = 'orderflow-chaos-harness';
+
+/** One product of the chaos catalog. */
+export interface CatalogProduct {
+  sku: string;
+  priceCents: number;
+  stock: number;
+}
+
+/**
+ * Plenty of stock for most SKUs, and two scarce ones that run out during the run, so some orders are REJECTED for
+ * insufficient stock while others race for the last units.
+ */
+export const CHAOS_CATALOG: readonly CatalogProduct[] = [
+  { sku: 'CHAOS-MUG', priceCents: 1200, stock: 5000 },
+  { sku: 'CHAOS-TEE', priceCents: 2500, stock: 5000 },
+  { sku: 'CHAOS-CAP', priceCents: 1800, stock: 5000 },
+  { sku: 'CHAOS-SOCKS', priceCents: 900, stock: 5000 },
+  { sku: 'CHAOS-HOODIE', priceCents: 5400, stock: 5000 },
+  { sku: 'CHAOS-POSTER', priceCents: 700, stock: 5000 },
+  { sku: 'CHAOS-LAMP', priceCents: 8900, stock: 30 },
+  { sku: 'CHAOS-CLOCK', priceCents: 4300, stock: 20 },
+];
+
+/** Settings the processes run with: short enough that nothing in the run waits on a production-sized timer. */
+export const CHAOS_APP_SETTINGS: Readonly<Record<string, string>> = {
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'info',
+  HOST: '127.0.0.1',
+  DB_POOL_MAX: '5',
+  REDIS_KEY_PREFIX: 'orderflow:chaos:',
+  TEMPORAL_NAMESPACE: DEV_NAMESPACE,
+  TEMPORAL_TASK_QUEUE: 'orders',
+  RATE_LIMIT_PER_MINUTE: '100000',
+  PAYMENT_LATENCY_MS: '20-80',
+  PAYMENT_SLOW_MS: '1500',
+  PAYMENT_RETRY_INITIAL_INTERVAL: '200ms',
+  PAYMENT_RETRY_BACKOFF: '2',
+  PAYMENT_RETRY_MAX_INTERVAL: '1s',
+  PAYMENT_RETRY_MAX_ATTEMPTS: '4',
+  ATTENTION_TIMEOUT: '60s',
+  SHUTDOWN_GRACE: '5s',
+};
+
+/** A secret the run must never find in a log, with a label for the report. */
+export interface Secret {
+  label: string;
+  value: string;
+}
+
+/** A process that exited without being asked to. */
+export interface Crash {
+  name: string;
+  how: string;
+  at: number;
+  tail: string;
+}
+
+/** The stack of one chaos run. */
+export interface ChaosStack {
+  runDir: string;
+  logDir: string;
+  /** The configuration every process of ours parses (same environment), for the harness's own clients. */
+  config: Config;
+  databaseName: string;
+  /** The harness's own pool on the chaos database (sessions named HARNESS_APPLICATION_NAME). */
+  db: Knex;
+  apiUrl: string;
+  relayUrl: string;
+  temporalAddress: string;
+  /** A Temporal client with the processes' payload codec (ops signals). */
+  client: Client;
+  /** JWT_SECRET and the codec key material; the load adds the JWTs and payment tokens it uses. */
+  secrets: Secret[];
+  workerCount: number;
+  crashes: Crash[];
+  /** SIGKILLs worker `index` (0-based) and starts it again; resolves once it polls. */
+  killWorker(index: number): Promise<void>;
+  /** Stops the relay (`signal`), starts it again; resolves once it reads the stream. */
+  restartRelay(signal: NodeJS.Signals): Promise<void>;
+  /** Stops redis-server, waits `downMs`, starts it again on the same port (empty). */
+  restartRedis(downMs: number): Promise<void>;
+  /** Stops the dev server, waits `downMs`, starts it again on the same database file and ports. */
+  restartTemporal(downMs: number): Promise<void>;
+  /** Terminates every session on the chaos database except the harness's; returns how many. */
+  terminatePostgresSessions(): Promise<number>;
+  /** Where each service came from. */
+  describe(): Record<string, string>;
+  /** Stops everything started, in reverse order; safe to call twice. */
+  stop(): Promise<void>;
+}
+
+/** Options of `startChaosStack`. */
+export interface ChaosStackOptions {
+  runDir: string;
+  workers: number;
+  keepDatabase: boolean;
+  log: (line: string) => void;
+}
+
+async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 1000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+async function fetchJson(url: string): Promise<unknown> {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return response.ok ? await response.json() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A restartable process: the current incarnation and how to start the next one. */
+interface Slot {
+  name: string;
+  life: number;
+  current: ChaosProcess | undefined;
+  start(): Promise<ChaosProcess>;
+}
+
+/** Starts the whole stack; on failure everything already started is stopped before the error is rethrown. */
+export async function startChaosStack(options: ChaosStackOptions): Promise<ChaosStack> {
+  const { log, runDir } = options;
+  const logDir = path.join(runDir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const tooling = loadToolingConfig();
+  const teardowns: { what: string; run: () => Promise<void> }[] = [];
+  const described: Record<string, string> = {};
+  const crashes: Crash[] = [];
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      for (const teardown of teardowns.reverse()) {
+        try {
+          await teardown.run();
+        } catch (error) {
+          log(`chaos: could not stop ${teardown.what}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    })());
+
+  try {
+    // Secrets of this run only: the scan looks for them in every log.
+    const jwtSecret = randomBytes(32).toString('base64url');
+    const codecKey = randomBytes(32).toString('base64');
+    const secrets: Secret[] = [
+      { label: 'JWT_SECRET', value: jwtSecret },
+      { label: 'PAYLOAD_CODEC_KEYS key material', value: codecKey },
+    ];
+
+    // PostgreSQL: a database of our own on the given (or local) server.
+    const databaseName = `orderflow_chaos_${process.pid}`;
+    let adminUrl: string;
+    if (tooling.databaseUrl !== undefined) {
+      adminUrl = withDatabase(tooling.databaseUrl, 'postgres');
+      if (!(await postgresAnswers(adminUrl))) {
+        throw new Error('DATABASE_URL does not answer (the run creates its own database on that server)');
+      }
+      described.postgres = `DATABASE_URL's server, database ${databaseName}`;
+    } else if (await postgresAnswers(LOCAL_POSTGRES)) {
+      adminUrl = LOCAL_POSTGRES;
+      described.postgres = `127.0.0.1:5432, database ${databaseName}`;
+    } else {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-pg-'));
+      const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), log);
+      teardowns.push({
+        what: 'the embedded PostgreSQL',
+        run: async () => {
+          await server.teardown();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      });
+      adminUrl = server.url;
+      described.postgres = `embedded PostgreSQL (temporary), database ${databaseName}`;
+    }
+    await ensureDatabase(adminUrl, databaseName, true);
+    if (!options.keepDatabase) {
+      teardowns.push({ what: `database ${databaseName}`, run: () => dropDatabase(adminUrl, databaseName) });
+    } else {
+      described.postgres += ' (kept)';
+    }
+    const databaseUrl = withDatabase(adminUrl, databaseName);
+    const harnessUrl = new URL(databaseUrl);
+    harnessUrl.searchParams.set('application_name', HARNESS_APPLICATION_NAME);
+    const db = createDb({ url: harnessUrl.toString(), poolMax: 6 });
+    teardowns.push({ what: 'the harness database pool', run: () => db.destroy() });
+    await migrateLatest(db);
+    await db(TABLES.products).insert(
+      CHAOS_CATALOG.map((p) => ({ sku: p.sku, name: `Chaos ${p.sku}`, price_cents: p.priceCents, stock: p.stock })),
+    );
+
+    // Redis of our own, so restarting it disturbs nobody else.
+    const redisPort = await freePort();
+    const redisDir = path.join(runDir, 'redis');
+    let redis: Provisioned = await startRedisServer(tooling.path, redisDir, redisPort, false);
+    const redisUrl = redis.url;
+    teardowns.push({ what: 'redis-server', run: () => redis.teardown() });
+    described.redis = `redis-server on ${redisUrl} (no persistence)`;
+
+    // Temporal dev server on a file-backed database, and the workflow bundle, built meanwhile.
+    const cli = await resolveTemporalCli({ tooling, progress: log });
+    if (cli.source === 'sdk-download') {
+      throw new Error('no Temporal CLI: put `temporal` on PATH, set TEMPORAL_CLI_PATH, or install Go');
+    }
+    const temporalDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-temporal-'));
+    teardowns.push({
+      what: 'the Temporal database file',
+      run: async () => rmSync(temporalDir, { recursive: true, force: true }),
+    });
+    const temporalPort = await freePort();
+    const temporalAddress = `127.0.0.1:${temporalPort}`;
+    const temporalArgs = devServerArgs({
+      dbFilename: path.join(temporalDir, 'temporal.db'),
+      ip: '127.0.0.1',
+      port: temporalPort,
+      uiPort: await freePort(),
+    });
+    described.temporal = `dev server (${cli.source}: ${cli.path}), db file in ${temporalDir}`;
+
+    const slots = new Map<string, Slot>();
+    const startSlot = async (slot: Slot): Promise<void> => {
+      slot.life += 1;
+      slot.current = await slot.start();
+    };
+    const onUnexpectedExit = (proc: ChaosProcess, how: string): void => {
+      if (stopping) return;
+      crashes.push({ name: proc.name, how, at: Date.now(), tail: proc.tail(15) });
+      log(`chaos: ${proc.name} exited on its own (${how}); starting it again`);
+      const slot = slots.get(proc.name);
+      if (slot !== undefined && slot.current === proc) {
+        setTimeout(() => {
+          if (!stopping) startSlot(slot).catch((error: unknown) => log(`chaos: could not restart ${slot.name}: ${String(error)}`));
+        }, 1000);
+      }
+    };
+    const spawnSlotProcess = (slot: Slot, command: string, args: string[], env: NodeJS.ProcessEnv): ChaosProcess =>
+      spawnLogged({ name: slot.name, life: slot.life, command, args, cwd: REPO_ROOT, env, logDir, onUnexpectedExit });
+
+    const temporalSlot: Slot = {
+      name: 'temporal',
+      life: 0,
+      current: undefined,
+      start: async () => {
+        const proc = spawnSlotProcess(temporalSlot, cli.path, temporalArgs, { PATH: process.env.PATH, HOME: process.env.HOME });
+        await waitFor(
+          'the Temporal dev server',
+          async () => {
+            if (proc.hasExited()) throw new Error(`the Temporal dev server exited:\n${proc.tail()}`);
+            return temporalAnswers(temporalAddress);
+          },
+          120_000,
+        );
+        return proc;
+      },
+    };
+    slots.set(temporalSlot.name, temporalSlot);
+    teardowns.push({ what: 'the Temporal dev server', run: async () => void (await temporalSlot.current?.stop()) });
+
+    const bundlePath = path.join(runDir, 'workflow-bundle.js');
+    const bundling = spawnLogged({
+      name: 'bundle',
+      life: 1,
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join('scripts', 'build-workflow-bundle.ts'), bundlePath],
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      logDir,
+    });
+    log(`chaos: starting the Temporal dev server on ${temporalAddress}; bundling the workflows`);
+    await startSlot(temporalSlot);
+    const bundled = await bundling.exited;
+    if (bundled !== 'exit 0') throw new Error(`the workflow bundle failed (${bundled}):\n${bundling.tail()}`);
+
+    // Our processes.
+    const [apiPort, relayPort] = [await freePort(), await freePort()];
+    const env: Record<string, string> = {
+      ...CHAOS_APP_SETTINGS,
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? os.tmpdir(),
+      DATABASE_URL: databaseUrl,
+      REDIS_URL: redisUrl,
+      TEMPORAL_ADDRESS: temporalAddress,
+      JWT_SECRET: jwtSecret,
+      PAYLOAD_CODEC_KEYS: `chaos:${codecKey}`,
+      PORT: String(apiPort),
+      REALTIME_PORT: String(relayPort),
+      CORS_ORIGINS: `http://127.0.0.1:${relayPort}`,
+    };
+    const config = loadConfig(env);
+    const apiUrl = `http://127.0.0.1:${apiPort}`;
+    const relayUrl = `http://127.0.0.1:${relayPort}`;
+    const entry = (file: string): string[] => ['--import', 'tsx', file];
+
+    const workerSlots: Slot[] = [];
+    for (let index = 0; index < options.workers; index += 1) {
+      const metricsPort = await freePort();
+      const slot: Slot = {
+        name: `worker-${index + 1}`,
+        life: 0,
+        current: undefined,
+        start: async () => {
+          const proc = spawnSlotProcess(slot, process.execPath, entry('worker/main.ts'), {
+            ...env,
+            METRICS_PORT: String(metricsPort),
+            WORKFLOW_BUNDLE_PATH: bundlePath,
+          });
+          await waitFor(
+            `${slot.name} to poll`,
+            async () => {
+              if (proc.hasExited()) throw new Error(`${slot.name} exited while starting:\n${proc.tail()}`);
+              return proc.log().includes('"worker polling"');
+            },
+            90_000,
+          );
+          return proc;
+        },
+      };
+      slots.set(slot.name, slot);
+      workerSlots.push(slot);
+    }
+    const apiSlot: Slot = {
+      name: 'api',
+      life: 0,
+      current: undefined,
+      start: async () => {
+        const proc = spawnSlotProcess(apiSlot, process.execPath, entry('api/main.ts'), env);
+        await waitFor(
+          'the API',
+          async () => {
+            if (proc.hasExited()) throw new Error(`the API exited while starting:\n${proc.tail()}`);
+            return (await fetchJson(`${apiUrl}/health`)) !== undefined;
+          },
+          90_000,
+        );
+        return proc;
+      },
+    };
+    const relaySlot: Slot = {
+      name: 'relay',
+      life: 0,
+      current: undefined,
+      start: async () => {
+        const proc = spawnSlotProcess(relaySlot, process.execPath, entry('realtime/main.ts'), env);
+        await waitFor(
+          'the relay',
+          async () => {
+            if (proc.hasExited()) throw new Error(`the relay exited while starting:\n${proc.tail()}`);
+            const health = (await fetchJson(`${relayUrl}/health`)) as { stream?: { connected?: boolean } } | undefined;
+            return health?.stream?.connected === true;
+          },
+          90_000,
+        );
+        return proc;
+      },
+    };
+    slots.set(apiSlot.name, apiSlot);
+    slots.set(relaySlot.name, relaySlot);
+    // Stopped before Temporal, PostgreSQL and Redis (pushed later, so they run earlier in the reversed teardown).
+    teardowns.push({
+      what: 'the workers, API and relay',
+      run: async () => {
+        await Promise.all([...workerSlots, apiSlot, relaySlot].map((slot) => slot.current?.stop('SIGTERM', 8000)));
+      },
+    });
+    log(`chaos: starting ${options.workers} worker(s), the API and the relay`);
+    await Promise.all([...workerSlots.map(startSlot), startSlot(apiSlot), startSlot(relaySlot)]);
+    await waitFor('the API to be ready', async () => (await fetchJson(`${apiUrl}/ready`)) !== undefined, 60_000);
+
+    const connection = await Connection.connect({ address: temporalAddress });
+    teardowns.push({ what: 'the harness Temporal connection', run: () => connection.close() });
+    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config) });
+
+    const restart = async (slot: Slot, signal: NodeJS.Signals, downMs = 0): Promise<void> => {
+      await slot.current?.stop(signal, 8000);
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      if (!stopping) await startSlot(slot);
+    };
+
+    return {
+      runDir,
+      logDir,
+      config,
+      databaseName,
+      db,
+      apiUrl,
+      relayUrl,
+      temporalAddress,
+      client,
+      secrets,
+      workerCount: options.workers,
+      crashes,
+      async killWorker(index) {
+        const slot = workerSlots[index];
+        if (slot === undefined) throw new Error(`no worker ${index}`);
+        await restart(slot, 'SIGKILL');
+      },
+      restartRelay: (signal) => restart(relaySlot, signal),
+      async restartRedis(downMs) {
+        await redis.teardown();
+        await new Promise((resolve) => setTimeout(resolve, downMs));
+        if (!stopping) redis = await startRedisServer(tooling.path, redisDir, redisPort, false);
+      },
+      restartTemporal: (downMs) => restart(temporalSlot, 'SIGTERM', downMs),
+      async terminatePostgresSessions() {
+        // The select list runs only on rows the filter kept, so the harness's own sessions are never touched.
+        const result = await db.raw<{ rows: { terminated: boolean }[] }>(
+          `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+              AND COALESCE(application_name, '') <> ?`,
+          [HARNESS_APPLICATION_NAME],
+        );
+        return result.rows.filter((row) => row.terminated).length;
+      },
+      describe: () => ({ ...described }),
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
