@@ -8,7 +8,7 @@
  *
  * Options: `--quick` (a reduced run, under a minute for floor/spread/hot), `--concurrency=N` (closed-loop clients),
  * `--rounds=N` (interleaved rounds of floor/spread/hot; default 3, quick 1), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
- * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--app-root=DIR` (spawn the entry points of a copy
+ * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG` (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy
  * of the repository). See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -17,7 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart';
 import { flagArg, listArg, numberArg } from './support/args';
-import { loadFigures, mergeLoadReports, type LoadReport } from './support/report';
+import { loadFigures, mergeLoadReports, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
 import { startStack, type BenchStack } from './support/stack';
 
@@ -132,13 +132,22 @@ function mergeRounds(rounds: ScenarioResult[]): ScenarioResult {
   };
 }
 
-const cell = (value: number | string | undefined, width: number): string => String(value ?? '-').padStart(width);
+/** A right-aligned table cell; latencies print as whole milliseconds (one decimal below 10 ms). */
+const cell = (value: number | string | undefined, width: number): string => {
+  const text =
+    typeof value === 'number' && Number.isFinite(value)
+      ? value >= 10
+        ? String(Math.round(value))
+        : value.toFixed(1)
+      : String(value ?? '-');
+  return ` ${text.padStart(width - 1)}`;
+};
 
 /** The summary table: one row per scenario, the standard columns for load scenarios. */
 function printTable(results: ScenarioResult[]): void {
   const head =
-    `${'scenario'.padEnd(10)}${cell('ops/s', 8)}${cell('accept p50', 11)}${cell('p95', 8)}${cell('p99', 8)}` +
-    `${cell('done p50', 10)}${cell('p95', 8)}${cell('p99', 8)}  ${'peak RSS MiB'.padEnd(34)} ${'invariants'.padEnd(11)}goal`;
+    `${'scenario'.padEnd(9)}${cell('ops/s', 7)}${cell('CPU ms/op', 10)}${cell('accept p50', 11)}${cell('p95', 7)}${cell('p99', 7)}` +
+    `${cell('done p50', 9)}${cell('p95', 7)}${cell('p99', 7)}  ${'peak RSS MiB'.padEnd(34)} ${'invariants'.padEnd(11)}goal`;
   log('');
   log(head);
   log('-'.repeat(head.length + 6));
@@ -159,13 +168,16 @@ function printTable(results: ScenarioResult[]): void {
           ? ''
           : `${result.goalMet === undefined ? 'n/a' : result.goalMet ? 'met' : 'NOT met'}: ${result.goal}`;
     log(
-      `${result.scenario.padEnd(10)}${cell(load?.throughput, 8)}${cell(load?.accepted.p50, 11)}${cell(load?.accepted.p95, 8)}` +
-        `${cell(load?.accepted.p99, 8)}${cell(load?.done.p50, 10)}${cell(load?.done.p95, 8)}${cell(load?.done.p99, 8)}` +
+      `${result.scenario.padEnd(9)}${cell(load === undefined ? undefined : load.throughput.toFixed(1), 7)}` +
+        `${cell(load === undefined ? undefined : stackCpuMsPerOp(load), 10)}` +
+        `${cell(load?.accepted.p50, 11)}${cell(load?.accepted.p95, 7)}${cell(load?.accepted.p99, 7)}` +
+        `${cell(load?.done.p50, 9)}${cell(load?.done.p95, 7)}${cell(load?.done.p99, 7)}` +
         `  ${rss.padEnd(34)} ${invariants.padEnd(11)}${goal}`,
     );
   }
   log('(ops/s: orders/s, floor: workflows/s; accept = POST -> 201 or update result; done = POST -> COMPLETED event');
-  log(' on Socket.IO or workflow result; latencies in ms; peak RSS = VmHWM during the closed loop)');
+  log(' on Socket.IO or workflow result; latencies in ms; CPU ms/op = CPU of Temporal and our processes (and');
+  log(' PostgreSQL backends) per operation; peak RSS = VmHWM during the closed loop)');
 }
 
 /** Ratios between scenarios of the run, for the table footer and the results file. */
@@ -203,6 +215,7 @@ async function main(): Promise<number> {
     dynamicConfig: listArg(argv, 'dynamic-config'),
     sqlitePragmas: listArg(argv, 'sqlite-pragma'),
     appEnv: keyValues(listArg(argv, 'env'), 'env'),
+    nodeArgs: listArg(argv, 'node-arg'),
     ...(appRoot !== undefined ? { appRoot: path.resolve(appRoot) } : {}),
   });
   let interrupted = false;

@@ -13,7 +13,7 @@
  *   (`PAYMENT_LATENCY_MS=0`, a very high rate limit, `LOG_LEVEL=warn`, a bench task queue), and the floor worker
  *   (`bench/floor/worker.ts`) on a queue of its own.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -42,6 +42,9 @@ import { spawnService, type ChildService } from './processes';
 const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOCAL_REDIS = 'redis://127.0.0.1:6379';
 
+/** Entry point of the floor worker, relative to the repository root. */
+const FLOOR_ENTRY = path.join('bench', 'floor', 'worker.ts');
+
 /** Repository root: where the entry points live. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 
@@ -54,6 +57,8 @@ export interface StackOptions {
   sqlitePragmas?: string[];
   /** Variables added to the environment of the worker, API and relay (`--env=KEY=value`). */
   appEnv?: Record<string, string>;
+  /** Extra node flags for the worker, API and relay, e.g. `--cpu-prof` (`--node-arg=...`). */
+  nodeArgs?: string[];
   /** Directory whose entry points are spawned (a copy of the repo with an experimental change). @default REPO_ROOT */
   appRoot?: string;
 }
@@ -196,7 +201,9 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     }
     const db = createDb({ url: databaseUrl, poolMax: 8 });
     teardowns.push({ what: 'the bench database pool', run: () => db.destroy() });
-    await migrateLatest(db);
+    // The schema the app under test expects: a copy of the repository (`appRoot`) may bring its own migrations.
+    if (appRoot === REPO_ROOT) await migrateLatest(db);
+    else await db.migrate.latest({ directory: path.join(appRoot, 'migrations'), loadExtensions: ['.ts', '.js'] });
     const current = await db.raw<{ rows: { name: string }[] }>('SELECT current_database() AS name');
     const actualDatabase = current.rows[0]?.name ?? databaseName;
 
@@ -328,7 +335,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     };
     const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv): ChildService => {
       const service = spawnService(name, {
-        args: ['--import', 'tsx', entry],
+        args: [...(options.nodeArgs ?? []), '--import', 'tsx', entry],
         cwd: appRoot,
         env,
         onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail()}`),
@@ -389,10 +396,12 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     const startFloor = async (): Promise<ChildService> => {
       const env = await baseEnv({ TEMPORAL_TASK_QUEUE: floorTaskQueue });
       log(`bench: starting the floor worker (task queue ${floorTaskQueue})`);
-      // The floor worker always runs from this repository: it is the bench's own code.
+      // From the app under test when it has a floor of its own (a copy whose saga changed shape brings a floor of the
+      // same shape), else from this repository.
+      const floorRoot = existsSync(path.join(appRoot, FLOOR_ENTRY)) ? appRoot : REPO_ROOT;
       const service = spawnService('floor-worker', {
-        args: ['--import', 'tsx', path.join(REPO_ROOT, 'bench', 'floor', 'worker.ts')],
-        cwd: REPO_ROOT,
+        args: [...(options.nodeArgs ?? []), '--import', 'tsx', FLOOR_ENTRY],
+        cwd: floorRoot,
         env,
         onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail()}`),
       });
