@@ -27,7 +27,7 @@ export function createApp(deps: AppDeps): OrderFlowApp {
   app.silent = true;
   app.use(metrics.middleware);
   app.use(cors(deps.config.corsOrigins));
-  app.use(errorHandler(deps.logger));
+  app.use(errorHandler(deps.logger, options.retryAfterSeconds));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -75,6 +75,27 @@ export function serviceUnavailable(message: string, retryAfterSeconds: number): 
   return new ApiError('service_unavailable', message, {}, { 'Retry-After': String(retryAfterSeconds) });
 }
 
+/** PostgreSQL SQLSTATEs of a server going away (admin_shutdown, crash_shutdown, cannot_connect_now). */
+const DATABASE_GONE_SQLSTATES = new Set(['57P01', '57P02', '57P03']);
+/** Socket errors of a connection that could not be made or was cut. */
+const CONNECTION_ERROR_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH']);
+
+/**
+ * True when a database call failed because PostgreSQL could not be reached or dropped the connection (a restart, a
+ * failover, a terminated session, an exhausted pool), not because of the request: the client may retry, so this is
+ * a 503 rather than a 500.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, name, message } = error as { code?: unknown; name?: unknown; message?: unknown };
+  if (typeof code === 'string') {
+    // Class 08: connection exception.
+    if (DATABASE_GONE_SQLSTATES.has(code) || code.startsWith('08') || CONNECTION_ERROR_CODES.has(code)) return true;
+  }
+  if (name === 'KnexTimeoutError') return true; // no pooled connection became free in time
+  return typeof message === 'string' && /Connection terminated/i.test(message);
+}
+
 function bodyOf(error: ApiError): Record<string, unknown> {
   const { error: _code, message: _message, ...details } = error.details;
   return { error: error.code, message: error.message, ...details };
@@ -116,9 +137,9 @@ function statusOf(error: unknown): number | undefined {
 
 /**
  * The error middleware: first in the chain. Also turns the router's empty 404/405/501 answers into JSON errors so
- * every response of the API has a JSON body.
+ * every response of the API has a JSON body. A lost database connection is a 503 with `retryAfterSeconds`.
  */
-export function errorHandler(logger: Logger): Middleware {
+export function errorHandler(logger: Logger, retryAfterSeconds = 5): Middleware {
   return async (ctx, next) => {
     try {
       await next();
@@ -140,6 +161,11 @@ export function errorHandler(logger: Logger): Middleware {
       if (error instanceof ApiError) {
         if (error.status >= 500) logger.warn('request failed', { code: error.code, path: ctx.path, err: error });
         respond(ctx, error);
+        return;
+      }
+      if (isDatabaseUnavailable(error)) {
+        logger.warn('database unavailable', { method: ctx.method, path: ctx.path, err: error });
+        respond(ctx, serviceUnavailable('the order service is unavailable; retry later', retryAfterSeconds));
         return;
       }
       const status = statusOf(error);

@@ -73,6 +73,11 @@ const authErrors: Record<number, ResponseDoc> = {
 
 const serverErrors: Record<number, ResponseDoc> = {
   500: { description: 'Unexpected error (details are logged, never returned)', schema: internalErrorSchema },
+  503: {
+    description: 'PostgreSQL (or, for order writes, Temporal) unreachable; nothing was changed',
+    schema: serviceUnavailableSchema,
+    headers: RETRY_AFTER,
+  },
 };
 
 const bodyErrors: Record<number, ResponseDoc> = {
