@@ -1,5 +1,6 @@
-import knex, { type Knex } from 'knex';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
+import knex, { type Knex } from 'knex';
 
 /** Where the knex migrations live; shared by `npm run migrate`, the dev stack and the test setup. */
 export const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'migrations');
@@ -24,13 +25,46 @@ export interface DbOptions {
   poolMax?: number;
 }
 
+/** A knex migration module: `up` and `down`. */
+interface MigrationModule {
+  up(db: Knex): Promise<void>;
+  down(db: Knex): Promise<void>;
+}
+
+/**
+ * Migrations named without their file extension: a checkout runs `*.ts` and the image runs the compiled `*.js`, and
+ * knex records names, so with extensions the two would each find the other's history "missing".
+ */
+export class MigrationSource implements Knex.MigrationSource<string> {
+  constructor(private readonly directory: string = MIGRATIONS_DIR) {}
+
+  /** Migration names in order, one per `*.ts`/`*.js` module (declarations and maps ignored). */
+  getMigrations(): Promise<string[]> {
+    const names = readdirSync(this.directory)
+      .filter((file) => /\.(ts|js)$/.test(file) && !file.endsWith('.d.ts'))
+      .map((file) => file.replace(/\.(ts|js)$/, ''));
+    return Promise.resolve([...new Set(names)].sort());
+  }
+
+  /** The name knex records: the file name without extension. */
+  getMigrationName(migration: string): string {
+    return migration;
+  }
+
+  /** Loads the module, whichever extension this build has. */
+  getMigration(migration: string): Promise<MigrationModule> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return Promise.resolve(require(path.join(this.directory, migration)) as MigrationModule);
+  }
+}
+
 /** Builds a knex instance on PostgreSQL; the caller owns it and calls `destroy()`. */
 export function createDb({ url, poolMax = 10 }: DbOptions): Knex {
   return knex({
     client: 'pg',
     connection: url,
     pool: { min: 0, max: poolMax },
-    migrations: { directory: MIGRATIONS_DIR, loadExtensions: ['.ts', '.js'], tableName: 'knex_migrations' },
+    migrations: { migrationSource: new MigrationSource(), tableName: 'knex_migrations' },
   });
 }
 

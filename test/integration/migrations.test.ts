@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
-import { createDb, migrateLatest } from '../../lib/db';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createDb, MigrationSource, migrateLatest } from '../../lib/db';
 import { DEMO_CATALOG } from '../../lib/catalog';
 import { seedCatalog } from '../../scripts/seed-catalog';
 import { ensureDatabase, withDatabase } from '../../scripts/services';
@@ -62,5 +65,18 @@ describe('migrations on real PostgreSQL', () => {
     const row = await db('products').where({ sku: first.sku }).first<{ stock: number }>();
     expect(row.stock).toBe(1);
     expect(DEMO_CATALOG.length).toBeGreaterThanOrEqual(18);
+  });
+
+  it('when the image runs compiled .js migrations on a database migrated from .ts, then the names match', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-migrations-'));
+    try {
+      for (const file of ['2_b.js', '1_a.ts', '1_a.js', '1_a.d.ts', '1_a.js.map'])
+        writeFileSync(path.join(dir, file), '');
+      expect(await new MigrationSource(dir).getMigrations()).toEqual(['1_a', '2_b']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const [done] = (await db.migrate.list()) as [{ name: string }[], unknown[]];
+    expect(done.map((migration) => migration.name).every((name) => !/\.(ts|js)$/.test(name))).toBe(true);
   });
 });
