@@ -4,7 +4,7 @@
  * without a Docker engine. The checks keep the stack honest as the code changes: every setting lib/config.ts reads
  * reaches every OrderFlow process (the list is parsed from lib/config.ts, never copied), images are pinned, host ports
  * do not clash, the start order holds, and no secret has a default. Plus the Dockerfile and temporal-config/ facts the
- * stack relies on. Needs the `docker-compose` apt package; CI fails without it, a laptop skips with a hint.
+ * stack relies on. Needs the `docker-compose` apt package (.ci/run installs it); without it the suite fails with the install hint.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -73,14 +73,6 @@ function findCompose(): string[] | undefined {
 }
 
 const compose = findCompose();
-const inCi = /^(1|true|yes)$/i.test(process.env.CI ?? '');
-if (compose === undefined && !inCi) {
-  process.stderr.write(
-    'compose.test.ts: no docker-compose / `docker compose` found; skipping (Debian/Ubuntu: apt-get install docker-compose)\n',
-  );
-}
-const describeCompose = compose === undefined && !inCi ? describe.skip : describe;
-
 /** A scratch dir with an empty env file, so a developer's .env never leaks into the checks. */
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'orderflow-compose-test-'));
 const emptyEnvFile = path.join(scratch, 'empty.env');
@@ -89,7 +81,9 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Runs `config` with exactly `env` (plus PATH/HOME); returns exit status and output. */
 function composeConfig(env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
-  if (compose === undefined) throw new Error('Compose is required in CI: apt-get install -y docker-compose');
+  if (compose === undefined) {
+    throw new Error('no docker-compose / `docker compose` found: apt-get install -y docker-compose (see .ci/run)');
+  }
   const [command, ...prefix] = compose as [string, ...string[]];
   const result = spawnSync(
     command,
@@ -125,7 +119,7 @@ function publishedPort(mapping: PortMapping | string): number | undefined {
   return mapping.published === undefined ? undefined : Number(mapping.published);
 }
 
-describeCompose('docker-compose.yml, as Compose reads it', () => {
+describe('docker-compose.yml, as Compose reads it', () => {
   let services: Record<string, Service>;
 
   beforeAll(() => {
