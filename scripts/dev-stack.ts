@@ -21,6 +21,7 @@ import {
   startEmbeddedPostgres,
   startRedisServer,
   stopChild,
+  temporalAnswers,
   waitFor,
   withDatabase,
   type Teardown,
@@ -107,20 +108,6 @@ async function provisionRedis(redisUrl: string | undefined, dataDir: string, pat
   const server = await startRedisServer(pathValue, dataDir, port, true);
   teardowns.push(server.teardown);
   return server.url;
-}
-
-async function temporalAnswers(address: string): Promise<boolean> {
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await connection.workflowService.getSystemInfo({});
-      return true;
-    } finally {
-      await connection.close();
-    }
-  } catch {
-    return false;
-  }
 }
 
 async function provisionTemporal(

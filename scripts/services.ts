@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { Connection } from '@temporalio/client';
 import Redis from 'ioredis';
 import { Client } from 'pg';
 import { findOnPath } from './temporal-cli';
@@ -92,6 +93,21 @@ export async function redisAnswers(url: string): Promise<boolean> {
     return false;
   } finally {
     redis.disconnect();
+  }
+}
+
+/** True if a Temporal frontend at `address` answers GetSystemInfo. */
+export async function temporalAnswers(address: string): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ address, connectTimeout: 1000 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
   }
 }
 

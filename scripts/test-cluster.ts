@@ -33,7 +33,7 @@ import {
 } from '../temporal-config/cluster';
 import { setupNamespace } from '../temporal-config/setup';
 import net from 'node:net';
-import { dropDatabase, postgresAnswers, stopChild, waitFor } from './services';
+import { dropDatabase, postgresAnswers, stopChild, temporalAnswers, waitFor } from './services';
 import { findOnPath } from './temporal-cli';
 
 /** The suites that run orders end to end through Temporal; arguments after `--` replace this list. */
@@ -164,20 +164,6 @@ async function runLogged(command: string, args: string[], env: NodeJS.ProcessEnv
   log.end();
 }
 
-async function temporalServing(address: string): Promise<boolean> {
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await connection.workflowService.getSystemInfo({});
-      return true;
-    } finally {
-      await connection.close();
-    }
-  } catch {
-    return false;
-  }
-}
-
 /**
  * A free loopback port below 32768: Temporal stores membership ports in a PostgreSQL smallint, so the OS's ephemeral
  * ports (usually above 32767) make the server exit with "value out of range for type smallint".
@@ -267,7 +253,7 @@ async function startCluster(bins: ClusterBinaries, workDir: string): Promise<Clu
       async () => {
         if (server.exitCode !== null)
           throw new Error(`temporal-server exited (${server.exitCode}); see ${workDir}/temporal-server.log`);
-        return temporalServing(address);
+        return temporalAnswers(address);
       },
       120_000,
     );
