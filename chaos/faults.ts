@@ -10,12 +10,7 @@ import type { ChaosStack } from './stack';
 
 /** Kinds of fault the run injects. */
 export type FaultKind =
-  | 'worker_kill'
-  | 'relay_restart'
-  | 'redis_restart'
-  | 'temporal_restart'
-  | 'postgres_terminate'
-  | 'gateway_outage';
+  'worker_kill' | 'relay_restart' | 'redis_restart' | 'temporal_restart' | 'postgres_terminate' | 'gateway_outage';
 
 /** Labels of the fault kinds in the summary. */
 export const FAULT_LABELS: Record<FaultKind, string> = {

@@ -2,7 +2,7 @@
  * The mixed load of a chaos run, over the real HTTP API: orders from several customers with every kind of payment
  * token, unknown SKUs and scarce stock, random cancels at random moments, and repeated Idempotency-Keys (same body:
  * the same order is expected back; another body: 422 `idempotency_key_reused` naming the same order). A keyed
- * request that gets a 503 or no answer is retried after Retry-After, as a well-behaved client does; an unkeyed one is
+ * request that gets a 5xx or no answer is retried after Retry-After, as a well-behaved client does; an unkeyed one is
  * not (its order may or may not exist, which the checks allow for). Every 5xx and every unanswered request is
  * recorded with its time, so the checks can hold it against the fault windows.
  */
@@ -234,13 +234,13 @@ export function startLoad(options: LoadOptions): Load {
     });
   };
 
-  /** Retries while the answer is a 503 or nothing, waiting Retry-After (at least 1 s) between attempts. */
+  /** Retries while the answer is a 5xx or nothing, waiting Retry-After (at least 1 s) between attempts. */
   const withRetries = async (send: () => Promise<Answer>, retry: boolean): Promise<[Answer, number]> => {
     let attempts = 0;
     for (;;) {
       attempts += 1;
       const answer = await send();
-      const transient = answer.status === 503 || answer.status === 0;
+      const transient = answer.status >= 500 || answer.status === 0;
       if (!retry || !transient || attempts >= MAX_ATTEMPTS || signal.aborted) return [answer, attempts];
       const seconds = Number(answer.retryAfter ?? '2');
       await sleep(Math.min(10, Math.max(1, Number.isFinite(seconds) ? seconds : 2)) * 1000);
@@ -291,7 +291,8 @@ export function startLoad(options: LoadOptions): Load {
     const [answer] = await withRetries(() => request('POST', path, customer.token), true);
     const error = typeof answer.body.error === 'string' ? answer.body.error : undefined;
     records.cancels.push({ orderId, status: answer.status, error });
-    if (answer.status !== 202 && !(answer.status === 409 && error === 'not_cancellable') && answer.status !== 503) {
+    const allowed = answer.status === 202 || (answer.status === 409 && error === 'not_cancellable');
+    if (!allowed && answer.status !== 0 && answer.status < 500) {
       unexpected('POST', path, answer);
     }
   };
@@ -323,7 +324,7 @@ export function startLoad(options: LoadOptions): Load {
         ? 'accepted'
         : rejected && orderId !== undefined
           ? 'rejected'
-          : answer.status === 503 || answer.status === 0
+          : answer.status >= 500 || answer.status === 0
             ? 'unacknowledged'
             : 'refused';
     const order: PlacedOrder = {
@@ -339,7 +340,7 @@ export function startLoad(options: LoadOptions): Load {
       attempts,
     };
     records.orders.push(order);
-    if (outcome === 'refused') unexpected('POST', '/orders', answer);
+    if (outcome === 'refused' && answer.status < 500) unexpected('POST', '/orders', answer);
     if (orderId === undefined || (outcome !== 'accepted' && outcome !== 'rejected')) return;
     options.onOrder(customer.id, orderId);
 

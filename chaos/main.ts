@@ -24,7 +24,11 @@ const seconds = (ms: number): number => Math.round(ms / 100) / 10;
 
 /** Counts orders by status in the chaos database. */
 async function statusCounts(stack: ChaosStack): Promise<Record<string, number>> {
-  const rows = await stack.db(TABLES.orders).select('status').count<{ status: string; count: string }[]>('* as count').groupBy('status');
+  const rows = await stack
+    .db(TABLES.orders)
+    .select('status')
+    .count<{ status: string; count: string }[]>('* as count')
+    .groupBy('status');
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }
 
@@ -42,7 +46,12 @@ async function openWorkflows(stack: ChaosStack): Promise<number | undefined> {
  * Waits until every order in the database is terminal and Temporal runs no workflow, with the operator resolving
  * NEEDS_ATTENTION meanwhile; false if `timeoutMs` runs out first.
  */
-async function waitForQuiescence(stack: ChaosStack, ops: Ops, timeoutMs: number, signal: AbortSignal): Promise<boolean> {
+async function waitForQuiescence(
+  stack: ChaosStack,
+  ops: Ops,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline && !signal.aborted) {
     try {
@@ -69,7 +78,12 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
   let ops: Ops | undefined;
   let progress: { stop(): void } | undefined;
   try {
-    stack = await startChaosStack({ runDir: options.runDir, workers: options.workers, keepDatabase: options.keepDatabase, log });
+    stack = await startChaosStack({
+      runDir: options.runDir,
+      workers: options.workers,
+      keepDatabase: options.keepDatabase,
+      log,
+    });
     const services = stack.describe();
     const jwtSecret = stack.config.jwtSecret;
     const startedUp = Date.now();
@@ -113,8 +127,17 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
       customers: customers.length,
     };
     progress = startProgress(state, log);
-    log(`chaos: load of ${options.orders} orders over ~${seconds(loadMs)}s with ${plan.length} faults (seed ${options.seed})`);
-    const injecting = runFaults(plan, { stack, random: faultRandom, startedAt: loadStart, signal, log, records: faults });
+    log(
+      `chaos: load of ${options.orders} orders over ~${seconds(loadMs)}s with ${plan.length} faults (seed ${options.seed})`,
+    );
+    const injecting = runFaults(plan, {
+      stack,
+      random: faultRandom,
+      startedAt: loadStart,
+      signal,
+      log,
+      records: faults,
+    });
     await load.done;
     state.phase = 'faults';
     await injecting;
@@ -142,13 +165,23 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
       faults,
       views: sockets.views,
       openWorkflows: await openWorkflows(stack),
-      logDir: stack.logDir,
-      secrets,
       crashes: stack.crashes,
     });
     const finalStatuses = await statusCounts(stack);
+    const payments = Object.fromEntries(
+      (
+        await stack
+          .db(TABLES.payments)
+          .select('status')
+          .count<{ status: string; count: string }[]>('* as count')
+          .groupBy('status')
+      ).map((row) => [row.status, Number(row.count)]),
+    );
     const finalOf = new Map(
-      (await stack.db(TABLES.orders).select<{ id: string; status: string }[]>('id', 'status')).map((r) => [r.id, r.status]),
+      (await stack.db(TABLES.orders).select<{ id: string; status: string }[]>('id', 'status')).map((r) => [
+        r.id,
+        r.status,
+      ]),
     );
 
     sockets.close();
@@ -187,6 +220,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
       },
       quiescent,
       finalStatuses,
+      payments,
       byToken,
       placed: countBy(load.records.orders, (o) => o.outcome),
       faults,

@@ -21,6 +21,8 @@ export interface RunSummary {
   quiescent: boolean;
   /** Final status of every order in the database. */
   finalStatuses: Record<string, number>;
+  /** Ledger rows by status (approved, declined, refunded). */
+  payments: Record<string, number>;
   /** Orders the load placed, by token kind and final status. */
   byToken: Record<string, Record<string, number>>;
   placed: Record<string, number>;
@@ -44,14 +46,14 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
   return out;
 }
 
-/** The planned 5xx by the fault kinds they overlapped (`temporal_restart`, ...). */
+/** The planned 5xx by the fault they are put down to: the latest one that started before the answer. */
 export function planned5xx(records: LoadRecords, faults: readonly FaultRecord[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const error of records.serverErrors) {
     const during = outagesDuring(faults, error.sentAt, error.at);
     if (during.length === 0 || error.status !== 503 || error.retryAfter === undefined) continue;
-    const kinds = [...new Set(during.map((fault) => fault.kind))].sort().join('+');
-    out[kinds] = (out[kinds] ?? 0) + 1;
+    const cause = during.reduce((latest, fault) => (fault.start > latest.start ? fault : latest));
+    out[cause.kind] = (out[cause.kind] ?? 0) + 1;
   }
   return out;
 }
@@ -102,18 +104,28 @@ export function formatSummary(summary: RunSummary): string {
     lines.push(`  ${pad(token, 18)}${pad(placed, 8)}${columns.map((s) => pad(row[s] ?? 0, 11)).join('')}`);
   }
   lines.push(
-    `  ${pad('all orders in db', 18)}${pad(Object.values(summary.finalStatuses).reduce((a, b) => a + b, 0), 8)}${columns
-      .map((s) => pad(summary.finalStatuses[s] ?? 0, 11))
-      .join('')}`,
+    `  ${pad('all orders in db', 18)}${pad(
+      Object.values(summary.finalStatuses).reduce((a, b) => a + b, 0),
+      8,
+    )}${columns.map((s) => pad(summary.finalStatuses[s] ?? 0, 11)).join('')}`,
+  );
+  lines.push(
+    `  payments ledger: ${
+      Object.entries(summary.payments)
+        .map(([status, n]) => `${status} ${n}`)
+        .join(', ') || 'empty'
+    }`,
   );
   lines.push(
     `  NEEDS_ATTENTION handled by ops: ${summary.ops.episodes} (retryPayment ${summary.ops.retries}, cancel ${summary.ops.cancels}` +
       `${summary.ops.failedSignals > 0 ? `, ${summary.ops.failedSignals} signals resent` : ''})`,
   );
   lines.push(
-    `  customer cancels: ${Object.entries(summary.cancels)
-      .map(([status, n]) => `${status} ${n}`)
-      .join(', ') || 'none'}; repeated keys: ${summary.repeats.sameBody} same body, ${summary.repeats.otherBody} other body`,
+    `  customer cancels: ${
+      Object.entries(summary.cancels)
+        .map(([status, n]) => `${status} ${n}`)
+        .join(', ') || 'none'
+    }; repeated keys: ${summary.repeats.sameBody} same body, ${summary.repeats.otherBody} other body`,
   );
 
   lines.push('');
@@ -135,7 +147,9 @@ export function formatSummary(summary: RunSummary): string {
   lines.push(`  ${summary.http.requests} requests: ${answers.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
   const planned = Object.entries(summary.http.planned5xx);
   lines.push(
-    `  503 + Retry-After inside planned outages: ${planned.length === 0 ? 'none' : planned.map(([k, n]) => `${k} ${n}`).join(', ')}`,
+    `  503 + Retry-After inside planned outages, by the fault before them: ${
+      planned.length === 0 ? 'none' : planned.map(([k, n]) => `${FAULT_LABELS[k as FaultKind]} ${n}`).join(', ')
+    }`,
   );
 
   lines.push('');

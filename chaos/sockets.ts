@@ -1,7 +1,8 @@
 /**
  * One Socket.IO client per customer on the relay, behaving as the design asks a real client to: it keeps what it
  * received per order by seq (dropping duplicates), follows every order it placed with `subscribe`, and after every
- * reconnection (relay or Redis restarts) subscribes again from the highest seq it has. After quiescence `catchUp()`
+ * reconnection (relay or Redis restarts) or gap subscribes again from the last seq it holds without a gap, retrying
+ * while the relay answers `unavailable`. After quiescence `catchUp()`
  * subscribes once more per order, so each client should then hold every status its orders went through.
  */
 import { io, type Socket } from 'socket.io-client';
@@ -37,12 +38,18 @@ export interface SocketFleet {
 }
 
 const ACK_TIMEOUT_MS = 10_000;
+/** Attempts of one `subscribe` refused as `unavailable` (the relay could not read PostgreSQL) or left unanswered. */
+const SUBSCRIBE_ATTEMPTS = 20;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function highest(seqs: Map<number, OrderStatus> | undefined): number {
-  let max = 0;
-  for (const seq of seqs?.keys() ?? []) if (seq > max) max = seq;
-  return max;
+/**
+ * The seq the client has everything up to (1..n without a gap): what it sends as `lastSeq`, so a replay also fills
+ * an event it missed in the middle (e.g. one published while it was reconnecting, followed by a later live one).
+ */
+export function contiguousSeq(seqs: ReadonlyMap<number, unknown> | undefined): number {
+  let seq = 0;
+  while (seqs?.has(seq + 1) === true) seq += 1;
+  return seq;
 }
 
 /** Connects one client per customer. */
@@ -52,12 +59,40 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
   let closing = false;
 
   const subscribe = async (socket: Socket, view: SocketView, orderId: string): Promise<SubscribeAck | undefined> => {
-    const lastSeq = highest(view.orders.get(orderId));
+    const lastSeq = contiguousSeq(view.orders.get(orderId));
     try {
       return (await socket.timeout(ACK_TIMEOUT_MS).emitWithAck(SUBSCRIBE_EVENT, { orderId, lastSeq })) as SubscribeAck;
     } catch {
       return undefined; // no ack in time (the relay went away): the next connect subscribes again
     }
+  };
+
+  /** Follows one order: subscribes, retrying while the relay answers `unavailable`; one attempt chain per order. */
+  const following = new Map<string, { again: boolean }>();
+  const follow = (socket: Socket, view: SocketView, orderId: string): void => {
+    const running = following.get(orderId);
+    if (running !== undefined) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    following.set(orderId, state);
+    void (async () => {
+      try {
+        for (let attempt = 0; attempt < SUBSCRIBE_ATTEMPTS && socket.connected && !closing; attempt += 1) {
+          const ack = await subscribe(socket, view, orderId);
+          if (ack?.ok === true) {
+            if (!state.again) return;
+            state.again = false;
+            continue;
+          }
+          if (ack !== undefined && ack.error !== 'unavailable') return; // refused for good: the catch-up reports it
+          await sleep(500);
+        }
+      } finally {
+        following.delete(orderId);
+      }
+    })();
   };
 
   for (const customer of customers) {
@@ -83,12 +118,17 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
       view.received += 1;
       const seqs = view.orders.get(event.orderId) ?? new Map<number, OrderStatus>();
       view.orders.set(event.orderId, seqs);
-      if (seqs.has(event.seq)) view.duplicates += 1;
-      else seqs.set(event.seq, event.status);
+      if (seqs.has(event.seq)) {
+        view.duplicates += 1;
+        return;
+      }
+      seqs.set(event.seq, event.status);
+      // A gap before this event: something was missed (e.g. while reconnecting); a replay from lastSeq fills it.
+      if (event.seq > contiguousSeq(seqs) + 1) follow(socket, view, event.orderId);
     });
     socket.on('connect', () => {
       view.connects += 1;
-      for (const orderId of view.orders.keys()) void subscribe(socket, view, orderId);
+      for (const orderId of view.orders.keys()) follow(socket, view, orderId);
     });
     socket.on('disconnect', (reason) => {
       view.disconnects += 1;
@@ -106,9 +146,10 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
     track(customerId, orderId) {
       const view = views.get(customerId);
       const socket = sockets.get(customerId);
-      if (view === undefined || socket === undefined || view.orders.has(orderId)) return;
-      view.orders.set(orderId, new Map());
-      if (socket.connected) void subscribe(socket, view, orderId);
+      if (view === undefined || socket === undefined) return;
+      if (!view.orders.has(orderId)) view.orders.set(orderId, new Map());
+      // Live events may have come first through the customer's room; subscribing from lastSeq fills what was missed.
+      if (socket.connected) follow(socket, view, orderId);
     },
     connected: () => [...sockets.values()].filter((socket) => socket.connected).length,
     async catchUp(timeoutMs) {

@@ -196,6 +196,19 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     })());
 
   try {
+    // The workflow bundle first: the longest step, and it needs nothing else. Every worker incarnation loads it.
+    const bundlePath = path.join(runDir, 'workflow-bundle.js');
+    const bundling = spawnLogged({
+      name: 'bundle',
+      life: 1,
+      command: process.execPath,
+      args: ['--import', 'tsx', path.join('scripts', 'build-workflow-bundle.ts'), bundlePath],
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      logDir,
+    });
+    teardowns.push({ what: 'the workflow bundler', run: async () => void (await bundling.stop('SIGKILL')) });
+
     // Secrets of this run only: the scan looks for them in every log.
     const jwtSecret = randomBytes(32).toString('base64url');
     const codecKey = randomBytes(32).toString('base64');
@@ -261,7 +274,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const temporalDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-temporal-'));
     teardowns.push({
       what: 'the Temporal database file',
-      run: async () => rmSync(temporalDir, { recursive: true, force: true }),
+      run: () => Promise.resolve(rmSync(temporalDir, { recursive: true, force: true })),
     });
     const temporalPort = await freePort();
     const temporalAddress = `127.0.0.1:${temporalPort}`;
@@ -285,7 +298,8 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       const slot = slots.get(proc.name);
       if (slot !== undefined && slot.current === proc) {
         setTimeout(() => {
-          if (!stopping) startSlot(slot).catch((error: unknown) => log(`chaos: could not restart ${slot.name}: ${String(error)}`));
+          if (!stopping)
+            startSlot(slot).catch((error: unknown) => log(`chaos: could not restart ${slot.name}: ${String(error)}`));
         }, 1000);
       }
     };
@@ -297,7 +311,10 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       life: 0,
       current: undefined,
       start: async () => {
-        const proc = spawnSlotProcess(temporalSlot, cli.path, temporalArgs, { PATH: process.env.PATH, HOME: process.env.HOME });
+        const proc = spawnSlotProcess(temporalSlot, cli.path, temporalArgs, {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+        });
         await waitFor(
           'the Temporal dev server',
           async () => {
@@ -312,16 +329,6 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     slots.set(temporalSlot.name, temporalSlot);
     teardowns.push({ what: 'the Temporal dev server', run: async () => void (await temporalSlot.current?.stop()) });
 
-    const bundlePath = path.join(runDir, 'workflow-bundle.js');
-    const bundling = spawnLogged({
-      name: 'bundle',
-      life: 1,
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join('scripts', 'build-workflow-bundle.ts'), bundlePath],
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      logDir,
-    });
     log(`chaos: starting the Temporal dev server on ${temporalAddress}; bundling the workflows`);
     await startSlot(temporalSlot);
     const bundled = await bundling.exited;
@@ -362,9 +369,9 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
           });
           await waitFor(
             `${slot.name} to poll`,
-            async () => {
+            () => {
               if (proc.hasExited()) throw new Error(`${slot.name} exited while starting:\n${proc.tail()}`);
-              return proc.log().includes('"worker polling"');
+              return Promise.resolve(proc.log().includes('"worker polling"'));
             },
             90_000,
           );
@@ -415,7 +422,9 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     teardowns.push({
       what: 'the workers, API and relay',
       run: async () => {
-        await Promise.all([...workerSlots, apiSlot, relaySlot].map((slot) => slot.current?.stop('SIGTERM', 8000)));
+        await Promise.all(
+          [...workerSlots, apiSlot, relaySlot].map(async (slot) => void (await slot.current?.stop('SIGTERM', 8000))),
+        );
       },
     });
     log(`chaos: starting ${options.workers} worker(s), the API and the relay`);
@@ -424,7 +433,11 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
 
     const connection = await Connection.connect({ address: temporalAddress });
     teardowns.push({ what: 'the harness Temporal connection', run: () => connection.close() });
-    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter: createDataConverter(config) });
+    const client = new Client({
+      connection,
+      namespace: config.temporal.namespace,
+      dataConverter: createDataConverter(config),
+    });
 
     const restart = async (slot: Slot, signal: NodeJS.Signals, downMs = 0): Promise<void> => {
       await slot.current?.stop(signal, 8000);
