@@ -54,6 +54,11 @@ export interface CheckInput {
   views: ReadonlyMap<string, SocketView>;
   /** Workflows Temporal still reports running (undefined when it could not be asked). */
   openWorkflows: number | undefined;
+  /**
+   * Order workflows Temporal knows of, running or closed (undefined when it could not be asked): one per order row,
+   * or the dev server lost state across its restart.
+   */
+  orderWorkflows: number | undefined;
   crashes: readonly Crash[];
 }
 
@@ -105,6 +110,9 @@ function ordersTerminal(input: CheckInput, orders: Map<string, OrderRow>): Check
   }
   if (input.openWorkflows !== undefined && input.openWorkflows > 0) {
     violations.push(`${input.openWorkflows} order workflow(s) still running in Temporal`);
+  }
+  if (input.orderWorkflows !== undefined && input.orderWorkflows !== orders.size) {
+    violations.push(`Temporal knows ${input.orderWorkflows} order workflows for ${orders.size} orders`);
   }
   return result('orders_terminal', orders.size, violations);
 }
@@ -200,19 +208,29 @@ export function outagesDuring(faults: readonly FaultRecord[], sentAt: number, at
   );
 }
 
+/** How a 5xx (or unanswered request) is judged: planned (and the fault before it), or why it is a violation. */
+export function classify5xx(
+  error: ServerErrorRecord,
+  faults: readonly FaultRecord[],
+): { planned: true; cause: FaultRecord } | { planned: false; reason: string } {
+  const during = outagesDuring(faults, error.sentAt, error.at);
+  if (during.length === 0) return { planned: false, reason: 'outside every planned outage' };
+  if (error.status !== 503 || error.retryAfter === undefined) {
+    const kinds = [...new Set(during.map((fault) => fault.kind))].join(', ');
+    return { planned: false, reason: `during ${kinds}, but not a 503 with Retry-After` };
+  }
+  return { planned: true, cause: during.reduce((latest, fault) => (fault.start > latest.start ? fault : latest)) };
+}
+
 function serverErrors(input: CheckInput): CheckResult {
   const violations: string[] = [];
   for (const error of input.serverErrors) {
+    const verdict = classify5xx(error, input.faults);
+    if (verdict.planned) continue;
     const what = `${error.method} ${error.path} -> ${error.status === 0 ? 'no answer' : error.status}${
       error.error !== undefined ? ` ${error.error}` : ''
     } at ${iso(error.at)} (sent ${iso(error.sentAt)})`;
-    const during = outagesDuring(input.faults, error.sentAt, error.at);
-    if (during.length === 0) {
-      violations.push(`${what}: outside every planned outage`);
-    } else if (error.status !== 503 || error.retryAfter === undefined) {
-      const kinds = [...new Set(during.map((fault) => fault.kind))].join(', ');
-      violations.push(`${what}: during ${kinds}, but not a 503 with Retry-After`);
-    }
+    violations.push(`${what}: ${verdict.reason}`);
   }
   for (const answer of input.unexpected) {
     violations.push(

@@ -134,6 +134,8 @@ export interface Load {
 const REQUEST_TIMEOUT_MS = 30_000;
 /** Attempts of a keyed POST or a cancel that keeps getting 503s or no answer. */
 const MAX_ATTEMPTS = 8;
+/** No retry starts later than this after the load's deadline, so the load phase ends in bounded time. */
+const RETRY_GRACE_MS = 30_000;
 /** Orders in flight at most (placing + follow-ups). */
 const MAX_IN_FLIGHT = 40;
 /** An SKU that is not in the catalog. */
@@ -194,7 +196,7 @@ export function startLoad(options: LoadOptions): Load {
           ...headers,
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
       });
       const text = await response.text();
       let parsed: Record<string, unknown> = {};
@@ -241,7 +243,8 @@ export function startLoad(options: LoadOptions): Load {
       attempts += 1;
       const answer = await send();
       const transient = answer.status >= 500 || answer.status === 0;
-      if (!retry || !transient || attempts >= MAX_ATTEMPTS || signal.aborted) return [answer, attempts];
+      const late = Date.now() > options.deadline + RETRY_GRACE_MS;
+      if (!retry || !transient || attempts >= MAX_ATTEMPTS || late || signal.aborted) return [answer, attempts];
       const seconds = Number(answer.retryAfter ?? '2');
       await sleep(Math.min(10, Math.max(1, Number.isFinite(seconds) ? seconds : 2)) * 1000);
     }

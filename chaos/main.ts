@@ -9,13 +9,21 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { TABLES } from '../lib/db';
-import { TERMINAL_STATUSES } from '../workflows/definitions';
+import { TERMINAL_STATUSES, WORKFLOW_TYPE } from '../workflows/definitions';
 import { runChecks, scanLogs, type CheckResult } from './checks';
 import { planFaults, runFaults, type FaultRecord } from './faults';
 import { createCustomers, startLoad } from './load';
 import { startOps, type Ops } from './ops';
 import { createRandom, parseOptions, UsageError, USAGE, type ChaosOptions } from './options';
-import { countBy, formatSummary, planned5xx, realtimeTotals, startProgress, type RunSummary } from './report';
+import {
+  countBy,
+  formatSummary,
+  planned5xx,
+  realtimeTotals,
+  serverErrorLog,
+  startProgress,
+  type RunSummary,
+} from './report';
 import { startSockets, type SocketFleet } from './sockets';
 import { CHAOS_CATALOG, startChaosStack, type ChaosStack } from './stack';
 
@@ -32,15 +40,19 @@ async function statusCounts(stack: ChaosStack): Promise<Record<string, number>> 
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }
 
-/** Workflows Temporal reports running, or undefined when it cannot say. */
-async function openWorkflows(stack: ChaosStack): Promise<number | undefined> {
+/** Order workflows Temporal reports (`query` narrows them), or undefined when it cannot say. */
+async function countWorkflows(stack: ChaosStack, query = ''): Promise<number | undefined> {
   try {
-    const { count } = await stack.client.workflow.count('ExecutionStatus = "Running"');
+    const { count } = await stack.client.workflow.count(`WorkflowType = "${WORKFLOW_TYPE}"${query}`);
     return count;
   } catch {
     return undefined;
   }
 }
+
+/** Order workflows still running. */
+const openWorkflows = (stack: ChaosStack): Promise<number | undefined> =>
+  countWorkflows(stack, ' AND ExecutionStatus = "Running"');
 
 /**
  * Waits until every order in the database is terminal and Temporal runs no workflow, with the operator resolving
@@ -165,6 +177,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
       faults,
       views: sockets.views,
       openWorkflows: await openWorkflows(stack),
+      orderWorkflows: await countWorkflows(stack),
       crashes: stack.crashes,
     });
     const finalStatuses = await statusCounts(stack);
@@ -229,6 +242,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
         requests: load.records.requests,
         answers: Object.fromEntries(load.records.answers),
         planned5xx: planned5xx(load.records, faults),
+        serverErrors: serverErrorLog(load.records, faults),
       },
       cancels: countBy(load.records.cancels, (c) => `${c.status}${c.error !== undefined ? ` ${c.error}` : ''}`),
       repeats: {

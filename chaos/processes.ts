@@ -56,6 +56,9 @@ export function spawnLogged(options: ChaosSpawnOptions): ChaosProcess {
       cwd: options.cwd,
       env: options.env,
       stdio: ['ignore', fd, fd],
+      // A process group of its own: a Ctrl-C in the terminal reaches the harness only, which then stops every
+      // process in order instead of finding them all gone at once (and taking that for crashes).
+      detached: true,
     });
   } finally {
     closeSync(fd);

@@ -3,9 +3,9 @@
  * token and final status, faults injected, HTTP answers, realtime, and the checks with their violations), also
  * written as `summary.json` in the run directory.
  */
-import { CHECKS, outagesDuring, type CheckResult } from './checks';
+import { CHECKS, classify5xx, type CheckResult } from './checks';
 import { FAULT_LABELS, type FaultKind, type FaultRecord } from './faults';
-import { TOKEN_WEIGHTS, type LoadRecords, type TokenKind } from './load';
+import { TOKEN_WEIGHTS, type LoadRecords, type ServerErrorRecord, type TokenKind } from './load';
 import type { OpsRecords } from './ops';
 import type { ChaosOptions } from './options';
 import type { SocketView } from './sockets';
@@ -28,7 +28,12 @@ export interface RunSummary {
   placed: Record<string, number>;
   faults: FaultRecord[];
   ops: OpsRecords;
-  http: { requests: number; answers: Record<string, number>; planned5xx: Record<string, number> };
+  http: {
+    requests: number;
+    answers: Record<string, number>;
+    planned5xx: Record<string, number>;
+    serverErrors: (Omit<ServerErrorRecord, 'sentAt' | 'at'> & { sentAt: string; at: string; verdict: string })[];
+  };
   cancels: Record<string, number>;
   repeats: { sameBody: number; otherBody: number };
   realtime: { clients: number; received: number; duplicates: number; reconnects: number; orders: number };
@@ -50,12 +55,26 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
 export function planned5xx(records: LoadRecords, faults: readonly FaultRecord[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const error of records.serverErrors) {
-    const during = outagesDuring(faults, error.sentAt, error.at);
-    if (during.length === 0 || error.status !== 503 || error.retryAfter === undefined) continue;
-    const cause = during.reduce((latest, fault) => (fault.start > latest.start ? fault : latest));
-    out[cause.kind] = (out[cause.kind] ?? 0) + 1;
+    const verdict = classify5xx(error, faults);
+    if (verdict.planned) out[verdict.cause.kind] = (out[verdict.cause.kind] ?? 0) + 1;
   }
   return out;
+}
+
+/** Every 5xx (and unanswered request) with its time and how it was judged, for summary.json. */
+export function serverErrorLog(
+  records: LoadRecords,
+  faults: readonly FaultRecord[],
+): RunSummary['http']['serverErrors'] {
+  return records.serverErrors.map((error) => {
+    const verdict = classify5xx(error, faults);
+    return {
+      ...error,
+      sentAt: new Date(error.sentAt).toISOString(),
+      at: new Date(error.at).toISOString(),
+      verdict: verdict.planned ? `planned: ${verdict.cause.kind}` : `violation: ${verdict.reason}`,
+    };
+  });
 }
 
 /** The realtime totals over every client. */

@@ -213,6 +213,7 @@ describe('chaos checks', () => {
       faults: [faultWindow],
       views: new Map([[customerId, view]]),
       openWorkflows: 0,
+      orderWorkflows: 1,
       crashes: [],
     };
   }
@@ -268,7 +269,7 @@ describe('chaos checks', () => {
         request_hash: 'planted',
         workflow_id: workflowIdFor(stuck),
       });
-      return { ...checkInput, openWorkflows: 1 };
+      return { ...checkInput, openWorkflows: 1, orderWorkflows: 2 };
     });
     expect(Object.keys(found)).toEqual(['orders_terminal']);
     expect(found.orders_terminal?.[0]).toMatch(new RegExp(`order ${stuck} is still CHARGING`));
