@@ -293,7 +293,7 @@ describe('chaos checks', () => {
         status: 'approved',
         card_fingerprint: 'planted',
       });
-      return checkInput;
+      return { ...checkInput, orderWorkflows: 2 };
     });
     expect(Object.keys(found).sort()).toEqual(['invariants', 'refunds']);
   });
