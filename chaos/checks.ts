@@ -9,7 +9,7 @@ import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import { checkInvariants } from '../lib/invariants';
 import { isTerminal, paymentIdempotencyKey, type OrderStatus } from '../workflows/definitions';
-import { OUTAGE_GRACE_MS, type FaultRecord } from './faults';
+import { OUTAGE_EXCUSES, type FaultRecord } from './faults';
 import type { PlacedOrder, RepeatRecord, ServerErrorRecord, UnexpectedAnswer } from './load';
 import type { SocketView } from './sockets';
 import type { Crash, Secret } from './stack';
@@ -201,11 +201,26 @@ function idempotency(input: CheckInput): CheckResult {
   return result('idempotency', input.repeats.length, violations);
 }
 
-/** The planned outage windows a request overlapped: any fault but the gateway outage (which must cause no 5xx). */
-export function outagesDuring(faults: readonly FaultRecord[], sentAt: number, at: number): FaultRecord[] {
-  return faults.filter(
-    (fault) => fault.kind !== 'gateway_outage' && sentAt <= fault.end + OUTAGE_GRACE_MS && at >= fault.start,
-  );
+/** `POST /orders/:id/cancel` for `POST /orders/<uuid>/cancel`. */
+export function requestRoute(method: string, requestPath: string): string {
+  return `${method} ${requestPath.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, ':id')}`;
+}
+
+/** The faults that excuse a failed request: it overlapped the fault's window and the fault can fail that request. */
+export function outagesDuring(
+  faults: readonly FaultRecord[],
+  error: Pick<ServerErrorRecord, 'method' | 'path' | 'sentAt' | 'at'>,
+): FaultRecord[] {
+  const route = requestRoute(error.method, error.path);
+  return faults.filter((fault) => {
+    const excuse = OUTAGE_EXCUSES[fault.kind];
+    return (
+      excuse !== undefined &&
+      excuse.requests.includes(route) &&
+      error.sentAt <= fault.end + excuse.graceMs &&
+      error.at >= fault.start
+    );
+  });
 }
 
 /** How a 5xx (or unanswered request) is judged: planned (and the fault before it), or why it is a violation. */
@@ -213,8 +228,8 @@ export function classify5xx(
   error: ServerErrorRecord,
   faults: readonly FaultRecord[],
 ): { planned: true; cause: FaultRecord } | { planned: false; reason: string } {
-  const during = outagesDuring(faults, error.sentAt, error.at);
-  if (during.length === 0) return { planned: false, reason: 'outside every planned outage' };
+  const during = outagesDuring(faults, error);
+  if (during.length === 0) return { planned: false, reason: 'outside every planned outage that can fail it' };
   if (error.status !== 503 || error.retryAfter === undefined) {
     const kinds = [...new Set(during.map((fault) => fault.kind))].join(', ');
     return { planned: false, reason: `during ${kinds}, but not a 503 with Retry-After` };

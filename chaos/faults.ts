@@ -22,11 +22,29 @@ export const FAULT_LABELS: Record<FaultKind, string> = {
   gateway_outage: 'payment gateway outage',
 };
 
+/** Which API answers a fault may turn into a 503, and for how long after it ended. */
+export interface OutageExcuse {
+  /** Requests (`<METHOD> <route>`, ids as `:id`) the fault stands between the API and an answer for. */
+  requests: readonly string[];
+  /** How long after the fault a request that began during it may still fail. */
+  graceMs: number;
+}
+
 /**
- * How long after a fault ends a 5xx still counts as caused by it: the API's Temporal deadline (15 s) plus the
- * Retry-After of its 503 (5 s), as a request that began during the fault may only give up then.
+ * The planned outages: what each fault may excuse. Temporal down: order writes wait out the API's Temporal deadline
+ * (15 s) plus its Retry-After (5 s). A killed worker: a new order's reservation (update-with-start) waits for a
+ * worker, at worst past that deadline. PostgreSQL sessions cut: any request reading the database, at once. Relay and
+ * Redis restarts and the gateway outage excuse nothing: the API must not notice them (rate limits fail open, payments
+ * go NEEDS_ATTENTION).
  */
-export const OUTAGE_GRACE_MS = 20_000;
+export const OUTAGE_EXCUSES: Partial<Record<FaultKind, OutageExcuse>> = {
+  temporal_restart: { requests: ['POST /orders', 'POST /orders/:id/cancel'], graceMs: 20_000 },
+  worker_kill: { requests: ['POST /orders'], graceMs: 20_000 },
+  postgres_terminate: {
+    requests: ['POST /orders', 'POST /orders/:id/cancel', 'GET /orders/:id', 'GET /orders', 'GET /products'],
+    graceMs: 5_000,
+  },
+};
 
 /** One fault the schedule asks for, `atMs` after the load started. */
 export interface PlannedFault {

@@ -7,6 +7,7 @@
  * recorded with its time, so the checks can hold it against the fault windows.
  */
 import { signToken } from '../api/auth';
+import { requestRoute } from './checks';
 import type { Random } from './options';
 import type { CatalogProduct, Secret } from './stack';
 
@@ -149,11 +150,6 @@ interface Answer {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** The route of a path, for counting answers (`/orders/:id/cancel`). */
-function routeOf(path: string): string {
-  return path.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/g, ':id');
-}
-
 /** The customers of a run, each with a token signed with the run's JWT_SECRET. */
 export function createCustomers(count: number, seed: number, jwtSecret: string): Customer[] {
   return Array.from({ length: count }, (_, index) => {
@@ -210,7 +206,7 @@ export function startLoad(options: LoadOptions): Load {
       const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       answer = { status: 0, body: { error: 'no_answer', message }, retryAfter: undefined };
     }
-    const key = `${method} ${routeOf(path)} ${answer.status === 0 ? 'no answer' : answer.status}`;
+    const key = `${requestRoute(method, path)} ${answer.status === 0 ? 'no answer' : answer.status}`;
     records.answers.set(key, (records.answers.get(key) ?? 0) + 1);
     if (answer.status === 0 || answer.status >= 500) {
       records.serverErrors.push({

@@ -326,6 +326,25 @@ describe('chaos checks', () => {
     expect(found.http_5xx?.[0]).toMatch(/-> 500 internal_error .*outside every planned outage/);
   });
 
+  test('when a read answered 503 while only Temporal was down, then the 5xx check reports it', async () => {
+    const found = await checksWith((_, checkInput) => ({
+      ...checkInput,
+      serverErrors: [
+        {
+          method: 'GET',
+          path: `/orders/${orderId}`,
+          status: 503,
+          sentAt: faultWindow.start + 1000,
+          at: faultWindow.start + 1010,
+          retryAfter: '5',
+          error: 'service_unavailable',
+        },
+      ],
+    }));
+    expect(Object.keys(found)).toEqual(['http_5xx']);
+    expect(found.http_5xx?.[0]).toMatch(/GET \/orders\/\S+ -> 503 .*outside every planned outage that can fail it/);
+  });
+
   test('when a client never saw the terminal status, then the realtime check reports it', async () => {
     const found = await checksWith((_, checkInput) => {
       const seen = new Map(history.slice(0, 4).map((status, i) => [i + 1, status]));
