@@ -234,7 +234,10 @@ export function classify5xx(
     const kinds = [...new Set(during.map((fault) => fault.kind))].join(', ');
     return { planned: false, reason: `during ${kinds}, but not a 503 with Retry-After` };
   }
-  return { planned: true, cause: during.reduce((latest, fault) => (fault.start > latest.start ? fault : latest)) };
+  // The cause: the latest fault already under way when the request was sent, else the latest one overlapping it.
+  const before = during.filter((fault) => fault.start <= error.sentAt);
+  const candidates = before.length > 0 ? before : during;
+  return { planned: true, cause: candidates.reduce((latest, fault) => (fault.start > latest.start ? fault : latest)) };
 }
 
 function serverErrors(input: CheckInput): CheckResult {

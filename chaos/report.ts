@@ -51,7 +51,7 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
   return out;
 }
 
-/** The planned 5xx by the fault they are put down to: the latest one that started before the answer. */
+/** The planned 5xx by the fault they are put down to (`classify5xx`). */
 export function planned5xx(records: LoadRecords, faults: readonly FaultRecord[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const error of records.serverErrors) {
@@ -166,7 +166,7 @@ export function formatSummary(summary: RunSummary): string {
   lines.push(`  ${summary.http.requests} requests: ${answers.map(([k, n]) => `${k}: ${n}`).join('; ')}`);
   const planned = Object.entries(summary.http.planned5xx);
   lines.push(
-    `  503 + Retry-After inside planned outages, by the fault before them: ${
+    `  503 + Retry-After inside planned outages, by cause: ${
       planned.length === 0 ? 'none' : planned.map(([k, n]) => `${FAULT_LABELS[k as FaultKind]} ${n}`).join(', ')
     }`,
   );
