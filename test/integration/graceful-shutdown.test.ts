@@ -377,22 +377,28 @@ async function newProduct(label: string, stock: number): Promise<string> {
   return sku;
 }
 
-/** Places an order on `apiUrl` with an Idempotency-Key; resolves with the 201's order id. */
+/**
+ * Places an order on `apiUrl` with an Idempotency-Key, as a careful client does: a 503 (no worker polled within the
+ * API's deadline) is retried with the same key, which can never create a second order. Resolves with the order id.
+ */
 async function placeOrder(apiUrl: string, customerId: string, sku: string, paymentToken: string): Promise<string> {
-  const response = await fetch(`${apiUrl}/orders`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${signToken(customerId, config.jwtSecret)}`,
-      'content-type': 'application/json',
-      'idempotency-key': randomUUID(),
-    },
-    body: JSON.stringify({ items: [{ sku, quantity: 1 }], payment: { token: paymentToken } }),
-  });
-  const body = (await response.json()) as { orderId?: string };
-  if (response.status !== 201 || body.orderId === undefined) {
-    throw new Error(`POST /orders answered ${response.status}: ${JSON.stringify(body)}`);
+  const key = randomUUID();
+  for (let attempt = 1; ; attempt += 1) {
+    const response = await fetch(`${apiUrl}/orders`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${signToken(customerId, config.jwtSecret)}`,
+        'content-type': 'application/json',
+        'idempotency-key': key,
+      },
+      body: JSON.stringify({ items: [{ sku, quantity: 1 }], payment: { token: paymentToken } }),
+    });
+    const body = (await response.json()) as { orderId?: string };
+    if (response.status === 201 && body.orderId !== undefined) return body.orderId;
+    if (response.status !== 503 || attempt === 3) {
+      throw new Error(`POST /orders answered ${response.status}: ${JSON.stringify(body)}`);
+    }
   }
-  return body.orderId;
 }
 
 async function statusesOf(orderIds: readonly string[]): Promise<Map<string, OrderStatus>> {
@@ -523,7 +529,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
       const waiting = await db.raw<{ rows: { n: number }[] }>(
         "select count(*)::int as n from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
       );
-      return served >= 12 && (waiting.rows[0]?.n ?? 0) > 0 ? true : undefined;
+      return served >= USERS && (waiting.rows[0]?.n ?? 0) > 0 ? true : undefined;
     });
 
     sigtermAt = Date.now();
