@@ -26,6 +26,7 @@ import {
   postgresAnswers,
   startEmbeddedPostgres,
   startRedisServer,
+  temporalAnswers,
   waitFor,
   withDatabase,
   type Provisioned,
@@ -139,20 +140,6 @@ export interface ChaosStackOptions {
   workers: number;
   keepDatabase: boolean;
   log: (line: string) => void;
-}
-
-async function temporalAnswers(address: string): Promise<boolean> {
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await connection.workflowService.getSystemInfo({});
-      return true;
-    } finally {
-      await connection.close();
-    }
-  } catch {
-    return false;
-  }
 }
 
 async function fetchJson(url: string): Promise<unknown> {
