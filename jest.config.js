@@ -10,4 +10,5 @@ module.exports = {
   slowTestThreshold: 20,
   // Workflow bundles and replays are CPU heavy: run files one at a time so timings stay sane on 2 cores.
   maxWorkers: 1,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
 };
