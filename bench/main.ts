@@ -7,7 +7,8 @@
  * violated or a scenario failed. Everything it started is stopped at the end, on Ctrl-C and on errors.
  *
  * Options: `--quick` (a reduced run, under a minute for floor/spread/hot), `--concurrency=N` (closed-loop clients),
- * `--rounds=N` (interleaved rounds of floor/spread/hot; default 3, quick 1), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
+ * `--rounds=N` (interleaved rounds of floor/spread/hot; default 3, quick 1), `--drain=S` (pause between them; default
+ * 11, quick 0), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
  * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG` (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy
  * of the repository). See bench/README.md.
  */
@@ -16,7 +17,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart';
-import { flagArg, listArg, numberArg } from './support/args';
+import { flagArg, listArg, nonNegativeArg, numberArg } from './support/args';
 import { loadFigures, mergeLoadReports, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
 import { startStack, type BenchStack } from './support/stack';
@@ -32,6 +33,11 @@ export interface BenchOptions {
   results: readonly ScenarioResult[];
   /** Which round this is: floor, spread and hot run in interleaved rounds (`--rounds=N`); others once. */
   round: { index: number; count: number };
+  /**
+   * How long a load scenario pauses after its load (`--drain=S`), CPU still counted: Temporal's deferred work for its
+   * workflows lands then, in its own account, not in the next scenario's window.
+   */
+  drainMs: number;
 }
 
 /** A goal evaluated once every round of every scenario ran (ratios between scenarios). */
@@ -76,6 +82,14 @@ const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as co
 const INTERLEAVED = new Set(['floor', 'spread', 'hot']);
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
 const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
+/**
+ * Pause after each load scenario. Temporal does part of the work of a workflow ~10 s after its tasks ran: the
+ * workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks long
+ * completed. Without a pause that work lands in the next scenario's window, slows it and is billed to it: spread,
+ * which follows the faster floor, paid for the floor's timers (Temporal CPU per order +10 to +25% in early runs).
+ */
+const DRAIN_SECONDS = 11;
+
 /** Longest a run may take before it is stopped (bounded in time, whatever happens). */
 const RUN_LIMIT_MS = { quick: 5 * 60_000, full: 30 * 60_000 };
 
@@ -258,12 +272,13 @@ async function main(): Promise<number> {
         );
       }
     }
+    const drainMs = nonNegativeArg(argv, 'drain', quick ? 0 : DRAIN_SECONDS) * 1000;
     const runOnce = async (name: string, round: BenchOptions['round']): Promise<ScenarioResult> => {
       const mod = modules.get(name);
       if (mod === undefined) throw new Error(`scenario ${name} is not loaded`);
       log(`== ${name}${round.count > 1 ? ` (round ${round.index + 1} of ${round.count})` : ''}`);
       try {
-        return await mod.run({ quick, args: argv, log, stack, results: [...results, ...roundResults], round });
+        return await mod.run({ quick, args: argv, log, stack, results: [...results, ...roundResults], round, drainMs });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         log(`   scenario ${name} failed: ${message}`);

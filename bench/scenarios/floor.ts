@@ -14,9 +14,9 @@ import { reservationUpdate, SEARCH_ATTRIBUTES } from '../../workflows/definition
 import { FLOOR_WORKFLOW_TYPE } from '../floor/workflow';
 import type { BenchOptions, ScenarioResult } from '../main';
 import { numberArg } from '../support/args';
-import { cpuWindow, only, type CpuUsage } from '../support/cpu';
+import { cpuWindow, only } from '../support/cpu';
 import { closedLoop } from '../support/load';
-import { DEFAULT_CONCURRENCY, phaseDurations } from '../support/order-scenario';
+import { DEFAULT_CONCURRENCY, pause, phaseDurations } from '../support/order-scenario';
 import { loadFigures, loadReport } from '../support/report';
 
 /** Runs the scenario. */
@@ -66,7 +66,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
 
   worker.resetPeakRss();
   const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'floor worker']));
-  let usage: CpuUsage | undefined;
+  cpu.start();
   const phase = await closedLoop({
     label: round.count > 1 ? `floor ${round.index + 1}/${round.count}` : 'floor',
     concurrency,
@@ -74,11 +74,13 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     operation,
     log,
     signal: stack.signal,
-    window: { start: cpu.start, stop: () => (usage = cpu.stop()) },
   });
+  const peak = worker.peakRssMb();
+  await pause(options.drainMs, stack.signal);
+  const usage = cpu.stop();
   if (stack.signal.aborted) throw stack.signal.reason;
   for (const sample of phase.errorSamples) log(`   error: ${sample}`);
   if (phase.completed === 0) throw new Error(`no workflow completed; first error: ${phase.errorSamples[0] ?? 'none'}`);
-  const report = loadReport('workflows', concurrency, phase, { 'floor worker': worker.peakRssMb() }, usage);
+  const report = loadReport('workflows', concurrency, phase, { 'floor worker': peak }, usage);
   return { scenario: 'floor', figures: loadFigures(report), load: report };
 }

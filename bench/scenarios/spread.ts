@@ -28,11 +28,12 @@ async function findKnee(
   maxInFlight: number,
   log: (line: string) => void,
 ): Promise<KneeReport> {
-  const stepMs = quick ? 3000 : 10_000;
   const steps: KneeStep[] = [];
   let kneeRate: number | null = null;
   for (const fraction of quick ? RAMP.quick : RAMP.full) {
     const rate = round(Math.max(1, fraction * closedLoopRate), 1);
+    // Long enough for a p99 worth the name at low rates (about 60 orders), within 10-30 s; 3 s when quick.
+    const stepMs = quick ? 3000 : Math.min(30_000, Math.max(10_000, (60 / rate) * 1000));
     const phase = await place.run(`knee ${rate}/s`, rate, stepMs, maxInFlight);
     const done = [...phase.done].sort((a, b) => a - b);
     const step: KneeStep = {

@@ -41,7 +41,10 @@ export interface CpuUsage {
   wallSeconds: number;
 }
 
-/** Samples `pids()` (name -> pid groups) at `start()` and `stop()`; the bench process itself is `bench`. */
+/**
+ * Samples `pids()` (name -> pid groups) at `start()` and `stop()`; the bench process itself is `bench`. Pass every
+ * process alive at `start()`: one missing then is taken as born during the window.
+ */
 export function cpuWindow(pids: () => Record<string, number[]>): { start(): void; stop(): CpuUsage } {
   let before: Map<string, Map<number, number>> = new Map();
   let machineBefore: ReturnType<typeof machineTicks>;
@@ -71,11 +74,9 @@ export function cpuWindow(pids: () => Record<string, number[]>): { start(): void
       const seconds: Record<string, number> = {};
       for (const [name, times] of after) {
         let used = 0;
-        // Only processes alive at both ends count (a pool connection opened meanwhile is missed, not misattributed).
-        for (const [pid, end] of times) {
-          const start = before.get(name)?.get(pid);
-          if (start !== undefined) used += end - start;
-        }
+        // A process first seen at the end (a pool connection opened meanwhile) was born in the window: all its CPU
+        // counts. One gone by the end is missed (its last stretch is lost, never misattributed).
+        for (const [pid, end] of times) used += end - (before.get(name)?.get(pid) ?? 0);
         seconds[name] = used;
       }
       const self = process.cpuUsage(selfBefore);

@@ -22,6 +22,8 @@ export interface PhaseResult {
   seconds: number;
   /** Operations that completed inside the window. */
   completed: number;
+  /** Operations that completed at all (warm-up and the tail after the window included): what the CPU was spent on. */
+  allCompleted: number;
   /** `completed / seconds`. */
   throughput: number;
   /** Failed operations (whole phase, warm-up included). */
@@ -54,7 +56,7 @@ function collector(): {
   fail: (error: unknown) => void;
 } {
   const counters: PhaseCounters = { completed: 0, errors: 0, inFlight: 0 };
-  const result = { completed: 0, errors: 0, accepted: [], done: [], errorSamples: [], dropped: 0 };
+  const result = { completed: 0, allCompleted: 0, errors: 0, accepted: [], done: [], errorSamples: [], dropped: 0 };
   const fail = (error: unknown): void => {
     counters.errors += 1;
     result.errors += 1;
@@ -74,8 +76,6 @@ export async function closedLoop(
     concurrency: number;
     warmupMs: number;
     durationMs: number;
-    /** Called when the measured window opens and closes (e.g. CPU sampling). */
-    window?: { start(): void; stop(): void };
   },
 ): Promise<PhaseResult> {
   const { counters, result, fail } = collector();
@@ -83,8 +83,6 @@ export async function closedLoop(
   const start = performance.now();
   const from = start + options.warmupMs;
   const end = from + options.durationMs;
-  const opens = setTimeout(() => options.window?.start(), options.warmupMs);
-  const closes = setTimeout(() => options.window?.stop(), options.warmupMs + options.durationMs);
   let next = 0;
   try {
     await Promise.all(
@@ -96,6 +94,7 @@ export async function closedLoop(
             const timing = await options.operation(next++);
             const t1 = performance.now();
             counters.completed += 1;
+            result.allCompleted += 1;
             if (t1 >= from && t1 <= end) result.completed += 1;
             if (t0 >= from) {
               result.accepted.push(timing.acceptedMs);
@@ -112,8 +111,6 @@ export async function closedLoop(
     );
   } finally {
     progress.stop();
-    clearTimeout(opens);
-    clearTimeout(closes);
   }
   const seconds = options.durationMs / 1000;
   return { ...result, seconds, throughput: result.completed / seconds };
@@ -148,6 +145,7 @@ export async function openLoop(
             counters.inFlight -= 1;
             counters.completed += 1;
             result.completed += 1;
+            result.allCompleted += 1;
             lastCompletion = performance.now();
             result.accepted.push(timing.acceptedMs);
             result.done.push(timing.completedMs);

@@ -9,7 +9,7 @@ import { loadConfigOrExit } from '../../lib/config';
 import type { BenchOptions } from '../main';
 import { numberArg } from './args';
 import { checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
-import { cpuWindow, only, type CpuUsage } from './cpu';
+import { cpuWindow, only } from './cpu';
 import { closedLoop, openLoop, type PhaseResult } from './load';
 import { createOrderClient, type OrderClient } from './orders';
 import { loadReport, type LoadReport } from './report';
@@ -38,6 +38,18 @@ export interface OrderRun {
   /** Invariant violations and orders that did not complete, one line each. */
   violations: string[];
   statuses: Record<string, number>;
+}
+
+/** Waits `ms` (the pause after a load phase), or less if the run is aborted. */
+export async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Per-process peak RSS since the last reset. */
@@ -78,7 +90,8 @@ export async function runOrderScenario(
     const deadlocksBefore = await deadlockCount(stack.db, false);
     for (const service of [app.worker, app.api, app.relay]) service.resetPeakRss();
     const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'worker', 'api', 'relay', 'postgres']));
-    let usage: CpuUsage | undefined;
+    await stack.refreshPostgresPids();
+    cpu.start();
 
     const phase: PhaseResult = await closedLoop({
       label: round.count > 1 ? `${name} ${round.index + 1}/${round.count}` : name,
@@ -87,17 +100,15 @@ export async function runOrderScenario(
       operation: (i) => orders.place(pick(i), i),
       log,
       signal: stack.signal,
-      window: {
-        // The warm-up opened the pools: the backends serving them are known by now.
-        start: () => void stack.refreshPostgresPids().then(cpu.start, cpu.start),
-        stop: () => (usage = cpu.stop()),
-      },
     });
     if (stack.signal.aborted) throw stack.signal.reason;
     for (const sample of phase.errorSamples) log(`   error: ${sample}`);
     if (phase.completed === 0) throw new Error(`no order completed; first error: ${phase.errorSamples[0] ?? 'none'}`);
     onClosedLoop?.(phase);
     const peaks = peakRss(app);
+    await pause(options.drainMs, stack.signal);
+    await stack.refreshPostgresPids(); // backends opened meanwhile count in full
+    const usage = cpu.stop();
     if (extra !== undefined) {
       await extra({
         run: (label, rate, durationMs, maxInFlight) =>
@@ -111,6 +122,7 @@ export async function runOrderScenario(
             signal: stack.signal,
           }),
       });
+      await pause(options.drainMs, stack.signal);
       if (stack.signal.aborted) throw stack.signal.reason;
     }
     const report = loadReport('orders', concurrency, phase, peaks, usage);

@@ -36,6 +36,8 @@ export interface LoadReport {
   /** Operations completed per second in the measured windows. */
   throughput: number;
   completed: number;
+  /** Every operation of the phase (warm-up and tail included): CPU per operation is CPU / this. */
+  allCompleted: number;
   errors: number;
   seconds: number;
   /** Start to accepted: POST /orders answered (orders) or the reservation update returned (floor). */
@@ -45,8 +47,9 @@ export interface LoadReport {
   /** Peak RSS (VmHWM) of each process during the measured phases, MiB. */
   peakRssMb: Record<string, number>;
   /**
-   * CPU of each process during the measured windows (`bench` is the load generator), per operation, and the share of
-   * the whole machine that was busy meanwhile (ours and everyone else's).
+   * CPU of each process (`bench` is the load generator) from the start of the phase to the end of the pause after it
+   * (Temporal's deferred timer work included), per operation of the phase, and the share of the whole machine that
+   * was busy meanwhile (ours and everyone else's).
    */
   cpu?: { msPerOp: Record<string, number>; seconds: Record<string, number>; machineBusy: number | undefined };
   /** Quantile curves `[percentile, ms]` of both latencies, for the chart. */
@@ -84,11 +87,12 @@ export function loadReport(
     accepted: summarize(phase.accepted),
     done: summarize(phase.done),
     peakRssMb: rss,
-    ...(cpu === undefined || phase.completed === 0
+    allCompleted: phase.allCompleted,
+    ...(cpu === undefined || phase.allCompleted === 0
       ? {}
       : {
           cpu: {
-            msPerOp: perOp(cpu.seconds, phase.completed),
+            msPerOp: perOp(cpu.seconds, phase.allCompleted),
             seconds: cpu.seconds,
             machineBusy: cpu.machineBusy === undefined ? undefined : round(cpu.machineBusy, 2),
           },
@@ -110,6 +114,7 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
   const accepted = reports.flatMap((r) => r.samples?.accepted ?? []);
   const done = reports.flatMap((r) => r.samples?.done ?? []);
   const completed = reports.reduce((sum, r) => sum + r.completed, 0);
+  const allCompleted = reports.reduce((sum, r) => sum + r.allCompleted, 0);
   const seconds = reports.reduce((sum, r) => sum + r.seconds, 0);
   const peakRssMb: Record<string, number> = {};
   const cpuSeconds: Record<string, number> = {};
@@ -124,13 +129,14 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
     }
   }
   const knee = reports.find((r) => r.knee !== undefined)?.knee;
-  const hasCpu = Object.keys(cpuSeconds).length > 0 && completed > 0;
+  const hasCpu = Object.keys(cpuSeconds).length > 0 && allCompleted > 0;
   return {
     unit: first.unit,
     concurrency: first.concurrency,
     rounds: reports.reduce((sum, r) => sum + r.rounds, 0),
     throughput: round(completed / seconds, 1),
     completed,
+    allCompleted,
     errors: reports.reduce((sum, r) => sum + r.errors, 0),
     seconds,
     accepted: summarize(accepted),
@@ -139,7 +145,7 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
     ...(hasCpu
       ? {
           cpu: {
-            msPerOp: perOp(cpuSeconds, completed),
+            msPerOp: perOp(cpuSeconds, allCompleted),
             seconds: cpuSeconds,
             machineBusy: busyWall > 0 ? round(busyWeighted / busyWall, 2) : undefined,
           },

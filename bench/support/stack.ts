@@ -30,6 +30,7 @@ import {
   redisAnswers,
   startEmbeddedPostgres,
   startRedisServer,
+  temporalAnswers,
   waitFor,
   withDatabase,
 } from '../../scripts/services';
@@ -118,20 +119,6 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-async function temporalAnswers(address: string): Promise<boolean> {
-  try {
-    const connection = await Connection.connect({ address, connectTimeout: 1000 });
-    try {
-      await connection.workflowService.getSystemInfo({});
-      return true;
-    } finally {
-      await connection.close();
-    }
-  } catch {
-    return false;
-  }
-}
-
 async function httpOk(url: string): Promise<boolean> {
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
@@ -201,9 +188,18 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     }
     const db = createDb({ url: databaseUrl, poolMax: 8 });
     teardowns.push({ what: 'the bench database pool', run: () => db.destroy() });
-    // The schema the app under test expects: a copy of the repository (`appRoot`) may bring its own migrations.
-    if (appRoot === REPO_ROOT) await migrateLatest(db);
-    else await db.migrate.latest({ directory: path.join(appRoot, 'migrations'), loadExtensions: ['.ts', '.js'] });
+    // The schema the app under test expects: a copy of the repository (`appRoot`) migrates with its own migrations.
+    if (appRoot === REPO_ROOT) {
+      await migrateLatest(db);
+    } else {
+      const appDbModule = (await import(path.join(appRoot, 'lib', 'db'))) as typeof import('../../lib/db');
+      const appDb = appDbModule.createDb({ url: databaseUrl, poolMax: 2 });
+      try {
+        await appDbModule.migrateLatest(appDb);
+      } finally {
+        await appDb.destroy();
+      }
+    }
     const current = await db.raw<{ rows: { name: string }[] }>('SELECT current_database() AS name');
     const actualDatabase = current.rows[0]?.name ?? databaseName;
 
