@@ -163,7 +163,15 @@ function kneePanel(knee: NonNullable<LoadReport['knee']>): string[] {
     out.push(
       `<line x1="${x(knee.kneeRate).toFixed(1)}" x2="${x(knee.kneeRate).toFixed(1)}" y1="${top}" y2="${bottom}" stroke="#000" stroke-dasharray="5 3"/>`,
     );
-    out.push(text(x(knee.kneeRate) + 4, top + 48, `knee ${fmt(knee.kneeRate)}/s`));
+    const nearRight = x(knee.kneeRate) > right - 80;
+    out.push(
+      text(
+        x(knee.kneeRate) + (nearRight ? -4 : 4),
+        top + 48,
+        `knee ${fmt(knee.kneeRate)}/s`,
+        nearRight ? 'text-anchor="end"' : '',
+      ),
+    );
   }
   return out;
 }

@@ -18,7 +18,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart';
 import { flagArg, listArg, nonNegativeArg, numberArg } from './support/args';
-import { loadFigures, mergeLoadReports, stackCpuMsPerOp, type LoadReport } from './support/report';
+import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
 import { startStack, type BenchStack } from './support/stack';
 
@@ -196,9 +196,12 @@ function printTable(results: ScenarioResult[]): void {
 
 /** Ratios between scenarios of the run, for the table footer and the results file. */
 function ratios(results: ScenarioResult[]): Record<string, number | string> {
-  const rate = (name: string): number | undefined => results.find((r) => r.scenario === name)?.load?.throughput;
+  const rateOf = (name: string): number | undefined => {
+    const load = results.find((r) => r.scenario === name)?.load;
+    return load === undefined ? undefined : rate(load);
+  };
   const out: Record<string, number | string> = {};
-  const [floor, spread, hot] = [rate('floor'), rate('spread'), rate('hot')];
+  const [floor, spread, hot] = [rateOf('floor'), rateOf('spread'), rateOf('hot')];
   if (floor !== undefined && spread !== undefined) out['spread/floor (goal >= 0.8)'] = round(spread / floor);
   if (spread !== undefined && hot !== undefined) out['hot/spread (goal >= 0.9)'] = round(hot / spread);
   const knee = results.find((r) => r.scenario === 'spread')?.load?.knee;

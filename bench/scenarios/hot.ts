@@ -5,7 +5,7 @@
  */
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { runOrderScenario } from '../support/order-scenario';
-import { loadFigures } from '../support/report';
+import { loadFigures, rate } from '../support/report';
 import { round } from '../support/stats';
 
 const GOAL_RATIO = 0.9;
@@ -26,7 +26,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
 /** The goal, once every round of every scenario ran. */
 export function goal(self: ScenarioResult, all: readonly ScenarioResult[]): GoalCheck {
   const spread = all.find((result) => result.scenario === 'spread')?.load;
-  const ratio = spread === undefined || self.load === undefined ? undefined : self.load.throughput / spread.throughput;
+  const ratio = spread === undefined || self.load === undefined ? undefined : rate(self.load) / rate(spread);
   const negative = (self.violations ?? []).some((line) => line.startsWith('stock_non_negative'));
   return {
     goal: `hot >= ${GOAL_RATIO} x spread orders/s, 0 deadlocks, no negative stock`,

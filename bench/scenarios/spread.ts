@@ -11,7 +11,7 @@
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { flagArg, numberArg } from '../support/args';
 import { DEFAULT_CONCURRENCY, runOrderScenario, type OpenPlace } from '../support/order-scenario';
-import { loadFigures, stackCpuMsPerOp, type KneeReport, type KneeStep, type LoadReport } from '../support/report';
+import { loadFigures, rate, stackCpuMsPerOp, type KneeReport, type KneeStep, type LoadReport } from '../support/report';
 import { percentile, round } from '../support/stats';
 
 const GOAL_RATIO = 0.8;
@@ -94,7 +94,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
 /** The goal, once every round of every scenario ran. */
 export function goal(self: ScenarioResult, all: readonly ScenarioResult[]): GoalCheck {
   const floor = all.find((result) => result.scenario === 'floor')?.load;
-  const ratio = floor === undefined || self.load === undefined ? undefined : self.load.throughput / floor.throughput;
+  const ratio = floor === undefined || self.load === undefined ? undefined : rate(self.load) / rate(floor);
   const cpu = self.load === undefined ? undefined : stackCpuMsPerOp(self.load);
   const floorCpu = floor === undefined ? undefined : stackCpuMsPerOp(floor);
   return {

@@ -158,6 +158,11 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
   };
 }
 
+/** Operations per second over the measured windows, unrounded (ratios between scenarios use this). */
+export function rate(report: LoadReport): number {
+  return report.seconds > 0 ? report.completed / report.seconds : 0;
+}
+
 /** The sum of the CPU ms per operation of every process of the stack (the load generator excluded). */
 export function stackCpuMsPerOp(report: LoadReport): number | undefined {
   if (report.cpu === undefined) return undefined;
@@ -189,7 +194,7 @@ export function loadFigures(report: LoadReport): Record<string, number | string>
       .join(', ');
     figures[`CPU ms per ${unit}, whole stack`] = stackCpuMsPerOp(report) ?? '-';
     if (report.cpu.machineBusy !== undefined) {
-      figures['machine CPU busy (all processes)'] = `${Math.round(report.cpu.machineBusy * 100)}%`;
+      figures['machine CPU busy, load + pause (all processes)'] = `${Math.round(report.cpu.machineBusy * 100)}%`;
     }
   }
   if (report.knee !== undefined) {
