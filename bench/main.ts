@@ -7,8 +7,8 @@
  * violated or a scenario failed. Everything it started is stopped at the end, on Ctrl-C and on errors.
  *
  * Options: `--quick` (a reduced run, under a minute for floor/spread/hot), `--concurrency=N` (closed-loop clients),
- * `--rounds=N` (interleaved rounds of floor/spread/hot; default 3, quick 1), `--drain=S` (pause between them; default
- * 11, quick 0), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
+ * `--rounds=N` (interleaved rounds of floor/hot/spread; default 3, quick 1), `--drain=S` (pause after each; default
+ * 11, quick 8), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
  * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG` (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy
  * of the repository). See bench/README.md.
  */
@@ -38,6 +38,8 @@ export interface BenchOptions {
    * workflows lands then, in its own account, not in the next scenario's window.
    */
   drainMs: number;
+  /** True for the last load scenario of the run: a pause after it protects nothing still to be measured. */
+  lastInRun: boolean;
 }
 
 /** A goal evaluated once every round of every scenario ran (ratios between scenarios). */
@@ -76,19 +78,21 @@ export interface ScenarioResult {
 
 const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as const;
 /**
- * Scenarios whose ratios are goals: they run in interleaved rounds (floor, spread, hot, floor, spread, hot, ...) so a
- * burst of load from elsewhere on the machine hits all of them alike.
+ * Scenarios whose ratios are goals, in the order they interleave: rounds of floor, hot, spread, floor, hot, spread, ...
+ * so a burst of load from elsewhere on the machine hits all of them alike. spread comes last so its knee ramp (in its
+ * last round) ends the run and overloads nothing that is still to be measured.
  */
-const INTERLEAVED = new Set(['floor', 'spread', 'hot']);
+const INTERLEAVED = ['floor', 'hot', 'spread'];
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
 const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
 /**
- * Pause after each load scenario. Temporal does part of the work of a workflow ~10 s after its tasks ran: the
- * workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks long
- * completed. Without a pause that work lands in the next scenario's window, slows it and is billed to it: spread,
- * which follows the faster floor, paid for the floor's timers (Temporal CPU per order +10 to +25% in early runs).
+ * Pause after each load scenario, full and quick. Temporal does part of the work of a workflow ~10 s after its tasks
+ * ran: the workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks
+ * long completed. Without a pause that work lands in the next scenario's window, slows it and is billed to it: spread,
+ * which followed the faster floor, paid for the floor's timers (Temporal CPU per order +10 to +25% in early runs).
+ * Quick runs pause 7 s (the next warm-up absorbs part of the rest) and skip the pause after the last scenario.
  */
-const DRAIN_SECONDS = 11;
+const DRAIN_SECONDS = { full: 11, quick: 7 };
 
 /** Longest a run may take before it is stopped (bounded in time, whatever happens). */
 const RUN_LIMIT_MS = { quick: 5 * 60_000, full: 30 * 60_000 };
@@ -275,13 +279,22 @@ async function main(): Promise<number> {
         );
       }
     }
-    const drainMs = nonNegativeArg(argv, 'drain', quick ? 0 : DRAIN_SECONDS) * 1000;
-    const runOnce = async (name: string, round: BenchOptions['round']): Promise<ScenarioResult> => {
+    const drainMs = nonNegativeArg(argv, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full) * 1000;
+    const runOnce = async (name: string, round: BenchOptions['round'], lastInRun = false): Promise<ScenarioResult> => {
       const mod = modules.get(name);
       if (mod === undefined) throw new Error(`scenario ${name} is not loaded`);
       log(`== ${name}${round.count > 1 ? ` (round ${round.index + 1} of ${round.count})` : ''}`);
       try {
-        return await mod.run({ quick, args: argv, log, stack, results: [...results, ...roundResults], round, drainMs });
+        return await mod.run({
+          quick,
+          args: argv,
+          log,
+          stack,
+          results: [...results, ...roundResults],
+          round,
+          drainMs,
+          lastInRun,
+        });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);
         log(`   scenario ${name} failed: ${message}`);
@@ -290,18 +303,19 @@ async function main(): Promise<number> {
     };
     const roundResults: ScenarioResult[] = [];
     // Scenarios without ratio goals: once each, in the order given.
-    for (const name of selected.filter((n) => modules.has(n) && !INTERLEAVED.has(n))) {
+    for (const name of selected.filter((n) => modules.has(n) && !INTERLEAVED.includes(n))) {
       if (stack.signal.aborted) break;
       results.push(await runOnce(name, { index: 0, count: 1 }));
     }
     // floor, spread and hot: interleaved rounds, merged per scenario.
-    const interleaved = selected.filter((n) => modules.has(n) && INTERLEAVED.has(n));
+    const interleaved = INTERLEAVED.filter((n) => selected.includes(n) && modules.has(n));
     const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
     const failed = new Set<string>();
     for (let index = 0; index < rounds; index += 1) {
       for (const name of interleaved) {
         if (stack.signal.aborted || failed.has(name)) continue;
-        const result = await runOnce(name, { index, count: rounds });
+        const last = index === rounds - 1 && name === interleaved.at(-1);
+        const result = await runOnce(name, { index, count: rounds }, last);
         if (result.error !== undefined) failed.add(name);
         roundResults.push(result);
       }

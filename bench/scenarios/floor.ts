@@ -76,7 +76,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     signal: stack.signal,
   });
   const peak = worker.peakRssMb();
-  await pause(options.drainMs, stack.signal);
+  if (!(quick && options.lastInRun)) await pause(options.drainMs, stack.signal);
   const usage = cpu.stop();
   if (stack.signal.aborted) throw stack.signal.reason;
   for (const sample of phase.errorSamples) log(`   error: ${sample}`);

@@ -6,7 +6,8 @@
  *
  * Then the knee: open-loop arrivals at increasing offered rates (fractions of the closed-loop throughput just
  * measured); the knee is the offered rate at which p99 (POST -> COMPLETED) reaches twice its low-load p99 (the first
- * step), interpolated between the two steps around it. `--no-knee` skips it.
+ * step), interpolated between the two steps around it. `--no-knee` skips it; so does `--quick` (a ramp needs longer
+ * steps than a quick run has).
  */
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { flagArg, numberArg } from '../support/args';
@@ -18,22 +19,21 @@ const GOAL_RATIO = 0.8;
 const SKUS = 1000;
 
 /** Offered rates of the ramp as fractions of the closed-loop throughput. */
-const RAMP = { quick: [0.3, 1.2], full: [0.2, 0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4] };
+const RAMP = [0.2, 0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4];
 
 /** Ramps the offered rate until p99 doubles; returns every step and the interpolated knee (null: not reached). */
 async function findKnee(
   place: OpenPlace,
   closedLoopRate: number,
-  quick: boolean,
   maxInFlight: number,
   log: (line: string) => void,
 ): Promise<KneeReport> {
   const steps: KneeStep[] = [];
   let kneeRate: number | null = null;
-  for (const fraction of quick ? RAMP.quick : RAMP.full) {
+  for (const fraction of RAMP) {
     const rate = round(Math.max(1, fraction * closedLoopRate), 1);
-    // Long enough for a p99 worth the name at low rates (about 60 orders), within 10-30 s; 3 s when quick.
-    const stepMs = quick ? 3000 : Math.min(30_000, Math.max(10_000, (60 / rate) * 1000));
+    // Long enough for a p99 worth the name at low rates (about 60 orders), within 10-30 s.
+    const stepMs = Math.min(30_000, Math.max(10_000, (60 / rate) * 1000));
     const phase = await place.run(`knee ${rate}/s`, rate, stepMs, maxInFlight);
     const done = [...phase.done].sort((a, b) => a - b);
     const step: KneeStep = {
@@ -71,10 +71,10 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     'spread',
     options,
     SKUS,
-    flagArg(options.args, 'no-knee') || !lastRound
+    flagArg(options.args, 'no-knee') || options.quick || !lastRound
       ? undefined
       : async (place) => {
-          knee = await findKnee(place, closedRate, options.quick, concurrency * 20, options.log);
+          knee = await findKnee(place, closedRate, concurrency * 20, options.log);
         },
     (phase) => {
       closedRate = phase.throughput;

@@ -68,8 +68,9 @@ function collector(): {
 }
 
 /**
- * `concurrency` loops for `warmupMs + durationMs`; only the last `durationMs` are measured. Loops finish the operation
- * they are in before the phase ends, so the stack is quiet again when it returns.
+ * `concurrency` loops for `warmupMs + durationMs`, starting over the first half of the warm-up; only the last
+ * `durationMs` are measured. Loops finish the operation they are in before the phase ends, so the stack is quiet again
+ * when it returns.
  */
 export async function closedLoop(
   options: PhaseOptions & {
@@ -86,7 +87,9 @@ export async function closedLoop(
   let next = 0;
   try {
     await Promise.all(
-      Array.from({ length: options.concurrency }, async () => {
+      Array.from({ length: options.concurrency }, async (_, loop) => {
+        // Loops start spread over the warm-up, so completions do not come in waves of `concurrency` at once.
+        await sleep((loop * options.warmupMs) / options.concurrency / 2);
         while (performance.now() < end && !options.signal.aborted) {
           const t0 = performance.now();
           counters.inFlight += 1;
