@@ -9,7 +9,12 @@
  *
  * Both are idempotent: rows are keyed by the order id and (order id, seq), inserted with ON CONFLICT DO NOTHING, and
  * a retry returns the event as first stored and publishes it again (delivery is at least once; clients drop
- * duplicates by seq). A stale retry of an older seq never moves `orders.status` backwards.
+ * duplicates by seq). A stale retry of an older seq never moves `orders.status` backwards: `orders.status_seq` holds
+ * the seq the status was set from, and the status moves only to a higher one.
+ *
+ * Each has a fast path of one SQL statement (one round trip, no explicit transaction) for the common case, a first
+ * call; anything else (a retry, a conflict, a missing order) falls back to a transaction that reads what is stored
+ * and says why. The bookkeeping runs on every transition of every order, so the round trips count (bench/README.md).
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type Redis from 'ioredis';
@@ -46,6 +51,7 @@ interface OrderRow {
   request_hash: string;
   workflow_id: string;
   failure_reason: string | null;
+  status_seq: number;
   created_at: Date;
   updated_at: Date;
 }
@@ -110,13 +116,50 @@ export function createOrderActivities({ db, redis, redisKeyPrefix, logger }: Ord
    */
   async function recordOrder(input: RecordOrderInput): Promise<RecordOrderResult> {
     const detail: Record<string, unknown> = { lines: input.lines };
-    const row = await db.transaction(async (trx) => {
+    const row = (await insertNewOrder(input, detail)) ?? (await recordOrderAgain(input, detail));
+    await publish(toOrderEvent(input.orderId, input.customerId, row));
+    return { seq: row.seq, at: row.created_at.toISOString() };
+  }
+
+  /** Fast path: the order and its PENDING event in one statement; undefined if the order (or its id) exists. */
+  async function insertNewOrder(input: RecordOrderInput, detail: Record<string, unknown>) {
+    const result = await db.raw<{ rows: StoredEvent[] }>(
+      `WITH new_order AS (
+         INSERT INTO ${TABLES.orders}
+           (id, customer_id, status, status_seq, total_cents, currency, idempotency_key, request_hash, workflow_id)
+         VALUES (?, ?, 'PENDING', ?, 0, ?, ?, ?, ?)
+         ON CONFLICT DO NOTHING
+         RETURNING id
+       )
+       INSERT INTO ${TABLES.orderEvents} (order_id, seq, status, detail)
+       SELECT id, ?, 'PENDING', ?::jsonb FROM new_order
+       ON CONFLICT (order_id, seq) DO NOTHING
+       RETURNING ${EVENT_COLUMNS.join(', ')}`,
+      [
+        input.orderId,
+        input.customerId,
+        PENDING_EVENT_SEQ,
+        input.currency,
+        input.idempotencyKey ?? null,
+        input.requestHash,
+        input.workflowId,
+        PENDING_EVENT_SEQ,
+        JSON.stringify(detail),
+      ],
+    );
+    return result.rows[0];
+  }
+
+  /** Slow path: a retry (returns the stored event) or a conflict with another order (fails non-retryably). */
+  async function recordOrderAgain(input: RecordOrderInput, detail: Record<string, unknown>): Promise<StoredEvent> {
+    return db.transaction(async (trx) => {
       // No conflict target: the id, the workflow id and (customer, idempotency key) are all unique.
       await trx<OrderRow>(TABLES.orders)
         .insert({
           id: input.orderId,
           customer_id: input.customerId,
           status: 'PENDING' satisfies OrderStatus,
+          status_seq: PENDING_EVENT_SEQ,
           total_cents: 0,
           currency: input.currency,
           idempotency_key: input.idempotencyKey ?? null,
@@ -135,16 +178,14 @@ export function createOrderActivities({ db, redis, redisKeyPrefix, logger }: Ord
       }
       return (await storeEvent(trx, input.orderId, PENDING_EVENT_SEQ, 'PENDING', detail)).row;
     });
-    await publish(toOrderEvent(input.orderId, input.customerId, row));
-    return { seq: row.seq, at: row.created_at.toISOString() };
   }
 
   /**
    * Records one transition: the event (keyed by order and seq) and, if it is the newest, the order's status, total
-   * and failure reason, in one transaction; then publishes the stored event. A retry writes nothing new.
+   * and failure reason, atomically; then publishes the stored event. A retry writes nothing new.
    */
   async function recordStatus(input: RecordStatusInput): Promise<RecordStatusResult> {
-    const { orderId, seq, status } = input;
+    const { orderId, seq } = input;
     if (!Number.isInteger(seq) || seq <= PENDING_EVENT_SEQ) {
       throw ApplicationFailure.create({
         message: `seq must be an integer above ${PENDING_EVENT_SEQ} (recordOrder writes seq ${PENDING_EVENT_SEQ})`,
@@ -152,8 +193,54 @@ export function createOrderActivities({ db, redis, redisKeyPrefix, logger }: Ord
         nonRetryable: true,
       });
     }
-    const { customerId, row } = await db.transaction(async (trx) => {
-      // The order row lock serialises the transitions of one order, so "is this the newest seq" cannot race.
+    const { customerId, row } = (await insertTransition(input)) ?? (await recordTransitionAgain(input));
+    await publish(toOrderEvent(orderId, customerId, row));
+    return { seq: row.seq, at: row.created_at.toISOString() };
+  }
+
+  /**
+   * Fast path: the new event, and the order's status if this seq is the newest, in one statement. Undefined when the
+   * event is already stored (a retry) or the order is unknown.
+   */
+  async function insertTransition(input: RecordStatusInput) {
+    const { orderId, seq, status } = input;
+    const result = await db.raw<{ rows: (StoredEvent & { customer_id: string })[] }>(
+      `WITH event AS (
+         INSERT INTO ${TABLES.orderEvents} (order_id, seq, status, detail)
+         SELECT id, ?, ?, ?::jsonb FROM ${TABLES.orders} WHERE id = ?
+         ON CONFLICT (order_id, seq) DO NOTHING
+         RETURNING order_id, ${EVENT_COLUMNS.join(', ')}
+       ), moved AS (
+         UPDATE ${TABLES.orders}
+         SET status = ?, status_seq = ?, updated_at = now(),
+             total_cents = COALESCE(?::bigint, total_cents), failure_reason = COALESCE(?::text, failure_reason)
+         WHERE id = (SELECT order_id FROM event) AND status_seq < ?
+         RETURNING id
+       )
+       SELECT o.customer_id, ${EVENT_COLUMNS.map((column) => `event.${column}`).join(', ')}
+       FROM event JOIN ${TABLES.orders} o ON o.id = event.order_id`,
+      [
+        seq,
+        status,
+        JSON.stringify(input.detail ?? {}),
+        orderId,
+        status,
+        seq,
+        input.totalCents ?? null,
+        input.failureReason ?? null,
+        seq,
+      ],
+    );
+    const [found] = result.rows;
+    if (found === undefined) return undefined;
+    const { customer_id: customerId, ...row } = found;
+    return { customerId, row };
+  }
+
+  /** Slow path: a retry returns the event as first stored; an unknown order fails non-retryably. */
+  async function recordTransitionAgain(input: RecordStatusInput) {
+    const { orderId, seq, status } = input;
+    return db.transaction(async (trx) => {
       const order = await trx<OrderRow>(TABLES.orders).where({ id: orderId }).forUpdate().first('customer_id');
       if (order === undefined) {
         throw ApplicationFailure.create({
@@ -163,35 +250,28 @@ export function createOrderActivities({ db, redis, redisKeyPrefix, logger }: Ord
         });
       }
       const stored = await storeEvent(trx, orderId, seq, status, input.detail ?? {});
-      if (!stored.inserted) {
-        if (stored.row.status !== status) {
-          logger.warn('recordStatus retried with another status; keeping the stored event', {
-            orderId,
-            seq,
-            stored: stored.row.status,
-            requested: status,
-          });
-        }
-        return { customerId: order.customer_id, row: stored.row };
-      }
-      const newer = await trx<EventRow>(TABLES.orderEvents)
-        .where({ order_id: orderId })
-        .andWhere('seq', '>', seq)
-        .first('seq');
-      if (newer === undefined) {
+      if (stored.inserted) {
+        // Stored between the fast path and this transaction (a concurrent retry lost the race to it).
         await trx<OrderRow>(TABLES.orders)
           .where({ id: orderId })
+          .andWhere('status_seq', '<', seq)
           .update({
             status,
+            status_seq: seq,
             updated_at: trx.fn.now(),
             ...(input.totalCents === undefined ? {} : { total_cents: input.totalCents }),
             ...(input.failureReason === undefined ? {} : { failure_reason: input.failureReason }),
           });
+      } else if (stored.row.status !== status) {
+        logger.warn('recordStatus retried with another status; keeping the stored event', {
+          orderId,
+          seq,
+          stored: stored.row.status,
+          requested: status,
+        });
       }
       return { customerId: order.customer_id, row: stored.row };
     });
-    await publish(toOrderEvent(orderId, customerId, row));
-    return { seq: row.seq, at: row.created_at.toISOString() };
   }
 
   return { recordOrder, recordStatus };

@@ -191,6 +191,34 @@ describe('order records and events on real PostgreSQL and Redis', () => {
     expect((await eventsOf(input.orderId)).map((e) => e.seq)).toEqual([1, 2, 3]);
   });
 
+  it('when recordOrder runs 20 times at once, then there is one order and one event, and every call returns it', async () => {
+    const input = newOrder();
+
+    const results = await Promise.all(Array.from({ length: 20 }, () => activities.recordOrder(input)));
+
+    for (const result of results) expect(result).toEqual(results[0]);
+    expect(await db('orders').where({ id: input.orderId })).toHaveLength(1);
+    expect(await eventsOf(input.orderId)).toHaveLength(1);
+  });
+
+  it('when transitions arrive at once and out of order, then every event is stored once and the status is the newest', async () => {
+    const input = newOrder();
+    await activities.recordOrder(input);
+    const statuses = ['RESERVED', 'CHARGING', 'NEEDS_ATTENTION', 'CHARGING', 'PAID', 'COMPLETED'] as const;
+    const transitions = statuses.map((status, index) => ({ orderId: input.orderId, seq: index + 2, status }));
+    // Every transition three times (retries racing the first call), newest first, all at once.
+    const calls = [...transitions].reverse().flatMap((transition) => [transition, transition, transition]);
+
+    const results = await Promise.all(calls.map((transition) => activities.recordStatus(transition)));
+
+    for (const [index, result] of results.entries()) expect(result.seq).toBe(calls[index]?.seq);
+    expect((await eventsOf(input.orderId)).map((e) => [e.seq, e.status])).toEqual([
+      [1, 'PENDING'],
+      ...transitions.map((t) => [t.seq, t.status]),
+    ]);
+    expect(await orderRow(input.orderId)).toMatchObject({ status: 'COMPLETED', status_seq: 7 });
+  });
+
   it.each([
     ['an order that was never recorded', randomUUID(), 2, ACTIVITY_FAILURE_TYPES.orderNotRecorded],
     ['seq 1, which recordOrder owns', randomUUID(), 1, ACTIVITY_FAILURE_TYPES.invalidInput],
