@@ -1,9 +1,9 @@
 /**
  * The floor workflow: the saga's happy path with every side effect taken out. Same input, same `reservation` update
  * (answered once the reservation activity returns), same 8 activities in the same order (recordOrder, reserveStock,
- * recordStatus x4, chargePayment, commitStock) and the same 5 search-attribute upserts, so Temporal does the same work
- * per order as for a real one (history events, workflow tasks, visibility updates) while our code does none. Its
- * throughput is what Temporal allows on this machine: the ceiling the real saga is measured against.
+ * recordStatus x4, chargePayment, commitStock; the same three of them local activities) and the same 5
+ * search-attribute upserts, so Temporal does the same work per order as for a real one (history events, workflow
+ * tasks, visibility updates) while our code does none. Its throughput is what Temporal allows on this machine: the ceiling the real saga is measured against.
  *
  * Deterministic workflow code: imports activity types only (see workflows/order.ts for the real saga).
  */
@@ -11,7 +11,9 @@ import {
   allHandlersFinished,
   ApplicationFailure,
   condition,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -42,6 +44,8 @@ const STEP_OPTIONS = {
 export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
   const steps = proxyActivities<SagaActivities>(STEP_OPTIONS);
+  // The saga's patch, so the floor runs the same steps as local activities (recordOrder, commitStock, COMPLETED).
+  const bookkeeping = patched('local-bookkeeping-steps') ? proxyLocalActivities<SagaActivities>(STEP_OPTIONS) : steps;
   const decided: { reservation?: ReservationOutcome } = {};
   let totalCents: number | undefined;
   let seq = 1;
@@ -71,11 +75,11 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   const transition = async (status: OrderStatus): Promise<void> => {
     upsert(status);
     seq += 1;
-    await steps.recordStatus({ orderId, seq, status, detail: {} });
+    await (status === 'COMPLETED' ? bookkeeping : steps).recordStatus({ orderId, seq, status, detail: {} });
   };
 
   upsert('PENDING');
-  await steps.recordOrder({
+  await bookkeeping.recordOrder({
     orderId,
     customerId: input.customerId,
     workflowId: `floor-${orderId}`,
@@ -95,7 +99,7 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     paymentToken: input.paymentToken,
   });
   await transition('PAID');
-  await steps.commitStock(orderId);
+  await bookkeeping.commitStock(orderId);
   await transition('COMPLETED');
   await condition(allHandlersFinished);
   return { orderId, status: 'COMPLETED' };

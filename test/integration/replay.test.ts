@@ -31,6 +31,27 @@ test('the fixtures cover the saga scenarios', () => {
   expect(files.length).toBeGreaterThanOrEqual(8);
 });
 
+/** The patch ids a history's `core_patch` markers record (the SDK writes them as plain JSON `{ id, deprecated }`). */
+function patchIds(file: string): string[] {
+  const history = historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
+  return (history.events ?? []).flatMap((event) => {
+    const marker = event.markerRecordedEventAttributes;
+    if (marker?.markerName !== 'core_patch') return [];
+    const data = marker.details?.['patch-data']?.payloads?.[0]?.data;
+    return data ? [(JSON.parse(Buffer.from(data).toString('utf8')) as { id: string }).id] : [];
+  });
+}
+
+test('the fixtures hold orders started before and after the local-bookkeeping-steps patch', () => {
+  // *.v1.json were recorded before the patch (regular activities only); the others after it, with its marker.
+  const before = files.filter((file) => file.endsWith('.v1.json'));
+  const after = files.filter((file) => !file.endsWith('.v1.json'));
+  expect(before.length).toBeGreaterThanOrEqual(8);
+  expect(after.length).toBeGreaterThanOrEqual(8);
+  for (const file of before) expect([file, patchIds(file)]).toEqual([file, []]);
+  for (const file of after) expect([file, patchIds(file)]).toEqual([file, ['local-bookkeeping-steps']]);
+});
+
 test('when every recorded history is replayed on the current workflow code, then none is non-deterministic', async () => {
   const histories = files.map((file) => ({
     workflowId: path.basename(file, '.json'),
