@@ -11,7 +11,6 @@
  * - relay: its clients reconnect to the other relay and catch up with `subscribe` + `lastSeq`, including the events
  *   committed while they had no relay at all; no terminal event is lost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -30,10 +29,17 @@ import { checkInvariants } from '../../lib/invariants';
 import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
 import { bundleOrderWorkflows } from '../../worker/create-worker';
 import { isTerminal, paymentIdempotencyKey, type OrderStatus } from '../../workflows/definitions';
+import {
+  entryPointEnv,
+  killEntryPoints,
+  logLines,
+  spawnEntryPoint,
+  urlOf,
+  waitForLog,
+  type EntryProcess,
+} from '../support/processes';
 import { orderRows, waitFor } from '../support/saga-helpers';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
-
-const ROOT = path.resolve(__dirname, '..', '..');
 
 /** SHUTDOWN_GRACE of the API processes: a request still running after it gets a 503. */
 const API_GRACE_MS = 4_000;
@@ -47,7 +53,6 @@ let config: Config;
 let db: Knex;
 let redis: Redis;
 let bundleDir: string;
-const processes: Proc[] = [];
 const sockets: Socket[] = [];
 const initialStock = new Map<string, number>();
 
@@ -55,100 +60,43 @@ const initialStock = new Map<string, number>();
 // Processes
 // ---------------------------------------------------------------------------------------------------------------
 
-/** One of our processes, started as a deployment would start it. */
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  /** Everything it wrote so far (JSON log lines on stderr). */
-  output(): string;
-  /** Exit code (null when killed by a signal). */
-  exited: Promise<number | null>;
-}
-
-function processEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    REALTIME_PORT: '0',
-    METRICS_PORT: '0',
-    DATABASE_URL: config.databaseUrl,
-    REDIS_URL: config.redisUrl,
-    REDIS_KEY_PREFIX: config.redisKeyPrefix,
-    TEMPORAL_ADDRESS: config.temporal.address,
-    TEMPORAL_NAMESPACE: config.temporal.namespace,
-    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-    JWT_SECRET: config.jwtSecret,
-    RATE_LIMIT_PER_MINUTE: '1000000',
-    PAYMENT_LATENCY_MS: '0',
-    PAYMENT_SLOW_MS: String(SLOW_MS),
-    WORKFLOW_BUNDLE_PATH: path.join(bundleDir, 'workflow-bundle.js'),
-    ...extra,
-  };
-}
-
-function logLines(output: string): Record<string, unknown>[] {
-  return output.split('\n').flatMap((line) => {
-    try {
-      return [JSON.parse(line) as Record<string, unknown>];
-    } catch {
-      return [];
-    }
-  });
-}
-
-/** Spawns `entry` and resolves once it logs `readyMessage`. */
+/** Spawns `entry` with the stack's environment plus `env`, and resolves once it logs `readyMessage`. */
 async function spawnProcess(
   name: string,
   entry: string,
   readyMessage: string,
   env: Record<string, string> = {},
-): Promise<Proc> {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env: processEnv(env),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const proc: Proc = { name, child, output: () => output, exited };
-  processes.push(proc);
-  await waitFor(
-    `${name} to log "${readyMessage}"`,
-    () => {
-      if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${output}`);
-      return logLines(output).find((line) => line.msg === readyMessage);
-    },
-    45_000,
+): Promise<EntryProcess> {
+  const proc = spawnEntryPoint(
+    name,
+    entry,
+    entryPointEnv(config, {
+      PORT: '0',
+      REALTIME_PORT: '0',
+      METRICS_PORT: '0',
+      RATE_LIMIT_PER_MINUTE: '1000000',
+      PAYMENT_SLOW_MS: String(SLOW_MS),
+      WORKFLOW_BUNDLE_PATH: path.join(bundleDir, 'workflow-bundle.js'),
+      ...env,
+    }),
   );
+  await waitForLog(proc, readyMessage, 45_000);
   return proc;
 }
 
-const spawnApi = (name: string): Promise<Proc> =>
+const spawnApi = (name: string): Promise<EntryProcess> =>
   spawnProcess(name, 'api/main.ts', 'api listening', { SHUTDOWN_GRACE: `${API_GRACE_MS}ms` });
-const spawnWorker = (name: string): Promise<Proc> =>
+const spawnWorker = (name: string): Promise<EntryProcess> =>
   spawnProcess(name, 'worker/main.ts', 'worker polling', { SHUTDOWN_GRACE: '15s' });
-const spawnRelay = (name: string): Promise<Proc> =>
+const spawnRelay = (name: string): Promise<EntryProcess> =>
   spawnProcess(name, 'realtime/main.ts', 'reading the events stream', { SHUTDOWN_GRACE: '5s' });
 
-/** The URL the process logged it listens on. */
-function urlOf(proc: Proc): string {
-  const url = logLines(proc.output()).find((line) => typeof line.url === 'string')?.url;
-  if (typeof url !== 'string') throw new Error(`${proc.name} logged no url`);
-  return url;
-}
-
-function logged(proc: Proc, message: string): boolean {
-  return logLines(proc.output()).some((line) => line.msg === message);
+function logged(proc: EntryProcess, message: string): boolean {
+  return logLines(proc).some((line) => line.msg === message);
 }
 
 /** The live processes of the stack; each test replaces one. */
-const stack = {} as { worker: Proc; api1: Proc; api2: Proc; relay1: Proc; relay2: Proc };
+const stack = {} as Record<'worker' | 'api1' | 'api2' | 'relay1' | 'relay2', EntryProcess>;
 
 // ---------------------------------------------------------------------------------------------------------------
 // HTTP load with failover
@@ -452,9 +400,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const socket of sockets) socket.close();
-  for (const proc of processes) {
-    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
-  }
+  killEntryPoints();
   await Promise.allSettled([db?.destroy(), redis?.quit()]);
   if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true });
 });
@@ -573,9 +519,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
     // From the moment api1 started its drain, every response told the client to close its connection, so each
     // keep-alive client sent at most one more request there and then moved to api2, instead of keeping api1 busy
     // until the grace period ended.
-    const drainStartedAt = Date.parse(
-      String(logLines(stack.api1.output()).find((l) => l.msg === 'shutting down')?.time),
-    );
+    const drainStartedAt = Date.parse(String(logLines(stack.api1).find((l) => l.msg === 'shutting down')?.time));
     expect(drainStartedAt).toBeGreaterThanOrEqual(sigtermAt);
     const servedDuringDrain = outcomes.filter(
       (o) => o.target === 'api1' && o.status !== undefined && o.sentAt > drainStartedAt,
@@ -649,7 +593,7 @@ test('when the worker gets SIGTERM with charges in flight, then it drains them, 
 
 test('when a relay gets SIGTERM while orders progress, then its clients reconnect to the other relay and catch up with lastSeq, terminal events included', async () => {
   const sku = await newProduct('shutdown-relay', 50);
-  const port = (proc: Proc): number => Number(new URL(urlOf(proc)).port);
+  const port = (proc: EntryProcess): number => Number(new URL(urlOf(proc)).port);
   const balancer = await startBalancer([port(stack.relay1), port(stack.relay2)]);
   const followers: Follower[] = [];
   try {

@@ -4,82 +4,33 @@
  * queue. Orders go in through both APIs; both workers do the work (worker identities in the workflow histories), every
  * order completes exactly once, either API answers for any order, and SIGTERM drains every process cleanly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { signToken } from '../../api/auth';
 import { checkInvariants } from '../../lib/invariants';
 import { freePort } from '../../scripts/services';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
 import { createSagaHarness, waitFor, type SagaHarness } from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 import { workflowIdFor } from '../../workflows/definitions';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const ORDERS = 16;
 const STOCK = 100;
 const START_TIMEOUT_MS = 90_000;
 
-/** One of our processes running as its own OS process. */
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
 let h: SagaHarness;
 let bundleDir: string;
-const procs: Proc[] = [];
+const procs: EntryProcess[] = [];
 let apiUrls: string[] = [];
 let workerIdentities: string[] = [];
 
-/** The environment a deployment gives every process: the test services and this suite's own queue and prefix. */
-function processEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const { config } = h;
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    DATABASE_URL: config.databaseUrl,
-    DB_POOL_MAX: '4',
-    REDIS_URL: config.redisUrl,
-    REDIS_KEY_PREFIX: config.redisKeyPrefix,
-    TEMPORAL_ADDRESS: config.temporal.address,
-    TEMPORAL_NAMESPACE: config.temporal.namespace,
-    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-    JWT_SECRET: config.jwtSecret,
-    PAYMENT_LATENCY_MS: '0',
-    RATE_LIMIT_PER_MINUTE: '10000',
-    ...extra,
-  };
-}
-
-function spawnProcess(name: string, entry: string, env: NodeJS.ProcessEnv): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const proc = { name, child, output: () => output, exited };
-  procs.push(proc);
-  return proc;
-}
-
-async function waitForLog(proc: Proc, line: string): Promise<void> {
-  await waitFor(
-    `${proc.name} to log "${line}"`,
-    () => {
-      if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited early:\n${proc.output()}`);
-      return proc.output().includes(line) ? true : undefined;
-    },
-    START_TIMEOUT_MS,
+/** Spawns `entry` as a deployment would, on the test services and this suite's own queue and prefix. */
+function spawnProcess(name: string, entry: string, extra: Record<string, string>): EntryProcess {
+  return spawnEntryPoint(
+    name,
+    entry,
+    entryPointEnv(h.config, { DB_POOL_MAX: '4', RATE_LIMIT_PER_MINUTE: '10000', ...extra }),
   );
 }
 
@@ -92,29 +43,26 @@ beforeAll(async () => {
 
   const workers = await Promise.all(
     ['worker-a', 'worker-b'].map(async (name) =>
-      spawnProcess(
-        name,
-        'worker/main.ts',
-        processEnv({ METRICS_PORT: String(await freePort()), WORKFLOW_BUNDLE_PATH: bundlePath }),
-      ),
+      spawnProcess(name, 'worker/main.ts', {
+        METRICS_PORT: String(await freePort()),
+        WORKFLOW_BUNDLE_PATH: bundlePath,
+      }),
     ),
   );
   const apiPorts = await Promise.all([freePort(), freePort()]);
-  const apis = apiPorts.map((port, index) =>
-    spawnProcess(`api-${index}`, 'api/main.ts', processEnv({ PORT: String(port) })),
-  );
+  const apis = apiPorts.map((port, index) => spawnProcess(`api-${index}`, 'api/main.ts', { PORT: String(port) }));
+  procs.push(...workers, ...apis);
   apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
   await Promise.all([
-    ...workers.map((w) => waitForLog(w, 'worker polling')),
-    ...apis.map((a) => waitForLog(a, 'api listening')),
+    ...workers.map((w) => waitForLog(w, 'worker polling', START_TIMEOUT_MS)),
+    ...apis.map((a) => waitForLog(a, 'api listening', START_TIMEOUT_MS)),
   ]);
   // The SDK's default worker identity is <pid>@<hostname>: how the histories tell the two workers apart.
   workerIdentities = workers.map((w) => `${w.child.pid}@${os.hostname()}`);
 }, START_TIMEOUT_MS + 30_000);
 
 afterAll(async () => {
-  for (const proc of procs)
-    if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill('SIGKILL');
+  killEntryPoints();
   await h?.close();
   if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true });
 });

@@ -3,11 +3,9 @@
  * new worker finishes the order and nothing is charged twice; stopped with SIGTERM, it drains the charge in flight
  * and exits cleanly.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { Config } from '../../lib/config';
 import { checkInvariants } from '../../lib/invariants';
 import { paymentIdempotencyKey } from '../../workflows/definitions';
 import {
@@ -21,11 +19,11 @@ import {
   waitForStatus,
   type SagaHarness,
 } from '../support/saga-helpers';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
 import { insertProducts, uniqueSku } from '../support/services';
 import { createOrderWorker } from '../../worker/create-worker';
 import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const STOCK = 5;
 
 /** tok_slow takes PAYMENT_SLOW_MS; a charge attempt times out (and is retried elsewhere) after CHARGE_TIMEOUT_MS. */
@@ -35,7 +33,6 @@ const CHARGE_TIMEOUT_MS = 2_500;
 let h: SagaHarness;
 let bundleDir: string;
 let bundlePath: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   h = await createSagaHarness({ worker: false, env: { PAYMENT_SLOW_MS: String(SLOW_MS) } });
@@ -45,51 +42,27 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killEntryPoints();
   await h.close();
   rmSync(bundleDir, { recursive: true, force: true });
 });
 
-/** The environment a deployment would give the worker, pointing at the test services and this suite's queue. */
-function workerEnv(config: Config): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    DATABASE_URL: config.databaseUrl,
-    REDIS_URL: config.redisUrl,
-    REDIS_KEY_PREFIX: config.redisKeyPrefix,
-    TEMPORAL_ADDRESS: config.temporal.address,
-    TEMPORAL_NAMESPACE: config.temporal.namespace,
-    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-    PAYMENT_LATENCY_MS: '0',
-    PAYMENT_SLOW_MS: String(SLOW_MS),
-    METRICS_PORT: '0',
-    // No workflow cache, hence no sticky task queue: after a crash the next workflow task goes straight to the
-    // normal queue instead of waiting out the dead worker's sticky timeout.
-    WORKER_MAX_CACHED_WORKFLOWS: '0',
-    WORKFLOW_BUNDLE_PATH: bundlePath,
-  };
-}
-
-/** Spawns `npm run worker`'s command; resolves once the worker logs that it polls. */
-async function spawnWorker(): Promise<{ child: ChildProcess; output: () => string; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    cwd: ROOT,
-    env: workerEnv(h.config),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitFor('the worker to poll', () => {
-    if (child.exitCode !== null) throw new Error(`worker exited early:\n${output}`);
-    return output.includes('worker polling') ? true : undefined;
-  });
-  return { child, output: () => output, exited };
+/** Spawns `npm run worker`'s command on the test services and this suite's queue; resolves once the worker polls. */
+async function spawnWorker(): Promise<EntryProcess> {
+  const worker = spawnEntryPoint(
+    'worker',
+    'worker/main.ts',
+    entryPointEnv(h.config, {
+      PAYMENT_SLOW_MS: String(SLOW_MS),
+      METRICS_PORT: '0',
+      // No workflow cache, hence no sticky task queue: after a crash the next workflow task goes straight to the
+      // normal queue instead of waiting out the dead worker's sticky timeout.
+      WORKER_MAX_CACHED_WORKFLOWS: '0',
+      WORKFLOW_BUNDLE_PATH: bundlePath,
+    }),
+  );
+  await waitForLog(worker, 'worker polling');
+  return worker;
 }
 
 /** Waits until the gateway has been called for the order's key (the charge is inside tok_slow's delay). */
