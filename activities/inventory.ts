@@ -190,15 +190,20 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
           // A concurrent duplicate of this call may have reserved (taking the stock we now miss) while we waited.
           return (await storedReservation(trx, orderId, request)) ?? decision;
         }
-        const written = await trx.raw<{ rows: { inserted: number }[] }>(WRITE_RESERVATION, [
-          decision.lines.map((line) => line.productId),
-          decision.lines.map((line) => line.sku),
-          decision.lines.map((line) => line.quantity),
-          decision.lines.map((line) => line.unitPriceCents),
-          orderId,
-          RESERVATION_STATUS.held,
-          orderId,
-        ]);
+        // A named (prepared) statement: each connection parses and plans it once, not while every order's product
+        // locks are held (planning this CTE took ~0.5-1 ms, longer than running it). Needs session-level pooling:
+        // behind PgBouncer in transaction mode, enable its max_prepared_statements.
+        const written = await trx
+          .raw<{ rows: { inserted: number }[] }>(WRITE_RESERVATION, [
+            decision.lines.map((line) => line.productId),
+            decision.lines.map((line) => line.sku),
+            decision.lines.map((line) => line.quantity),
+            decision.lines.map((line) => line.unitPriceCents),
+            orderId,
+            RESERVATION_STATUS.held,
+            orderId,
+          ])
+          .options({ name: 'orderflow_write_reservation' });
         if (written.rows[0]?.inserted !== decision.lines.length) throw new ReservedByDuplicate();
         return decision;
       });
