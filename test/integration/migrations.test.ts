@@ -67,6 +67,38 @@ describe('migrations on real PostgreSQL', () => {
     expect(DEMO_CATALOG.length).toBeGreaterThanOrEqual(18);
   });
 
+  it('when orders exist before orders.status_seq is added, then each takes the seq of its newest event', async () => {
+    await db.migrate.down(); // the newest migration: 20261121020000_order_status_seq
+    expect(await db.schema.hasColumn('orders', 'status_seq')).toBe(false);
+    const order = (status: string) => ({
+      id: randomUUID(),
+      customer_id: 'c-upgrade',
+      status,
+      total_cents: 100,
+      request_hash: 'h',
+      workflow_id: `wf-${randomUUID()}`,
+    });
+    const [paid, pending] = [order('PAID'), order('PENDING')];
+    await db('orders').insert([paid, pending]);
+    await db('order_events').insert(
+      ['PENDING', 'RESERVED', 'CHARGING', 'PAID'].map((status, index) => ({
+        order_id: paid.id,
+        seq: index + 1,
+        status,
+      })),
+    );
+
+    expect(await migrateLatest(db)).toEqual(['20261121020000_order_status_seq']);
+
+    const seqs = await db('orders').whereIn('id', [paid.id, pending.id]).select('id', 'status_seq');
+    expect(Object.fromEntries(seqs.map((row: { id: string; status_seq: number }) => [row.id, row.status_seq]))).toEqual(
+      {
+        [paid.id]: 4,
+        [pending.id]: 1,
+      },
+    );
+  });
+
   it('when the image runs compiled .js migrations on a database migrated from .ts, then the names match', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-migrations-'));
     try {
