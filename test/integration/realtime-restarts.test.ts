@@ -6,24 +6,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import type Redis from 'ioredis';
-import type { Knex } from 'knex';
 import type { Config } from '../../lib/config';
 import { publishOrderEvent } from '../../lib/events';
 import { createRedis } from '../../lib/redis';
 import { freePort, redisAnswers, stopChild, waitFor } from '../../scripts/services';
-import { testConfig, testDb, testRedis } from '../support/services';
-import {
-  commitStatus,
-  connectClient,
-  createOrder,
-  HAPPY_PATH,
-  recordStatus,
-  startRelay,
-  tokenFor,
-  until,
-  type TestClient,
-} from './realtime.support';
+import { testConfig } from '../support/services';
+import { commitStatus, createOrder, HAPPY_PATH, recordStatus, startRelay, until, useRelays } from './realtime.support';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -69,50 +57,34 @@ async function spawnRelay(config: Config, port: number): Promise<ChildProcess> {
 }
 
 describe('realtime relay across restarts', () => {
-  let config: Config;
-  let db: Knex;
-  let redis: Redis;
-  const clients: TestClient[] = [];
+  const h = useRelays(0);
   const children: ChildProcess[] = [];
 
-  beforeAll(() => {
-    config = testConfig();
-    db = testDb(config);
-    redis = testRedis(config);
-  });
-
   afterEach(async () => {
-    for (const client of clients.splice(0)) client.close();
     for (const child of children.splice(0)) await stopChild(child);
-  });
-
-  afterAll(async () => {
-    await redis.quit();
-    await db.destroy();
   });
 
   test('when the relay process is killed mid-order and started again, then a reconnecting client ends with every status once', async () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const customer = `kim-${randomUUID()}`;
-    const orderId = await createOrder(db, customer);
-    children.push(await spawnRelay(config, port));
-    const client = await connectClient(url, tokenFor(config, customer), { reconnection: true, resubscribe: [orderId] });
-    clients.push(client);
+    const orderId = await createOrder(h.db, customer);
+    children.push(await spawnRelay(h.config, port));
+    const client = await h.client({ url }, customer, 'customer', { reconnection: true, resubscribe: [orderId] });
 
-    await recordStatus(db, redis, config, orderId, 'PENDING');
-    await recordStatus(db, redis, config, orderId, 'RESERVED');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'PENDING');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'RESERVED');
     await until('RESERVED arrives', () => client.statuses(orderId).length === 2);
 
     const first = children.pop();
     first?.kill('SIGKILL');
     await until('the client notices', () => !client.socket.connected);
-    await recordStatus(db, redis, config, orderId, 'CHARGING');
-    await recordStatus(db, redis, config, orderId, 'PAID');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'CHARGING');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'PAID');
 
-    children.push(await spawnRelay(config, port));
+    children.push(await spawnRelay(h.config, port));
     await until('the client reconnects and catches up', () => client.statuses(orderId).length === 4);
-    await recordStatus(db, redis, config, orderId, 'COMPLETED');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'COMPLETED');
 
     await until('COMPLETED arrives', () => client.statuses(orderId).includes('COMPLETED'));
     expect(client.statuses(orderId)).toEqual(HAPPY_PATH);
@@ -122,9 +94,8 @@ describe('realtime relay across restarts', () => {
 
   test('when the relay process gets SIGTERM, then it disconnects its clients and exits 0', async () => {
     const port = await freePort();
-    const child = await spawnRelay(config, port);
-    const client = await connectClient(`http://127.0.0.1:${port}`, tokenFor(config, `lee-${randomUUID()}`));
-    clients.push(client);
+    const child = await spawnRelay(h.config, port);
+    const client = await h.client({ url: `http://127.0.0.1:${port}` }, `lee-${randomUUID()}`);
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
@@ -147,17 +118,16 @@ describe('realtime relay across restarts', () => {
     const ownConfig = testConfig({ REDIS_URL: `redis://127.0.0.1:${redisPort}` });
     const publisher = createRedis(ownConfig.redisUrl, { maxRetriesPerRequest: 0 });
     publisher.on('error', () => undefined);
-    const relay = await startRelay(ownConfig, db);
+    const relay = await startRelay(ownConfig, h.db);
     try {
       const customer = `max-${randomUUID()}`;
-      const orderId = await createOrder(db, customer);
-      const stays = await connectClient(relay.url, tokenFor(ownConfig, customer));
-      const leaves = await connectClient(relay.url, tokenFor(ownConfig, customer));
-      clients.push(stays, leaves);
+      const orderId = await createOrder(h.db, customer);
+      const stays = await h.client(relay, customer);
+      const leaves = await h.client(relay, customer);
       expect(await stays.subscribe(orderId)).toEqual({ ok: true });
       expect(await leaves.subscribe(orderId)).toEqual({ ok: true });
-      await recordStatus(db, publisher, ownConfig, orderId, 'PENDING');
-      await recordStatus(db, publisher, ownConfig, orderId, 'RESERVED');
+      await recordStatus(h.db, publisher, ownConfig, orderId, 'PENDING');
+      await recordStatus(h.db, publisher, ownConfig, orderId, 'RESERVED');
       await until(
         'both clients have RESERVED',
         () => stays.of(orderId).length === 2 && leaves.of(orderId).length === 2,
@@ -168,7 +138,7 @@ describe('realtime relay across restarts', () => {
       leaves.close();
       // The status activity commits, then fails to publish: only PostgreSQL has these.
       for (const status of ['CHARGING', 'PAID', 'COMPLETED'] as const) {
-        const event = await commitStatus(db, orderId, status);
+        const event = await commitStatus(h.db, orderId, status);
         await expect(publishOrderEvent(publisher, ownConfig.redisKeyPrefix, event)).rejects.toThrow();
       }
       expect((await health(relay.url))?.status).toBe('ok');
@@ -179,14 +149,13 @@ describe('realtime relay across restarts', () => {
       expect(stays.statuses(orderId)).toEqual(HAPPY_PATH);
       expect(stays.of(orderId).map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
 
-      const back = await connectClient(relay.url, tokenFor(ownConfig, customer));
-      clients.push(back);
+      const back = await h.client(relay, customer);
       expect(await back.subscribe(orderId, 2)).toEqual({ ok: true });
       expect(back.statuses(orderId)).toEqual(['CHARGING', 'PAID', 'COMPLETED']);
 
       // Live delivery resumed on the new (empty) stream.
-      const next = await createOrder(db, customer);
-      await recordStatus(db, publisher, ownConfig, next, 'PENDING');
+      const next = await createOrder(h.db, customer);
+      await recordStatus(h.db, publisher, ownConfig, next, 'PENDING');
       await until('a new event arrives live', () => stays.of(next).length === 1);
     } finally {
       publisher.disconnect();

@@ -1,6 +1,7 @@
 /**
  * Helpers of the realtime suites: a relay on an ephemeral port, Socket.IO clients that record what they receive,
- * and a stand-in for the status activity (commit `orders` + `order_events`, then publish to the stream).
+ * a harness that sets both up around a suite, and a stand-in for the status activity (commit `orders` +
+ * `order_events`, then publish to the stream).
  */
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
@@ -16,6 +17,7 @@ import type { OrderStatus } from '../../workflows/definitions';
 import { signDevToken } from '../../realtime/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
 import { createRelay, type Relay, type RelayOptions } from '../../realtime/relay';
+import { testConfig, testDb, testRedis } from '../support/services';
 
 /** The happy path of an order, in order. */
 export const HAPPY_PATH: OrderStatus[] = ['PENDING', 'RESERVED', 'CHARGING', 'PAID', 'COMPLETED'];
@@ -75,12 +77,16 @@ export interface TestClient {
   close(): void;
 }
 
+/** Options of `connectClient`. */
+export interface ClientOptions {
+  /** Reconnect after a lost connection, as a browser would. @default false */
+  reconnection?: boolean;
+  /** Orders to subscribe to again, from the last seq received, on every (re)connection. @default [] */
+  resubscribe?: string[];
+}
+
 /** Connects a client and waits until the handshake is accepted. */
-export async function connectClient(
-  url: string,
-  token: string,
-  options: { reconnection?: boolean; resubscribe?: string[] } = {},
-): Promise<TestClient> {
+export async function connectClient(url: string, token: string, options: ClientOptions = {}): Promise<TestClient> {
   const socket = connect(url, {
     auth: { token },
     transports: ['websocket'],
@@ -120,6 +126,72 @@ export async function connectClient(
     subscribe: (orderId, lastSeq) => subscribeRaw(lastSeq === undefined ? { orderId } : { orderId, lastSeq }),
     subscribeRaw,
     close: () => socket.close(),
+  };
+}
+
+/** A suite's services, its relays and its clients, as `useRelays` sets them up. */
+export interface RelayHarness {
+  readonly config: Config;
+  readonly db: Knex;
+  readonly redis: Redis;
+  /** The relay started `index`-th (from 0) before the suite. */
+  relay(index?: number): TestRelay;
+  /** Connects a client to `relay` with a token for `customerId`; it is closed after the test. */
+  client(
+    relay: Pick<TestRelay, 'url'>,
+    customerId: string,
+    role?: 'customer' | 'admin',
+    options?: ClientOptions,
+  ): Promise<TestClient>;
+}
+
+/** Registers the jest hooks that give a suite a config, db, redis and `count` started relays, and clean up after. */
+export function useRelays(count: number): RelayHarness {
+  let services: { config: Config; db: Knex; redis: Redis } | undefined;
+  const relays: TestRelay[] = [];
+  const clients: TestClient[] = [];
+  const started = (): NonNullable<typeof services> => {
+    if (services === undefined) throw new Error('useRelays: the suite has not started (use it inside a test)');
+    return services;
+  };
+
+  beforeAll(async () => {
+    const config = testConfig();
+    const db = testDb(config);
+    services = { config, db, redis: testRedis(config) };
+    for (let i = 0; i < count; i += 1) relays.push(await startRelay(config, db));
+  });
+
+  afterEach(() => {
+    for (const created of clients.splice(0)) created.close();
+  });
+
+  afterAll(async () => {
+    for (const relay of relays.splice(0)) await relay.close();
+    await services?.redis.quit();
+    await services?.db.destroy();
+  });
+
+  return {
+    get config() {
+      return started().config;
+    },
+    get db() {
+      return started().db;
+    },
+    get redis() {
+      return started().redis;
+    },
+    relay(index = 0) {
+      const relay = relays[index];
+      if (relay === undefined) throw new Error(`useRelays: no relay ${index} (${relays.length} started)`);
+      return relay;
+    },
+    async client(relay, customerId, role = 'customer', options = {}) {
+      const created = await connectClient(relay.url, tokenFor(started().config, customerId, role), options);
+      clients.push(created);
+      return created;
+    },
   };
 }
 

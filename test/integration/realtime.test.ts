@@ -2,68 +2,36 @@
  * The relay on real Redis and PostgreSQL: rooms, order, replay with lastSeq, refusals, and its HTTP routes.
  */
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
-import type { Knex } from 'knex';
 import jwt from 'jsonwebtoken';
 import { io as connect } from 'socket.io-client';
 import type { Config } from '../../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../../lib/events';
-import { testConfig, testDb, testRedis } from '../support/services';
 import { createLogger } from '../../lib/logger';
 import { REALTIME_ERRORS } from '../../realtime/protocol';
 import { createRelay } from '../../realtime/relay';
 import {
   commitStatus,
-  connectClient,
   createOrder,
   HAPPY_PATH,
   recordStatus,
   startRelay,
   tokenFor,
   until,
-  type TestClient,
-  type TestRelay,
+  useRelays,
 } from './realtime.support';
 
 describe('realtime relay', () => {
-  let config: Config;
-  let db: Knex;
-  let redis: Redis;
-  let relay: TestRelay;
-  const clients: TestClient[] = [];
-
-  const client = async (customerId: string, role: 'customer' | 'admin' = 'customer'): Promise<TestClient> => {
-    const created = await connectClient(relay.url, tokenFor(config, customerId, role));
-    clients.push(created);
-    return created;
-  };
-
-  beforeAll(async () => {
-    config = testConfig();
-    db = testDb(config);
-    redis = testRedis(config);
-    relay = await startRelay(config, db);
-  });
-
-  afterEach(() => {
-    for (const created of clients.splice(0)) created.close();
-  });
-
-  afterAll(async () => {
-    await relay.close();
-    await redis.quit();
-    await db.destroy();
-  });
+  const h = useRelays(1);
 
   test('when an order goes PENDING to COMPLETED, then its subscriber receives every status once in seq order, another customer nothing, and an admin everything', async () => {
     const alice = `alice-${randomUUID()}`;
-    const orderId = await createOrder(db, alice);
-    const owner = await client(alice);
-    const stranger = await client(`bob-${randomUUID()}`);
-    const admin = await client(`ops-${randomUUID()}`, 'admin');
+    const orderId = await createOrder(h.db, alice);
+    const owner = await h.client(h.relay(), alice);
+    const stranger = await h.client(h.relay(), `bob-${randomUUID()}`);
+    const admin = await h.client(h.relay(), `ops-${randomUUID()}`, 'admin');
     expect(await owner.subscribe(orderId)).toEqual({ ok: true });
 
-    for (const status of HAPPY_PATH) await recordStatus(db, redis, config, orderId, status, { step: status });
+    for (const status of HAPPY_PATH) await recordStatus(h.db, h.redis, h.config, orderId, status, { step: status });
 
     await until(
       'owner and admin receive COMPLETED',
@@ -83,56 +51,56 @@ describe('realtime relay', () => {
     });
     expect(Object.keys(completed ?? {})).not.toContain('customerId');
     // A later event for another order proves the stranger's socket was live all along.
-    const strangerOrder = await createOrder(db, `other-${randomUUID()}`);
-    await recordStatus(db, redis, config, strangerOrder, 'PENDING');
+    const strangerOrder = await createOrder(h.db, `other-${randomUUID()}`);
+    await recordStatus(h.db, h.redis, h.config, strangerOrder, 'PENDING');
     await until('admin receives the later event', () => admin.of(strangerOrder).length === 1);
     expect(stranger.received).toEqual([]);
   });
 
   test('when a customer is connected without subscribing, then its room still receives every status of its orders', async () => {
     const carol = `carol-${randomUUID()}`;
-    const orderId = await createOrder(db, carol);
-    const watcher = await client(carol);
-    for (const status of HAPPY_PATH) await recordStatus(db, redis, config, orderId, status);
+    const orderId = await createOrder(h.db, carol);
+    const watcher = await h.client(h.relay(), carol);
+    for (const status of HAPPY_PATH) await recordStatus(h.db, h.redis, h.config, orderId, status);
     await until('COMPLETED arrives', () => watcher.of(orderId).length === 5);
     expect(watcher.of(orderId).map((event) => event.seq)).toEqual([1, 2, 3, 4, 5]);
   });
 
   test('when a late subscriber gives lastSeq, then it receives exactly the missed events, then the live ones', async () => {
     const dave = `dave-${randomUUID()}`;
-    const orderId = await createOrder(db, dave);
-    for (const status of HAPPY_PATH.slice(0, 3)) await recordStatus(db, redis, config, orderId, status);
-    const late = await client(dave);
+    const orderId = await createOrder(h.db, dave);
+    for (const status of HAPPY_PATH.slice(0, 3)) await recordStatus(h.db, h.redis, h.config, orderId, status);
+    const late = await h.client(h.relay(), dave);
     expect(await late.subscribe(orderId, 1)).toEqual({ ok: true });
     expect(late.of(orderId).map((event) => event.status)).toEqual(['RESERVED', 'CHARGING']);
-    for (const status of HAPPY_PATH.slice(3)) await recordStatus(db, redis, config, orderId, status);
+    for (const status of HAPPY_PATH.slice(3)) await recordStatus(h.db, h.redis, h.config, orderId, status);
 
     await until('COMPLETED arrives', () => late.of(orderId).some((event) => event.status === 'COMPLETED'));
     expect(late.of(orderId).map((event) => event.seq)).toEqual([2, 3, 4, 5]);
   });
 
   test('when an admin subscribes to any order without lastSeq, then it receives the whole history', async () => {
-    const orderId = await createOrder(db, `erin-${randomUUID()}`);
-    for (const status of HAPPY_PATH) await commitStatus(db, orderId, status);
-    const admin = await client(`ops-${randomUUID()}`, 'admin');
+    const orderId = await createOrder(h.db, `erin-${randomUUID()}`);
+    for (const status of HAPPY_PATH) await commitStatus(h.db, orderId, status);
+    const admin = await h.client(h.relay(), `ops-${randomUUID()}`, 'admin');
     expect(await admin.subscribe(orderId)).toEqual({ ok: true });
     expect(admin.of(orderId).map((event) => event.status)).toEqual(HAPPY_PATH);
   });
 
   test('when a client subscribes while events stream in, then the replay meets the live events with no gap and no duplicate', async () => {
     const frank = `frank-${randomUUID()}`;
-    const orderId = await createOrder(db, frank);
+    const orderId = await createOrder(h.db, frank);
     const total = 60;
     let committed = 0;
     const producer = (async () => {
       for (let i = 1; i <= total; i += 1) {
-        await recordStatus(db, redis, config, orderId, i === total ? 'COMPLETED' : 'CHARGING', { i });
+        await recordStatus(h.db, h.redis, h.config, orderId, i === total ? 'COMPLETED' : 'CHARGING', { i });
         committed = i;
         await new Promise((resolve) => setTimeout(resolve, 5));
       }
     })();
     await until('the stream is under way', () => committed >= 10);
-    const late = await client(frank);
+    const late = await h.client(h.relay(), frank);
     let atAck = -1;
     const committedAtSubscribe = committed;
     late.socket.emit(SUBSCRIBE_EVENT, { orderId }, () => {
@@ -154,14 +122,14 @@ describe('realtime relay', () => {
   });
 
   test("when a customer subscribes to another customer's order, then the ack is order_not_found and nothing is delivered", async () => {
-    const orderId = await createOrder(db, `grace-${randomUUID()}`);
-    await recordStatus(db, redis, config, orderId, 'PENDING');
-    const mallory = await client(`mallory-${randomUUID()}`);
+    const orderId = await createOrder(h.db, `grace-${randomUUID()}`);
+    await recordStatus(h.db, h.redis, h.config, orderId, 'PENDING');
+    const mallory = await h.client(h.relay(), `mallory-${randomUUID()}`);
     expect(await mallory.subscribe(orderId)).toEqual({ ok: false, error: REALTIME_ERRORS.orderNotFound });
     expect(await mallory.subscribe(randomUUID())).toEqual({ ok: false, error: REALTIME_ERRORS.orderNotFound });
-    await recordStatus(db, redis, config, orderId, 'RESERVED');
-    const admin = await client(`ops-${randomUUID()}`, 'admin');
-    await recordStatus(db, redis, config, orderId, 'CHARGING');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'RESERVED');
+    const admin = await h.client(h.relay(), `ops-${randomUUID()}`, 'admin');
+    await recordStatus(h.db, h.redis, h.config, orderId, 'CHARGING');
     await until('the admin sees CHARGING', () => admin.of(orderId).length === 1);
     expect(mallory.received).toEqual([]);
   });
@@ -174,7 +142,7 @@ describe('realtime relay', () => {
     ['a fractional lastSeq', { orderId: randomUUID(), lastSeq: 1.5 }],
     ['an unknown field', { orderId: randomUUID(), since: 3 }],
   ])('when the subscribe payload is %s, then the ack is invalid_payload', async (_label, payload) => {
-    const henry = await client(`henry-${randomUUID()}`);
+    const henry = await h.client(h.relay(), `henry-${randomUUID()}`);
     expect(await henry.subscribeRaw(payload)).toEqual({ ok: false, error: REALTIME_ERRORS.invalidPayload });
     expect(henry.received).toEqual([]);
   });
@@ -208,8 +176,8 @@ describe('realtime relay', () => {
   test.each(badTokens)(
     'when the handshake carries %s, then the connection is refused as unauthorized',
     async (_label, auth) => {
-      const socket = connect(relay.url, {
-        auth: auth(config),
+      const socket = connect(h.relay().url, {
+        auth: auth(h.config),
         transports: ['websocket'],
         reconnection: false,
         forceNew: true,
@@ -227,14 +195,14 @@ describe('realtime relay', () => {
 
   test('when a client connects before the relay reads the stream, then its handshake completes only once start() has', async () => {
     const early = createRelay({
-      config,
-      db,
+      config: h.config,
+      db: h.db,
       logger: createLogger('realtime-test', 'error'),
       options: { blockMs: 1000 },
     });
     const address = await early.listen(0, '127.0.0.1');
     const socket = connect(`http://127.0.0.1:${address.port}`, {
-      auth: { token: tokenFor(config, `ivy-${randomUUID()}`) },
+      auth: { token: tokenFor(h.config, `ivy-${randomUUID()}`) },
       transports: ['websocket'],
       reconnection: false,
       forceNew: true,
@@ -254,7 +222,7 @@ describe('realtime relay', () => {
   });
 
   test('when /health is requested, then it answers 200 JSON with the stream reader state', async () => {
-    const response = await fetch(`${relay.url}/health`);
+    const response = await fetch(`${h.relay().url}/health`);
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({
       status: 'ok',
@@ -264,34 +232,34 @@ describe('realtime relay', () => {
   });
 
   test('when the demo page, its config and the Socket.IO client bundle are requested, then the relay serves them', async () => {
-    const page = await fetch(`${relay.url}/`);
+    const page = await fetch(`${h.relay().url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
     expect(await page.text()).toContain('/socket.io/socket.io.js');
-    const bundle = await fetch(`${relay.url}/socket.io/socket.io.js`);
+    const bundle = await fetch(`${h.relay().url}/socket.io/socket.io.js`);
     expect(bundle.status).toBe(200);
-    const pageConfig = await fetch(`${relay.url}/config.json`);
-    expect(await pageConfig.json()).toEqual({ apiUrl: `http://127.0.0.1:${config.apiPort}`, devTokens: true });
-    expect((await fetch(`${relay.url}/../package.json`)).status).toBe(404);
-    expect((await fetch(`${relay.url}/%2e%2e%2fpackage.json`)).status).toBe(404);
-    expect((await fetch(`${relay.url}/health`, { method: 'POST' })).status).toBe(405);
+    const pageConfig = await fetch(`${h.relay().url}/config.json`);
+    expect(await pageConfig.json()).toEqual({ apiUrl: `http://127.0.0.1:${h.config.apiPort}`, devTokens: true });
+    expect((await fetch(`${h.relay().url}/../package.json`)).status).toBe(404);
+    expect((await fetch(`${h.relay().url}/%2e%2e%2fpackage.json`)).status).toBe(404);
+    expect((await fetch(`${h.relay().url}/health`, { method: 'POST' })).status).toBe(405);
   });
 
   test('when a dev token is requested outside production, then it is a valid customer or admin token', async () => {
-    const response = await fetch(`${relay.url}/dev-token?customer=demo-1&role=admin`);
+    const response = await fetch(`${h.relay().url}/dev-token?customer=demo-1&role=admin`);
     expect(response.status).toBe(200);
     const body = (await response.json()) as { token: string; customerId: string; role: string };
     expect(body).toMatchObject({ customerId: 'demo-1', role: 'admin' });
-    expect(jwt.verify(body.token, config.jwtSecret, { algorithms: ['HS256'] })).toMatchObject({
+    expect(jwt.verify(body.token, h.config.jwtSecret, { algorithms: ['HS256'] })).toMatchObject({
       sub: 'demo-1',
       role: 'admin',
     });
-    expect((await fetch(`${relay.url}/dev-token?customer=${'x'.repeat(200)}`)).status).toBe(400);
+    expect((await fetch(`${h.relay().url}/dev-token?customer=${'x'.repeat(200)}`)).status).toBe(400);
   });
 
   test('when the relay runs in production, then /dev-token does not exist', async () => {
-    const production: Config = { ...config, nodeEnv: 'production' };
-    const prodRelay = await startRelay(production, db);
+    const production: Config = { ...h.config, nodeEnv: 'production' };
+    const prodRelay = await startRelay(production, h.db);
     try {
       const response = await fetch(`${prodRelay.url}/dev-token?customer=demo`);
       expect(response.status).toBe(404);
