@@ -6,9 +6,9 @@
  * `bench/results/<timestamp>.json` and `.svg` (latency distributions), and exits 1 when a DESIGN invariant was
  * violated or a scenario failed. Everything it started is stopped at the end, on Ctrl-C and on errors.
  *
- * Options: `--quick` (a reduced run, under a minute for floor/spread/hot), `--concurrency=N` (closed-loop clients),
+ * Options: `--quick` (a reduced run of every scenario, under a minute), `--concurrency=N` (closed-loop clients),
  * `--rounds=N` (interleaved rounds of floor/hot/spread; default 3, quick 1), `--drain=S` (pause after each; default
- * 11, quick 8), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
+ * 11, quick 2), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
  * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG` (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy
  * of the repository). See bench/README.md.
  */
@@ -90,9 +90,10 @@ const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
  * ran: the workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks
  * long completed. Without a pause that work lands in the next scenario's window, slows it and is billed to it: spread,
  * which followed the faster floor, paid for the floor's timers (Temporal CPU per order +10 to +25% in early runs).
- * Quick runs pause 7 s (the next warm-up absorbs part of the rest) and skip the pause after the last scenario.
+ * Quick runs pause 2 s (the next warm-up absorbs part of the rest; a quick run is indicative, not exact) and skip the
+ * pause after the last scenario.
  */
-const DRAIN_SECONDS = { full: 11, quick: 7 };
+const DRAIN_SECONDS = { full: 11, quick: 2 };
 
 /** Longest a run may take before it is stopped (bounded in time, whatever happens). */
 const RUN_LIMIT_MS = { quick: 5 * 60_000, full: 30 * 60_000 };

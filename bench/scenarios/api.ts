@@ -69,7 +69,7 @@ async function drained(db: ReturnType<typeof createDb>, customerId: string, tota
   }
 }
 
-/** Runs the scenario; `--quick` does two short rounds per side. */
+/** Runs the scenario; `--quick` does one short round per side. */
 export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult> {
   const base = loadConfigOrExit();
   const runId = randomUUID().slice(0, 8);
@@ -80,8 +80,8 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     rateLimitPerMinute: 1_000_000,
     temporal: { ...base.temporal, taskQueue: `bench-api-${runId}` },
   };
-  const rounds = quick ? 2 : 6;
-  const perRound = quick ? 60 : 150;
+  const rounds = quick ? 1 : 6;
+  const perRound = quick ? 40 : 150;
   const warmup = CONCURRENCY * 2;
   const perSide = rounds * perRound + warmup;
   const sku = `BENCH-API-${runId.toUpperCase()}`;

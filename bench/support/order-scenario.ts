@@ -24,7 +24,7 @@ const FULL_MEASURED_MS = 36_000;
 /** Warm-up and measured window of one round of a closed-loop scenario. */
 export function phaseDurations(quick: boolean, rounds: number): { warmupMs: number; durationMs: number } {
   return quick
-    ? { warmupMs: 3000, durationMs: 5000 }
+    ? { warmupMs: 2000, durationMs: 4000 }
     : { warmupMs: 4000, durationMs: Math.round(FULL_MEASURED_MS / rounds) };
 }
 
