@@ -61,7 +61,8 @@ export function mergeLines(lines: readonly OrderLine[]): OrderLine[] {
   return [...merged].map(([sku, quantity]) => ({ sku, quantity }));
 }
 
-function validateLines(lines: readonly OrderLine[]): void {
+/** Checks an order's lines and returns them merged by SKU; throws a non-retryable failure saying what is wrong. */
+function validatedRequest(lines: readonly OrderLine[]): OrderLine[] {
   const invalid = (message: string): ApplicationFailure =>
     ApplicationFailure.create({ message, type: ACTIVITY_FAILURE_TYPES.invalidInput, nonRetryable: true });
   if (lines.length === 0) throw invalid('an order needs at least one line');
@@ -75,6 +76,7 @@ function validateLines(lines: readonly OrderLine[]): void {
   if (merged.some((line) => line.quantity > MAX_LINE_QUANTITY)) {
     throw invalid(`the total quantity of one sku must not exceed ${MAX_LINE_QUANTITY}`);
   }
+  return merged;
 }
 
 function reserved(lines: PricedLine[]): ReserveStockResult {
@@ -168,8 +170,7 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
    * order queues on that lock, so its hold time is the throughput limit.
    */
   async function reserveStock({ orderId, lines }: ReserveStockInput): Promise<ReserveStockResult> {
-    validateLines(lines);
-    const request = mergeLines(lines);
+    const request = validatedRequest(lines);
     // A retry of a call that committed finds its result here, without touching any lock.
     const earlier = await storedReservation(db, orderId, request);
     if (earlier !== undefined) return earlier;

@@ -22,9 +22,6 @@ import {
   type RefundPaymentResult,
 } from './contract';
 
-/** Attempt counter table (migration 20261121010000); kept as an export for the suites that inspect it. */
-export const PAYMENT_ATTEMPTS_TABLE = TABLES.paymentAttempts;
-
 /** Name of the `gateway_switches` row that simulates a gateway outage. */
 export const OUTAGE_SWITCH = 'outage';
 
@@ -185,10 +182,10 @@ export function createSimulatedGateway(deps: SimulatedGatewayDeps): PaymentGatew
 
   /** Counts this attempt; atomic, so concurrent attempts of one key get distinct numbers. */
   const countAttempt = async (idempotencyKey: string): Promise<number> => {
-    const rows = await db<AttemptRow>(PAYMENT_ATTEMPTS_TABLE)
+    const rows = await db<AttemptRow>(TABLES.paymentAttempts)
       .insert({ idempotency_key: idempotencyKey, attempts: 1 })
       .onConflict('idempotency_key')
-      .merge({ attempts: db.raw('??.attempts + 1', [PAYMENT_ATTEMPTS_TABLE]), updated_at: db.fn.now() })
+      .merge({ attempts: db.raw('??.attempts + 1', [TABLES.paymentAttempts]), updated_at: db.fn.now() })
       .returning('attempts');
     return rows[0]?.attempts ?? 1;
   };

@@ -38,8 +38,19 @@ function invalidToken(message: string): ApiError {
   );
 }
 
+/** A verified token: who is calling and until when (`exp`, seconds since the epoch). */
+export interface VerifiedToken {
+  caller: Caller;
+  expiresAt: number;
+}
+
 /** Verifies a token and returns the caller, or throws a 401 saying why. */
 export function verifyToken(token: string, secret: string): Caller {
+  return verifyTokenWithExpiry(token, secret).caller;
+}
+
+/** `verifyToken`, also returning the token's expiry (for callers that remember verified tokens). */
+export function verifyTokenWithExpiry(token: string, secret: string): VerifiedToken {
   let payload: unknown;
   try {
     payload = jwt.verify(token, secret, { algorithms: [JWT_ALGORITHM], clockTolerance: 5 });
@@ -54,7 +65,7 @@ export function verifyToken(token: string, secret: string): Caller {
     const claim = issue?.path.join('.') || 'payload';
     throw invalidToken(`token claim ${claim} is missing or invalid (sub: string, role: customer | admin, exp)`);
   }
-  return { customerId: claims.data.sub, role: claims.data.role };
+  return { caller: { customerId: claims.data.sub, role: claims.data.role }, expiresAt: claims.data.exp };
 }
 
 /** Extracts the token of an `Authorization: Bearer <token>` header. */
@@ -83,10 +94,9 @@ export function requireAuth(secret: string): Middleware<AuthState> {
     if (cached !== undefined && cached.expiresAtMs > Date.now()) {
       ctx.state.caller = cached.caller;
     } else {
-      const caller = verifyToken(token, secret);
-      const { exp } = jwt.decode(token) as { exp: number };
+      const { caller, expiresAt } = verifyTokenWithExpiry(token, secret);
       if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
-      verified.set(token, { caller, expiresAtMs: exp * 1000 });
+      verified.set(token, { caller, expiresAtMs: expiresAt * 1000 });
       ctx.state.caller = caller;
     }
     await next();

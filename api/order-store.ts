@@ -74,23 +74,32 @@ export async function findEventDetail(db: Knex, orderId: string, status: OrderSt
   return row?.detail;
 }
 
-/** The lines of an order: as reserved (with prices) or, before/without a reservation, as requested. */
-export async function loadItems(db: Knex, orderId: string, events?: EventRow[]): Promise<OrderItem[]> {
-  const rows = await db(TABLES.orderItems)
+type ItemRow = { sku: string; quantity: number; unit_price_cents: number };
+
+/** An order's reserved lines (`order_items`), by sku; none before or without a reservation. */
+function itemRows(db: Knex, orderId: string): Promise<ItemRow[]> {
+  return db(TABLES.orderItems)
     .where({ order_id: orderId })
     .orderBy('sku')
-    .select<{ sku: string; quantity: number; unit_price_cents: number }[]>('sku', 'quantity', 'unit_price_cents');
-  if (rows.length > 0) {
-    return rows.map((row) => ({ sku: row.sku, quantity: row.quantity, unitPriceCents: row.unit_price_cents }));
-  }
-  const first =
-    events?.[0] ?? (await db(TABLES.orderEvents).where({ order_id: orderId }).orderBy('seq').first<EventRow>());
-  return linesFromDetail(first?.detail);
+    .select<ItemRow[]>('sku', 'quantity', 'unit_price_cents');
+}
+
+/** Reserved lines with prices, else the lines as requested in the first event's detail. */
+function itemsFrom(rows: ItemRow[], firstEvent: EventRow | undefined): OrderItem[] {
+  if (rows.length === 0) return linesFromDetail(firstEvent?.detail);
+  return rows.map((row) => ({ sku: row.sku, quantity: row.quantity, unitPriceCents: row.unit_price_cents }));
+}
+
+/** The lines of an order: as reserved (with prices) or, before/without a reservation, as requested. */
+export async function loadItems(db: Knex, orderId: string): Promise<OrderItem[]> {
+  const rows = await itemRows(db, orderId);
+  if (rows.length > 0) return itemsFrom(rows, undefined);
+  return itemsFrom(rows, await db(TABLES.orderEvents).where({ order_id: orderId }).orderBy('seq').first<EventRow>());
 }
 
 /** The full view of GET /orders/:id, from one order row. */
 export async function loadOrderView(db: Knex, row: OrderRow): Promise<OrderView> {
-  const [events, payment] = await Promise.all([
+  const [events, payment, rows] = await Promise.all([
     db(TABLES.orderEvents)
       .where({ order_id: row.id })
       .orderBy('seq')
@@ -102,8 +111,9 @@ export async function loadOrderView(db: Knex, row: OrderRow): Promise<OrderView>
         { column: 'id', order: 'desc' },
       ])
       .first<PaymentRow | undefined>('status', 'amount_cents', 'attempts', 'updated_at'),
+    itemRows(db, row.id),
   ]);
-  const items = await loadItems(db, row.id, events);
+  const items = itemsFrom(rows, events[0]);
   return {
     orderId: row.id,
     customerId: row.customer_id,

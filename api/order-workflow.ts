@@ -16,6 +16,7 @@ import {
 import type { Config } from '../lib/config';
 import {
   cancelSignal,
+  DEFAULT_CURRENCY,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
   SEARCH_ATTRIBUTES,
@@ -75,7 +76,7 @@ export function workflowInput(
 ): OrderWorkflowInput {
   return {
     ...order,
-    currency: 'USD',
+    currency: DEFAULT_CURRENCY,
     settings: { paymentRetry: { ...config.paymentRetry }, attentionTimeoutMs: config.attentionTimeoutMs },
   };
 }

@@ -324,72 +324,48 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const config = loadConfig(env);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const relayUrl = `http://127.0.0.1:${relayPort}`;
-    const entry = (file: string): string[] => ['--import', 'tsx', file];
-
-    const workerSlots: Slot[] = [];
-    for (let index = 0; index < options.workers; index += 1) {
-      const metricsPort = await freePort();
+    /** A slot for one of our entry points: spawned with `slotEnv`, started once `ready` holds (fails fast on exit). */
+    const appSlot = (
+      name: string,
+      file: string,
+      slotEnv: Record<string, string>,
+      ready: (proc: ChaosProcess) => Promise<boolean>,
+    ): Slot => {
       const slot: Slot = {
-        name: `worker-${index + 1}`,
+        name,
         life: 0,
         current: undefined,
         start: async () => {
-          const proc = spawnSlotProcess(slot, process.execPath, entry('worker/main.ts'), {
-            ...env,
-            METRICS_PORT: String(metricsPort),
-            WORKFLOW_BUNDLE_PATH: bundlePath,
-          });
+          const proc = spawnSlotProcess(slot, process.execPath, ['--import', 'tsx', file], slotEnv);
           await waitFor(
-            `${slot.name} to poll`,
+            `${name} to start`,
             () => {
-              if (proc.hasExited()) throw new Error(`${slot.name} exited while starting:\n${proc.tail()}`);
-              return Promise.resolve(proc.log().includes('"worker polling"'));
+              if (proc.hasExited()) throw new Error(`${name} exited while starting:\n${proc.tail()}`);
+              return ready(proc);
             },
             90_000,
           );
           return proc;
         },
       };
-      slots.set(slot.name, slot);
-      workerSlots.push(slot);
+      slots.set(name, slot);
+      return slot;
+    };
+
+    const workerSlots: Slot[] = [];
+    for (let index = 0; index < options.workers; index += 1) {
+      const slotEnv = { ...env, METRICS_PORT: String(await freePort()), WORKFLOW_BUNDLE_PATH: bundlePath };
+      workerSlots.push(
+        appSlot(`worker-${index + 1}`, 'worker/main.ts', slotEnv, (proc) =>
+          Promise.resolve(proc.log().includes('"worker polling"')),
+        ),
+      );
     }
-    const apiSlot: Slot = {
-      name: 'api',
-      life: 0,
-      current: undefined,
-      start: async () => {
-        const proc = spawnSlotProcess(apiSlot, process.execPath, entry('api/main.ts'), env);
-        await waitFor(
-          'the API',
-          async () => {
-            if (proc.hasExited()) throw new Error(`the API exited while starting:\n${proc.tail()}`);
-            return (await fetchJson(`${apiUrl}/health`)) !== undefined;
-          },
-          90_000,
-        );
-        return proc;
-      },
-    };
-    const relaySlot: Slot = {
-      name: 'relay',
-      life: 0,
-      current: undefined,
-      start: async () => {
-        const proc = spawnSlotProcess(relaySlot, process.execPath, entry('realtime/main.ts'), env);
-        await waitFor(
-          'the relay',
-          async () => {
-            if (proc.hasExited()) throw new Error(`the relay exited while starting:\n${proc.tail()}`);
-            const health = (await fetchJson(`${relayUrl}/health`)) as { stream?: { connected?: boolean } } | undefined;
-            return health?.stream?.connected === true;
-          },
-          90_000,
-        );
-        return proc;
-      },
-    };
-    slots.set(apiSlot.name, apiSlot);
-    slots.set(relaySlot.name, relaySlot);
+    const apiSlot = appSlot('api', 'api/main.ts', env, async () => (await fetchJson(`${apiUrl}/health`)) !== undefined);
+    const relaySlot = appSlot('relay', 'realtime/main.ts', env, async () => {
+      const health = (await fetchJson(`${relayUrl}/health`)) as { stream?: { connected?: boolean } } | undefined;
+      return health?.stream?.connected === true;
+    });
     // Stopped before Temporal, PostgreSQL and Redis (pushed later, so they run earlier in the reversed teardown).
     teardowns.push({
       what: 'the workers, API and relay',

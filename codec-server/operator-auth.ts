@@ -5,8 +5,7 @@
  * is ticked in its codec settings.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import jwt from 'jsonwebtoken';
-import { bearerToken, verifyToken, type Caller } from '../api/auth';
+import { bearerToken, verifyTokenWithExpiry, type Caller } from '../api/auth';
 import { ApiError } from '../api/errors';
 
 /** Name of the session cookie holding an operator's admin token. */
@@ -35,7 +34,7 @@ export interface Operator {
 
 /** Verifies that `token` is a valid admin token; 401 when it is not valid, 403 when it is not an admin's. */
 export function verifyOperatorToken(token: string, secret: string): Operator {
-  const caller = verifyToken(token, secret);
+  const { caller, expiresAt } = verifyTokenWithExpiry(token, secret);
   if (caller.role !== 'admin') {
     throw new ApiError(
       'forbidden',
@@ -44,9 +43,7 @@ export function verifyOperatorToken(token: string, secret: string): Operator {
       { 'WWW-Authenticate': `${REALM}, error="insufficient_scope"` },
     );
   }
-  // verifyToken checked the signature and that `exp` is a number
-  const { exp } = jwt.decode(token, { json: true }) as { exp: number };
-  return { caller, expiresAt: exp };
+  return { caller, expiresAt };
 }
 
 /** Authenticates a codec request: the Authorization header if present (never falls back past a bad one), else the cookie. */

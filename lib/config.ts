@@ -4,6 +4,7 @@
  * variable and what is wrong (see `loadConfigOrExit`).
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { TASK_QUEUE } from '../workflows/definitions';
 
 /** Raised when an environment variable holds a value we cannot use. */
 export class ConfigError extends Error {
@@ -319,7 +320,7 @@ export function loadConfig(env: Env = process.env): Config {
     temporal: {
       address: hostPort(env, 'TEMPORAL_ADDRESS', '127.0.0.1:7233'),
       namespace: read(env, 'TEMPORAL_NAMESPACE') ?? 'default',
-      taskQueue: read(env, 'TEMPORAL_TASK_QUEUE') ?? 'orders',
+      taskQueue: read(env, 'TEMPORAL_TASK_QUEUE') ?? TASK_QUEUE,
       apiKey,
       tls: bool(env, 'TEMPORAL_TLS', apiKey !== undefined || tlsClientCertPath !== undefined),
       tlsClientCertPath,

@@ -32,6 +32,8 @@ export function redisKeys(prefix: string) {
   return {
     /** The stream every order event is appended to. */
     eventsStream: `${prefix}events`,
+    /** The Socket.IO Redis Streams adapter's stream (relays joined into one cluster); its sessions share the prefix. */
+    socketIo: `${prefix}socket.io`,
     /** Per-customer fixed-window rate limit counters. */
     rateLimit: (customerId: string, window: number) => `${prefix}ratelimit:${customerId}:${window}`,
   } as const;

@@ -178,9 +178,9 @@ export function createRelay(deps: RelayDeps): Relay {
     // Clients only ever send `subscribe`; nothing legitimate comes near this.
     maxHttpBufferSize: 16 * 1024,
     adapter: createAdapter(adapterRedis, {
-      streamName: `${config.redisKeyPrefix}socket.io`,
-      channelPrefix: `${config.redisKeyPrefix}socket.io`,
-      sessionKeyPrefix: `${config.redisKeyPrefix}socket.io:session:`,
+      streamName: redisKeys(config.redisKeyPrefix).socketIo,
+      channelPrefix: redisKeys(config.redisKeyPrefix).socketIo,
+      sessionKeyPrefix: `${redisKeys(config.redisKeyPrefix).socketIo}:session:`,
       blockTimeInMs: options.blockMs,
     }),
   });

@@ -11,16 +11,13 @@ import {
   type WorkflowBundle,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
-import type { createActivities } from '../activities';
+import type { Activities } from '../activities';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import { temporalLogger } from './temporal-logger';
 
 /** The workflow bundle's entry module (`workflows/index.ts`). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
-
-/** The activities the saga calls, as `createActivities` builds them. */
-export type OrderActivities = ReturnType<typeof createActivities>;
 
 /** The part of the configuration a worker needs. */
 export type WorkerConfig = Pick<
@@ -37,7 +34,7 @@ export interface OrderWorkerOptions {
   /** A worker connection (`connectWorker`); the caller closes it after the worker stopped. */
   connection: NativeConnection;
   config: WorkerConfig;
-  activities: OrderActivities;
+  activities: Activities;
   /**
    * A prebuilt workflow bundle (`bundleOrderWorkflows`, or `{ codePath }` of one built ahead of time).
    * @default bundles `workflows/` when the worker is created (seconds of CPU)

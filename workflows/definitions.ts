@@ -9,6 +9,15 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 /** Default task queue the workers poll; overridable by `TEMPORAL_TASK_QUEUE` (tests use their own). */
 export const TASK_QUEUE = 'orders';
 
+/** Currency of every order (the API takes no currency yet); an input without one means this. */
+export const DEFAULT_CURRENCY = 'USD';
+
+/**
+ * `patched()` id of the saga's local-activity bookkeeping (workflows/order.ts); the bench's floor workflow follows the
+ * same shape.
+ */
+export const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping-steps';
+
 /** Workflow type name (the exported function in `workflows/order.ts`). */
 export const WORKFLOW_TYPE = 'orderWorkflow';
 

@@ -27,12 +27,14 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
-import type { createActivities } from '../activities';
+import type { Activities } from '../activities';
 import {
   ATTENTION_TIMEOUT_REASON,
+  DEFAULT_CURRENCY,
   cancelSignal,
   FAILURE_TYPES,
   isTerminal,
+  LOCAL_BOOKKEEPING_PATCH,
   paymentIdempotencyKey,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
@@ -49,8 +51,6 @@ import {
   type SagaSettings,
 } from './definitions';
 
-type SagaActivities = ReturnType<typeof createActivities>;
-
 /** Bookkeeping and stock steps are single database transactions; anything slower is a stuck connection. */
 const STEP_TIMEOUTS = { startToCloseTimeout: '10s' } as const;
 
@@ -62,18 +62,14 @@ const STEP_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInt
  * stock, the terminal transition) as local activities: run by the worker inside the workflow task, with no task
  * queue round trip and a third of the history events (bench/README.md: about -25% Temporal CPU per order). The steps
  * a cancel check follows stay regular activities, because a signal that arrives during a local activity is seen only
- * after the workflow task ends, too late for the check. Orders started before the patch replay as they ran.
+ * after the workflow task ends, too late for the check. Orders started before the patch replay as they ran
+ * (`LOCAL_BOOKKEEPING_PATCH`).
  */
-const LOCAL_BOOKKEEPING_PATCH = 'local-bookkeeping-steps';
-
 /** Compensations must eventually succeed (no stock held, no money kept): unbounded retries, capped backoff. */
 const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
 /** One charge attempt, when the order's settings do not say otherwise (a gateway call, slow ones included). */
 const DEFAULT_CHARGE_TIMEOUT_MS = 10_000;
-
-/** Default currency of an order whose input names none. */
-const DEFAULT_CURRENCY = 'USD';
 
 /** Cancel reasons recorded when the canceller gave none. */
 const CANCEL_REASONS = {
@@ -115,11 +111,11 @@ interface Compensation {
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
-  const steps = proxyActivities<SagaActivities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY });
-  const undo = proxyActivities<SagaActivities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY });
-  const payments = proxyActivities<SagaActivities>(chargeOptions(input.settings));
+  const steps = proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY });
+  const undo = proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY });
+  const payments = proxyActivities<Activities>(chargeOptions(input.settings));
   const bookkeeping = patched(LOCAL_BOOKKEEPING_PATCH)
-    ? proxyLocalActivities<SagaActivities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY })
+    ? proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY })
     : steps;
 
   const view: OrderStatusView = {

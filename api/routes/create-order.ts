@@ -16,7 +16,7 @@ import { asStatus, findEventDetail, findOrderRow, loadItems, type OrderRow } fro
 import { idempotencyKeyReused, startOrder, workflowInput } from '../order-workflow';
 import type { OrderCreated } from '../schemas';
 import { createOrderBodySchema, idempotencyKeySchema, parseOrThrow } from '../validation';
-import { isTerminal, type ReservationOutcome } from '../../workflows/definitions';
+import { DEFAULT_CURRENCY, isTerminal, type ReservationOutcome } from '../../workflows/definitions';
 
 /** Header carrying the client's idempotency key. */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -169,7 +169,7 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
       customerId: caller.customerId,
       status,
       totalCents: outcome.totalCents,
-      currency: input.currency ?? 'USD',
+      currency: input.currency ?? DEFAULT_CURRENCY,
       items: outcome.lines.map((line) => ({
         sku: line.sku,
         quantity: line.quantity,

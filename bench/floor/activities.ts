@@ -2,13 +2,13 @@
  * No-op activities with the saga's names and types: each returns at once what the real one would return on the happy
  * path, touching no database, Redis or gateway. Registered by the floor worker for `floorWorkflow`.
  */
-import type { OrderActivities } from '../../worker/create-worker';
+import type { Activities } from '../../activities';
 
 /** Price of every line in the floor (no catalog is read). */
 const FLOOR_PRICE_CENTS = 1000;
 
 /** Builds the no-op activities. */
-export function createFloorActivities(): OrderActivities {
+export function createFloorActivities(): Activities {
   const now = (): string => new Date().toISOString();
   return {
     recordOrder: () => Promise.resolve({ seq: 1, at: now() }),

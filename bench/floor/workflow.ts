@@ -17,8 +17,10 @@ import {
   setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { createActivities } from '../../activities';
+import type { Activities } from '../../activities';
 import {
+  DEFAULT_CURRENCY,
+  LOCAL_BOOKKEEPING_PATCH,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
   SEARCH_ATTRIBUTES,
@@ -28,8 +30,6 @@ import {
   type ReservationOutcome,
   type ReservationUpdateArgs,
 } from '../../workflows/definitions';
-
-type SagaActivities = ReturnType<typeof createActivities>;
 
 /** Workflow type name of the floor (the exported function below). */
 export const FLOOR_WORKFLOW_TYPE = 'floorWorkflow';
@@ -43,9 +43,9 @@ const STEP_OPTIONS = {
 /** The saga's happy path (PENDING -> RESERVED -> CHARGING -> PAID -> COMPLETED) on no-op activities. */
 export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
-  const steps = proxyActivities<SagaActivities>(STEP_OPTIONS);
+  const steps = proxyActivities<Activities>(STEP_OPTIONS);
   // The saga's patch, so the floor runs the same steps as local activities (recordOrder, commitStock, COMPLETED).
-  const bookkeeping = patched('local-bookkeeping-steps') ? proxyLocalActivities<SagaActivities>(STEP_OPTIONS) : steps;
+  const bookkeeping = patched(LOCAL_BOOKKEEPING_PATCH) ? proxyLocalActivities<Activities>(STEP_OPTIONS) : steps;
   const decided: { reservation?: ReservationOutcome } = {};
   let totalCents: number | undefined;
   let seq = 1;
@@ -85,7 +85,7 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     workflowId: `floor-${orderId}`,
     lines: input.lines,
     requestHash: input.requestHash,
-    currency: input.currency ?? 'USD',
+    currency: input.currency ?? DEFAULT_CURRENCY,
   });
   const outcome = await steps.reserveStock({ orderId, lines: input.lines });
   if (outcome.status === 'RESERVED') totalCents = outcome.totalCents;

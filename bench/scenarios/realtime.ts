@@ -244,7 +244,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     for (const socket of sockets) socket.close();
     await relay.close();
     const keys = redisKeys(config.redisKeyPrefix);
-    await redis.del(keys.eventsStream, `${config.redisKeyPrefix}socket.io`).catch(() => undefined);
+    await redis.del(keys.eventsStream, keys.socketIo).catch(() => undefined);
     await db(TABLES.orderEvents)
       .whereIn('order_id', db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`))
       .delete();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
+import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig, type Activities } from '../../activities';
 import { ACTIVITY_FAILURE_TYPES, PENDING_EVENT_SEQ, type RecordOrderInput } from '../../activities/contract';
 import { redisKeys, type OrderEvent } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
@@ -12,7 +12,7 @@ describe('order records and events on real PostgreSQL and Redis', () => {
   const config = testConfig();
   let db: Knex;
   let redis: Redis;
-  let activities: ReturnType<typeof createActivities>;
+  let activities: Activities;
 
   beforeAll(() => {
     db = testDb(config);

@@ -11,10 +11,10 @@ import {
   gatewaySettingsFromConfig,
   gatewaySwitchEnabled,
   OUTAGE_SWITCH,
-  PAYMENT_ATTEMPTS_TABLE,
   setGatewaySwitch,
   type SimulatedGatewayDeps,
 } from '../../activities/payments';
+import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { FAILURE_TYPES } from '../../workflows/definitions';
 import { testConfig, testDb } from '../support/services';
@@ -111,7 +111,7 @@ describe('payments on real PostgreSQL', () => {
     }
 
     expect(await ledger(input.idempotencyKey)).toEqual([]);
-    const counted = await db(PAYMENT_ATTEMPTS_TABLE).where({ idempotency_key: input.idempotencyKey }).first();
+    const counted = await db(TABLES.paymentAttempts).where({ idempotency_key: input.idempotencyKey }).first();
     expect(counted).toMatchObject({ attempts: 5 });
   });
 
@@ -267,7 +267,7 @@ describe('payments on real PostgreSQL', () => {
 
     const stored = await db.raw<{ rows: { row: string }[] }>(
       `SELECT row_to_json(p)::text AS row FROM payments p WHERE idempotency_key = ?
-       UNION ALL SELECT row_to_json(a)::text FROM ${PAYMENT_ATTEMPTS_TABLE} a WHERE idempotency_key = ?`,
+       UNION ALL SELECT row_to_json(a)::text FROM ${TABLES.paymentAttempts} a WHERE idempotency_key = ?`,
       [input.idempotencyKey, input.idempotencyKey],
     );
     expect(stored.rows).toHaveLength(2);

@@ -20,7 +20,8 @@ import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { connectClient, connectWorker } from '../../lib/temporal';
-import { bundleOrderWorkflows, createOrderWorker, type OrderActivities } from '../../worker/create-worker';
+import type { Activities } from '../../activities';
+import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
 import {
   statusQuery,
   WORKFLOW_TYPE,
@@ -90,13 +91,13 @@ export interface SagaHarness {
   /** The worker on the suite's task queue, if started. */
   worker: Worker | undefined;
   /** Makes the next call of `activity` for `orderId` (matching `when`) wait until released. */
-  hold(orderId: string, activity: keyof OrderActivities, when?: (arg: unknown) => boolean): Hold;
+  hold(orderId: string, activity: keyof Activities, when?: (arg: unknown) => boolean): Hold;
   close(): Promise<void>;
 }
 
 interface PendingHold extends Hold {
   orderId: string;
-  activity: keyof OrderActivities;
+  activity: keyof Activities;
   when: (arg: unknown) => boolean;
   released: Promise<void>;
   reach(): void;
@@ -110,12 +111,9 @@ function orderIdOf(arg: unknown): string | undefined {
 }
 
 /** Wraps every activity so a test can hold one call of one order (to cancel it in PENDING or RESERVED). */
-function holdable(activities: OrderActivities, holds: PendingHold[]): OrderActivities {
+function holdable(activities: Activities, holds: PendingHold[]): Activities {
   const wrapped: Record<string, (arg: unknown) => Promise<unknown>> = {};
-  for (const [name, fn] of Object.entries(activities) as [
-    keyof OrderActivities,
-    (arg: unknown) => Promise<unknown>,
-  ][]) {
+  for (const [name, fn] of Object.entries(activities) as [keyof Activities, (arg: unknown) => Promise<unknown>][]) {
     wrapped[name] = async (arg: unknown) => {
       const index = holds.findIndex((h) => h.activity === name && h.orderId === orderIdOf(arg) && h.when(arg));
       const hold = index >= 0 ? holds.splice(index, 1)[0] : undefined;
@@ -126,7 +124,7 @@ function holdable(activities: OrderActivities, holds: PendingHold[]): OrderActiv
       return fn(arg);
     };
   }
-  return wrapped as unknown as OrderActivities;
+  return wrapped as unknown as Activities;
 }
 
 /** Connects to the real services, bundles the workflow once and (unless told not to) runs a worker in-process. */
