@@ -20,9 +20,6 @@ export const subscribeRequestSchema = z.strictObject({
   lastSeq: z.number().int().min(0).max(2_147_483_647).optional(),
 });
 
-/** A parsed `subscribe` request. */
-export type SubscribeRequest = z.infer<typeof subscribeRequestSchema>;
-
 /** Stable error codes of a refused `subscribe` and of a refused handshake. */
 export const REALTIME_ERRORS = {
   /** The payload is not `{ orderId: uuid, lastSeq?: integer >= 0 }`. */

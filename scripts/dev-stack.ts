@@ -11,7 +11,7 @@ import { Connection } from '@temporalio/client';
 import { EMBEDDED_DATABASE_URL, loadConfig, loadToolingConfig, ConfigError, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { devServerArgs, DEV_NAMESPACE } from '../temporal-config/dev-server';
-import { ensureSearchAttributes } from '../temporal-config/setup';
+import { setupNamespace } from '../temporal-config/setup';
 import { seedCatalog } from './seed-catalog';
 import {
   ensureDatabase,
@@ -119,8 +119,9 @@ async function provisionTemporal(
     say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
     const connection = await Connection.connect({ address: tooling.temporalAddress });
     try {
-      const added = await ensureSearchAttributes(connection, config.temporal.namespace);
-      if (added.length > 0) say(`Temporal: registered search attributes ${added.join(', ')}`);
+      // The same set-up as `npm run temporal:setup`: namespace, search attributes (retried while a new namespace
+      // propagates), then the one-time cache wait when anything was added.
+      await setupNamespace(connection, config.temporal.namespace, { log: (line) => say(`Temporal: ${line}`) });
     } finally {
       await connection.close();
     }

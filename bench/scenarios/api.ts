@@ -27,8 +27,9 @@ import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
 import { connectionOptions, connectWorker } from '../../lib/temporal';
 import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
-import { TERMINAL_STATUSES } from '../../workflows/definitions';
 import type { BenchOptions, ScenarioResult } from '../main';
+import { removeBenchRows, settle } from '../support/catalog';
+import { round, summarize } from '../support/stats';
 
 const CONCURRENCY = 8;
 const GOAL_RATIO = 1.5;
@@ -49,26 +50,6 @@ async function measure(count: number, place: (i: number) => Promise<void>): Prom
   return latencies;
 }
 
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? Number.NaN;
-}
-
-/** Waits until every order of the run has finished its saga, so the invariants and the cleanup see final rows. */
-async function drained(db: ReturnType<typeof createDb>, customerId: string, total: number): Promise<void> {
-  const deadline = Date.now() + 120_000;
-  for (;;) {
-    const row = await db(TABLES.orders)
-      .where({ customer_id: customerId })
-      .whereIn('status', [...TERMINAL_STATUSES])
-      .count<{ count: string }[]>('* as count')
-      .first();
-    if (Number(row?.count ?? 0) >= total) return;
-    if (Date.now() > deadline) throw new Error(`orders of ${customerId} did not finish within 120 s`);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
-
 /** Runs the scenario; `--quick` does one short round per side. */
 export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult> {
   const base = loadConfigOrExit();
@@ -85,7 +66,9 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
   const warmup = CONCURRENCY * 2;
   const perSide = rounds * perRound + warmup;
   const sku = `BENCH-API-${runId.toUpperCase()}`;
-  const customers = { api: `bench-api-${runId}`, sdk: `bench-sdk-${runId}` };
+  // One prefix for both sides' customers: how the run's orders are found to settle and remove them.
+  const customerPrefix = `bench-api-${runId}-`;
+  const customers = { api: `${customerPrefix}api`, sdk: `${customerPrefix}sdk` };
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const db = createDb({ url: config.databaseUrl, poolMax: 20 });
@@ -173,27 +156,26 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
       const sdk = await measure(perRound, viaSdk);
       latencies.api.push(...api);
       latencies.sdk.push(...sdk);
-      log(
-        `   round ${round + 1}/${rounds}: API p50 ${percentile(api, 50).toFixed(1)} ms p99 ${percentile(api, 99).toFixed(1)} ms, ` +
-          `SDK p50 ${percentile(sdk, 50).toFixed(1)} ms p99 ${percentile(sdk, 99).toFixed(1)} ms`,
-      );
+      const [a, s] = [summarize(api), summarize(sdk)];
+      log(`   round ${round + 1}/${rounds}: API p50 ${a.p50} ms p99 ${a.p99} ms, SDK p50 ${s.p50} ms p99 ${s.p99} ms`);
     }
 
-    await Promise.all([drained(db, customers.api, perSide), drained(db, customers.sdk, perSide)]);
+    const open = await settle(db, customerPrefix, 120_000);
+    if (open > 0) throw new Error(`${open} orders of the api scenario did not finish within 120 s`);
     const violations = await checkInvariants(db, { initialStock: new Map([[sku, perSide * 2]]) });
     if (violations.length > 0) throw new Error(`invariants broken after the bench: ${JSON.stringify(violations)}`);
 
-    const figure = (values: number[], p: number): number => Number(percentile(values, p).toFixed(1));
-    const ratio = percentile(latencies.api, 99) / percentile(latencies.sdk, 99);
+    const [api, sdk] = [summarize(latencies.api), summarize(latencies.sdk)];
+    const ratio = api.p99 / sdk.p99;
     return {
       scenario: 'api',
       figures: {
-        'API POST /orders p50 ms': figure(latencies.api, 50),
-        'API POST /orders p99 ms': figure(latencies.api, 99),
-        'SDK executeUpdateWithStart p50 ms': figure(latencies.sdk, 50),
-        'SDK executeUpdateWithStart p99 ms': figure(latencies.sdk, 99),
-        'ratio p50 API/SDK': Number((percentile(latencies.api, 50) / percentile(latencies.sdk, 50)).toFixed(2)),
-        'ratio p99 API/SDK': Number(ratio.toFixed(2)),
+        'API POST /orders p50 ms': api.p50,
+        'API POST /orders p99 ms': api.p99,
+        'SDK executeUpdateWithStart p50 ms': sdk.p50,
+        'SDK executeUpdateWithStart p99 ms': sdk.p99,
+        'ratio p50 API/SDK': round(api.p50 / sdk.p50),
+        'ratio p99 API/SDK': round(ratio),
         'orders per side': rounds * perRound,
         concurrency: CONCURRENCY,
         nproc: os.availableParallelism(),
@@ -209,14 +191,8 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     await running;
     await connection.close();
     await client.connection.close();
-    // Leave the database as we found it.
-    const orderIds = db(TABLES.orders).whereIn('customer_id', Object.values(customers)).select('id');
-    await db(TABLES.orderEvents).whereIn('order_id', orderIds.clone()).delete();
-    await db(TABLES.payments).whereIn('order_id', orderIds.clone()).delete();
-    await db(TABLES.stockReservations).whereIn('order_id', orderIds.clone()).delete();
-    await db(TABLES.orderItems).whereIn('order_id', orderIds.clone()).delete();
-    await db(TABLES.orders).whereIn('customer_id', Object.values(customers)).delete();
-    await db(TABLES.products).where({ sku }).delete();
+    // Leave the database as we found it (payment attempt counters included).
+    await removeBenchRows(db, customerPrefix, [sku]);
     await redis.quit();
     await db.destroy();
   }

@@ -22,23 +22,10 @@ import { signDevToken } from '../../realtime/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
 import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../main';
+import { numberArg } from '../support/args';
+import { summarize } from '../support/stats';
 
 const GOAL_P99_MS = 50;
-
-function numberArg(args: string[], name: string, fallback: number): number {
-  const raw = args.find((arg) => arg.startsWith(`--${name}=`))?.split('=')[1];
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`--${name} must be a positive number`);
-  return value;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
-  return sorted[Math.max(0, index)] ?? Number.NaN;
-}
-
-const round = (ms: number): number => Math.round(ms * 100) / 100;
 
 /** How a phase's events are told apart at the client (`detail.via`); each has its own seq space per order. */
 type Via = 'relay' | 'raw';
@@ -218,27 +205,26 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
       rawLost += baseline.lost;
       options.log(`   round ${r + 1}/${rounds} done`);
     }
-    relayLatencies.sort((a, b) => a - b);
-    rawLatencies.sort((a, b) => a - b);
-    const relayP99 = percentile(relayLatencies, 99);
+    const relayed = summarize(relayLatencies);
+    const raw = summarize(rawLatencies);
     return {
       scenario: 'realtime',
       figures: {
         clients,
         events_per_second: rate,
-        events_relay: relayLatencies.length,
-        events_raw: rawLatencies.length,
+        events_relay: relayed.count,
+        events_raw: raw.count,
         lost_relay: relayLost,
         lost_raw: rawLost,
-        relay_commit_to_client_p50_ms: round(percentile(relayLatencies, 50)),
-        relay_commit_to_client_p99_ms: round(relayP99),
-        relay_commit_to_client_max_ms: round(relayLatencies.at(-1) ?? Number.NaN),
-        raw_emit_to_client_p50_ms: round(percentile(rawLatencies, 50)),
-        raw_emit_to_client_p99_ms: round(percentile(rawLatencies, 99)),
-        raw_emit_to_client_max_ms: round(rawLatencies.at(-1) ?? Number.NaN),
+        relay_commit_to_client_p50_ms: relayed.p50,
+        relay_commit_to_client_p99_ms: relayed.p99,
+        relay_commit_to_client_max_ms: relayed.max,
+        raw_emit_to_client_p50_ms: raw.p50,
+        raw_emit_to_client_p99_ms: raw.p99,
+        raw_emit_to_client_max_ms: raw.max,
       },
       goal: `relay p99 commit -> client < ${GOAL_P99_MS} ms, nothing lost`,
-      goalMet: relayP99 < GOAL_P99_MS && relayLost === 0,
+      goalMet: relayed.p99 < GOAL_P99_MS && relayLost === 0,
     };
   } finally {
     for (const socket of sockets) socket.close();

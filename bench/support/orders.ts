@@ -30,8 +30,6 @@ export interface OrderClientOptions {
 export interface OrderClient {
   /** Places one order of one unit of `sku`; resolves once COMPLETED was seen, rejects on anything else. */
   place(sku: string, customerIndex: number): Promise<OperationTiming>;
-  /** Orders whose POST succeeded. */
-  placed(): number;
   close(): void;
 }
 
@@ -46,7 +44,6 @@ export async function createOrderClient(options: OrderClientOptions): Promise<Or
   const tokens = options.customers.map((customer) => `Bearer ${signToken(customer, options.jwtSecret)}`);
   const timeoutMs = options.timeoutMs ?? 60_000;
   const paymentToken = options.paymentToken ?? 'tok_ok';
-  let placed = 0;
 
   // Terminal events by order: received before the POST answered (kept until claimed), or awaited.
   const early = new Map<string, { status: string; at: number }>();
@@ -128,13 +125,11 @@ export async function createOrderClient(options: OrderClientOptions): Promise<Or
       const answer = await post(body, authorization);
       const accepted = performance.now();
       if (answer.status !== 201) throw new Error(`POST /orders: ${answer.status} ${answer.text.slice(0, 200)}`);
-      placed += 1;
       const { orderId } = JSON.parse(answer.text) as { orderId: string };
       const event = await terminal(orderId);
       if (event.status !== 'COMPLETED') throw new Error(`order ${orderId} ended ${event.status}`);
       return { acceptedMs: accepted - t0, completedMs: event.at - t0 };
     },
-    placed: () => placed,
     close() {
       socket.close();
       agent.destroy();

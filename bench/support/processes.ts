@@ -50,11 +50,11 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL');
 });
 
-/** Reads one `kB` field of `/proc/<pid>/status` in MiB. */
-function procStatusMb(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+/** Reads the peak resident set (`VmHWM`) of `/proc/<pid>/status` in MiB. */
+function peakRssMb(pid: number): number | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
+    const match = /^VmHWM:\s+(\d+) kB/m.exec(status);
     return match?.[1] === undefined ? undefined : Math.round((Number(match[1]) / 1024) * 10) / 10;
   } catch {
     return undefined;
@@ -132,7 +132,7 @@ export function spawnService(name: string, options: SpawnOptions): ChildService 
         // not Linux, or not allowed: the peak then covers the whole life of the process
       }
     },
-    peakRssMb: () => (done ? undefined : procStatusMb(pid, 'VmHWM')),
+    peakRssMb: () => (done ? undefined : peakRssMb(pid)),
     async stop(graceMs = 10_000) {
       stopping = true;
       if (done) return;
