@@ -8,7 +8,8 @@ import { orderIdFor } from '../../api/idempotency';
 import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';
 import { workflowIdFor } from '../../workflows/definitions';
-import { orderBody, startOrderWorker, waitFor, type RunningWorker } from '../support/api-helpers';
+import { orderBody, startOrderWorker, type RunningWorker } from '../support/api-helpers';
+import { waitFor } from '../support/wait';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, urlOf, waitForLog } from '../support/processes';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
 

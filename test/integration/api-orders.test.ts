@@ -10,10 +10,10 @@ import {
   createApiHarness,
   orderBody,
   undocumentedExchanges,
-  waitFor,
   waitForOrderStatus,
   type ApiHarness,
 } from '../support/api-helpers';
+import { waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
 interface Created {

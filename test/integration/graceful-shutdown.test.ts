@@ -38,7 +38,8 @@ import {
   waitForLog,
   type EntryProcess,
 } from '../support/processes';
-import { orderRows, waitFor } from '../support/saga-helpers';
+import { orderRows } from '../support/saga-helpers';
+import { waitFor } from '../support/wait';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
 
 /** SHUTDOWN_GRACE of the API processes: a request still running after it gets a 503. */

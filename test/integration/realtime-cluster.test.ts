@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { ROOMS } from '../../lib/events';
-import { createOrder, HAPPY_PATH, recordStatus, startRelay, until, useRelays } from './realtime.support';
+import { createOrder, HAPPY_PATH, recordStatus, startRelay, useRelays } from './realtime.support';
+import { until } from '../support/wait';
 
 describe('realtime relays behind the Redis Streams adapter', () => {
   const h = useRelays(2);

@@ -5,7 +5,8 @@
 import { randomUUID } from 'node:crypto';
 import { createApiHarness, type ApiHarness } from '../support/api-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
-import { connectClient, startRelay, tokenFor, until, type TestClient, type TestRelay } from './realtime.support';
+import { connectClient, startRelay, tokenFor, type TestClient, type TestRelay } from './realtime.support';
+import { until } from '../support/wait';
 
 describe('realtime relay with the API and the worker', () => {
   let h: ApiHarness;

@@ -5,15 +5,14 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import path from 'node:path';
 import type { Config } from '../../lib/config';
 import { publishOrderEvent } from '../../lib/events';
 import { createRedis } from '../../lib/redis';
 import { freePort, redisAnswers, stopChild, waitFor } from '../../scripts/services';
+import { entryPointEnv, spawnEntryPoint } from '../support/processes';
 import { testConfig } from '../support/services';
-import { commitStatus, createOrder, HAPPY_PATH, recordStatus, startRelay, until, useRelays } from './realtime.support';
-
-const ROOT = path.resolve(__dirname, '..', '..');
+import { commitStatus, createOrder, HAPPY_PATH, recordStatus, startRelay, useRelays } from './realtime.support';
+import { until } from '../support/wait';
 
 async function health(url: string): Promise<{ status: string; stream: { connected: boolean } } | undefined> {
   try {
@@ -24,36 +23,23 @@ async function health(url: string): Promise<{ status: string; stream: { connecte
   }
 }
 
-/** `npm run realtime` as a child process on `port`. */
+/** `npm run realtime` as a child process on `port`; resolves once it reads the events stream. */
 async function spawnRelay(config: Config, port: number): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(ROOT, 'realtime', 'main.ts')], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'test',
-      LOG_LEVEL: 'warn',
-      HOST: '127.0.0.1',
-      REALTIME_PORT: String(port),
-      DATABASE_URL: config.databaseUrl,
-      REDIS_URL: config.redisUrl,
-      REDIS_KEY_PREFIX: config.redisKeyPrefix,
-      JWT_SECRET: config.jwtSecret,
-      SHUTDOWN_GRACE: '5s',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const relay = spawnEntryPoint(
+    `relay on port ${port}`,
+    'realtime/main.ts',
+    entryPointEnv(config, { LOG_LEVEL: 'warn', REALTIME_PORT: String(port), SHUTDOWN_GRACE: '5s' }),
+  );
   await waitFor(
-    `relay process on port ${port} (stderr: ${stderr})`,
+    `relay process on port ${port}`,
     async () => {
-      if (child.exitCode !== null) throw new Error(`relay exited with ${child.exitCode}: ${stderr}`);
+      if (relay.child.exitCode !== null)
+        throw new Error(`relay exited with ${relay.child.exitCode}: ${relay.output()}`);
       return (await health(`http://127.0.0.1:${port}`))?.stream.connected === true;
     },
     20_000,
   );
-  return child;
+  return relay.child;
 }
 
 describe('realtime relay across restarts', () => {

@@ -22,15 +22,6 @@ import { testConfig, testDb, testRedis } from '../support/services';
 /** The happy path of an order, in order. */
 export const HAPPY_PATH: OrderStatus[] = ['PENDING', 'RESERVED', 'CHARGING', 'PAID', 'COMPLETED'];
 
-/** Polls `check` every 10 ms until it holds; fails with `what` after `timeoutMs`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** A relay started on an ephemeral (or given) port, with quick timings for tests. */
 export interface TestRelay {
   relay: Relay;

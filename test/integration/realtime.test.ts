@@ -16,9 +16,9 @@ import {
   recordStatus,
   startRelay,
   tokenFor,
-  until,
   useRelays,
 } from './realtime.support';
+import { until } from '../support/wait';
 
 describe('realtime relay', () => {
   const h = useRelays(1);

@@ -30,10 +30,10 @@ import {
   startOrder,
   stockOf,
   temporalCli,
-  waitFor,
   waitForStatus,
   type SagaHarness,
 } from '../support/saga-helpers';
+import { waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
 const INITIAL_STOCK = 10;

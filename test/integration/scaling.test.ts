@@ -11,7 +11,8 @@ import { signToken } from '../../api/auth';
 import { checkInvariants } from '../../lib/invariants';
 import { freePort } from '../../scripts/services';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
-import { createSagaHarness, waitFor, type SagaHarness } from '../support/saga-helpers';
+import { createSagaHarness, type SagaHarness } from '../support/saga-helpers';
+import { waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 import { workflowIdFor } from '../../workflows/definitions';
 

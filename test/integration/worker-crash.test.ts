@@ -15,10 +15,10 @@ import {
   recordHistory,
   startOrder,
   stockOf,
-  waitFor,
   waitForStatus,
   type SagaHarness,
 } from '../support/saga-helpers';
+import { waitFor } from '../support/wait';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
 import { insertProducts, uniqueSku } from '../support/services';
 import { createOrderWorker } from '../../worker/create-worker';

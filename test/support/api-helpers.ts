@@ -22,6 +22,7 @@ import { createDataConverter } from '../../lib/codec';
 import { connectionOptions, connectWorker } from '../../lib/temporal';
 import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
 import { testConfig, testDb, testRedis } from './services';
+import { waitFor } from './wait';
 
 /** One request and its answer, as the API suites record them. */
 export interface Exchange {
@@ -226,17 +227,6 @@ export async function unreachableTemporalClient(): Promise<Client> {
   });
 }
 
-/** Polls `probe` until it returns something other than undefined, or fails naming `what`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** Waits until the order's row shows `status` (read through the database, as the API does). */
 export async function waitForOrderStatus(db: Knex, orderId: string, statuses: string[]): Promise<string> {
   return waitFor(`order ${orderId} in ${statuses.join('|')}`, async () => {
@@ -305,9 +295,4 @@ export function undocumentedExchanges(exchanges: Exchange[]): string[] {
 /** A POST /orders body. */
 export function orderBody(items: { sku: string; quantity: number }[], token = 'tok_ok'): unknown {
   return { items, payment: { token } };
-}
-
-/** Resolves `schema` from a documented exchange and parses its body (typed access in tests). */
-export function bodyAs<T>(exchange: Exchange): T {
-  return exchange.body as T;
 }

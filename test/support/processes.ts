@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import type { Config } from '../../lib/config';
-import { waitFor } from './saga-helpers';
+import { waitFor } from './wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 

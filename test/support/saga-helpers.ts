@@ -34,37 +34,12 @@ import {
 } from '../../workflows/definitions';
 import type { orderWorkflow } from '../../workflows/order';
 import { temporalCliPath, testConfig, testDb, testRedis } from './services';
+import { waitFor } from './wait';
 
 const run = promisify(execFile);
 
 /** Where recorded histories live; `test/integration/replay.test.ts` replays every file here. */
 export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
-
-/** Default deadline of `waitFor`: generous for 2 cores, far below the jest timeout. */
-const DEFAULT_WAIT_MS = 20_000;
-const POLL_INTERVAL_MS = 50;
-
-/** Polls `probe` until it returns something other than `undefined`; fails with `what` after the deadline. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = DEFAULT_WAIT_MS,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error; // e.g. a query before the first workflow task: keep polling
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`, { cause: lastError });
-    }
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-}
 
 /** Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test output. */
 export function installQuietRuntime(): void {
