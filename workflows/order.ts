@@ -58,12 +58,15 @@ const STEP_TIMEOUTS = { startToCloseTimeout: '10s' } as const;
 const STEP_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 
 /**
- * Orders started after this patch run the steps that no cancel check follows (recording the order, committing the
- * stock, the terminal transition) as local activities: run by the worker inside the workflow task, with no task
- * queue round trip and a third of the history events (bench/README.md: about -25% Temporal CPU per order). The steps
- * a cancel check follows stay regular activities, because a signal that arrives during a local activity is seen only
- * after the workflow task ends, too late for the check. Orders started before the patch replay as they ran
- * (`LOCAL_BOOKKEEPING_PATCH`).
+ * Orders started after this patch record the order and their terminal transition as local activities: run by the
+ * worker inside the workflow task, with no task queue round trip and fewer history events (bench/README.md). A local
+ * activity's side effect happens before the workflow task that decided it is durable: if that task is lost (worker
+ * killed, server restart) and a signal lands first, the retried task may decide otherwise. So only steps whose
+ * decision no signal can change are local: recording the order (always the first step) and the terminal transition
+ * (its status is decided by durable results). `commitStock` stays a regular activity: scheduling it is what makes
+ * "no cancel from here on" durable; as a local activity, a cancel replayed ahead of it refunded an order whose stock
+ * was already committed and whose COMPLETED was already recorded (found by `npm run chaos`). Every step a cancel check
+ * follows is a regular activity too. Orders started before the patch replay as they ran (`LOCAL_BOOKKEEPING_PATCH`).
  */
 /** Compensations must eventually succeed (no stock held, no money kept): unbounded retries, capped backoff. */
 const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' } as const;
@@ -310,7 +313,7 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     await transition('PAID', { amountCents: view.payment.amountCents });
     if (view.cancelRequested) return cancelOrder();
     committing = true;
-    await bookkeeping.commitStock(orderId);
+    await steps.commitStock(orderId); // regular: see LOCAL_BOOKKEEPING_PATCH above
     compensations.length = 0;
     await transition('COMPLETED', {});
     return { orderId, status: 'COMPLETED' };

@@ -363,6 +363,28 @@ describe('cancel', () => {
     expect(await orderRows(h.db, input.orderId)).toEqual(before);
     expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
   });
+
+  test('when a cancel arrives while the stock is being committed, then the order ends as the workflow says and the rows agree', async () => {
+    const { sku, input } = await newOrder('cancel-committing', 'tok_ok');
+    const hold = h.hold(input.orderId, 'commitStock');
+    const handle = await startOrder(h.client, h.config, input);
+    await hold.reached;
+
+    await handle.signal(cancelSignal, { reason: 'late' });
+    // The signal is in the history (it arrived while the committing workflow task was still open).
+    await waitFor('the cancel in the history', async () => {
+      const history = await handle.fetchHistory();
+      return history.events?.some((event) => event.workflowExecutionSignaledEventAttributes) ? true : undefined;
+    });
+    hold.release();
+
+    const result = await handle.result();
+    const rows = await orderRows(h.db, input.orderId);
+    expect(rows.order?.status).toBe(result.status);
+    await expectInvariants(sku, input.orderId);
+    expect(result.status).toBe('COMPLETED');
+    expect(rows.payments.map((p) => p.status)).toEqual(['approved']);
+  });
 });
 
 describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attention timeout', () => {
