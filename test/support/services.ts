@@ -20,6 +20,16 @@ export function temporalCliPath(): string {
   return required('TEST_TEMPORAL_CLI_PATH');
 }
 
+/** Headless Chromium for browser tests (CHROMIUM_PATH or the packaged build; scripts/test-tools.ts). */
+export function chromiumPath(): string {
+  return required('TEST_CHROMIUM_PATH');
+}
+
+/** The Compose loader binary (`compose-config --env-file FILE -f FILE`; scripts/test-tools.ts). */
+export function composeConfigPath(): string {
+  return required('TEST_COMPOSE_CONFIG_PATH');
+}
+
 /** A config on the test services; `overrides` are environment variables as a user would set them. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
   const suite = randomUUID().slice(0, 8);
