@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadToolingConfig, type ToolingConfig } from '../lib/config';
+import { SetupError } from './setup-error';
 import { TEMPORAL_CLI_GO_PACKAGE, TEMPORAL_CLI_VERSION } from '../temporal-config/dev-server';
 
 /** Where a resolved CLI came from. */
@@ -16,7 +17,7 @@ export type CliSource = 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' | 'go install' | 
 export type ResolvedCli = { source: Exclude<CliSource, 'sdk-download'>; path: string } | { source: 'sdk-download' };
 
 /** Raised when a step of provisioning fails in a way the user must fix. */
-export class TemporalCliError extends Error {}
+export class TemporalCliError extends SetupError {}
 
 /** True if `file` exists and this user may execute it. */
 export function isExecutable(file: string): boolean {

@@ -15,12 +15,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError, loadToolingConfig, type ToolingConfig } from '../lib/config';
-import { findGo, isExecutable, resolveTemporalCli, runGoBuild, TemporalCliError, type Progress } from './temporal-cli';
+import { SetupError } from './setup-error';
+import { findGo, isExecutable, resolveTemporalCli, runGoBuild, type Progress } from './temporal-cli';
 
 const root = path.resolve(__dirname, '..');
 
 /** Raised when a tool cannot be provisioned; the message says what to do. */
-export class TestToolError extends Error {}
+export class TestToolError extends SetupError {}
 
 /** Moves a finished build directory into place; when another run got there first, keeps theirs. */
 function publish(buildDir: string, target: string): void {
@@ -172,7 +173,7 @@ if (require.main === module) {
   Promise.resolve()
     .then(() => provisionTestTools(loadToolingConfig(), progress))
     .catch((error: unknown) => {
-      const known = error instanceof TestToolError || error instanceof TemporalCliError || error instanceof ConfigError;
+      const known = error instanceof SetupError || error instanceof ConfigError;
       const message = error instanceof Error ? error.message : String(error);
       process.stderr.write(
         `orderflow: cannot prepare the test tools: ${known ? message : `${message} (unexpected)`}\n`,
