@@ -13,7 +13,7 @@
  * of every step; exits 1 naming the first step that failed. Works as root and as an unprivileged user.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, createWriteStream, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadToolingConfig } from '../lib/config';
@@ -96,16 +96,22 @@ function onLines(child: ChildProcess, onLine: (line: string) => void): void {
   }
 }
 
-function exited(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+/** How a child ended: its exit code, or the signal that ended it. */
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<Exit> {
   return new Promise((resolve, reject) => {
     if (child.exitCode !== null || child.signalCode !== null) {
-      resolve(child.exitCode);
+      resolve({ code: child.exitCode, signal: child.signalCode });
       return;
     }
     const timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs / 1000} s`)), timeoutMs);
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve(code);
+      resolve({ code, signal });
     });
   });
 }
@@ -129,8 +135,10 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   let token: string | undefined;
   let tokenNext = false;
   let lastLine = '';
+  let stopped = false;
   onLines(child, (line) => {
     lastLine = line;
+    if (line === 'Stopped.') stopped = true;
     if (SHOWN.test(line.trim())) say(`  | ${line.trim()}`);
     if (line.startsWith('OrderFlow is up:')) ready = true;
     if (tokenNext && line.trim() !== '') {
@@ -191,8 +199,11 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
     });
     await step('npm start: Ctrl-C stops it and frees its ports', async () => {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
-      const code = await exited(child, 60_000);
-      if (code !== 0) throw new Error(`npm start exited ${code} after Ctrl-C: ${lastLine}`);
+      // npm itself dies of the SIGINT, as in a terminal; the launcher under it must have stopped everything cleanly.
+      const { code, signal } = await exited(child, 60_000);
+      if (!stopped || (code !== 0 && signal !== 'SIGINT')) {
+        throw new Error(`npm start ended with ${signal ?? `exit ${code}`} after Ctrl-C: ${lastLine}`);
+      }
       const open = [];
       for (const [name, port] of Object.entries(ports))
         if (await portOpen('127.0.0.1', port)) open.push(`${name}=${port}`);
@@ -213,9 +224,18 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
       if (SHOWN.test(line.trim())) say(`  | ${line.trim()}`);
       if (/^tests: \d+ passed/.test(line)) summary = line;
     });
-    const code = await exited(child, 60 * 60_000);
+    const { code } = await exited(child, 60 * 60_000);
     if (code !== 0) throw new Error(`npm test exited ${code} (${summary || 'no summary'}; see ${log})`);
   });
+}
+
+/** Deletes the check's directory, and the cluster root's npm start kept outside it (scripts/postgres-as-root.ts). */
+function removeCheckout(dir: string, clone: string): void {
+  const data = path.join(clone, '.data', 'postgres');
+  if (lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+    rmSync(readlinkSync(data), { recursive: true, force: true });
+  }
+  rmSync(dir, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
@@ -281,7 +301,7 @@ async function main(): Promise<void> {
   for (const t of timings) say(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.seconds.toFixed(1).padStart(7)} s  ${t.step}`);
   say(`  total ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (args.has('--keep') || failure !== undefined) say(`kept ${dir}`);
-  else rmSync(dir, { recursive: true, force: true });
+  else removeCheckout(dir, clone);
   if (failure !== undefined) {
     say(`FAILED: ${failure.message}`);
     process.exit(1);
