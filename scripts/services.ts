@@ -225,6 +225,12 @@ export async function startEmbeddedPostgres(
   port: number,
   log: (line: string) => void,
 ): Promise<Provisioned> {
+  // Checked first: a server already on the port would answer our probes as if ours had started.
+  if (await portOpen('127.0.0.1', port)) {
+    throw new PostgresSetupError(
+      `port ${port} (embedded PostgreSQL) is already in use: stop whatever holds it, or set EMBEDDED_PG_PORT or DATABASE_URL`,
+    );
+  }
   if (process.getuid?.() === 0) return startPostgresAsRoot(dataDir, port, log);
   return startWithEmbeddedPostgres(dataDir, port, log);
 }
