@@ -20,6 +20,11 @@ import { loadToolingConfig } from '../lib/config';
 import { freePort, portOpen, waitFor } from './services';
 
 const source = path.resolve(__dirname, '..');
+
+/** Runs git on this checkout; `safe.directory` because it may belong to another user (root's, checked by a test user). */
+function git(args: string[]): string {
+  return execFileSync('git', ['-c', 'safe.directory=*', ...args], { encoding: 'utf8' }).trim();
+}
 const args = new Set(process.argv.slice(2));
 const known = new Set(['--reuse-cache', '--skip-test', '--keep']);
 for (const arg of args) {
@@ -241,10 +246,8 @@ function removeCheckout(dir: string, clone: string): void {
 async function main(): Promise<void> {
   const user = os.userInfo().username;
   const started = Date.now();
-  const head = execFileSync('git', ['-C', source, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
-  const dirty = execFileSync('git', ['-C', source, 'status', '--porcelain', '--untracked-files=no'], {
-    encoding: 'utf8',
-  }).trim();
+  const head = git(['-C', source, 'rev-parse', 'HEAD']);
+  const dirty = git(['-C', source, 'status', '--porcelain', '--untracked-files=no']);
   if (dirty !== '') say('note: uncommitted changes here are not part of the check (it clones the committed HEAD)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-fresh-'));
   chmodSync(dir, 0o700);
@@ -269,22 +272,9 @@ async function main(): Promise<void> {
   let failure: Error | undefined;
   try {
     await step('clone', () => {
-      const common = path.resolve(
-        source,
-        execFileSync('git', ['-C', source, 'rev-parse', '--git-common-dir'], { encoding: 'utf8' }).trim(),
-      );
-      // safe.directory: the source repository may belong to another user (root's checkout, checked by a test user).
-      execFileSync('git', [
-        '-c',
-        `safe.directory=*`,
-        'clone',
-        '--quiet',
-        '--no-hardlinks',
-        '--no-checkout',
-        common,
-        clone,
-      ]);
-      execFileSync('git', ['-C', clone, 'checkout', '--quiet', '--detach', head]);
+      const common = path.resolve(source, git(['-C', source, 'rev-parse', '--git-common-dir']));
+      git(['clone', '--quiet', '--no-hardlinks', '--no-checkout', common, clone]);
+      git(['-C', clone, 'checkout', '--quiet', '--detach', head]);
     });
     await checkStart(clone, env, dir);
     if (!args.has('--skip-test')) await checkTest(clone, env, dir);
