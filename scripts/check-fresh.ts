@@ -23,7 +23,9 @@ const source = path.resolve(__dirname, '..');
 
 /** Runs git on this checkout; `safe.directory` because it may belong to another user (root's, checked by a test user). */
 function git(args: string[]): string {
-  return execFileSync('git', ['-c', 'safe.directory=*', ...args], { encoding: 'utf8' }).trim();
+  // Set through the environment so the processes git spawns (upload-pack, for the clone) accept it too.
+  const env = { ...process.env, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'safe.directory', GIT_CONFIG_VALUE_0: '*' };
+  return execFileSync('git', args, { encoding: 'utf8', env }).trim();
 }
 const args = new Set(process.argv.slice(2));
 const known = new Set(['--reuse-cache', '--skip-test', '--keep']);
