@@ -13,7 +13,16 @@
  * of every step; exits 1 naming the first step that failed. Works as root and as an unprivileged user.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, createWriteStream, lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync } from 'node:fs';
+import {
+  chmodSync,
+  createWriteStream,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { loadToolingConfig } from '../lib/config';
@@ -21,11 +30,21 @@ import { freePort, portOpen, waitFor } from './services';
 
 const source = path.resolve(__dirname, '..');
 
-/** Runs git on this checkout; `safe.directory` because it may belong to another user (root's, checked by a test user). */
+/**
+ * Runs git; `safe.directory` because this checkout may belong to another user (root's, checked by a test user). Git
+ * before 2.42 honours that setting only from a global file, so a scratch one stands in for the user's.
+ */
 function git(args: string[]): string {
-  // Set through the environment so the processes git spawns (upload-pack, for the clone) accept it too.
-  const env = { ...process.env, GIT_CONFIG_COUNT: '1', GIT_CONFIG_KEY_0: 'safe.directory', GIT_CONFIG_VALUE_0: '*' };
-  return execFileSync('git', args, { encoding: 'utf8', env }).trim();
+  const globalConfig = path.join(os.tmpdir(), `orderflow-check-fresh-gitconfig-${process.pid}`);
+  writeFileSync(globalConfig, '[safe]\n\tdirectory = *\n');
+  try {
+    return execFileSync('git', args, {
+      encoding: 'utf8',
+      env: { ...process.env, GIT_CONFIG_GLOBAL: globalConfig },
+    }).trim();
+  } finally {
+    rmSync(globalConfig, { force: true });
+  }
 }
 const args = new Set(process.argv.slice(2));
 const known = new Set(['--reuse-cache', '--skip-test', '--keep']);
