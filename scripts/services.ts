@@ -309,7 +309,8 @@ async function startWithEmbeddedPostgres(
     user: 'postgres',
     password: EMBEDDED_PASSWORD,
     persistent: true,
-    createPostgresUser: true,
+    // Never as root here (startPostgresAsRoot); for anyone else the package would try `groupadd` and fail.
+    createPostgresUser: false,
     onLog: () => undefined,
     onError: (message: unknown) => log(`postgres: ${String(message).trim()}`),
   });
