@@ -156,6 +156,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   const startEnv = { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
   const log = path.join(dir, 'npm-start.log');
   say(`npm start (output in ${log})`);
+  const began = Date.now();
   const child = runCommand(['npm', 'start'], clone, startEnv, log);
   let ready = false;
   let token: string | undefined;
@@ -165,7 +166,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   onLines(child, (line) => {
     lastLine = line;
     if (line === 'Stopped.') stopped = true;
-    if (SHOWN.test(line.trim())) say(`  | ${line.trim()}`);
+    if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
     if (line.startsWith('OrderFlow is up:')) ready = true;
     if (tokenNext && line.trim() !== '') {
       token = line.trim();
@@ -244,10 +245,11 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
   const log = path.join(dir, 'npm-test.log');
   say(`npm test (output in ${log})`);
   await step('npm test: exit code 0', async () => {
+    const began = Date.now();
     const child = runCommand(['npm', 'test'], clone, env, log);
     let summary = '';
     onLines(child, (line) => {
-      if (SHOWN.test(line.trim())) say(`  | ${line.trim()}`);
+      if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
       if (/^tests: \d+ passed/.test(line)) summary = line;
     });
     const { code } = await exited(child, 60 * 60_000);
