@@ -65,12 +65,16 @@ function configVariables(): string[] {
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'orderflow-compose-test-'));
 const emptyEnvFile = path.join(scratch, 'empty.env');
 writeFileSync(emptyEnvFile, '');
+let composeConfigBinary = '';
+beforeAll(async () => {
+  composeConfigBinary = await composeConfigPath();
+});
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Runs `config` with exactly `env` (plus PATH/HOME); returns exit status and output. */
 function composeConfig(env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(
-    composeConfigPath(),
+    composeConfigBinary,
     ['--env-file', emptyEnvFile, '-f', path.join(root, 'docker-compose.yml')],
     { cwd: scratch, env: { PATH: process.env.PATH ?? '', HOME: scratch, ...env }, encoding: 'utf8', timeout: 30_000 },
   );

@@ -1,8 +1,8 @@
 /**
  * Brings up the real services every suite talks to, once per jest run: a fresh PostgreSQL database (migrated), a
  * Redis, and a Temporal dev server started from the same CLI binary as `npm start` through
- * `TestWorkflowEnvironment.createLocal`, and the tools of scripts/test-tools.ts (Chromium, the Compose loader).
- * Their addresses and paths reach the suites as TEST_* environment variables.
+ * `TestWorkflowEnvironment.createLocal`. Their addresses reach the suites as TEST_* environment variables. (The
+ * suites that need a browser or the Compose loader resolve those themselves: test/support/services.ts.)
  * When TEST_TEMPORAL_ADDRESS is already set (e.g. by `npm run test:cluster`), the suites use that Temporal server
  * instead (namespace TEST_TEMPORAL_NAMESPACE, default `default`, prepared with our search attributes beforehand).
  */
@@ -12,7 +12,6 @@ import { createDb, migrateLatest } from '../../lib/db';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { commonDevServerArgs, DEV_NAMESPACE } from '../../temporal-config/dev-server';
 import { resolveTemporalCli } from '../../scripts/temporal-cli';
-import { resolveChromium, resolveComposeConfig } from '../../scripts/test-tools';
 import { provisionTestPostgres, provisionTestRedis, type Teardown } from './provision';
 
 interface SetupState {
@@ -46,9 +45,6 @@ export default async function globalSetup(): Promise<void> {
 
   const cli = await resolveTemporalCli({ tooling, progress: log });
   if (cli.source !== 'sdk-download') process.env.TEST_TEMPORAL_CLI_PATH = cli.path;
-  // Cached after the first run (the `npm test` launcher provisions them with progress before jest starts).
-  process.env.TEST_CHROMIUM_PATH = resolveChromium(tooling, log);
-  process.env.TEST_COMPOSE_CONFIG_PATH = await resolveComposeConfig(tooling, log);
   process.env.TEST_DATABASE_URL = pg.url;
   process.env.TEST_REDIS_URL = redis.url;
 
