@@ -263,6 +263,8 @@ function removeCheckout(dir: string, clone: string): void {
   if (lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
     rmSync(readlinkSync(data), { recursive: true, force: true });
   }
+  // Go keeps its module cache read-only: make it writable first, or only root could delete it.
+  execFileSync('chmod', ['-R', 'u+w', dir]);
   rmSync(dir, { recursive: true, force: true });
 }
 
