@@ -149,7 +149,7 @@ async function json(url: string, init: RequestInit = {}): Promise<{ status: numb
 
 /** Lines of the launchers' own progress worth showing live (the rest is in the log files). */
 const SHOWN =
-  /^(orderflow:|\[test tools\]|\[test setup\]|Building|Built|\s+\.\.\. \d+s|tests: \d+ passed|Tests:|PostgreSQL:|Redis:|Temporal:|Initialising|Copying|The cluster)/;
+  /^(orderflow:|\[postgres\]|\[test tools\]|\[test setup\]|Building|Built|\.\.\. \d+s,|tests: \d+ passed|Tests:|PostgreSQL:|Redis:|Temporal:|Initialising|Copying|The cluster)/;
 
 async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): Promise<void> {
   const ports = await choosePorts();
