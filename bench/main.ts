@@ -505,6 +505,17 @@ async function compareMain(argv: string[], quick: boolean, ref: string, selected
     const drainMs = nonNegativeArg(argv, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full) * 1000;
     const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
     const interleaved = INTERLEAVED.filter((n) => selected.includes(n) && modules.has(n));
+    // Both sides warmed up alike before anything is measured: a fresh worker's first workflow tasks (bundle, JIT,
+    // connections) take seconds, which a first round's short warm-up does not always absorb.
+    for (const side of ['A', 'B'] as const) {
+      for (const name of interleaved) {
+        const mod = modules.get(name);
+        if (mod === undefined || sides[side].signal.aborted) continue;
+        const round = { index: 0, count: 1 };
+        const warm = { quick: true, args: [...argv, '--no-knee'], log, stack: sides[side], results: [], round };
+        await runScenario(mod, name, { ...warm, drainMs: 0, lastInRun: false }, `${side} warm-up: `);
+      }
+    }
     for (let index = 0; index < rounds; index += 1) {
       const order = index % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
       for (const side of order) {

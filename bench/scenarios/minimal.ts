@@ -4,6 +4,8 @@
  * commit, COMPLETED event, on 1,000 bench products), completion — on its own queue and worker process, started and
  * awaited like `floor`, at the same concurrency. Goal, in the same run: spread orders/s >= 0.5 x minimal workflows/s.
  */
+import type { Knex } from 'knex';
+import { TABLES } from '../../lib/db';
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { MINIMAL_WORKFLOW_TYPE } from '../minimal/workflow';
 import { createProducts } from '../support/catalog';
@@ -16,6 +18,16 @@ const SKUS = 1000;
 /** Stock of every minimal product: far more than a run can take. */
 const AMPLE_STOCK = 10_000_000;
 
+/** Removes what the minimal wrote on `skus` (a database the bench does not own): its rows, then the products. */
+async function removeMinimalRows(db: Knex, skus: readonly string[]): Promise<void> {
+  const products = db(TABLES.products).select('id').whereIn('sku', skus);
+  const orders = db(TABLES.stockReservations).select('order_id').whereIn('product_id', products.clone());
+  await db(TABLES.payments).whereIn('order_id', orders.clone()).delete();
+  await db(TABLES.orderEvents).whereIn('order_id', orders.clone()).delete();
+  await db(TABLES.stockReservations).whereIn('product_id', products.clone()).delete();
+  await db(TABLES.products).whereIn('sku', skus).delete();
+}
+
 /** Runs one round of the scenario. */
 export async function run(options: BenchOptions): Promise<ScenarioResult> {
   const { stack } = options;
@@ -25,15 +37,19 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     SKUS,
     AMPLE_STOCK,
   );
-  const report = await runWorkflowScenario(options, {
-    name: 'minimal',
-    workflowType: MINIMAL_WORKFLOW_TYPE,
-    taskQueue: stack.minimalTaskQueue,
-    worker: await stack.minimalWorker(),
-    workerName: 'minimal worker',
-    sku: (i) => skus[Math.floor(Math.random() * skus.length)] ?? skus[i % skus.length] ?? '',
-  });
-  return { scenario: 'minimal', figures: loadFigures(report), load: report };
+  try {
+    const report = await runWorkflowScenario(options, {
+      name: 'minimal',
+      workflowType: MINIMAL_WORKFLOW_TYPE,
+      taskQueue: stack.minimalTaskQueue,
+      worker: await stack.minimalWorker(),
+      workerName: 'minimal worker',
+      sku: (i) => skus[Math.floor(Math.random() * skus.length)] ?? skus[i % skus.length] ?? '',
+    });
+    return { scenario: 'minimal', figures: loadFigures(report), load: report };
+  } finally {
+    if (!stack.ownDatabase) await removeMinimalRows(stack.db, skus);
+  }
 }
 
 /** The goal of spread against this ceiling, once every round of every scenario ran (reported on `minimal`). */
