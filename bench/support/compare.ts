@@ -42,7 +42,7 @@ export function checkoutRevision(repoRoot: string, ref: string, log: (line: stri
     log(`bench: checking out ${ref} (${commit.slice(0, 10)}) into ${root}`);
     git(repoRoot, ['clone', '--quiet', '--shared', '--no-checkout', repoRoot, root]);
     git(root, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', commit]);
-    const lock = (dir: string): string | undefined =>
+    const lock = (dir: string): string =>
       existsSync(path.join(dir, 'package-lock.json')) ? readFileSync(path.join(dir, 'package-lock.json'), 'utf8') : '';
     if (lock(root) === lock(repoRoot) && existsSync(path.join(repoRoot, 'node_modules'))) {
       symlinkSync(realpathSync(path.join(repoRoot, 'node_modules')), path.join(root, 'node_modules'), 'dir');
@@ -175,8 +175,10 @@ export function reportComparison(
       );
     }
   }
-  log('(medians over rounds; CPU ms/op = whole stack, Temporal shared by both sides counted for each; low load =');
-  log(" one open-loop step at 20% of the round's closed-loop rate; wft/act/la/events = per workflow: workflow tasks,");
-  log(' activity tasks, local activities, history events, mean of a sample)');
+  log(
+    '(medians over rounds; CPU ms/op = whole stack, the shared Temporal counted in the window of the side it served;',
+  );
+  log(" low load = one open-loop step at 20% of the side's own closed-loop rate of the round; wft/act/la/events = per");
+  log(' workflow: workflow tasks, activity tasks, local activities, history events, mean of a sample)');
   return out;
 }
