@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../lib/logger';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
+import { createSagaSteps } from './saga-steps';
 
 export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
 export type { PaymentGateway, SimulatedGatewayDeps } from './payments';
@@ -34,7 +35,24 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
-  return { recordOrder, reserveStock, releaseStock, commitStock, chargePayment, refundPayment, recordStatus };
+  const steps = createSagaSteps({
+    db: deps.db,
+    redis: deps.redis,
+    redisKeyPrefix: deps.redisKeyPrefix,
+    gateway: deps.gateway,
+    logger,
+  });
+  return {
+    ...steps,
+    // Orders started before LEAN_SAGA_PATCH replay on these until they finish (workflows/order.ts).
+    recordOrder,
+    reserveStock,
+    releaseStock,
+    commitStock,
+    chargePayment,
+    refundPayment,
+    recordStatus,
+  };
 }
 
 /** The activity functions, as the workflow sees them through `proxyActivities<Activities>()`. */
