@@ -24,6 +24,7 @@ import { checkoutRevision, DEFAULT_BASE, reportComparison, type SideRound } from
 import { formatCounts } from './support/history';
 import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
+import { pause } from './support/order-scenario';
 import { REPO_ROOT, startStack, type BenchStack, type StackOptions } from './support/stack';
 
 /** Options every scenario receives. */
@@ -516,6 +517,8 @@ async function compareMain(argv: string[], quick: boolean, ref: string, selected
         await runScenario(mod, name, { ...warm, drainMs: 0, lastInRun: false }, `${side} warm-up: `);
       }
     }
+    // The warm-ups' deferred timer work (10 s after their tasks) lands here, not in the first measured window.
+    await pause(drainMs, b.signal);
     for (let index = 0; index < rounds; index += 1) {
       const order = index % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
       for (const side of order) {
