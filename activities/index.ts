@@ -2,12 +2,14 @@
  * The saga's activities, built from explicit dependencies by the worker entry point (and by tests, with real
  * services). The workflow imports `typeof createActivities` as a type only.
  */
+import type { Client } from '@temporalio/client';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createLogger, type Logger } from '../lib/logger';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
+import { createReconcileActivities } from './reconcile';
 
 export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
 export type { PaymentGateway, SimulatedGatewayDeps } from './payments';
@@ -21,6 +23,8 @@ export interface ActivityDeps {
   gateway: PaymentGateway;
   /** @default a silent logger */
   logger?: Logger;
+  /** Describes order workflows for the reconciliation (activities/reconcile.ts). @default none: it finds nothing */
+  temporal?: Client;
 }
 
 /** Builds every activity of the order saga; register the result on the worker as its `activities`. */
@@ -34,7 +38,17 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
-  return { recordOrder, reserveStock, releaseStock, commitStock, chargePayment, refundPayment, recordStatus };
+  const reconcile = createReconcileActivities({ db: deps.db, temporal: deps.temporal, logger });
+  return {
+    recordOrder,
+    reserveStock,
+    releaseStock,
+    commitStock,
+    chargePayment,
+    refundPayment,
+    recordStatus,
+    ...reconcile,
+  };
 }
 
 /** The activity functions, as the workflow sees them through `proxyActivities<Activities>()`. */

@@ -22,5 +22,7 @@ export function createFloorActivities(): Activities {
     chargePayment: ({ amountCents }) => Promise.resolve({ status: 'approved', amountCents, attempts: 1 }),
     refundPayment: () => Promise.resolve({ refunded: false }),
     recordStatus: ({ seq }) => Promise.resolve({ seq, at: now() }),
+    findOrdersToReconcile: () => Promise.resolve([]),
+    reportReconciliation: () => Promise.resolve(),
   };
 }

@@ -112,13 +112,16 @@ export async function createSagaHarness(
   const redis = testRedis(config);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
   const holds: PendingHold[] = [];
-  const activities = holdable(createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway }), holds);
   const dataConverter = createDataConverter(config);
   const [bundle, client, connection] = await Promise.all([
     bundleOrderWorkflows(createLogger('bundle', 'error')),
     connectClient(config.temporal, dataConverter),
     connectWorker(config.temporal),
   ]);
+  const activities = holdable(
+    createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, temporal: client }),
+    holds,
+  );
   const worker =
     options.worker === false
       ? undefined
