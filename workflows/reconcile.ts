@@ -29,7 +29,9 @@ export async function reconcileWorkflow(): Promise<ReconcileResult> {
   const repaired: ReconciledOrder[] = [];
   for (const candidate of candidates) {
     const { orderId, reason, status, runId } = candidate;
-    const eventKey = `reconcile/${runId}/${status}`;
+    // One key per closed run and unsettled state: a repeated pass over the same state changes nothing, while a later
+    // pass over a new state (a charge that finished after the workflow died) is a repair of its own.
+    const eventKey = `reconcile/${runId}/${candidate.rowStatus}/${status}`;
     const compensation = await compensateOrder({ orderId, status, reason, eventKey });
     if (compensation.outcome === 'completed') {
       // The stock was committed before the workflow ended: the order is COMPLETED, whatever its row said.
@@ -37,7 +39,7 @@ export async function reconcileWorkflow(): Promise<ReconcileResult> {
         await recordStatus({
           orderId,
           status: 'COMPLETED',
-          eventKey: `reconcile/${runId}/COMPLETED`,
+          eventKey: `reconcile/${runId}/${candidate.rowStatus}/COMPLETED`,
           detail: { reason },
         });
       }
