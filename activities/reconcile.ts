@@ -14,6 +14,9 @@ import { TERMINAL_STATUSES, type OrderStatus } from '../workflows/definitions';
 
 const { WorkflowExecutionStatus } = temporal.api.enums.v1;
 
+/** Counter of repaired orders on the worker's metrics endpoint, labelled `reason` and `outcome`. */
+export const RECONCILED_ORDERS_METRIC = 'orderflow_reconciled_orders';
+
 /** Most orders one reconciliation run looks at; the next run takes the rest. */
 export const RECONCILE_BATCH = 200;
 
@@ -97,12 +100,6 @@ interface UnsettledRow {
 
 /** Builds the reconciliation activities. */
 export function createReconcileActivities({ db, temporal: client, logger }: ReconcileDeps) {
-  const reconciled = metricMeter.createCounter(
-    'orderflow_reconciled_orders',
-    'orders',
-    'Orders repaired by the reconciliation schedule, by reason and outcome',
-  );
-
   /**
    * Orders that are not settled (a non-terminal status; stock held at a terminal status; an approved payment of an
    * order that is not COMPLETED) whose workflow is closed (terminated, timed out, failed, ...) or gone. A running
@@ -159,6 +156,12 @@ export function createReconcileActivities({ db, temporal: client, logger }: Reco
 
   /** Logs and counts what one reconciliation run repaired. */
   function reportReconciliation(repaired: ReconciledOrder[]): Promise<void> {
+    // The activity's meter: the worker's Prometheus endpoint (METRICS_PORT), tagged with namespace and task queue.
+    const reconciled = metricMeter.createCounter(
+      RECONCILED_ORDERS_METRIC,
+      'orders',
+      'Orders repaired by the reconciliation schedule, by reason and outcome',
+    );
     for (const order of repaired) {
       reconciled.add(1, { reason: order.reason, outcome: order.outcome });
       logger.info('order reconciled', { ...order });

@@ -7,6 +7,7 @@
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Activities } from '../../activities';
+import { findOrderRow, loadOrderView } from '../../api/order-store';
 import { TEST_TOKENS } from '../../activities/payments';
 import {
   checkOrder,
@@ -19,7 +20,6 @@ import {
   type SweepOrder,
   type SweepWorld,
 } from '../../chaos/reset-sweep';
-import { TABLES } from '../../lib/db';
 import { isStorableText, MAX_REASON_LENGTH } from '../../lib/storable-text';
 import {
   cancelSignal,
@@ -29,24 +29,19 @@ import {
   workflowIdFor,
 } from '../../workflows/definitions';
 import type { orderWorkflow } from '../../workflows/order';
-import { createApiHarness, type ApiHarness } from '../support/api-helpers';
 import { createSagaHarness, orderRows, stockOf, temporalCli, type SagaHarness } from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 import { waitFor } from '../support/wait';
 
 let h: SagaHarness;
-let api: ApiHarness;
 let world: SweepWorld;
 
 beforeAll(async () => {
   h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1000' } });
-  // The API over the same database and task queue, without a worker of its own: GET /orders/:id as customers see it.
-  api = await createApiHarness({ worker: false, env: { TEMPORAL_TASK_QUEUE: h.config.temporal.taskQueue } });
   world = { ...h, hold: (orderId, activity) => h.hold(orderId, activity as keyof Activities) };
 });
 
 afterAll(async () => {
-  await api.close();
   await h.close();
 });
 
@@ -69,12 +64,11 @@ async function resetToFirstTaskWithoutSignals(order: SweepOrder): Promise<string
   return current.runId;
 }
 
-/** Status as GET /orders/:id shows it to the order's customer. */
+/** Status as GET /orders/:id answers it (the route's own loader, api/order-store.ts). */
 async function apiStatus(order: SweepOrder): Promise<unknown> {
-  const row = await h.db<{ customer_id: string }>(TABLES.orders).where('id', order.orderId).first('customer_id');
-  const answer = await api.request('GET', `/orders/${order.orderId}`, { token: api.token(row?.customer_id ?? '') });
-  expect(answer.status).toBe(200);
-  return (answer.body as { status?: unknown }).status;
+  const row = await findOrderRow(h.db, order.orderId);
+  if (row === undefined) throw new Error(`no order ${order.orderId}`);
+  return (await loadOrderView(h.db, row)).status;
 }
 
 describe('Reset from the CLI after a cancel', () => {
