@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import type { Activities } from '../activities';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
-import { createSagaHarness, type SagaHarness } from '../test/support/saga-helpers';
+import { createSagaHarness, installQuietRuntime, type SagaHarness } from '../test/support/saga-helpers';
 import {
   formatStep,
   formatSummary,
@@ -40,6 +40,8 @@ async function main(): Promise<number> {
   const modes = values.mode !== undefined && isMode(values.mode) ? [values.mode] : REAPPLY_MODES;
 
   const started = Date.now();
+  // The runtime first: the dev server's test environment would otherwise install a default (chatty) one.
+  installQuietRuntime();
   await globalSetup();
   let h: SagaHarness | undefined;
   try {

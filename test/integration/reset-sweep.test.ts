@@ -1,6 +1,6 @@
 /**
  * A bounded reset sweep (issue 15; the whole sweep is `npm run reset-sweep`): orders that ended COMPLETED, FAILED and
- * CANCELLED (cancelled while RESERVED and while CHARGING) are reset to every completed workflow task, with and
+ * CANCELLED (cancelled in PENDING, RESERVED, CHARGING and NEEDS_ATTENTION) are reset to every completed workflow task, with and
  * without their signals re-applied, and after every reset run the books must agree (chaos/reset-sweep.ts says what
  * is checked).
  */
@@ -9,7 +9,14 @@ import { formatStep, runResetSweep, sweepPath, type SweepWorld } from '../../cha
 import { createSagaHarness, type SagaHarness } from '../support/saga-helpers';
 
 /** Paths of the bounded sweep: one per kind of end, plus the two cancels issue 15 found broken. */
-const SUBSET = ['tok_ok', 'tok_decline', 'cancel_in_RESERVED', 'cancel_in_CHARGING'] as const;
+const SUBSET = [
+  'tok_ok',
+  'tok_decline',
+  'cancel_in_PENDING',
+  'cancel_in_RESERVED',
+  'cancel_in_CHARGING',
+  'cancel_in_NEEDS_ATTENTION',
+] as const;
 
 let h: SagaHarness;
 let world: SweepWorld;

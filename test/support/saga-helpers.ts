@@ -41,9 +41,16 @@ const run = promisify(execFile);
 /** Where recorded histories live; `test/integration/replay.test.ts` replays every file here. */
 export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
 
-/** Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test output. */
+let quietRuntimeInstalled = false;
+
+/**
+ * Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test
+ * output. Once per process (`npm run reset-sweep` installs it before its dev server, then builds a harness).
+ */
 export function installQuietRuntime(): void {
+  if (quietRuntimeInstalled) return;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  quietRuntimeInstalled = true;
 }
 
 /** A held activity call: the order waits in its current status until `release()`. */
