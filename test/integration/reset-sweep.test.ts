@@ -1,14 +1,14 @@
 /**
  * A bounded reset sweep (issue 15; the whole sweep is `npm run reset-sweep`): orders that ended COMPLETED, FAILED and
- * CANCELLED (cancelled in PENDING, RESERVED, CHARGING and NEEDS_ATTENTION) are reset to every completed workflow task, with and
- * without their signals re-applied, and after every reset run the books must agree (chaos/reset-sweep.ts says what
- * is checked).
+ * CANCELLED (cancelled in PENDING, RESERVED, CHARGING and NEEDS_ATTENTION) are reset to every completed workflow task,
+ * with and without their signals re-applied, and after every reset run the books must agree (chaos/reset-sweep.ts
+ * says what is checked).
  */
 import type { Activities } from '../../activities';
 import { formatStep, runResetSweep, sweepPath, type SweepWorld } from '../../chaos/reset-sweep';
 import { createSagaHarness, type SagaHarness } from '../support/saga-helpers';
 
-/** Paths of the bounded sweep: one per kind of end, plus the two cancels issue 15 found broken. */
+/** Paths of the bounded sweep: one per kind of end, and a cancel in every status a cancel can meet. */
 const SUBSET = [
   'tok_ok',
   'tok_decline',
