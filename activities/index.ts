@@ -10,6 +10,7 @@ import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
 import { createReconcileActivities } from './reconcile';
+import { createSagaSteps } from './saga-steps';
 
 export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
 export type { PaymentGateway, SimulatedGatewayDeps } from './payments';
@@ -39,7 +40,16 @@ export function createActivities(deps: ActivityDeps) {
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
   const reconcile = createReconcileActivities({ db: deps.db, temporal: deps.temporal, logger });
+  const steps = createSagaSteps({
+    db: deps.db,
+    redis: deps.redis,
+    redisKeyPrefix: deps.redisKeyPrefix,
+    gateway: deps.gateway,
+    logger,
+  });
   return {
+    ...steps,
+    // Orders started before LEAN_SAGA_PATCH replay on these until they finish (workflows/order.ts).
     recordOrder,
     reserveStock,
     releaseStock,
