@@ -47,5 +47,7 @@ export function createFloorActivities(): Activities {
     chargePayment: ({ amountCents }) => Promise.resolve({ status: 'approved', amountCents, attempts: 1 }),
     refundPayment: () => Promise.resolve({ refunded: false }),
     recordStatus: ({ seq: recorded }) => Promise.resolve({ seq: recorded, at: new Date().toISOString() }),
+    findOrdersToReconcile: () => Promise.resolve([]),
+    reportReconciliation: () => Promise.resolve(),
   };
 }
