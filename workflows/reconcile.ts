@@ -12,7 +12,7 @@ import type { Activities } from '../activities';
 import type { ReconciledOrder } from '../activities/reconcile';
 
 /** Finding and reporting are quick queries; the repair retries until it succeeds, like every compensation. */
-const { findOrdersToReconcile, reportReconciliation, compensateOrder, recordStatus } = proxyActivities<Activities>({
+const { findOrdersToReconcile, reportReconciliation, compensateOrder } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
@@ -30,24 +30,17 @@ export async function reconcileWorkflow(): Promise<ReconcileResult> {
   for (const candidate of candidates) {
     const { orderId, reason, status, runId } = candidate;
     // One key per closed run and unsettled state: a repeated pass over the same state changes nothing, while a later
-    // pass over a new state (a charge that finished after the workflow died) is a repair of its own.
-    const eventKey = `reconcile/${runId}/${candidate.rowStatus}/${status}`;
-    const compensation = await compensateOrder({ orderId, status, reason, eventKey });
-    if (compensation.outcome === 'completed') {
-      // The stock was committed before the workflow ended: the order is COMPLETED, whatever its row said.
-      if (candidate.rowStatus !== 'COMPLETED') {
-        await recordStatus({
-          orderId,
-          status: 'COMPLETED',
-          eventKey: `reconcile/${runId}/${candidate.rowStatus}/COMPLETED`,
-          detail: { reason },
-        });
-      }
-      repaired.push({ orderId, reason, outcome: 'completed', status: 'COMPLETED' });
-    } else {
-      repaired.push({ orderId, reason, outcome: 'compensated', status });
-    }
-    log.info('order reconciled', { orderId, reason, outcome: compensation.outcome });
+    // pass over a new state (a charge that finished after the workflow died) is a repair of its own. compensateOrder
+    // records COMPLETED instead when the stock was committed before the workflow ended.
+    const compensation = await compensateOrder({
+      orderId,
+      status,
+      reason,
+      eventKeyPrefix: `reconcile/${runId}/${candidate.rowStatus}`,
+    });
+    const outcome = compensation.status === 'COMPLETED' ? 'completed' : 'compensated';
+    repaired.push({ orderId, reason, outcome, status: compensation.status });
+    log.info('order reconciled', { orderId, reason, outcome: compensation.status });
   }
   await reportReconciliation(repaired);
   return { found: candidates.length, repaired };
