@@ -20,6 +20,7 @@ import { TABLES } from '../lib/db';
 import { ORDER_STATUS_EVENT, redisKeys, ROOMS, SUBSCRIBE_EVENT, type OrderEvent } from '../lib/events';
 import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
+import { normaliseStorableText } from '../lib/storable-text';
 import type { OrderStatus } from '../workflows/definitions';
 import { authenticate, type SocketIdentity } from './auth';
 import { createHttpRoutes } from './http';
@@ -282,7 +283,12 @@ export function createRelay(deps: RelayDeps): Relay {
   ): Promise<void> => {
     const request = subscribeRequestSchema.safeParse(payload);
     if (!request.success) {
-      reply({ ok: false, error: REALTIME_ERRORS.invalidPayload });
+      const issue = request.error.issues[0];
+      const unknown = issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
+      // The field is echoed back: a key the client made up is made storable text first, like any text we send.
+      const field = normaliseStorableText(unknown ?? issue?.path.map(String).join('.'), 64) ?? 'payload';
+      const message = unknown !== undefined ? 'unknown field' : (issue?.message ?? 'invalid');
+      reply({ ok: false, error: REALTIME_ERRORS.invalidPayload, field, message });
       return;
     }
     const { orderId, lastSeq = 0 } = request.data;
