@@ -5,6 +5,7 @@
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createLogger, type Logger } from '../lib/logger';
+import { withPermanentDbErrorsNonRetryable } from './db-errors';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
@@ -34,7 +35,16 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
-  return { recordOrder, reserveStock, releaseStock, commitStock, chargePayment, refundPayment, recordStatus };
+  // A database error no retry can fix (bad data, a check violation) fails the activity for good, never loops.
+  return withPermanentDbErrorsNonRetryable({
+    recordOrder,
+    reserveStock,
+    releaseStock,
+    commitStock,
+    chargePayment,
+    refundPayment,
+    recordStatus,
+  });
 }
 
 /** The activity functions, as the workflow sees them through `proxyActivities<Activities>()`. */
