@@ -3,12 +3,14 @@
  * from them, and the tests validate real responses against them, so the documentation cannot drift from the API.
  */
 import { z } from 'zod';
+import { MAX_CENTS } from '../lib/money';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { ERROR_STATUS } from './errors';
 
 const isoTime = z.string().meta({ format: 'date-time', description: 'ISO-8601 timestamp' });
 const orderStatus = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
-const cents = z.number().int().min(0);
+/** Integer cents, exact: never above `Number.MAX_SAFE_INTEGER` (lib/money.ts). */
+const cents = z.number().int().min(0).max(MAX_CENTS);
 
 /** A catalog entry. */
 export const productSchema = z

@@ -212,7 +212,7 @@ describe('every activity handed text PostgreSQL cannot store', () => {
       const { error } = await outcome(() => (activity as (arg: unknown) => Promise<unknown>)(input));
       if (error === undefined) continue;
       if (!(error instanceof ApplicationFailure) || !error.nonRetryable) {
-        retryable.push(`${name}: ${error instanceof Error ? error.message.slice(0, 120) : String(error)}`);
+        retryable.push(`${name}: ${error instanceof Error ? error.message.slice(0, 120) : JSON.stringify(error)}`);
       }
     }
     expect(retryable).toEqual([]);

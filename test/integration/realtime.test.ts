@@ -143,16 +143,19 @@ describe('realtime relay', () => {
     ['a negative lastSeq', { orderId: randomUUID(), lastSeq: -1 }, 'lastSeq'],
     ['a fractional lastSeq', { orderId: randomUUID(), lastSeq: 1.5 }, 'lastSeq'],
     ['an unknown field', { orderId: randomUUID(), since: 3 }, 'since'],
-  ])('when the subscribe payload is %s, then the ack is invalid_payload naming the field', async (_l, payload, field) => {
-    const henry = await h.client(h.relay(), `henry-${randomUUID()}`);
-    expect(await henry.subscribeRaw(payload)).toEqual({
-      ok: false,
-      error: REALTIME_ERRORS.invalidPayload,
-      field,
-      message: expect.any(String),
-    });
-    expect(henry.received).toEqual([]);
-  });
+  ])(
+    'when the subscribe payload is %s, then the ack is invalid_payload naming the field',
+    async (_l, payload, field) => {
+      const henry = await h.client(h.relay(), `henry-${randomUUID()}`);
+      expect(await henry.subscribeRaw(payload)).toEqual({
+        ok: false,
+        error: REALTIME_ERRORS.invalidPayload,
+        field,
+        message: expect.any(String),
+      });
+      expect(henry.received).toEqual([]);
+    },
+  );
 
   const badTokens: [string, (config: Config) => Record<string, unknown>][] = [
     ['no token', () => ({})],
