@@ -24,12 +24,12 @@ export interface QueryState<Q> {
 
 /**
  * Parses a request's query with `schema`, or throws a 400 naming the first offending parameter: repeated
- * (`?a=1&a=2`), unknown, unstorable or invalid. Names are checked too: a name PostgreSQL could not store is refused
- * before it is echoed back in an error.
+ * (`?a=1&a=2`), unknown, unstorable or invalid. Names are checked too: an empty name, or one PostgreSQL could not
+ * store, is refused as `query` before it could be echoed back in an error.
  */
 export function parseQuery<S extends QuerySchema>(schema: S, query: ParsedUrlQuery): z.output<S> {
   for (const [name, value] of Object.entries(query)) {
-    const nameIssue = storableTextIssue(name);
+    const nameIssue = name === '' ? 'must not be empty' : storableTextIssue(name);
     if (nameIssue !== undefined) throw validationError('query', `a parameter name ${nameIssue}`);
     if (Array.isArray(value)) throw validationError(name, 'must be given once');
   }

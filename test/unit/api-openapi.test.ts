@@ -50,6 +50,10 @@ describe('api/openapi', () => {
     expect(JSON.stringify(doc)).not.toContain('#/$defs/');
   });
 
+  it('when any operation is listed, then it documents the 400 of an unknown query parameter', () => {
+    for (const op of API_OPERATIONS) expect(Object.keys(op.responses)).toContain('400');
+  });
+
   it('when an operation needs a token, then it documents 401 and 429; when it reads a body, then 400, 413 and 415', () => {
     for (const op of API_OPERATIONS) {
       const statuses = Object.keys(op.responses).map(Number);
