@@ -31,8 +31,9 @@ export function storableText({ min = 1, max, pattern }: TextOptions): z.ZodStrin
     min === 1
       ? schema.min(1, { error: 'must not be empty' })
       : schema.min(min, { error: `must be at least ${min} characters` });
-  schema = schema.max(max, { error: `must be at most ${max} characters` });
-  return pattern === undefined ? schema : schema.regex(pattern.regex, { error: pattern.message });
+  // A pattern usually says more than the length does ("1-64 characters of A-Z..."), so its issue comes first.
+  if (pattern !== undefined) schema = schema.regex(pattern.regex, { error: pattern.message });
+  return schema.max(max, { error: `must be at most ${max} characters` });
 }
 
 /** Printable ASCII (U+0020..U+007E), for values that travel in HTTP headers and tokens. */
