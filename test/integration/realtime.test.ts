@@ -275,6 +275,21 @@ describe('realtime relay', () => {
     expect((await fetch(`${h.relay().url}/dev-token?customer=${'x'.repeat(200)}`)).status).toBe(400);
   });
 
+  test.each([
+    ['an unknown parameter', '?customer=demo-1&admin=1', 'admin'],
+    ['a repeated parameter', '?customer=a&customer=b', 'customer'],
+    ['an unknown role (it used to become customer silently)', '?role=root', 'role'],
+    ['U+0000 in the customer', '?customer=a%00b', 'customer'],
+  ])('when a dev token is requested with %s (%s), then it is a 400 naming %s', async (_label, query, field) => {
+    const response = await fetch(`${h.relay().url}/dev-token${query}`);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      error: 'validation_failed',
+      field,
+      message: expect.stringMatching(/^.+: /),
+    });
+  });
+
   test('when the relay runs in production, then /dev-token does not exist', async () => {
     const production: Config = { ...h.config, nodeEnv: 'production' };
     const prodRelay = await startRelay(production, h.db);
