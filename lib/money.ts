@@ -6,7 +6,7 @@
  * Totals cannot come near the limit: a line is at most 1000 units of a product priced at most 2^31 - 1 cents
  * (`products.price_cents integer`), an order at most 50 lines, so a total is below 1.1e14 cents, far under
  * `Number.MAX_SAFE_INTEGER` (2^53 - 1, about 9.007e15). The database refuses anything above that limit too (CHECK
- * constraints of migrations/20261130000000_money_within_safe_integers.ts), so a larger value is corrupt data.
+ * constraints of migrations/20261130010000_money_within_safe_integers.ts), so a larger value is corrupt data.
  */
 
 /** Largest number of cents stored or answered: `Number.MAX_SAFE_INTEGER`, the largest exact integer of a number. */
