@@ -38,3 +38,15 @@ export function storableText({ min = 1, max, pattern }: TextOptions): z.ZodStrin
 
 /** Printable ASCII (U+0020..U+007E), for values that travel in HTTP headers and tokens. */
 export const PRINTABLE_ASCII = { regex: /^[\x20-\x7E]+$/, message: 'must be printable ASCII' } as const;
+
+/**
+ * Text the API answers with from the database (names, SKUs, customer ids, reasons): storable text of any length,
+ * its column bounds it. Response schemas use it, so a test that validates real responses also checks that nothing
+ * unstorable was ever stored or echoed as data.
+ */
+export function storedText(): z.ZodString {
+  return z.string().superRefine((value, ctx) => {
+    const issue = storableTextIssue(value);
+    if (issue !== undefined) ctx.addIssue({ code: 'custom', message: issue, input: value });
+  });
+}
