@@ -32,6 +32,9 @@ export function parseQuery<S extends QuerySchema>(schema: S, query: ParsedUrlQue
     const nameIssue = name === '' ? 'must not be empty' : storableTextIssue(name);
     if (nameIssue !== undefined) throw validationError('query', `a parameter name ${nameIssue}`);
     if (Array.isArray(value)) throw validationError(name, 'must be given once');
+    // Whatever the route's schema says about the value, it is never text PostgreSQL cannot store.
+    const valueIssue = value === undefined ? undefined : storableTextIssue(value);
+    if (valueIssue !== undefined) throw validationError(name, valueIssue);
   }
   return parseOrThrow(schema, { ...query }, '', 'unknown query parameter');
 }
