@@ -39,10 +39,20 @@ export function parseQuery<S extends QuerySchema>(schema: S, query: ParsedUrlQue
   return parseOrThrow(schema, { ...query }, '', 'unknown query parameter');
 }
 
+/** Every middleware `acceptQuery` made, so a test can check that no route skips it. */
+const queryChecks = new WeakSet<object>();
+
+/** True when `middleware` is a query check made by `acceptQuery`. */
+export function isQueryCheck(middleware: unknown): boolean {
+  return typeof middleware === 'function' && queryChecks.has(middleware);
+}
+
 /** Middleware: checks the query against the route's schema and puts the parsed parameters in `ctx.state.query`. */
 export function acceptQuery<S extends QuerySchema>(schema: S): Middleware<QueryState<z.output<S>>> {
-  return async (ctx, next) => {
+  const check: Middleware<QueryState<z.output<S>>> = async (ctx, next) => {
     ctx.state.query = parseQuery(schema, ctx.query);
     await next();
   };
+  queryChecks.add(check);
+  return check;
 }
