@@ -6,6 +6,9 @@ import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../lib/storable-text';
 import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { ORDER_STATUSES } from '../workflows/definitions';
+import { fieldIssues } from '../lib/field-issues';
+
+export { fieldIssues, formatPath, type FieldIssue } from '../lib/field-issues';
 import { validationError } from './errors';
 
 /** SKU format: upper-case letters, digits and dashes, starting with a letter or digit, at most 64 characters. */
@@ -116,41 +119,6 @@ export const listOrdersQuerySchema = z.strictObject({
 /** A validated GET /orders query. */
 export type ListOrdersQuery = z.infer<typeof listOrdersQuerySchema>;
 
-/** Formats a zod path as `items[0].quantity`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-/** One problem with a request, by field. */
-export interface FieldIssue {
-  field: string;
-  message: string;
-}
-
-/** Flattens zod issues to field/message pairs; unknown keys become one issue per key, saying `unknownKey`. */
-export function fieldIssues(error: z.ZodError, root: string, unknownKey = 'unknown field'): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const field = formatPath([...issue.path, key]);
-        issues.push({ field: root === '' ? field : `${root}.${field}`, message: unknownKey });
-      }
-      continue;
-    }
-    const path = formatPath(issue.path);
-    const field = root === '' ? path || 'body' : path === '' ? root : `${root}.${path}`;
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    issues.push({ field, message: missing ? 'is required' : issue.message });
-  }
-  return issues;
-}
-
 /**
  * Parses `value` with `schema` or throws a 400 naming the first offending field (all issues in `issues`); `root`
  * prefixes field names, `unknownKey` is the message of a key the schema does not know.
@@ -163,7 +131,7 @@ export function parseOrThrow<S extends z.ZodType>(
 ): z.output<S> {
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  const issues = fieldIssues(result.error, root, unknownKey);
+  const issues = fieldIssues(result.error, { root, unknownKey });
   const first = issues[0] ?? { field: root || 'body', message: 'invalid' };
   throw validationError(first.field, first.message, issues.slice(0, 20));
 }

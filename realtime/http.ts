@@ -8,6 +8,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
+import { fieldIssues } from '../lib/field-issues';
 import { normaliseStorableText } from '../lib/storable-text';
 import { storableText } from '../lib/text-schema';
 import { signDevToken } from './auth';
@@ -130,16 +131,15 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
         const repeated = names.find((name, index) => names.indexOf(name) !== index);
         const query = devTokenQuerySchema.safeParse(Object.fromEntries(url.searchParams));
         if (repeated !== undefined || !query.success) {
-          const issue = query.success ? undefined : query.error.issues[0];
-          const unknown = issue?.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
-          const field = normaliseStorableText(repeated ?? unknown ?? issue?.path.map(String).join('.'), 64) ?? 'query';
-          const why =
-            repeated !== undefined
-              ? 'must be given once'
-              : unknown !== undefined
-                ? 'unknown query parameter'
-                : issue?.message;
-          sendJson(res, 400, { error: 'validation_failed', field, message: `${field}: ${why ?? 'invalid'}` });
+          const issue = query.success
+            ? { field: repeated ?? 'query', message: 'must be given once' }
+            : fieldIssues(query.error, { whole: 'query', unknownKey: 'unknown query parameter' })[0];
+          const field = normaliseStorableText(issue?.field, 64) ?? 'query';
+          sendJson(res, 400, {
+            error: 'validation_failed',
+            field,
+            message: `${field}: ${issue?.message ?? 'invalid'}`,
+          });
           return;
         }
         const { customer: customerId = 'demo-customer', role = 'customer' } = query.data;
