@@ -9,6 +9,7 @@ import { withPermanentDbErrorsNonRetryable } from './db-errors';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
+import { createSagaSteps } from './saga-steps';
 
 export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
 export type { PaymentGateway, SimulatedGatewayDeps } from './payments';
@@ -35,8 +36,17 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
+  const steps = createSagaSteps({
+    db: deps.db,
+    redis: deps.redis,
+    redisKeyPrefix: deps.redisKeyPrefix,
+    gateway: deps.gateway,
+    logger,
+  });
   // A database error no retry can fix (bad data, a check violation) fails the activity for good, never loops.
   return withPermanentDbErrorsNonRetryable({
+    ...steps,
+    // Orders started before LEAN_SAGA_PATCH replay on these until they finish (workflows/order.ts).
     recordOrder,
     reserveStock,
     releaseStock,

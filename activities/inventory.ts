@@ -216,10 +216,7 @@ export async function reserveInTransaction(
  * Clears an order's released reservation so a Reset run can reserve it again: deletes the released rows and the
  * order's items, returning the prices they were reserved at (SKU -> cents) so the new reservation keeps them.
  */
-export async function clearReleasedReservation(
-  trx: Knex.Transaction,
-  orderId: string,
-): Promise<Map<string, number>> {
+export async function clearReleasedReservation(trx: Knex.Transaction, orderId: string): Promise<Map<string, number>> {
   const items = await trx(TABLES.orderItems)
     .where('order_id', orderId)
     .select<Pick<StoredLine, 'sku' | 'unit_price_cents'>[]>('sku', 'unit_price_cents');
