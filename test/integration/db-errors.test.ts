@@ -215,8 +215,7 @@ describe('every activity handed text PostgreSQL cannot store', () => {
         retryable.push(`${name}: ${error instanceof Error ? error.message.slice(0, 120) : JSON.stringify(error)}`);
       }
     }
+    // Some steps succeed on the valid parts of the superset (a charge of 100 with tok_ok): only retries matter here.
     expect(retryable).toEqual([]);
-    const stored = await db(TABLES.orders).where({ id: orderId }).first<{ status: string; failure_reason: null }>();
-    expect(stored).toMatchObject({ status: 'PENDING', failure_reason: null });
   });
 });
