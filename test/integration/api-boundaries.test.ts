@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { API_OPERATIONS } from '../../api/openapi';
 import { TABLES } from '../../lib/db';
+import { checkInvariants } from '../../lib/invariants';
 import { MAX_REASON_LENGTH } from '../../lib/storable-text';
 import {
   createApiHarness,
@@ -350,10 +351,13 @@ describe('money at its edges', () => {
       await insertProducts(h.db, [{ sku: pricey, stock: 10, priceCents }]);
       const customer = `cust-money-${randomUUID().slice(0, 8)}`;
       const expected = priceCents * quantity;
-      const created = await h.request('POST', '/orders', {
-        token: h.token(customer),
-        body: orderBody([{ sku: pricey, quantity }]),
-      });
+      const post = () =>
+        h.request('POST', '/orders', {
+          token: h.token(customer),
+          body: orderBody([{ sku: pricey, quantity }]),
+          headers: { 'idempotency-key': `money-${quantity}` },
+        });
+      const created = await post();
       expect(created.status).toBe(201);
       expect(created.body).toMatchObject({ totalCents: expected });
       const { orderId } = created.body as { orderId: string };
@@ -365,11 +369,42 @@ describe('money at its edges', () => {
       expect((list.body as { orders: { totalCents: number }[] }).orders).toEqual([
         expect.objectContaining({ orderId, totalCents: expected }),
       ]);
-      // The repeat of a finished keyed order is answered from the row: exact as well.
+      // The stored bigint is the exact total; the repeat of the finished keyed order is answered from that row.
       const stored = await h.db(TABLES.orders).where({ id: orderId }).first<{ total_cents: string }>();
       expect(stored.total_cents).toBe(String(expected));
+      const repeat = await post();
+      expect(repeat.status).toBe(201);
+      expect(repeat.body).toMatchObject({ orderId, status: 'COMPLETED', totalCents: expected });
+      expect(await checkInvariants(h.db, { orderIds: [orderId] })).toEqual([]);
     },
   );
+});
+
+describe('zero-total orders', () => {
+  it('when every line is priced 0, then the order completes without a charge, its stock committed', async () => {
+    const free = uniqueSku('free');
+    await insertProducts(h.db, [{ sku: free, stock: 10, priceCents: 0 }]);
+    const customer = `cust-free-${randomUUID().slice(0, 8)}`;
+    const created = await h.request('POST', '/orders', {
+      token: h.token(customer),
+      body: orderBody([{ sku: free, quantity: 2 }]),
+    });
+    expect(created.status).toBe(201);
+    expect(created.body).toMatchObject({ status: 'RESERVED', totalCents: 0 });
+    const { orderId } = created.body as { orderId: string };
+    await waitForOrderStatus(h.db, orderId, ['COMPLETED', 'FAILED', 'NEEDS_ATTENTION', 'CANCELLED']);
+    const view = await orderView(customer, orderId);
+    expect(view).toMatchObject({ status: 'COMPLETED', totalCents: 0, payment: null });
+    expect(view.events.map((event) => event.status)).toEqual(['PENDING', 'RESERVED', 'COMPLETED']);
+    expect(await h.db(TABLES.payments).where({ order_id: orderId }).count<{ count: string }[]>()).toEqual([
+      { count: '0' },
+    ]);
+    expect(await h.db(TABLES.products).where({ sku: free }).first<{ stock: number }>('stock')).toEqual({ stock: 8 });
+    expect(
+      await h.db(TABLES.stockReservations).where({ order_id: orderId }).select<{ status: string }[]>('status'),
+    ).toEqual([{ status: 'committed' }]);
+    expect(await checkInvariants(h.db, { orderIds: [orderId], initialStock: new Map([[free, 10]]) })).toEqual([]);
+  });
 });
 
 describe('documentation', () => {
