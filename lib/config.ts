@@ -75,6 +75,12 @@ export interface Config {
   paymentSlowMs: number;
   paymentRetry: PaymentRetryConfig;
   attentionTimeoutMs: number;
+  /**
+   * How often the reconciliation schedule (`orderflow-reconcile`, workflows/reconcile.ts) looks for orders whose
+   * workflow closed without a terminal status (`RECONCILE_INTERVAL`). At least 1s (a schedule's finest interval).
+   * @default 60000 (1m)
+   */
+  reconcileIntervalMs: number;
   workerMaxConcurrentActivities: number;
   workerMaxConcurrentWorkflowTasks: number;
   workerMaxCachedWorkflows: number;
@@ -346,6 +352,7 @@ export function loadConfig(env: Env = process.env): Config {
       maximumAttempts: integer(env, 'PAYMENT_RETRY_MAX_ATTEMPTS', 5, 1, 1000),
     },
     attentionTimeoutMs: duration(env, 'ATTENTION_TIMEOUT', '24h', 1),
+    reconcileIntervalMs: duration(env, 'RECONCILE_INTERVAL', '1m', 1000),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 100, 1, 10_000),
     workerMaxConcurrentWorkflowTasks: integer(env, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', 100, 2, 10_000),
     workerMaxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 1000, 0, 1_000_000),

@@ -7,10 +7,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { EMBEDDED_DATABASE_URL, loadConfig, loadToolingConfig, ConfigError, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { devServerArgs, DEV_NAMESPACE } from '../temporal-config/dev-server';
+import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal-config/reconcile-schedule';
 import { setupNamespace } from '../temporal-config/setup';
 import { seedCatalog } from './seed-catalog';
 import {
@@ -155,6 +156,21 @@ async function provisionTemporal(
   return address;
 }
 
+/** The reconciliation schedule (`temporal schedule list` shows it), created or brought to RECONCILE_INTERVAL. */
+async function provisionReconcileSchedule(config: Config, address: string, namespace: string): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace });
+    const outcome = await ensureReconcileSchedule(client, {
+      taskQueue: config.temporal.taskQueue,
+      intervalMs: config.reconcileIntervalMs,
+    });
+    say(`Temporal: ${outcome} schedule ${RECONCILE_SCHEDULE_ID} (every ${config.reconcileIntervalMs / 1000}s)`);
+  } finally {
+    await connection.close();
+  }
+}
+
 function startService(name: string, entry: string, env: NodeJS.ProcessEnv): Service {
   const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     cwd: root,
@@ -240,6 +256,7 @@ async function main(): Promise<void> {
   );
   const redisUrl = await provisionRedis(tooling.redisUrl, path.join(dataDir, 'redis'), tooling.path);
   const temporalAddress = await provisionTemporal(config, tooling, dataDir);
+  await provisionReconcileSchedule(config, temporalAddress, config.temporal.namespace || DEV_NAMESPACE);
 
   const db = createDb({ url: databaseUrl, poolMax: 2 });
   try {
