@@ -7,8 +7,8 @@
  *   `/var/lib/orderflow/postgres-<version>/` (root-owned, world-readable);
  * - the cluster stays where it was asked for (`.data/postgres`, or a test's temporary directory) when `postgres` can
  *   reach it; otherwise it lives in `/var/lib/orderflow/clusters/<hash of the requested path>/`, owned by `postgres`,
- *   and the requested path becomes a symlink to it. Deleting the symlink (`rm -rf .data`) resets it: a cluster whose
- *   symlink is gone is deleted and created anew on the next start.
+ *   and the requested path becomes a symlink to it (followed wherever the checkout moves). Deleting the symlink
+ *   (`rm -rf .data`) resets it: a cluster no link points to is deleted and created anew on the next start.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -125,12 +125,16 @@ export function sharedPostgresBinaries(log: (line: string) => void): string {
 export function clusterDirectory(dataDir: string, user: UserIds, log: (line: string) => void): string {
   const parent = path.dirname(dataDir);
   mkdirSync(parent, { recursive: true });
-  const linked = lstatSync(dataDir, { throwIfNoEntry: false })?.isSymbolicLink() === true;
-  if (!linked && canReach(parent, user)) return dataDir;
+  if (lstatSync(dataDir, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+    // The link is the truth (it follows the checkout when it moves); a dangling one is replaced.
+    const target = readlinkSync(dataDir);
+    if (existsSync(target)) return target;
+    unlinkSync(dataDir);
+  } else if (canReach(parent, user)) {
+    return dataDir;
+  }
   const hash = createHash('sha256').update(path.resolve(dataDir)).digest('hex').slice(0, 16);
   const cluster = path.join(ROOT_POSTGRES_HOME, 'clusters', hash);
-  if (linked && readlinkSync(dataDir) === cluster && existsSync(cluster)) return cluster;
-  if (linked) unlinkSync(dataDir);
   if (existsSync(cluster)) {
     log(`Deleting the old cluster ${cluster} (its link ${dataDir} was removed)`);
     rmSync(cluster, { recursive: true, force: true });

@@ -3,7 +3,7 @@
  * directory, as most containers clone into /root. As root the server must run as the `postgres` user from binaries
  * and a cluster that user can reach (scripts/postgres-as-root.ts); as anyone else, from the package as it is.
  */
-import { lstatSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -72,6 +72,17 @@ describe('embedded PostgreSQL in a private checkout', () => {
     expect(await query(server.url, "SELECT to_regclass('kept') AS kept")).toEqual([{ kept: null }]);
     // As root the orphaned cluster outside the checkout was deleted and made anew (not left behind, not reused).
     if (asRoot) expect(logged.some((line) => line.includes(`Deleting the old cluster ${before}`))).toBe(true);
+  });
+
+  test('when the checkout is moved, then the next start finds its data', async () => {
+    const port = Number(new URL(server?.url ?? 'postgres://x:1').port);
+    await query(server?.url ?? '', 'CREATE TABLE kept_after_move (n int); INSERT INTO kept_after_move VALUES (7)');
+    await server?.teardown();
+    const moved = path.join(home, 'moved');
+    renameSync(path.join(home, 'orderflow'), moved);
+    dataDir = path.join(moved, '.data', 'postgres');
+    server = await startEmbeddedPostgres(dataDir, port, (line) => logged.push(line));
+    expect(await query(server.url, 'SELECT n FROM kept_after_move')).toEqual([{ n: 7 }]);
   });
 
   test('when its port is taken, then it fails with one line saying what to do', async () => {
