@@ -4,7 +4,6 @@
  * is terminal with the reason `workflow_terminated`. The schedule is the real one (temporal-config/reconcile-schedule.ts)
  * with a short interval, started on this suite's task queue, run by the suite's worker.
  */
-import type { Activities } from '../../activities';
 import { RECONCILE_REASONS } from '../../activities/reconcile';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
@@ -60,14 +59,11 @@ const CASES: [OrderStatus, Setup][] = [
     'PENDING',
     (orderId) => ({
       token: TEST_TOKENS.ok,
-      held: h.hold(orderId, 'placeOrder' as keyof Activities),
+      held: h.hold(orderId, 'placeOrder'),
       afterTerminate: 'release',
     }),
   ],
-  [
-    'RESERVED',
-    (orderId) => ({ token: TEST_TOKENS.ok, held: h.hold(orderId, 'chargePayment'), afterTerminate: 'keep' }),
-  ],
+  ['RESERVED', (orderId) => ({ token: TEST_TOKENS.ok, held: h.hold(orderId, 'chargeOrder'), afterTerminate: 'keep' })],
   // tok_slow: the charge is at the gateway when the workflow dies; it is approved anyway and must be refunded.
   ['CHARGING', () => ({ token: TEST_TOKENS.slow, afterTerminate: 'release' })],
   ['NEEDS_ATTENTION', () => ({ token: TEST_TOKENS.unavailable, afterTerminate: 'release' })],
@@ -75,7 +71,7 @@ const CASES: [OrderStatus, Setup][] = [
     'PAID',
     (orderId) => ({
       token: TEST_TOKENS.ok,
-      held: h.hold(orderId, 'completeOrder' as keyof Activities),
+      held: h.hold(orderId, 'completeOrder'),
       afterTerminate: 'keep',
     }),
   ],
