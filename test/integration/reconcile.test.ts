@@ -7,7 +7,11 @@
 import { RECONCILE_REASONS } from '../../activities/reconcile';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
-import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../temporal-config/reconcile-schedule';
+import {
+  ensureReconcileSchedule,
+  RECONCILE_SCHEDULE_ID,
+  RECONCILE_WORKFLOW_TYPE,
+} from '../../temporal-config/reconcile-schedule';
 import { isTerminal, type OrderStatus } from '../../workflows/definitions';
 import {
   createSagaHarness,
@@ -78,6 +82,29 @@ const CASES: [OrderStatus, Setup][] = [
 ];
 
 describe('reconciliation schedule', () => {
+  test('when the set-up runs again with another interval, then the one schedule is updated, not duplicated', async () => {
+    const id = `${scheduleId}-setup`;
+    const taskQueue = h.config.temporal.taskQueue;
+    try {
+      expect(await ensureReconcileSchedule(h.client, { taskQueue, intervalMs: 60_000, scheduleId: id })).toBe(
+        'created',
+      );
+      expect(await ensureReconcileSchedule(h.client, { taskQueue, intervalMs: 120_000, scheduleId: id })).toBe(
+        'updated',
+      );
+
+      const described = await h.client.schedule.getHandle(id).describe();
+      expect(described.spec.intervals).toMatchObject([{ every: 120_000 }]);
+      expect(described.action).toMatchObject({
+        type: 'startWorkflow',
+        workflowType: RECONCILE_WORKFLOW_TYPE,
+        taskQueue,
+      });
+    } finally {
+      await h.client.schedule.getHandle(id).delete();
+    }
+  });
+
   test.each(CASES)(
     'when an order in %s is terminated, then within two intervals its stock is back, any capture refunded and its status terminal',
     async (status, setup) => {
