@@ -356,7 +356,8 @@ export function buildOpenApiDocument(): JsonObject {
       description:
         'Orders as durable sagas on Temporal. Every error is `{ error, message, ...details }`; unknown routes answer ' +
         '404 and wrong methods 405 (`MethodNotAllowedError`, with an Allow header). Bodies are JSON, at most ' +
-        `${MAX_BODY_BYTES} bytes; unknown fields are refused.`,
+        `${MAX_BODY_BYTES} bytes; unknown fields and unknown query parameters are refused (400 naming them). Text ` +
+        'must be storable: no U+0000 and no unpaired UTF-16 surrogate anywhere (body, header, query, token `sub`).',
     },
     paths,
     components: {
