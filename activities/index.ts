@@ -2,6 +2,7 @@
  * The saga's activities, built from explicit dependencies by the worker entry point (and by tests, with real
  * services). The workflow imports `typeof createActivities` as a type only.
  */
+import type { Client } from '@temporalio/client';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createLogger, type Logger } from '../lib/logger';
@@ -9,6 +10,7 @@ import { withPermanentDbErrorsNonRetryable } from './db-errors';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
+import { createReconcileActivities } from './reconcile';
 import { createSagaSteps } from './saga-steps';
 
 export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
@@ -23,6 +25,8 @@ export interface ActivityDeps {
   gateway: PaymentGateway;
   /** @default a silent logger */
   logger?: Logger;
+  /** Describes order workflows for the reconciliation (activities/reconcile.ts). @default none: it finds nothing */
+  temporal?: Client;
 }
 
 /** Builds every activity of the order saga; register the result on the worker as its `activities`. */
@@ -36,6 +40,7 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
+  const reconcile = createReconcileActivities({ db: deps.db, temporal: deps.temporal, logger });
   const steps = createSagaSteps({
     db: deps.db,
     redis: deps.redis,
@@ -54,6 +59,7 @@ export function createActivities(deps: ActivityDeps) {
     chargePayment,
     refundPayment,
     recordStatus,
+    ...reconcile,
   });
 }
 

@@ -7,10 +7,12 @@
  * violated or a scenario failed. Everything it started is stopped at the end, on Ctrl-C and on errors.
  *
  * Options: `--quick` (a reduced run of every scenario, under a minute), `--concurrency=N` (closed-loop clients),
- * `--rounds=N` (interleaved rounds of floor/hot/spread; default 3, quick 1), `--drain=S` (pause after each; default
- * 11, quick 2), `--no-knee`; tuning experiments: `--env=KEY=value` (worker/API/relay environment), `--dynamic-config=key=value`
- * and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG` (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy
- * of the repository). See bench/README.md.
+ * `--rounds=N` (interleaved rounds of minimal/floor/hot/spread; default 3, quick 1), `--drain=S` (pause after each;
+ * default 11, quick 2), `--no-knee`, `--low-load` (spread: one open-loop step at 20% of capacity when no knee ramp
+ * runs); `--compare[=REF]` (revision REF, default HEAD~1, against this working tree in alternating rounds; default
+ * scenario spread); tuning experiments: `--env=KEY=value` (worker/API/relay environment),
+ * `--dynamic-config=key=value` and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG`
+ * (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy of the repository). See bench/README.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -18,9 +20,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderChart } from './chart';
 import { flagArg, listArg, nonNegativeArg, numberArg } from './support/args';
+import { checkoutRevision, DEFAULT_BASE, reportComparison, type SideRound } from './support/compare';
+import { formatCounts } from './support/history';
 import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
-import { startStack, type BenchStack } from './support/stack';
+import { pause } from './support/order-scenario';
+import { REPO_ROOT, startStack, type BenchStack, type StackOptions } from './support/stack';
 
 /** Options every scenario receives. */
 export interface BenchOptions {
@@ -76,15 +81,15 @@ export interface ScenarioResult {
   orderStatuses?: Record<string, number>;
 }
 
-const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as const;
+const SCENARIOS = ['reserve', 'api', 'realtime', 'minimal', 'floor', 'spread', 'hot'] as const;
 /**
- * Scenarios whose ratios are goals, in the order they interleave: rounds of floor, hot, spread, floor, hot, spread, ...
+ * Scenarios whose ratios are goals, in the order they interleave: rounds of minimal, floor, hot, spread, minimal, ...
  * so a burst of load from elsewhere on the machine hits all of them alike. spread comes last so its knee ramp (in its
  * last round) ends the run and overloads nothing that is still to be measured.
  */
-const INTERLEAVED = ['floor', 'hot', 'spread'];
+const INTERLEAVED = ['minimal', 'floor', 'hot', 'spread'];
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
-const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
+const NEEDS_TEMPORAL = new Set(['api', 'minimal', 'floor', 'spread', 'hot']);
 /**
  * Pause after each load scenario, full and quick. Temporal does part of the work of a workflow ~10 s after its tasks
  * ran: the workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks
@@ -107,6 +112,20 @@ function gitRevision(): string {
     return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: __dirname, encoding: 'utf8' }).trim();
   } catch {
     return 'unknown';
+  }
+}
+
+/** True when the working tree has changes to tracked files (what `--compare` measures as B includes them). */
+function gitDirty(): boolean {
+  try {
+    return (
+      execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      }).trim().length > 0
+    );
+  } catch {
+    return false;
   }
 }
 
@@ -165,7 +184,7 @@ const cell = (value: number | string | undefined, width: number): string => {
 /** The summary table: one row per scenario, the standard columns for load scenarios. */
 function printTable(results: ScenarioResult[]): void {
   const head =
-    `${'scenario'.padEnd(9)}${cell('ops/s', 7)}${cell('CPU ms/op', 10)}${cell('accept p50', 11)}${cell('p95', 7)}${cell('p99', 7)}` +
+    `${'scenario'.padEnd(9)}${cell('ops/s', 7)}${cell('wft/act/la/events', 18)}${cell('CPU ms/op', 10)}${cell('accept p50', 11)}${cell('p95', 7)}${cell('p99', 7)}` +
     `${cell('done p50', 9)}${cell('p95', 7)}${cell('p99', 7)}  ${'peak RSS MiB'.padEnd(34)} ${'invariants'.padEnd(11)}goal`;
   log('');
   log(head);
@@ -176,7 +195,7 @@ function printTable(results: ScenarioResult[]): void {
       load === undefined
         ? ''
         : Object.entries(load.peakRssMb)
-            .map(([name, mb]) => `${name.replace('floor worker', 'floor')} ${Math.round(mb)}`)
+            .map(([name, mb]) => `${name.replace(' worker', '')} ${Math.round(mb)}`)
             .join(', ');
     const invariants =
       result.violations === undefined ? '-' : result.violations.length === 0 ? 'ok' : `${result.violations.length} BAD`;
@@ -188,15 +207,17 @@ function printTable(results: ScenarioResult[]): void {
           : `${result.goalMet === undefined ? 'n/a' : result.goalMet ? 'met' : 'NOT met'}: ${result.goal}`;
     log(
       `${result.scenario.padEnd(9)}${cell(load === undefined ? undefined : load.throughput.toFixed(1), 7)}` +
+        `${cell(formatCounts(load?.history), 18)}` +
         `${cell(load === undefined ? undefined : stackCpuMsPerOp(load), 10)}` +
         `${cell(load?.accepted.p50, 11)}${cell(load?.accepted.p95, 7)}${cell(load?.accepted.p99, 7)}` +
         `${cell(load?.done.p50, 9)}${cell(load?.done.p95, 7)}${cell(load?.done.p99, 7)}` +
         `  ${rss.padEnd(34)} ${invariants.padEnd(11)}${goal}`,
     );
   }
-  log('(ops/s: orders/s, floor: workflows/s; accept = POST -> 201 or update result; done = POST -> COMPLETED event');
-  log(' on Socket.IO or workflow result; latencies in ms; CPU ms/op = CPU of Temporal and our processes (and');
-  log(' PostgreSQL backends) per operation; peak RSS = VmHWM during the closed loop)');
+  log('(ops/s: orders/s, minimal and floor: workflows/s; wft/act/la/events: per workflow, workflow tasks, activity');
+  log(' tasks, local activities, history events (mean of a sample of histories); accept = POST -> 201 or update');
+  log(' result; done = POST -> COMPLETED event on Socket.IO or workflow result; latencies in ms; CPU ms/op = CPU of');
+  log(' Temporal and our processes (and PostgreSQL backends) per operation; peak RSS = VmHWM during the closed loop)');
 }
 
 /** Ratios between scenarios of the run, for the table footer and the results file. */
@@ -206,7 +227,8 @@ function ratios(results: ScenarioResult[]): Record<string, number | string> {
     return load === undefined ? undefined : rate(load);
   };
   const out: Record<string, number | string> = {};
-  const [floor, spread, hot] = [rateOf('floor'), rateOf('spread'), rateOf('hot')];
+  const [minimal, floor, spread, hot] = [rateOf('minimal'), rateOf('floor'), rateOf('spread'), rateOf('hot')];
+  if (minimal !== undefined && spread !== undefined) out['spread/minimal (goal >= 0.5)'] = round(spread / minimal);
   if (floor !== undefined && spread !== undefined) out['spread/floor (goal >= 0.8)'] = round(spread / floor);
   if (spread !== undefined && hot !== undefined) out['hot/spread (goal >= 0.9)'] = round(hot / spread);
   const knee = results.find((r) => r.scenario === 'spread')?.load?.knee;
@@ -214,47 +236,182 @@ function ratios(results: ScenarioResult[]): Record<string, number | string> {
   return out;
 }
 
-async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  const quick = flagArg(argv, 'quick');
-  const names = argv.filter((arg) => !arg.startsWith('--'));
-  const selected = names.length > 0 ? names : [...SCENARIOS];
-  for (const name of selected) {
-    if (!(SCENARIOS as readonly string[]).includes(name)) {
-      throw new Error(`unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
-    }
-  }
-  const startedAt = new Date();
-  const machine = `nproc ${os.availableParallelism()}, load average ${os
-    .loadavg()
-    .map((value) => value.toFixed(2))
-    .join(' ')}`;
-  log(`bench: ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`);
-
-  const appRoot = listArg(argv, 'app-root').at(-1);
-  const stack = await startStack({
+/** The stack options every stack of a run gets from the command line. */
+function stackOptions(argv: string[]): Omit<StackOptions, 'appRoot' | 'label' | 'temporalOf'> {
+  return {
     log,
     dynamicConfig: listArg(argv, 'dynamic-config'),
     sqlitePragmas: listArg(argv, 'sqlite-pragma'),
     appEnv: keyValues(listArg(argv, 'env'), 'env'),
     nodeArgs: listArg(argv, 'node-arg'),
-    ...(appRoot !== undefined ? { appRoot: path.resolve(appRoot) } : {}),
-  });
+  };
+}
+
+/** `--compare` (revision A = DEFAULT_BASE), `--compare=REF` or `--compare REF`; undefined without it. */
+function compareArg(argv: string[]): { ref: string; consumed?: string } | undefined {
+  const at = argv.findIndex((arg) => arg === '--compare' || arg.startsWith('--compare='));
+  const arg = argv[at];
+  if (arg === undefined) return undefined;
+  if (arg.startsWith('--compare=')) return { ref: arg.slice('--compare='.length) };
+  const next = argv[at + 1];
+  return next !== undefined && !next.startsWith('--') && !(SCENARIOS as readonly string[]).includes(next)
+    ? { ref: next, consumed: next }
+    : { ref: DEFAULT_BASE };
+}
+
+/** Starts the processes `selected` needs on `stack` at once: they bundle and connect in parallel. */
+async function startProcesses(stack: BenchStack, selected: readonly string[]): Promise<void> {
+  await Promise.all([
+    selected.includes('floor') ? stack.floorWorker() : undefined,
+    selected.includes('minimal') ? stack.minimalWorker() : undefined,
+    selected.some((name) => name === 'spread' || name === 'hot') ? stack.app() : undefined,
+  ]);
+}
+
+/** Imports the scenario modules; one that does not load is reported and left out. */
+async function loadModules(selected: readonly string[]): Promise<Map<string, ScenarioModule>> {
+  const modules = new Map<string, ScenarioModule>();
+  for (const name of selected) {
+    try {
+      modules.set(name, (await import(`./scenarios/${name}`)) as ScenarioModule);
+    } catch (error) {
+      log(`scenario ${name}: not available (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`);
+    }
+  }
+  return modules;
+}
+
+/** Runs one round of one scenario; a scenario that throws becomes a failed result. */
+async function runScenario(
+  mod: ScenarioModule,
+  name: string,
+  options: BenchOptions,
+  label = '',
+): Promise<ScenarioResult> {
+  const { round } = options;
+  log(`== ${label}${name}${round.count > 1 ? ` (round ${round.index + 1} of ${round.count})` : ''}`);
+  try {
+    return await mod.run(options);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    log(`   scenario ${name} failed: ${message}`);
+    return { scenario: name, figures: {}, error: message };
+  }
+}
+
+/** Evaluates the cross-scenario goals of `results` and prints each scenario's figures. */
+function finishResults(results: ScenarioResult[], modules: Map<string, ScenarioModule>, label = ''): void {
+  for (const result of results) {
+    const check = result.error === undefined ? modules.get(result.scenario)?.goal?.(result, results) : undefined;
+    if (check !== undefined) {
+      result.goal = check.goal;
+      if (check.goalMet !== undefined) result.goalMet = check.goalMet;
+      Object.assign(result.figures, check.figures);
+    }
+    log(
+      `== ${label}${result.scenario}${result.load !== undefined && result.load.rounds > 1 ? ` (${result.load.rounds} rounds merged)` : ''}`,
+    );
+    if (result.error !== undefined) log(`   FAILED: ${result.error}`);
+    for (const [key, value] of Object.entries(result.figures)) log(`   ${key.padEnd(44)} ${String(value)}`);
+    for (const violation of result.violations ?? []) log(`   INVARIANT VIOLATED: ${violation}`);
+    if (result.goal !== undefined) {
+      log(`   goal ${result.goal}: ${result.goalMet === undefined ? 'n/a' : result.goalMet ? 'met' : 'NOT met'}`);
+    }
+  }
+}
+
+/** Stops the stacks on Ctrl-C, SIGTERM and after the run's time limit; returns whether that happened. */
+function guardRun(stacks: BenchStack[], quick: boolean): { interrupted: () => boolean; clear: () => void } {
   let interrupted = false;
   const interrupt = (why: string): void => {
     if (interrupted) return;
     interrupted = true;
     log(`bench: ${why}; stopping everything we started`);
-    stack.abort(why);
-    void stack.stop().finally(() => process.exit(130));
+    for (const stack of stacks) stack.abort(why);
+    void (async () => {
+      for (const stack of stacks) await stack.stop();
+    })().finally(() => process.exit(130));
   };
   process.once('SIGINT', () => interrupt('interrupted'));
   process.once('SIGTERM', () => interrupt('terminated'));
   const limitMs = quick ? RUN_LIMIT_MS.quick : RUN_LIMIT_MS.full;
   const watchdog = setTimeout(() => interrupt(`time limit of ${limitMs / 60_000} min reached`), limitMs);
   watchdog.unref();
+  return { interrupted: () => interrupted, clear: () => clearTimeout(watchdog) };
+}
+
+/** Writes `bench/results/<timestamp>.json` and `.svg`. */
+function writeResults(
+  startedAt: Date,
+  machine: string,
+  file: Record<string, unknown>,
+  series: { scenario: string; report: LoadReport }[],
+  quick: boolean,
+): void {
+  const dir = path.join(__dirname, 'results');
+  mkdirSync(dir, { recursive: true });
+  const base = path.join(dir, startedAt.toISOString().replace(/[:.]/g, '-'));
+  const revision = gitRevision();
+  writeFileSync(
+    `${base}.json`,
+    `${JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        quick,
+        revision,
+        machine: { nproc: os.availableParallelism(), loadAverageAtStart: machine, loadAverageAtEnd: os.loadavg() },
+        ...file,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  writeFileSync(
+    `${base}.svg`,
+    renderChart(series, `${startedAt.toISOString()}  ${quick ? 'quick  ' : ''}${machine}  rev ${revision}`),
+  );
+  log(`results written to ${path.relative(process.cwd(), base)}.json and .svg`);
+}
+
+/** Raw samples stay out of the results file: the percentiles and quantile curves describe the distributions. */
+const withoutSamples = (r: ScenarioResult): ScenarioResult =>
+  r.load === undefined ? r : { ...r, load: { ...r.load, samples: undefined } };
+
+const machineLine = (when: string): string =>
+  `nproc ${os.availableParallelism()}, load average${when} ${os
+    .loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' ')}`;
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  const quick = flagArg(argv, 'quick');
+  const compare = compareArg(argv);
+  const names = argv.filter((arg) => !arg.startsWith('--') && arg !== compare?.consumed);
+  const selected = names.length > 0 ? names : compare !== undefined ? ['spread'] : [...SCENARIOS];
+  for (const name of selected) {
+    if (!(SCENARIOS as readonly string[]).includes(name)) {
+      throw new Error(`unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
+    }
+    if (compare !== undefined && !INTERLEAVED.includes(name)) {
+      throw new Error(`--compare runs the load scenarios (${INTERLEAVED.join(', ')}), not "${name}"`);
+    }
+  }
+  if (compare !== undefined) return compareMain(argv, quick, compare.ref, selected);
+  const startedAt = new Date();
+  const machine = machineLine('');
+  log(`bench: ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`);
+
+  const appRoot = listArg(argv, 'app-root').at(-1);
+  const stack = await startStack({
+    ...stackOptions(argv),
+    ...(appRoot !== undefined ? { appRoot: path.resolve(appRoot) } : {}),
+  });
+  const guard = guardRun([stack], quick);
 
   const results: ScenarioResult[] = [];
+  const modules = await loadModules(selected);
   try {
     // Scenarios that read their configuration from the environment (reserve, realtime, api) use the same stack.
     process.env.DATABASE_URL = stack.databaseUrl;
@@ -264,51 +421,22 @@ async function main(): Promise<number> {
       const temporal = await stack.temporal();
       process.env.TEMPORAL_ADDRESS = temporal.address;
       process.env.TEMPORAL_NAMESPACE = temporal.namespace;
-      // Start every process the run needs at once: they bundle and connect in parallel.
-      await Promise.all([
-        selected.includes('floor') ? stack.floorWorker() : undefined,
-        selected.some((name) => name === 'spread' || name === 'hot') ? stack.app() : undefined,
-      ]);
-    }
-    const modules = new Map<string, ScenarioModule>();
-    for (const name of selected) {
-      try {
-        modules.set(name, (await import(`./scenarios/${name}`)) as ScenarioModule);
-      } catch (error) {
-        log(
-          `scenario ${name}: not available (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`,
-        );
-      }
+      await startProcesses(stack, selected);
     }
     const drainMs = nonNegativeArg(argv, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full) * 1000;
-    const runOnce = async (name: string, round: BenchOptions['round'], lastInRun = false): Promise<ScenarioResult> => {
+    const roundResults: ScenarioResult[] = [];
+    const runOnce = (name: string, round: BenchOptions['round'], lastInRun = false): Promise<ScenarioResult> => {
       const mod = modules.get(name);
       if (mod === undefined) throw new Error(`scenario ${name} is not loaded`);
-      log(`== ${name}${round.count > 1 ? ` (round ${round.index + 1} of ${round.count})` : ''}`);
-      try {
-        return await mod.run({
-          quick,
-          args: argv,
-          log,
-          stack,
-          results: [...results, ...roundResults],
-          round,
-          drainMs,
-          lastInRun,
-        });
-      } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        log(`   scenario ${name} failed: ${message}`);
-        return { scenario: name, figures: {}, error: message };
-      }
+      const options = { quick, args: argv, log, stack, results: [...results, ...roundResults], round, drainMs };
+      return runScenario(mod, name, { ...options, lastInRun });
     };
-    const roundResults: ScenarioResult[] = [];
     // Scenarios without ratio goals: once each, in the order given.
     for (const name of selected.filter((n) => modules.has(n) && !INTERLEAVED.includes(n))) {
       if (stack.signal.aborted) break;
       results.push(await runOnce(name, { index: 0, count: 1 }));
     }
-    // floor, spread and hot: interleaved rounds, merged per scenario.
+    // minimal, floor, hot and spread: interleaved rounds, merged per scenario.
     const interleaved = INTERLEAVED.filter((n) => selected.includes(n) && modules.has(n));
     const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
     const failed = new Set<string>();
@@ -322,65 +450,155 @@ async function main(): Promise<number> {
       }
     }
     for (const name of interleaved) results.push(mergeRounds(roundResults.filter((r) => r.scenario === name)));
-    // Goals across scenarios, then the printed figures.
-    for (const result of results) {
-      const check = result.error === undefined ? modules.get(result.scenario)?.goal?.(result, results) : undefined;
-      if (check !== undefined) {
-        result.goal = check.goal;
-        if (check.goalMet !== undefined) result.goalMet = check.goalMet;
-        Object.assign(result.figures, check.figures);
-      }
-      log(
-        `== ${result.scenario}${result.load !== undefined && result.load.rounds > 1 ? ` (${result.load.rounds} rounds merged)` : ''}`,
-      );
-      if (result.error !== undefined) log(`   FAILED: ${result.error}`);
-      for (const [key, value] of Object.entries(result.figures)) log(`   ${key.padEnd(44)} ${String(value)}`);
-      for (const violation of result.violations ?? []) log(`   INVARIANT VIOLATED: ${violation}`);
-      if (result.goal !== undefined) {
-        log(`   goal ${result.goal}: ${result.goalMet === undefined ? 'n/a' : result.goalMet ? 'met' : 'NOT met'}`);
-      }
-    }
+    finishResults(results, modules);
   } finally {
-    clearTimeout(watchdog);
-    if (!interrupted) await stack.stop();
+    guard.clear();
+    if (!guard.interrupted()) await stack.stop();
   }
 
   printTable(results);
   const across = ratios(results);
   for (const [key, value] of Object.entries(across)) log(`${key.padEnd(32)} ${String(value)}`);
-  const endMachine = `nproc ${os.availableParallelism()}, load average at end ${os
-    .loadavg()
-    .map((value) => value.toFixed(2))
-    .join(' ')}`;
-  log(endMachine);
-
-  const dir = path.join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const base = path.join(dir, startedAt.toISOString().replace(/[:.]/g, '-'));
-  const file = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
+  log(machineLine(' at end'));
+  writeResults(
+    startedAt,
+    machine,
+    { args: argv, stack: stack.describe(), ratios: across, results: results.map(withoutSamples) },
+    results.flatMap((r) => (r.load === undefined ? [] : [{ scenario: r.scenario, report: r.load }])),
     quick,
-    args: argv,
-    revision: gitRevision(),
-    machine: { nproc: os.availableParallelism(), loadAverageAtStart: machine, loadAverageAtEnd: os.loadavg() },
-    stack: stack.describe(),
-    ratios: across,
-    // Raw samples stay out of the file: the percentiles and quantile curves describe the distributions.
-    results: results.map((r) => (r.load === undefined ? r : { ...r, load: { ...r.load, samples: undefined } })),
-  };
-  writeFileSync(`${base}.json`, `${JSON.stringify(file, null, 2)}\n`);
-  const series = results.flatMap((r) => (r.load === undefined ? [] : [{ scenario: r.scenario, report: r.load }]));
-  writeFileSync(
-    `${base}.svg`,
-    renderChart(series, `${startedAt.toISOString()}  ${quick ? 'quick  ' : ''}${machine}  rev ${file.revision}`),
   );
-  log(`results written to ${path.relative(process.cwd(), base)}.json and .svg`);
 
   const violated = results.some((r) => (r.violations ?? []).length > 0);
-  const failed = results.some((r) => r.error !== undefined) || interrupted;
+  const failed = results.some((r) => r.error !== undefined) || guard.interrupted();
   if (violated) log('bench: FAILED — DESIGN invariants violated (see above)');
   return violated || failed ? 1 : 0;
+}
+
+/**
+ * `--compare`: revision `ref` (A, a temporary checkout) and this working tree (B), each a stack of its own on one
+ * shared Temporal dev server, the chosen load scenarios in alternating rounds (A then B, then B then A, ...), spread
+ * with a low-load step every round and no knee ramp. Prints per-round figures, medians and B/A ratios, and each side's
+ * merged figures.
+ */
+async function compareMain(argv: string[], quick: boolean, ref: string, selected: readonly string[]): Promise<number> {
+  const startedAt = new Date();
+  const machine = machineLine('');
+  const base = checkoutRevision(REPO_ROOT, ref, log);
+  const labels = { A: base.label, B: `working tree (${gitRevision()}${gitDirty() ? ', uncommitted changes' : ''})` };
+  log(
+    `bench --compare: A = ${labels.A}, B = ${labels.B}; ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`,
+  );
+  const args = [...argv, '--no-knee', '--low-load'];
+  const stacks: BenchStack[] = [];
+  let guard: ReturnType<typeof guardRun> | undefined;
+  const sideRounds: (SideRound & { result: ScenarioResult })[] = [];
+  const merged: Record<'A' | 'B', ScenarioResult[]> = { A: [], B: [] };
+  const modules = await loadModules(selected);
+  try {
+    const a = await startStack({ ...stackOptions(argv), appRoot: base.root, label: 'A' });
+    stacks.push(a);
+    const b = await startStack({ ...stackOptions(argv), label: 'B', temporalOf: a });
+    stacks.unshift(b); // stopped first: it uses A's Temporal
+    guard = guardRun(stacks, quick);
+    const sides = { A: a, B: b } as const;
+    await a.temporal();
+    await Promise.all([startProcesses(a, selected), startProcesses(b, selected)]);
+    const drainMs = nonNegativeArg(argv, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full) * 1000;
+    const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
+    const interleaved = INTERLEAVED.filter((n) => selected.includes(n) && modules.has(n));
+    // Both sides warmed up alike before anything is measured: a fresh worker's first workflow tasks (bundle, JIT,
+    // connections) take seconds, which a first round's short warm-up does not always absorb.
+    for (const side of ['A', 'B'] as const) {
+      for (const name of interleaved) {
+        const mod = modules.get(name);
+        if (mod === undefined || sides[side].signal.aborted) continue;
+        const round = { index: 0, count: 1 };
+        const warm = { quick: true, args: [...argv, '--no-knee'], log, stack: sides[side], results: [], round };
+        await runScenario(mod, name, { ...warm, drainMs: 0, lastInRun: false }, `${side} warm-up: `);
+      }
+    }
+    // The warm-ups' deferred timer work (10 s after their tasks) lands here, not in the first measured window.
+    await pause(drainMs, b.signal);
+    for (let index = 0; index < rounds; index += 1) {
+      const order = index % 2 === 0 ? (['A', 'B'] as const) : (['B', 'A'] as const);
+      for (const side of order) {
+        for (const name of interleaved) {
+          const stack = sides[side];
+          const mod = modules.get(name);
+          if (mod === undefined || stack.signal.aborted) continue;
+          const last = index === rounds - 1 && side === order[1] && name === interleaved.at(-1);
+          const result = await runScenario(
+            mod,
+            name,
+            {
+              quick,
+              args,
+              log,
+              stack,
+              results: sideRounds.filter((r) => r.side === side).map((r) => r.result),
+              round: { index, count: rounds },
+              drainMs,
+              lastInRun: last,
+            },
+            `${side} `,
+          );
+          sideRounds.push({
+            side,
+            scenario: name,
+            round: index,
+            result,
+            ...(result.load !== undefined ? { load: result.load } : {}),
+            ...(result.error !== undefined ? { error: result.error } : {}),
+          });
+        }
+      }
+    }
+    for (const side of ['A', 'B'] as const) {
+      for (const name of interleaved) {
+        const rounds = sideRounds.filter((r) => r.side === side && r.scenario === name).map((r) => r.result);
+        if (rounds.length > 0) merged[side].push(mergeRounds(rounds));
+      }
+      finishResults(merged[side], modules, `${side} `);
+    }
+  } finally {
+    guard?.clear();
+    if (guard === undefined || !guard.interrupted()) for (const stack of stacks) await stack.stop();
+    base.remove();
+  }
+
+  for (const side of ['A', 'B'] as const) {
+    log(`\n${side} = ${labels[side]}`);
+    printTable(merged[side]);
+  }
+  const comparison = reportComparison(sideRounds, labels, log);
+  log(machineLine(' at end'));
+  writeResults(
+    startedAt,
+    machine,
+    {
+      args: argv,
+      compare: { A: labels.A, B: labels.B, commitA: base.commit },
+      stacks: stacks.map((stack) => stack.describe()),
+      comparison,
+      rounds: sideRounds.map(({ side, scenario, round, result }) => ({
+        side,
+        round,
+        ...withoutSamples(result),
+        scenario,
+      })),
+      results: { A: merged.A.map(withoutSamples), B: merged.B.map(withoutSamples) },
+    },
+    (['A', 'B'] as const).flatMap((side) =>
+      merged[side].flatMap((r) =>
+        r.load === undefined ? [] : [{ scenario: `${r.scenario} ${side}`, report: r.load }],
+      ),
+    ),
+    quick,
+  );
+  const all = [...merged.A, ...merged.B];
+  const violated = all.some((r) => (r.violations ?? []).length > 0);
+  if (violated) log('bench: FAILED — DESIGN invariants violated (see above)');
+  return violated || all.some((r) => r.error !== undefined) || guard?.interrupted() === true ? 1 : 0;
 }
 
 main().then(

@@ -75,6 +75,12 @@ export interface Config {
   paymentSlowMs: number;
   paymentRetry: PaymentRetryConfig;
   attentionTimeoutMs: number;
+  /**
+   * How often the reconciliation schedule (`orderflow-reconcile`, workflows/reconcile.ts) looks for orders whose
+   * workflow closed without a terminal status (`RECONCILE_INTERVAL`). At least 1s (a schedule's finest interval).
+   * @default 60000 (1m)
+   */
+  reconcileIntervalMs: number;
   workerMaxConcurrentActivities: number;
   workerMaxConcurrentWorkflowTasks: number;
   workerMaxCachedWorkflows: number;
@@ -346,6 +352,7 @@ export function loadConfig(env: Env = process.env): Config {
       maximumAttempts: integer(env, 'PAYMENT_RETRY_MAX_ATTEMPTS', 5, 1, 1000),
     },
     attentionTimeoutMs: duration(env, 'ATTENTION_TIMEOUT', '24h', 1),
+    reconcileIntervalMs: duration(env, 'RECONCILE_INTERVAL', '1m', 1000),
     workerMaxConcurrentActivities: integer(env, 'WORKER_MAX_CONCURRENT_ACTIVITIES', 100, 1, 10_000),
     workerMaxConcurrentWorkflowTasks: integer(env, 'WORKER_MAX_CONCURRENT_WORKFLOW_TASKS', 100, 2, 10_000),
     workerMaxCachedWorkflows: integer(env, 'WORKER_MAX_CACHED_WORKFLOWS', 1000, 0, 1_000_000),
@@ -375,6 +382,8 @@ export function loadConfigOrExit(env: Env = process.env): Config {
 export interface ToolingConfig {
   /** Explicit Temporal CLI binary (`TEMPORAL_CLI_PATH`). */
   temporalCliPath: string | undefined;
+  /** Explicit Chromium for the browser test (`CHROMIUM_PATH`); unset → the packaged one (scripts/test-tools.ts). */
+  chromiumPath: string | undefined;
   /** Directory for cached builds shared by every clone (`ORDERFLOW_CACHE_DIR`, default `~/.cache/orderflow`). */
   cacheDir: string;
   /** The process PATH, searched for `temporal`, `go` and `redis-server`. */
@@ -399,6 +408,7 @@ export function loadToolingConfig(env: Env = process.env): ToolingConfig {
   const home = read(env, 'HOME') ?? '/tmp';
   return {
     temporalCliPath: read(env, 'TEMPORAL_CLI_PATH'),
+    chromiumPath: read(env, 'CHROMIUM_PATH'),
     cacheDir: read(env, 'ORDERFLOW_CACHE_DIR') ?? `${read(env, 'XDG_CACHE_HOME') ?? `${home}/.cache`}/orderflow`,
     path: read(env, 'PATH') ?? '/usr/local/bin:/usr/bin:/bin',
     testDatabaseUrl: read(env, 'TEST_DATABASE_URL'),

@@ -1,15 +1,18 @@
 /**
  * Prepares a Temporal namespace for OrderFlow on a server someone else runs (the compose cluster, a cluster of your
- * own, or a dev server someone else started): creates the namespace if it is missing and registers our search
- * attributes. The dev server gets them from `--search-attribute` flags instead; both read `search-attributes.json`,
- * the one definition. Run directly: `node --import tsx temporal-config/setup.ts` (the image: `setup`), configured by
- * TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE and the TLS / API key variables like every other process.
+ * own, or a dev server someone else started): creates the namespace if it is missing, registers our search
+ * attributes, and the `setup` command also creates (or updates) the reconciliation schedule
+ * (temporal-config/reconcile-schedule.ts). The dev server gets the search attributes from `--search-attribute` flags
+ * instead; both read `search-attributes.json`, the one definition. Run directly: `node --import tsx
+ * temporal-config/setup.ts` (the image: `setup`), configured by TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+ * TEMPORAL_TASK_QUEUE, RECONCILE_INTERVAL and the TLS / API key variables like every other process.
  */
-import { Connection as TemporalConnection } from '@temporalio/client';
+import { Client, Connection as TemporalConnection } from '@temporalio/client';
 import { msToTs } from '@temporalio/common/lib/time';
 import { loadConfigOrExit } from '../lib/config';
 import { connectionOptions } from '../lib/temporal';
 import { SEARCH_ATTRIBUTE_TYPES } from './dev-server';
+import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from './reconcile-schedule';
 
 /** Proto enum values of IndexedValueType for the types we use. */
 const INDEXED_VALUE_TYPES: Record<string, number> = {
@@ -167,6 +170,12 @@ async function main(): Promise<void> {
     try {
       connection = await TemporalConnection.connect(connectionOptions(config.temporal));
       await setupNamespace(connection, config.temporal.namespace, { log });
+      const client = new Client({ connection, namespace: config.temporal.namespace });
+      const schedule = await ensureReconcileSchedule(client, {
+        taskQueue: config.temporal.taskQueue,
+        intervalMs: config.reconcileIntervalMs,
+      });
+      log(`${schedule} schedule ${RECONCILE_SCHEDULE_ID} (every ${config.reconcileIntervalMs / 1000}s)`);
       return;
     } catch (error) {
       if (!notReadyYet(error) || Date.now() > deadline) throw error;

@@ -11,7 +11,7 @@ import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
-import { connectWorker } from '../lib/temporal';
+import { connectClient, connectWorker } from '../lib/temporal';
 import { bundleOrderWorkflows, createOrderWorker, loadWorkflowBundle } from './create-worker';
 import { temporalLogger } from './temporal-logger';
 
@@ -39,11 +39,13 @@ async function main(): Promise<void> {
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
   const redis = createRedis(config.redisUrl);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config), logger });
-  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, logger });
+  // Payloads are encrypted (docs/security.md): the same converter as the API's client, or neither can read the other.
+  const dataConverter = createDataConverter(config);
+  // The reconciliation activities describe order workflows through a client of their own.
+  const temporal = await connectClient(config.temporal, dataConverter);
+  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, logger, temporal });
   const connection = await connectWorker(config.temporal);
   try {
-    // Payloads are encrypted (docs/security.md): the same converter as the API's client, or neither can read the other.
-    const dataConverter = createDataConverter(config);
     const worker = await createOrderWorker({ connection, config, activities, workflowBundle, dataConverter });
     let draining = false;
     for (const signal of SHUTDOWN_SIGNALS) {
@@ -63,7 +65,7 @@ async function main(): Promise<void> {
     logger.info('worker drained');
   } finally {
     await connection.close();
-    await Promise.allSettled([db.destroy(), redis.quit()]);
+    await Promise.allSettled([db.destroy(), redis.quit(), temporal.connection.close()]);
   }
 }
 

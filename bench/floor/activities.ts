@@ -1,26 +1,53 @@
 /**
  * No-op activities with the saga's names and types: each returns at once what the real one would return on the happy
- * path, touching no database, Redis or gateway. Registered by the floor worker for `floorWorkflow`.
+ * path, touching no database, Redis or gateway. Registered by the floor worker for `floorWorkflow`, which calls the
+ * lean saga's steps (`placeOrder`, `chargeOrder`, `completeOrder`); the rest complete the `Activities` type.
  */
 import type { Activities } from '../../activities';
+import type { OrderStatus, StatusEvent } from '../../workflows/definitions';
 
 /** Price of every line in the floor (no catalog is read). */
 const FLOOR_PRICE_CENTS = 1000;
 
 /** Builds the no-op activities. */
 export function createFloorActivities(): Activities {
-  const now = (): string => new Date().toISOString();
+  let seq = 0;
+  const event = (status: OrderStatus): StatusEvent => ({
+    seq: ++seq,
+    status,
+    at: new Date().toISOString(),
+    detail: {},
+  });
   return {
-    recordOrder: () => Promise.resolve({ seq: 1, at: now() }),
-    reserveStock: ({ lines }) => {
+    placeOrder: ({ lines }) => {
       const priced = lines.map((line, index) => ({ ...line, productId: index + 1, unitPriceCents: FLOOR_PRICE_CENTS }));
       const totalCents = priced.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
-      return Promise.resolve({ status: 'RESERVED', totalCents, lines: priced });
+      return Promise.resolve({
+        reservation: { status: 'RESERVED', totalCents, lines: priced },
+        status: 'RESERVED',
+        events: [event('PENDING'), event('RESERVED')],
+      });
     },
+    chargeOrder: ({ orderId, amountCents }) =>
+      Promise.resolve({
+        status: 'approved',
+        idempotencyKey: `payment-${orderId}`,
+        amountCents,
+        events: [event('CHARGING'), event('PAID')],
+      }),
+    completeOrder: () => Promise.resolve({ event: event('COMPLETED') }),
+    compensateOrder: ({ status }) => Promise.resolve({ status, released: 0, refunded: 0, event: event(status) }),
+    markCancelRequested: () => Promise.resolve(),
+    recordTransition: ({ status }) => Promise.resolve(event(status)),
+    // The shape before the lean saga (orders that replay it), never called by the floor.
+    recordOrder: () => Promise.resolve({ seq: 1, at: new Date().toISOString() }),
+    reserveStock: () => Promise.resolve({ status: 'REJECTED', reason: 'unknown_sku' }),
     releaseStock: () => Promise.resolve({ released: 0 }),
-    commitStock: () => Promise.resolve({ committed: 1 }),
+    commitStock: () => Promise.resolve({ committed: 0 }),
     chargePayment: ({ amountCents }) => Promise.resolve({ status: 'approved', amountCents, attempts: 1 }),
     refundPayment: () => Promise.resolve({ refunded: false }),
-    recordStatus: ({ seq }) => Promise.resolve({ seq, at: now() }),
+    recordStatus: ({ seq: recorded }) => Promise.resolve({ seq: recorded, at: new Date().toISOString() }),
+    findOrdersToReconcile: () => Promise.resolve([]),
+    reportReconciliation: () => Promise.resolve(),
   };
 }

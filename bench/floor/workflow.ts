@@ -1,10 +1,10 @@
 /**
- * The floor workflow: the saga's happy path with every side effect taken out. Same input, same `reservation` update
- * (answered once the reservation activity returns), same 8 activities in the same order (recordOrder, reserveStock,
- * recordStatus x4, chargePayment, commitStock; recordOrder and recordStatus(COMPLETED) local, as in the saga) and
- * the same 5 search-attribute upserts, so Temporal does the same work per order as for a real one (history events,
- * workflow tasks, visibility updates) while our code does none. Its throughput is what Temporal allows on this
- * machine: the ceiling the real saga is measured against.
+ * The floor workflow: the lean saga's happy path (workflows/order.ts, patch `lean-saga`) with every side effect taken
+ * out. Same input, same patch marker, the same `reservation` update answered in the first workflow task, the same
+ * steps with the saga's own activity options (workflows/activity-options.ts) and summaries — `placeOrder` local,
+ * `chargeOrder` and `completeOrder` regular — and the same 3 search-attribute upserts (RESERVED, PAID, COMPLETED),
+ * so Temporal does the same work per order as for a real one (3 workflow tasks, 2 activity tasks, 1 local activity)
+ * while our code does none. spread / floor is what our own code costs on top of the saga's shape.
  *
  * Deterministic workflow code: imports activity types only (see workflows/order.ts for the real saga).
  */
@@ -17,11 +17,13 @@ import {
   proxyLocalActivities,
   setHandler,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities';
+import { chargeOptions, STEP_RETRY, STEP_TIMEOUTS } from '../../workflows/activity-options';
 import {
   DEFAULT_CURRENCY,
-  LOCAL_BOOKKEEPING_PATCH,
+  LEAN_SAGA_PATCH,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
   SEARCH_ATTRIBUTES,
@@ -35,21 +37,17 @@ import {
 /** Workflow type name of the floor (the exported function below). */
 export const FLOOR_WORKFLOW_TYPE = 'floorWorkflow';
 
-/** The same timeouts and retry policy as the saga's bookkeeping steps. */
-const STEP_OPTIONS = {
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
-} as const;
-
-/** The saga's happy path (PENDING -> RESERVED -> CHARGING -> PAID -> COMPLETED) on no-op activities. */
+/** The lean saga's happy path (PENDING + RESERVED, CHARGING + PAID, COMPLETED) on no-op activities. */
 export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
-  const steps = proxyActivities<Activities>(STEP_OPTIONS);
-  // The saga's patch, so the floor runs the same steps as local activities (recordOrder, COMPLETED).
-  const bookkeeping = patched(LOCAL_BOOKKEEPING_PATCH) ? proxyLocalActivities<Activities>(STEP_OPTIONS) : steps;
-  const decided: { reservation?: ReservationOutcome } = {};
-  let totalCents: number | undefined;
-  let seq = 1;
+  const { runId } = workflowInfo();
+  // The saga's patch marker (always true here: a floor workflow never replays an older shape).
+  const lean = patched(LEAN_SAGA_PATCH);
+  const local = (summary: string) => proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
+  const step = (summary: string) => proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
+  const decided: { reservation?: ReservationOutcome; totalCents?: number } = {};
+  let stepCount = 0;
+  const nextEventKeyPrefix = (): string => `${runId}/${++stepCount}`;
 
   setHandler(
     reservationUpdate,
@@ -65,43 +63,45 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
       },
     },
   );
-
-  const upsert = (status: OrderStatus): void => {
+  const show = (status: OrderStatus): void => {
     upsertSearchAttributes([
       { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
-      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
-      ...(totalCents === undefined ? [] : [{ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents }]),
+      ...(decided.totalCents === undefined
+        ? []
+        : [{ key: SEARCH_ATTRIBUTES.orderTotalCents, value: decided.totalCents }]),
     ]);
   };
-  const transition = async (status: OrderStatus): Promise<void> => {
-    upsert(status);
-    seq += 1;
-    await (status === 'COMPLETED' ? bookkeeping : steps).recordStatus({ orderId, seq, status, detail: {} });
-  };
 
-  upsert('PENDING');
-  await bookkeeping.recordOrder({
+  const placed = await local('Place the order: record it and hold its stock').placeOrder({
     orderId,
+    eventKeyPrefix: nextEventKeyPrefix(),
     customerId: input.customerId,
     workflowId: `floor-${orderId}`,
     lines: input.lines,
     requestHash: input.requestHash,
     currency: input.currency ?? DEFAULT_CURRENCY,
   });
-  const outcome = await steps.reserveStock({ orderId, lines: input.lines });
-  if (outcome.status === 'RESERVED') totalCents = outcome.totalCents;
-  decided.reservation = outcome;
-  await transition('RESERVED');
-  await transition('CHARGING');
-  await steps.chargePayment({
+  decided.reservation = placed.reservation;
+  if (placed.reservation.status !== 'RESERVED' || !lean) throw new Error('the floor only runs the happy path');
+  const totalCents = placed.reservation.totalCents;
+  decided.totalCents = totalCents;
+  show(placed.status);
+  await proxyActivities<Activities>({
+    ...chargeOptions(input.settings),
+    summary: `Charge ${totalCents} cents (round 1)`,
+  }).chargeOrder({
     orderId,
-    idempotencyKey: `payment-${orderId}`,
-    amountCents: totalCents ?? 0,
+    eventKeyPrefix: nextEventKeyPrefix(),
+    amountCents: totalCents,
     paymentToken: input.paymentToken,
+    round: 1,
   });
-  await transition('PAID');
-  await steps.commitStock(orderId);
-  await transition('COMPLETED');
+  show('PAID');
+  await step('Commit the stock and complete the order').completeOrder({
+    orderId,
+    eventKeyPrefix: nextEventKeyPrefix(),
+  });
+  show('COMPLETED');
   await condition(allHandlersFinished);
   return { orderId, status: 'COMPLETED' };
 }

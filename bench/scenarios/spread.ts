@@ -12,22 +12,56 @@
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { flagArg, numberArg } from '../support/args';
 import { DEFAULT_CONCURRENCY, runOrderScenario, type OpenPlace } from '../support/order-scenario';
-import { loadFigures, rate, stackCpuMsPerOp, type KneeReport, type KneeStep, type LoadReport } from '../support/report';
+import type { PhaseResult } from '../support/load';
+import {
+  loadFigures,
+  LOW_LOAD_FRACTION,
+  rate,
+  stackCpuMsPerOp,
+  type KneeReport,
+  type KneeStep,
+  type LoadReport,
+  type LowLoadReport,
+} from '../support/report';
 import { percentile, round } from '../support/stats';
 
 const GOAL_RATIO = 0.8;
 const SKUS = 1000;
 
-/** Offered rates of the ramp as fractions of the closed-loop throughput. */
-const RAMP = [0.2, 0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4];
+/** Length of the low-load step when no knee ramp runs (`--low-load`, `--compare`), full and quick. */
+const LOW_LOAD_STEP_MS = { full: 12_000, quick: 6000 };
 
-/** Ramps the offered rate until p99 doubles; returns every step and the interpolated knee (null: not reached). */
+/** Offered rates of the ramp as fractions of the closed-loop throughput; the first is the low-load step. */
+const RAMP = [LOW_LOAD_FRACTION, 0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4];
+
+/** The low-load figures of an open-loop step. */
+function lowLoadOf(offeredRate: number, phase: PhaseResult): LowLoadReport {
+  const median = (samples: number[]): number =>
+    round(
+      percentile(
+        [...samples].sort((a, b) => a - b),
+        50,
+      ),
+    );
+  return {
+    offeredRate,
+    count: phase.done.length,
+    acceptedP50: median(phase.accepted),
+    doneP50: median(phase.done),
+  };
+}
+
+/**
+ * Ramps the offered rate until p99 doubles; returns every step and the interpolated knee (null: not reached), and
+ * the low-load figures of the first step.
+ */
 async function findKnee(
   place: OpenPlace,
   closedLoopRate: number,
   maxInFlight: number,
   log: (line: string) => void,
-): Promise<KneeReport> {
+): Promise<{ knee: KneeReport; lowLoad: LowLoadReport | undefined }> {
+  let lowLoad: LowLoadReport | undefined;
   const steps: KneeStep[] = [];
   let kneeRate: number | null = null;
   for (const fraction of RAMP) {
@@ -36,11 +70,18 @@ async function findKnee(
     const stepMs = Math.min(30_000, Math.max(10_000, (60 / rate) * 1000));
     const phase = await place.run(`knee ${rate}/s`, rate, stepMs, maxInFlight);
     const done = [...phase.done].sort((a, b) => a - b);
+    lowLoad ??= lowLoadOf(rate, phase);
     const step: KneeStep = {
       offeredRate: rate,
       achievedRate: round(phase.throughput, 1),
       p50: round(percentile(done, 50)),
       p99: round(percentile(done, 99)),
+      acceptedP50: round(
+        percentile(
+          [...phase.accepted].sort((a, b) => a - b),
+          50,
+        ),
+      ),
       errors: phase.errors,
       dropped: phase.dropped,
     };
@@ -58,29 +99,52 @@ async function findKnee(
       break;
     }
   }
-  return { steps, lowLoadP99: steps[0]?.p99 ?? Number.NaN, kneeRate };
+  return { knee: { steps, lowLoadP99: steps[0]?.p99 ?? Number.NaN, kneeRate }, lowLoad };
 }
 
-/** Runs one round of the scenario; the knee ramp runs in the last round only. */
+/**
+ * Runs one round of the scenario; the knee ramp runs in the last round only. With `--low-load` (set by `--compare`),
+ * every round without the ramp runs its first step on its own: the low-load latency of the round.
+ */
 export async function run(options: BenchOptions): Promise<ScenarioResult> {
-  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  const { args, quick, log } = options;
+  const concurrency = numberArg(args, 'concurrency', DEFAULT_CONCURRENCY);
   const lastRound = options.round.index === options.round.count - 1;
+  const withKnee = !flagArg(args, 'no-knee') && !quick && lastRound;
   let knee: KneeReport | undefined;
+  let lowLoad: LowLoadReport | undefined;
   let closedRate = 0;
+  const lowLoadStep = async (place: OpenPlace): Promise<void> => {
+    const rate = round(Math.max(1, LOW_LOAD_FRACTION * closedRate), 1);
+    const phase = await place.run(
+      `low load ${rate}/s`,
+      rate,
+      quick ? LOW_LOAD_STEP_MS.quick : LOW_LOAD_STEP_MS.full,
+      concurrency * 20,
+    );
+    lowLoad = lowLoadOf(rate, phase);
+    log(`   low load: offered ${rate}/s -> accept p50 ${lowLoad.acceptedP50} ms, done p50 ${lowLoad.doneP50} ms`);
+  };
   const outcome = await runOrderScenario(
     'spread',
     options,
     SKUS,
-    flagArg(options.args, 'no-knee') || options.quick || !lastRound
-      ? undefined
-      : async (place) => {
-          knee = await findKnee(place, closedRate, concurrency * 20, options.log);
-        },
+    withKnee
+      ? async (place) => {
+          ({ knee, lowLoad } = await findKnee(place, closedRate, concurrency * 20, log));
+        }
+      : flagArg(args, 'low-load')
+        ? lowLoadStep
+        : undefined,
     (phase) => {
       closedRate = phase.throughput;
     },
   );
-  const report: LoadReport = { ...outcome.report, ...(knee === undefined ? {} : { knee }) };
+  const report: LoadReport = {
+    ...outcome.report,
+    ...(knee === undefined ? {} : { knee }),
+    ...(lowLoad === undefined ? {} : { lowLoad }),
+  };
   return {
     scenario: 'spread',
     figures: loadFigures(report),

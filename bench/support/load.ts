@@ -11,6 +11,8 @@ import { startProgress, type PhaseCounters } from './progress';
 export interface OperationTiming {
   acceptedMs: number;
   completedMs: number;
+  /** The operation's workflow, for the history counts (support/history.ts). */
+  workflowId?: string;
 }
 
 /** One operation of a phase; `index` counts operations of the phase from 0. */
@@ -35,6 +37,8 @@ export interface PhaseResult {
   errorSamples: string[];
   /** Open loop only: arrivals dropped because `maxInFlight` operations were already running. */
   dropped: number;
+  /** Workflow ids of the completed operations that reported one, in completion order. */
+  workflowIds: string[];
 }
 
 /** Common options of the drivers. */
@@ -56,12 +60,21 @@ function collector(): {
   fail: (error: unknown) => void;
 } {
   const counters: PhaseCounters = { completed: 0, errors: 0, inFlight: 0 };
-  const result = { completed: 0, allCompleted: 0, errors: 0, accepted: [], done: [], errorSamples: [], dropped: 0 };
+  const result = {
+    completed: 0,
+    allCompleted: 0,
+    errors: 0,
+    accepted: [] as number[],
+    done: [] as number[],
+    errorSamples: [] as string[],
+    dropped: 0,
+    workflowIds: [] as string[],
+  };
   const fail = (error: unknown): void => {
     counters.errors += 1;
     result.errors += 1;
     if (result.errorSamples.length < ERROR_SAMPLES) {
-      (result.errorSamples as string[]).push(error instanceof Error ? error.message : String(error));
+      result.errorSamples.push(error instanceof Error ? error.message : String(error));
     }
   };
   return { counters, result, fail };
@@ -98,6 +111,7 @@ export async function closedLoop(
             const t1 = performance.now();
             counters.completed += 1;
             result.allCompleted += 1;
+            if (timing.workflowId !== undefined) result.workflowIds.push(timing.workflowId);
             if (t1 >= from && t1 <= end) result.completed += 1;
             if (t0 >= from) {
               result.accepted.push(timing.acceptedMs);
@@ -149,6 +163,7 @@ export async function openLoop(
             counters.completed += 1;
             result.completed += 1;
             result.allCompleted += 1;
+            if (timing.workflowId !== undefined) result.workflowIds.push(timing.workflowId);
             lastCompletion = performance.now();
             result.accepted.push(timing.acceptedMs);
             result.done.push(timing.completedMs);

@@ -10,6 +10,7 @@ import type { BenchOptions } from '../main';
 import { numberArg } from './args';
 import { checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
 import { cpuWindow, only } from './cpu';
+import { countHistories, spreadSample } from './history';
 import { closedLoop, openLoop, type PhaseResult } from './load';
 import { createOrderClient, type OrderClient } from './orders';
 import { loadReport, type LoadReport } from './report';
@@ -129,7 +130,9 @@ export async function runOrderScenario(
       else paused = false; // the knee's orders just finished: their statistics still need the flush
       if (stack.signal.aborted) throw stack.signal.reason;
     }
-    const report = loadReport('orders', concurrency, phase, peaks, usage);
+    const loaded = loadReport('orders', concurrency, phase, peaks, usage);
+    const history = await countHistories((await stack.temporal()).client, spreadSample(phase.workflowIds));
+    const report = history === undefined ? loaded : { ...loaded, history };
 
     await settle(stack.db, customerPrefix, 60_000);
     // After a pause the backends' statistics are flushed already; right after load they need a moment.

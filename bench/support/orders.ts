@@ -10,7 +10,7 @@ import { signToken } from '../../api/auth';
 import { ORDER_STATUS_EVENT } from '../../lib/events';
 import { signDevToken } from '../../realtime/auth';
 import type { ClientOrderEvent } from '../../realtime/protocol';
-import { isTerminal } from '../../workflows/definitions';
+import { isTerminal, workflowIdFor } from '../../workflows/definitions';
 import type { OperationTiming } from './load';
 
 /** Options of `createOrderClient`. */
@@ -128,7 +128,7 @@ export async function createOrderClient(options: OrderClientOptions): Promise<Or
       const { orderId } = JSON.parse(answer.text) as { orderId: string };
       const event = await terminal(orderId);
       if (event.status !== 'COMPLETED') throw new Error(`order ${orderId} ended ${event.status}`);
-      return { acceptedMs: accepted - t0, completedMs: event.at - t0 };
+      return { acceptedMs: accepted - t0, completedMs: event.at - t0, workflowId: workflowIdFor(orderId) };
     },
     close() {
       socket.close();

@@ -4,8 +4,9 @@
  * report is turned into printed figures.
  */
 import type { CpuUsage } from './cpu';
+import { formatCounts, mergeHistoryCounts, type HistoryCounts } from './history';
 import type { PhaseResult } from './load';
-import { quantileCurve, round, summarize, type LatencySummary } from './stats';
+import { median, quantileCurve, round, summarize, type LatencySummary } from './stats';
 
 /** One step of the open-loop ramp behind the knee. */
 export interface KneeStep {
@@ -13,9 +14,28 @@ export interface KneeStep {
   achievedRate: number;
   p50: number;
   p99: number;
+  /** p50 of start -> accepted (POST -> 201) at this step. */
+  acceptedP50: number;
   errors: number;
   dropped: number;
 }
+
+/**
+ * Latency at low load: one open-loop step at `LOW_LOAD_FRACTION` of the closed-loop throughput just measured (the
+ * first step of the knee ramp, or a step of its own with `--low-load` / `--compare`).
+ */
+export interface LowLoadReport {
+  offeredRate: number;
+  /** Operations measured (merged rounds: summed). */
+  count: number;
+  /** p50 of start -> accepted (POST -> 201), ms (merged rounds: the median of the rounds' p50s). */
+  acceptedP50: number;
+  /** p50 of start -> done (POST -> COMPLETED event), ms (merged rounds: likewise). */
+  doneP50: number;
+}
+
+/** Offered rate of the low-load step, as a fraction of the closed-loop throughput (issue 16: <= 20 % of capacity). */
+export const LOW_LOAD_FRACTION = 0.2;
 
 /** The open-loop ramp of `spread` and the knee found on it. */
 export interface KneeReport {
@@ -56,6 +76,10 @@ export interface LoadReport {
   curves: { accepted: [number, number][]; done: [number, number][] };
   /** Open-loop ramp (spread only). */
   knee?: KneeReport;
+  /** Latency at low load (spread, when measured). */
+  lowLoad?: LowLoadReport;
+  /** Per-workflow history counts of a sample of the operations (support/history.ts). */
+  history?: HistoryCounts;
   /** Every latency sample, for merging rounds; dropped before the results file is written. */
   samples?: { accepted: number[]; done: number[] };
   /** Machine busy share weighted by wall time, for merging rounds. */
@@ -129,6 +153,8 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
     }
   }
   const knee = reports.find((r) => r.knee !== undefined)?.knee;
+  const history = mergeHistoryCounts(reports.map((r) => r.history));
+  const lowLoads = reports.flatMap((r) => (r.lowLoad === undefined ? [] : [r.lowLoad]));
   const hasCpu = Object.keys(cpuSeconds).length > 0 && allCompleted > 0;
   return {
     unit: first.unit,
@@ -154,6 +180,17 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
       : {}),
     curves: { accepted: quantileCurve(accepted), done: quantileCurve(done) },
     ...(knee !== undefined ? { knee } : {}),
+    ...(history !== undefined ? { history } : {}),
+    ...(lowLoads.length > 0
+      ? {
+          lowLoad: {
+            offeredRate: round(median(lowLoads.map((l) => l.offeredRate)), 1),
+            count: lowLoads.reduce((sum, l) => sum + l.count, 0),
+            acceptedP50: round(median(lowLoads.map((l) => l.acceptedP50))),
+            doneP50: round(median(lowLoads.map((l) => l.doneP50))),
+          },
+        }
+      : {}),
     samples: { accepted, done },
   };
 }
@@ -196,6 +233,17 @@ export function loadFigures(report: LoadReport): Record<string, number | string>
     if (report.cpu.machineBusy !== undefined) {
       figures['machine CPU busy, load + pause (all processes)'] = `${Math.round(report.cpu.machineBusy * 100)}%`;
     }
+  }
+  if (report.history !== undefined) {
+    const h = report.history;
+    figures[
+      `per ${report.unit === 'orders' ? 'order' : 'workflow'}: workflow tasks / activity tasks / local activities / history events`
+    ] = `${formatCounts(h)} (mean of ${h.sampled} histories; most events ${h.maxEvents})`;
+  }
+  if (report.lowLoad !== undefined) {
+    const l = report.lowLoad;
+    figures[`low load (${l.offeredRate}/s offered): accept p50 / done p50 ms`] =
+      `${l.acceptedP50} / ${l.doneP50} (${l.count} operations)`;
   }
   if (report.knee !== undefined) {
     figures['knee ramp (offered/s: p50, p99 ms)'] = report.knee.steps

@@ -40,6 +40,8 @@ const LOCAL_REDIS = 'redis://127.0.0.1:6379';
 
 /** Entry point of the floor worker, relative to the repository root. */
 const FLOOR_ENTRY = path.join('bench', 'floor', 'worker.ts');
+/** Entry point of the minimal worker, relative to the repository root. */
+const MINIMAL_ENTRY = path.join('bench', 'minimal', 'worker.ts');
 
 /** Repository root: where the entry points live. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -57,6 +59,16 @@ export interface StackOptions {
   nodeArgs?: string[];
   /** Directory whose entry points are spawned (a copy of the repo with an experimental change). @default REPO_ROOT */
   appRoot?: string;
+  /**
+   * Tells apart two stacks of one run (`--compare`): suffixes their database, task queues and Redis prefix, and
+   * prefixes the output lines of their processes. @default none (the run's only stack)
+   */
+  label?: string;
+  /**
+   * Another stack whose Temporal this one uses (its CPU counts for both, as it serves both): `--compare` runs both
+   * sides on one dev server, so neither gets a warmer or emptier server. Stop this stack before that one.
+   */
+  temporalOf?: BenchStack;
 }
 
 /** The API, relay and worker processes with where they listen. */
@@ -90,6 +102,8 @@ export interface BenchStack {
   taskQueue: string;
   /** Task queue of the floor worker. */
   floorTaskQueue: string;
+  /** Task queue of the minimal worker. */
+  minimalTaskQueue: string;
   /** A knex pool for the bench's own bookkeeping (catalog, invariants, statistics). */
   db: Knex;
   /** Where each service came from, for the results file. */
@@ -100,6 +114,8 @@ export interface BenchStack {
   app(): Promise<AppProcesses>;
   /** The floor worker, started on first call. */
   floorWorker(): Promise<ChildService>;
+  /** The minimal worker, started on first call. */
+  minimalWorker(): Promise<ChildService>;
   /**
    * Pids of every process of the stack by name (temporal, worker, api, relay, floor worker, and the PostgreSQL
    * backends serving the bench database as of the last `refreshPostgresPids()`), for CPU accounting.
@@ -128,6 +144,8 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
   const { log } = options;
   const tooling = loadToolingConfig();
   const appRoot = options.appRoot ?? REPO_ROOT;
+  const suffix = options.label === undefined ? '' : `-${options.label.toLowerCase()}`;
+  const prefix = options.label === undefined ? '' : `${options.label} `;
   const teardowns: { what: string; run: () => Promise<void> }[] = [];
   /** Every process the bench started, by name, for CPU accounting. */
   const services = new Map<string, ChildService>();
@@ -152,7 +170,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
 
   try {
     // PostgreSQL.
-    const databaseName = `orderflow_bench_${process.pid}`;
+    const databaseName = `orderflow_bench_${process.pid}${suffix.replace('-', '_')}`;
     let databaseUrl: string;
     let ownDatabase = true;
     if (tooling.databaseUrl !== undefined && (await postgresAnswers(tooling.databaseUrl))) {
@@ -205,7 +223,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       redisUrl = server.url;
       described.redis = `redis-server started by the bench (${server.url})`;
     }
-    const redisKeyPrefix = `orderflow:bench-${process.pid}:`;
+    const redisKeyPrefix = `orderflow:bench-${process.pid}${suffix}:`;
     teardowns.push({
       what: 'the bench Redis keys',
       run: async () => {
@@ -223,8 +241,9 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       },
     });
 
-    const taskQueue = `bench-orders-${process.pid}`;
-    const floorTaskQueue = `bench-floor-${process.pid}`;
+    const taskQueue = `bench-orders-${process.pid}${suffix}`;
+    const floorTaskQueue = `bench-floor-${process.pid}${suffix}`;
+    const minimalTaskQueue = `bench-minimal-${process.pid}${suffix}`;
 
     let temporalPromise: Promise<TemporalInfo> | undefined;
     const startTemporal = async (): Promise<TemporalInfo> => {
@@ -287,7 +306,8 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       const dataConverter = createDataConverter(loadConfigOrExit());
       return { address, namespace, source, client: new Client({ connection, namespace, dataConverter }) };
     };
-    const temporal = (): Promise<TemporalInfo> => (temporalPromise ??= startTemporal());
+    const shared = options.temporalOf;
+    const temporal = (): Promise<TemporalInfo> => (temporalPromise ??= shared?.temporal() ?? startTemporal());
 
     const baseEnv = async (overrides: Record<string, string>): Promise<NodeJS.ProcessEnv> => {
       const { address, namespace } = await temporal();
@@ -311,7 +331,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       };
     };
     const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv): ChildService => {
-      const service = spawnService(name, {
+      const service = spawnService(`${prefix}${name}`, {
         args: [...(options.nodeArgs ?? []), '--import', 'tsx', entry],
         cwd: appRoot,
         env,
@@ -369,24 +389,27 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       return { apiUrl, relayUrl, worker, api, relay };
     };
 
-    let floorPromise: Promise<ChildService> | undefined;
-    const startFloor = async (): Promise<ChildService> => {
-      const env = await baseEnv({ TEMPORAL_TASK_QUEUE: floorTaskQueue });
-      log(`bench: starting the floor worker (task queue ${floorTaskQueue})`);
-      // From the app under test when it has a floor of its own (a copy whose saga changed shape brings a floor of the
-      // same shape), else from this repository.
-      const floorRoot = existsSync(path.join(appRoot, FLOOR_ENTRY)) ? appRoot : REPO_ROOT;
-      const service = spawnService('floor-worker', {
-        args: [...(options.nodeArgs ?? []), '--import', 'tsx', FLOOR_ENTRY],
-        cwd: floorRoot,
+    /**
+     * Starts a bench worker (floor, minimal) on its own queue: from the app under test when it has that entry (a copy
+     * whose saga changed shape brings a floor of the same shape), else from this repository.
+     */
+    const startBenchWorker = async (name: string, entry: string, queue: string): Promise<ChildService> => {
+      const env = await baseEnv({ TEMPORAL_TASK_QUEUE: queue });
+      log(`bench: starting the ${prefix}${name} (task queue ${queue})`);
+      const root = existsSync(path.join(appRoot, entry)) ? appRoot : REPO_ROOT;
+      const service = spawnService(`${prefix}${name.replace(' ', '-')}`, {
+        args: [...(options.nodeArgs ?? []), '--import', 'tsx', entry],
+        cwd: root,
         env,
         onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail()}`),
       });
-      teardowns.push({ what: 'the floor worker', run: () => service.stop() });
-      services.set('floor worker', service);
-      await waitForPoller(floorTaskQueue, service);
+      teardowns.push({ what: `the ${name}`, run: () => service.stop() });
+      services.set(name, service);
+      await waitForPoller(queue, service);
       return service;
     };
+    let floorPromise: Promise<ChildService> | undefined;
+    let minimalPromise: Promise<ChildService> | undefined;
 
     let postgresPids: number[] = [];
     return {
@@ -397,14 +420,22 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       redisKeyPrefix,
       taskQueue,
       floorTaskQueue,
+      minimalTaskQueue,
       db,
-      describe: () => ({ ...described, appRoot: path.relative(REPO_ROOT, appRoot) || '.' }),
+      describe: () => ({
+        ...(shared?.describe() ?? {}),
+        ...described,
+        appRoot: path.relative(REPO_ROOT, appRoot) || '.',
+      }),
       temporal,
       app: () => (appPromise ??= startApp()),
-      floorWorker: () => (floorPromise ??= startFloor()),
+      floorWorker: () => (floorPromise ??= startBenchWorker('floor worker', FLOOR_ENTRY, floorTaskQueue)),
+      minimalWorker: () => (minimalPromise ??= startBenchWorker('minimal worker', MINIMAL_ENTRY, minimalTaskQueue)),
       pids() {
         const out: Record<string, number[]> = {};
         for (const [name, service] of services) if (!service.hasExited()) out[name] = [service.pid];
+        const sharedTemporal = shared?.pids().temporal;
+        if (sharedTemporal !== undefined) out.temporal = sharedTemporal;
         if (postgresPids.length > 0) out.postgres = postgresPids;
         return out;
       },

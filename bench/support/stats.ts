@@ -51,3 +51,11 @@ export function quantileCurve(samples: readonly number[]): [number, number][] {
   points.push(100);
   return points.map((p) => [p, round(p === 0 ? (sorted[0] ?? 0) : percentile(sorted, p))]);
 }
+
+/** Median of any numbers (the mean of the middle two for an even count); NaN when empty. */
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  if (sorted.length === 0) return Number.NaN;
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+}

@@ -41,9 +41,16 @@ const run = promisify(execFile);
 /** Where recorded histories live; `test/integration/replay.test.ts` replays every file here. */
 export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'histories');
 
-/** Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test output. */
+let quietRuntimeInstalled = false;
+
+/**
+ * Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test
+ * output. Once per process (`npm run reset-sweep` installs it before its dev server, then builds a harness).
+ */
 export function installQuietRuntime(): void {
+  if (quietRuntimeInstalled) return;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
+  quietRuntimeInstalled = true;
 }
 
 /** A held activity call: the order waits in its current status until `release()`. */
@@ -112,13 +119,16 @@ export async function createSagaHarness(
   const redis = testRedis(config);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
   const holds: PendingHold[] = [];
-  const activities = holdable(createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway }), holds);
   const dataConverter = createDataConverter(config);
   const [bundle, client, connection] = await Promise.all([
     bundleOrderWorkflows(createLogger('bundle', 'error')),
     connectClient(config.temporal, dataConverter),
     connectWorker(config.temporal),
   ]);
+  const activities = holdable(
+    createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, temporal: client }),
+    holds,
+  );
   const worker =
     options.worker === false
       ? undefined

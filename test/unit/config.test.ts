@@ -21,6 +21,7 @@ describe('lib/config', () => {
     expect(config.paymentLatencyMs).toEqual({ minMs: 50, maxMs: 200 });
     expect(config.paymentSlowMs).toBe(3000);
     expect(config.attentionTimeoutMs).toBe(24 * 3_600_000);
+    expect(config.reconcileIntervalMs).toBe(60_000);
     expect(config.jwtSecret).toBe(DEV_JWT_SECRET);
   });
 
@@ -33,6 +34,8 @@ describe('lib/config', () => {
     ['PAYMENT_SUCCESS_RATE', '1.5', /PAYMENT_SUCCESS_RATE: expected a number from 0 to 1/],
     ['PAYMENT_LATENCY_MS', '200-50', /PAYMENT_LATENCY_MS: the range's upper bound/],
     ['ATTENTION_TIMEOUT', 'soon', /ATTENTION_TIMEOUT: expected a duration/],
+    ['RECONCILE_INTERVAL', 'often', /RECONCILE_INTERVAL: expected a duration/],
+    ['RECONCILE_INTERVAL', '500ms', /RECONCILE_INTERVAL: must be at least 1000ms/],
     ['TEMPORAL_ADDRESS', 'localhost', /TEMPORAL_ADDRESS: expected host:port/],
     ['NODE_ENV', 'staging', /NODE_ENV: expected one of development, test, production/],
     ['TEMPORAL_TLS', 'maybe', /TEMPORAL_TLS: expected true or false/],

@@ -1,0 +1,174 @@
+/**
+ * Activities of the reconciliation workflow (workflows/reconcile.ts), run by the `orderflow-reconcile` Temporal
+ * Schedule: finding orders whose workflow closed without leaving the books settled, and reporting what was repaired.
+ * The repair itself is the saga's own `compensateOrder` (release held stock, refund every approved payment, record
+ * the terminal status), so a reconciled order ends exactly as a cancelled one does.
+ */
+import { metricMeter } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { Knex } from 'knex';
+import { TABLES } from '../lib/db';
+import type { Logger } from '../lib/logger';
+import { TERMINAL_STATUSES, type OrderStatus } from '../workflows/definitions';
+
+const { WorkflowExecutionStatus } = temporal.api.enums.v1;
+
+/** Counter of repaired orders on the worker's metrics endpoint, labelled `reason` and `outcome`. */
+export const RECONCILED_ORDERS_METRIC = 'orderflow_reconciled_orders';
+
+/** Most orders one reconciliation run looks at; the next run takes the rest. */
+export const RECONCILE_BATCH = 200;
+
+/** Why an order is reconciled: how its workflow ended (the reason recorded with the terminal status). */
+export const RECONCILE_REASONS = {
+  terminated: 'workflow_terminated',
+  timedOut: 'workflow_timed_out',
+  failed: 'workflow_failed',
+  canceled: 'workflow_canceled',
+  closed: 'workflow_closed',
+  notFound: 'workflow_not_found',
+} as const;
+
+/** A reconciliation reason. */
+export type ReconcileReason = (typeof RECONCILE_REASONS)[keyof typeof RECONCILE_REASONS];
+
+/** An order whose workflow is closed while the books are not settled. */
+export interface ReconcileCandidate {
+  orderId: string;
+  /** The `orders` row status when found. */
+  rowStatus: OrderStatus;
+  /** The terminal status to record: FAILED for an order already FAILED, else CANCELLED. */
+  status: 'CANCELLED' | 'FAILED';
+  reason: ReconcileReason;
+  /** The closed run's id ('' when the workflow is gone): the event keys of its repair derive from it. */
+  runId: string;
+  /** What is unsettled, for the log. */
+  unsettled: { nonTerminal: boolean; held: boolean; approved: boolean };
+}
+
+/** One repaired order, as `reportReconciliation` logs and counts it. */
+export interface ReconciledOrder {
+  orderId: string;
+  reason: ReconcileReason;
+  /** `compensated`: stock released, payments refunded, status recorded; `completed`: the stock was committed. */
+  outcome: 'compensated' | 'completed';
+  /** The status the order ended with. */
+  status: OrderStatus;
+}
+
+/** What the reconciliation activities need. */
+export interface ReconcileDeps {
+  db: Knex;
+  /** Describes order workflows; without it nothing is reconciled (a worker built without a client). */
+  temporal: Client | undefined;
+  logger: Logger;
+}
+
+/** The reason of a closed workflow's close status; undefined while it runs. */
+function closeReason(
+  status: temporal.api.enums.v1.WorkflowExecutionStatus | null | undefined,
+): ReconcileReason | undefined {
+  switch (status) {
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
+      return undefined;
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+      return RECONCILE_REASONS.terminated;
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+      return RECONCILE_REASONS.timedOut;
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_FAILED:
+      return RECONCILE_REASONS.failed;
+    case WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_CANCELED:
+      return RECONCILE_REASONS.canceled;
+    default:
+      return RECONCILE_REASONS.closed;
+  }
+}
+
+/** gRPC NOT_FOUND: the workflow does not exist (any more). */
+function notFound(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 5;
+}
+
+interface UnsettledRow {
+  id: string;
+  status: OrderStatus;
+  workflow_id: string;
+  held: boolean;
+  approved: boolean;
+}
+
+/** Builds the reconciliation activities. */
+export function createReconcileActivities({ db, temporal: client, logger }: ReconcileDeps) {
+  /**
+   * Orders that are not settled (a non-terminal status; stock held at a terminal status; an approved payment of an
+   * order that is not COMPLETED) whose workflow is closed (terminated, timed out, failed, ...) or gone. A running
+   * workflow is left alone: it settles its order itself.
+   */
+  async function findOrdersToReconcile(): Promise<ReconcileCandidate[]> {
+    if (client === undefined) {
+      logger.warn('reconciliation skipped: the worker has no Temporal client');
+      return [];
+    }
+    const { rows } = await db.raw<{ rows: UnsettledRow[] }>(
+      `SELECT o.id, o.status, o.workflow_id,
+              EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
+              EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
+         FROM ${TABLES.orders} o
+        WHERE o.status <> ALL(?::text[])
+           OR (o.status <> 'COMPLETED' AND EXISTS (
+                 SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved'))
+           OR EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held'
+                        AND o.status = ANY(?::text[]))
+        ORDER BY o.updated_at
+        LIMIT ?`,
+      [[...TERMINAL_STATUSES], [...TERMINAL_STATUSES], RECONCILE_BATCH],
+    );
+    const candidates: ReconcileCandidate[] = [];
+    for (const row of rows) {
+      let reason: ReconcileReason | undefined;
+      let runId = '';
+      try {
+        const described = await client.workflowService.describeWorkflowExecution({
+          namespace: client.options.namespace,
+          execution: { workflowId: row.workflow_id },
+        });
+        reason = closeReason(described.workflowExecutionInfo?.status);
+        runId = described.workflowExecutionInfo?.execution?.runId ?? '';
+      } catch (error) {
+        if (!notFound(error)) throw error;
+        reason = RECONCILE_REASONS.notFound;
+      }
+      if (reason === undefined) continue;
+      const nonTerminal = !TERMINAL_STATUSES.includes(row.status);
+      candidates.push({
+        orderId: row.id,
+        rowStatus: row.status,
+        status: row.status === 'FAILED' ? 'FAILED' : 'CANCELLED',
+        reason,
+        runId,
+        unsettled: { nonTerminal, held: row.held, approved: row.approved },
+      });
+      logger.info('order to reconcile', { orderId: row.id, status: row.status, reason, runId, held: row.held });
+    }
+    return candidates;
+  }
+
+  /** Logs and counts what one reconciliation run repaired. */
+  function reportReconciliation(repaired: ReconciledOrder[]): Promise<void> {
+    // The activity's meter: the worker's Prometheus endpoint (METRICS_PORT), tagged with namespace and task queue.
+    const reconciled = metricMeter.createCounter(
+      RECONCILED_ORDERS_METRIC,
+      'orders',
+      'Orders repaired by the reconciliation schedule, by reason and outcome',
+    );
+    for (const order of repaired) {
+      reconciled.add(1, { reason: order.reason, outcome: order.outcome });
+      logger.info('order reconciled', { ...order });
+    }
+    if (repaired.length > 0) logger.info('reconciliation run done', { repaired: repaired.length });
+    return Promise.resolve();
+  }
+
+  return { findOrdersToReconcile, reportReconciliation };
+}

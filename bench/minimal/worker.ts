@@ -1,0 +1,28 @@
+/**
+ * Minimal worker entry (`node --import tsx bench/minimal/worker.ts`, spawned by the bench): `minimalWorkflow` and its
+ * one activity on a database pool of `DB_POOL_MAX`, with the order worker's concurrency, cache and shutdown settings
+ * and payload codec, polling `TEMPORAL_TASK_QUEUE` (the bench's minimal queue).
+ */
+import { Worker } from '@temporalio/worker';
+import { createDataConverter } from '../../lib/codec';
+import { createDb } from '../../lib/db';
+import { benchWorkerMain } from '../support/bench-worker';
+import { createMinimalActivities } from './activities';
+
+benchWorkerMain('minimal-worker', require.resolve('./workflow'), async ({ config, connection, workflowBundle }) => {
+  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
+  // The settings of worker/create-worker.ts createOrderWorker (which is typed for the saga's activities).
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    workflowBundle,
+    activities: createMinimalActivities(db),
+    maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: config.workerMaxConcurrentWorkflowTasks,
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    shutdownGraceTime: config.shutdownGraceMs,
+    dataConverter: createDataConverter(config),
+  });
+  return { worker, close: () => db.destroy() };
+});

@@ -1,0 +1,50 @@
+/**
+ * The minimal workflow: the smallest Temporal workflow that does an order's I/O, Temporal's own ceiling on this
+ * machine. Started like an order (update-with-start of the same `reservation` update), it answers the update inside
+ * its first workflow task (priced by the workflow: nothing is awaited before the answer), runs ONE regular activity
+ * doing the order's database work in one transaction (`placeMinimalOrder`: reserve + payment row + commit + COMPLETED
+ * event), and completes: 2 workflow tasks, 1 activity task, no search-attribute upserts, no local activities.
+ *
+ * Deterministic workflow code: imports activity types only.
+ */
+import { allHandlersFinished, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  REQUEST_MISMATCH_FAILURE,
+  reservationUpdate,
+  type OrderWorkflowInput,
+  type OrderWorkflowResult,
+  type ReservationOutcome,
+  type ReservationUpdateArgs,
+} from '../../workflows/definitions';
+import type { MinimalActivities } from './activities';
+
+/** Workflow type name of the minimal (the exported function below). */
+export const MINIMAL_WORKFLOW_TYPE = 'minimalWorkflow';
+
+/** Price of every line (the workflow prices the order itself, so the update needs no round trip). */
+export const MINIMAL_PRICE_CENTS = 1000;
+
+/** Timeout and retry policy of the one activity (those of the saga's steps). */
+const ORDER_IO_OPTIONS = {
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
+} as const;
+
+/** Update answered in the first task, one activity, completion. */
+export async function minimalWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
+  const { orderId } = input;
+  const lines = input.lines.map((line) => ({ ...line, productId: 0, unitPriceCents: MINIMAL_PRICE_CENTS }));
+  const totalCents = lines.reduce((sum, line) => sum + line.quantity * line.unitPriceCents, 0);
+  const reserved: ReservationOutcome = { status: 'RESERVED', totalCents, lines };
+  setHandler(reservationUpdate, () => reserved, {
+    validator: (args: ReservationUpdateArgs | undefined) => {
+      if (args?.requestHash !== input.requestHash) {
+        throw ApplicationFailure.create({ type: REQUEST_MISMATCH_FAILURE, nonRetryable: true });
+      }
+    },
+  });
+  const { placeMinimalOrder } = proxyActivities<MinimalActivities>(ORDER_IO_OPTIONS);
+  await placeMinimalOrder({ orderId, lines: input.lines, amountCents: totalCents });
+  await condition(allHandlersFinished);
+  return { orderId, status: 'COMPLETED' };
+}

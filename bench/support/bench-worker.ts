@@ -1,0 +1,55 @@
+/**
+ * What the bench's own worker entry points (bench/floor/worker.ts, bench/minimal/worker.ts) share with
+ * worker/main.ts: configuration from the environment, the SDK's logs through our logger and its metrics on
+ * METRICS_PORT, a workflow bundle of their own, a worker connection, SIGTERM/SIGINT -> graceful shutdown.
+ */
+import { bundleWorkflowCode, Runtime, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { NativeConnection } from '@temporalio/worker';
+import { loadConfigOrExit, type Config } from '../../lib/config';
+import { createLogger } from '../../lib/logger';
+import { connectWorker } from '../../lib/temporal';
+import { temporalLogger } from '../../worker/temporal-logger';
+
+/** What `createWorker` receives. */
+export interface BenchWorkerContext {
+  config: Config;
+  connection: NativeConnection;
+  workflowBundle: WorkflowBundle;
+}
+
+/**
+ * Runs a bench worker process: bundles `workflowsPath`, builds the worker with `createWorker` and runs it until a
+ * signal; `close` (e.g. a database pool) runs after it stopped. Sets the exit code on an error.
+ */
+export function benchWorkerMain(
+  name: string,
+  workflowsPath: string,
+  createWorker: (context: BenchWorkerContext) => Promise<{ worker: Worker; close?: () => Promise<void> }>,
+): void {
+  const main = async (): Promise<void> => {
+    const config = loadConfigOrExit();
+    const logger = createLogger(name, config.logLevel, { taskQueue: config.temporal.taskQueue });
+    Runtime.install({
+      logger: temporalLogger(logger),
+      shutdownSignals: [],
+      telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.host}:${config.metricsPort}` } } },
+    });
+    const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: temporalLogger(logger) });
+    const connection = await connectWorker(config.temporal);
+    try {
+      const { worker, close } = await createWorker({ config, connection, workflowBundle });
+      for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => worker.shutdown());
+      try {
+        await worker.run();
+      } finally {
+        await close?.();
+      }
+    } finally {
+      await connection.close();
+    }
+  };
+  main().catch((error: unknown) => {
+    createLogger(name).error(`${name} stopped on an error`, { error });
+    process.exitCode = 1;
+  });
+}

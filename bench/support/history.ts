@@ -1,0 +1,84 @@
+/**
+ * What Temporal records per operation: the histories of a sample of a scenario's workflows, fetched through the
+ * client once the scenario's load is over (outside its CPU window), counted per workflow: workflow tasks
+ * (`WorkflowTaskCompleted`), activity tasks (`ActivityTaskScheduled`), local activities (`MarkerRecorded` markers of
+ * the SDK's local activities) and history events in all. These are the shape figures of issue 16's goals.
+ */
+import type { Client } from '@temporalio/client';
+import { round } from './stats';
+
+/** Marker name the TypeScript SDK (core) records for each local activity. */
+const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
+
+/** Workflows whose histories a scenario round fetches (evenly spread over its completed operations). */
+export const HISTORY_SAMPLE = 20;
+
+/** Mean counts per workflow over `sampled` histories, and the largest total seen. */
+export interface HistoryCounts {
+  sampled: number;
+  workflowTasks: number;
+  activityTasks: number;
+  localActivities: number;
+  events: number;
+  /** The most events one sampled workflow had (a retried task or an extra round trip shows here first). */
+  maxEvents: number;
+}
+
+/** Up to `count` ids spread evenly over `ids` (warm-up, steady state and tail all represented). */
+export function spreadSample(ids: readonly string[], count = HISTORY_SAMPLE): string[] {
+  if (ids.length <= count) return [...ids];
+  return Array.from({ length: count }, (_, i) => ids[Math.floor((i * ids.length) / count)] ?? '').filter(Boolean);
+}
+
+/** Fetches the histories of `workflowIds` and averages their counts; undefined when there is none. */
+export async function countHistories(
+  client: Client,
+  workflowIds: readonly string[],
+): Promise<HistoryCounts | undefined> {
+  const totals = { workflowTasks: 0, activityTasks: 0, localActivities: 0, events: 0, maxEvents: 0 };
+  for (const workflowId of workflowIds) {
+    const history = await client.workflow.getHandle(workflowId).fetchHistory();
+    const events = history.events ?? [];
+    for (const event of events) {
+      if (event.workflowTaskCompletedEventAttributes) totals.workflowTasks += 1;
+      if (event.activityTaskScheduledEventAttributes) totals.activityTasks += 1;
+      if (event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) totals.localActivities += 1;
+    }
+    totals.events += events.length;
+    totals.maxEvents = Math.max(totals.maxEvents, events.length);
+  }
+  const n = workflowIds.length;
+  if (n === 0) return undefined;
+  return {
+    sampled: n,
+    workflowTasks: round(totals.workflowTasks / n, 1),
+    activityTasks: round(totals.activityTasks / n, 1),
+    localActivities: round(totals.localActivities / n, 1),
+    events: round(totals.events / n, 1),
+    maxEvents: totals.maxEvents,
+  };
+}
+
+/** Merges the counts of several rounds, weighted by how many histories each sampled. */
+export function mergeHistoryCounts(counts: readonly (HistoryCounts | undefined)[]): HistoryCounts | undefined {
+  const present = counts.filter((c): c is HistoryCounts => c !== undefined);
+  const n = present.reduce((sum, c) => sum + c.sampled, 0);
+  if (n === 0) return undefined;
+  const mean = (pick: (c: HistoryCounts) => number): number =>
+    round(present.reduce((sum, c) => sum + pick(c) * c.sampled, 0) / n, 1);
+  return {
+    sampled: n,
+    workflowTasks: mean((c) => c.workflowTasks),
+    activityTasks: mean((c) => c.activityTasks),
+    localActivities: mean((c) => c.localActivities),
+    events: mean((c) => c.events),
+    maxEvents: Math.max(...present.map((c) => c.maxEvents)),
+  };
+}
+
+/** `workflow tasks / activity tasks / local activities / events`, as the table prints it. */
+export function formatCounts(counts: HistoryCounts | undefined): string {
+  return counts === undefined
+    ? '-'
+    : `${counts.workflowTasks}/${counts.activityTasks}/${counts.localActivities}/${counts.events}`;
+}

@@ -1,0 +1,515 @@
+/**
+ * The reset sweep (issue 15): every way an order can end, then a Temporal Reset of its finished workflow to EVERY
+ * completed workflow task, once with the signals after that point re-applied and once without, as an operator does
+ * from the UI (`temporal workflow reset --event-id N [--reapply-exclude Signal]`). After every reset run closes, the
+ * books must still agree:
+ * - COMPLETED ⇔ the total captured once (a zero-total order has no payment) ⇔ every unit committed;
+ * - a terminal order keeps no stock held; stock is conserved (lib/invariants.ts);
+ * - the `orders` row status = the last `order_events` row (highest seq) = the run's `OrderStatus` search attribute =
+ *   the run's result; seqs strictly increase in the order events were written.
+ * Used by `npm run reset-sweep` (chaos/reset-sweep-main.ts, every path) and by test/integration/reset-sweep.test.ts
+ * (a bounded subset). The caller provides the world: a client, the database and a worker whose activities it can hold.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { Knex } from 'knex';
+import { OUTAGE_SWITCH, setGatewaySwitch, TEST_TOKENS } from '../activities/payments';
+import type { Config } from '../lib/config';
+import { TABLES } from '../lib/db';
+import { checkInvariants } from '../lib/invariants';
+import {
+  cancelSignal,
+  isTerminal,
+  retryPaymentSignal,
+  SEARCH_ATTRIBUTES,
+  statusQuery,
+  WORKFLOW_TYPE,
+  workflowIdFor,
+  type CancelSignalArgs,
+  type OrderStatus,
+  type OrderWorkflowInput,
+  type OrderWorkflowResult,
+} from '../workflows/definitions';
+import type { orderWorkflow } from '../workflows/order';
+
+const { EventType, ResetReapplyExcludeType } = temporal.api.enums.v1;
+
+/** A held activity call: the order waits where it is until `release()`. */
+export interface SweepHold {
+  /** Resolves once the held activity was called for the order. */
+  reached: Promise<void>;
+  release(): void;
+}
+
+/** What the sweep runs against: a worker on `config.temporal.taskQueue` whose activities `hold` can pause. */
+export interface SweepWorld {
+  client: Client;
+  db: Knex;
+  config: Config;
+  /** Makes the next call of activity `activity` for `orderId` wait until released. */
+  hold: (orderId: string, activity: string) => SweepHold;
+}
+
+/** How a reset treats the signals the base run received after the reset point. */
+export type ReapplyMode = 'with-signals' | 'without-signals';
+
+/** Both modes, in the order the sweep runs them. */
+export const REAPPLY_MODES: readonly ReapplyMode[] = ['with-signals', 'without-signals'];
+
+/** `resetReapplyExcludeTypes` of each mode (the CLI's `--reapply-exclude Signal`). */
+const EXCLUDED_ON_REAPPLY: Record<ReapplyMode, temporal.api.enums.v1.ResetReapplyExcludeType[]> = {
+  'with-signals': [],
+  'without-signals': [ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL],
+};
+
+/** Units ordered by every sweep order, out of `SWEEP_INITIAL_STOCK`. */
+export const SWEEP_QUANTITY = 2;
+/** Stock of each sweep order's own product. */
+export const SWEEP_INITIAL_STOCK = 10;
+/** Unit price of the products of the paid paths. */
+const SWEEP_PRICE_CENTS = 1250;
+/**
+ * How long NEEDS_ATTENTION waits in a sweep order: a reset run that lands in NEEDS_ATTENTION without the operator's
+ * signal ends by itself (attention timeout) instead of waiting a day; long enough for the drivers to send theirs.
+ */
+export const SWEEP_ATTENTION_TIMEOUT_MS = 3_000;
+
+/** One placed sweep order. */
+export interface SweepOrder {
+  path: string;
+  orderId: string;
+  workflowId: string;
+  /** The run that ran the path to its end: the base of every reset. */
+  baseRunId: string;
+  sku: string;
+  quantity: number;
+}
+
+/** What a path's driver gets: the world, the order's input and a way to start it. */
+export interface DriveContext {
+  world: SweepWorld;
+  input: OrderWorkflowInput;
+  start: () => Promise<WorkflowHandle<typeof orderWorkflow>>;
+}
+
+/** One way an order can end: its token, its price and how it is driven to its end (returns the finished handle). */
+export interface SweepPath {
+  name: string;
+  token: string;
+  priceCents: number;
+  drive(ctx: DriveContext): Promise<WorkflowHandle<typeof orderWorkflow>>;
+}
+
+/** Polls `probe` until it returns a value; fails naming `what` after `timeoutMs`. */
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`, { cause: lastError });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** The `orders` row status of an order, if the row exists. */
+async function rowStatus(db: Knex, orderId: string): Promise<string | undefined> {
+  const row = await db<{ status: string }>(TABLES.orders).where('id', orderId).first('status');
+  return row?.status;
+}
+
+/** Waits until the order's row shows `status` for the `count`-th time in its events. */
+async function waitForRecorded(db: Knex, orderId: string, status: OrderStatus, count = 1): Promise<void> {
+  await waitFor(`order ${orderId} recorded ${status} (x${count})`, async () => {
+    const seen = await db(TABLES.orderEvents).where({ order_id: orderId, status }).count<{ n: string }[]>('* as n');
+    return Number(seen[0]?.n ?? 0) >= count && (await rowStatus(db, orderId)) === status ? true : undefined;
+  });
+}
+
+/**
+ * Waits until the workflow has taken a signal in: the `status` query shows the cancel, and no workflow task is
+ * pending (so whatever the task decided, local activities included, is done).
+ */
+async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
+  await waitFor(`cancel taken by ${handle.workflowId}`, async () => {
+    const view = await handle.query(statusQuery);
+    if (!view.cancelRequested) return undefined;
+    const described = await handle.describe();
+    return described.raw.pendingWorkflowTask ? undefined : true;
+  });
+}
+
+/** A cancel reason of the sweep's own, so the events show who cancelled. */
+const SWEEP_CANCEL = { reason: 'reset sweep cancel' };
+
+/** Starts, then waits for the end. */
+async function runToEnd({ start }: DriveContext): Promise<WorkflowHandle<typeof orderWorkflow>> {
+  const handle = await start();
+  await handle.result();
+  return handle;
+}
+
+/** Every path of issue 15's sweep, plus a zero-total order. */
+export const SWEEP_PATHS: readonly SweepPath[] = [
+  { name: 'tok_ok', token: TEST_TOKENS.ok, priceCents: SWEEP_PRICE_CENTS, drive: runToEnd },
+  { name: 'tok_decline', token: TEST_TOKENS.decline, priceCents: SWEEP_PRICE_CENTS, drive: runToEnd },
+  { name: 'tok_flaky', token: TEST_TOKENS.flaky, priceCents: SWEEP_PRICE_CENTS, drive: runToEnd },
+  { name: 'zero_total', token: TEST_TOKENS.ok, priceCents: 0, drive: runToEnd },
+  {
+    // The gateway is down (the operator's outage switch), the order waits in NEEDS_ATTENTION, the gateway comes back
+    // and the operator sends retryPayment.
+    name: 'unavailable_then_retryPayment',
+    token: TEST_TOKENS.ok,
+    priceCents: SWEEP_PRICE_CENTS,
+    async drive({ world, input, start }) {
+      await setGatewaySwitch(world.db, OUTAGE_SWITCH, true);
+      let handle: WorkflowHandle<typeof orderWorkflow>;
+      try {
+        handle = await start();
+        await waitForRecorded(world.db, input.orderId, 'NEEDS_ATTENTION');
+      } finally {
+        await setGatewaySwitch(world.db, OUTAGE_SWITCH, false);
+      }
+      await handle.signal(retryPaymentSignal);
+      await handle.result();
+      return handle;
+    },
+  },
+  {
+    // tok_unavailable never succeeds: retryPayment spends a second budget, then the operator cancels.
+    name: 'unavailable_retryPayment_then_cancel',
+    token: TEST_TOKENS.unavailable,
+    priceCents: SWEEP_PRICE_CENTS,
+    async drive({ world, input, start }) {
+      const handle = await start();
+      await waitForRecorded(world.db, input.orderId, 'NEEDS_ATTENTION');
+      await handle.signal(retryPaymentSignal);
+      await waitForRecorded(world.db, input.orderId, 'NEEDS_ATTENTION', 2);
+      await handle.signal(cancelSignal, SWEEP_CANCEL);
+      await handle.result();
+      return handle;
+    },
+  },
+  {
+    // The cancel arrives with the start (signal-with-start): the workflow sees it before anything is recorded.
+    name: 'cancel_in_PENDING',
+    token: TEST_TOKENS.ok,
+    priceCents: SWEEP_PRICE_CENTS,
+    async drive({ world, input }) {
+      const handle = await world.client.workflow.signalWithStart<typeof orderWorkflow, [CancelSignalArgs?]>(
+        WORKFLOW_TYPE,
+        {
+          taskQueue: world.config.temporal.taskQueue,
+          workflowId: workflowIdFor(input.orderId),
+          args: [input],
+          signal: cancelSignal,
+          signalArgs: [SWEEP_CANCEL],
+        },
+      );
+      await handle.result();
+      return world.client.workflow.getHandle<typeof orderWorkflow>(handle.workflowId, handle.signaledRunId);
+    },
+  },
+  {
+    // Reserved, the charge not started yet (held before it runs): the cancel is taken in, then the charge may run.
+    name: 'cancel_in_RESERVED',
+    token: TEST_TOKENS.ok,
+    priceCents: SWEEP_PRICE_CENTS,
+    async drive({ world, input, start }) {
+      const held = world.hold(input.orderId, 'chargePayment');
+      const handle = await start();
+      try {
+        await held.reached;
+        await handle.signal(cancelSignal, SWEEP_CANCEL);
+        await waitForCancelTaken(handle);
+      } finally {
+        held.release();
+      }
+      await handle.result();
+      return handle;
+    },
+  },
+  {
+    // tok_slow: the charge is at the gateway when the cancel lands; it is approved, then refunded.
+    name: 'cancel_in_CHARGING',
+    token: TEST_TOKENS.slow,
+    priceCents: SWEEP_PRICE_CENTS,
+    async drive({ world, input, start }) {
+      const handle = await start();
+      await waitForRecorded(world.db, input.orderId, 'CHARGING');
+      await handle.signal(cancelSignal, SWEEP_CANCEL);
+      await handle.result();
+      return handle;
+    },
+  },
+  {
+    name: 'cancel_in_NEEDS_ATTENTION',
+    token: TEST_TOKENS.unavailable,
+    priceCents: SWEEP_PRICE_CENTS,
+    async drive({ world, input, start }) {
+      const handle = await start();
+      await waitForRecorded(world.db, input.orderId, 'NEEDS_ATTENTION');
+      await handle.signal(cancelSignal, SWEEP_CANCEL);
+      await handle.result();
+      return handle;
+    },
+  },
+];
+
+/** The sweep path named `name`; throws on an unknown one. */
+export function sweepPath(name: string): SweepPath {
+  const found = SWEEP_PATHS.find((p) => p.name === name);
+  if (found === undefined)
+    throw new Error(`unknown sweep path ${name}; known: ${SWEEP_PATHS.map((p) => p.name).join(', ')}`);
+  return found;
+}
+
+/** An order input as the API builds it, with the sweep's short attention timeout. */
+export function sweepInput(config: Config, sku: string, quantity: number, token: string): OrderWorkflowInput {
+  const orderId = randomUUID();
+  return {
+    orderId,
+    customerId: `sweep-${orderId.slice(0, 8)}`,
+    lines: [{ sku, quantity }],
+    paymentToken: token,
+    requestHash: `sweep-${orderId}`,
+    settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: SWEEP_ATTENTION_TIMEOUT_MS },
+  };
+}
+
+/** Creates a product of the path's own (stock `SWEEP_INITIAL_STOCK`) and runs one order of the path to its end. */
+export async function placeAndFinish(world: SweepWorld, path: SweepPath): Promise<SweepOrder> {
+  const sku = `SWEEP-${path.name.toUpperCase().replace(/[^A-Z0-9]/g, '')}-${randomUUID().slice(0, 8).toUpperCase()}`;
+  await world.db(TABLES.products).insert({ sku, name: sku, price_cents: path.priceCents, stock: SWEEP_INITIAL_STOCK });
+  const input = sweepInput(world.config, sku, SWEEP_QUANTITY, path.token);
+  const start = () =>
+    world.client.workflow.start<typeof orderWorkflow>(WORKFLOW_TYPE, {
+      taskQueue: world.config.temporal.taskQueue,
+      workflowId: workflowIdFor(input.orderId),
+      args: [input],
+    });
+  const handle = await path.drive({ world, input, start });
+  const baseRunId = (await handle.describe()).runId;
+  return {
+    path: path.name,
+    orderId: input.orderId,
+    workflowId: handle.workflowId,
+    baseRunId,
+    sku,
+    quantity: SWEEP_QUANTITY,
+  };
+}
+
+/** Event ids of every WorkflowTaskCompleted event of one run, oldest first. */
+export async function completedWorkflowTasks(
+  client: Client,
+  workflowId: string,
+  runId: string,
+): Promise<temporal.api.history.v1.IHistoryEvent['eventId'][]> {
+  const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+  return (history.events ?? [])
+    .filter((event) => event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    .map((event) => event.eventId);
+}
+
+/** Resets the order's base run to the workflow task completed at `eventId`; returns the new run's id. */
+export async function resetOrder(
+  client: Client,
+  order: SweepOrder,
+  eventId: temporal.api.history.v1.IHistoryEvent['eventId'],
+  mode: ReapplyMode,
+): Promise<string> {
+  const { runId } = await client.workflowService.resetWorkflowExecution({
+    namespace: client.options.namespace,
+    workflowExecution: { workflowId: order.workflowId, runId: order.baseRunId },
+    reason: `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`,
+    workflowTaskFinishEventId: eventId,
+    requestId: randomUUID(),
+    resetReapplyExcludeTypes: EXCLUDED_ON_REAPPLY[mode],
+  });
+  return runId;
+}
+
+/** How one run of an order ended: its result, or why it has none. */
+export type RunOutcome = { result: OrderWorkflowResult } | { error: string };
+
+/** Waits for one run to close. */
+export async function runOutcome(client: Client, workflowId: string, runId: string): Promise<RunOutcome> {
+  try {
+    const handle = client.workflow.getHandle<typeof orderWorkflow>(workflowId, runId, { followRuns: false });
+    return { result: await handle.result() };
+  } catch (error) {
+    return {
+      error:
+        error instanceof Error
+          ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`
+          : String(error),
+    };
+  }
+}
+
+interface EventRow {
+  id: string;
+  seq: number;
+  status: string;
+}
+
+/**
+ * Checks the books of one order after one run closed; returns what is wrong (empty: all agree). `runId` is the run
+ * whose result and search attribute must match the database.
+ */
+export async function checkOrder(
+  world: SweepWorld,
+  order: SweepOrder,
+  runId: string,
+  outcome: RunOutcome,
+): Promise<string[]> {
+  const { db, client } = world;
+  const problems: string[] = [];
+  if ('error' in outcome) problems.push(`run did not complete with a result: ${outcome.error}`);
+  const [row, events, reservations, payments, described] = await Promise.all([
+    db<{ status: string; total_cents: string }>(TABLES.orders)
+      .where('id', order.orderId)
+      .first('status', 'total_cents'),
+    db<EventRow>(TABLES.orderEvents).where('order_id', order.orderId).orderBy('id').select('id', 'seq', 'status'),
+    db<{ status: string; quantity: number }>(TABLES.stockReservations)
+      .where('order_id', order.orderId)
+      .select('status', 'quantity'),
+    db<{ status: string; amount_cents: string }>(TABLES.payments)
+      .where('order_id', order.orderId)
+      .select('status', 'amount_cents'),
+    client.workflow.getHandle(order.workflowId, runId).describe(),
+  ]);
+  if (row === undefined) return [...problems, 'no orders row'];
+
+  const last = [...events].sort((a, b) => b.seq - a.seq)[0];
+  const attribute = described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.orderStatus);
+  const resultStatus = 'result' in outcome ? outcome.result.status : undefined;
+  const statuses = { row: row.status, lastEvent: last?.status, searchAttribute: attribute, result: resultStatus };
+  if (new Set(Object.values(statuses)).size !== 1) problems.push(`statuses disagree: ${JSON.stringify(statuses)}`);
+
+  for (let i = 1; i < events.length; i += 1) {
+    const [before, after] = [events[i - 1], events[i]];
+    if (before !== undefined && after !== undefined && after.seq <= before.seq) {
+      problems.push(`seq does not increase: ${before.status}#${before.seq} then ${after.status}#${after.seq}`);
+    }
+  }
+
+  const total = Number(row.total_cents);
+  const approved = payments.filter((p) => p.status === 'approved');
+  const paid =
+    total === 0 ? approved.length === 0 : approved.length === 1 && Number(approved[0]?.amount_cents) === total;
+  const committedUnits = reservations.filter((r) => r.status === 'committed').reduce((n, r) => n + r.quantity, 0);
+  const committed = committedUnits === order.quantity && reservations.every((r) => r.status === 'committed');
+  const completed = row.status === 'COMPLETED';
+  if (completed !== paid) {
+    problems.push(
+      `${row.status} but ${approved.length} approved payment(s) ${JSON.stringify(approved)} for total ${total}`,
+    );
+  }
+  if (completed !== committed) problems.push(`${row.status} with ${committedUnits}/${order.quantity} units committed`);
+  if (isTerminal(row.status as OrderStatus) && reservations.some((r) => r.status === 'held')) {
+    problems.push(`${row.status} keeps stock held`);
+  }
+  if (!isTerminal(row.status as OrderStatus)) problems.push(`closed run left the order ${row.status}`);
+
+  const violations = await checkInvariants(db, {
+    initialStock: new Map([[order.sku, SWEEP_INITIAL_STOCK]]),
+    orderIds: [order.orderId],
+  });
+  problems.push(...violations.map((v) => `${v.invariant}: ${v.message}`));
+  return problems;
+}
+
+/** One reset of the sweep and what it found. */
+export interface SweepStep {
+  path: string;
+  orderId: string;
+  /** The WorkflowTaskCompleted event id reset to; undefined for the base run's own check. */
+  eventId: number | undefined;
+  mode: ReapplyMode | undefined;
+  runId: string;
+  status: string | undefined;
+  problems: string[];
+}
+
+/** What to sweep. */
+export interface SweepOptions {
+  /** @default every path */
+  paths?: readonly SweepPath[];
+  /** @default both modes */
+  modes?: readonly ReapplyMode[];
+  /** Progress lines (one per step). */
+  onStep?: (step: SweepStep, done: number) => void;
+}
+
+/** Runs each path to its end, then resets it to every completed workflow task in every mode; returns every step. */
+export async function runResetSweep(world: SweepWorld, options: SweepOptions = {}): Promise<SweepStep[]> {
+  const steps: SweepStep[] = [];
+  const record = (step: SweepStep): void => {
+    steps.push(step);
+    options.onStep?.(step, steps.length);
+  };
+  for (const path of options.paths ?? SWEEP_PATHS) {
+    const order = await placeAndFinish(world, path);
+    const base = await runOutcome(world.client, order.workflowId, order.baseRunId);
+    record({
+      path: path.name,
+      orderId: order.orderId,
+      eventId: undefined,
+      mode: undefined,
+      runId: order.baseRunId,
+      status: 'result' in base ? base.result.status : undefined,
+      problems: await checkOrder(world, order, order.baseRunId, base),
+    });
+    const eventIds = await completedWorkflowTasks(world.client, order.workflowId, order.baseRunId);
+    for (const eventId of eventIds) {
+      for (const mode of options.modes ?? REAPPLY_MODES) {
+        let runId = '';
+        let problems: string[];
+        let status: string | undefined;
+        try {
+          runId = await resetOrder(world.client, order, eventId, mode);
+          const outcome = await runOutcome(world.client, order.workflowId, runId);
+          status = 'result' in outcome ? outcome.result.status : undefined;
+          problems = await checkOrder(world, order, runId, outcome);
+        } catch (error) {
+          problems = [`reset failed: ${error instanceof Error ? error.message : String(error)}`];
+        }
+        record({ path: path.name, orderId: order.orderId, eventId: Number(eventId), mode, runId, status, problems });
+      }
+    }
+  }
+  return steps;
+}
+
+/** One line per step, for progress output. */
+export function formatStep(step: SweepStep): string {
+  const where = step.eventId === undefined ? 'base run' : `reset to WFT event ${step.eventId} ${step.mode}`;
+  const verdict = step.problems.length === 0 ? 'ok' : `VIOLATION: ${step.problems.join('; ')}`;
+  return `${step.path} ${where} -> ${step.status ?? 'no result'}: ${verdict}`;
+}
+
+/** The sweep's summary: steps per path, and every violation. */
+export function formatSummary(steps: readonly SweepStep[]): string {
+  const lines: string[] = ['', 'reset sweep summary'];
+  const byPath = new Map<string, SweepStep[]>();
+  for (const step of steps) byPath.set(step.path, [...(byPath.get(step.path) ?? []), step]);
+  for (const [path, pathSteps] of byPath) {
+    const bad = pathSteps.filter((s) => s.problems.length > 0).length;
+    const ends = [...new Set(pathSteps.map((s) => s.status ?? 'no result'))].join('/');
+    lines.push(
+      `  ${path.padEnd(38)} ${String(pathSteps.length).padStart(3)} runs, ${bad} with violations (ends: ${ends})`,
+    );
+  }
+  const violations = steps.filter((s) => s.problems.length > 0);
+  lines.push(`  total: ${steps.length} runs, ${violations.length} with violations`);
+  for (const step of violations) lines.push(`  - ${formatStep(step)} [order ${step.orderId}, run ${step.runId}]`);
+  return lines.join('\n');
+}

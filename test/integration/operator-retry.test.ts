@@ -1,0 +1,184 @@
+/**
+ * Issue 15's small inputs, as an operator types them: a Reset from the CLI of a cancelled order (cancelled while
+ * RESERVED, and while CHARGING) must leave books that agree, with the `orders` row, the `OrderStatus` search attribute,
+ * the API and the workflow's result saying the same; and a hand-typed `cancel` signal payload (100 KB, a number, an
+ * object, unknown fields, unstorable characters) is never stored raw and never fails a workflow task.
+ */
+import type { WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { Activities } from '../../activities';
+import { findOrderRow, loadOrderView } from '../../api/order-store';
+import { TEST_TOKENS } from '../../activities/payments';
+import {
+  checkOrder,
+  placeAndFinish,
+  runOutcome,
+  sweepInput,
+  sweepPath,
+  SWEEP_INITIAL_STOCK,
+  SWEEP_QUANTITY,
+  type SweepOrder,
+  type SweepWorld,
+} from '../../chaos/reset-sweep';
+import { isStorableText, MAX_REASON_LENGTH } from '../../lib/storable-text';
+import {
+  cancelSignal,
+  SEARCH_ATTRIBUTES,
+  statusQuery,
+  WORKFLOW_TYPE,
+  workflowIdFor,
+} from '../../workflows/definitions';
+import type { orderWorkflow } from '../../workflows/order';
+import { createSagaHarness, orderRows, stockOf, temporalCli, type SagaHarness } from '../support/saga-helpers';
+import { insertProducts, uniqueSku } from '../support/services';
+import { waitFor } from '../support/wait';
+
+let h: SagaHarness;
+let world: SweepWorld;
+
+beforeAll(async () => {
+  h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1000' } });
+  world = { ...h, hold: (orderId, activity) => h.hold(orderId, activity as keyof Activities) };
+});
+
+afterAll(async () => {
+  await h.close();
+});
+
+/** `temporal workflow reset --type FirstWorkflowTask --reapply-exclude Signal`, as in the issue; the new run's id. */
+async function resetToFirstTaskWithoutSignals(order: SweepOrder): Promise<string> {
+  await temporalCli(h.config, [
+    'workflow',
+    'reset',
+    '--workflow-id',
+    order.workflowId,
+    '--type',
+    'FirstWorkflowTask',
+    '--reapply-exclude',
+    'Signal',
+    '--reason',
+    'retry',
+  ]);
+  const current = await h.client.workflow.getHandle(order.workflowId).describe();
+  expect(current.runId).not.toBe(order.baseRunId);
+  return current.runId;
+}
+
+/** Status as GET /orders/:id answers it (the route's own loader, api/order-store.ts). */
+async function apiStatus(order: SweepOrder): Promise<unknown> {
+  const row = await findOrderRow(h.db, order.orderId);
+  if (row === undefined) throw new Error(`no order ${order.orderId}`);
+  return (await loadOrderView(h.db, row)).status;
+}
+
+describe('Reset from the CLI after a cancel', () => {
+  test('when a tok_slow order cancelled while RESERVED is reset to its first workflow task without signals, then the reset run is a retry and the books agree', async () => {
+    const path = { ...sweepPath('cancel_in_RESERVED'), token: TEST_TOKENS.slow };
+    const order = await placeAndFinish(world, path);
+    expect(await runOutcome(h.client, order.workflowId, order.baseRunId)).toMatchObject({
+      result: { status: 'CANCELLED' },
+    });
+
+    const runId = await resetToFirstTaskWithoutSignals(order);
+    const outcome = await runOutcome(h.client, order.workflowId, runId);
+
+    expect(await checkOrder(world, order, runId, outcome)).toEqual([]);
+    // Without the cancel the reset run re-reserves and charges: COMPLETED, the units committed, the total captured once.
+    expect(outcome).toMatchObject({ result: { status: 'COMPLETED' } });
+    const rows = await orderRows(h.db, order.orderId);
+    expect(rows.reservations).toMatchObject([{ quantity: SWEEP_QUANTITY, status: 'committed' }]);
+    expect(rows.payments.filter((p) => p.status === 'approved')).toHaveLength(1);
+    expect(await stockOf(h.db, order.sku)).toBe(SWEEP_INITIAL_STOCK - SWEEP_QUANTITY);
+  });
+
+  test('when an order cancelled while CHARGING (charged, then refunded) is reset without signals, then row, search attribute, API and result agree', async () => {
+    const order = await placeAndFinish(world, sweepPath('cancel_in_CHARGING'));
+    const base = await orderRows(h.db, order.orderId);
+    expect(base.order?.status).toBe('CANCELLED');
+    expect(base.payments).toMatchObject([{ status: 'refunded' }]);
+
+    const runId = await resetToFirstTaskWithoutSignals(order);
+    const outcome = await runOutcome(h.client, order.workflowId, runId);
+
+    expect(await checkOrder(world, order, runId, outcome)).toEqual([]);
+    const resultStatus = 'result' in outcome ? outcome.result.status : outcome.error;
+    const described = await h.client.workflow.getHandle(order.workflowId, runId).describe();
+    const rows = await orderRows(h.db, order.orderId);
+    expect({
+      row: rows.order?.status,
+      lastEvent: rows.events.at(-1)?.status,
+      searchAttribute: described.typedSearchAttributes.get(SEARCH_ATTRIBUTES.orderStatus),
+      api: await apiStatus(order),
+    }).toEqual({ row: resultStatus, lastEvent: resultStatus, searchAttribute: resultStatus, api: resultStatus });
+  });
+});
+
+/** Hand-typed `cancel` payloads, as `temporal workflow signal --name cancel --input ...` delivers them. */
+const HOSTILE_CANCELS: [string, unknown][] = [
+  ['a 100 KB reason', { reason: 'x'.repeat(100_000) }],
+  ['a number', 12345],
+  ['a reason that is a number', { reason: 42 }],
+  ['an object reason', { reason: { nested: { deep: 'x'.repeat(1000) } } }],
+  ['unknown fields', { reason: 'fine', note: 'y'.repeat(10_000), extra: [1, 2, 3] }],
+  ['U+0000 and a lone surrogate', { reason: 'bad\u0000text\uD800' }],
+  ['a bare string', 'z'.repeat(5_000)],
+];
+
+/** True when the run's history holds a failed workflow task. */
+async function hasFailedWorkflowTask(handle: WorkflowHandle): Promise<boolean> {
+  const history = await handle.fetchHistory();
+  return (history.events ?? []).some(
+    (event) => event.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+  );
+}
+
+describe('the cancel signal is a boundary', () => {
+  test.each(HOSTILE_CANCELS)(
+    'when an operator signals cancel with %s, then nothing is stored raw and no workflow task fails',
+    async (_label, payload) => {
+      const sku = uniqueSku('signal');
+      await insertProducts(h.db, [{ sku, stock: SWEEP_INITIAL_STOCK, priceCents: 1000 }]);
+      const input = sweepInput(h.config, sku, SWEEP_QUANTITY, TEST_TOKENS.unavailable);
+      const handle = await h.client.workflow.start<typeof orderWorkflow>(WORKFLOW_TYPE, {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: workflowIdFor(input.orderId),
+        args: [input],
+      });
+      await waitFor('NEEDS_ATTENTION', async () =>
+        (await handle.query(statusQuery)).status === 'NEEDS_ATTENTION' ? true : undefined,
+      );
+
+      await handle.signal<[unknown]>(cancelSignal.name, payload);
+      // Taken in (ignored or normalised): no workflow task pending any more; then a well-formed cancel ends the order
+      // if the hostile one did not.
+      await waitFor('the signal taken in', async () =>
+        (await handle.describe()).raw.pendingWorkflowTask ? undefined : true,
+      );
+      if ((await handle.describe()).status.name === 'RUNNING') await handle.signal(cancelSignal, { reason: 'cleanup' });
+      await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED' });
+
+      expect(await hasFailedWorkflowTask(handle)).toBe(false);
+      const rows = await orderRows(h.db, input.orderId);
+      const reason = rows.order?.failure_reason ?? '';
+      expect(reason.length).toBeLessThanOrEqual(MAX_REASON_LENGTH);
+      expect(isStorableText(reason)).toBe(true);
+      for (const event of rows.events) {
+        expect(JSON.stringify(event.detail).length).toBeLessThan(2 * MAX_REASON_LENGTH + 500);
+      }
+      expect(await checkOrderClosed(input.orderId, sku)).toEqual([]);
+    },
+  );
+});
+
+/** The cancelled order's books: nothing held, nothing kept, stock conserved. */
+async function checkOrderClosed(orderId: string, sku: string): Promise<string[]> {
+  const order: SweepOrder = {
+    path: 'hostile-cancel',
+    orderId,
+    workflowId: workflowIdFor(orderId),
+    baseRunId: (await h.client.workflow.getHandle(workflowIdFor(orderId)).describe()).runId,
+    sku,
+    quantity: SWEEP_QUANTITY,
+  };
+  return checkOrder(world, order, order.baseRunId, await runOutcome(h.client, order.workflowId, order.baseRunId));
+}

@@ -1,0 +1,47 @@
+/**
+ * The reconciliation workflow, started by the `orderflow-reconcile` Temporal Schedule every `RECONCILE_INTERVAL`
+ * (temporal-config/reconcile-schedule.ts). An order workflow that is terminated, times out or fails leaves its order
+ * wherever it was: stock held, maybe a capture, a non-terminal status that never changes. This run finds such orders
+ * (activities/reconcile.ts) and settles each with the saga's own `compensateOrder`: held stock released, every approved
+ * payment refunded, a terminal status recorded with the reason (`workflow_terminated`, ...). An order whose stock was
+ * already committed is COMPLETED, not compensated. Every step is idempotent (event keys derive from the closed run),
+ * so overlapping or repeated runs change nothing twice.
+ */
+import { log, proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import type { ReconciledOrder } from '../activities/reconcile';
+
+/** Finding and reporting are quick queries; the repair retries until it succeeds, like every compensation. */
+const { findOrdersToReconcile, reportReconciliation, compensateOrder } = proxyActivities<Activities>({
+  startToCloseTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** What one reconciliation run did. */
+export interface ReconcileResult {
+  found: number;
+  repaired: ReconciledOrder[];
+}
+
+/** One reconciliation pass over the orders whose workflow closed without settling them. */
+export async function reconcileWorkflow(): Promise<ReconcileResult> {
+  const candidates = await findOrdersToReconcile();
+  const repaired: ReconciledOrder[] = [];
+  for (const candidate of candidates) {
+    const { orderId, reason, status, runId } = candidate;
+    // One key per closed run and unsettled state: a repeated pass over the same state changes nothing, while a later
+    // pass over a new state (a charge that finished after the workflow died) is a repair of its own. compensateOrder
+    // records COMPLETED instead when the stock was committed before the workflow ended.
+    const compensation = await compensateOrder({
+      orderId,
+      status,
+      reason,
+      eventKeyPrefix: `reconcile/${runId}/${candidate.rowStatus}`,
+    });
+    const outcome = compensation.status === 'COMPLETED' ? 'completed' : 'compensated';
+    repaired.push({ orderId, reason, outcome, status: compensation.status });
+    log.info('order reconciled', { orderId, reason, outcome: compensation.status });
+  }
+  await reportReconciliation(repaired);
+  return { found: candidates.length, repaired };
+}
