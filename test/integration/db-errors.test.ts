@@ -1,8 +1,8 @@
 /**
  * Database errors no retry can fix, against real PostgreSQL: each permanent SQLSTATE the saga's writes can meet
  * becomes a non-retryable `PermanentDatabaseError`, the transient ones pass through for Temporal to retry, and
- * every activity of `createActivities` handed text PostgreSQL cannot store ends at once (success or a
- * non-retryable failure) instead of being retried forever.
+ * no activity of `createActivities` handed text PostgreSQL cannot store leaves the database's refusal retryable
+ * (Temporal would retry it forever).
  */
 import { randomUUID } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
