@@ -6,6 +6,7 @@ import type { Client } from '@temporalio/client';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createLogger, type Logger } from '../lib/logger';
+import { withPermanentDbErrorsNonRetryable } from './db-errors';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
@@ -47,7 +48,8 @@ export function createActivities(deps: ActivityDeps) {
     gateway: deps.gateway,
     logger,
   });
-  return {
+  // A database error no retry can fix (bad data, a check violation) fails the activity for good, never loops.
+  return withPermanentDbErrorsNonRetryable({
     ...steps,
     // Orders started before LEAN_SAGA_PATCH replay on these until they finish (workflows/order.ts).
     recordOrder,
@@ -58,7 +60,7 @@ export function createActivities(deps: ActivityDeps) {
     refundPayment,
     recordStatus,
     ...reconcile,
-  };
+  });
 }
 
 /** The activity functions, as the workflow sees them through `proxyActivities<Activities>()`. */

@@ -1,11 +1,13 @@
 /**
  * Bearer JWT authentication: HS256 only (so `alg: none` and RS/HS confusion fail), an expiry is required, and the
- * claims `sub` (customer id) and `role` (customer | admin) are checked before any handler runs.
+ * claims `sub` (customer id: storable text, 1-128 characters) and `role` (customer | admin) are checked before any
+ * handler runs. The relay and the codec server verify tokens with the same function.
  */
 import jwt from 'jsonwebtoken';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { ApiError } from './errors';
+import { customerIdSchema, MAX_CUSTOMER_ID_LENGTH } from './validation';
 
 /** Who is calling, from the verified token. */
 export interface Caller {
@@ -21,10 +23,11 @@ export interface AuthState {
 /** The only algorithm accepted. */
 export const JWT_ALGORITHM = 'HS256';
 
+/** The claims a token must carry; others (`iat`, `nbf`, ...) are checked by `jsonwebtoken` or ignored. */
 const claimsSchema = z.object({
-  sub: z.string().min(1).max(128),
-  role: z.enum(['customer', 'admin']),
-  exp: z.number(),
+  sub: customerIdSchema,
+  role: z.enum(['customer', 'admin'], { error: 'must be customer or admin' }),
+  exp: z.number({ error: 'must be a number (seconds since the epoch)' }),
 });
 
 const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="orderflow"' };
@@ -59,11 +62,12 @@ export function verifyTokenWithExpiry(token: string, secret: string): VerifiedTo
     if (error instanceof jwt.NotBeforeError) throw invalidToken('token not yet valid');
     throw invalidToken(`token rejected: ${error instanceof Error ? error.message : 'invalid'}`);
   }
-  const claims = claimsSchema.safeParse(payload);
+  const claims = claimsSchema.safeParse(payload, { reportInput: true });
   if (!claims.success) {
     const issue = claims.error.issues[0];
     const claim = issue?.path.join('.') || 'payload';
-    throw invalidToken(`token claim ${claim} is missing or invalid (sub: string, role: customer | admin, exp)`);
+    const why = issue === undefined || issue.input === undefined ? 'is missing' : issue.message;
+    throw invalidToken(`token claim ${claim} ${why} (sub: 1-${MAX_CUSTOMER_ID_LENGTH} characters, role, exp)`);
   }
   return { caller: { customerId: claims.data.sub, role: claims.data.role }, expiresAt: claims.data.exp };
 }

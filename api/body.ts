@@ -6,7 +6,7 @@ import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { ApiError } from './errors';
 
-/** Largest JSON body the API accepts (DESIGN.md: bodies over 64 KiB are refused with 413). */
+/** Largest JSON body the API accepts (docs/design.md: bodies over 64 KiB are refused with 413). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });

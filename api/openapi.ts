@@ -81,7 +81,11 @@ const serverErrors: Record<number, ResponseDoc> = {
 };
 
 const bodyErrors: Record<number, ResponseDoc> = {
-  400: { description: 'Malformed JSON or a field failing validation (named in `field`)', schema: badRequestSchema },
+  400: {
+    description:
+      'Malformed JSON, a field failing validation, or an unknown or invalid query parameter (named in `field`)',
+    schema: badRequestSchema,
+  },
   413: { description: `Body larger than ${MAX_BODY_BYTES} bytes`, schema: payloadTooLargeSchema },
   415: { description: 'Content-Type is not application/json (utf-8)', schema: unsupportedMediaTypeSchema },
 };
@@ -102,8 +106,20 @@ const orderIdParam = {
   description: 'Order id (UUID)',
 };
 
+/** The 400 every route may answer: each refuses unknown, repeated or invalid query parameters (api/query.ts). */
+const queryError: ResponseDoc = {
+  description:
+    'An unknown, repeated or invalid query parameter (named in `field`; routes without parameters take none)',
+  schema: validationErrorSchema,
+};
+
+/** Adds the query parameters' 400 to every operation that does not document a 400 of its own. */
+function withQueryErrors(operations: OperationDoc[]): OperationDoc[] {
+  return operations.map((op) => ({ ...op, responses: { 400: queryError, ...op.responses } }));
+}
+
 /** Every operation of the API. */
-export const API_OPERATIONS: OperationDoc[] = [
+export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
   {
     method: 'get',
     path: '/health',
@@ -241,7 +257,7 @@ export const API_OPERATIONS: OperationDoc[] = [
       ...serverErrors,
     },
   },
-];
+]);
 
 /** Responses of any path: unknown routes and wrong methods. */
 export const GENERIC_RESPONSES: Record<number, ResponseDoc> = {
@@ -340,7 +356,8 @@ export function buildOpenApiDocument(): JsonObject {
       description:
         'Orders as durable sagas on Temporal. Every error is `{ error, message, ...details }`; unknown routes answer ' +
         '404 and wrong methods 405 (`MethodNotAllowedError`, with an Allow header). Bodies are JSON, at most ' +
-        `${MAX_BODY_BYTES} bytes; unknown fields are refused.`,
+        `${MAX_BODY_BYTES} bytes; unknown fields and unknown query parameters are refused (400 naming them). Text ` +
+        'must be storable: no U+0000 and no unpaired UTF-16 surrogate anywhere (body, header, query, token `sub`).',
     },
     paths,
     components: {

@@ -4,10 +4,11 @@
  */
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
+import { exactCents } from '../lib/money';
 import { ORDER_STATUSES, type OrderStatus } from '../workflows/definitions';
 import type { OrderItem, OrderPage, OrderSummary, OrderView, Payment, Product } from './schemas';
 
-/** An `orders` row as the API needs it. */
+/** An `orders` row as the API needs it; `bigint` columns arrive as strings (read them with `exactCents`). */
 export interface OrderRow {
   id: string;
   customer_id: string;
@@ -45,7 +46,12 @@ export async function listProducts(db: Knex): Promise<Product[]> {
   const rows = await db(TABLES.products)
     .select<{ sku: string; name: string; price_cents: number; stock: number }[]>('sku', 'name', 'price_cents', 'stock')
     .orderBy('sku');
-  return rows.map((row) => ({ sku: row.sku, name: row.name, priceCents: row.price_cents, stock: row.stock }));
+  return rows.map((row) => ({
+    sku: row.sku,
+    name: row.name,
+    priceCents: exactCents(row.price_cents, 'products.price_cents'),
+    stock: row.stock,
+  }));
 }
 
 /** The `orders` row of an order, or undefined. */
@@ -87,7 +93,11 @@ function itemRows(db: Knex, orderId: string): Promise<ItemRow[]> {
 /** Reserved lines with prices, else the lines as requested in the first event's detail. */
 function itemsFrom(rows: ItemRow[], firstEvent: EventRow | undefined): OrderItem[] {
   if (rows.length === 0) return linesFromDetail(firstEvent?.detail);
-  return rows.map((row) => ({ sku: row.sku, quantity: row.quantity, unitPriceCents: row.unit_price_cents }));
+  return rows.map((row) => ({
+    sku: row.sku,
+    quantity: row.quantity,
+    unitPriceCents: exactCents(row.unit_price_cents, 'order_items.unit_price_cents'),
+  }));
 }
 
 /** The lines of an order: as reserved (with prices) or, before/without a reservation, as requested. */
@@ -119,14 +129,14 @@ export async function loadOrderView(db: Knex, row: OrderRow): Promise<OrderView>
     customerId: row.customer_id,
     status: asStatus(row.status),
     items,
-    totalCents: Number(row.total_cents),
+    totalCents: exactCents(row.total_cents, 'orders.total_cents'),
     currency: row.currency,
     payment:
       payment === undefined
         ? null
         : {
             status: payment.status,
-            amountCents: Number(payment.amount_cents),
+            amountCents: exactCents(payment.amount_cents, 'payments.amount_cents'),
             attempts: payment.attempts,
             updatedAt: payment.updated_at.toISOString(),
           },
@@ -207,7 +217,7 @@ export async function listOrders(db: Knex, filter: ListOrdersFilter): Promise<Or
     orderId: row.id,
     customerId: row.customer_id,
     status: asStatus(row.status),
-    totalCents: Number(row.total_cents),
+    totalCents: exactCents(row.total_cents, 'orders.total_cents'),
     currency: row.currency,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),

@@ -3,16 +3,19 @@
  * from them, and the tests validate real responses against them, so the documentation cannot drift from the API.
  */
 import { z } from 'zod';
+import { MAX_CENTS } from '../lib/money';
+import { storedText } from '../lib/text-schema';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { ERROR_STATUS } from './errors';
 
 const isoTime = z.string().meta({ format: 'date-time', description: 'ISO-8601 timestamp' });
 const orderStatus = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
-const cents = z.number().int().min(0);
+/** Integer cents, exact: never above `Number.MAX_SAFE_INTEGER` (lib/money.ts). */
+const cents = z.number().int().min(0).max(MAX_CENTS);
 
 /** A catalog entry. */
 export const productSchema = z
-  .strictObject({ sku: z.string(), name: z.string(), priceCents: cents, stock: z.number().int().min(0) })
+  .strictObject({ sku: storedText(), name: storedText(), priceCents: cents, stock: z.number().int().min(0) })
   .meta({ id: 'Product' });
 
 /** GET /products. */
@@ -20,19 +23,19 @@ export const productListSchema = z.array(productSchema).meta({ id: 'ProductList'
 
 /** One line of an order; the unit price is null until the line is reserved (e.g. a REJECTED order). */
 export const orderItemSchema = z
-  .strictObject({ sku: z.string(), quantity: z.number().int().min(1), unitPriceCents: cents.nullable() })
+  .strictObject({ sku: storedText(), quantity: z.number().int().min(1), unitPriceCents: cents.nullable() })
   .meta({ id: 'OrderItem' });
 
 /** 201 of POST /orders, and the answer to a repeat with the same Idempotency-Key and body. */
 export const orderCreatedSchema = z
   .strictObject({
     orderId: z.guid(),
-    customerId: z.string(),
+    customerId: storedText(),
     status: orderStatus.meta({ description: 'RESERVED for a new order; the current status for a repeated key' }),
     totalCents: cents,
-    currency: z.string(),
+    currency: storedText(),
     items: z.array(orderItemSchema),
-    idempotencyKey: z.string().nullable(),
+    idempotencyKey: storedText().nullable(),
   })
   .meta({ id: 'OrderCreated' });
 
@@ -60,13 +63,13 @@ export const orderEventSchema = z
 export const orderViewSchema = z
   .strictObject({
     orderId: z.guid(),
-    customerId: z.string(),
+    customerId: storedText(),
     status: orderStatus,
     items: z.array(orderItemSchema),
     totalCents: cents,
-    currency: z.string(),
+    currency: storedText(),
     payment: paymentSchema.nullable(),
-    failureReason: z.string().nullable(),
+    failureReason: storedText().nullable(),
     createdAt: isoTime,
     updatedAt: isoTime,
     events: z.array(orderEventSchema),
@@ -77,10 +80,10 @@ export const orderViewSchema = z
 export const orderSummarySchema = z
   .strictObject({
     orderId: z.guid(),
-    customerId: z.string(),
+    customerId: storedText(),
     status: orderStatus,
     totalCents: cents,
-    currency: z.string(),
+    currency: storedText(),
     createdAt: isoTime,
     updatedAt: isoTime,
   })
@@ -88,7 +91,7 @@ export const orderSummarySchema = z
 
 /** GET /orders: newest first; pass `nextCursor` as `?cursor=` for the next page (null on the last page). */
 export const orderPageSchema = z
-  .strictObject({ orders: z.array(orderSummarySchema), nextCursor: z.string().nullable() })
+  .strictObject({ orders: z.array(orderSummarySchema), nextCursor: storedText().nullable() })
   .meta({ id: 'OrderPage' });
 
 /** 202 of POST /orders/:id/cancel. */
@@ -179,7 +182,7 @@ export const internalErrorSchema = z
   .meta({ id: 'InternalError' });
 
 const shortageSchema = z
-  .strictObject({ sku: z.string(), requested: z.number().int(), available: z.number().int() })
+  .strictObject({ sku: storedText(), requested: z.number().int(), available: z.number().int() })
   .meta({ id: 'Shortage' });
 
 /** 409 of POST /orders: the order was REJECTED for lack of stock. */
@@ -200,7 +203,7 @@ export const unknownSkuSchema = z
     message: z.string(),
     orderId: z.guid(),
     status: z.literal('REJECTED'),
-    skus: z.array(z.string()),
+    skus: z.array(storedText()),
   })
   .meta({ id: 'UnknownSkuError' });
 

@@ -3,7 +3,12 @@
  * The same schemas generate the OpenAPI document (api/openapi.ts), so the documented limits are the enforced ones.
  */
 import { z } from 'zod';
+import { MAX_REASON_LENGTH } from '../lib/storable-text';
+import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { ORDER_STATUSES } from '../workflows/definitions';
+import { fieldIssues } from '../lib/field-issues';
+
+export { fieldIssues, formatPath, type FieldIssue } from '../lib/field-issues';
 import { validationError } from './errors';
 
 /** SKU format: upper-case letters, digits and dashes, starting with a letter or digit, at most 64 characters. */
@@ -19,15 +24,22 @@ export const ORDER_LIMITS = {
   maxIdempotencyKeyLength: 255,
 } as const;
 
+/** Longest customer id (the JWT `sub`, `orders.customer_id varchar(128)`). */
+export const MAX_CUSTOMER_ID_LENGTH = 128;
+
+/** A customer id: the JWT `sub`, and the admins' `?customerId=` filter. */
+export const customerIdSchema = storableText({ max: MAX_CUSTOMER_ID_LENGTH });
+
 /** Page sizes of GET /orders. */
 export const PAGE_LIMITS = { default: 20, max: 100 } as const;
-
-const PRINTABLE_ASCII = /^[\x20-\x7E]+$/;
 
 /** One line of POST /orders. */
 export const orderLineSchema = z
   .strictObject({
-    sku: z.string().regex(SKU_PATTERN, { error: 'must be 1-64 characters of A-Z, 0-9 and "-", not starting with "-"' }),
+    sku: storableText({
+      max: 64,
+      pattern: { regex: SKU_PATTERN, message: 'must be 1-64 characters of A-Z, 0-9 and "-", not starting with "-"' },
+    }),
     quantity: z
       .number({ error: 'must be an integer' })
       .int({ error: 'must be an integer' })
@@ -60,13 +72,7 @@ export const createOrderBodySchema = z
         });
       }),
     payment: z.strictObject({
-      token: z
-        .string({ error: 'must be a string' })
-        .min(1, { error: 'must not be empty' })
-        .max(ORDER_LIMITS.maxPaymentTokenLength, {
-          error: `must be at most ${ORDER_LIMITS.maxPaymentTokenLength} characters`,
-        })
-        .regex(PRINTABLE_ASCII, { error: 'must be printable ASCII' }),
+      token: storableText({ max: ORDER_LIMITS.maxPaymentTokenLength, pattern: PRINTABLE_ASCII }),
     }),
   })
   .meta({ id: 'CreateOrderRequest' });
@@ -77,22 +83,15 @@ export type CreateOrderBody = z.infer<typeof createOrderBodySchema>;
 /** Optional body of POST /orders/:id/cancel: a reason recorded with the cancel. */
 export const cancelBodySchema = z
   .strictObject({
-    reason: z
-      .string()
-      .min(1, { error: 'must not be empty' })
-      .max(200, { error: 'must be at most 200 characters' })
-      .optional(),
+    reason: storableText({ max: MAX_REASON_LENGTH }).optional(),
   })
   .meta({ id: 'CancelOrderRequest' });
 
 /** The optional `Idempotency-Key` header. */
-export const idempotencyKeySchema = z
-  .string()
-  .min(1, { error: 'must not be empty' })
-  .max(ORDER_LIMITS.maxIdempotencyKeyLength, {
-    error: `must be at most ${ORDER_LIMITS.maxIdempotencyKeyLength} characters`,
-  })
-  .regex(PRINTABLE_ASCII, { error: 'must be printable ASCII' });
+export const idempotencyKeySchema = storableText({
+  max: ORDER_LIMITS.maxIdempotencyKeyLength,
+  pattern: PRINTABLE_ASCII,
+});
 
 /** An order id in a path: any UUID (random for orders without a key, derived for keyed ones). */
 export const orderIdSchema = z.guid();
@@ -100,9 +99,10 @@ export const orderIdSchema = z.guid();
 /** Query of GET /orders; every parameter is optional and given at most once. */
 export const listOrdersQuerySchema = z.strictObject({
   status: z.enum(ORDER_STATUSES, { error: `must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
-  limit: z
-    .string()
-    .regex(/^\d{1,4}$/, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
+  limit: storableText({
+    max: 4,
+    pattern: { regex: /^\d{1,4}$/, message: `must be an integer from 1 to ${PAGE_LIMITS.max}` },
+  })
     .transform(Number)
     .pipe(
       z
@@ -111,54 +111,27 @@ export const listOrdersQuerySchema = z.strictObject({
         .max(PAGE_LIMITS.max, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` }),
     )
     .optional(),
-  cursor: z.string().min(1).max(200).optional(),
+  cursor: storableText({ max: 200 }).optional(),
   /** Admins only: list one customer's orders. */
-  customerId: z.string().min(1).max(128).optional(),
+  customerId: customerIdSchema.optional(),
 });
 
 /** A validated GET /orders query. */
 export type ListOrdersQuery = z.infer<typeof listOrdersQuerySchema>;
 
-/** Formats a zod path as `items[0].quantity`. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else out += out === '' ? String(part) : `.${String(part)}`;
-  }
-  return out;
-}
-
-/** One problem with a request, by field. */
-export interface FieldIssue {
-  field: string;
-  message: string;
-}
-
-/** Flattens zod issues to field/message pairs; unknown keys become one issue per key. */
-export function fieldIssues(error: z.ZodError, root: string): FieldIssue[] {
-  const issues: FieldIssue[] = [];
-  for (const issue of error.issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        const field = formatPath([...issue.path, key]);
-        issues.push({ field: root === '' ? field : `${root}.${field}`, message: 'unknown field' });
-      }
-      continue;
-    }
-    const path = formatPath(issue.path);
-    const field = root === '' ? path || 'body' : path === '' ? root : `${root}.${path}`;
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
-    issues.push({ field, message: missing ? 'is required' : issue.message });
-  }
-  return issues;
-}
-
-/** Parses `value` with `schema` or throws a 400 naming the first offending field (all issues in `issues`). */
-export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, root = ''): z.output<S> {
+/**
+ * Parses `value` with `schema` or throws a 400 naming the first offending field (all issues in `issues`); `root`
+ * prefixes field names, `unknownKey` is the message of a key the schema does not know.
+ */
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  root = '',
+  unknownKey = 'unknown field',
+): z.output<S> {
   const result = schema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  const issues = fieldIssues(result.error, root);
+  const issues = fieldIssues(result.error, { root, unknownKey });
   const first = issues[0] ?? { field: root || 'body', message: 'invalid' };
   throw validationError(first.field, first.message, issues.slice(0, 20));
 }

@@ -11,7 +11,7 @@ import { requestRoute } from './checks';
 import type { Random } from './options';
 import type { CatalogProduct, Secret } from './stack';
 
-/** The payment tokens of the mix (DESIGN.md, Payment simulator); `random` is any other token. */
+/** The payment tokens of the mix (docs/design.md, Payment simulator); `random` is any other token. */
 export const TOKEN_WEIGHTS = {
   tok_ok: 30,
   tok_decline: 10,

@@ -382,6 +382,8 @@ export function loadConfigOrExit(env: Env = process.env): Config {
 export interface ToolingConfig {
   /** Explicit Temporal CLI binary (`TEMPORAL_CLI_PATH`). */
   temporalCliPath: string | undefined;
+  /** Explicit Chromium for the browser test (`CHROMIUM_PATH`); unset → the packaged one (scripts/test-tools.ts). */
+  chromiumPath: string | undefined;
   /** Directory for cached builds shared by every clone (`ORDERFLOW_CACHE_DIR`, default `~/.cache/orderflow`). */
   cacheDir: string;
   /** The process PATH, searched for `temporal`, `go` and `redis-server`. */
@@ -406,6 +408,7 @@ export function loadToolingConfig(env: Env = process.env): ToolingConfig {
   const home = read(env, 'HOME') ?? '/tmp';
   return {
     temporalCliPath: read(env, 'TEMPORAL_CLI_PATH'),
+    chromiumPath: read(env, 'CHROMIUM_PATH'),
     cacheDir: read(env, 'ORDERFLOW_CACHE_DIR') ?? `${read(env, 'XDG_CACHE_HOME') ?? `${home}/.cache`}/orderflow`,
     path: read(env, 'PATH') ?? '/usr/local/bin:/usr/bin:/bin',
     testDatabaseUrl: read(env, 'TEST_DATABASE_URL'),

@@ -1,5 +1,5 @@
 /**
- * The data invariants of DESIGN.md, checked against the database by tests, the benchmark and chaos runs:
+ * The data invariants of docs/design.md, checked against the database by tests, the benchmark and chaos runs:
  * stock is conserved, never negative, every COMPLETED order was paid exactly once for its total (a zero-total order:
  * never), stock is committed exactly for COMPLETED orders, and no failed, rejected or cancelled order keeps stock held
  * or money captured.

@@ -13,6 +13,7 @@
 export const MAX_REASON_LENGTH = 200;
 
 /** U+0000, or a surrogate code unit that is not part of a valid pair. */
+// eslint-disable-next-line no-control-regex -- U+0000 is exactly what this rule exists to find
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const UNSTORABLE_GLOBAL = new RegExp(UNSTORABLE.source, 'g');
 

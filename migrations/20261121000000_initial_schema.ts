@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 
-/** Creates every table of DESIGN.md: catalog, orders, reservations, the payment ledger and the event outbox. */
+/** Creates every table of docs/design.md: catalog, orders, reservations, the payment ledger and the event outbox. */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.createTable('products', (t) => {
     t.increments('id').primary();

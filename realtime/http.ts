@@ -5,8 +5,12 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { z } from 'zod';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
+import { fieldIssues } from '../lib/field-issues';
+import { normaliseStorableText } from '../lib/storable-text';
+import { storableText } from '../lib/text-schema';
 import { signDevToken } from './auth';
 
 /** Where the demo page's files live. */
@@ -21,7 +25,14 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-const CUSTOMER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+/** Query of `/dev-token`: both optional, nothing else (an unknown or repeated parameter is a 400 naming it). */
+const devTokenQuerySchema = z.strictObject({
+  customer: storableText({
+    max: 128,
+    pattern: { regex: /^[A-Za-z0-9_.:@-]+$/, message: 'must be 1-128 characters of [A-Za-z0-9_.:@-]' },
+  }).optional(),
+  role: z.enum(['customer', 'admin'], { error: 'must be customer or admin' }).optional(),
+});
 
 /** Dependencies of the HTTP routes. */
 export interface HttpRoutesDeps {
@@ -116,12 +127,22 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
           sendJson(res, 404, { error: 'not_found', message: 'no route /dev-token' });
           return;
         }
-        const customerId = url.searchParams.get('customer') ?? 'demo-customer';
-        const role = url.searchParams.get('role') === 'admin' ? 'admin' : 'customer';
-        if (!CUSTOMER_ID.test(customerId)) {
-          sendJson(res, 400, { error: 'validation', message: 'customer must be 1-128 characters of [A-Za-z0-9_.:@-]' });
+        const names = [...url.searchParams.keys()];
+        const repeated = names.find((name, index) => names.indexOf(name) !== index);
+        const query = devTokenQuerySchema.safeParse(Object.fromEntries(url.searchParams));
+        if (repeated !== undefined || !query.success) {
+          const issue = query.success
+            ? { field: repeated ?? 'query', message: 'must be given once' }
+            : fieldIssues(query.error, { whole: 'query', unknownKey: 'unknown query parameter' })[0];
+          const field = normaliseStorableText(issue?.field, 64) ?? 'query';
+          sendJson(res, 400, {
+            error: 'validation_failed',
+            field,
+            message: `${field}: ${issue?.message ?? 'invalid'}`,
+          });
           return;
         }
+        const { customer: customerId = 'demo-customer', role = 'customer' } = query.data;
         sendJson(res, 200, { token: signDevToken({ customerId, role }, config.jwtSecret), customerId, role });
         return;
       }

@@ -13,7 +13,10 @@ export function toClientEvent(event: OrderEvent): ClientOrderEvent {
   return { orderId: event.orderId, seq: event.seq, status: event.status, at: event.at, detail: event.detail };
 }
 
-/** Body of a `subscribe` request: follow one order, first replaying every stored event after `lastSeq`. */
+/**
+ * Body of a `subscribe` request: follow one order, first replaying every stored event after `lastSeq`. Its only
+ * text, `orderId`, must be a UUID, which is storable text by construction (no U+0000, no surrogates).
+ */
 export const subscribeRequestSchema = z.strictObject({
   orderId: z.guid(),
   /** The highest seq the client already has; 0 (the default) replays the whole history. */
@@ -35,5 +38,11 @@ export const REALTIME_ERRORS = {
 /** A `subscribe` error code. */
 export type SubscribeErrorCode = Exclude<(typeof REALTIME_ERRORS)[keyof typeof REALTIME_ERRORS], 'unauthorized'>;
 
-/** Acknowledgement of a `subscribe`: sent after the replayed events, before live ones resume. */
-export type SubscribeAck = { ok: true } | { ok: false; error: SubscribeErrorCode };
+/**
+ * Acknowledgement of a `subscribe`: sent after the replayed events, before live ones resume. A refused payload
+ * (`invalid_payload`) names the offending `field` (`payload` for the frame as a whole) and says why in `message`.
+ */
+export type SubscribeAck =
+  | { ok: true }
+  | { ok: false; error: Exclude<SubscribeErrorCode, 'invalid_payload'> }
+  | { ok: false; error: 'invalid_payload'; field: string; message: string };

@@ -20,6 +20,8 @@ import { TABLES } from '../lib/db';
 import { ORDER_STATUS_EVENT, redisKeys, ROOMS, SUBSCRIBE_EVENT, type OrderEvent } from '../lib/events';
 import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
+import { fieldIssues } from '../lib/field-issues';
+import { normaliseStorableText } from '../lib/storable-text';
 import type { OrderStatus } from '../workflows/definitions';
 import { authenticate, type SocketIdentity } from './auth';
 import { createHttpRoutes } from './http';
@@ -282,7 +284,10 @@ export function createRelay(deps: RelayDeps): Relay {
   ): Promise<void> => {
     const request = subscribeRequestSchema.safeParse(payload);
     if (!request.success) {
-      reply({ ok: false, error: REALTIME_ERRORS.invalidPayload });
+      const issue = fieldIssues(request.error, { whole: 'payload' })[0];
+      // The field is echoed back: a key the client made up is made storable text first, like any text we send.
+      const field = normaliseStorableText(issue?.field, 64) ?? 'payload';
+      reply({ ok: false, error: REALTIME_ERRORS.invalidPayload, field, message: issue?.message ?? 'invalid' });
       return;
     }
     const { orderId, lastSeq = 0 } = request.data;

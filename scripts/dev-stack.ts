@@ -27,6 +27,7 @@ import {
   withDatabase,
   type Teardown,
 } from './services';
+import { SetupError } from './setup-error';
 import { resolveTemporalCli } from './temporal-cli';
 import { signToken } from '../api/auth';
 
@@ -61,7 +62,7 @@ function prefixOutput(name: string, child: ChildProcess): void {
 
 async function assertPortFree(port: number, what: string, variable: string): Promise<void> {
   if (await portOpen('127.0.0.1', port)) {
-    throw new Error(
+    throw new SetupError(
       `port ${port} (${what}) is already in use: stop whatever holds it (another OrderFlow? \`lsof -i :${port}\`) or set ${variable}`,
     );
   }
@@ -75,7 +76,7 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
   const adminUrl = withDatabase(EMBEDDED_DATABASE_URL, 'postgres');
   if (!(await postgresAnswers(adminUrl))) {
     if (await portOpen('127.0.0.1', port)) {
-      throw new Error(
+      throw new SetupError(
         `port ${port} is taken by something that is not our embedded PostgreSQL: set EMBEDDED_PG_PORT or DATABASE_URL`,
       );
     }
@@ -133,7 +134,7 @@ async function provisionTemporal(
   await assertPortFree(tooling.temporalUiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT');
   const cli = await resolveTemporalCli({ tooling, progress: say });
   if (cli.source === 'sdk-download') {
-    throw new Error(
+    throw new SetupError(
       'no Temporal CLI: install Go (the launcher then builds it), put `temporal` on PATH, or set TEMPORAL_CLI_PATH',
     );
   }
@@ -151,7 +152,7 @@ async function provisionTemporal(
   prefixOutput('temporal', child);
   services.push({ name: 'temporal', child });
   watchExit({ name: 'temporal', child });
-  await waitFor('the Temporal dev server', () => temporalAnswers(address), 120_000);
+  await waitForService('temporal', 'the Temporal dev server', () => temporalAnswers(address), 120_000);
   return address;
 }
 
@@ -191,6 +192,22 @@ function watchExit(service: Service): void {
     );
     void shutdown(1);
   });
+}
+
+/** Waits for a process of ours to answer; on timeout says which prefixed lines to read. */
+async function waitForService(
+  name: string,
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+): Promise<void> {
+  try {
+    await waitFor(what, check, timeoutMs);
+  } catch {
+    throw new SetupError(
+      `${what} did not answer within ${timeoutMs / 1000} s: see its [${name}] lines above (a busy machine? try again)`,
+    );
+  }
 }
 
 async function httpOk(url: string): Promise<boolean> {
@@ -273,10 +290,10 @@ async function main(): Promise<void> {
 
   const apiUrl = `http://localhost:${config.apiPort}`;
   const relayUrl = `http://localhost:${config.realtimePort}`;
-  await waitFor('the API', () => httpOk(`${apiUrl}/health`), 60_000);
-  await waitFor('the realtime relay', () => httpOk(`${relayUrl}/health`), 60_000);
+  await waitForService('api', 'the API', () => httpOk(`${apiUrl}/health`));
+  await waitForService('realtime', 'the realtime relay', () => httpOk(`${relayUrl}/health`));
   const codecUrl = `http://localhost:${config.codecPort}`;
-  await waitFor('the codec server', () => httpOk(`${codecUrl}/health`), 60_000);
+  await waitForService('codec-server', 'the codec server', () => httpOk(`${codecUrl}/health`));
 
   const uiUrl =
     tooling.temporalAddress === undefined ? `http://localhost:${tooling.temporalUiPort}` : "(your cluster's Web UI)";
@@ -294,13 +311,21 @@ async function main(): Promise<void> {
   say('More tokens: npm run token -- <customerId> [--admin].  Press Ctrl-C to stop everything.');
 }
 
-main().catch(async (error: unknown) => {
-  const message =
-    error instanceof ConfigError
-      ? `invalid configuration: ${error.message}`
-      : error instanceof Error
-        ? error.message
-        : String(error);
-  process.stderr.write(`orderflow: ${message}\n`);
+/** One line for a start-up failure: our own errors already say what to do; anything else gets a pointer. */
+function failureLine(error: unknown): string {
+  if (error instanceof ConfigError) return `invalid configuration: ${error.message}`;
+  const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
+  return error instanceof SetupError
+    ? message
+    : `${message} (unexpected; see README.md, Troubleshooting, and the lines above, or report it)`;
+}
+
+async function fail(error: unknown): Promise<void> {
+  process.stderr.write(`orderflow: ${failureLine(error)}\n`);
   await shutdown(1);
-});
+}
+
+// Whatever goes wrong, during start-up or later, ends in one line and an ordered stop, never a stack trace.
+process.on('unhandledRejection', (error) => void fail(error));
+process.on('uncaughtException', (error) => void fail(error));
+main().catch(fail);

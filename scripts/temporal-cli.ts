@@ -1,5 +1,5 @@
 /**
- * Finds or builds the Temporal CLI (dev server + Web UI), in the order DESIGN.md gives:
+ * Finds or builds the Temporal CLI (dev server + Web UI), in the order docs/design.md gives:
  * `TEMPORAL_CLI_PATH`, `temporal` on PATH, a cached build outside the repo, `go install` of the pinned release, and
  * last the SDK's own download (machines with internet). Run directly (`npm run temporal:cli`) it prints the path.
  */
@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { loadToolingConfig, type ToolingConfig } from '../lib/config';
+import { SetupError } from './setup-error';
 import { TEMPORAL_CLI_GO_PACKAGE, TEMPORAL_CLI_VERSION } from '../temporal-config/dev-server';
 
 /** Where a resolved CLI came from. */
@@ -16,9 +17,10 @@ export type CliSource = 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' | 'go install' | 
 export type ResolvedCli = { source: Exclude<CliSource, 'sdk-download'>; path: string } | { source: 'sdk-download' };
 
 /** Raised when a step of provisioning fails in a way the user must fix. */
-export class TemporalCliError extends Error {}
+export class TemporalCliError extends SetupError {}
 
-function isExecutable(file: string): boolean {
+/** True if `file` exists and this user may execute it. */
+export function isExecutable(file: string): boolean {
   try {
     accessSync(file, constants.X_OK);
     return true;
@@ -45,18 +47,22 @@ export function cachedCliPath(cacheDir: string): string {
 /** Progress callback for long steps. */
 export type Progress = (line: string) => void;
 
-/** Builds the pinned CLI with `go install` into the cache, printing progress while Go works (minutes on first run). */
-export async function goInstallCli(goBinary: string, cacheDir: string, progress: Progress): Promise<string> {
-  const target = cachedCliPath(cacheDir);
-  const buildDir = `${path.dirname(target)}.build-${process.pid}`;
-  mkdirSync(buildDir, { recursive: true });
-  progress(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (first run only; 3-10 minutes)...`);
+/** What the first Temporal CLI build costs, said before it starts (measured on 2 cores with an empty Go cache). */
+export const TEMPORAL_CLI_BUILD_TIME = 'first run only; about 5 minutes on 2 free cores, up to 10 on a busy machine';
+
+/**
+ * Runs one Go build command (`go install` / `go build`), printing a progress line every 15 s while Go works; rejects
+ * with a `TemporalCliError` naming `what` and Go's last output line when it fails.
+ */
+export async function runGoBuild(
+  goBinary: string,
+  args: string[],
+  options: { cwd?: string; env: NodeJS.ProcessEnv; what: string },
+  progress: Progress,
+): Promise<void> {
   const started = Date.now();
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(goBinary, ['install', '-v', TEMPORAL_CLI_GO_PACKAGE], {
-      env: { ...process.env, GOBIN: buildDir, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(goBinary, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
     let packages = 0;
     let lastLine = '';
     const onData = (chunk: Buffer): void => {
@@ -79,14 +85,40 @@ export async function goInstallCli(goBinary: string, cacheDir: string, progress:
     child.on('exit', (code) => {
       clearInterval(ticker);
       if (code === 0) resolve();
-      else reject(new TemporalCliError(`go install ${TEMPORAL_CLI_GO_PACKAGE} failed (exit ${code}): ${lastLine}`));
+      else reject(new TemporalCliError(`${options.what} failed (exit ${code}): ${lastLine}`));
     });
   });
+}
+
+/** Builds the pinned CLI with `go install` into the cache, printing progress while Go works (minutes on first run). */
+export async function goInstallCli(goBinary: string, cacheDir: string, progress: Progress): Promise<string> {
+  const target = cachedCliPath(cacheDir);
+  const buildDir = `${path.dirname(target)}.build-${process.pid}`;
+  mkdirSync(buildDir, { recursive: true });
+  progress(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (${TEMPORAL_CLI_BUILD_TIME})...`);
+  const started = Date.now();
+  await runGoBuild(
+    goBinary,
+    ['install', '-v', TEMPORAL_CLI_GO_PACKAGE],
+    {
+      env: { ...process.env, GOBIN: buildDir, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
+      what: `go install ${TEMPORAL_CLI_GO_PACKAGE}`,
+    },
+    progress,
+  );
   mkdirSync(path.dirname(target), { recursive: true });
   renameSync(path.join(buildDir, 'temporal'), target);
   rmSync(buildDir, { recursive: true, force: true });
   progress(`Built ${target} in ${Math.round((Date.now() - started) / 1000)}s`);
   return target;
+}
+
+/** Where Go is looked for when it is not on PATH: the standard tarball location. */
+export const GO_FALLBACKS = ['/usr/local/go/bin/go'];
+
+/** The Go toolchain on `pathValue`, else at a standard location; undefined when there is none. */
+export function findGo(pathValue: string, fallbacks: string[] = GO_FALLBACKS): string | undefined {
+  return findOnPath('go', pathValue) ?? fallbacks.find(isExecutable);
 }
 
 /** Resolution steps, injectable for tests. */
@@ -104,7 +136,7 @@ export async function resolveTemporalCli({
   tooling,
   progress = () => undefined,
   build = goInstallCli,
-  goFallbacks = ['/usr/local/go/bin/go'],
+  goFallbacks = GO_FALLBACKS,
 }: ResolveOptions): Promise<ResolvedCli> {
   if (tooling.temporalCliPath !== undefined) {
     if (!isExecutable(tooling.temporalCliPath)) {
@@ -116,7 +148,7 @@ export async function resolveTemporalCli({
   if (onPath !== undefined) return { source: 'PATH', path: onPath };
   const cached = cachedCliPath(tooling.cacheDir);
   if (existsSync(cached) && isExecutable(cached)) return { source: 'cache', path: cached };
-  const go = findOnPath('go', tooling.path) ?? goFallbacks.find(isExecutable);
+  const go = findGo(tooling.path, goFallbacks);
   if (go !== undefined) return { source: 'go install', path: await build(go, tooling.cacheDir, progress) };
   progress('No Temporal CLI and no Go toolchain found: falling back to the SDK download (needs internet).');
   return { source: 'sdk-download' };

@@ -6,6 +6,7 @@
  */
 import type { Middleware } from 'koa';
 import { z } from 'zod';
+import { exactCents } from '../../lib/money';
 import type { AuthState, Caller } from '../auth';
 import { readJsonBody } from '../body';
 import type { RouteDeps } from '../deps';
@@ -83,7 +84,7 @@ async function answerFromRow(deps: RouteDeps, row: OrderRow, requestHash: string
     orderId: row.id,
     customerId: row.customer_id,
     status,
-    totalCents: Number(row.total_cents),
+    totalCents: exactCents(row.total_cents, 'orders.total_cents'),
     currency: row.currency,
     items: await loadItems(deps.db, row.id),
     idempotencyKey: row.idempotency_key,

@@ -1,22 +1,20 @@
 /**
  * GET /orders: the caller's orders, newest first, one page at a time (`?limit=`, `?cursor=`, `?status=`). Admins see
- * every customer's orders and may filter with `?customerId=`. Unknown or repeated parameters are a 400.
+ * every customer's orders and may filter with `?customerId=`. The router checks the query against
+ * `listOrdersQuerySchema` first (api/query.ts): unknown, repeated or invalid parameters are a 400.
  */
 import type { Middleware } from 'koa';
 import type { AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
 import { validationError } from '../errors';
 import { decodeCursor, listOrders } from '../order-store';
-import { listOrdersQuerySchema, PAGE_LIMITS, parseOrThrow } from '../validation';
+import type { QueryState } from '../query';
+import { PAGE_LIMITS, type ListOrdersQuery } from '../validation';
 
-/** Handler of GET /orders. */
-export function getOrders({ db }: RouteDeps): Middleware<AuthState> {
+/** Handler of GET /orders; `ctx.state.query` holds the validated parameters. */
+export function getOrders({ db }: RouteDeps): Middleware<AuthState & QueryState<ListOrdersQuery>> {
   return async (ctx) => {
-    const caller = ctx.state.caller;
-    for (const [name, value] of Object.entries(ctx.query)) {
-      if (Array.isArray(value)) throw validationError(name, 'must be given once');
-    }
-    const query = parseOrThrow(listOrdersQuerySchema, { ...ctx.query });
+    const { caller, query } = ctx.state;
     if (query.customerId !== undefined && caller.role !== 'admin') {
       throw validationError('customerId', "only admins may list another customer's orders");
     }

@@ -3,15 +3,12 @@
  * reach COMPLETED, then cancel a tok_slow order and watch it end CANCELLED. Set DEMO_SCREENSHOT=<path> to save a
  * screenshot of the page at the end (docs/demo.png is made that way).
  */
-import { existsSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../scripts/services';
 import { createApiHarness, type ApiHarness } from '../support/api-helpers';
-import { insertProducts, uniqueSku } from '../support/services';
+import { chromiumPath, insertProducts, uniqueSku } from '../support/services';
 import { startRelay, type TestRelay } from '../integration/realtime.support';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('live demo page', () => {
   let h: ApiHarness;
@@ -21,8 +18,6 @@ describe('live demo page', () => {
   let sku: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     const port = await freePort();
     const origin = `http://127.0.0.1:${port}`;
     h = await createApiHarness({ env: { CORS_ORIGINS: origin } });
@@ -40,7 +35,7 @@ describe('live demo page', () => {
     sku = uniqueSku('demo');
     await insertProducts(h.db, [{ sku, stock: 10, priceCents: 1999, name: 'Demo mug' }]);
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath(),
       args: [
         '--headless',
         '--no-sandbox',

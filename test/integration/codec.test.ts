@@ -1,5 +1,5 @@
 /**
- * Payment data out of sight (DESIGN.md, Temporal contract): the encryption codec, its key rotation, the codec server
+ * Payment data out of sight (docs/design.md, Temporal contract): the encryption codec, its key rotation, the codec server
  * the Temporal Web UI and CLI decode through, and an order run end to end with encryption on, checked the way an
  * attacker with read access to Temporal would look at it: `temporal workflow show`.
  */

@@ -1,10 +1,11 @@
 /**
- * The production stack as a real Compose implementation reads it: docker-compose.yml is interpolated, validated and
- * normalised by `docker-compose config` (Debian's docker-compose package; `docker compose` v2 works too), offline and
- * without a Docker engine. The checks keep the stack honest as the code changes: every setting lib/config.ts reads
- * reaches every OrderFlow process (the list is parsed from lib/config.ts, never copied), images are pinned, host ports
- * do not clash, the start order holds, and no secret has a default. Plus the Dockerfile and temporal-config/ facts the
- * stack relies on. Needs the `docker-compose` apt package (.ci/run installs it); without it the suite fails with the install hint.
+ * The production stack as Compose reads it: docker-compose.yml is loaded, interpolated, validated against the Compose
+ * Specification and normalised by compose-go, the loader Docker Compose is built on, through the small
+ * `compose-config` program (test/support/compose-config: the same steps as `docker compose config`), offline and
+ * without a Docker engine; `npm test` builds it with Go into ~/.cache/orderflow (scripts/test-tools.ts). The checks
+ * keep the stack honest as the code changes: every setting lib/config.ts reads reaches every OrderFlow process (the
+ * list is parsed from lib/config.ts, never copied), images are pinned, host ports do not clash, the start order
+ * holds, and no secret has a default. Plus the Dockerfile and temporal-config/ facts the stack relies on.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,10 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
 import { loadConfig } from '../../lib/config';
-import { findOnPath } from '../../scripts/temporal-cli';
 import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../../temporal-config/cluster';
 import { DYNAMIC_CONFIG, SEARCH_ATTRIBUTE_TYPES } from '../../temporal-config/dev-server';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { composeConfigPath } from '../support/services';
 
 const root = path.resolve(__dirname, '..', '..');
 const read = (file: string): string => readFileSync(path.join(root, file), 'utf8');
@@ -60,34 +61,21 @@ function configVariables(): string[] {
   return [...new Set(names)].sort();
 }
 
-/** How to run Compose here: the v1 `docker-compose` binary or the v2 `docker compose` plugin. */
-function findCompose(): string[] | undefined {
-  const pathValue = process.env.PATH ?? '';
-  const v1 = findOnPath('docker-compose', pathValue);
-  if (v1 !== undefined) return [v1];
-  const docker = findOnPath('docker', pathValue);
-  if (docker !== undefined && spawnSync(docker, ['compose', 'version'], { stdio: 'ignore' }).status === 0) {
-    return [docker, 'compose'];
-  }
-  return undefined;
-}
-
-const compose = findCompose();
 /** A scratch dir with an empty env file, so a developer's .env never leaks into the checks. */
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'orderflow-compose-test-'));
 const emptyEnvFile = path.join(scratch, 'empty.env');
 writeFileSync(emptyEnvFile, '');
+let composeConfigBinary = '';
+beforeAll(async () => {
+  composeConfigBinary = await composeConfigPath();
+});
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** Runs `config` with exactly `env` (plus PATH/HOME); returns exit status and output. */
 function composeConfig(env: Record<string, string>): { status: number | null; stdout: string; stderr: string } {
-  if (compose === undefined) {
-    throw new Error('no docker-compose / `docker compose` found: apt-get install -y docker-compose (see .ci/run)');
-  }
-  const [command, ...prefix] = compose as [string, ...string[]];
   const result = spawnSync(
-    command,
-    [...prefix, '--env-file', emptyEnvFile, '-f', path.join(root, 'docker-compose.yml'), 'config'],
+    composeConfigBinary,
+    ['--env-file', emptyEnvFile, '-f', path.join(root, 'docker-compose.yml')],
     { cwd: scratch, env: { PATH: process.env.PATH ?? '', HOME: scratch, ...env }, encoding: 'utf8', timeout: 30_000 },
   );
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -124,7 +112,7 @@ describe('docker-compose.yml, as Compose reads it', () => {
 
   beforeAll(() => {
     const result = composeConfig(SECRET_VALUES);
-    if (result.status !== 0) throw new Error(`docker-compose config failed:\n${result.stderr}`);
+    if (result.status !== 0) throw new Error(`compose-config failed:\n${result.stderr}`);
     services = (YAML.parse(result.stdout) as { services: Record<string, Service> }).services;
   });
 

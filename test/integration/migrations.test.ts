@@ -67,6 +67,30 @@ describe('migrations on real PostgreSQL', () => {
     expect(DEMO_CATALOG.length).toBeGreaterThanOrEqual(18);
   });
 
+  it('when an amount beyond Number.MAX_SAFE_INTEGER cents is written, then the database refuses it; the limit itself is stored', async () => {
+    const order = (total: string) => ({
+      id: randomUUID(),
+      customer_id: 'c-money',
+      status: 'PENDING',
+      total_cents: total,
+      request_hash: 'h',
+      workflow_id: `wf-${randomUUID()}`,
+    });
+    await expect(db('orders').insert(order('9007199254740992'))).rejects.toThrow(/orders_total_cents_range/);
+    await expect(db('orders').insert(order('-1'))).rejects.toThrow(/orders_total_cents_range/);
+    const atLimit = order('9007199254740991');
+    await db('orders').insert(atLimit);
+    const payment = (amount: string) => ({
+      idempotency_key: `pay-${randomUUID()}`,
+      order_id: atLimit.id,
+      amount_cents: amount,
+      status: 'approved',
+      card_fingerprint: 'f',
+    });
+    await expect(db('payments').insert(payment('9007199254740992'))).rejects.toThrow(/payments_amount_cents_range/);
+    await db('payments').insert(payment('9007199254740991'));
+  });
+
   it('when orders exist before orders.status_seq is added, then each takes the seq of its newest event', async () => {
     // Roll back, newest first, until the database is as it was before 20261121020000_order_status_seq.
     for (let guard = 0; (await db.schema.hasColumn('orders', 'status_seq')) && guard < 50; guard += 1) {

@@ -135,17 +135,27 @@ describe('realtime relay', () => {
   });
 
   test.each([
-    ['no payload', undefined],
-    ['a string', 'not-an-object'],
-    ['an orderId that is not a uuid', { orderId: 'order-1' }],
-    ['a negative lastSeq', { orderId: randomUUID(), lastSeq: -1 }],
-    ['a fractional lastSeq', { orderId: randomUUID(), lastSeq: 1.5 }],
-    ['an unknown field', { orderId: randomUUID(), since: 3 }],
-  ])('when the subscribe payload is %s, then the ack is invalid_payload', async (_label, payload) => {
-    const henry = await h.client(h.relay(), `henry-${randomUUID()}`);
-    expect(await henry.subscribeRaw(payload)).toEqual({ ok: false, error: REALTIME_ERRORS.invalidPayload });
-    expect(henry.received).toEqual([]);
-  });
+    ['no payload', undefined, 'payload'],
+    ['a string', 'not-an-object', 'payload'],
+    ['an orderId that is not a uuid', { orderId: 'order-1' }, 'orderId'],
+    ['an orderId with U+0000', { orderId: `${randomUUID()}\u0000` }, 'orderId'],
+    ['an orderId with a lone surrogate', { orderId: `${randomUUID().slice(0, 35)}\ud800` }, 'orderId'],
+    ['a negative lastSeq', { orderId: randomUUID(), lastSeq: -1 }, 'lastSeq'],
+    ['a fractional lastSeq', { orderId: randomUUID(), lastSeq: 1.5 }, 'lastSeq'],
+    ['an unknown field', { orderId: randomUUID(), since: 3 }, 'since'],
+  ])(
+    'when the subscribe payload is %s, then the ack is invalid_payload naming the field',
+    async (_l, payload, field) => {
+      const henry = await h.client(h.relay(), `henry-${randomUUID()}`);
+      expect(await henry.subscribeRaw(payload)).toEqual({
+        ok: false,
+        error: REALTIME_ERRORS.invalidPayload,
+        field,
+        message: expect.any(String),
+      });
+      expect(henry.received).toEqual([]);
+    },
+  );
 
   const badTokens: [string, (config: Config) => Record<string, unknown>][] = [
     ['no token', () => ({})],
@@ -170,6 +180,14 @@ describe('realtime relay', () => {
     [
       'a token with an unknown role',
       (c) => ({ token: jwt.sign({ sub: 'x', role: 'root' }, c.jwtSecret, { expiresIn: 60 }) }),
+    ],
+    [
+      'a token whose sub holds U+0000',
+      (c) => ({ token: jwt.sign({ sub: 'x\u0000y', role: 'admin' }, c.jwtSecret, { expiresIn: 60 }) }),
+    ],
+    [
+      'a token whose sub holds a lone surrogate',
+      (c) => ({ token: jwt.sign({ sub: 'x\ud800', role: 'customer' }, c.jwtSecret, { expiresIn: 60 }) }),
     ],
   ];
 
@@ -255,6 +273,21 @@ describe('realtime relay', () => {
       role: 'admin',
     });
     expect((await fetch(`${h.relay().url}/dev-token?customer=${'x'.repeat(200)}`)).status).toBe(400);
+  });
+
+  test.each([
+    ['an unknown parameter', '?customer=demo-1&admin=1', 'admin'],
+    ['a repeated parameter', '?customer=a&customer=b', 'customer'],
+    ['an unknown role (it used to become customer silently)', '?role=root', 'role'],
+    ['U+0000 in the customer', '?customer=a%00b', 'customer'],
+  ])('when a dev token is requested with %s (%s), then it is a 400 naming %s', async (_label, query, field) => {
+    const response = await fetch(`${h.relay().url}/dev-token${query}`);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({
+      error: 'validation_failed',
+      field,
+      message: expect.stringMatching(/^.+: /),
+    });
   });
 
   test('when the relay runs in production, then /dev-token does not exist', async () => {

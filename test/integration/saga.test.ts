@@ -86,7 +86,7 @@ async function searchStatus(handle: WorkflowHandle): Promise<unknown> {
   return (await handle.describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.orderStatus);
 }
 
-/** DESIGN.md's invariants for one test's product and order: stock conserved, paid once, or fully compensated. */
+/** docs/design.md's invariants for one test's product and order: stock conserved, paid once, or fully compensated. */
 async function expectInvariants(sku: string, orderId: string) {
   expect(await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [orderId] })).toEqual(
     [],
@@ -103,7 +103,7 @@ async function expectCompensated(sku: string, orderId: string) {
   return rows;
 }
 
-describe('payment tokens (DESIGN.md, Payment simulator)', () => {
+describe('payment tokens (docs/design.md, Payment simulator)', () => {
   const completed: [number, OrderStatus][] = [
     [1, 'PENDING'],
     [2, 'RESERVED'],

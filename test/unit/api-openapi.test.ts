@@ -4,13 +4,14 @@ import type { Knex } from 'knex';
 import { resolveOptions } from '../../api/deps';
 import { createMetrics } from '../../api/metrics';
 import { API_OPERATIONS, buildOpenApiDocument, openApiPath } from '../../api/openapi';
+import { isQueryCheck } from '../../api/query';
 import { createRouter } from '../../api/routes';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 
 /** The router only stores its clients; no call reaches them while routes are listed. */
-function routes(): string[] {
-  const router = createRouter(
+function router() {
+  return createRouter(
     {
       config: loadConfig({}),
       db: {} as Knex,
@@ -21,7 +22,10 @@ function routes(): string[] {
     },
     createMetrics(false),
   );
-  return router.stack.flatMap((layer) =>
+}
+
+function routes(): string[] {
+  return router().stack.flatMap((layer) =>
     layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m.toLowerCase()} ${openApiPath(String(layer.path))}`),
   );
 }
@@ -48,6 +52,17 @@ describe('api/openapi', () => {
     expect(refs.length).toBeGreaterThan(10);
     for (const ref of refs) expect(doc.components.schemas).toHaveProperty([ref as string]);
     expect(JSON.stringify(doc)).not.toContain('#/$defs/');
+  });
+
+  it('when the router is built, then every route checks its query parameters (api/query.ts) before its handler', () => {
+    const unchecked = router()
+      .stack.filter((layer) => !layer.stack.slice(0, -1).some(isQueryCheck))
+      .map((layer) => `${layer.methods.join(',')} ${String(layer.path)}`);
+    expect(unchecked).toEqual([]);
+  });
+
+  it('when any operation is listed, then it documents the 400 of an unknown query parameter', () => {
+    for (const op of API_OPERATIONS) expect(Object.keys(op.responses)).toContain('400');
   });
 
   it('when an operation needs a token, then it documents 401 and 429; when it reads a body, then 400, 413 and 415', () => {

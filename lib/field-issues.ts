@@ -1,0 +1,51 @@
+/**
+ * Zod failures as field/message pairs, shared by every boundary that names the offending field: the API's bodies,
+ * headers and queries (api/validation.ts, api/query.ts) and the relay's frames and routes (realtime/).
+ */
+import type { z } from 'zod';
+
+/** Formats a zod path as `items[0].quantity`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out;
+}
+
+/** One problem with a request, by field. */
+export interface FieldIssue {
+  field: string;
+  message: string;
+}
+
+/** How `fieldIssues` names fields. */
+export interface FieldNaming {
+  /** Prefix of every field (a header name, say). @default '' */
+  root?: string;
+  /** The field of an issue about the value as a whole, when there is no root. @default 'body' */
+  whole?: string;
+  /** Message of a key the schema does not know. @default 'unknown field' */
+  unknownKey?: string;
+}
+
+/** Flattens zod issues to field/message pairs; unknown keys become one issue per key. */
+export function fieldIssues(error: z.ZodError, naming: FieldNaming = {}): FieldIssue[] {
+  const { root = '', whole = 'body', unknownKey = 'unknown field' } = naming;
+  const issues: FieldIssue[] = [];
+  for (const issue of error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const field = formatPath([...issue.path, key]);
+        issues.push({ field: root === '' ? field : `${root}.${field}`, message: unknownKey });
+      }
+      continue;
+    }
+    const path = formatPath(issue.path);
+    const field = root === '' ? path || whole : path === '' ? root : `${root}.${path}`;
+    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    issues.push({ field, message: missing ? 'is required' : issue.message });
+  }
+  return issues;
+}

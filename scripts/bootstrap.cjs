@@ -1,0 +1,63 @@
+// The part both README commands run first, in plain CommonJS so it works on a fresh clone before any dependency is
+// installed: check the Node version, install dependencies when they are missing or stale, and run the next step.
+'use strict';
+
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+
+/** Prints one line on stderr and exits with `code`. */
+function fail(message, code = 1) {
+  process.stderr.write(`orderflow: ${message}\n`);
+  process.exit(code);
+}
+
+/** Stops with a one-line message when Node is older than the project needs (20.19). */
+function checkNode() {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major < 20 || (major === 20 && minor < 19)) {
+    fail(`Node ${process.versions.node} is too old; install Node 20.19 or newer.`);
+  }
+}
+
+function dependenciesStale() {
+  const installed = path.join(root, 'node_modules', '.package-lock.json');
+  if (!fs.existsSync(installed)) return true;
+  return fs.statSync(path.join(root, 'package-lock.json')).mtimeMs > fs.statSync(installed).mtimeMs;
+}
+
+/** Runs `npm ci` when node_modules is missing or older than package-lock.json. */
+function ensureDependencies() {
+  if (!dependenciesStale()) return;
+  process.stderr.write('orderflow: installing dependencies (npm ci, about a minute)...\n');
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const result = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+  if (result.error) fail(`could not run npm (${result.error.message}): install Node.js with npm.`);
+  if (result.status !== 0) fail('npm ci failed (see the output above): check the network to the npm registry.');
+}
+
+/**
+ * Runs a TypeScript entry point (through tsx) or a JavaScript file with this Node, inheriting the terminal, and
+ * resolves with its exit code. Ctrl-C reaches the whole foreground process group, so the child already has it; a
+ * SIGTERM sent to this process alone is passed on.
+ */
+function run(entry, args) {
+  const nodeArgs = entry.endsWith('.ts') ? ['--import', 'tsx', entry, ...args] : [entry, ...args];
+  const child = spawn(process.execPath, nodeArgs, { cwd: root, stdio: 'inherit' });
+  const onInt = () => undefined;
+  const onTerm = () => child.kill('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return new Promise((resolve) => {
+    child.on('error', (error) => fail(`could not start ${entry}: ${error.message}`));
+    child.on('exit', (code, signal) => {
+      process.removeListener('SIGINT', onInt);
+      process.removeListener('SIGTERM', onTerm);
+      resolve(code ?? (signal ? 1 : 0));
+    });
+  });
+}
+
+module.exports = { root, fail, checkNode, ensureDependencies, run };

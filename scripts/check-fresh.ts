@@ -1,0 +1,330 @@
+/**
+ * `npm run check:fresh`: the README's promise checked the way a new user meets it. Clones the committed HEAD of this
+ * checkout into a new private (0700) directory and, as whoever runs it, with a fresh HOME (so a fresh npm cache, Go
+ * cache and ~/.cache/orderflow) and nothing preinstalled beyond the machine's services, runs the two README commands:
+ *
+ * 1. `npm start`: waits for its ready line, probes /health and /ready, places an order with the printed dev token and
+ *    waits for it to reach COMPLETED, then sends Ctrl-C (SIGINT to its process group) and checks that it exits 0 and
+ *    every port it used is free again;
+ * 2. `npm test`: the whole suite, judged by its exit code (output in <dir>/npm-test.log; progress lines shown).
+ *
+ * Flags: `--reuse-cache` uses your ~/.cache/orderflow (ORDERFLOW_CACHE_DIR) instead of an empty one, so the Temporal
+ * CLI is not rebuilt (minutes); `--skip-test` checks `npm start` only; `--keep` keeps the directory. Prints the time
+ * of every step; exits 1 naming the first step that failed. Works as root and as an unprivileged user.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import {
+  chmodSync,
+  createWriteStream,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadToolingConfig } from '../lib/config';
+import { freePort, portOpen, waitFor } from './services';
+
+const source = path.resolve(__dirname, '..');
+
+/**
+ * Runs git; `safe.directory` because this checkout may belong to another user (root's, checked by a test user). Git
+ * before 2.42 honours that setting only from a global file, so a scratch one stands in for the user's.
+ */
+function git(args: string[]): string {
+  const globalConfig = path.join(os.tmpdir(), `orderflow-check-fresh-gitconfig-${process.pid}`);
+  writeFileSync(globalConfig, '[safe]\n\tdirectory = *\n');
+  try {
+    return execFileSync('git', args, {
+      encoding: 'utf8',
+      env: { ...process.env, GIT_CONFIG_GLOBAL: globalConfig },
+    }).trim();
+  } finally {
+    rmSync(globalConfig, { force: true });
+  }
+}
+const args = new Set(process.argv.slice(2));
+const known = new Set(['--reuse-cache', '--skip-test', '--keep']);
+for (const arg of args) {
+  if (!known.has(arg)) {
+    process.stderr.write(`check:fresh: unknown flag ${arg} (known: ${[...known].join(', ')})\n`);
+    process.exit(2);
+  }
+}
+
+const timings: { step: string; seconds: number; ok: boolean }[] = [];
+const say = (line: string): void => void process.stdout.write(`[check:fresh] ${line}\n`);
+
+/** Runs one step, records its time, and stops the check with its name when it fails. */
+async function step<T>(name: string, run: () => Promise<T> | T): Promise<T> {
+  say(`${name}...`);
+  const started = Date.now();
+  try {
+    const result = await run();
+    timings.push({ step: name, seconds: (Date.now() - started) / 1000, ok: true });
+    say(`${name}: ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
+    return result;
+  } catch (error) {
+    timings.push({ step: name, seconds: (Date.now() - started) / 1000, ok: false });
+    throw new Error(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** The ports `npm start` binds, by the variable that moves each. */
+const PORTS: Record<string, number> = {
+  PORT: 3000,
+  REALTIME_PORT: 3001,
+  METRICS_PORT: 9464,
+  CODEC_PORT: 8888,
+  TEMPORAL_DEV_PORT: 7233,
+  TEMPORAL_UI_PORT: 8233,
+  EMBEDDED_PG_PORT: 5433,
+};
+
+/** The default ports when all are free (the README's case), else free ones (another stack runs here). */
+async function choosePorts(): Promise<Record<string, number>> {
+  const taken = [];
+  for (const port of Object.values(PORTS)) if (await portOpen('127.0.0.1', port)) taken.push(port);
+  if (taken.length === 0) return { ...PORTS };
+  say(`ports ${taken.join(', ')} are in use here: npm start gets free ports instead`);
+  const chosen: Record<string, number> = {};
+  for (const name of Object.keys(PORTS)) chosen[name] = await freePort();
+  return chosen;
+}
+
+/** Spawns a README command in its own process group (as a terminal would), its output going to `log`. */
+function runCommand(command: string[], cwd: string, env: NodeJS.ProcessEnv, log: string): ChildProcess {
+  const child = spawn(command[0] as string, command.slice(1), {
+    cwd,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const file = createWriteStream(log);
+  child.stdout?.pipe(file);
+  child.stderr?.pipe(file);
+  return child;
+}
+
+/** Calls `onLine` for every output line of `child`. */
+function onLines(child: ChildProcess, onLine: (line: string) => void): void {
+  for (const stream of [child.stdout, child.stderr]) {
+    let buffer = '';
+    stream?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString();
+      const lines = buffer.split('\n');
+      buffer = lines.pop() ?? '';
+      for (const line of lines) onLine(line);
+    });
+  }
+}
+
+/** How a child ended: its exit code, or the signal that ended it. */
+interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+function exited(child: ChildProcess, timeoutMs: number): Promise<Exit> {
+  return new Promise((resolve, reject) => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      resolve({ code: child.exitCode, signal: child.signalCode });
+      return;
+    }
+    const timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs / 1000} s`)), timeoutMs);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal });
+    });
+  });
+}
+
+async function json(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
+  return { status: response.status, body: await response.json().catch(() => undefined) };
+}
+
+/** Lines of the launchers' own progress worth showing live (the rest is in the log files). */
+const SHOWN =
+  /^(orderflow:|\[postgres\]|\[test tools\]|\[test setup\]|Building|Built|\.\.\. \d+s,|tests: \d+ passed|Tests:|PostgreSQL:|Redis:|Temporal:|Initialising|Copying|The cluster)/;
+
+async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): Promise<void> {
+  const ports = await choosePorts();
+  const startEnv = { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
+  const log = path.join(dir, 'npm-start.log');
+  say(`npm start (output in ${log})`);
+  const began = Date.now();
+  const child = runCommand(['npm', 'start'], clone, startEnv, log);
+  let ready = false;
+  let token: string | undefined;
+  let tokenNext = false;
+  let lastLine = '';
+  let stopped = false;
+  onLines(child, (line) => {
+    lastLine = line;
+    if (line === 'Stopped.') stopped = true;
+    if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
+    if (line.startsWith('OrderFlow is up:')) ready = true;
+    if (tokenNext && line.trim() !== '') {
+      token = line.trim();
+      tokenNext = false;
+    }
+    if (line.startsWith('Dev token')) tokenNext = true;
+  });
+  const stop = async (): Promise<void> => {
+    if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+    await exited(child, 60_000).catch(() => {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+    });
+  };
+  try {
+    await step('npm start: ready line', () =>
+      waitFor(
+        'the ready line',
+        () => {
+          if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}: ${lastLine}`);
+          return Promise.resolve(ready && token !== undefined);
+        },
+        30 * 60_000,
+      ),
+    );
+    const api = `http://127.0.0.1:${ports.PORT}`;
+    await step('npm start: health probe', async () => {
+      for (const probe of ['/health', '/ready']) {
+        const { status } = await json(`${api}${probe}`);
+        if (status !== 200) throw new Error(`GET ${probe} answered ${status}`);
+      }
+    });
+    await step('npm start: an order reaches COMPLETED', async () => {
+      const headers = { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' };
+      const products = (await json(`${api}/products`)).body as { sku: string; stock: number }[];
+      const product = products.find((p) => p.stock > 0);
+      if (product === undefined) throw new Error('no product in stock');
+      const created = await json(`${api}/orders`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ items: [{ sku: product.sku, quantity: 1 }], payment: { token: 'tok_ok' } }),
+      });
+      const orderId = (created.body as { orderId?: string } | undefined)?.orderId;
+      if (created.status !== 201 || orderId === undefined) {
+        throw new Error(`POST /orders answered ${created.status}: ${JSON.stringify(created.body)}`);
+      }
+      let status = '';
+      await waitFor(
+        `order ${orderId} to reach COMPLETED`,
+        async () => {
+          status = ((await json(`${api}/orders/${orderId}`, { headers })).body as { status: string }).status;
+          return status === 'COMPLETED';
+        },
+        60_000,
+      ).catch(() => {
+        throw new Error(`order ${orderId} is ${status} after 60 s`);
+      });
+    });
+    await step('npm start: Ctrl-C stops it and frees its ports', async () => {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+      // npm itself dies of the SIGINT, as in a terminal; the launcher under it must have stopped everything cleanly.
+      const { code, signal } = await exited(child, 60_000);
+      if (!stopped || (code !== 0 && signal !== 'SIGINT')) {
+        throw new Error(`npm start ended with ${signal ?? `exit ${code}`} after Ctrl-C: ${lastLine}`);
+      }
+      const open = [];
+      for (const [name, port] of Object.entries(ports))
+        if (await portOpen('127.0.0.1', port)) open.push(`${name}=${port}`);
+      if (open.length > 0) throw new Error(`ports still open after it stopped: ${open.join(', ')}`);
+    });
+  } finally {
+    await stop();
+  }
+}
+
+async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Promise<void> {
+  const log = path.join(dir, 'npm-test.log');
+  say(`npm test (output in ${log})`);
+  await step('npm test: exit code 0', async () => {
+    const began = Date.now();
+    const child = runCommand(['npm', 'test'], clone, env, log);
+    let summary = '';
+    onLines(child, (line) => {
+      if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
+      if (/^tests: \d+ passed/.test(line)) summary = line;
+    });
+    const { code } = await exited(child, 60 * 60_000);
+    if (code !== 0) throw new Error(`npm test exited ${code} (${summary || 'no summary'}; see ${log})`);
+  });
+}
+
+/** Deletes the check's directory, and the cluster root's npm start kept outside it (scripts/postgres-as-root.ts). */
+function removeCheckout(dir: string, clone: string): void {
+  const data = path.join(clone, '.data', 'postgres');
+  if (lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+    rmSync(readlinkSync(data), { recursive: true, force: true });
+  }
+  // Go keeps its module cache read-only: make it writable first, or only root could delete it.
+  execFileSync('chmod', ['-R', 'u+w', dir]);
+  rmSync(dir, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const user = os.userInfo().username;
+  const started = Date.now();
+  const head = git(['-C', source, 'rev-parse', 'HEAD']);
+  const dirty = git(['-C', source, 'status', '--porcelain', '--untracked-files=no']);
+  if (dirty !== '') say('note: uncommitted changes here are not part of the check (it clones the committed HEAD)');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-fresh-'));
+  chmodSync(dir, 0o700);
+  const clone = path.join(dir, 'orderflow');
+  const home = path.join(dir, 'home');
+  mkdirSync(home, { mode: 0o700 });
+  const tooling = loadToolingConfig();
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: home,
+    USER: user,
+    LANG: process.env.LANG ?? 'C.UTF-8',
+    TMPDIR: process.env.TMPDIR,
+    ORDERFLOW_CACHE_DIR: args.has('--reuse-cache') ? tooling.cacheDir : undefined,
+  };
+  say(`user ${user}; commit ${head.slice(0, 12)}; directory ${dir} (mode 0700); HOME ${home}`);
+  say(
+    args.has('--reuse-cache')
+      ? `reusing the tool cache ${tooling.cacheDir} (Temporal CLI, Chromium, Compose loader)`
+      : 'empty tool cache: the first npm start builds the Temporal CLI (minutes)',
+  );
+  let failure: Error | undefined;
+  try {
+    await step('clone', () => {
+      const common = path.resolve(source, git(['-C', source, 'rev-parse', '--git-common-dir']));
+      git(['clone', '--quiet', '--no-hardlinks', '--no-checkout', common, clone]);
+      git(['-C', clone, 'checkout', '--quiet', '--detach', head]);
+    });
+    await checkStart(clone, env, dir);
+    if (!args.has('--skip-test')) await checkTest(clone, env, dir);
+  } catch (error) {
+    failure = error instanceof Error ? error : new Error(String(error));
+  }
+  say('');
+  say(
+    `timings (user ${user}, ${os.cpus().length} cores, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}):`,
+  );
+  for (const t of timings) say(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.seconds.toFixed(1).padStart(7)} s  ${t.step}`);
+  say(`  total ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (args.has('--keep') || failure !== undefined) say(`kept ${dir}`);
+  else removeCheckout(dir, clone);
+  if (failure !== undefined) {
+    say(`FAILED: ${failure.message}`);
+    process.exit(1);
+  }
+  say('passed');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`check:fresh: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
