@@ -4,7 +4,7 @@
  * The repair itself is the saga's own `compensateOrder` (release held stock, refund every approved payment, record
  * the terminal status), so a reconciled order ends exactly as a cancelled one does.
  */
-import { metricMeter } from '@temporalio/activity';
+import { heartbeat, metricMeter } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
@@ -17,7 +17,7 @@ const { WorkflowExecutionStatus } = temporal.api.enums.v1;
 /** Counter of repaired orders on the worker's metrics endpoint, labelled `reason` and `outcome`. */
 export const RECONCILED_ORDERS_METRIC = 'orderflow_reconciled_orders';
 
-/** Most orders one reconciliation run looks at; the next run takes the rest. */
+/** Most orders one reconciliation run repairs (the next run takes the rest), and the page size of its scan. */
 export const RECONCILE_BATCH = 200;
 
 /** Why an order is reconciled: how its workflow ended (the reason recorded with the terminal status). */
@@ -100,58 +100,78 @@ interface UnsettledRow {
 
 /** Builds the reconciliation activities. */
 export function createReconcileActivities({ db, temporal: client, logger }: ReconcileDeps) {
+  /** How the order's workflow ended, or undefined while it runs. */
+  async function closedBecause(workflowId: string): Promise<{ reason: ReconcileReason; runId: string } | undefined> {
+    if (client === undefined) return undefined;
+    try {
+      const described = await client.workflowService.describeWorkflowExecution({
+        namespace: client.options.namespace,
+        execution: { workflowId },
+      });
+      const reason = closeReason(described.workflowExecutionInfo?.status);
+      const runId = described.workflowExecutionInfo?.execution?.runId ?? '';
+      return reason === undefined ? undefined : { reason, runId };
+    } catch (error) {
+      if (!notFound(error)) throw error;
+      return { reason: RECONCILE_REASONS.notFound, runId: '' };
+    }
+  }
+
   /**
    * Orders that are not settled (a non-terminal status; stock held at a terminal status; an approved payment of an
    * order that is not COMPLETED) whose workflow is closed (terminated, timed out, failed, ...) or gone. A running
-   * workflow is left alone: it settles its order itself.
+   * workflow is left alone: it settles its order itself. Scans every unsettled order in pages (oldest first, so many
+   * long-running orders never hide a closed one behind them), one DescribeWorkflowExecution each, until
+   * RECONCILE_BATCH candidates are found.
    */
   async function findOrdersToReconcile(): Promise<ReconcileCandidate[]> {
     if (client === undefined) {
       logger.warn('reconciliation skipped: the worker has no Temporal client');
       return [];
     }
-    const { rows } = await db.raw<{ rows: UnsettledRow[] }>(
-      `SELECT o.id, o.status, o.workflow_id,
-              EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
-              EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
-         FROM ${TABLES.orders} o
-        WHERE o.status <> ALL(?::text[])
-           OR (o.status <> 'COMPLETED' AND EXISTS (
-                 SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved'))
-           OR EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held'
-                        AND o.status = ANY(?::text[]))
-        ORDER BY o.updated_at
-        LIMIT ?`,
-      [[...TERMINAL_STATUSES], [...TERMINAL_STATUSES], RECONCILE_BATCH],
-    );
     const candidates: ReconcileCandidate[] = [];
-    for (const row of rows) {
-      let reason: ReconcileReason | undefined;
-      let runId = '';
-      try {
-        const described = await client.workflowService.describeWorkflowExecution({
-          namespace: client.options.namespace,
-          execution: { workflowId: row.workflow_id },
+    let after: { createdAt: Date; id: string } | undefined;
+    for (;;) {
+      const { rows } = await db.raw<{ rows: (UnsettledRow & { created_at: Date })[] }>(
+        `SELECT o.id, o.status, o.workflow_id, o.created_at,
+                EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
+                EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
+           FROM ${TABLES.orders} o
+          WHERE (o.status <> ALL(?::text[])
+                 OR (o.status <> 'COMPLETED' AND EXISTS (
+                       SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved'))
+                 OR EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held'
+                              AND o.status = ANY(?::text[])))
+            AND (?::timestamptz IS NULL OR (o.created_at, o.id) > (?::timestamptz, ?::uuid))
+          ORDER BY o.created_at, o.id
+          LIMIT ?`,
+        [
+          [...TERMINAL_STATUSES],
+          [...TERMINAL_STATUSES],
+          after?.createdAt ?? null,
+          after?.createdAt ?? null,
+          after?.id ?? null,
+          RECONCILE_BATCH,
+        ],
+      );
+      for (const row of rows) {
+        const closed = await closedBecause(row.workflow_id);
+        if (closed === undefined) continue;
+        candidates.push({
+          orderId: row.id,
+          rowStatus: row.status,
+          status: row.status === 'FAILED' ? 'FAILED' : 'CANCELLED',
+          ...closed,
+          unsettled: { nonTerminal: !TERMINAL_STATUSES.includes(row.status), held: row.held, approved: row.approved },
         });
-        reason = closeReason(described.workflowExecutionInfo?.status);
-        runId = described.workflowExecutionInfo?.execution?.runId ?? '';
-      } catch (error) {
-        if (!notFound(error)) throw error;
-        reason = RECONCILE_REASONS.notFound;
+        logger.info('order to reconcile', { orderId: row.id, status: row.status, ...closed, held: row.held });
+        if (candidates.length >= RECONCILE_BATCH) return candidates;
       }
-      if (reason === undefined) continue;
-      const nonTerminal = !TERMINAL_STATUSES.includes(row.status);
-      candidates.push({
-        orderId: row.id,
-        rowStatus: row.status,
-        status: row.status === 'FAILED' ? 'FAILED' : 'CANCELLED',
-        reason,
-        runId,
-        unsettled: { nonTerminal, held: row.held, approved: row.approved },
-      });
-      logger.info('order to reconcile', { orderId: row.id, status: row.status, reason, runId, held: row.held });
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < RECONCILE_BATCH) return candidates;
+      after = { createdAt: last.created_at, id: last.id };
+      heartbeat();
     }
-    return candidates;
   }
 
   /** Logs and counts what one reconciliation run repaired. */

@@ -11,8 +11,15 @@ import { log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReconciledOrder } from '../activities/reconcile';
 
-/** Finding and reporting are quick queries; the repair retries until it succeeds, like every compensation. */
-const { findOrdersToReconcile, reportReconciliation, compensateOrder } = proxyActivities<Activities>({
+/** The scan describes every unsettled order's workflow, page by page, heartbeating between pages. */
+const { findOrdersToReconcile } = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** Reporting is a log line and a counter; the repair retries until it succeeds, like every compensation. */
+const { reportReconciliation, compensateOrder } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
