@@ -63,6 +63,8 @@ export interface ReconcileDeps {
   /** Describes order workflows; without it nothing is reconciled (a worker built without a client). */
   temporal: Client | undefined;
   logger: Logger;
+  /** Orders read per page of the scan. @default RECONCILE_BATCH */
+  pageSize?: number;
 }
 
 /** The reason of a closed workflow's close status; undefined while it runs. */
@@ -99,7 +101,7 @@ interface UnsettledRow {
 }
 
 /** Builds the reconciliation activities. */
-export function createReconcileActivities({ db, temporal: client, logger }: ReconcileDeps) {
+export function createReconcileActivities({ db, temporal: client, logger, pageSize = RECONCILE_BATCH }: ReconcileDeps) {
   /** How the order's workflow ended, or undefined while it runs. */
   async function closedBecause(workflowId: string): Promise<{ reason: ReconcileReason; runId: string } | undefined> {
     if (client === undefined) return undefined;
@@ -130,10 +132,11 @@ export function createReconcileActivities({ db, temporal: client, logger }: Reco
       return [];
     }
     const candidates: ReconcileCandidate[] = [];
-    let after: { createdAt: Date; id: string } | undefined;
+    // The cursor keeps created_at as PostgreSQL's text: a JS Date drops the microseconds, and a page would repeat.
+    let after: { createdAt: string; id: string } | undefined;
     for (;;) {
-      const { rows } = await db.raw<{ rows: (UnsettledRow & { created_at: Date })[] }>(
-        `SELECT o.id, o.status, o.workflow_id, o.created_at,
+      const { rows } = await db.raw<{ rows: (UnsettledRow & { created_at: string })[] }>(
+        `SELECT o.id, o.status, o.workflow_id, o.created_at::text AS created_at,
                 EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
                 EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
            FROM ${TABLES.orders} o
@@ -151,7 +154,7 @@ export function createReconcileActivities({ db, temporal: client, logger }: Reco
           after?.createdAt ?? null,
           after?.createdAt ?? null,
           after?.id ?? null,
-          RECONCILE_BATCH,
+          pageSize,
         ],
       );
       for (const row of rows) {
@@ -168,7 +171,7 @@ export function createReconcileActivities({ db, temporal: client, logger }: Reco
         if (candidates.length >= RECONCILE_BATCH) return candidates;
       }
       const last = rows.at(-1);
-      if (last === undefined || rows.length < RECONCILE_BATCH) return candidates;
+      if (last === undefined || rows.length < pageSize) return candidates;
       after = { createdAt: last.created_at, id: last.id };
       heartbeat();
     }

@@ -4,7 +4,9 @@
  * is terminal with the reason `workflow_terminated`. The schedule is the real one (temporal-config/reconcile-schedule.ts)
  * with a short interval, started on this suite's task queue, run by the suite's worker.
  */
-import { RECONCILE_REASONS } from '../../activities/reconcile';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
+import { createLogger } from '../../lib/logger';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
 import {
@@ -12,7 +14,7 @@ import {
   RECONCILE_SCHEDULE_ID,
   RECONCILE_WORKFLOW_TYPE,
 } from '../../temporal-config/reconcile-schedule';
-import { isTerminal, type OrderStatus } from '../../workflows/definitions';
+import { cancelSignal, isTerminal, type OrderStatus } from '../../workflows/definitions';
 import {
   createSagaHarness,
   orderInput,
@@ -155,4 +157,56 @@ describe('reconciliation schedule', () => {
     },
     60_000,
   );
+});
+
+describe('the reconciliation scan', () => {
+  test('when closed orders sit behind more running orders than a page holds, then the scan still finds them', async () => {
+    const schedule = h.client.schedule.getHandle(scheduleId);
+    // This suite's schedule would settle the terminated order first: pause it and let a running pass finish.
+    await schedule.pause('reconcile scan test');
+    await waitFor('no reconciliation pass running', async () =>
+      (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
+    );
+    const sku = uniqueSku('reconcile-scan');
+    await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
+    const place = async () => {
+      const input = orderInput(h.config, [{ sku, quantity: 1 }], TEST_TOKENS.unavailable);
+      const handle = await startOrder(h.client, h.config, input);
+      await waitFor('NEEDS_ATTENTION', async () =>
+        (await orderRows(h.db, input.orderId)).order?.status === 'NEEDS_ATTENTION' ? true : undefined,
+      );
+      return { orderId: input.orderId, handle };
+    };
+    const running = [await place(), await place(), await place()];
+    const closed = await place();
+    try {
+      await closed.handle.terminate('operator clean-up');
+      // One order per page: the running orders fill the first pages, the closed one comes after them.
+      const scan = createReconcileActivities({
+        db: h.db,
+        temporal: h.client,
+        logger: createLogger('reconcile', 'silent'),
+        pageSize: 1,
+      });
+      const found: ReconcileCandidate[] = await new MockActivityEnvironment().run(scan.findOrdersToReconcile);
+
+      const ours = found.filter((c) => [closed, ...running].some((o) => o.orderId === c.orderId));
+      expect(ours).toMatchObject([
+        {
+          orderId: closed.orderId,
+          rowStatus: 'NEEDS_ATTENTION',
+          status: 'CANCELLED',
+          reason: RECONCILE_REASONS.terminated,
+        },
+      ]);
+    } finally {
+      for (const order of running) await order.handle.signal(cancelSignal, { reason: 'reconcile scan test' });
+      await schedule.unpause();
+      await waitFor(
+        `order ${closed.orderId} settled`,
+        async () => ((await orderRows(h.db, closed.orderId)).order?.status === 'CANCELLED' ? true : undefined),
+        REPAIRED_WITHIN_MS,
+      );
+    }
+  });
 });
