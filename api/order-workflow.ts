@@ -156,20 +156,26 @@ export function idempotencyKeyReused(orderId: string): ApiError {
   );
 }
 
-/** Sends the cancel signal; false when the workflow has already finished. */
+/**
+ * Sends the cancel signal to the order's current run; returns that run's id, or undefined when the workflow has
+ * already finished (or does not exist).
+ */
 export async function signalCancel(
   client: Client,
   orderId: string,
   reason: string,
   options: TemporalCallOptions,
-): Promise<boolean> {
+): Promise<string | undefined> {
   try {
-    await callTemporal(client, options, () =>
-      client.workflow.getHandle(workflowIdFor(orderId)).signal(cancelSignal, { reason }),
-    );
-    return true;
+    return await callTemporal(client, options, async () => {
+      const { runId, status } = await client.workflow.getHandle(workflowIdFor(orderId)).describe();
+      if (status.name !== 'RUNNING') return undefined;
+      // The run described is the run signalled: a Reset in between makes the signal fail, not land elsewhere.
+      await client.workflow.getHandle(workflowIdFor(orderId), runId).signal(cancelSignal, { reason });
+      return runId;
+    });
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
+    if (error instanceof WorkflowNotFoundError) return undefined;
     throw error;
   }
 }

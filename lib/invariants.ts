@@ -10,11 +10,7 @@ import { TABLES } from './db';
 
 /** Which invariant a violation breaks. */
 export type InvariantName =
-  | 'stock_conserved'
-  | 'stock_non_negative'
-  | 'completed_paid_once'
-  | 'compensated'
-  | 'committed_iff_completed';
+  'stock_conserved' | 'stock_non_negative' | 'completed_paid_once' | 'compensated' | 'committed_iff_completed';
 
 /** One broken invariant on one product or order. */
 export interface InvariantViolation {

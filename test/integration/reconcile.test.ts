@@ -66,7 +66,11 @@ const CASES: [OrderStatus, Setup][] = [
   ],
   [
     'RESERVED',
-    (orderId) => ({ token: TEST_TOKENS.ok, held: h.hold(orderId, 'chargePayment'), afterTerminate: 'keep' }),
+    (orderId) => ({
+      token: TEST_TOKENS.ok,
+      held: h.hold(orderId, 'chargeOrder' as keyof Activities),
+      afterTerminate: 'keep',
+    }),
   ],
   // tok_slow: the charge is at the gateway when the workflow dies; it is approved anyway and must be refunded.
   ['CHARGING', () => ({ token: TEST_TOKENS.slow, afterTerminate: 'release' })],
