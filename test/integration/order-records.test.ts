@@ -285,6 +285,7 @@ describe('order records and events on real PostgreSQL and Redis', () => {
         ['compensated', uncompensated.orderId],
         ['completed_paid_once', unpaid.orderId],
         ['stock_conserved', sku],
+        ['stock_ledger', sku],
       ].sort(),
     );
   });
