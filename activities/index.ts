@@ -5,6 +5,7 @@
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createLogger, type Logger } from '../lib/logger';
+import { createExportActivities } from './exports';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
@@ -19,6 +20,8 @@ export interface ActivityDeps {
   /** Prefix of the deployment's Redis keys (`REDIS_KEY_PREFIX`), where order events are published. */
   redisKeyPrefix: string;
   gateway: PaymentGateway;
+  /** Where export pages are written (`EXPORTS_DIR`). @default .data/exports */
+  exportsDir?: string;
   /** @default a silent logger */
   logger?: Logger;
 }
@@ -34,7 +37,17 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
-  return { recordOrder, reserveStock, releaseStock, commitStock, chargePayment, refundPayment, recordStatus };
+  const exports = createExportActivities({ ...deps, exportsDir: deps.exportsDir ?? '.data/exports', logger });
+  return {
+    recordOrder,
+    reserveStock,
+    releaseStock,
+    commitStock,
+    chargePayment,
+    refundPayment,
+    recordStatus,
+    ...exports,
+  };
 }
 
 /** The activity functions, as the workflow sees them through `proxyActivities<Activities>()`. */

@@ -39,7 +39,14 @@ async function main(): Promise<void> {
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
   const redis = createRedis(config.redisUrl);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config), logger });
-  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, logger });
+  const activities = createActivities({
+    db,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+    gateway,
+    exportsDir: config.exportsDir,
+    logger,
+  });
   const connection = await connectWorker(config.temporal);
   try {
     // Payloads are encrypted (docs/security.md): the same converter as the API's client, or neither can read the other.

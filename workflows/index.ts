@@ -1,2 +1,3 @@
 /** Workflow bundle entry: every workflow type the worker registers. */
 export { orderWorkflow } from './order';
+export { exportWorkflow } from './export';

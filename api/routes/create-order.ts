@@ -8,6 +8,7 @@ import type { Middleware } from 'koa';
 import { z } from 'zod';
 import type { AuthState, Caller } from '../auth';
 import { readJsonBody } from '../body';
+import { unavailableSkus } from '../catalog-store';
 import type { RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable } from '../errors';
 import { newOrderId, requestHashOf } from '../idempotency';
@@ -43,6 +44,11 @@ export function rejectionError(orderId: string, rejection: Rejection): ApiError 
     `not enough stock for ${shortages.map((s) => s.sku).join(', ') || 'this order'}`,
     { orderId, status: 'REJECTED', shortages },
   );
+}
+
+/** 422: some SKUs are drafts or archived; names them all. */
+export function productUnavailable(skus: string[]): ApiError {
+  return new ApiError('product_unavailable', `not available for ordering: ${skus.join(', ')}`, { skus });
 }
 
 /** What a REJECTED event's detail may carry (written by the saga); read leniently. */
@@ -122,6 +128,15 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
       metrics.orders.inc({ outcome: 'repeated' });
       respond(ctx, await answerFromRow(deps, earlier, requestHash));
       return;
+    }
+
+    // Drafts and archived products are not orderable: refused before any workflow starts (no order is created).
+    if (earlier === undefined) {
+      const unavailable = await unavailableSkus(
+        deps.db,
+        body.items.map((item) => item.sku),
+      );
+      if (unavailable.length > 0) throw productUnavailable(unavailable);
     }
 
     const input = workflowInput(config, {

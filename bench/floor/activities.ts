@@ -3,12 +3,16 @@
  * path, touching no database, Redis or gateway. Registered by the floor worker for `floorWorkflow`.
  */
 import type { Activities } from '../../activities';
+import type { ExportActivities } from '../../activities/exports';
+
+/** The saga's activities (the floor workflow runs no exports). */
+export type FloorActivities = Omit<Activities, keyof ExportActivities>;
 
 /** Price of every line in the floor (no catalog is read). */
 const FLOOR_PRICE_CENTS = 1000;
 
 /** Builds the no-op activities. */
-export function createFloorActivities(): Activities {
+export function createFloorActivities(): FloorActivities {
   const now = (): string => new Date().toISOString();
   return {
     recordOrder: () => Promise.resolve({ seq: 1, at: now() }),
