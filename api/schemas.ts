@@ -274,7 +274,7 @@ export const exportViewSchema = z
     rows: z.number().int().min(0),
     progress: z.number().min(0).max(1),
     requestedBy: z.string(),
-    error: z.string().nullable(),
+    failureReason: z.string().nullable(),
     createdAt: isoTime,
     updatedAt: isoTime,
     completedAt: isoTime.nullable(),

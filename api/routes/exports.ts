@@ -67,7 +67,7 @@ function viewOf(row: ExportRow): ExportView {
     rows: row.rows,
     progress,
     requestedBy: row.requested_by,
-    error: row.error,
+    failureReason: row.error,
     createdAt: row.created_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
     completedAt: row.completed_at?.toISOString() ?? null,
