@@ -76,7 +76,7 @@ export interface ScenarioResult {
   orderStatuses?: Record<string, number>;
 }
 
-const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as const;
+const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot', 'export'] as const;
 /**
  * Scenarios whose ratios are goals, in the order they interleave: rounds of floor, hot, spread, floor, hot, spread, ...
  * so a burst of load from elsewhere on the machine hits all of them alike. spread comes last so its knee ramp (in its
@@ -84,7 +84,7 @@ const SCENARIOS = ['reserve', 'api', 'realtime', 'floor', 'spread', 'hot'] as co
  */
 const INTERLEAVED = ['floor', 'hot', 'spread'];
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
-const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot']);
+const NEEDS_TEMPORAL = new Set(['api', 'floor', 'spread', 'hot', 'export']);
 /**
  * Pause after each load scenario, full and quick. Temporal does part of the work of a workflow ~10 s after its tasks
  * ran: the workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks

@@ -62,7 +62,7 @@ describe('operator page', () => {
   test('when an export is started, then its progress bar fills live and the download is offered', async () => {
     await page.click('#export');
     await page.locator('#export-state[data-status="completed"]').waitFor({ timeout: 30_000 });
-    expect(await page.locator('#export-progress').evaluate((el) => (el as HTMLProgressElement).value)).toBe(1);
+    expect(await page.locator('#export-progress').evaluate((el) => (el as unknown as { value: number }).value)).toBe(1);
     expect(await page.locator('#export-download').isVisible()).toBe(true);
     await page.locator('#events li', { hasText: 'export.progress' }).first().waitFor();
     if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
