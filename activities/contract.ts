@@ -1,8 +1,9 @@
 /**
  * Argument and result types of the saga's activities. The workflow imports these (types only) together with
- * `typeof createActivities`; the implementations live in `inventory.ts`, `payments.ts` and `orders.ts`.
+ * `typeof createActivities`; the implementations live in `saga-steps.ts` (the lean saga) and, for
+ * orders started before it, `inventory.ts`, `payments.ts` and `orders.ts`.
  */
-import type { OrderLine, OrderStatus, ReservationOutcome } from '../workflows/definitions';
+import type { OrderLine, OrderStatus, ReservationOutcome, StatusEvent } from '../workflows/definitions';
 
 /** Input of `recordOrder`: creates the order row and its PENDING event; a retry is a no-op. */
 export interface RecordOrderInput {
@@ -79,6 +80,8 @@ export const ACTIVITY_FAILURE_TYPES = {
   orderNotRecorded: 'OrderNotRecorded',
   /** `recordOrder` hit another order with the same workflow id or (customer, idempotency key). */
   orderConflict: 'OrderConflict',
+  /** `completeOrder` found neither held nor committed stock (something released it under a running order). */
+  reservationLost: 'ReservationLost',
 } as const;
 
 /** `seq` of the PENDING event that `recordOrder` writes itself; the workflow's first `recordStatus` uses seq 2. */
@@ -95,4 +98,79 @@ export interface ReleaseStockResult {
 /** Result of `commitStock`: how many held reservation lines this call committed (0 on a retry). */
 export interface CommitStockResult {
   committed: number;
+}
+
+// ---- The lean saga's steps (LEAN_SAGA_PATCH): each records its own statuses; docs/saga.md ----
+
+/**
+ * Every step below records statuses under an event key `<eventKeyPrefix>/<STATUS>`; the workflow derives the prefix
+ * from its run id and a step counter, so a retried call finds its events and a Reset run's events are its own.
+ */
+export interface StepInput {
+  orderId: string;
+  /** `<runId>/<step>`: unique per workflow run and step; the idempotency key of the step's recordings. */
+  eventKeyPrefix: string;
+}
+
+/** Input of `placeOrder`: the order row (if new), its PENDING event and the reservation, in one transaction. */
+export interface PlaceOrderInput extends StepInput {
+  customerId: string;
+  workflowId: string;
+  lines: OrderLine[];
+  requestHash: string;
+  idempotencyKey?: string;
+  currency: string;
+}
+
+/** Result of `placeOrder`: the reservation as the `reservation` update answers it, and the status it recorded. */
+export interface PlaceOrderResult {
+  reservation: ReservationOutcome;
+  /** RESERVED, REJECTED, or COMPLETED when a Reset run finds the order's stock already committed. */
+  status: Extract<OrderStatus, 'RESERVED' | 'REJECTED' | 'COMPLETED'>;
+  /** The events this call recorded (or found recorded by an earlier attempt), oldest first. */
+  events: StatusEvent[];
+}
+
+/** Input of `chargeOrder`: one charge round; the idempotency key is derived from the payment ledger, not passed. */
+export interface ChargeOrderInput extends StepInput {
+  amountCents: number;
+  paymentToken: string;
+  /** Payment round (1 + operator retries), shown in the CHARGING event. */
+  round: number;
+}
+
+/** Result of `chargeOrder`; transient gateway failures are thrown (retryable `PaymentGatewayUnavailable`). */
+export type ChargeOrderResult =
+  | { status: 'approved'; idempotencyKey: string; amountCents: number; events: StatusEvent[] }
+  | { status: 'declined'; idempotencyKey: string; reason: string; events: StatusEvent[] }
+  /** A cancel was marked for this run before the charge started: nothing was charged. */
+  | { status: 'cancelled'; events: StatusEvent[] };
+
+/** Result of `completeOrder`: the COMPLETED event. */
+export interface CompleteOrderResult {
+  event: StatusEvent;
+}
+
+/** Input of `compensateOrder`: undo everything and record a terminal status. */
+export interface CompensateOrderInput extends StepInput {
+  status: Extract<OrderStatus, 'CANCELLED' | 'FAILED'>;
+  /** Stored in `orders.failure_reason` (storable text, at most MAX_REASON_LENGTH characters). */
+  reason: string;
+  detail?: Record<string, unknown>;
+}
+
+/** Result of `compensateOrder`: COMPLETED when the stock was already committed (then nothing was undone). */
+export interface CompensateOrderResult {
+  status: Extract<OrderStatus, 'CANCELLED' | 'FAILED' | 'COMPLETED'>;
+  /** Reservation lines this call returned to stock. */
+  released: number;
+  /** Approved payments this call refunded. */
+  refunded: number;
+  event: StatusEvent;
+}
+
+/** Input of `recordTransition`: one status the workflow decided (NEEDS_ATTENTION). */
+export interface RecordTransitionInput extends StepInput {
+  status: OrderStatus;
+  detail?: Record<string, unknown>;
 }

@@ -9,6 +9,7 @@ import { createExportActivities } from './exports';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
+import { createSagaSteps } from './saga-steps';
 
 export { createSimulatedGateway, gatewaySettingsFromConfig } from './payments';
 export type { PaymentGateway, SimulatedGatewayDeps } from './payments';
@@ -38,7 +39,16 @@ export function createActivities(deps: ActivityDeps) {
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
   const exports = createExportActivities({ ...deps, exportsDir: deps.exportsDir ?? '.data/exports', logger });
+  const steps = createSagaSteps({
+    db: deps.db,
+    redis: deps.redis,
+    redisKeyPrefix: deps.redisKeyPrefix,
+    gateway: deps.gateway,
+    logger,
+  });
   return {
+    ...steps,
+    // Orders started before LEAN_SAGA_PATCH replay on these until they finish (workflows/order.ts).
     recordOrder,
     reserveStock,
     releaseStock,

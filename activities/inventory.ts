@@ -62,7 +62,7 @@ export function mergeLines(lines: readonly OrderLine[]): OrderLine[] {
 }
 
 /** Checks an order's lines and returns them merged by SKU; throws a non-retryable failure saying what is wrong. */
-function validatedRequest(lines: readonly OrderLine[]): OrderLine[] {
+export function validatedRequest(lines: readonly OrderLine[]): OrderLine[] {
   const invalid = (message: string): ApplicationFailure =>
     ApplicationFailure.create({ message, type: ACTIVITY_FAILURE_TYPES.invalidInput, nonRetryable: true });
   if (lines.length === 0) throw invalid('an order needs at least one line');
@@ -101,10 +101,10 @@ function inRequestOrder(stored: StoredLine[], request: OrderLine[]): PricedLine[
 }
 
 /** Thrown inside the transaction when a concurrent duplicate of the same call already reserved: roll back, reuse. */
-class ReservedByDuplicate extends Error {}
+export class ReservedByDuplicate extends Error {}
 
-/** Reads an order's reservation as stored, or undefined if it has none. */
-async function storedReservation(
+/** Reads an order's reservation as stored (any status), or undefined if it has none. */
+export async function storedReservation(
   db: Knex | Knex.Transaction,
   orderId: string,
   request: OrderLine[],
@@ -118,8 +118,15 @@ async function storedReservation(
   return stored.length > 0 ? reserved(inRequestOrder(stored, request)) : undefined;
 }
 
-/** Decides a reservation from the locked products: priced lines, or why it is rejected. */
-function decide(request: OrderLine[], products: LockedProduct[]): ReservationOutcome {
+/**
+ * Decides a reservation from the locked products: priced lines, or why it is rejected. `fixedPrices` (SKU -> cents)
+ * keeps the prices an order was first reserved at when a Reset run reserves it again.
+ */
+function decide(
+  request: OrderLine[],
+  products: LockedProduct[],
+  fixedPrices: ReadonlyMap<string, number> = new Map(),
+): ReservationOutcome {
   const bySku = new Map(products.map((product) => [product.sku, product]));
   const unknownSkus = request.filter((line) => !bySku.has(line.sku)).map((line) => line.sku);
   if (unknownSkus.length > 0) return { status: 'REJECTED', reason: 'unknown_sku', unknownSkus };
@@ -131,7 +138,7 @@ function decide(request: OrderLine[], products: LockedProduct[]): ReservationOut
     if (product.stock < line.quantity) {
       shortages.push({ sku: line.sku, requested: line.quantity, available: product.stock });
     }
-    priced.push({ ...line, productId: product.id, unitPriceCents: product.price_cents });
+    priced.push({ ...line, productId: product.id, unitPriceCents: fixedPrices.get(line.sku) ?? product.price_cents });
   }
   if (shortages.length > 0) return { status: 'REJECTED', reason: 'insufficient_stock', shortages };
   return reserved(priced);
@@ -159,6 +166,116 @@ const WRITE_RESERVATION = `
   )
   SELECT count(*)::int AS inserted FROM res`;
 
+/** A reservation decided and written inside the caller's transaction (see `reserveInTransaction`). */
+export type ReservationDecision = ReservationOutcome;
+
+/**
+ * Locks the request's products (ascending id, the global lock order) and, if every line is available, writes the
+ * reservation (held), its priced items and the stock decrement in one statement. Business rejections (unknown SKU,
+ * short stock) are returned and write nothing. Runs inside the caller's transaction; the caller must make sure no
+ * reservation rows of this order exist yet (the order row lock serialises duplicates of one order).
+ * Throws `ReservedByDuplicate` when a concurrent duplicate already wrote rows for the order.
+ */
+export async function reserveInTransaction(
+  trx: Knex.Transaction,
+  orderId: string,
+  request: OrderLine[],
+  fixedPrices?: ReadonlyMap<string, number>,
+): Promise<ReservationDecision> {
+  // One statement finds and locks the products; ORDER BY id makes PostgreSQL lock them in ascending id order, the
+  // same order every other transaction here uses, so two orders sharing SKUs can never deadlock.
+  const products = await trx<LockedProduct>(TABLES.products)
+    .select('id', 'sku', 'price_cents', 'stock')
+    .whereIn(
+      'sku',
+      request.map((line) => line.sku),
+    )
+    .orderBy('id')
+    .forUpdate();
+  const decision = decide(request, products, fixedPrices);
+  if (decision.status === 'REJECTED') return decision;
+  // A named (prepared) statement: each connection parses and plans it once, not while every order's product locks
+  // are held (planning this CTE took ~0.5-1 ms, longer than running it). Needs session-level pooling: behind
+  // PgBouncer in transaction mode, enable its max_prepared_statements.
+  const written = await trx
+    .raw<{ rows: { inserted: number }[] }>(WRITE_RESERVATION, [
+      decision.lines.map((line) => line.productId),
+      decision.lines.map((line) => line.sku),
+      decision.lines.map((line) => line.quantity),
+      decision.lines.map((line) => line.unitPriceCents),
+      orderId,
+      RESERVATION_STATUS.held,
+      orderId,
+    ])
+    .options({ name: 'orderflow_write_reservation' });
+  if (written.rows[0]?.inserted !== decision.lines.length) throw new ReservedByDuplicate();
+  return decision;
+}
+
+/**
+ * Clears an order's released reservation so a Reset run can reserve it again: deletes the released rows and the
+ * order's items, returning the prices they were reserved at (SKU -> cents) so the new reservation keeps them.
+ */
+export async function clearReleasedReservation(trx: Knex.Transaction, orderId: string): Promise<Map<string, number>> {
+  const items = await trx(TABLES.orderItems)
+    .where('order_id', orderId)
+    .select<Pick<StoredLine, 'sku' | 'unit_price_cents'>[]>('sku', 'unit_price_cents');
+  await trx<ReservationRow>(TABLES.stockReservations)
+    .where({ order_id: orderId, status: RESERVATION_STATUS.released })
+    .delete();
+  await trx(TABLES.orderItems).where({ order_id: orderId }).delete();
+  return new Map(items.map((item) => [item.sku, item.unit_price_cents]));
+}
+
+/** How an order's reservation lines stand: count of lines per status. */
+export async function reservationStatusCounts(
+  db: Knex | Knex.Transaction,
+  orderId: string,
+): Promise<Record<(typeof RESERVATION_STATUS)[keyof typeof RESERVATION_STATUS], number>> {
+  const rows = await db<ReservationRow>(TABLES.stockReservations)
+    .where({ order_id: orderId })
+    .groupBy('status')
+    .select<{ status: ReservationRow['status']; lines: number }[]>('status', db.raw('count(*)::int AS lines'));
+  const counts = { held: 0, committed: 0, released: 0 };
+  for (const row of rows) counts[row.status] = row.lines;
+  return counts;
+}
+
+/**
+ * Returns an order's held stock to the shelf inside the caller's transaction; lines already released or committed
+ * are left alone. Returns how many lines it released (0 on a repeat).
+ */
+export async function releaseInTransaction(trx: Knex.Transaction, orderId: string): Promise<number> {
+  // Locking the order's held rows first makes a concurrent duplicate wait, then see them released and do nothing.
+  const held = await trx<ReservationRow>(TABLES.stockReservations)
+    .select('product_id', 'quantity')
+    .where({ order_id: orderId, status: RESERVATION_STATUS.held })
+    .orderBy('product_id')
+    .forUpdate();
+  if (held.length === 0) return 0;
+  const productIds = held.map((row) => row.product_id);
+  // Products in ascending id order, as reservations lock them; an UPDATE ... FROM would lock them in plan order.
+  await trx(TABLES.products).select('id').whereIn('id', productIds).orderBy('id').forUpdate();
+  await trx.raw(
+    `UPDATE ${TABLES.products} AS p SET stock = p.stock + v.quantity, updated_at = now()
+       FROM unnest(?::int[], ?::int[]) AS v(id, quantity) WHERE p.id = v.id`,
+    [productIds, held.map((row) => row.quantity)],
+  );
+  await trx<ReservationRow>(TABLES.stockReservations)
+    .where({ order_id: orderId, status: RESERVATION_STATUS.held })
+    .whereIn('product_id', productIds)
+    .update({ status: RESERVATION_STATUS.released, updated_at: trx.fn.now() });
+  return held.length;
+}
+
+/** Makes an order's held stock permanent inside the caller's transaction; returns how many lines it committed. */
+export async function commitInTransaction(trx: Knex | Knex.Transaction, orderId: string): Promise<number> {
+  // One UPDATE locks the rows it changes; a concurrent duplicate re-checks `status = held` after the lock and skips.
+  return trx<ReservationRow>(TABLES.stockReservations)
+    .where({ order_id: orderId, status: RESERVATION_STATUS.held })
+    .update({ status: RESERVATION_STATUS.committed, updated_at: trx.fn.now() });
+}
+
 /** Builds the inventory activities: `reserveStock`, `releaseStock`, `commitStock`. */
 export function createInventoryActivities({ db, logger }: InventoryDeps) {
   /**
@@ -176,36 +293,11 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
     if (earlier !== undefined) return earlier;
     try {
       const outcome = await db.transaction(async (trx): Promise<ReservationOutcome> => {
-        // One statement finds and locks the products; ORDER BY id makes PostgreSQL lock them in ascending id order,
-        // the same order every other transaction here uses, so two orders sharing SKUs can never deadlock.
-        const products = await trx<LockedProduct>(TABLES.products)
-          .select('id', 'sku', 'price_cents', 'stock')
-          .whereIn(
-            'sku',
-            request.map((line) => line.sku),
-          )
-          .orderBy('id')
-          .forUpdate();
-        const decision = decide(request, products);
+        const decision = await reserveInTransaction(trx, orderId, request);
         if (decision.status === 'REJECTED') {
           // A concurrent duplicate of this call may have reserved (taking the stock we now miss) while we waited.
           return (await storedReservation(trx, orderId, request)) ?? decision;
         }
-        // A named (prepared) statement: each connection parses and plans it once, not while every order's product
-        // locks are held (planning this CTE took ~0.5-1 ms, longer than running it). Needs session-level pooling:
-        // behind PgBouncer in transaction mode, enable its max_prepared_statements.
-        const written = await trx
-          .raw<{ rows: { inserted: number }[] }>(WRITE_RESERVATION, [
-            decision.lines.map((line) => line.productId),
-            decision.lines.map((line) => line.sku),
-            decision.lines.map((line) => line.quantity),
-            decision.lines.map((line) => line.unitPriceCents),
-            orderId,
-            RESERVATION_STATUS.held,
-            orderId,
-          ])
-          .options({ name: 'orderflow_write_reservation' });
-        if (written.rows[0]?.inserted !== decision.lines.length) throw new ReservedByDuplicate();
         return decision;
       });
       logger.debug('reservation decided', { orderId, status: outcome.status });
@@ -230,38 +322,14 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
 
   /** Returns an order's held stock (compensation); lines already released or committed are left alone. */
   async function releaseStock(orderId: string): Promise<ReleaseStockResult> {
-    const released = await db.transaction(async (trx) => {
-      // Locking the order's held rows first makes a concurrent duplicate wait, then see them released and do nothing.
-      const held = await trx<ReservationRow>(TABLES.stockReservations)
-        .select('product_id', 'quantity')
-        .where({ order_id: orderId, status: RESERVATION_STATUS.held })
-        .orderBy('product_id')
-        .forUpdate();
-      if (held.length === 0) return 0;
-      const productIds = held.map((row) => row.product_id);
-      // Products in ascending id order, as reserveStock does; an UPDATE ... FROM would lock them in plan order.
-      await trx(TABLES.products).select('id').whereIn('id', productIds).orderBy('id').forUpdate();
-      await trx.raw(
-        `UPDATE ${TABLES.products} AS p SET stock = p.stock + v.quantity, updated_at = now()
-           FROM unnest(?::int[], ?::int[]) AS v(id, quantity) WHERE p.id = v.id`,
-        [productIds, held.map((row) => row.quantity)],
-      );
-      await trx<ReservationRow>(TABLES.stockReservations)
-        .where({ order_id: orderId, status: RESERVATION_STATUS.held })
-        .whereIn('product_id', productIds)
-        .update({ status: RESERVATION_STATUS.released, updated_at: trx.fn.now() });
-      return held.length;
-    });
+    const released = await db.transaction((trx) => releaseInTransaction(trx, orderId));
     if (released > 0) logger.info('stock released', { orderId, lines: released });
     return { released };
   }
 
   /** Makes an order's held stock permanent (the order completed); a retry finds nothing held and does nothing. */
   async function commitStock(orderId: string): Promise<CommitStockResult> {
-    // One UPDATE locks the rows it changes; a concurrent duplicate re-checks `status = held` after the lock and skips.
-    const committed = await db<ReservationRow>(TABLES.stockReservations)
-      .where({ order_id: orderId, status: RESERVATION_STATUS.held })
-      .update({ status: RESERVATION_STATUS.committed, updated_at: db.fn.now() });
+    const committed = await commitInTransaction(db, orderId);
     if (committed > 0) logger.info('stock committed', { orderId, lines: committed });
     return { committed };
   }

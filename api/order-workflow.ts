@@ -83,6 +83,27 @@ export function workflowInput(
 }
 
 /**
+ * Temporal user metadata shown by the Web UI without decoding payloads: a one-line summary and the order's lines.
+ * Never the payment token (payloads stay encrypted; this text does not).
+ */
+export function orderMetadata(input: OrderWorkflowInput): { staticSummary: string; staticDetails: string } {
+  const units = input.lines.reduce((sum, line) => sum + line.quantity, 0);
+  const lines = input.lines.map((line) => `| ${line.sku} | ${line.quantity} |`);
+  return {
+    staticSummary: `Order for ${input.customerId}: ${units} unit(s) in ${input.lines.length} line(s)`,
+    staticDetails: [
+      `**Order** \`${input.orderId}\` for customer \`${input.customerId}\``,
+      '',
+      '| SKU | Quantity |',
+      '| --- | --- |',
+      ...lines,
+      '',
+      'Prices and the total are fixed at reservation: see the current details and the `OrderTotalCents` attribute.',
+    ].join('\n'),
+  };
+}
+
+/**
  * Starts the order's workflow (or joins the running one: `USE_EXISTING`) and waits for the `reservation` update.
  * The update id is derived from the request hash, so concurrent retries of one request share one update. A closed
  * workflow is never started again (`REJECT_DUPLICATE`): the caller answers from the database instead.
@@ -103,6 +124,7 @@ export async function startOrder(
       { key: SEARCH_ATTRIBUTES.orderStatus, value: 'PENDING' },
       { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
     ],
+    ...orderMetadata(input),
   });
   try {
     const outcome = await callTemporal(client, options, () =>

@@ -76,3 +76,16 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
   const [, applied] = (await db.migrate.latest()) as [number, string[]];
   return applied;
 }
+
+/**
+ * Marks that a cancel was accepted for an order (`orders.cancel_requested_at`, kept at its first value). The lean
+ * saga's charge step reads it under the order row lock and charges nothing once it is set, so a cancel that lands
+ * before the charge starts means no charge (docs/saga.md). Used by the API after it delivered the `cancel` signal and
+ * by the workflow for signals typed in the Temporal UI or CLI. Returns whether an order row was there to mark.
+ */
+export async function markOrderCancelRequested(db: Knex, orderId: string): Promise<boolean> {
+  const updated = await db(TABLES.orders)
+    .where({ id: orderId })
+    .update({ cancel_requested_at: db.raw('COALESCE(cancel_requested_at, now())') });
+  return updated > 0;
+}

@@ -1,6 +1,7 @@
 /**
  * The data invariants of DESIGN.md, checked against the database by tests, the benchmark and chaos runs:
- * stock is conserved, never negative, equal to the sum of its ledger movements, every COMPLETED order was paid exactly once for its total, and no failed,
+ * stock is conserved, never negative, equal to the sum of its ledger movements, every COMPLETED order was paid exactly
+ * once for its total (a zero-total order: never), stock is committed exactly for COMPLETED orders, and no failed,
  * rejected or cancelled order keeps stock held or money captured.
  */
 import type { Knex } from 'knex';
@@ -9,7 +10,12 @@ import { TABLES } from './db';
 
 /** Which invariant a violation breaks. */
 export type InvariantName =
-  'stock_conserved' | 'stock_non_negative' | 'stock_ledger' | 'completed_paid_once' | 'compensated';
+  | 'stock_conserved'
+  | 'stock_non_negative'
+  | 'stock_ledger'
+  | 'completed_paid_once'
+  | 'compensated'
+  | 'committed_iff_completed';
 
 /** One broken invariant on one product or order. */
 export interface InvariantViolation {
@@ -119,8 +125,9 @@ export async function checkInvariants(db: Knex, scope: InvariantScope = {}): Pro
        FROM scoped s LEFT JOIN ${TABLES.payments} pay ON pay.order_id = s.id
       WHERE s.status = ?
       GROUP BY s.id, s.total_cents
-     HAVING COUNT(pay.id) FILTER (WHERE pay.status = 'approved') <> 1
-         OR SUM(pay.amount_cents) FILTER (WHERE pay.status = 'approved') <> s.total_cents`,
+     HAVING (s.total_cents = 0 AND COUNT(pay.id) FILTER (WHERE pay.status = 'approved') <> 0)
+         OR (s.total_cents > 0 AND (COUNT(pay.id) FILTER (WHERE pay.status = 'approved') <> 1
+             OR SUM(pay.amount_cents) FILTER (WHERE pay.status = 'approved') <> s.total_cents))`,
     [...scopeBindings, COMPLETED],
   );
   for (const row of unpaid) {
@@ -148,6 +155,29 @@ export async function checkInvariants(db: Knex, scope: InvariantScope = {}): Pro
       invariant: 'compensated',
       subject: row.id,
       message: `${row.status} order keeps ${kept.join(' and ')}`,
+    });
+  }
+
+  // Stock is committed exactly when the order is COMPLETED (a zero-total order too): never for another status, and a
+  // COMPLETED order holds nothing and has committed every line it reserved.
+  const commitments = await rows<{ id: string; status: OrderStatus; committed: number; held: number }>(
+    db,
+    `WITH scoped AS (${scoped})
+     SELECT s.id, s.status,
+            COUNT(r.order_id) FILTER (WHERE r.status = 'committed')::int AS committed,
+            COUNT(r.order_id) FILTER (WHERE r.status = 'held')::int AS held
+       FROM scoped s LEFT JOIN ${TABLES.stockReservations} r ON r.order_id = s.id
+      GROUP BY s.id, s.status
+     HAVING (s.status = ? AND (COUNT(r.order_id) FILTER (WHERE r.status = 'committed') = 0
+                               OR COUNT(r.order_id) FILTER (WHERE r.status = 'held') > 0))
+         OR (s.status <> ? AND COUNT(r.order_id) FILTER (WHERE r.status = 'committed') > 0)`,
+    [...scopeBindings, COMPLETED, COMPLETED],
+  );
+  for (const row of commitments) {
+    violations.push({
+      invariant: 'committed_iff_completed',
+      subject: row.id,
+      message: `${row.status} order with ${row.committed} committed and ${row.held} held line(s)`,
     });
   }
   return violations;

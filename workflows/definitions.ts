@@ -31,6 +31,20 @@ export function paymentIdempotencyKey(orderId: string): string {
   return `payment-${orderId}`;
 }
 
+/**
+ * `patched()` id of the lean saga (workflows/order.ts): a happy order in 3 workflow tasks and 2 activity tasks, every
+ * step recording its own statuses. Orders started before it finish on `orderSagaV1` (workflows/order-v1.ts).
+ */
+export const LEAN_SAGA_PATCH = 'lean-saga';
+
+/** Cancel reasons recorded when the canceller gave none. */
+export const CANCEL_REASONS = {
+  /** A `cancel` signal (API, CLI, UI) without a usable reason. */
+  signal: 'cancel_requested',
+  /** A Temporal workflow cancellation request ("Cancel" in the UI). */
+  temporalCancel: 'workflow_cancel_requested',
+} as const;
+
 /** Cancel reason recorded when NEEDS_ATTENTION waited `attentionTimeoutMs` without an operator decision. */
 export const ATTENTION_TIMEOUT_REASON = 'attention_timeout';
 

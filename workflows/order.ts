@@ -1,5 +1,5 @@
 /**
- * The order saga, one workflow per order (DESIGN.md, Order statuses):
+ * The order saga, one workflow per order (docs/design.md, "Statuses"; docs/saga.md):
  *
  *   PENDING -> RESERVED -> CHARGING -> PAID -> COMPLETED
  *         \-> REJECTED      |  ^  \-> FAILED (declined: stock released)
@@ -8,9 +8,18 @@
  *
  * and CANCELLED from any non-terminal status, with stock released and any captured payment refunded.
  *
- * Cancellation is a flag, not a Temporal scope cancellation: the whole saga runs non-cancellable and checks the flag
- * between steps, so a charge in flight always finishes (and is then refunded) and compensations always run. A Temporal
- * "cancel workflow" request from the UI sets the same flag as the `cancel` signal.
+ * Each step is one activity that records the statuses it reaches, so a happy order is three workflow tasks and two
+ * activity tasks (activities/saga-steps.ts):
+ *
+ *   task 1  placeOrder (local): PENDING + RESERVED in one transaction; answers the `reservation` update; schedules
+ *           chargeOrder (CHARGING, gateway, PAID)
+ *   task 2  schedules completeOrder (stock committed + COMPLETED)
+ *   task 3  completes the workflow
+ *
+ * Cancellation is a flag, not a Temporal scope cancellation: the saga runs non-cancellable and checks the flag between
+ * steps, so a charge in flight always finishes (and is then refunded) and compensations always run. While a charge is
+ * scheduled, the flag is also written to the order row (`markCancelRequested`), so a charge that has not started yet
+ * sees it and charges nothing. A Temporal "cancel workflow" request from the UI means the same as the `cancel` signal.
  */
 import {
   ActivityFailure,
@@ -22,19 +31,22 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
+  setCurrentDetails,
   setHandler,
   upsertSearchAttributes,
-  type ActivityOptions,
+  workflowInfo,
 } from '@temporalio/workflow';
-import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
+import type { ChargeOrderResult } from '../activities/contract';
+import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
 import {
   ATTENTION_TIMEOUT_REASON,
-  DEFAULT_CURRENCY,
+  CANCEL_REASONS,
   cancelSignal,
+  DEFAULT_CURRENCY,
   FAILURE_TYPES,
   isTerminal,
-  LOCAL_BOOKKEEPING_PATCH,
+  LEAN_SAGA_PATCH,
   paymentIdempotencyKey,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
@@ -47,79 +59,38 @@ import {
   type OrderWorkflowInput,
   type OrderWorkflowResult,
   type ReservationOutcome,
-  type ReservationUpdateArgs,
-  type SagaSettings,
+  type StatusEvent,
 } from './definitions';
-
-/** Bookkeeping and stock steps are single database transactions; anything slower is a stuck connection. */
-const STEP_TIMEOUTS = { startToCloseTimeout: '10s' } as const;
-
-/** Bookkeeping and stock steps are idempotent and the saga cannot go on without them: retry until they succeed. */
-const STEP_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
-
-/**
- * Orders started after this patch record the order and their terminal transition as local activities: run by the
- * worker inside the workflow task, with no task queue round trip and fewer history events (bench/README.md). A local
- * activity's side effect happens before the workflow task that decided it is durable: if that task is lost (worker
- * killed, server restart) and a signal lands first, the retried task may decide otherwise. So only steps whose
- * decision no signal can change are local: recording the order (always the first step) and the terminal transition
- * (its status is decided by durable results). `commitStock` stays a regular activity: scheduling it is what makes
- * "no cancel from here on" durable; as a local activity, a cancel replayed ahead of it refunded an order whose stock
- * was already committed and whose COMPLETED was already recorded (found by `npm run chaos`). Every step a cancel check
- * follows is a regular activity too. Orders started before the patch replay as they ran (`LOCAL_BOOKKEEPING_PATCH`).
- */
-/** Compensations must eventually succeed (no stock held, no money kept): unbounded retries, capped backoff. */
-const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' } as const;
-
-/** One charge attempt, when the order's settings do not say otherwise (a gateway call, slow ones included). */
-const DEFAULT_CHARGE_TIMEOUT_MS = 10_000;
-
-/** Cancel reasons recorded when the canceller gave none. */
-const CANCEL_REASONS = {
-  signal: 'cancel_requested',
-  temporalCancel: 'workflow_cancel_requested',
-} as const;
-
-/** The charge runs on the order's own retry budget; a decline is final, anything else counts against the budget. */
-function chargeOptions(settings: SagaSettings): ActivityOptions {
-  const retry = settings.paymentRetry;
-  return {
-    startToCloseTimeout: settings.chargeTimeoutMs ?? DEFAULT_CHARGE_TIMEOUT_MS,
-    retry: {
-      initialInterval: retry.initialIntervalMs,
-      backoffCoefficient: retry.backoffCoefficient,
-      maximumInterval: retry.maximumIntervalMs,
-      maximumAttempts: retry.maximumAttempts,
-      nonRetryableErrorTypes: [FAILURE_TYPES.paymentDeclined],
-    },
-  };
-}
-
-/** How one round of charging ended. */
-type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
-
-/** The gateway's decline code (e.g. `card_declined`), carried in the failure's details by `chargePayment`. */
-function declineReason(failure: ApplicationFailure): string | undefined {
-  const [detail] = failure.details ?? [];
-  if (typeof detail !== 'object' || detail === null || !('reason' in detail)) return undefined;
-  return typeof detail.reason === 'string' ? detail.reason : undefined;
-}
-
-/** An undo step, registered before the step it undoes. */
-interface Compensation {
-  name: string;
-  run: () => Promise<void>;
-}
+import { orderSagaV1 } from './order-v1';
+import { cancelReasonFrom } from './signal-payloads';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
+  return patched(LEAN_SAGA_PATCH) ? leanSaga(input) : orderSagaV1(input);
+}
+
+/** What the order waits for, per status, as shown in the Temporal UI's current details. */
+const WAITING_FOR: Partial<Record<OrderStatus, string>> = {
+  PENDING: 'the stock reservation',
+  RESERVED: 'the payment',
+  CHARGING: 'the payment gateway',
+  NEEDS_ATTENTION: 'an operator: signal `retryPayment` or `cancel`',
+  PAID: 'the stock commit',
+};
+
+/** Formats cents for people (the UI's details), e.g. 2400 USD -> "24.00 USD". */
+function money(cents: number, currency: string): string {
+  return `${(cents / 100).toFixed(2)} ${currency}`;
+}
+
+async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
-  const steps = proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY });
-  const undo = proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY });
-  const payments = proxyActivities<Activities>(chargeOptions(input.settings));
-  const bookkeeping = patched(LOCAL_BOOKKEEPING_PATCH)
-    ? proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY })
-    : steps;
+  const { runId } = workflowInfo();
+  const currency = input.currency ?? DEFAULT_CURRENCY;
+  const local = (summary: string) => proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
+  const step = (summary: string) => proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
+  const undo = (summary: string) =>
+    proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY, summary });
 
   const view: OrderStatusView = {
     status: 'PENDING',
@@ -132,20 +103,61 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   let retryRequested = false;
   let reservation: ReservationOutcome | undefined;
   let totalCents: number | undefined;
-  let nextSeq = 1;
+  /** True while a charge activity is scheduled: a cancel must then reach it through the order row. */
+  let charging = false;
   let committing = false;
-  const compensations: Compensation[] = [];
+  let stepCount = 0;
+  /** `<runId>/<n>`: the idempotency key prefix of the next step's recordings (activities/saga-steps.ts). */
+  const nextEventKeyPrefix = (): string => `${runId}/${++stepCount}`;
 
-  const requestCancel = (reason: string): void => {
+  /** Shows the order in the Temporal UI: the OrderStatus search attribute and the current details. */
+  function show(status: OrderStatus): void {
+    view.status = status;
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
+      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
+      ...(totalCents !== undefined ? [{ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents }] : []),
+    ]);
+    describe();
+  }
+
+  /** The UI's "current details": status, total, payment and what the order waits for; never the payment token. */
+  function describe(): void {
+    const lines = [`**Status:** ${view.status}`];
+    if (totalCents !== undefined) lines.push(`**Total:** ${money(totalCents, currency)}`);
+    if (view.payment.status !== 'none') {
+      lines.push(
+        `**Payment:** ${view.payment.status} (round ${view.attempts}, key \`${view.payment.idempotencyKey}\`)`,
+      );
+      if (view.payment.lastError !== undefined) lines.push(`**Last error:** ${view.payment.lastError}`);
+    }
+    if (view.cancelRequested && !isTerminal(view.status)) lines.push(`**Cancel requested:** ${cancelReason ?? ''}`);
+    const waiting = isTerminal(view.status) ? undefined : WAITING_FOR[view.status];
+    lines.push(waiting === undefined ? '**Waiting for:** nothing (finished)' : `**Waiting for:** ${waiting}`);
+    setCurrentDetails(lines.join('\n\n'));
+  }
+
+  function remember(events: StatusEvent[]): void {
+    view.events.push(...events);
+  }
+
+  const requestCancel = async (reason: string): Promise<void> => {
     // Once the stock is being committed (or the order is terminal) a cancel changes nothing.
     if (view.cancelRequested || committing || isTerminal(view.status)) return;
     view.cancelRequested = true;
     cancelReason = reason;
     log.info('cancel requested', { orderId, status: view.status, reason });
+    describe();
+    if (charging) {
+      // The charge may not have started yet: tell it through the order row (it checks under the row lock).
+      await CancellationScope.nonCancellable(() =>
+        local('Mark the cancel for the pending charge').markCancelRequested({ orderId }),
+      );
+    }
   };
 
   setHandler(statusQuery, () => view);
-  setHandler(cancelSignal, (args) => requestCancel(args?.reason ?? CANCEL_REASONS.signal));
+  setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
   setHandler(retryPaymentSignal, () => {
     if (view.status === 'NEEDS_ATTENTION') retryRequested = true;
     else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
@@ -158,8 +170,10 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     },
     {
       // A caller (POST /orders with a reused Idempotency-Key) must send the request this order was started from.
-      validator: (args: ReservationUpdateArgs | undefined) => {
-        if (args?.requestHash !== input.requestHash) {
+      validator: (args: unknown) => {
+        const requestHash =
+          typeof args === 'object' && args !== null ? (args as { requestHash?: unknown }).requestHash : undefined;
+        if (requestHash !== input.requestHash) {
           throw ApplicationFailure.create({
             type: REQUEST_MISMATCH_FAILURE,
             message: 'this order was created from a different request',
@@ -172,159 +186,124 @@ export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   // "Cancel" in the Temporal UI (a workflow cancellation request) means the same as the `cancel` signal.
   CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
 
-  /** Makes the status filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`). */
-  function upsertStatusAttributes(status: OrderStatus): void {
-    const attributes: SearchAttributeUpdatePair[] = [
-      { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
-      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
-    ];
-    if (totalCents !== undefined) attributes.push({ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents });
-    upsertSearchAttributes(attributes);
+  /** Ends the order CANCELLED or FAILED with nothing kept; COMPLETED if its stock turned out to be committed. */
+  async function abort(status: 'CANCELLED' | 'FAILED', reason: string): Promise<OrderWorkflowResult> {
+    const result = await undo(
+      `${status === 'CANCELLED' ? 'Cancel' : 'Fail'}: release stock, refund (${reason})`,
+    ).compensateOrder({ orderId, eventKeyPrefix: nextEventKeyPrefix(), status, reason });
+    remember([result.event]);
+    if (result.refunded > 0 || view.payment.status === 'approved')
+      view.payment = { ...view.payment, status: 'refunded' };
+    show(result.status);
+    return result.status === 'COMPLETED'
+      ? { orderId, status: 'COMPLETED' }
+      : { orderId, status: result.status, reason };
   }
 
-  /**
-   * Records a transition: search attributes for the UI, then the row + event + realtime publish (activity; a local
-   * one for a terminal status, after which nothing checks for a cancel).
-   */
-  async function transition(status: OrderStatus, detail: Record<string, unknown> = {}, failureReason?: string) {
-    view.status = status;
-    upsertStatusAttributes(status);
-    const seq = nextSeq++;
-    const recorder = isTerminal(status) ? bookkeeping : steps;
-    const recorded = await recorder.recordStatus({
-      orderId,
-      seq,
-      status,
-      detail,
-      ...(failureReason !== undefined ? { failureReason } : {}),
-      ...(totalCents !== undefined ? { totalCents } : {}),
-    });
-    view.events.push({ seq, status, at: recorded.at, detail });
-  }
-
-  /** Runs every registered compensation, newest first, even if the workflow itself is being cancelled. */
-  async function compensate(): Promise<void> {
-    await CancellationScope.nonCancellable(async () => {
-      for (const compensation of [...compensations].reverse()) {
-        log.info('compensating', { orderId, step: compensation.name });
-        await compensation.run();
-      }
-      compensations.length = 0;
-    });
-  }
-
-  /** Ends the order CANCELLED: stock back on the shelf, any captured payment refunded. */
-  async function cancelOrder(): Promise<OrderWorkflowResult> {
-    await compensate();
-    const reason = cancelReason ?? CANCEL_REASONS.signal;
-    await transition('CANCELLED', { reason, refunded: view.payment.status === 'refunded' }, reason);
-    return { orderId, status: 'CANCELLED', reason };
-  }
-
-  /** One charge round on the order's retry budget, always with the same idempotency key. */
-  async function charge(amountCents: number): Promise<ChargeOutcome> {
-    const idempotencyKey = view.payment.idempotencyKey;
-    view.payment = { status: 'charging', idempotencyKey, amountCents };
+  /** One charge round; `unavailable` once the round's retry budget is spent on transient failures. */
+  async function charge(amountCents: number): Promise<ChargeOrderResult | { status: 'unavailable' }> {
+    view.attempts += 1;
+    view.payment = { ...view.payment, status: 'charging', amountCents };
+    describe();
+    charging = true;
     try {
-      const result = await payments.chargePayment({
+      return await proxyActivities<Activities>({
+        ...chargeOptions(input.settings),
+        summary: `Charge ${money(amountCents, currency)} (round ${view.attempts})`,
+      }).chargeOrder({
         orderId,
-        idempotencyKey,
+        eventKeyPrefix: nextEventKeyPrefix(),
         amountCents,
         paymentToken: input.paymentToken,
+        round: view.attempts,
       });
-      view.payment = { status: 'approved', idempotencyKey, amountCents: result.amountCents };
-      return 'approved';
     } catch (error) {
       if (!(error instanceof ActivityFailure)) throw error;
-      const cause = error.cause;
-      const lastError = cause?.message ?? error.message;
-      if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.paymentDeclined) {
-        view.payment = {
-          status: 'declined',
-          idempotencyKey,
-          amountCents,
-          lastError: declineReason(cause) ?? lastError,
-        };
-        return 'declined';
-      }
-      view.payment = { status: 'unavailable', idempotencyKey, amountCents, lastError };
-      return 'unavailable';
+      const lastError = error.cause?.message ?? error.message;
+      view.payment = { ...view.payment, status: 'unavailable', lastError };
+      return { status: 'unavailable' };
+    } finally {
+      charging = false;
     }
   }
 
-  /** The saga itself, top to bottom like the status table. */
   async function saga(): Promise<OrderWorkflowResult> {
-    // PENDING: visible in the UI from the first workflow task; then the order row and its first event.
-    upsertStatusAttributes('PENDING');
-    const pending = await bookkeeping.recordOrder({
+    // PENDING and RESERVED (or REJECTED) in one local activity: the reservation is decided whatever signal arrives,
+    // and answers the `reservation` update inside this first workflow task.
+    const placed = await local('Place the order: record it and hold its stock').placeOrder({
       orderId,
+      eventKeyPrefix: nextEventKeyPrefix(),
       customerId: input.customerId,
       workflowId: workflowIdFor(orderId),
       lines: input.lines,
       requestHash: input.requestHash,
-      currency: input.currency ?? DEFAULT_CURRENCY,
+      currency,
       ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
     });
-    nextSeq = pending.seq + 1;
-    view.events.push({ seq: pending.seq, status: 'PENDING', at: pending.at, detail: { lines: input.lines } });
-
-    // RESERVED or REJECTED. The reservation is always decided (it answers the `reservation` update), even when a
-    // cancel is already waiting; the cancel then releases it.
-    compensations.push({ name: 'releaseStock', run: () => undo.releaseStock(orderId).then(() => undefined) });
-    const outcome = await steps.reserveStock({ orderId, lines: input.lines });
-    if (outcome.status === 'REJECTED') {
-      compensations.length = 0; // nothing was held
-      reservation = outcome;
-      await transition('REJECTED', { ...outcome }, outcome.reason);
-      return { orderId, status: 'REJECTED', reason: outcome.reason };
+    remember(placed.events);
+    reservation = placed.reservation;
+    if (placed.reservation.status === 'RESERVED') totalCents = placed.reservation.totalCents;
+    show(placed.status);
+    if (placed.reservation.status === 'REJECTED') {
+      return { orderId, status: 'REJECTED', reason: placed.reservation.reason };
     }
-    totalCents = outcome.totalCents;
-    reservation = outcome;
-    await transition('RESERVED', { totalCents, lines: outcome.lines });
-    if (view.cancelRequested) return cancelOrder();
+    if (placed.status === 'COMPLETED') return { orderId, status: 'COMPLETED' }; // a Reset run of a completed order
+    const total = totalCents ?? 0;
 
-    // CHARGING, with NEEDS_ATTENTION whenever a round spends its whole retry budget on transient errors.
-    compensations.push({ name: 'refundPayment', run: () => refund() });
-    for (;;) {
-      view.attempts += 1;
-      await transition('CHARGING', { attempt: view.attempts });
-      if (view.cancelRequested) return cancelOrder(); // not charged yet
-      const charged = await charge(totalCents);
-      if (view.cancelRequested) return cancelOrder(); // a charge in flight finished; the refund undoes it
-      if (charged === 'approved') break;
-      if (charged === 'declined') {
-        // FAILED: declines are final; release the stock.
-        await compensate();
-        const reason = view.payment.lastError ?? FAILURE_TYPES.paymentDeclined;
-        await transition('FAILED', { reason }, reason);
-        return { orderId, status: 'FAILED', reason };
+    // CHARGING -> PAID, with NEEDS_ATTENTION whenever a round spends its whole retry budget on transient errors.
+    // A zero total is never charged (docs/api.md, "Zero-total orders").
+    while (total > 0) {
+      if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
+      const charged = await charge(total);
+      if (charged.status !== 'unavailable') remember(charged.events);
+      if (charged.status === 'approved') {
+        view.payment = { status: 'approved', idempotencyKey: charged.idempotencyKey, amountCents: charged.amountCents };
+        show('PAID');
+        break;
       }
+      if (charged.status === 'cancelled') return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
+      if (charged.status === 'declined') {
+        view.payment = {
+          ...view.payment,
+          status: 'declined',
+          idempotencyKey: charged.idempotencyKey,
+          lastError: charged.reason,
+        };
+        if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
+        return abort('FAILED', charged.reason || FAILURE_TYPES.paymentDeclined);
+      }
+      if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
       retryRequested = false;
-      await transition('NEEDS_ATTENTION', { lastError: view.payment.lastError, attempt: view.attempts });
+      remember([
+        await local('Record NEEDS_ATTENTION').recordTransition({
+          orderId,
+          eventKeyPrefix: nextEventKeyPrefix(),
+          status: 'NEEDS_ATTENTION',
+          detail: { lastError: view.payment.lastError, attempt: view.attempts },
+        }),
+      ]);
+      show('NEEDS_ATTENTION');
       const decided = await condition(() => retryRequested || view.cancelRequested, input.settings.attentionTimeoutMs);
       if (!decided) {
         view.cancelRequested = true;
         cancelReason = ATTENTION_TIMEOUT_REASON;
       }
-      if (view.cancelRequested) return cancelOrder();
     }
+    // A charge in flight finished after a cancel arrived: the compensation refunds it.
+    if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
 
-    // PAID, then COMPLETED once the stock is committed (after which nothing is undone).
-    await transition('PAID', { amountCents: view.payment.amountCents });
-    if (view.cancelRequested) return cancelOrder();
+    // COMPLETED once the stock is committed, after which nothing is undone.
     committing = true;
-    await steps.commitStock(orderId); // regular: see LOCAL_BOOKKEEPING_PATCH above
-    compensations.length = 0;
-    await transition('COMPLETED', {});
+    const completed = await step('Commit the stock and complete the order').completeOrder({
+      orderId,
+      eventKeyPrefix: nextEventKeyPrefix(),
+    });
+    remember([completed.event]);
+    show('COMPLETED');
     return { orderId, status: 'COMPLETED' };
   }
 
-  /** Refund compensation: a no-op when nothing was approved under the order's key. */
-  async function refund(): Promise<void> {
-    const result = await undo.refundPayment({ idempotencyKey: view.payment.idempotencyKey });
-    if (result.refunded) view.payment = { ...view.payment, status: 'refunded' };
-  }
-
+  describe();
   return CancellationScope.nonCancellable(async () => {
     const result = await saga();
     await condition(allHandlersFinished);

@@ -1,9 +1,10 @@
 /**
- * POST /orders/:id/cancel: sends the `cancel` signal and answers 202; the saga releases stock and refunds in the
+ * POST /orders/:id/cancel: sends the `cancel` signal, marks the cancel on the order row and answers 202; the saga releases stock and refunds in the
  * background. COMPLETED, REJECTED and FAILED orders answer 409 not_cancellable; a CANCELLED order answers 202 again
  * (cancelling is idempotent).
  */
 import type { RouterMiddleware } from '@koa/router';
+import { markOrderCancelRequested } from '../../lib/db';
 import { NOT_CANCELLABLE_STATUSES, type OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
 import { readJsonBody } from '../body';
@@ -36,6 +37,8 @@ export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
       const reason =
         body.reason ?? (caller.role === 'admin' ? 'cancelled by an operator' : 'cancelled by the customer');
       const delivered = await signalCancel(temporal, row.id, reason, call);
+      // The signal is durable; the mark lets a charge that has not started yet see the cancel (docs/saga.md).
+      if (delivered) await markOrderCancelRequested(db, row.id);
       if (!delivered) {
         // The workflow finished between our read and the signal: answer with its final status.
         status = asStatus((await findOrderRow(db, row.id))?.status ?? status);

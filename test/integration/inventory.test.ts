@@ -305,7 +305,8 @@ describe('inventory activities on real PostgreSQL', () => {
 
     expect(await stockOf(sku)).toBe(2);
     expect(await reservationsOf(orderId)).toEqual([expect.objectContaining({ quantity: 2, status: 'committed' })]);
-    expect(await checkInvariants(db, { initialStock: new Map([[sku, 4]]) })).toEqual([]);
+    // Stock only: the order itself never reaches COMPLETED in this activity-level test.
+    expect(await checkInvariants(db, { initialStock: new Map([[sku, 4]]), orderIds: [] })).toEqual([]);
   });
 
   it('when the order row was never recorded, then reserveStock fails without retry and holds nothing', async () => {

@@ -78,7 +78,10 @@ describe('migrations on real PostgreSQL', () => {
   });
 
   it('when orders exist before orders.status_seq is added, then each takes the seq of its newest event', async () => {
-    await db.migrate.down({ name: '20261121020000_order_status_seq' });
+    // Roll back, newest first, until the database is as it was before 20261121020000_order_status_seq.
+    for (let guard = 0; (await db.schema.hasColumn('orders', 'status_seq')) && guard < 50; guard += 1) {
+      await db.migrate.down();
+    }
     expect(await db.schema.hasColumn('orders', 'status_seq')).toBe(false);
     const order = (status: string) => ({
       id: randomUUID(),
@@ -98,7 +101,7 @@ describe('migrations on real PostgreSQL', () => {
       })),
     );
 
-    expect(await migrateLatest(db)).toEqual(['20261121020000_order_status_seq']);
+    expect(await migrateLatest(db)).toContain('20261121020000_order_status_seq');
 
     const seqs = await db('orders').whereIn('id', [paid.id, pending.id]).select('id', 'status_seq');
     expect(Object.fromEntries(seqs.map((row: { id: string; status_seq: number }) => [row.id, row.status_seq]))).toEqual(

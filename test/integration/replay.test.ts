@@ -42,14 +42,15 @@ function patchIds(file: string): string[] {
   });
 }
 
-test('the fixtures hold orders started before and after the local-bookkeeping-steps patch', () => {
-  // *.v1.json were recorded before the patch (regular activities only); the others after it, with its marker.
-  const before = files.filter((file) => file.endsWith('.v1.json'));
-  const after = files.filter((file) => !file.endsWith('.v1.json'));
-  expect(before.length).toBeGreaterThanOrEqual(8);
-  expect(after.length).toBeGreaterThanOrEqual(8);
-  for (const file of before) expect([file, patchIds(file)]).toEqual([file, []]);
-  for (const file of after) expect([file, patchIds(file)]).toEqual([file, ['local-bookkeeping-steps']]);
+test('the fixtures hold orders of all three shapes: before local-bookkeeping-steps, before lean-saga, and lean', () => {
+  // *.v1.json: regular activities only; *.v2.json: the local-bookkeeping-steps patch; the others: the lean saga.
+  const v1 = files.filter((file) => file.endsWith('.v1.json'));
+  const v2 = files.filter((file) => file.endsWith('.v2.json'));
+  const lean = files.filter((file) => !file.endsWith('.v1.json') && !file.endsWith('.v2.json'));
+  for (const shape of [v1, v2, lean]) expect(shape.length).toBeGreaterThanOrEqual(8);
+  for (const file of v1) expect([file, patchIds(file)]).toEqual([file, []]);
+  for (const file of v2) expect([file, patchIds(file)]).toEqual([file, ['local-bookkeeping-steps']]);
+  for (const file of lean) expect([file, patchIds(file)]).toEqual([file, ['lean-saga']]);
 });
 
 test('when every recorded history is replayed on the current workflow code, then none is non-deterministic', async () => {

@@ -6,6 +6,8 @@
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
+import { startOrder as apiStartOrder } from '../../api/order-workflow';
+import { MAX_REASON_LENGTH } from '../../lib/storable-text';
 import { checkInvariants } from '../../lib/invariants';
 import {
   ATTENTION_TIMEOUT_REASON,
@@ -274,39 +276,37 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 });
 
 describe('cancel', () => {
-  test('when cancelled in PENDING, then the order ends CANCELLED with its stock released', async () => {
+  test('when cancelled in PENDING, then the order ends CANCELLED with its stock released and nothing kept', async () => {
     const { sku, input } = await newOrder('cancel-pending', 'tok_ok');
-    const hold = h.hold(input.orderId, 'reserveStock');
+    const hold = h.hold(input.orderId, 'placeOrder');
     const handle = await startOrder(h.client, h.config, input);
     await hold.reached;
-    expect((await handle.query(statusQuery)).status).toBe('PENDING');
 
+    // A signal that lands while the order is being placed is seen in the next workflow task, after the charge was
+    // scheduled: like a cancel during CHARGING, any charge is refunded (docs/saga.md, "Cancel").
     await handle.signal(cancelSignal, {});
-    await waitFor('cancel recorded', async () =>
-      (await handle.query(statusQuery)).cancelRequested ? true : undefined,
-    );
     hold.release();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'cancel_requested' });
-    const rows = await expectCompensated(sku, input.orderId);
-    expect(rows.payments).toEqual([]);
-    expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
-      'PENDING',
-      'RESERVED',
-      'CANCELLED',
-    ]);
+    await expectCompensated(sku, input.orderId);
+    const statuses = (await eventStatuses(input.orderId)).map(([, status]) => status);
+    expect(statuses.slice(0, 2)).toEqual(['PENDING', 'RESERVED']);
+    expect(statuses.at(-1)).toBe('CANCELLED');
     await recordHistory(h.config, handle, 'cancelled-pending');
   });
 
   test('when cancelled in RESERVED, then nothing is charged and the stock is released', async () => {
     const { sku, input } = await newOrder('cancel-reserved', 'tok_ok');
-    const hold = h.hold(input.orderId, 'recordStatus', (arg) => (arg as { status: string }).status === 'RESERVED');
+    // The charge is scheduled (and its activity picked up) but has not started: the cancel must still stop it.
+    const hold = h.hold(input.orderId, 'chargeOrder');
     const handle = await startOrder(h.client, h.config, input);
     await hold.reached;
     expect((await handle.query(statusQuery)).status).toBe('RESERVED');
 
     await handle.signal(cancelSignal, { reason: 'ops' });
-    await waitFor('cancel recorded', async () =>
-      (await handle.query(statusQuery)).cancelRequested ? true : undefined,
+    await waitFor('cancel marked on the order row', async () =>
+      (await h.db('orders').where({ id: input.orderId }).first('cancel_requested_at'))?.cancel_requested_at
+        ? true
+        : undefined,
     );
     hold.release();
     await expect(handle.result()).resolves.toEqual({ orderId: input.orderId, status: 'CANCELLED', reason: 'ops' });
@@ -323,8 +323,10 @@ describe('cancel', () => {
   test('when cancelled during CHARGING (tok_slow), then the charge finishes and is refunded', async () => {
     const { sku, input } = await newOrder('cancel-charging', 'tok_slow');
     const handle = await startOrder(h.client, h.config, input);
-    // The charge itself is in flight (not just the CHARGING transition being recorded).
-    await waitForStatus(handle, 'CHARGING', (view) => view.payment.status === 'charging');
+    // The charge itself is in flight: CHARGING is recorded by the charge activity just before the gateway call.
+    await waitFor('CHARGING recorded', async () =>
+      (await orderRows(h.db, input.orderId)).order?.status === 'CHARGING' ? true : undefined,
+    );
 
     await handle.signal(cancelSignal, { reason: 'too slow' });
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'too slow' });
@@ -334,7 +336,8 @@ describe('cancel', () => {
       [1, 'PENDING'],
       [2, 'RESERVED'],
       [3, 'CHARGING'],
-      [4, 'CANCELLED'],
+      [4, 'PAID'],
+      [5, 'CANCELLED'],
     ]);
     const view = await handle.query(statusQuery);
     expect(view.payment.status).toBe('refunded');
@@ -366,7 +369,7 @@ describe('cancel', () => {
 
   test('when a cancel arrives while the stock is being committed, then the order ends as the workflow says and the rows agree', async () => {
     const { sku, input } = await newOrder('cancel-committing', 'tok_ok');
-    const hold = h.hold(input.orderId, 'commitStock');
+    const hold = h.hold(input.orderId, 'completeOrder');
     const handle = await startOrder(h.client, h.config, input);
     await hold.reached;
 
@@ -476,4 +479,105 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
     ]);
     await recordHistory(h.config, handle, 'cancelled-attention-timeout');
   });
+});
+
+describe('the lean shape (LEAN_SAGA_PATCH)', () => {
+  /** Counts what Temporal did for one order: workflow tasks, activity tasks, local activities, history events. */
+  async function costOf(handle: WorkflowHandle) {
+    const events = (await handle.fetchHistory()).events ?? [];
+    const index = (predicate: (e: (typeof events)[number]) => unknown) => events.findIndex(predicate);
+    return {
+      workflowTasks: events.filter((e) => e.workflowTaskCompletedEventAttributes).length,
+      activityTasks: events.filter((e) => e.activityTaskScheduledEventAttributes).length,
+      historyEvents: events.length,
+      updateCompletedAt: index((e) => e.workflowExecutionUpdateCompletedEventAttributes),
+      secondTaskStartedAt: events
+        .map((e, i) => (e.workflowTaskStartedEventAttributes ? i : -1))
+        .filter((i) => i >= 0)[1],
+    };
+  }
+
+  test('when a tok_ok order runs, then it takes at most 3 workflow tasks, 2 activity tasks and 25 history events, and the reservation is answered in the first task', async () => {
+    const { input } = await newOrder('shape', 'tok_ok');
+    await expect(startWithReservation(input)).resolves.toMatchObject({ status: 'RESERVED' });
+    const handle = h.client.workflow.getHandle<typeof orderWorkflow>(workflowIdFor(input.orderId));
+    await expect(handle.result()).resolves.toMatchObject({ status: 'COMPLETED' });
+
+    const cost = await costOf(handle);
+    expect(cost.workflowTasks).toBeLessThanOrEqual(3);
+    expect(cost.activityTasks).toBeLessThanOrEqual(2);
+    expect(cost.historyEvents).toBeLessThanOrEqual(25);
+    expect(cost.updateCompletedAt).toBeGreaterThan(0);
+    expect(cost.updateCompletedAt).toBeLessThan(cost.secondTaskStartedAt ?? Infinity);
+  });
+
+  test('when the order totals zero, then it completes without any charge and the books agree', async () => {
+    const sku = uniqueSku('free');
+    await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 0 }]);
+    const input = orderInput(h.config, [{ sku, quantity: QUANTITY }], 'tok_ok');
+    const handle = await startOrder(h.client, h.config, input);
+
+    await expect(handle.result()).resolves.toEqual({ orderId: input.orderId, status: 'COMPLETED' });
+    const rows = await orderRows(h.db, input.orderId);
+    expect(rows.order).toMatchObject({ status: 'COMPLETED', total_cents: '0' });
+    expect(rows.payments).toEqual([]);
+    expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
+    expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
+      'PENDING',
+      'RESERVED',
+      'COMPLETED',
+    ]);
+    await expectInvariants(sku, input.orderId);
+  });
+
+  test('when an order is started the way the API does, then the Temporal UI shows its summary, lines and current details without the payment token', async () => {
+    const { input } = await newOrder('metadata', 'tok_ok');
+    await apiStartOrder(h.client, h.config, input, { timeoutMs: 10_000, retryAfterSeconds: 1 });
+    const handle = h.client.workflow.getHandle<typeof orderWorkflow>(workflowIdFor(input.orderId));
+    await handle.result();
+
+    const description = await handle.describe();
+    const summary = await description.staticSummary();
+    const details = await description.staticDetails();
+    expect(summary).toContain(input.customerId);
+    expect(details).toContain(input.lines[0]?.sku);
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(metadata.currentDetails).toContain('**Status:** COMPLETED');
+    expect(metadata.currentDetails).toContain(`${(TOTAL_CENTS / 100).toFixed(2)} USD`);
+    for (const text of [summary, details, metadata.currentDetails]) expect(text).not.toContain(input.paymentToken);
+  });
+});
+
+describe('signals typed by hand (the CLI sends any JSON)', () => {
+  test.each([
+    { label: 'a 100 KB reason', payload: { reason: 'x'.repeat(100_000) }, stored: 'x'.repeat(MAX_REASON_LENGTH) },
+    { label: 'a NUL in the reason', payload: { reason: 'stop\u0000now' }, stored: 'stop\uFFFDnow' },
+    { label: 'a lone surrogate', payload: { reason: '\ud800' }, stored: '\uFFFD' },
+    { label: 'a number', payload: 42, stored: 'cancel_requested' },
+    { label: 'a numeric reason', payload: { reason: 7 }, stored: 'cancel_requested' },
+    { label: 'unknown fields', payload: { reason: 'ops', force: true }, stored: 'ops' },
+  ])(
+    'when a NEEDS_ATTENTION order gets a cancel with $label, then it ends CANCELLED with a storable reason and the task never fails',
+    async ({ payload, stored }) => {
+      const { sku, input } = await newOrder('signal-payload', 'tok_unavailable');
+      const handle = await startOrder(h.client, h.config, input);
+      await waitForStatus(handle, 'NEEDS_ATTENTION');
+
+      await temporalCli(h.config, [
+        'workflow',
+        'signal',
+        '--workflow-id',
+        workflowIdFor(input.orderId),
+        '--name',
+        'cancel',
+        '--input',
+        JSON.stringify(payload),
+      ]);
+      await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: stored });
+      const rows = await expectCompensated(sku, input.orderId);
+      expect(rows.order?.failure_reason).toBe(stored);
+      const history = (await handle.fetchHistory()).events ?? [];
+      expect(history.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+    },
+  );
 });

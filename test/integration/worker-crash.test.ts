@@ -87,7 +87,7 @@ test('when the worker process is SIGKILLed mid-charge, then a new worker finishe
   const first = await spawnWorker();
   const { sku, input } = await newSlowOrder('crash');
   const handle = await startOrder(h.client, h.config, input);
-  await waitForStatus(handle, 'CHARGING', (view) => view.payment.status === 'charging');
+  await waitForStatus(handle, 'RESERVED', (view) => view.payment.status === 'charging');
   await waitForGatewayCall(input.orderId);
 
   first.child.kill('SIGKILL');

@@ -1,0 +1,341 @@
+/**
+ * The lean saga's steps (docs/saga.md): each step is one activity that does its database work AND records the
+ * statuses it reaches, so a happy order costs two activity tasks and three workflow tasks:
+ *
+ *   placeOrder (local, first workflow task)  order row + PENDING + stock held + RESERVED, one transaction
+ *   chargeOrder                              CHARGING (one transaction), gateway call, PAID (one transaction)
+ *   completeOrder                            stock committed + COMPLETED, one transaction
+ *   compensateOrder (off the happy path)     stock released, every approved payment refunded, CANCELLED / FAILED
+ *
+ * Every status goes through `orderflow_append_event` (migration 20261130000000): under the order row lock it finds
+ * the event by its key (a retry writes nothing) or appends it with seq = the order's newest seq + 1 and makes it the
+ * order's status. So the row and its newest event always agree, and a Reset run's statuses (keyed by its own run id)
+ * always land above everything recorded before. Every step reconciles with the durable state rather than trusting the
+ * workflow's memory of it: a Reset run may replay a history whose effects were since undone.
+ */
+import { ApplicationFailure } from '@temporalio/common';
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import { markOrderCancelRequested, TABLES } from '../lib/db';
+import { publishOrderEvent } from '../lib/events';
+import type { Logger } from '../lib/logger';
+import { FAILURE_TYPES, type OrderStatus, type StatusEvent } from '../workflows/definitions';
+import {
+  ACTIVITY_FAILURE_TYPES,
+  type ChargeOrderInput,
+  type ChargeOrderResult,
+  type CompensateOrderInput,
+  type CompensateOrderResult,
+  type CompleteOrderResult,
+  type PlaceOrderInput,
+  type PlaceOrderResult,
+  type RecordTransitionInput,
+  type StepInput,
+} from './contract';
+import {
+  clearReleasedReservation,
+  commitInTransaction,
+  releaseInTransaction,
+  reservationStatusCounts,
+  reserveInTransaction,
+  storedReservation,
+  validatedRequest,
+} from './inventory';
+import { GatewayUnavailableError, PAYMENT_STATUS, type PaymentGateway } from './payments';
+
+/** Dependencies of the saga steps. */
+export interface SagaStepDeps {
+  db: Knex;
+  redis: Redis;
+  redisKeyPrefix: string;
+  gateway: PaymentGateway;
+  logger: Logger;
+}
+
+/** A row of `orderflow_append_event(...)`. */
+interface AppendedEvent {
+  seq: number;
+  status: OrderStatus;
+  detail: Record<string, unknown>;
+  created_at: Date;
+  customer_id: string;
+  inserted: boolean;
+}
+
+/** What one recording asks for. */
+interface Recording {
+  status: OrderStatus;
+  detail?: Record<string, unknown>;
+  totalCents?: number;
+  failureReason?: string;
+}
+
+/** SQLSTATE `no_data_found`, raised by `orderflow_append_event` for an unknown order. */
+const NO_DATA_FOUND = 'P0002';
+
+/** The first charge of an order uses `payment-<orderId>`; after n settled (refunded/declined) charges, `...-<n+1>`. */
+export function chargeIdempotencyKey(orderId: string, settledCharges: number): string {
+  return settledCharges === 0 ? `payment-${orderId}` : `payment-${orderId}-${settledCharges + 1}`;
+}
+
+function toStatusEvent(row: AppendedEvent): StatusEvent {
+  return { seq: row.seq, status: row.status, at: row.created_at.toISOString(), detail: row.detail };
+}
+
+function orderNotRecorded(orderId: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `order ${orderId} has not been recorded`,
+    type: ACTIVITY_FAILURE_TYPES.orderNotRecorded,
+    nonRetryable: true,
+  });
+}
+
+/** Builds the lean saga's activities. */
+export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: SagaStepDeps) {
+  /** Records one status in the caller's transaction (see the file comment); a repeat returns the stored event. */
+  async function append(
+    trx: Knex | Knex.Transaction,
+    { orderId, eventKeyPrefix }: StepInput,
+    recording: Recording,
+  ): Promise<AppendedEvent> {
+    try {
+      const result = await trx.raw<{ rows: AppendedEvent[] }>(
+        'SELECT * FROM orderflow_append_event(?::uuid, ?, ?, ?::jsonb, ?::bigint, ?)',
+        [
+          orderId,
+          `${eventKeyPrefix}/${recording.status}`,
+          recording.status,
+          JSON.stringify(recording.detail ?? {}),
+          recording.totalCents ?? null,
+          recording.failureReason ?? null,
+        ],
+      );
+      const [row] = result.rows;
+      if (row === undefined) throw new Error(`orderflow_append_event returned nothing for order ${orderId}`);
+      return row;
+    } catch (error) {
+      if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecorded(orderId);
+      throw error;
+    }
+  }
+
+  /** Publishes committed events to the realtime stream, in seq order (at least once: a retry publishes again). */
+  async function publish(orderId: string, rows: AppendedEvent[]): Promise<void> {
+    for (const row of rows) {
+      await publishOrderEvent(redis, redisKeyPrefix, {
+        orderId,
+        customerId: row.customer_id,
+        seq: row.seq,
+        status: row.status,
+        at: row.created_at.toISOString(),
+        detail: row.detail,
+      });
+    }
+  }
+
+  /**
+   * Creates the order (PENDING) and holds its stock (RESERVED) or refuses it (REJECTED), in one transaction. On an
+   * existing order (a retry, or a Reset run) it reconciles: committed stock means the order is COMPLETED (recorded
+   * again, nothing else done); held stock is reused; released stock is reserved again at the prices first reserved.
+   * Fails non-retryably when another order holds the id or the (customer, idempotency key).
+   */
+  async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult> {
+    const request = validatedRequest(input.lines);
+    const { orderId } = input;
+    const { rows, result } = await db.transaction(async (trx) => {
+      const recorded: AppendedEvent[] = [];
+      const created = await trx(TABLES.orders)
+        .insert({
+          id: orderId,
+          customer_id: input.customerId,
+          status: 'PENDING' satisfies OrderStatus,
+          status_seq: 0,
+          total_cents: 0,
+          currency: input.currency,
+          idempotency_key: input.idempotencyKey ?? null,
+          request_hash: input.requestHash,
+          workflow_id: input.workflowId,
+        })
+        .onConflict()
+        .ignore()
+        .returning('id');
+      if (created.length > 0) {
+        recorded.push(await append(trx, input, { status: 'PENDING', detail: { lines: input.lines } }));
+      } else {
+        const existing = await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('customer_id');
+        if (existing === undefined || existing.customer_id !== input.customerId) {
+          throw ApplicationFailure.create({
+            message: `order ${orderId} conflicts with an existing order (same workflow id or idempotency key)`,
+            type: ACTIVITY_FAILURE_TYPES.orderConflict,
+            nonRetryable: true,
+          });
+        }
+      }
+      const counts = created.length > 0 ? undefined : await reservationStatusCounts(trx, orderId);
+      if (counts !== undefined && counts.committed > 0) {
+        // A Reset run of a completed order: the stock is committed and the money captured; nothing to redo.
+        const reservation = await storedReservation(trx, orderId, request);
+        if (reservation === undefined) throw new Error(`order ${orderId}: committed lines vanished`);
+        recorded.push(await append(trx, input, { status: 'COMPLETED', detail: { reset: true } }));
+        return { rows: recorded, result: { reservation, status: 'COMPLETED' as const } };
+      }
+      let reservation =
+        counts !== undefined && counts.held > 0 ? await storedReservation(trx, orderId, request) : undefined;
+      if (reservation === undefined) {
+        const fixedPrices =
+          counts !== undefined && counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined;
+        reservation = await reserveInTransaction(trx, orderId, request, fixedPrices);
+      }
+      if (reservation.status === 'REJECTED') {
+        recorded.push(
+          await append(trx, input, {
+            status: 'REJECTED',
+            detail: { ...reservation },
+            failureReason: reservation.reason,
+          }),
+        );
+        return { rows: recorded, result: { reservation, status: 'REJECTED' as const } };
+      }
+      recorded.push(
+        await append(trx, input, {
+          status: 'RESERVED',
+          detail: { totalCents: reservation.totalCents, lines: reservation.lines },
+          totalCents: reservation.totalCents,
+        }),
+      );
+      return { rows: recorded, result: { reservation, status: 'RESERVED' as const } };
+    });
+    await publish(orderId, rows);
+    logger.debug('order placed', { orderId, status: result.status });
+    return { ...result, events: rows.map(toStatusEvent) };
+  }
+
+  /**
+   * One charge round: unless a cancel is marked on the order (then nothing is charged), records CHARGING and charges under
+   * the order's current idempotency key — `payment-<orderId>`, or a new one once earlier charges were refunded or
+   * declined (a Reset run charging again) — then records PAID. A decline is a result; a transient gateway failure is
+   * a retryable `PaymentGatewayUnavailable`, so the workflow's retry budget decides when to give up.
+   */
+  async function chargeOrder(input: ChargeOrderInput): Promise<ChargeOrderResult> {
+    const { orderId } = input;
+    if (!Number.isSafeInteger(input.amountCents) || input.amountCents <= 0) {
+      throw ApplicationFailure.create({
+        message: 'the amount must be a positive integer number of cents',
+        type: ACTIVITY_FAILURE_TYPES.invalidInput,
+        nonRetryable: true,
+      });
+    }
+    const started = await db.transaction(async (trx) => {
+      const order = await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('cancel_requested_at');
+      if (order === undefined) throw orderNotRecorded(orderId);
+      if (order.cancel_requested_at !== null) return undefined;
+      const [settled] = await trx(TABLES.payments)
+        .where({ order_id: orderId })
+        .whereIn('status', [PAYMENT_STATUS.refunded, PAYMENT_STATUS.declined])
+        .count<{ count: string }[]>({ count: '*' });
+      const idempotencyKey = chargeIdempotencyKey(orderId, Number(settled?.count ?? 0));
+      const charging = await append(trx, input, { status: 'CHARGING', detail: { attempt: input.round } });
+      return { idempotencyKey, charging };
+    });
+    if (started === undefined) {
+      logger.info('charge skipped: cancel requested before it started', { orderId });
+      return { status: 'cancelled', events: [] };
+    }
+    const { idempotencyKey, charging } = started;
+    await publish(orderId, [charging]);
+    const events = [toStatusEvent(charging)];
+
+    let outcome;
+    try {
+      outcome = await gateway.charge(idempotencyKey, input.amountCents, input.paymentToken, { orderId });
+    } catch (error) {
+      if (!(error instanceof GatewayUnavailableError)) throw error;
+      logger.warn('payment gateway unavailable', { orderId, error: error.message });
+      throw ApplicationFailure.create({ message: error.message, type: FAILURE_TYPES.paymentUnavailable });
+    }
+    if (outcome.status !== 'approved') {
+      // A refunded key can only be met when its charge was given back while this round ran: never proceed on it.
+      const reason = outcome.status === 'refunded' ? 'already_refunded' : (outcome.declineReason ?? 'declined');
+      return { status: 'declined', idempotencyKey, reason, events };
+    }
+    const paid = await append(db, input, { status: 'PAID', detail: { amountCents: outcome.amountCents } });
+    await publish(orderId, [paid]);
+    events.push(toStatusEvent(paid));
+    return { status: 'approved', idempotencyKey, amountCents: outcome.amountCents, events };
+  }
+
+  /** Commits the held stock and records COMPLETED in one transaction; a repeat records nothing new. */
+  async function completeOrder(input: StepInput): Promise<CompleteOrderResult> {
+    const { orderId } = input;
+    const completed = await db.transaction(async (trx) => {
+      await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
+      const committed = await commitInTransaction(trx, orderId);
+      if (committed === 0 && (await reservationStatusCounts(trx, orderId)).committed === 0) {
+        throw ApplicationFailure.create({
+          message: `order ${orderId} holds no stock to commit`,
+          type: ACTIVITY_FAILURE_TYPES.reservationLost,
+          nonRetryable: true,
+        });
+      }
+      return append(trx, input, { status: 'COMPLETED' });
+    });
+    await publish(orderId, [completed]);
+    return { event: toStatusEvent(completed) };
+  }
+
+  /**
+   * Ends an order CANCELLED or FAILED with nothing kept: held stock released, every approved payment of the order
+   * refunded, then the terminal status recorded. If the stock is already committed the order is COMPLETED and stays
+   * so (recorded again under this step's key; nothing is undone). Safe to repeat, and safe for any caller — the
+   * order's own run or the reconciliation workflow.
+   */
+  async function compensateOrder(input: CompensateOrderInput): Promise<CompensateOrderResult> {
+    const { orderId } = input;
+    const first = await db.transaction(async (trx) => {
+      const order = await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
+      if (order === undefined) throw orderNotRecorded(orderId);
+      if ((await reservationStatusCounts(trx, orderId)).committed > 0) {
+        const event = await append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
+        return { kind: 'completed' as const, event };
+      }
+      return { kind: 'released' as const, released: await releaseInTransaction(trx, orderId) };
+    });
+    if (first.kind === 'completed') {
+      await publish(orderId, [first.event]);
+      logger.info('compensation skipped: stock already committed', { orderId, reason: input.reason });
+      return { status: 'COMPLETED', released: 0, refunded: 0, event: toStatusEvent(first.event) };
+    }
+    const approved = await db(TABLES.payments)
+      .where({ order_id: orderId, status: PAYMENT_STATUS.approved })
+      .select<{ idempotency_key: string }[]>('idempotency_key');
+    let refunded = 0;
+    for (const payment of approved) {
+      if ((await gateway.refund(payment.idempotency_key)).refunded) refunded += 1;
+    }
+    const everRefunded = await db(TABLES.payments)
+      .where({ order_id: orderId, status: PAYMENT_STATUS.refunded })
+      .first('id');
+    const terminal = await append(db, input, {
+      status: input.status,
+      detail: { reason: input.reason, refunded: everRefunded !== undefined, ...input.detail },
+      failureReason: input.reason,
+    });
+    await publish(orderId, [terminal]);
+    logger.info('order compensated', { orderId, status: input.status, released: first.released, refunded });
+    return { status: input.status, released: first.released, refunded, event: toStatusEvent(terminal) };
+  }
+
+  /** Marks a cancel on the order row, so a charge that has not started yet charges nothing (see `chargeOrder`). */
+  async function markCancelRequested({ orderId }: { orderId: string }): Promise<void> {
+    await markOrderCancelRequested(db, orderId);
+  }
+
+  /** Records one status the workflow decided by itself (NEEDS_ATTENTION). */
+  async function recordTransition(input: RecordTransitionInput): Promise<StatusEvent> {
+    const row = await append(db, input, { status: input.status, ...(input.detail ? { detail: input.detail } : {}) });
+    await publish(input.orderId, [row]);
+    return toStatusEvent(row);
+  }
+
+  return { placeOrder, chargeOrder, completeOrder, compensateOrder, markCancelRequested, recordTransition };
+}

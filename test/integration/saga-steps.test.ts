@@ -1,0 +1,243 @@
+/**
+ * The lean saga's steps (activities/saga-steps.ts) called directly on real PostgreSQL and Redis: idempotency by
+ * event key, seqs allocated above everything recorded, reconciliation with durable state (what a Reset run meets),
+ * the cancel mark, and compensation that never undoes a completed order.
+ */
+import { randomUUID } from 'node:crypto';
+import type Redis from 'ioredis';
+import type { Knex } from 'knex';
+import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig, type Activities } from '../../activities';
+import type { PlaceOrderInput } from '../../activities/contract';
+import { chargeIdempotencyKey } from '../../activities/saga-steps';
+import { markOrderCancelRequested } from '../../lib/db';
+import { redisKeys } from '../../lib/events';
+import { checkInvariants } from '../../lib/invariants';
+import { workflowIdFor } from '../../workflows/definitions';
+import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
+
+const STOCK = 10;
+const PRICE = 500;
+
+describe('saga steps on real PostgreSQL and Redis', () => {
+  const config = testConfig();
+  let db: Knex;
+  let redis: Redis;
+  let steps: Activities;
+
+  beforeAll(() => {
+    db = testDb(config);
+    redis = testRedis(config);
+    const gateway = createSimulatedGateway({
+      db,
+      ...gatewaySettingsFromConfig(config),
+      latencyMs: { minMs: 0, maxMs: 0 },
+    });
+    steps = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
+  });
+  afterAll(async () => {
+    await redis.del(redisKeys(config.redisKeyPrefix).eventsStream);
+    await redis.quit();
+    await db.destroy();
+  });
+
+  async function newOrder(quantity = 2, run = 'run-a'): Promise<PlaceOrderInput & { sku: string }> {
+    const sku = uniqueSku('steps');
+    await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
+    const orderId = randomUUID();
+    return {
+      sku,
+      orderId,
+      eventKeyPrefix: `${run}/1`,
+      customerId: `cust-${orderId.slice(0, 8)}`,
+      workflowId: workflowIdFor(orderId),
+      lines: [{ sku, quantity }],
+      requestHash: 'h'.repeat(64),
+      currency: 'USD',
+    };
+  }
+
+  async function events(orderId: string): Promise<[number, string][]> {
+    const rows = await db('order_events').where({ order_id: orderId }).orderBy('seq').select('seq', 'status');
+    return rows.map((row: { seq: number; status: string }) => [row.seq, row.status]);
+  }
+
+  async function orderStatus(orderId: string): Promise<string | undefined> {
+    return (await db('orders').where({ id: orderId }).first('status'))?.status;
+  }
+
+  async function stock(sku: string): Promise<number> {
+    return (await db('products').where({ sku }).first('stock')).stock;
+  }
+
+  async function expectBooks(sku: string, orderId: string) {
+    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
+  }
+
+  test('when placeOrder runs twice with the same key, then one order, one reservation and PENDING, RESERVED once', async () => {
+    const input = await newOrder();
+    const first = await steps.placeOrder(input);
+    const again = await steps.placeOrder(input);
+
+    expect(first).toMatchObject({ status: 'RESERVED', reservation: { status: 'RESERVED', totalCents: 2 * PRICE } });
+    expect(again.reservation).toEqual(first.reservation);
+    expect(again.events).toEqual(first.events.filter((event) => event.status === 'RESERVED'));
+    expect(await events(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+    ]);
+    expect(await stock(input.sku)).toBe(STOCK - 2);
+  });
+
+  test('when a step records under a new run, then its status gets a seq above every earlier one and becomes the order status', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-a/2',
+      status: 'CANCELLED',
+      reason: 'x',
+    });
+    // The same keys again (a retried activity) write nothing; a Reset run's keys always append.
+    await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-a/2',
+      status: 'CANCELLED',
+      reason: 'x',
+    });
+    const reset = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
+
+    expect(reset.status).toBe('RESERVED');
+    expect(await events(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CANCELLED'],
+      [4, 'RESERVED'],
+    ]);
+    expect(await orderStatus(input.orderId)).toBe('RESERVED');
+    expect(await stock(input.sku)).toBe(STOCK - 2);
+  });
+
+  test('when a Reset run re-places a released order, then the stock is held again at the price first reserved', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-a/2',
+      status: 'CANCELLED',
+      reason: 'x',
+    });
+    await db('products')
+      .where({ sku: input.sku })
+      .update({ price_cents: PRICE * 3 });
+
+    const reset = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
+    expect(reset.reservation).toMatchObject({ status: 'RESERVED', totalCents: 2 * PRICE });
+    const reservations = await db('stock_reservations').where({ order_id: input.orderId }).select('status');
+    expect(reservations).toEqual([{ status: 'held' }]);
+  });
+
+  test('when a Reset run re-places a completed order, then it records COMPLETED again and changes nothing else', async () => {
+    const input = await newOrder();
+    const placed = await steps.placeOrder(input);
+    const total = placed.reservation.status === 'RESERVED' ? placed.reservation.totalCents : 0;
+    await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      amountCents: total,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-a/3' });
+
+    const reset = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
+    expect(reset.status).toBe('COMPLETED');
+    expect((await events(input.orderId)).map(([, s]) => s)).toEqual([
+      'PENDING',
+      'RESERVED',
+      'CHARGING',
+      'PAID',
+      'COMPLETED',
+      'COMPLETED',
+    ]);
+    expect(await stock(input.sku)).toBe(STOCK - 2);
+    await expectBooks(input.sku, input.orderId);
+  });
+
+  test('when a cancel is marked before the charge starts, then nothing is charged and CHARGING is not recorded', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    expect(await markOrderCancelRequested(db, input.orderId)).toBe(true);
+
+    const charged = await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    expect(charged).toEqual({ status: 'cancelled', events: [] });
+    expect(await db('payments').where({ order_id: input.orderId })).toEqual([]);
+    expect(await orderStatus(input.orderId)).toBe('RESERVED');
+  });
+
+  test('when an order was charged and refunded, then the next charge uses a new idempotency key and captures once', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    const charge = { ...input, amountCents: 2 * PRICE, paymentToken: 'tok_ok', round: 1 };
+    await expect(steps.chargeOrder({ ...charge, eventKeyPrefix: 'run-a/2' })).resolves.toMatchObject({
+      status: 'approved',
+      idempotencyKey: chargeIdempotencyKey(input.orderId, 0),
+    });
+    await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-a/3',
+      status: 'CANCELLED',
+      reason: 'x',
+    });
+    await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
+    await expect(steps.chargeOrder({ ...charge, eventKeyPrefix: 'run-b/2' })).resolves.toMatchObject({
+      status: 'approved',
+      idempotencyKey: chargeIdempotencyKey(input.orderId, 1),
+    });
+    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-b/3' });
+
+    const payments = await db('payments').where({ order_id: input.orderId }).orderBy('id').select('status');
+    expect(payments).toEqual([{ status: 'refunded' }, { status: 'approved' }]);
+    await expectBooks(input.sku, input.orderId);
+  });
+
+  test('when compensation meets committed stock, then the order stays COMPLETED and nothing is refunded', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-a/3' });
+
+    const result = await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-b/2',
+      status: 'CANCELLED',
+      reason: 'late',
+    });
+    expect(result).toMatchObject({ status: 'COMPLETED', released: 0, refunded: 0 });
+    expect(await orderStatus(input.orderId)).toBe('COMPLETED');
+    expect(await db('payments').where({ order_id: input.orderId }).select('status')).toEqual([{ status: 'approved' }]);
+    await expectBooks(input.sku, input.orderId);
+  });
+
+  test('when stock is short, then placeOrder records REJECTED and holds nothing', async () => {
+    const input = await newOrder(STOCK + 1);
+    const placed = await steps.placeOrder(input);
+    expect(placed).toMatchObject({ status: 'REJECTED', reservation: { reason: 'insufficient_stock' } });
+    expect(await events(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'REJECTED'],
+    ]);
+    expect(await stock(input.sku)).toBe(STOCK);
+  });
+});

@@ -1,0 +1,294 @@
+/**
+ * The order saga, one workflow per order (DESIGN.md, Order statuses):
+ *
+ *   PENDING -> RESERVED -> CHARGING -> PAID -> COMPLETED
+ *         \-> REJECTED      |  ^  \-> FAILED (declined: stock released)
+ *                           v  |
+ *                     NEEDS_ATTENTION (retry budget spent: stock held, waits for `retryPayment` or `cancel`)
+ *
+ * and CANCELLED from any non-terminal status, with stock released and any captured payment refunded.
+ *
+ * Cancellation is a flag, not a Temporal scope cancellation: the whole saga runs non-cancellable and checks the flag
+ * between steps, so a charge in flight always finishes (and is then refunded) and compensations always run. A Temporal
+ * "cancel workflow" request from the UI sets the same flag as the `cancel` signal.
+ */
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  log,
+  patched,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+  upsertSearchAttributes,
+} from '@temporalio/workflow';
+import type { SearchAttributeUpdatePair } from '@temporalio/common';
+import type { Activities } from '../activities';
+import {
+  ATTENTION_TIMEOUT_REASON,
+  CANCEL_REASONS,
+  DEFAULT_CURRENCY,
+  cancelSignal,
+  FAILURE_TYPES,
+  isTerminal,
+  LOCAL_BOOKKEEPING_PATCH,
+  paymentIdempotencyKey,
+  REQUEST_MISMATCH_FAILURE,
+  reservationUpdate,
+  retryPaymentSignal,
+  SEARCH_ATTRIBUTES,
+  statusQuery,
+  workflowIdFor,
+  type OrderStatus,
+  type OrderStatusView,
+  type OrderWorkflowInput,
+  type OrderWorkflowResult,
+  type ReservationOutcome,
+  type ReservationUpdateArgs,
+} from './definitions';
+import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
+import { cancelReasonFrom } from './signal-payloads';
+
+/** How one round of charging ended. */
+type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
+
+/** The gateway's decline code (e.g. `card_declined`), carried in the failure's details by `chargePayment`. */
+function declineReason(failure: ApplicationFailure): string | undefined {
+  const [detail] = failure.details ?? [];
+  if (typeof detail !== 'object' || detail === null || !('reason' in detail)) return undefined;
+  return typeof detail.reason === 'string' ? detail.reason : undefined;
+}
+
+/** An undo step, registered before the step it undoes. */
+interface Compensation {
+  name: string;
+  run: () => Promise<void>;
+}
+
+/**
+ * The saga as it ran before LEAN_SAGA_PATCH (one activity per status); orders started before the patch replay and
+ * finish on it. Do not change what it schedules: recorded histories (test/fixtures/histories/*.v1.json and
+ * *.v2.json) replay against it.
+ */
+export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
+  const { orderId } = input;
+  const steps = proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY });
+  const undo = proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY });
+  const payments = proxyActivities<Activities>(chargeOptions(input.settings));
+  const bookkeeping = patched(LOCAL_BOOKKEEPING_PATCH)
+    ? proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY })
+    : steps;
+
+  const view: OrderStatusView = {
+    status: 'PENDING',
+    events: [],
+    payment: { status: 'none', idempotencyKey: paymentIdempotencyKey(orderId) },
+    attempts: 0,
+    cancelRequested: false,
+  };
+  let cancelReason: string | undefined;
+  let retryRequested = false;
+  let reservation: ReservationOutcome | undefined;
+  let totalCents: number | undefined;
+  let nextSeq = 1;
+  let committing = false;
+  const compensations: Compensation[] = [];
+
+  const requestCancel = (reason: string): void => {
+    // Once the stock is being committed (or the order is terminal) a cancel changes nothing.
+    if (view.cancelRequested || committing || isTerminal(view.status)) return;
+    view.cancelRequested = true;
+    cancelReason = reason;
+    log.info('cancel requested', { orderId, status: view.status, reason });
+  };
+
+  setHandler(statusQuery, () => view);
+  setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
+  setHandler(retryPaymentSignal, () => {
+    if (view.status === 'NEEDS_ATTENTION') retryRequested = true;
+    else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
+  });
+  setHandler(
+    reservationUpdate,
+    async () => {
+      await condition(() => reservation !== undefined);
+      return reservation as ReservationOutcome;
+    },
+    {
+      // A caller (POST /orders with a reused Idempotency-Key) must send the request this order was started from.
+      validator: (args: ReservationUpdateArgs | undefined) => {
+        if (args?.requestHash !== input.requestHash) {
+          throw ApplicationFailure.create({
+            type: REQUEST_MISMATCH_FAILURE,
+            message: 'this order was created from a different request',
+            nonRetryable: true,
+          });
+        }
+      },
+    },
+  );
+  // "Cancel" in the Temporal UI (a workflow cancellation request) means the same as the `cancel` signal.
+  CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
+
+  /** Makes the status filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`). */
+  function upsertStatusAttributes(status: OrderStatus): void {
+    const attributes: SearchAttributeUpdatePair[] = [
+      { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
+      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
+    ];
+    if (totalCents !== undefined) attributes.push({ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents });
+    upsertSearchAttributes(attributes);
+  }
+
+  /**
+   * Records a transition: search attributes for the UI, then the row + event + realtime publish (activity; a local
+   * one for a terminal status, after which nothing checks for a cancel).
+   */
+  async function transition(status: OrderStatus, detail: Record<string, unknown> = {}, failureReason?: string) {
+    view.status = status;
+    upsertStatusAttributes(status);
+    const seq = nextSeq++;
+    const recorder = isTerminal(status) ? bookkeeping : steps;
+    const recorded = await recorder.recordStatus({
+      orderId,
+      seq,
+      status,
+      detail,
+      ...(failureReason !== undefined ? { failureReason } : {}),
+      ...(totalCents !== undefined ? { totalCents } : {}),
+    });
+    view.events.push({ seq, status, at: recorded.at, detail });
+  }
+
+  /** Runs every registered compensation, newest first, even if the workflow itself is being cancelled. */
+  async function compensate(): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      for (const compensation of [...compensations].reverse()) {
+        log.info('compensating', { orderId, step: compensation.name });
+        await compensation.run();
+      }
+      compensations.length = 0;
+    });
+  }
+
+  /** Ends the order CANCELLED: stock back on the shelf, any captured payment refunded. */
+  async function cancelOrder(): Promise<OrderWorkflowResult> {
+    await compensate();
+    const reason = cancelReason ?? CANCEL_REASONS.signal;
+    await transition('CANCELLED', { reason, refunded: view.payment.status === 'refunded' }, reason);
+    return { orderId, status: 'CANCELLED', reason };
+  }
+
+  /** One charge round on the order's retry budget, always with the same idempotency key. */
+  async function charge(amountCents: number): Promise<ChargeOutcome> {
+    const idempotencyKey = view.payment.idempotencyKey;
+    view.payment = { status: 'charging', idempotencyKey, amountCents };
+    try {
+      const result = await payments.chargePayment({
+        orderId,
+        idempotencyKey,
+        amountCents,
+        paymentToken: input.paymentToken,
+      });
+      view.payment = { status: 'approved', idempotencyKey, amountCents: result.amountCents };
+      return 'approved';
+    } catch (error) {
+      if (!(error instanceof ActivityFailure)) throw error;
+      const cause = error.cause;
+      const lastError = cause?.message ?? error.message;
+      if (cause instanceof ApplicationFailure && cause.type === FAILURE_TYPES.paymentDeclined) {
+        view.payment = {
+          status: 'declined',
+          idempotencyKey,
+          amountCents,
+          lastError: declineReason(cause) ?? lastError,
+        };
+        return 'declined';
+      }
+      view.payment = { status: 'unavailable', idempotencyKey, amountCents, lastError };
+      return 'unavailable';
+    }
+  }
+
+  /** The saga itself, top to bottom like the status table. */
+  async function saga(): Promise<OrderWorkflowResult> {
+    // PENDING: visible in the UI from the first workflow task; then the order row and its first event.
+    upsertStatusAttributes('PENDING');
+    const pending = await bookkeeping.recordOrder({
+      orderId,
+      customerId: input.customerId,
+      workflowId: workflowIdFor(orderId),
+      lines: input.lines,
+      requestHash: input.requestHash,
+      currency: input.currency ?? DEFAULT_CURRENCY,
+      ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
+    });
+    nextSeq = pending.seq + 1;
+    view.events.push({ seq: pending.seq, status: 'PENDING', at: pending.at, detail: { lines: input.lines } });
+
+    // RESERVED or REJECTED. The reservation is always decided (it answers the `reservation` update), even when a
+    // cancel is already waiting; the cancel then releases it.
+    compensations.push({ name: 'releaseStock', run: () => undo.releaseStock(orderId).then(() => undefined) });
+    const outcome = await steps.reserveStock({ orderId, lines: input.lines });
+    if (outcome.status === 'REJECTED') {
+      compensations.length = 0; // nothing was held
+      reservation = outcome;
+      await transition('REJECTED', { ...outcome }, outcome.reason);
+      return { orderId, status: 'REJECTED', reason: outcome.reason };
+    }
+    totalCents = outcome.totalCents;
+    reservation = outcome;
+    await transition('RESERVED', { totalCents, lines: outcome.lines });
+    if (view.cancelRequested) return cancelOrder();
+
+    // CHARGING, with NEEDS_ATTENTION whenever a round spends its whole retry budget on transient errors.
+    compensations.push({ name: 'refundPayment', run: () => refund() });
+    for (;;) {
+      view.attempts += 1;
+      await transition('CHARGING', { attempt: view.attempts });
+      if (view.cancelRequested) return cancelOrder(); // not charged yet
+      const charged = await charge(totalCents);
+      if (view.cancelRequested) return cancelOrder(); // a charge in flight finished; the refund undoes it
+      if (charged === 'approved') break;
+      if (charged === 'declined') {
+        // FAILED: declines are final; release the stock.
+        await compensate();
+        const reason = view.payment.lastError ?? FAILURE_TYPES.paymentDeclined;
+        await transition('FAILED', { reason }, reason);
+        return { orderId, status: 'FAILED', reason };
+      }
+      retryRequested = false;
+      await transition('NEEDS_ATTENTION', { lastError: view.payment.lastError, attempt: view.attempts });
+      const decided = await condition(() => retryRequested || view.cancelRequested, input.settings.attentionTimeoutMs);
+      if (!decided) {
+        view.cancelRequested = true;
+        cancelReason = ATTENTION_TIMEOUT_REASON;
+      }
+      if (view.cancelRequested) return cancelOrder();
+    }
+
+    // PAID, then COMPLETED once the stock is committed (after which nothing is undone).
+    await transition('PAID', { amountCents: view.payment.amountCents });
+    if (view.cancelRequested) return cancelOrder();
+    committing = true;
+    await steps.commitStock(orderId); // regular: see COMPENSATION_RETRY's note
+    compensations.length = 0;
+    await transition('COMPLETED', {});
+    return { orderId, status: 'COMPLETED' };
+  }
+
+  /** Refund compensation: a no-op when nothing was approved under the order's key. */
+  async function refund(): Promise<void> {
+    const result = await undo.refundPayment({ idempotencyKey: view.payment.idempotencyKey });
+    if (result.refunded) view.payment = { ...view.payment, status: 'refunded' };
+  }
+
+  return CancellationScope.nonCancellable(async () => {
+    const result = await saga();
+    await condition(allHandlersFinished);
+    return result;
+  });
+}
