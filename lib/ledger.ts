@@ -71,6 +71,18 @@ export async function recordMovements(
   return result.rows;
 }
 
+/**
+ * An `INSERT` for a data-modifying CTE that records one movement per row of `source` (a CTE or table with
+ * `product_id` and `quantity` columns, quantity positive), so a statement that already changes stock records its
+ * movements in the same round trip, e.g. `..., moved AS (${movementsFrom('res', 'reserve')}) SELECT ...`.
+ * `reserve` records `-quantity`, `release` `+quantity`, `commit` 0. Takes one binding: the order id.
+ */
+export function movementsFrom(source: string, kind: 'reserve' | 'release' | 'commit'): string {
+  const quantity = kind === 'reserve' ? `-${source}.quantity` : kind === 'release' ? `${source}.quantity` : '0';
+  return `INSERT INTO ${TABLES.inventoryMovements} (product_id, kind, quantity, order_id)
+    SELECT ${source}.product_id, '${kind}', ${quantity}, ?::uuid FROM ${source}`;
+}
+
 /** A product to create with its opening stock. */
 export interface NewProduct {
   sku: string;

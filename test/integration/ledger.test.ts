@@ -15,7 +15,7 @@ import { ApiError } from '../../api/errors';
 import { TABLES } from '../../lib/db';
 import { PRODUCT_LOW_STOCK_EVENT, PRODUCT_STOCK_EVENT, redisKeys, type AdminMessage } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
-import { recordMovements } from '../../lib/ledger';
+import { movementsFrom, recordMovements } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import { createStockPublisher } from '../../lib/stock-events';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
@@ -90,6 +90,36 @@ describe('inventory ledger on real PostgreSQL', () => {
     ).rejects.toThrow('abort');
     expect(await ledgerSum(productId)).toBe(3);
     expect((await productOf(sku)).stock).toBe(3);
+  });
+
+  it('when a statement that changes stock records its movements with movementsFrom, then stock = sum(movements)', async () => {
+    const sku = uniqueSku('cte');
+    const ids = await insertProducts(db, [{ sku, stock: 5 }]);
+    const productId = ids.get(sku) ?? 0;
+    const orderId = randomUUID();
+    const change = (delta: number, kind: 'reserve' | 'release' | 'commit') =>
+      db.raw(
+        `WITH c AS (UPDATE ${TABLES.products} SET stock = stock + ? WHERE id = ? RETURNING id AS product_id, ?::int AS quantity),
+              moved AS (${movementsFrom('c', kind)})
+         SELECT 1`,
+        [delta, productId, Math.abs(delta), orderId],
+      );
+    await change(-2, 'reserve');
+    await change(2, 'release');
+    await change(-1, 'reserve');
+    await change(0, 'commit');
+    const movements = await db(TABLES.inventoryMovements)
+      .where({ product_id: productId })
+      .orderBy('id')
+      .select('kind', 'quantity', 'order_id');
+    expect(movements).toEqual([
+      { kind: 'initial', quantity: 5, order_id: null },
+      { kind: 'reserve', quantity: -2, order_id: orderId },
+      { kind: 'release', quantity: 2, order_id: orderId },
+      { kind: 'reserve', quantity: -1, order_id: orderId },
+      { kind: 'commit', quantity: 0, order_id: orderId },
+    ]);
+    expect(await checkInvariants(db, { skus: [sku] })).toEqual([]);
   });
 
   it('when an adjustment would take stock below zero, then it is refused with insufficient_stock and nothing changes', async () => {
