@@ -38,7 +38,7 @@ export function createActivities(deps: ActivityDeps) {
   });
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
-  const exports = createExportActivities({ ...deps, exportsDir: deps.exportsDir ?? '.data/exports', logger });
+  const exportActivities = createExportActivities({ ...deps, exportsDir: deps.exportsDir ?? '.data/exports', logger });
   const steps = createSagaSteps({
     db: deps.db,
     redis: deps.redis,
@@ -56,7 +56,7 @@ export function createActivities(deps: ActivityDeps) {
     chargePayment,
     refundPayment,
     recordStatus,
-    ...exports,
+    ...exportActivities,
   };
 }
 
