@@ -18,4 +18,9 @@ export {
   type MovementKind,
   type RecordedMovement,
 } from '../lib/ledger';
-export { createStockPublisher, type StockPublisher, type StockPublisherDeps } from '../lib/stock-events';
+export {
+  createStockPublisher,
+  type StockChange,
+  type StockPublisher,
+  type StockPublisherDeps,
+} from '../lib/stock-events';

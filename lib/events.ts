@@ -41,7 +41,8 @@ export interface ProductStockEvent {
   kind: MovementKind;
   /** The signed quantity of the movement. */
   quantity: number;
-  movementId: string;
+  /** The movement's id (null when its writer did not read it back). */
+  movementId: string | null;
   /** ISO-8601 time of publication. */
   at: string;
 }

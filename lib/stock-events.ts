@@ -8,7 +8,7 @@ import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { TABLES } from './db';
 import { PRODUCT_LOW_STOCK_EVENT, PRODUCT_STOCK_EVENT, publishAdminEvent } from './events';
-import type { RecordedMovement } from './ledger';
+import type { MovementKind } from './ledger';
 import type { Logger } from './logger';
 
 /** What the publisher needs. */
@@ -20,8 +20,21 @@ export interface StockPublisherDeps {
   logger: Logger;
 }
 
+/**
+ * One committed change of stock: a `RecordedMovement` (from `recordMovements`), or the same facts without the
+ * movement's id (e.g. movements written by a CTE with `movementsFrom`, which returns no rows).
+ */
+export interface StockChange {
+  productId: number;
+  kind: MovementKind;
+  /** Signed, as recorded. */
+  quantity: number;
+  /** The movement's id, when the caller has it. */
+  id?: string;
+}
+
 /** Publishes the events of committed movements; resolves once they are published (or the failure logged). */
-export type StockPublisher = (movements: readonly RecordedMovement[]) => Promise<void>;
+export type StockPublisher = (movements: readonly StockChange[]) => Promise<void>;
 
 /** Builds the publisher. */
 export function createStockPublisher({ db, redis, redisKeyPrefix, logger }: StockPublisherDeps): StockPublisher {
@@ -48,7 +61,7 @@ export function createStockPublisher({ db, redis, redisKeyPrefix, logger }: Stoc
             stock: product.stock,
             kind: movement.kind,
             quantity: movement.quantity,
-            movementId: movement.id,
+            movementId: movement.id ?? null,
             at,
           },
         });
