@@ -19,6 +19,7 @@ import {
   DEFAULT_CURRENCY,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
+  retryPaymentSignal,
   SEARCH_ATTRIBUTES,
   WORKFLOW_TYPE,
   workflowIdFor,
@@ -176,6 +177,23 @@ export async function signalCancel(
     });
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** Sends the `retryPayment` signal (what the Temporal UI sends); false when the workflow has already finished. */
+export async function signalRetryPayment(
+  client: Client,
+  orderId: string,
+  options: TemporalCallOptions,
+): Promise<boolean> {
+  try {
+    await callTemporal(client, options, () =>
+      client.workflow.getHandle(workflowIdFor(orderId)).signal(retryPaymentSignal),
+    );
+    return true;
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return false;
     throw error;
   }
 }

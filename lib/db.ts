@@ -15,6 +15,9 @@ export const TABLES = {
   orderEvents: 'order_events',
   gatewaySwitches: 'gateway_switches',
   paymentAttempts: 'payment_attempts',
+  inventoryMovements: 'inventory_movements',
+  exports: 'exports',
+  exportPages: 'export_pages',
 } as const;
 
 /** Options for a knex instance on PostgreSQL. */

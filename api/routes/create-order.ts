@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { exactCents } from '../../lib/money';
 import type { AuthState, Caller } from '../auth';
 import { readJsonBody } from '../body';
+import { unavailableSkus } from '../catalog-store';
 import type { RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable } from '../errors';
 import { newOrderId, requestHashOf } from '../idempotency';
@@ -44,6 +45,11 @@ export function rejectionError(orderId: string, rejection: Rejection): ApiError 
     `not enough stock for ${shortages.map((s) => s.sku).join(', ') || 'this order'}`,
     { orderId, status: 'REJECTED', shortages },
   );
+}
+
+/** 422: some SKUs are drafts or archived; names them all. */
+export function productUnavailable(skus: string[]): ApiError {
+  return new ApiError('product_unavailable', `not available for ordering: ${skus.join(', ')}`, { skus });
 }
 
 /** What a REJECTED event's detail may carry (written by the saga); read leniently. */
@@ -123,6 +129,15 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
       metrics.orders.inc({ outcome: 'repeated' });
       respond(ctx, await answerFromRow(deps, earlier, requestHash));
       return;
+    }
+
+    // Drafts and archived products are not orderable: refused before any workflow starts (no order is created).
+    if (earlier === undefined) {
+      const unavailable = await unavailableSkus(
+        deps.db,
+        body.items.map((item) => item.sku),
+      );
+      if (unavailable.length > 0) throw productUnavailable(unavailable);
     }
 
     const input = workflowInput(config, {
