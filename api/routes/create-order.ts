@@ -27,6 +27,14 @@ type Rejection = Extract<ReservationOutcome, { status: 'REJECTED' }>;
 
 /** The error a REJECTED reservation answers with. */
 export function rejectionError(orderId: string, rejection: Rejection): ApiError {
+  if (rejection.reason === 'product_unavailable') {
+    const skus = rejection.unavailableSkus ?? [];
+    return new ApiError('product_unavailable', `not available for ordering: ${skus.join(', ')}`, {
+      orderId,
+      status: 'REJECTED',
+      skus,
+    });
+  }
   if (rejection.reason === 'unknown_sku') {
     const skus = rejection.unknownSkus ?? [];
     return new ApiError(
@@ -54,12 +62,13 @@ export function productUnavailable(skus: string[]): ApiError {
 
 /** What a REJECTED event's detail may carry (written by the saga); read leniently. */
 const rejectionDetailSchema = z.object({
-  reason: z.enum(['insufficient_stock', 'unknown_sku']).optional(),
+  reason: z.enum(['insufficient_stock', 'unknown_sku', 'product_unavailable']).optional(),
   shortages: z
     .array(z.object({ sku: z.string(), requested: z.number(), available: z.number() }))
     .optional()
     .catch(undefined),
   unknownSkus: z.array(z.string()).optional().catch(undefined),
+  unavailableSkus: z.array(z.string()).optional().catch(undefined),
 });
 
 function readIdempotencyKey(header: string | string[] | undefined): string | undefined {
@@ -84,6 +93,7 @@ async function answerFromRow(deps: RouteDeps, row: OrderRow, requestHash: string
       reason,
       shortages: data.shortages,
       unknownSkus: data.unknownSkus,
+      unavailableSkus: data.unavailableSkus,
     });
   }
   return {
