@@ -6,11 +6,13 @@
  */
 import { heartbeat, metricMeter } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import { TERMINAL_STATUSES, type OrderStatus } from '../workflows/definitions';
+import { ACTIVITY_FAILURE_TYPES } from './contract';
 
 const { WorkflowExecutionStatus } = temporal.api.enums.v1;
 
@@ -179,6 +181,14 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
 
   /** Logs and counts what one reconciliation run repaired. */
   function reportReconciliation(repaired: ReconciledOrder[]): Promise<void> {
+    if (!Array.isArray(repaired)) {
+      throw ApplicationFailure.create({
+        message: 'reportReconciliation takes the list of repaired orders',
+        type: ACTIVITY_FAILURE_TYPES.invalidInput,
+        nonRetryable: true,
+      });
+    }
+    if (repaired.length === 0) return Promise.resolve();
     // The activity's meter: the worker's Prometheus endpoint (METRICS_PORT), tagged with namespace and task queue.
     const reconciled = metricMeter.createCounter(
       RECONCILED_ORDERS_METRIC,
@@ -189,7 +199,7 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
       reconciled.add(1, { reason: order.reason, outcome: order.outcome });
       logger.info('order reconciled', { ...order });
     }
-    if (repaired.length > 0) logger.info('reconciliation run done', { repaired: repaired.length });
+    logger.info('reconciliation run done', { repaired: repaired.length });
     return Promise.resolve();
   }
 

@@ -5,12 +5,16 @@
  */
 import type { Activities } from '../../activities';
 import type { OrderStatus, StatusEvent } from '../../workflows/definitions';
+import type { ExportActivities } from '../../activities/exports';
+
+/** The saga's activities (the floor workflow runs no exports). */
+export type FloorActivities = Omit<Activities, keyof ExportActivities>;
 
 /** Price of every line in the floor (no catalog is read). */
 const FLOOR_PRICE_CENTS = 1000;
 
 /** Builds the no-op activities. */
-export function createFloorActivities(): Activities {
+export function createFloorActivities(): FloorActivities {
   let seq = 0;
   const event = (status: OrderStatus): StatusEvent => ({
     seq: ++seq,
