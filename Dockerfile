@@ -48,6 +48,8 @@ COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY scripts/docker-entrypoint.sh ./scripts/docker-entrypoint.sh
+# The one writable place: export CSV pages (EXPORTS_DIR), a volume the worker writes and the API streams from.
+RUN mkdir -p /exports && chown node:node /exports
 USER node
 # API, realtime relay, codec server, worker metrics (Prometheus).
 EXPOSE 3000 3001 8888 9464

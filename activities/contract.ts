@@ -133,6 +133,8 @@ export interface PlaceOrderResult {
 
 /** Input of `chargeOrder`: one charge round; the idempotency key is derived from the payment ledger, not passed. */
 export interface ChargeOrderInput extends StepInput {
+  /** The workflow run charging: a cancel marked for it (`orders.cancel_requested_run_id`) means no charge. */
+  runId: string;
   amountCents: number;
   paymentToken: string;
   /** Payment round (1 + operator retries), shown in the CHARGING event. */

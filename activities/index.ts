@@ -7,6 +7,7 @@ import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createLogger, type Logger } from '../lib/logger';
 import { withPermanentDbErrorsNonRetryable } from './db-errors';
+import { createExportActivities } from './exports';
 import { createInventoryActivities } from './inventory';
 import { createOrderActivities } from './orders';
 import { createPaymentActivities, type PaymentGateway } from './payments';
@@ -23,6 +24,8 @@ export interface ActivityDeps {
   /** Prefix of the deployment's Redis keys (`REDIS_KEY_PREFIX`), where order events are published. */
   redisKeyPrefix: string;
   gateway: PaymentGateway;
+  /** Where export pages are written (`EXPORTS_DIR`). @default .data/exports */
+  exportsDir?: string;
   /** @default a silent logger */
   logger?: Logger;
   /** Describes order workflows for the reconciliation (activities/reconcile.ts). @default none: it finds nothing */
@@ -41,6 +44,7 @@ export function createActivities(deps: ActivityDeps) {
   const { reserveStock, releaseStock, commitStock } = createInventoryActivities({ db: deps.db, logger });
   const { chargePayment, refundPayment } = createPaymentActivities({ gateway: deps.gateway, logger });
   const reconcile = createReconcileActivities({ db: deps.db, temporal: deps.temporal, logger });
+  const exportActivities = createExportActivities({ ...deps, exportsDir: deps.exportsDir ?? '.data/exports', logger });
   const steps = createSagaSteps({
     db: deps.db,
     redis: deps.redis,
@@ -60,6 +64,7 @@ export function createActivities(deps: ActivityDeps) {
     refundPayment,
     recordStatus,
     ...reconcile,
+    ...exportActivities,
   });
 }
 

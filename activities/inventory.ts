@@ -6,6 +6,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
+import { ORDERABLE_STATUS } from '../lib/ledger';
+import { movementsFrom, recordMovements } from './ledger';
 import type { Logger } from '../lib/logger';
 import type { OrderLine, PricedLine, ReservationOutcome, Shortage } from '../workflows/definitions';
 import {
@@ -31,6 +33,7 @@ export const RESERVATION_STATUS = { held: 'held', committed: 'committed', releas
 interface LockedProduct {
   id: number;
   sku: string;
+  status: string;
   price_cents: number;
   stock: number;
 }
@@ -130,6 +133,10 @@ function decide(
   const bySku = new Map(products.map((product) => [product.sku, product]));
   const unknownSkus = request.filter((line) => !bySku.has(line.sku)).map((line) => line.sku);
   if (unknownSkus.length > 0) return { status: 'REJECTED', reason: 'unknown_sku', unknownSkus };
+  // The API refuses drafts and archived products up front; one unpublished between that check and this lock is
+  // refused here, under the lock, so it is never sold.
+  const unavailableSkus = products.filter((product) => product.status !== ORDERABLE_STATUS).map((p) => p.sku);
+  if (unavailableSkus.length > 0) return { status: 'REJECTED', reason: 'product_unavailable', unavailableSkus };
   const priced: PricedLine[] = [];
   const shortages: Shortage[] = [];
   for (const line of request) {
@@ -163,7 +170,7 @@ const WRITE_RESERVATION = `
   ), items AS (
     INSERT INTO ${TABLES.orderItems} (order_id, product_id, sku, quantity, unit_price_cents)
     SELECT ?::uuid, req.product_id, req.sku, req.quantity, req.unit_price_cents FROM req JOIN res USING (product_id)
-  )
+  ), moved AS (${movementsFrom('res', 'reserve')})
   SELECT count(*)::int AS inserted FROM res`;
 
 /** A reservation decided and written inside the caller's transaction (see `reserveInTransaction`). */
@@ -185,7 +192,7 @@ export async function reserveInTransaction(
   // One statement finds and locks the products; ORDER BY id makes PostgreSQL lock them in ascending id order, the
   // same order every other transaction here uses, so two orders sharing SKUs can never deadlock.
   const products = await trx<LockedProduct>(TABLES.products)
-    .select('id', 'sku', 'price_cents', 'stock')
+    .select('id', 'sku', 'status', 'price_cents', 'stock')
     .whereIn(
       'sku',
       request.map((line) => line.sku),
@@ -205,6 +212,7 @@ export async function reserveInTransaction(
       decision.lines.map((line) => line.unitPriceCents),
       orderId,
       RESERVATION_STATUS.held,
+      orderId,
       orderId,
     ])
     .options({ name: 'orderflow_write_reservation' });
@@ -265,15 +273,24 @@ export async function releaseInTransaction(trx: Knex.Transaction, orderId: strin
     .where({ order_id: orderId, status: RESERVATION_STATUS.held })
     .whereIn('product_id', productIds)
     .update({ status: RESERVATION_STATUS.released, updated_at: trx.fn.now() });
+  await recordMovements(
+    trx,
+    held.map((r) => ({ productId: r.product_id, kind: 'release' as const, quantity: r.quantity, orderId })),
+  );
   return held.length;
 }
 
 /** Makes an order's held stock permanent inside the caller's transaction; returns how many lines it committed. */
 export async function commitInTransaction(trx: Knex | Knex.Transaction, orderId: string): Promise<number> {
   // One UPDATE locks the rows it changes; a concurrent duplicate re-checks `status = held` after the lock and skips.
-  return trx<ReservationRow>(TABLES.stockReservations)
-    .where({ order_id: orderId, status: RESERVATION_STATUS.held })
-    .update({ status: RESERVATION_STATUS.committed, updated_at: trx.fn.now() });
+  const result = await trx.raw<{ rows: { committed: number }[] }>(
+    `WITH c AS (UPDATE ${TABLES.stockReservations} SET status = ?, updated_at = now()
+                 WHERE order_id = ? AND status = ? RETURNING product_id, quantity),
+          moved AS (${movementsFrom('c', 'commit')})
+     SELECT count(*)::int AS committed FROM c`,
+    [RESERVATION_STATUS.committed, orderId, RESERVATION_STATUS.held, orderId],
+  );
+  return result.rows[0]?.committed ?? 0;
 }
 
 /** Builds the inventory activities: `reserveStock`, `releaseStock`, `commitStock`. */

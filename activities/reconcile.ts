@@ -4,20 +4,22 @@
  * The repair itself is the saga's own `compensateOrder` (release held stock, refund every approved payment, record
  * the terminal status), so a reconciled order ends exactly as a cancelled one does.
  */
-import { metricMeter } from '@temporalio/activity';
+import { heartbeat, metricMeter } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import type { Logger } from '../lib/logger';
 import { TERMINAL_STATUSES, type OrderStatus } from '../workflows/definitions';
+import { ACTIVITY_FAILURE_TYPES } from './contract';
 
 const { WorkflowExecutionStatus } = temporal.api.enums.v1;
 
 /** Counter of repaired orders on the worker's metrics endpoint, labelled `reason` and `outcome`. */
 export const RECONCILED_ORDERS_METRIC = 'orderflow_reconciled_orders';
 
-/** Most orders one reconciliation run looks at; the next run takes the rest. */
+/** Most orders one reconciliation run repairs (the next run takes the rest), and the page size of its scan. */
 export const RECONCILE_BATCH = 200;
 
 /** Why an order is reconciled: how its workflow ended (the reason recorded with the terminal status). */
@@ -63,6 +65,8 @@ export interface ReconcileDeps {
   /** Describes order workflows; without it nothing is reconciled (a worker built without a client). */
   temporal: Client | undefined;
   logger: Logger;
+  /** Orders read per page of the scan. @default RECONCILE_BATCH */
+  pageSize?: number;
 }
 
 /** The reason of a closed workflow's close status; undefined while it runs. */
@@ -99,63 +103,92 @@ interface UnsettledRow {
 }
 
 /** Builds the reconciliation activities. */
-export function createReconcileActivities({ db, temporal: client, logger }: ReconcileDeps) {
+export function createReconcileActivities({ db, temporal: client, logger, pageSize = RECONCILE_BATCH }: ReconcileDeps) {
+  /** How the order's workflow ended, or undefined while it runs. */
+  async function closedBecause(workflowId: string): Promise<{ reason: ReconcileReason; runId: string } | undefined> {
+    if (client === undefined) return undefined;
+    try {
+      const described = await client.workflowService.describeWorkflowExecution({
+        namespace: client.options.namespace,
+        execution: { workflowId },
+      });
+      const reason = closeReason(described.workflowExecutionInfo?.status);
+      const runId = described.workflowExecutionInfo?.execution?.runId ?? '';
+      return reason === undefined ? undefined : { reason, runId };
+    } catch (error) {
+      if (!notFound(error)) throw error;
+      return { reason: RECONCILE_REASONS.notFound, runId: '' };
+    }
+  }
+
   /**
    * Orders that are not settled (a non-terminal status; stock held at a terminal status; an approved payment of an
    * order that is not COMPLETED) whose workflow is closed (terminated, timed out, failed, ...) or gone. A running
-   * workflow is left alone: it settles its order itself.
+   * workflow is left alone: it settles its order itself. Scans every unsettled order in pages (oldest first, so many
+   * long-running orders never hide a closed one behind them), one DescribeWorkflowExecution each, until
+   * RECONCILE_BATCH candidates are found.
    */
   async function findOrdersToReconcile(): Promise<ReconcileCandidate[]> {
     if (client === undefined) {
       logger.warn('reconciliation skipped: the worker has no Temporal client');
       return [];
     }
-    const { rows } = await db.raw<{ rows: UnsettledRow[] }>(
-      `SELECT o.id, o.status, o.workflow_id,
-              EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
-              EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
-         FROM ${TABLES.orders} o
-        WHERE o.status <> ALL(?::text[])
-           OR (o.status <> 'COMPLETED' AND EXISTS (
-                 SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved'))
-           OR EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held'
-                        AND o.status = ANY(?::text[]))
-        ORDER BY o.updated_at
-        LIMIT ?`,
-      [[...TERMINAL_STATUSES], [...TERMINAL_STATUSES], RECONCILE_BATCH],
-    );
     const candidates: ReconcileCandidate[] = [];
-    for (const row of rows) {
-      let reason: ReconcileReason | undefined;
-      let runId = '';
-      try {
-        const described = await client.workflowService.describeWorkflowExecution({
-          namespace: client.options.namespace,
-          execution: { workflowId: row.workflow_id },
+    // The cursor keeps created_at as PostgreSQL's text: a JS Date drops the microseconds, and a page would repeat.
+    let after: { createdAt: string; id: string } | undefined;
+    for (;;) {
+      const { rows } = await db.raw<{ rows: (UnsettledRow & { created_at: string })[] }>(
+        `SELECT o.id, o.status, o.workflow_id, o.created_at::text AS created_at,
+                EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
+                EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
+           FROM ${TABLES.orders} o
+          WHERE (o.status <> ALL(?::text[])
+                 OR (o.status <> 'COMPLETED' AND EXISTS (
+                       SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved'))
+                 OR EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held'
+                              AND o.status = ANY(?::text[])))
+            AND (?::timestamptz IS NULL OR (o.created_at, o.id) > (?::timestamptz, ?::uuid))
+          ORDER BY o.created_at, o.id
+          LIMIT ?`,
+        [
+          [...TERMINAL_STATUSES],
+          [...TERMINAL_STATUSES],
+          after?.createdAt ?? null,
+          after?.createdAt ?? null,
+          after?.id ?? null,
+          pageSize,
+        ],
+      );
+      for (const row of rows) {
+        const closed = await closedBecause(row.workflow_id);
+        if (closed === undefined) continue;
+        candidates.push({
+          orderId: row.id,
+          rowStatus: row.status,
+          status: row.status === 'FAILED' ? 'FAILED' : 'CANCELLED',
+          ...closed,
+          unsettled: { nonTerminal: !TERMINAL_STATUSES.includes(row.status), held: row.held, approved: row.approved },
         });
-        reason = closeReason(described.workflowExecutionInfo?.status);
-        runId = described.workflowExecutionInfo?.execution?.runId ?? '';
-      } catch (error) {
-        if (!notFound(error)) throw error;
-        reason = RECONCILE_REASONS.notFound;
+        logger.info('order to reconcile', { orderId: row.id, status: row.status, ...closed, held: row.held });
+        if (candidates.length >= RECONCILE_BATCH) return candidates;
       }
-      if (reason === undefined) continue;
-      const nonTerminal = !TERMINAL_STATUSES.includes(row.status);
-      candidates.push({
-        orderId: row.id,
-        rowStatus: row.status,
-        status: row.status === 'FAILED' ? 'FAILED' : 'CANCELLED',
-        reason,
-        runId,
-        unsettled: { nonTerminal, held: row.held, approved: row.approved },
-      });
-      logger.info('order to reconcile', { orderId: row.id, status: row.status, reason, runId, held: row.held });
+      const last = rows.at(-1);
+      if (last === undefined || rows.length < pageSize) return candidates;
+      after = { createdAt: last.created_at, id: last.id };
+      heartbeat();
     }
-    return candidates;
   }
 
   /** Logs and counts what one reconciliation run repaired. */
   function reportReconciliation(repaired: ReconciledOrder[]): Promise<void> {
+    if (!Array.isArray(repaired)) {
+      throw ApplicationFailure.create({
+        message: 'reportReconciliation takes the list of repaired orders',
+        type: ACTIVITY_FAILURE_TYPES.invalidInput,
+        nonRetryable: true,
+      });
+    }
+    if (repaired.length === 0) return Promise.resolve();
     // The activity's meter: the worker's Prometheus endpoint (METRICS_PORT), tagged with namespace and task queue.
     const reconciled = metricMeter.createCounter(
       RECONCILED_ORDERS_METRIC,
@@ -166,7 +199,7 @@ export function createReconcileActivities({ db, temporal: client, logger }: Reco
       reconciled.add(1, { reason: order.reason, outcome: order.outcome });
       logger.info('order reconciled', { ...order });
     }
-    if (repaired.length > 0) logger.info('reconciliation run done', { repaired: repaired.length });
+    logger.info('reconciliation run done', { repaired: repaired.length });
     return Promise.resolve();
   }
 

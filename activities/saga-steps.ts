@@ -52,6 +52,13 @@ export interface SagaStepDeps {
   logger: Logger;
 }
 
+/** The columns of `orders` the steps read. */
+interface OrderLockRow {
+  id: string;
+  customer_id: string;
+  cancel_requested_run_id: string | null;
+}
+
 /** A row of `orderflow_append_event(...)`. */
 interface AppendedEvent {
   seq: number;
@@ -162,7 +169,10 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
       if (created.length > 0) {
         recorded.push(await append(trx, input, { status: 'PENDING', detail: { lines: input.lines } }));
       } else {
-        const existing = await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('customer_id');
+        const existing = await trx<OrderLockRow>(TABLES.orders)
+          .where({ id: orderId })
+          .forNoKeyUpdate()
+          .first('customer_id');
         if (existing === undefined || existing.customer_id !== input.customerId) {
           throw ApplicationFailure.create({
             message: `order ${orderId} conflicts with an existing order (same workflow id or idempotency key)`,
@@ -211,7 +221,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   }
 
   /**
-   * One charge round: unless a cancel is marked on the order (then nothing is charged), records CHARGING and charges under
+   * One charge round: unless a cancel is marked on the order for this run (then nothing is charged), records CHARGING and charges under
    * the order's current idempotency key — `payment-<orderId>`, or a new one once earlier charges were refunded or
    * declined (a Reset run charging again) — then records PAID. A decline is a result; a transient gateway failure is
    * a retryable `PaymentGatewayUnavailable`, so the workflow's retry budget decides when to give up.
@@ -226,9 +236,12 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
       });
     }
     const started = await db.transaction(async (trx) => {
-      const order = await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('cancel_requested_at');
+      const order = await trx<OrderLockRow>(TABLES.orders)
+        .where({ id: orderId })
+        .forNoKeyUpdate()
+        .first('cancel_requested_run_id');
       if (order === undefined) throw orderNotRecorded(orderId);
-      if (order.cancel_requested_at !== null) return undefined;
+      if (order.cancel_requested_run_id === input.runId) return undefined;
       const [settled] = await trx(TABLES.payments)
         .where({ order_id: orderId })
         .whereIn('status', [PAYMENT_STATUS.refunded, PAYMENT_STATUS.declined])
@@ -292,7 +305,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   async function compensateOrder(input: CompensateOrderInput): Promise<CompensateOrderResult> {
     const { orderId } = input;
     const first = await db.transaction(async (trx) => {
-      const order = await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
+      const order = await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
       if (order === undefined) throw orderNotRecorded(orderId);
       if ((await reservationStatusCounts(trx, orderId)).committed > 0) {
         const event = await append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
@@ -314,7 +327,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     }
     const everRefunded = await db(TABLES.payments)
       .where({ order_id: orderId, status: PAYMENT_STATUS.refunded })
-      .first('id');
+      .first<{ id: number } | undefined>('id');
     const terminal = await append(db, input, {
       status: input.status,
       detail: { reason: input.reason, refunded: everRefunded !== undefined, ...input.detail },
@@ -326,8 +339,8 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   }
 
   /** Marks a cancel on the order row, so a charge that has not started yet charges nothing (see `chargeOrder`). */
-  async function markCancelRequested({ orderId }: { orderId: string }): Promise<void> {
-    await markOrderCancelRequested(db, orderId);
+  async function markCancelRequested({ orderId, runId }: { orderId: string; runId: string }): Promise<void> {
+    await markOrderCancelRequested(db, orderId, runId);
   }
 
   /** Records one status the workflow decided by itself (NEEDS_ATTENTION). */

@@ -107,6 +107,16 @@ export function requireAuth(secret: string): Middleware<AuthState> {
   };
 }
 
+/** Middleware after `requireAuth`: 403 unless the caller is an admin (catalog, stock, exports, order actions). */
+export function requireAdmin(): Middleware<AuthState> {
+  return async (ctx, next) => {
+    if (ctx.state.caller.role !== 'admin') {
+      throw new ApiError('forbidden', `${ctx.method} ${ctx.path} is for admins only`);
+    }
+    await next();
+  };
+}
+
 /** Options of a signed token. */
 export interface SignTokenOptions {
   role?: Caller['role'];

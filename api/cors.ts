@@ -9,7 +9,8 @@ import type { Middleware } from 'koa';
 const ALLOWED_HEADERS = 'Authorization, Content-Type, Idempotency-Key';
 
 /** Response headers a browser client may read. */
-const EXPOSED_HEADERS = 'Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset';
+const EXPOSED_HEADERS =
+  'Location, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Content-Disposition';
 
 /** Middleware answering preflights and decorating responses for `origins` (`*` allows any origin). */
 export function cors(origins: readonly string[]): Middleware {
@@ -24,7 +25,7 @@ export function cors(origins: readonly string[]): Middleware {
     }
     ctx.set('Access-Control-Allow-Origin', origin);
     if (ctx.method === 'OPTIONS' && ctx.get('Access-Control-Request-Method') !== '') {
-      ctx.set('Access-Control-Allow-Methods', 'GET, POST');
+      ctx.set('Access-Control-Allow-Methods', 'GET, POST, PATCH');
       ctx.set('Access-Control-Allow-Headers', ALLOWED_HEADERS);
       ctx.set('Access-Control-Max-Age', '600');
       ctx.status = 204;

@@ -17,9 +17,14 @@ export const ERROR_STATUS = {
   method_not_allowed: 405,
   insufficient_stock: 409,
   not_cancellable: 409,
+  not_in_attention: 409,
+  product_exists: 409,
+  invalid_status_transition: 409,
+  export_not_ready: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   unknown_sku: 422,
+  product_unavailable: 422,
   idempotency_key_reused: 422,
   rate_limited: 429,
   internal_error: 500,
@@ -68,6 +73,11 @@ export function validationError(
 /** 404 for an order that does not exist or belongs to another customer (the two are indistinguishable on purpose). */
 export function orderNotFound(orderId: string): ApiError {
   return new ApiError('not_found', `order ${orderId} not found`);
+}
+
+/** 404 for a SKU that is not in the catalog. */
+export function productNotFound(sku: string): ApiError {
+  return new ApiError('not_found', `product ${sku.slice(0, 64)} not found`);
 }
 
 /** 503 with a Retry-After so clients back off; nothing was changed. */

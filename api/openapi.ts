@@ -4,10 +4,24 @@
  */
 import { z } from 'zod';
 import { ORDER_STATUSES } from '../workflows/definitions';
+import { EXPORT_COLUMNS } from '../lib/export-files';
 import { MAX_BODY_BYTES } from './body';
 import {
+  adjustmentInsufficientStockSchema,
   badRequestSchema,
   cancelAcceptedSchema,
+  exportCreatedSchema,
+  exportNotReadySchema,
+  exportViewSchema,
+  forbiddenSchema,
+  invalidStatusTransitionSchema,
+  movementPageSchema,
+  notInAttentionSchema,
+  productDetailSchema,
+  productExistsSchema,
+  productUnavailableSchema,
+  retryPaymentAcceptedSchema,
+  stockAdjustedSchema,
   healthSchema,
   idempotencyKeyReusedSchema,
   insufficientStockSchema,
@@ -31,6 +45,13 @@ import {
 } from './schemas';
 import {
   cancelBodySchema,
+  createExportBodySchema,
+  createProductBodySchema,
+  exportIdSchema,
+  listMovementsQuerySchema,
+  skuSchema,
+  stockAdjustmentBodySchema,
+  updateProductBodySchema,
   createOrderBodySchema,
   idempotencyKeySchema,
   listOrdersQuerySchema,
@@ -48,7 +69,7 @@ export interface ResponseDoc {
 
 /** One documented operation; `path` is in Koa form (`/orders/:id`). */
 export interface OperationDoc {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'patch';
   path: string;
   summary: string;
   description?: string;
@@ -97,6 +118,30 @@ const temporalErrors: Record<number, ResponseDoc> = {
     headers: RETRY_AFTER,
   },
 };
+
+const adminErrors: Record<number, ResponseDoc> = {
+  ...authErrors,
+  403: { description: 'The token is valid but not an admin', schema: forbiddenSchema },
+};
+
+const skuParam = {
+  name: 'sku',
+  in: 'path' as const,
+  required: true,
+  schema: skuSchema,
+  description: 'Product SKU',
+};
+
+const exportIdParam = {
+  name: 'id',
+  in: 'path' as const,
+  required: true,
+  schema: exportIdSchema,
+  description: 'Export id (UUID)',
+};
+
+const productNotFound = { description: 'No product with this SKU', schema: notFoundSchema };
+const exportNotFound = { description: 'No export with this id', schema: notFoundSchema };
 
 const orderIdParam = {
   name: 'id',
@@ -158,7 +203,7 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
   {
     method: 'get',
     path: '/products',
-    summary: 'The catalog with current stock',
+    summary: 'The orderable catalog (published products) with current stock',
     auth: false,
     responses: { 200: { description: 'Products by SKU', schema: productListSchema }, ...serverErrors },
   },
@@ -191,8 +236,10 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
       ...authErrors,
       409: { description: 'Not enough stock: the order is REJECTED', schema: insufficientStockSchema },
       422: {
-        description: 'Unknown SKU (order REJECTED), or the Idempotency-Key was used with another body',
-        schema: z.union([unknownSkuSchema, idempotencyKeyReusedSchema]),
+        description:
+          'Unknown SKU (order REJECTED), a draft or archived SKU (no order created; `skus` names them), or the ' +
+          'Idempotency-Key was used with another body',
+        schema: z.union([unknownSkuSchema, productUnavailableSchema, idempotencyKeyReusedSchema]),
       },
       ...temporalErrors,
       ...serverErrors,
@@ -254,6 +301,147 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
       404: { description: "Unknown order, or another customer's", schema: notFoundSchema },
       409: { description: 'The order is COMPLETED, REJECTED or FAILED', schema: notCancellableSchema },
       ...temporalErrors,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'post',
+    path: '/orders/:id/retry-payment',
+    summary: 'Admin: charge a NEEDS_ATTENTION order again',
+    description:
+      'Sends the `retryPayment` signal (as the Temporal UI does); the saga charges again with the same idempotency ' +
+      'key, so nothing is ever charged twice.',
+    auth: true,
+    parameters: [orderIdParam],
+    responses: {
+      202: { description: 'Signal sent', schema: retryPaymentAcceptedSchema },
+      ...adminErrors,
+      404: { description: 'Unknown order', schema: notFoundSchema },
+      409: { description: 'The order is not NEEDS_ATTENTION', schema: notInAttentionSchema },
+      ...temporalErrors,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'post',
+    path: '/products',
+    summary: 'Admin: create a product (a draft unless `status` says otherwise)',
+    description: 'Its opening stock is the first movement of its ledger.',
+    auth: true,
+    requestBody: { schema: createProductBodySchema, required: true },
+    responses: {
+      201: { description: 'Created', schema: productDetailSchema, headers: { Location: 'URL of the product' } },
+      ...bodyErrors,
+      ...adminErrors,
+      409: { description: 'The SKU exists', schema: productExistsSchema },
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'patch',
+    path: '/products/:sku',
+    summary: 'Admin: change name, price, status or low-stock threshold',
+    description:
+      'Status flow: draft -> published -> archived, and back to draft from published or archived. A price change ' +
+      'never changes orders already placed (their line prices are fixed at reservation).',
+    auth: true,
+    parameters: [skuParam],
+    requestBody: { schema: updateProductBodySchema, required: true },
+    responses: {
+      200: { description: 'The product as it is now', schema: productDetailSchema },
+      ...bodyErrors,
+      ...adminErrors,
+      404: productNotFound,
+      409: { description: 'The status change is not allowed', schema: invalidStatusTransitionSchema },
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'post',
+    path: '/products/:sku/stock-adjustments',
+    summary: 'Admin: add or remove stock, with a reason',
+    description:
+      'Under the product row lock reservations take; the change and its `adjustment` movement commit together.',
+    auth: true,
+    parameters: [skuParam],
+    requestBody: { schema: stockAdjustmentBodySchema, required: true },
+    responses: {
+      201: { description: 'Adjusted', schema: stockAdjustedSchema },
+      ...bodyErrors,
+      ...adminErrors,
+      404: productNotFound,
+      409: { description: 'Stock would go below zero; nothing changed', schema: adjustmentInsufficientStockSchema },
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'get',
+    path: '/products/:sku/movements',
+    summary: "Admin: the product's inventory ledger, newest first",
+    auth: true,
+    parameters: [
+      skuParam,
+      ...(['limit', 'cursor'] as const).map((name) => ({
+        name,
+        in: 'query' as const,
+        required: false,
+        schema: listMovementsQuerySchema.shape[name],
+        description: { limit: 'Page size, 1-100 (default 20)', cursor: 'nextCursor of the previous page' }[name],
+      })),
+    ],
+    responses: {
+      200: { description: 'One page', schema: movementPageSchema },
+      400: {
+        description: 'An unknown, repeated or invalid query parameter (named in `field`)',
+        schema: validationErrorSchema,
+      },
+      ...adminErrors,
+      404: productNotFound,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'post',
+    path: '/exports',
+    summary: 'Admin: export orders as CSV (a Temporal workflow)',
+    description:
+      'One row per order line. Progress: GET /exports/:id and `export.progress` on the admin channel. The export ' +
+      'covers orders created before the request; cancel it in the Temporal UI (workflow `export-<exportId>`).',
+    auth: true,
+    requestBody: { schema: createExportBodySchema, required: true },
+    responses: {
+      202: { description: 'Started', schema: exportCreatedSchema, headers: { Location: 'URL of the export' } },
+      ...bodyErrors,
+      ...adminErrors,
+      ...temporalErrors,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'get',
+    path: '/exports/:id',
+    summary: 'Admin: status and progress of an export',
+    auth: true,
+    parameters: [exportIdParam],
+    responses: {
+      200: { description: 'The export', schema: exportViewSchema },
+      ...adminErrors,
+      404: exportNotFound,
+      ...serverErrors,
+    },
+  },
+  {
+    method: 'get',
+    path: '/exports/:id/download',
+    summary: 'Admin: the CSV of a completed export (streamed)',
+    description: `Columns: ${EXPORT_COLUMNS.join(', ')}. Cells starting with = + - @ are prefixed with ' (formula injection).`,
+    auth: true,
+    parameters: [exportIdParam],
+    responses: {
+      200: { description: 'The CSV', schema: z.string(), contentType: 'text/csv' },
+      ...adminErrors,
+      404: exportNotFound,
+      409: { description: 'The export has not completed', schema: exportNotReadySchema },
       ...serverErrors,
     },
   },
@@ -356,7 +544,8 @@ export function buildOpenApiDocument(): JsonObject {
       description:
         'Orders as durable sagas on Temporal. Every error is `{ error, message, ...details }`; unknown routes answer ' +
         '404 and wrong methods 405 (`MethodNotAllowedError`, with an Allow header). Bodies are JSON, at most ' +
-        `${MAX_BODY_BYTES} bytes; unknown fields are refused.`,
+        `${MAX_BODY_BYTES} bytes; unknown fields and unknown query parameters are refused (400 naming them). Text ` +
+        'must be storable: no U+0000 and no unpaired UTF-16 surrogate anywhere (body, header, query, token `sub`).',
     },
     paths,
     components: {

@@ -19,6 +19,7 @@ import {
   DEFAULT_CURRENCY,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
+  retryPaymentSignal,
   SEARCH_ATTRIBUTES,
   WORKFLOW_TYPE,
   workflowIdFor,
@@ -156,16 +157,39 @@ export function idempotencyKeyReused(orderId: string): ApiError {
   );
 }
 
-/** Sends the cancel signal; false when the workflow has already finished. */
+/**
+ * Sends the cancel signal to the order's current run; returns that run's id, or undefined when the workflow has
+ * already finished (or does not exist).
+ */
 export async function signalCancel(
   client: Client,
   orderId: string,
   reason: string,
   options: TemporalCallOptions,
+): Promise<string | undefined> {
+  try {
+    return await callTemporal(client, options, async () => {
+      const { runId, status } = await client.workflow.getHandle(workflowIdFor(orderId)).describe();
+      if (status.name !== 'RUNNING') return undefined;
+      // The run described is the run signalled: a Reset in between makes the signal fail, not land elsewhere.
+      await client.workflow.getHandle(workflowIdFor(orderId), runId).signal(cancelSignal, { reason });
+      return runId;
+    });
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** Sends the `retryPayment` signal (what the Temporal UI sends); false when the workflow has already finished. */
+export async function signalRetryPayment(
+  client: Client,
+  orderId: string,
+  options: TemporalCallOptions,
 ): Promise<boolean> {
   try {
     await callTemporal(client, options, () =>
-      client.workflow.getHandle(workflowIdFor(orderId)).signal(cancelSignal, { reason }),
+      client.workflow.getHandle(workflowIdFor(orderId)).signal(retryPaymentSignal),
     );
     return true;
   } catch (error) {

@@ -5,6 +5,8 @@
 import { z } from 'zod';
 import { MAX_CENTS } from '../lib/money';
 import { storedText } from '../lib/text-schema';
+import { EXPORT_STATUSES } from '../lib/events';
+import { MOVEMENT_KINDS, PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { ERROR_STATUS } from './errors';
 
@@ -217,6 +219,116 @@ export const notCancellableSchema = z
   .strictObject({ error: z.literal('not_cancellable'), message: z.string(), orderId: z.guid(), status: orderStatus })
   .meta({ id: 'NotCancellableError' });
 
+/** A catalog entry as admins see it (201 of POST /products, 200 of PATCH /products/:sku). */
+export const productDetailSchema = z
+  .strictObject({
+    sku: z.string(),
+    name: z.string(),
+    priceCents: cents,
+    stock: z.number().int().min(0),
+    status: z.enum(PRODUCT_STATUSES),
+    lowStockThreshold: z.number().int().min(0),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+  })
+  .meta({ id: 'ProductDetail' });
+
+/** 201 of POST /products/:sku/stock-adjustments. */
+export const stockAdjustedSchema = z
+  .strictObject({ sku: z.string(), stock: z.number().int().min(0), movementId: z.string() })
+  .meta({ id: 'StockAdjusted' });
+
+/** One ledger movement. */
+export const movementSchema = z
+  .strictObject({
+    movementId: z.string(),
+    kind: z.enum(MOVEMENT_KINDS),
+    quantity: z.number().int().meta({ description: 'Signed change of stock (0 for commit)' }),
+    orderId: z.guid().nullable(),
+    reason: z.string().nullable(),
+    at: isoTime,
+  })
+  .meta({ id: 'InventoryMovement' });
+
+/** GET /products/:sku/movements: newest first. */
+export const movementPageSchema = z
+  .strictObject({ sku: z.string(), movements: z.array(movementSchema), nextCursor: z.string().nullable() })
+  .meta({ id: 'MovementPage' });
+
+/** 202 of POST /orders/:id/retry-payment. */
+export const retryPaymentAcceptedSchema = z
+  .strictObject({ orderId: z.guid(), status: orderStatus, retryRequested: z.literal(true) })
+  .meta({ id: 'RetryPaymentAccepted' });
+
+const exportStatus = z.enum(EXPORT_STATUSES).meta({ id: 'ExportStatus' });
+
+/** 202 of POST /exports. */
+export const exportCreatedSchema = z
+  .strictObject({ exportId: z.guid(), status: exportStatus })
+  .meta({ id: 'ExportCreated' });
+
+/** GET /exports/:id. */
+export const exportViewSchema = z
+  .strictObject({
+    exportId: z.guid(),
+    status: exportStatus,
+    format: z.literal('csv'),
+    filters: z.record(z.string(), z.unknown()),
+    rows: z.number().int().min(0),
+    progress: z.number().min(0).max(1),
+    requestedBy: z.string(),
+    failureReason: z.string().nullable(),
+    createdAt: isoTime,
+    updatedAt: isoTime,
+    completedAt: isoTime.nullable(),
+  })
+  .meta({ id: 'Export' });
+
+/** 403 of admin-only routes. */
+export const forbiddenSchema = plainError(['forbidden'], 'ForbiddenError');
+
+/** 409 of POST /products: the SKU exists. */
+export const productExistsSchema = z
+  .strictObject({ error: z.literal('product_exists'), message: z.string(), sku: z.string() })
+  .meta({ id: 'ProductExistsError' });
+
+/** 409 of PATCH /products/:sku: the status cannot go from `from` to `to`. */
+export const invalidStatusTransitionSchema = z
+  .strictObject({
+    error: z.literal('invalid_status_transition'),
+    message: z.string(),
+    sku: z.string(),
+    from: z.enum(PRODUCT_STATUSES),
+    to: z.enum(PRODUCT_STATUSES),
+  })
+  .meta({ id: 'InvalidStatusTransitionError' });
+
+/** 409 of POST /products/:sku/stock-adjustments: the delta would take stock below zero; nothing changed. */
+export const adjustmentInsufficientStockSchema = z
+  .strictObject({
+    error: z.literal('insufficient_stock'),
+    message: z.string(),
+    sku: z.string(),
+    stock: z.number().int(),
+    delta: z.number().int(),
+  })
+  .meta({ id: 'AdjustmentInsufficientStockError' });
+
+/** 422 of POST /orders: a SKU is a draft or archived; no order was created. */
+export const productUnavailableSchema = z
+  .strictObject({ error: z.literal('product_unavailable'), message: z.string(), skus: z.array(z.string()) })
+  .meta({ id: 'ProductUnavailableError' });
+
+/** 409 of POST /orders/:id/retry-payment. */
+export const notInAttentionSchema = z
+  .strictObject({ error: z.literal('not_in_attention'), message: z.string(), orderId: z.guid(), status: orderStatus })
+  .meta({ id: 'NotInAttentionError' });
+
+/** 409 of GET /exports/:id/download before the export completed. */
+export const exportNotReadySchema = z
+  .strictObject({ error: z.literal('export_not_ready'), message: z.string(), exportId: z.guid(), status: exportStatus })
+  .meta({ id: 'ExportNotReadyError' });
+
 /** Body types the handlers build. */
 export type Product = z.infer<typeof productSchema>;
 export type OrderItem = z.infer<typeof orderItemSchema>;
@@ -226,3 +338,7 @@ export type OrderSummary = z.infer<typeof orderSummarySchema>;
 export type OrderPage = z.infer<typeof orderPageSchema>;
 export type Payment = z.infer<typeof paymentSchema>;
 export type ReadinessChecks = z.infer<typeof readinessChecksSchema>;
+export type ProductDetail = z.infer<typeof productDetailSchema>;
+export type Movement = z.infer<typeof movementSchema>;
+export type MovementPage = z.infer<typeof movementPageSchema>;
+export type ExportView = z.infer<typeof exportViewSchema>;

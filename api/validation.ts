@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { MAX_REASON_LENGTH } from '../lib/storable-text';
 import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
+import { PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { fieldIssues } from '../lib/field-issues';
 
@@ -118,6 +119,114 @@ export const listOrdersQuerySchema = z.strictObject({
 
 /** A validated GET /orders query. */
 export type ListOrdersQuery = z.infer<typeof listOrdersQuerySchema>;
+
+/** Limits of the catalog and of stock adjustments. */
+export const CATALOG_LIMITS = {
+  maxNameLength: 200,
+  /** Prices and stock stay inside PostgreSQL `integer`. */
+  maxPriceCents: 100_000_000,
+  maxStock: 1_000_000_000,
+  maxDelta: 1_000_000_000,
+  maxLowStockThreshold: 1_000_000,
+} as const;
+
+function integerIn(min: number, max: number) {
+  return z
+    .number({ error: 'must be an integer' })
+    .int({ error: 'must be an integer' })
+    .min(min, { error: `must be an integer from ${min} to ${max}` })
+    .max(max, { error: `must be an integer from ${min} to ${max}` });
+}
+
+/** A SKU in a request body or path. */
+export const skuSchema = z
+  .string({ error: 'must be a string' })
+  .regex(SKU_PATTERN, { error: 'must be 1-64 characters of A-Z, 0-9 and "-", not starting with "-"' });
+
+const productStatus = z.enum(PRODUCT_STATUSES, { error: `must be one of ${PRODUCT_STATUSES.join(', ')}` });
+
+/** Body of POST /products; a new product is a draft unless `status` says otherwise. */
+export const createProductBodySchema = z
+  .strictObject({
+    sku: skuSchema,
+    name: storableText({ max: CATALOG_LIMITS.maxNameLength }),
+    priceCents: integerIn(0, CATALOG_LIMITS.maxPriceCents),
+    stock: integerIn(0, CATALOG_LIMITS.maxStock).optional(),
+    status: productStatus.optional(),
+    lowStockThreshold: integerIn(0, CATALOG_LIMITS.maxLowStockThreshold).optional(),
+  })
+  .meta({ id: 'CreateProductRequest' });
+
+/** Body of PATCH /products/:sku: at least one field. Stock changes only through stock adjustments. */
+export const updateProductBodySchema = z
+  .strictObject({
+    name: storableText({ max: CATALOG_LIMITS.maxNameLength }).optional(),
+    priceCents: integerIn(0, CATALOG_LIMITS.maxPriceCents).optional(),
+    status: productStatus.optional(),
+    lowStockThreshold: integerIn(0, CATALOG_LIMITS.maxLowStockThreshold).optional(),
+  })
+  .refine((body) => Object.keys(body).length > 0, { error: 'must change at least one field' })
+  .meta({ id: 'UpdateProductRequest' });
+
+/** Body of POST /products/:sku/stock-adjustments. */
+export const stockAdjustmentBodySchema = z
+  .strictObject({
+    delta: integerIn(-CATALOG_LIMITS.maxDelta, CATALOG_LIMITS.maxDelta).refine((delta) => delta !== 0, {
+      error: 'must not be 0',
+    }),
+    reason: storableText({ max: MAX_REASON_LENGTH }),
+  })
+  .meta({ id: 'StockAdjustmentRequest' });
+
+/** `?limit=` of a paginated list: 1..PAGE_LIMITS.max. */
+const pageLimit = z
+  .string()
+  .regex(/^\d{1,4}$/, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .min(1, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
+      .max(PAGE_LIMITS.max, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` }),
+  );
+
+/** Query of GET /products/:sku/movements. */
+export const listMovementsQuerySchema = z.strictObject({
+  limit: pageLimit.optional(),
+  cursor: z.string().min(1).max(200).optional(),
+});
+
+/** Body of POST /exports. `from`/`to` bound the orders' creation time (from inclusive, to exclusive). */
+export const createExportBodySchema = z
+  .strictObject({
+    format: z.literal('csv', { error: 'must be "csv"' }),
+    filters: z
+      .strictObject({
+        status: z.enum(ORDER_STATUSES, { error: `must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
+        customerId: storableText({ max: 128 }).optional(),
+        from: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
+        to: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
+      })
+      .refine((f) => f.from === undefined || f.to === undefined || Date.parse(f.from) < Date.parse(f.to), {
+        error: 'from must be before to',
+        path: ['to'],
+      })
+      .optional(),
+  })
+  .meta({ id: 'CreateExportRequest' });
+
+/** A validated POST /exports body. */
+export type CreateExportBody = z.infer<typeof createExportBodySchema>;
+
+/** An export id in a path. */
+export const exportIdSchema = z.guid();
+
+/** Refuses a query parameter given more than once (400 naming it); call before parsing the query. */
+export function refuseRepeatedParams(query: Record<string, string | string[] | undefined>): void {
+  for (const [name, value] of Object.entries(query)) {
+    if (Array.isArray(value)) throw validationError(name, 'must be given once');
+  }
+}
 
 /**
  * Parses `value` with `schema` or throws a 400 naming the first offending field (all issues in `issues`); `root`

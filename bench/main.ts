@@ -81,7 +81,7 @@ export interface ScenarioResult {
   orderStatuses?: Record<string, number>;
 }
 
-const SCENARIOS = ['reserve', 'api', 'realtime', 'minimal', 'floor', 'spread', 'hot'] as const;
+const SCENARIOS = ['reserve', 'api', 'realtime', 'minimal', 'floor', 'spread', 'hot', 'export'] as const;
 /**
  * Scenarios whose ratios are goals, in the order they interleave: rounds of minimal, floor, hot, spread, minimal, ...
  * so a burst of load from elsewhere on the machine hits all of them alike. spread comes last so its knee ramp (in its
@@ -89,7 +89,7 @@ const SCENARIOS = ['reserve', 'api', 'realtime', 'minimal', 'floor', 'spread', '
  */
 const INTERLEAVED = ['minimal', 'floor', 'hot', 'spread'];
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
-const NEEDS_TEMPORAL = new Set(['api', 'minimal', 'floor', 'spread', 'hot']);
+const NEEDS_TEMPORAL = new Set(['api', 'minimal', 'floor', 'spread', 'hot', 'export']);
 /**
  * Pause after each load scenario, full and quick. Temporal does part of the work of a workflow ~10 s after its tasks
  * ran: the workflow-task and activity start-to-close timeout timers (10 s) fire then, one check each, even for tasks

@@ -222,7 +222,7 @@ export const SWEEP_PATHS: readonly SweepPath[] = [
     token: TEST_TOKENS.ok,
     priceCents: SWEEP_PRICE_CENTS,
     async drive({ world, input, start }) {
-      const held = world.hold(input.orderId, 'chargePayment');
+      const held = world.hold(input.orderId, 'chargeOrder');
       const handle = await start();
       try {
         await held.reached;

@@ -18,7 +18,8 @@ import { Client, Connection } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { createDataConverter } from '../lib/codec';
 import { loadConfig, loadToolingConfig, type Config } from '../lib/config';
-import { createDb, migrateLatest, TABLES } from '../lib/db';
+import { createDb, migrateLatest } from '../lib/db';
+import { insertProductsWithLedger } from '../lib/ledger';
 import {
   createThrowawayDatabase,
   freePort,
@@ -226,8 +227,9 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const db = createDb({ url: harnessUrl.toString(), poolMax: 6 });
     teardowns.push({ what: 'the harness database pool', run: () => db.destroy() });
     await migrateLatest(db);
-    await db(TABLES.products).insert(
-      CHAOS_CATALOG.map((p) => ({ sku: p.sku, name: `Chaos ${p.sku}`, price_cents: p.priceCents, stock: p.stock })),
+    await insertProductsWithLedger(
+      db,
+      CHAOS_CATALOG.map((p) => ({ sku: p.sku, name: `Chaos ${p.sku}`, priceCents: p.priceCents, stock: p.stock })),
     );
 
     // Redis of our own, so restarting it disturbs nobody else.

@@ -88,6 +88,15 @@ export interface Config {
   /** Prebuilt workflow bundle the worker loads instead of bundling at start (the image sets it). */
   workflowBundlePath: string | undefined;
   dataDir: string;
+  /** Where export CSV pages are written (`EXPORTS_DIR`); workers write, the API streams. @default .data/exports */
+  exportsDir: string;
+  /** Orders per export page (`EXPORT_PAGE_SIZE`): one activity and one file each. @default 1000 */
+  exportPageSize: number;
+  /**
+   * Deadline of one export page (`EXPORT_PAGE_TIMEOUT`); a worker that dies mid-page is detected after this long and
+   * the page is written again elsewhere. @default 60s
+   */
+  exportPageTimeoutMs: number;
   /**
    * Payload encryption keys (`PAYLOAD_CODEC_KEYS`): the first encrypts, every one decrypts (key rotation).
    * @default the dev key in development and test; production refuses to start without real keys
@@ -359,6 +368,9 @@ export function loadConfig(env: Env = process.env): Config {
     shutdownGraceMs: duration(env, 'SHUTDOWN_GRACE', '10s', 0),
     workflowBundlePath: read(env, 'WORKFLOW_BUNDLE_PATH'),
     dataDir: read(env, 'DATA_DIR') ?? '.data',
+    exportsDir: read(env, 'EXPORTS_DIR') ?? `${read(env, 'DATA_DIR') ?? '.data'}/exports`,
+    exportPageSize: integer(env, 'EXPORT_PAGE_SIZE', 1000, 1, 100_000),
+    exportPageTimeoutMs: duration(env, 'EXPORT_PAGE_TIMEOUT', '60s', 100),
     payloadCodecKeys: payloadCodecKeys(env, 'PAYLOAD_CODEC_KEYS', nodeEnv),
     codecPort: port(env, 'CODEC_PORT', 8888),
     codecCorsOrigins: origins(env, 'CODEC_CORS_ORIGINS', ['http://localhost:8233', 'http://127.0.0.1:8233']),

@@ -15,6 +15,9 @@ export const TABLES = {
   orderEvents: 'order_events',
   gatewaySwitches: 'gateway_switches',
   paymentAttempts: 'payment_attempts',
+  inventoryMovements: 'inventory_movements',
+  exports: 'exports',
+  exportPages: 'export_pages',
 } as const;
 
 /** Options for a knex instance on PostgreSQL. */
@@ -75,14 +78,12 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
 }
 
 /**
- * Marks that a cancel was accepted for an order (`orders.cancel_requested_at`, kept at its first value). The lean
- * saga's charge step reads it under the order row lock and charges nothing once it is set, so a cancel that lands
- * before the charge starts means no charge (docs/saga.md). Used by the API after it delivered the `cancel` signal and
- * by the workflow for signals typed in the Temporal UI or CLI. Returns whether an order row was there to mark.
+ * Marks that a cancel was accepted for one workflow run of an order (`orders.cancel_requested_run_id`). The lean
+ * saga's charge step of that run reads it under the order row lock and charges nothing once it is set, so a cancel
+ * that lands before the charge starts means no charge (docs/saga.md). Used by the API after it delivered the `cancel`
+ * signal and by the workflow for signals typed in the Temporal UI or CLI. Returns whether an order row was there.
  */
-export async function markOrderCancelRequested(db: Knex, orderId: string): Promise<boolean> {
-  const updated = await db(TABLES.orders)
-    .where({ id: orderId })
-    .update({ cancel_requested_at: db.raw('COALESCE(cancel_requested_at, now())') });
+export async function markOrderCancelRequested(db: Knex, orderId: string, runId: string): Promise<boolean> {
+  const updated = await db(TABLES.orders).where({ id: orderId }).update({ cancel_requested_run_id: runId });
   return updated > 0;
 }

@@ -1,8 +1,8 @@
 /**
  * The data invariants of docs/design.md, checked against the database by tests, the benchmark and chaos runs:
- * stock is conserved, never negative, every COMPLETED order was paid exactly once for its total (a zero-total order:
- * never), stock is committed exactly for COMPLETED orders, and no failed, rejected or cancelled order keeps stock held
- * or money captured.
+ * stock is conserved, never negative, equal to the sum of its ledger movements, every COMPLETED order was paid exactly
+ * once for its total (a zero-total order: never), stock is committed exactly for COMPLETED orders, and no failed,
+ * rejected or cancelled order keeps stock held or money captured.
  */
 import type { Knex } from 'knex';
 import type { OrderStatus } from '../workflows/definitions';
@@ -12,6 +12,7 @@ import { TABLES } from './db';
 export type InvariantName =
   | 'stock_conserved'
   | 'stock_non_negative'
+  | 'stock_ledger'
   | 'completed_paid_once'
   | 'compensated'
   | 'committed_iff_completed';
@@ -85,14 +86,35 @@ export async function checkInvariants(db: Knex, scope: InvariantScope = {}): Pro
     violations.push({ invariant: 'stock_non_negative', subject: row.sku, message: `stock is ${row.stock}` });
   }
 
+  // The ledger: stock = sum of movements, for the SKUs in scope, else the products the scoped orders reserved, else all.
+  const orderScope = scope.orderIds === undefined ? null : [...scope.orderIds];
+  const unbalanced = await rows<{ sku: string; stock: number; ledger: string }>(
+    db,
+    `SELECT p.sku, p.stock, COALESCE((SELECT SUM(m.quantity) FROM ${TABLES.inventoryMovements} m
+                                       WHERE m.product_id = p.id), 0) AS ledger
+       FROM ${TABLES.products} p
+      WHERE (?::text[] IS NULL OR p.sku = ANY(?::text[]))
+        AND (?::text[] IS NOT NULL OR ?::uuid[] IS NULL OR p.id IN (
+              SELECT r.product_id FROM ${TABLES.stockReservations} r WHERE r.order_id = ANY(?::uuid[])))`,
+    [skuScope, skuScope, skuScope, orderScope, orderScope],
+  );
+  for (const row of unbalanced) {
+    if (Number(row.ledger) !== row.stock) {
+      violations.push({
+        invariant: 'stock_ledger',
+        subject: row.sku,
+        message: `stock ${row.stock} != sum of its inventory movements ${row.ledger}`,
+      });
+    }
+  }
+
   // Orders in scope: the given ids, else orders that reserved any SKU in scope, else all.
   const scoped = `SELECT o.id, o.status, o.total_cents FROM ${TABLES.orders} o
      WHERE (?::uuid[] IS NULL OR o.id = ANY(?::uuid[]))
        AND (?::uuid[] IS NOT NULL OR ?::text[] IS NULL OR EXISTS (
              SELECT 1 FROM ${TABLES.stockReservations} r JOIN ${TABLES.products} p ON p.id = r.product_id
               WHERE r.order_id = o.id AND p.sku = ANY(?::text[])))`;
-  const orderIds = scope.orderIds === undefined ? null : [...scope.orderIds];
-  const scopeBindings = [orderIds, orderIds, orderIds, skuScope, skuScope];
+  const scopeBindings = [orderScope, orderScope, orderScope, skuScope, skuScope];
 
   const unpaid = await rows<{ id: string; total_cents: string; approved: number; approved_cents: string | null }>(
     db,

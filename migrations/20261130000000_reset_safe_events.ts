@@ -9,9 +9,10 @@ import type { Knex } from 'knex';
  * - `orderflow_append_event(...)`: records one status in one round trip under the order row lock. The seq is allocated
  *   here (`orders.status_seq + 1`), so every recorded status gets a seq above every earlier one and becomes the order's
  *   status: the row and its newest event always agree.
- * - `orders.cancel_requested_at`: when a cancel was accepted (by the API, or by the workflow for a signal typed in the
- *   UI or CLI). The charge activity reads it under the same row lock and charges nothing once it is set, so a cancel
- *   that lands before the charge starts means no charge. It survives a Reset: a customer's cancel is never undone.
+ * - `orders.cancel_requested_run_id`: the workflow run for which a cancel was accepted (by the API, or by the
+ *   workflow for a signal typed in the UI or CLI). That run's charge activity reads it under the same row lock and
+ *   charges nothing once it is set, so a cancel that lands before the charge starts means no charge. A Reset run is
+ *   another run: it sees only the cancels it gets itself (re-applied signals included).
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('order_events', (t) => {
@@ -21,7 +22,7 @@ export async function up(knex: Knex): Promise<void> {
     'CREATE UNIQUE INDEX order_events_event_key ON order_events (order_id, event_key) WHERE event_key IS NOT NULL',
   );
   await knex.schema.alterTable('orders', (t) => {
-    t.timestamp('cancel_requested_at', { useTz: true }).nullable();
+    t.text('cancel_requested_run_id').nullable();
   });
   await knex.raw(`
     CREATE FUNCTION orderflow_append_event(
@@ -55,7 +56,7 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('DROP FUNCTION IF EXISTS orderflow_append_event(uuid, text, text, jsonb, bigint, text)');
   await knex.schema.alterTable('orders', (t) => {
-    t.dropColumn('cancel_requested_at');
+    t.dropColumn('cancel_requested_run_id');
   });
   await knex.raw('DROP INDEX IF EXISTS order_events_event_key');
   await knex.schema.alterTable('order_events', (t) => {

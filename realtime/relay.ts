@@ -17,7 +17,18 @@ import type { Knex } from 'knex';
 import { Server, type Socket } from 'socket.io';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
-import { ORDER_STATUS_EVENT, redisKeys, ROOMS, SUBSCRIBE_EVENT, type OrderEvent } from '../lib/events';
+import {
+  EXPORT_PROGRESS_EVENT,
+  ORDER_STATUS_EVENT,
+  PRODUCT_LOW_STOCK_EVENT,
+  PRODUCT_STOCK_EVENT,
+  redisKeys,
+  ROOMS,
+  SUBSCRIBE_EVENT,
+  type AdminEvents,
+  type AdminMessage,
+  type OrderEvent,
+} from '../lib/events';
 import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
 import { fieldIssues } from '../lib/field-issues';
@@ -84,6 +95,28 @@ export interface Relay {
 /** Events the relay sends. */
 export interface ServerToClientEvents {
   [ORDER_STATUS_EVENT]: (event: ClientOrderEvent) => void;
+  [PRODUCT_STOCK_EVENT]: (event: AdminEvents[typeof PRODUCT_STOCK_EVENT]) => void;
+  [PRODUCT_LOW_STOCK_EVENT]: (event: AdminEvents[typeof PRODUCT_LOW_STOCK_EVENT]) => void;
+  [EXPORT_PROGRESS_EVENT]: (event: AdminEvents[typeof EXPORT_PROGRESS_EVENT]) => void;
+}
+
+/** Admin-channel event names a relay forwards from Redis to the `admin` room. */
+const ADMIN_EVENTS: ReadonlySet<string> = new Set([
+  PRODUCT_STOCK_EVENT,
+  PRODUCT_LOW_STOCK_EVENT,
+  EXPORT_PROGRESS_EVENT,
+]);
+
+/** Parses one admin-channel message; undefined for anything that is not one. */
+function parseAdminMessage(raw: string): AdminMessage | undefined {
+  try {
+    const value = JSON.parse(raw) as Partial<AdminMessage>;
+    if (typeof value.event !== 'string' || !ADMIN_EVENTS.has(value.event)) return undefined;
+    if (typeof value.payload !== 'object' || value.payload === null) return undefined;
+    return value as AdminMessage;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Events the relay accepts; payloads are validated, so they are typed as unknown here. */
@@ -171,6 +204,27 @@ export function createRelay(deps: RelayDeps): Relay {
     }),
     'reader',
   );
+
+  // Admin-channel events (stock, low stock, export progress) arrive on a pub/sub channel; every relay forwards them
+  // to its own admin sockets. They are live indicators: PostgreSQL (ledger, exports) is their durable source.
+  const adminSubscriber = own(openRedis({ disconnectTimeout: 200 }), 'admin-subscriber');
+  adminSubscriber.on('message', (_channel: string, raw: string) => {
+    const message = parseAdminMessage(raw);
+    const admins = io.local.to(ROOMS.admin);
+    switch (message?.event) {
+      case PRODUCT_STOCK_EVENT:
+        admins.emit(PRODUCT_STOCK_EVENT, message.payload);
+        break;
+      case PRODUCT_LOW_STOCK_EVENT:
+        admins.emit(PRODUCT_LOW_STOCK_EVENT, message.payload);
+        break;
+      case EXPORT_PROGRESS_EVENT:
+        admins.emit(EXPORT_PROGRESS_EVENT, message.payload);
+        break;
+      default:
+        break; // not an admin event: ignored
+    }
+  });
 
   // The routes are the server's own listener, so Socket.IO (attached next) hands them every non-/socket.io/ request.
   const httpServer = createServer((req, res) => routes(req, res));
@@ -398,6 +452,7 @@ export function createRelay(deps: RelayDeps): Relay {
     io,
     async start() {
       started = true;
+      await adminSubscriber.subscribe(redisKeys(config.redisKeyPrefix).adminChannel);
       await reader.start();
       markPositioned();
     },

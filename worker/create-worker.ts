@@ -12,6 +12,7 @@ import {
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Activities } from '../activities';
+import type { ExportActivities } from '../activities/exports';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
 import { temporalLogger } from './temporal-logger';
@@ -34,7 +35,8 @@ export interface OrderWorkerOptions {
   /** A worker connection (`connectWorker`); the caller closes it after the worker stopped. */
   connection: NativeConnection;
   config: WorkerConfig;
-  activities: Activities;
+  /** Every activity; the export ones may be left out by workers that run no exports (the floor bench). */
+  activities: Omit<Activities, keyof ExportActivities> & Partial<ExportActivities>;
   /**
    * A prebuilt workflow bundle (`bundleOrderWorkflows`, or `{ codePath }` of one built ahead of time).
    * @default bundles `workflows/` when the worker is created (seconds of CPU)

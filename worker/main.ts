@@ -43,7 +43,15 @@ async function main(): Promise<void> {
   const dataConverter = createDataConverter(config);
   // The reconciliation activities describe order workflows through a client of their own.
   const temporal = await connectClient(config.temporal, dataConverter);
-  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, logger, temporal });
+  const activities = createActivities({
+    db,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+    gateway,
+    exportsDir: config.exportsDir,
+    logger,
+    temporal,
+  });
   const connection = await connectWorker(config.temporal);
   try {
     const worker = await createOrderWorker({ connection, config, activities, workflowBundle, dataConverter });

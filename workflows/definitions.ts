@@ -95,12 +95,19 @@ export interface Shortage {
 }
 
 /** Why a reservation was refused. */
-export type RejectionReason = 'insufficient_stock' | 'unknown_sku';
+export type RejectionReason = 'insufficient_stock' | 'unknown_sku' | 'product_unavailable';
 
 /** Outcome of the reservation step (activity result and `reservation` update result). */
 export type ReservationOutcome =
   | { status: 'RESERVED'; totalCents: number; lines: PricedLine[] }
-  | { status: 'REJECTED'; reason: RejectionReason; shortages?: Shortage[]; unknownSkus?: string[] };
+  | {
+      status: 'REJECTED';
+      reason: RejectionReason;
+      shortages?: Shortage[];
+      unknownSkus?: string[];
+      /** Draft or archived SKUs (`product_unavailable`). */
+      unavailableSkus?: string[];
+    };
 
 /** The payment retry budget, fixed per order at start so a change of config never alters a running order. */
 export interface PaymentRetryPolicy {

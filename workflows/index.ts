@@ -1,3 +1,4 @@
 /** Workflow bundle entry: every workflow type the worker registers. */
 export { orderWorkflow } from './order';
 export { reconcileWorkflow } from './reconcile';
+export { exportWorkflow } from './export';

@@ -151,7 +151,7 @@ async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult>
     if (charging) {
       // The charge may not have started yet: tell it through the order row (it checks under the row lock).
       await CancellationScope.nonCancellable(() =>
-        local('Mark the cancel for the pending charge').markCancelRequested({ orderId }),
+        local('Mark the cancel for the pending charge').markCancelRequested({ orderId, runId }),
       );
     }
   };
@@ -213,6 +213,7 @@ async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult>
       }).chargeOrder({
         orderId,
         eventKeyPrefix: nextEventKeyPrefix(),
+        runId,
         amountCents,
         paymentToken: input.paymentToken,
         round: view.attempts,

@@ -4,15 +4,22 @@
  * wherever it was: stock held, maybe a capture, a non-terminal status that never changes. This run finds such orders
  * (activities/reconcile.ts) and settles each with the saga's own `compensateOrder`: held stock released, every approved
  * payment refunded, a terminal status recorded with the reason (`workflow_terminated`, ...). An order whose stock was
- * already committed is COMPLETED, not compensated. Every step is idempotent (event keys derive from the closed run),
- * so overlapping or repeated runs change nothing twice.
+ * already committed is COMPLETED, not compensated (compensateOrder records it). Every step is idempotent (event keys
+ * derive from the closed run), so overlapping or repeated runs change nothing twice.
  */
 import { log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReconciledOrder } from '../activities/reconcile';
 
-/** Finding and reporting are quick queries; the repair retries until it succeeds, like every compensation. */
-const { findOrdersToReconcile, reportReconciliation, compensateOrder } = proxyActivities<Activities>({
+/** The scan describes every unsettled order's workflow, page by page, heartbeating between pages. */
+const { findOrdersToReconcile } = proxyActivities<Activities>({
+  startToCloseTimeout: '10m',
+  heartbeatTimeout: '1m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** Reporting is a log line and a counter; the repair retries until it succeeds, like every compensation. */
+const { reportReconciliation, compensateOrder } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
@@ -27,20 +34,15 @@ export interface ReconcileResult {
 export async function reconcileWorkflow(): Promise<ReconcileResult> {
   const candidates = await findOrdersToReconcile();
   const repaired: ReconciledOrder[] = [];
-  for (const candidate of candidates) {
-    const { orderId, reason, status, runId } = candidate;
-    // One key per closed run and unsettled state: a repeated pass over the same state changes nothing, while a later
-    // pass over a new state (a charge that finished after the workflow died) is a repair of its own. compensateOrder
-    // records COMPLETED instead when the stock was committed before the workflow ended.
-    const compensation = await compensateOrder({
-      orderId,
-      status,
-      reason,
-      eventKeyPrefix: `reconcile/${runId}/${candidate.rowStatus}`,
-    });
-    const outcome = compensation.status === 'COMPLETED' ? 'completed' : 'compensated';
-    repaired.push({ orderId, reason, outcome, status: compensation.status });
-    log.info('order reconciled', { orderId, reason, outcome: compensation.status });
+  for (const { orderId, reason, status, runId, rowStatus } of candidates) {
+    // One key per closed run and unsettled state: a repeated pass over the same state records nothing twice, while a
+    // later pass over a new state (a charge that finished after the workflow died) is a repair of its own.
+    const eventKeyPrefix = `reconcile/${runId}/${rowStatus}`;
+    const settled = await compensateOrder({ orderId, eventKeyPrefix, status, reason });
+    // COMPLETED: the stock was committed before the workflow ended; compensateOrder recorded COMPLETED, undid nothing.
+    const outcome = settled.status === 'COMPLETED' ? 'completed' : 'compensated';
+    repaired.push({ orderId, reason, outcome, status: settled.status });
+    log.info('order reconciled', { orderId, reason, outcome, released: settled.released, refunded: settled.refunded });
   }
   await reportReconciliation(repaired);
   return { found: candidates.length, repaired };

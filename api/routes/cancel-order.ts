@@ -36,10 +36,10 @@ export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
     if (status !== 'CANCELLED') {
       const reason =
         body.reason ?? (caller.role === 'admin' ? 'cancelled by an operator' : 'cancelled by the customer');
-      const delivered = await signalCancel(temporal, row.id, reason, call);
-      // The signal is durable; the mark lets a charge that has not started yet see the cancel (docs/saga.md).
-      if (delivered) await markOrderCancelRequested(db, row.id);
-      if (!delivered) {
+      const runId = await signalCancel(temporal, row.id, reason, call);
+      // The signal is durable; the mark lets that run's charge, if not started yet, see the cancel (docs/saga.md).
+      if (runId !== undefined) await markOrderCancelRequested(db, row.id, runId);
+      else {
         // The workflow finished between our read and the signal: answer with its final status.
         status = asStatus((await findOrderRow(db, row.id))?.status ?? status);
         if (NOT_CANCELLABLE_STATUSES.includes(status)) throw notCancellable(row.id, status);

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { exactCents } from '../../lib/money';
 import type { AuthState, Caller } from '../auth';
 import { readJsonBody } from '../body';
+import { unavailableSkus } from '../catalog-store';
 import type { RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable } from '../errors';
 import { newOrderId, requestHashOf } from '../idempotency';
@@ -26,6 +27,14 @@ type Rejection = Extract<ReservationOutcome, { status: 'REJECTED' }>;
 
 /** The error a REJECTED reservation answers with. */
 export function rejectionError(orderId: string, rejection: Rejection): ApiError {
+  if (rejection.reason === 'product_unavailable') {
+    const skus = rejection.unavailableSkus ?? [];
+    return new ApiError('product_unavailable', `not available for ordering: ${skus.join(', ')}`, {
+      orderId,
+      status: 'REJECTED',
+      skus,
+    });
+  }
   if (rejection.reason === 'unknown_sku') {
     const skus = rejection.unknownSkus ?? [];
     return new ApiError(
@@ -46,14 +55,20 @@ export function rejectionError(orderId: string, rejection: Rejection): ApiError 
   );
 }
 
+/** 422: some SKUs are drafts or archived; names them all. */
+export function productUnavailable(skus: string[]): ApiError {
+  return new ApiError('product_unavailable', `not available for ordering: ${skus.join(', ')}`, { skus });
+}
+
 /** What a REJECTED event's detail may carry (written by the saga); read leniently. */
 const rejectionDetailSchema = z.object({
-  reason: z.enum(['insufficient_stock', 'unknown_sku']).optional(),
+  reason: z.enum(['insufficient_stock', 'unknown_sku', 'product_unavailable']).optional(),
   shortages: z
     .array(z.object({ sku: z.string(), requested: z.number(), available: z.number() }))
     .optional()
     .catch(undefined),
   unknownSkus: z.array(z.string()).optional().catch(undefined),
+  unavailableSkus: z.array(z.string()).optional().catch(undefined),
 });
 
 function readIdempotencyKey(header: string | string[] | undefined): string | undefined {
@@ -78,6 +93,7 @@ async function answerFromRow(deps: RouteDeps, row: OrderRow, requestHash: string
       reason,
       shortages: data.shortages,
       unknownSkus: data.unknownSkus,
+      unavailableSkus: data.unavailableSkus,
     });
   }
   return {
@@ -123,6 +139,15 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
       metrics.orders.inc({ outcome: 'repeated' });
       respond(ctx, await answerFromRow(deps, earlier, requestHash));
       return;
+    }
+
+    // Drafts and archived products are not orderable: refused before any workflow starts (no order is created).
+    if (earlier === undefined) {
+      const unavailable = await unavailableSkus(
+        deps.db,
+        body.items.map((item) => item.sku),
+      );
+      if (unavailable.length > 0) throw productUnavailable(unavailable);
     }
 
     const input = workflowInput(config, {

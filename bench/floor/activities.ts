@@ -5,12 +5,16 @@
  */
 import type { Activities } from '../../activities';
 import type { OrderStatus, StatusEvent } from '../../workflows/definitions';
+import type { ExportActivities } from '../../activities/exports';
+
+/** The saga's activities (the floor workflow runs no exports). */
+export type FloorActivities = Omit<Activities, keyof ExportActivities>;
 
 /** Price of every line in the floor (no catalog is read). */
 const FLOOR_PRICE_CENTS = 1000;
 
 /** Builds the no-op activities. */
-export function createFloorActivities(): Activities {
+export function createFloorActivities(): FloorActivities {
   let seq = 0;
   const event = (status: OrderStatus): StatusEvent => ({
     seq: ++seq,
@@ -47,6 +51,7 @@ export function createFloorActivities(): Activities {
     chargePayment: ({ amountCents }) => Promise.resolve({ status: 'approved', amountCents, attempts: 1 }),
     refundPayment: () => Promise.resolve({ refunded: false }),
     recordStatus: ({ seq: recorded }) => Promise.resolve({ seq: recorded, at: new Date().toISOString() }),
+    // The reconciliation schedule's (workflows/reconcile.ts), never called by the floor.
     findOrdersToReconcile: () => Promise.resolve([]),
     reportReconciliation: () => Promise.resolve(),
   };

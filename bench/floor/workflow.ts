@@ -92,6 +92,7 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
   }).chargeOrder({
     orderId,
     eventKeyPrefix: nextEventKeyPrefix(),
+    runId,
     amountCents: totalCents,
     paymentToken: input.paymentToken,
     round: 1,

@@ -21,8 +21,9 @@ import { requestHashOf } from '../../api/idempotency';
 import { startOrder, workflowInput } from '../../api/order-workflow';
 import { createDataConverter } from '../../lib/codec';
 import { loadConfigOrExit, type Config } from '../../lib/config';
-import { createDb, TABLES } from '../../lib/db';
+import { createDb } from '../../lib/db';
 import { checkInvariants } from '../../lib/invariants';
+import { insertProductsWithLedger } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
 import { connectionOptions, connectWorker } from '../../lib/temporal';
@@ -105,7 +106,7 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
   const payload = JSON.stringify(body);
 
   try {
-    await db(TABLES.products).insert({ sku, name: 'bench (api)', price_cents: 500, stock: perSide * 2 });
+    await insertProductsWithLedger(db, [{ sku, name: 'bench (api)', priceCents: 500, stock: perSide * 2 }]);
 
     const viaApi = (): Promise<void> =>
       new Promise((resolve, reject) => {

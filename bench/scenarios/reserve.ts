@@ -13,6 +13,7 @@ import { createInventoryActivities } from '../../activities/inventory';
 import { loadConfigOrExit } from '../../lib/config';
 import { createDb, TABLES } from '../../lib/db';
 import { checkInvariants } from '../../lib/invariants';
+import { insertProductsWithLedger } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import type { BenchOptions, ScenarioResult } from '../main';
 
@@ -37,7 +38,8 @@ async function measure(orderIds: string[], reserve: (orderId: string) => Promise
 
 /**
  * The baseline: one line, the same reads, locks and writes as `reserveStock`, written by hand on raw `pg` as one
- * plain statement per step (idempotency read, then BEGIN, lock, UPDATE, two INSERTs, COMMIT).
+ * plain statement per step (idempotency read, then BEGIN, lock, UPDATE, three INSERTs (reservation, item, ledger
+ * movement), COMMIT).
  */
 function baselineReserve(pool: pg.Pool, sku: string): (orderId: string) => Promise<void> {
   return async (orderId) => {
@@ -68,6 +70,10 @@ function baselineReserve(pool: pg.Pool, sku: string): (orderId: string) => Promi
         `INSERT INTO ${TABLES.orderItems} (order_id, product_id, sku, quantity, unit_price_cents)
          VALUES ($1, $2, $3, 1, $4)`,
         [orderId, product.id, sku, product.price_cents],
+      );
+      await client.query(
+        `INSERT INTO ${TABLES.inventoryMovements} (product_id, kind, quantity, order_id) VALUES ($1, 'reserve', -1, $2)`,
+        [product.id, orderId],
       );
       await client.query('COMMIT');
     } catch (error) {
@@ -100,9 +106,9 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
       );
     }
     // Enough stock that nothing is ever rejected: we measure reservations that write.
-    await db(TABLES.products).insert([
-      { sku: skus.ours, name: 'bench (ours)', price_cents: PRICE_CENTS, stock: perSide },
-      { sku: skus.baseline, name: 'bench (baseline)', price_cents: PRICE_CENTS, stock: perSide },
+    await insertProductsWithLedger(db, [
+      { sku: skus.ours, name: 'bench (ours)', priceCents: PRICE_CENTS, stock: perSide },
+      { sku: skus.baseline, name: 'bench (baseline)', priceCents: PRICE_CENTS, stock: perSide },
     ]);
     // Order rows up front (order_items reference them), outside the timed part.
     for (const side of ['ours', 'baseline'] as const) {

@@ -6,6 +6,7 @@
 import type { Knex } from 'knex';
 import { TABLES } from '../../lib/db';
 import { checkInvariants, type InvariantViolation } from '../../lib/invariants';
+import { insertProductsWithLedger } from '../../lib/ledger';
 import { paymentIdempotencyKey, TERMINAL_STATUSES } from '../../workflows/definitions';
 
 /** Price of every bench product. */
@@ -15,8 +16,9 @@ export const BENCH_PRICE_CENTS = 1000;
 export async function createProducts(db: Knex, prefix: string, count: number, stock: number): Promise<string[]> {
   const skus = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
   for (let i = 0; i < skus.length; i += 500) {
-    await db(TABLES.products).insert(
-      skus.slice(i, i + 500).map((sku) => ({ sku, name: `bench ${sku}`, price_cents: BENCH_PRICE_CENTS, stock })),
+    await insertProductsWithLedger(
+      db,
+      skus.slice(i, i + 500).map((sku) => ({ sku, name: `bench ${sku}`, priceCents: BENCH_PRICE_CENTS, stock })),
     );
   }
   return skus;

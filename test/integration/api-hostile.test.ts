@@ -317,12 +317,19 @@ function hostileCases(): HostileCase[] {
       error: 'method_not_allowed',
     },
     {
-      name: 'POST /products',
+      name: 'DELETE /products (the catalog takes GET and, for admins, POST)',
+      method: 'DELETE',
+      path: '/products',
+      status: 405,
+      error: 'method_not_allowed',
+    },
+    {
+      name: 'POST /products without a token',
       method: 'POST',
       path: '/products',
       request: { body: {} },
-      status: 405,
-      error: 'method_not_allowed',
+      status: 401,
+      error: 'unauthorized',
     },
     { name: 'unknown route', method: 'GET', path: '/admin/users', status: 404, error: 'not_found' },
     {

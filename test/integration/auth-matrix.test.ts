@@ -6,9 +6,10 @@
  * docs/authorization.md shows the same tables; the last test checks it (UPDATE_AUTH_MATRIX=1 rewrites it).
  */
 import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import jwt from 'jsonwebtoken';
@@ -129,6 +130,8 @@ interface Fixtures {
   tokens: Record<Principal, string | undefined>;
   orderA: string;
   orderB: string;
+  /** A completed export (no pages) the admin routes read. */
+  exportId: string;
   codecUrl: string;
   relayUrl: string;
   productionRelayUrl: string;
@@ -271,6 +274,62 @@ const HTTP_ROWS: HttpRow[] = [
     verify(fx, _p, answer) {
       expect(answer.body).toMatchObject({ orderId: fx.orderA, cancelRequested: true });
     },
+  },
+  // API, admin only: customers are authenticated but not allowed.
+  {
+    server: 'API',
+    route: 'POST /orders/:id/retry-payment',
+    what: "A's order (PENDING)",
+    expected: bearer('403 forbidden', '403 forbidden', '409 not_in_attention'),
+    send: (fx, p) => api(fx, p, 'POST', `/orders/${fx.orderA}/retry-payment`),
+  },
+  {
+    server: 'API',
+    route: 'POST /products',
+    what: '(a new SKU each call)',
+    expected: bearer('403 forbidden', '403 forbidden', '201'),
+    send: (fx, p) => api(fx, p, 'POST', '/products', { sku: uniqueSku('matrix-new'), name: 'New', priceCents: 100 }),
+    verify(_fx, _p, answer) {
+      expect(answer.body).toMatchObject({ status: 'draft' });
+    },
+  },
+  {
+    server: 'API',
+    route: 'PATCH /products/:sku',
+    expected: bearer('403 forbidden', '403 forbidden', '200'),
+    send: (fx, p) => api(fx, p, 'PATCH', `/products/${fx.sku}`, { name: 'Matrix product' }),
+  },
+  {
+    server: 'API',
+    route: 'POST /products/:sku/stock-adjustments',
+    expected: bearer('403 forbidden', '403 forbidden', '201'),
+    send: (fx, p) => api(fx, p, 'POST', `/products/${fx.sku}/stock-adjustments`, { delta: 1, reason: 'matrix' }),
+  },
+  {
+    server: 'API',
+    route: 'GET /products/:sku/movements',
+    expected: bearer('403 forbidden', '403 forbidden', '200'),
+    send: (fx, p) => api(fx, p, 'GET', `/products/${fx.sku}/movements`),
+  },
+  {
+    server: 'API',
+    route: 'POST /exports',
+    what: '(of a customer without orders)',
+    expected: bearer('403 forbidden', '403 forbidden', '202'),
+    send: (fx, p) =>
+      api(fx, p, 'POST', '/exports', { format: 'csv', filters: { customerId: `nobody-${randomUUID()}` } }),
+  },
+  {
+    server: 'API',
+    route: 'GET /exports/:id',
+    expected: bearer('403 forbidden', '403 forbidden', '200'),
+    send: (fx, p) => api(fx, p, 'GET', `/exports/${fx.exportId}`),
+  },
+  {
+    server: 'API',
+    route: 'GET /exports/:id/download',
+    expected: bearer('403 forbidden', '403 forbidden', '200'),
+    send: (fx, p) => api(fx, p, 'GET', `/exports/${fx.exportId}/download`),
   },
   // Codec server: decrypted payloads are for admins only; customers are authenticated but not allowed.
   {
@@ -563,8 +622,10 @@ function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
 
+const exportsDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-matrix-exports-'));
+
 beforeAll(async () => {
-  const h = await createApiHarness();
+  const h = await createApiHarness({ env: { EXPORTS_DIR: exportsDir } });
   const secret = h.config.jwtSecret;
   const suffix = randomUUID().slice(0, 8);
   const subs = { customerA: `alice-${suffix}`, customerB: `bob-${suffix}`, admin: `ops-${suffix}` };
@@ -591,6 +652,17 @@ beforeAll(async () => {
   const orderB = await createOrder(h.db, subs.customerB);
   await commitStatus(h.db, orderA, 'PENDING');
   await commitStatus(h.db, orderB, 'PENDING');
+  const exportId = randomUUID();
+  await h.db(TABLES.exports).insert({
+    id: exportId,
+    requested_by: subs.admin,
+    format: 'csv',
+    status: 'completed',
+    cutoff: h.db.fn.now(),
+    orders_total: 0,
+    workflow_id: `matrix-export-${exportId}`,
+    completed_at: h.db.fn.now(),
+  });
 
   const logger = createLogger('auth-matrix', 'silent');
   const codecUrl = await listen(createCodecServer({ config: h.config, logger }));
@@ -615,6 +687,7 @@ beforeAll(async () => {
     tokens,
     orderA,
     orderB,
+    exportId,
     codecUrl,
     relayUrl: relay.url,
     productionRelayUrl,
@@ -633,6 +706,7 @@ afterAll(async () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
   await fx.h?.close();
+  rmSync(exportsDir, { recursive: true, force: true });
 });
 
 describe('coverage', () => {

@@ -5,10 +5,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { createDb, MigrationSource, migrateLatest } from '../../lib/db';
 import { DEMO_CATALOG } from '../../lib/catalog';
+import { checkInvariants } from '../../lib/invariants';
 import { seedCatalog } from '../../scripts/seed-catalog';
 import { ensureDatabase, withDatabase } from '../../scripts/services';
 
-const TABLES_IN_DESIGN = ['products', 'orders', 'order_items', 'stock_reservations', 'payments', 'order_events'];
+const TABLES_IN_DESIGN = [
+  'products',
+  'orders',
+  'order_items',
+  'stock_reservations',
+  'payments',
+  'order_events',
+  'inventory_movements',
+];
+const LEDGER_MIGRATION = '20261130100000_inventory_ledger';
 
 async function tablesOf(db: Knex): Promise<string[]> {
   const result = await db.raw<{ rows: { table_name: string }[] }>(
@@ -124,6 +134,68 @@ describe('migrations on real PostgreSQL', () => {
         [pending.id]: 1,
       },
     );
+  });
+
+  it('when products and reservations exist before the ledger, then the backfill makes stock = sum(movements)', async () => {
+    await db.migrate.down({ name: LEDGER_MIGRATION });
+    expect(await db.schema.hasTable('inventory_movements')).toBe(false);
+    const [product] = await db('products')
+      .insert({ sku: 'UPGRADE-1', name: 'upgrade', price_cents: 100, stock: 4 })
+      .returning<{ id: number }[]>('id');
+    const [untouched] = await db('products')
+      .insert({ sku: 'UPGRADE-2', name: 'untouched', price_cents: 100, stock: 9 })
+      .returning<{ id: number }[]>('id');
+    if (product === undefined || untouched === undefined) throw new Error('insert returned nothing');
+    // Started with 9: 3 held, 2 committed, 1 reserved and released again -> 4 left on the shelf.
+    const reservation = (quantity: number, status: string) => ({
+      order_id: randomUUID(),
+      product_id: product.id,
+      quantity,
+      status,
+    });
+    const [held, committed, released] = [
+      reservation(3, 'held'),
+      reservation(2, 'committed'),
+      reservation(1, 'released'),
+    ];
+    await db('stock_reservations').insert([held, committed, released]);
+
+    expect(await migrateLatest(db)).toEqual([LEDGER_MIGRATION]);
+
+    expect(await checkInvariants(db, { skus: ['UPGRADE-1', 'UPGRADE-2'] })).toEqual([]);
+    const movements = await db('inventory_movements')
+      .where({ product_id: product.id })
+      .orderBy('id')
+      .select('kind', 'quantity', 'order_id');
+    expect(movements).toEqual(
+      expect.arrayContaining([
+        { kind: 'initial', quantity: 9, order_id: null },
+        { kind: 'reserve', quantity: -3, order_id: held.order_id },
+        { kind: 'reserve', quantity: -2, order_id: committed.order_id },
+        { kind: 'commit', quantity: 0, order_id: committed.order_id },
+        { kind: 'reserve', quantity: -1, order_id: released.order_id },
+        { kind: 'release', quantity: 1, order_id: released.order_id },
+      ]),
+    );
+    expect(movements).toHaveLength(6);
+    expect(movements[0]).toMatchObject({ kind: 'initial' });
+    expect(await db('inventory_movements').where({ product_id: untouched.id }).select('kind', 'quantity')).toEqual([
+      { kind: 'initial', quantity: 9 },
+    ]);
+    const statuses = await db('products').whereIn('id', [product.id, untouched.id]).pluck('status');
+    expect(statuses).toEqual(['published', 'published']);
+    const thresholds = await db('products').whereIn('id', [product.id, untouched.id]).pluck('low_stock_threshold');
+    expect(thresholds).toEqual([5, 5]);
+  });
+
+  it('when a movement contradicts its kind, then the database refuses it', async () => {
+    const [product] = await db('products').where({ sku: 'UPGRADE-2' }).select<{ id: number }[]>('id');
+    const insert = (kind: string, quantity: number) =>
+      db('inventory_movements').insert({ product_id: product?.id, kind, quantity });
+    await expect(insert('reserve', 2)).rejects.toThrow(/inventory_movements_quantity/);
+    await expect(insert('commit', -1)).rejects.toThrow(/inventory_movements_quantity/);
+    await expect(insert('adjustment', 0)).rejects.toThrow(/inventory_movements_quantity/);
+    await expect(insert('theft', -1)).rejects.toThrow(/inventory_movements_kind/);
   });
 
   it('when the image runs compiled .js migrations on a database migrated from .ts, then the names match', async () => {

@@ -83,7 +83,8 @@ describe('Reset from the CLI after a cancel', () => {
     const outcome = await runOutcome(h.client, order.workflowId, runId);
 
     expect(await checkOrder(world, order, runId, outcome)).toEqual([]);
-    // Without the cancel the reset run re-reserves and charges: COMPLETED, the units committed, the total captured once.
+    // Without the cancel (it belonged to the earlier run) the reset run re-reserves and charges under a key of its own:
+    // COMPLETED, the units committed, the total captured once.
     expect(outcome).toMatchObject({ result: { status: 'COMPLETED' } });
     const rows = await orderRows(h.db, order.orderId);
     expect(rows.reservations).toMatchObject([{ quantity: SWEEP_QUANTITY, status: 'committed' }]);

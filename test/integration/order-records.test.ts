@@ -286,6 +286,7 @@ describe('order records and events on real PostgreSQL and Redis', () => {
         ['completed_paid_once', unpaid.orderId],
         ['committed_iff_completed', unpaid.orderId], // COMPLETED while its stock is still only held
         ['stock_conserved', sku],
+        ['stock_ledger', sku],
       ].sort(),
     );
   });

@@ -4,12 +4,17 @@
  * is terminal with the reason `workflow_terminated`. The schedule is the real one (temporal-config/reconcile-schedule.ts)
  * with a short interval, started on this suite's task queue, run by the suite's worker.
  */
-import type { Activities } from '../../activities';
-import { RECONCILE_REASONS } from '../../activities/reconcile';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
+import { createLogger } from '../../lib/logger';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
-import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../../temporal-config/reconcile-schedule';
-import { isTerminal, type OrderStatus } from '../../workflows/definitions';
+import {
+  ensureReconcileSchedule,
+  RECONCILE_SCHEDULE_ID,
+  RECONCILE_WORKFLOW_TYPE,
+} from '../../temporal-config/reconcile-schedule';
+import { cancelSignal, isTerminal, type OrderStatus } from '../../workflows/definitions';
 import {
   createSagaHarness,
   orderInput,
@@ -60,14 +65,11 @@ const CASES: [OrderStatus, Setup][] = [
     'PENDING',
     (orderId) => ({
       token: TEST_TOKENS.ok,
-      held: h.hold(orderId, 'placeOrder' as keyof Activities),
+      held: h.hold(orderId, 'placeOrder'),
       afterTerminate: 'release',
     }),
   ],
-  [
-    'RESERVED',
-    (orderId) => ({ token: TEST_TOKENS.ok, held: h.hold(orderId, 'chargePayment'), afterTerminate: 'keep' }),
-  ],
+  ['RESERVED', (orderId) => ({ token: TEST_TOKENS.ok, held: h.hold(orderId, 'chargeOrder'), afterTerminate: 'keep' })],
   // tok_slow: the charge is at the gateway when the workflow dies; it is approved anyway and must be refunded.
   ['CHARGING', () => ({ token: TEST_TOKENS.slow, afterTerminate: 'release' })],
   ['NEEDS_ATTENTION', () => ({ token: TEST_TOKENS.unavailable, afterTerminate: 'release' })],
@@ -75,13 +77,36 @@ const CASES: [OrderStatus, Setup][] = [
     'PAID',
     (orderId) => ({
       token: TEST_TOKENS.ok,
-      held: h.hold(orderId, 'completeOrder' as keyof Activities),
+      held: h.hold(orderId, 'completeOrder'),
       afterTerminate: 'keep',
     }),
   ],
 ];
 
 describe('reconciliation schedule', () => {
+  test('when the set-up runs again with another interval, then the one schedule is updated, not duplicated', async () => {
+    const id = `${scheduleId}-setup`;
+    const taskQueue = h.config.temporal.taskQueue;
+    try {
+      expect(await ensureReconcileSchedule(h.client, { taskQueue, intervalMs: 60_000, scheduleId: id })).toBe(
+        'created',
+      );
+      expect(await ensureReconcileSchedule(h.client, { taskQueue, intervalMs: 120_000, scheduleId: id })).toBe(
+        'updated',
+      );
+
+      const described = await h.client.schedule.getHandle(id).describe();
+      expect(described.spec.intervals).toMatchObject([{ every: 120_000 }]);
+      expect(described.action).toMatchObject({
+        type: 'startWorkflow',
+        workflowType: RECONCILE_WORKFLOW_TYPE,
+        taskQueue,
+      });
+    } finally {
+      await h.client.schedule.getHandle(id).delete();
+    }
+  });
+
   test.each(CASES)(
     'when an order in %s is terminated, then within two intervals its stock is back, any capture refunded and its status terminal',
     async (status, setup) => {
@@ -132,4 +157,56 @@ describe('reconciliation schedule', () => {
     },
     60_000,
   );
+});
+
+describe('the reconciliation scan', () => {
+  test('when closed orders sit behind more running orders than a page holds, then the scan still finds them', async () => {
+    const schedule = h.client.schedule.getHandle(scheduleId);
+    // This suite's schedule would settle the terminated order first: pause it and let a running pass finish.
+    await schedule.pause('reconcile scan test');
+    await waitFor('no reconciliation pass running', async () =>
+      (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
+    );
+    const sku = uniqueSku('reconcile-scan');
+    await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
+    const place = async () => {
+      const input = orderInput(h.config, [{ sku, quantity: 1 }], TEST_TOKENS.unavailable);
+      const handle = await startOrder(h.client, h.config, input);
+      await waitFor('NEEDS_ATTENTION', async () =>
+        (await orderRows(h.db, input.orderId)).order?.status === 'NEEDS_ATTENTION' ? true : undefined,
+      );
+      return { orderId: input.orderId, handle };
+    };
+    const running = [await place(), await place(), await place()];
+    const closed = await place();
+    try {
+      await closed.handle.terminate('operator clean-up');
+      // One order per page: the running orders fill the first pages, the closed one comes after them.
+      const scan = createReconcileActivities({
+        db: h.db,
+        temporal: h.client,
+        logger: createLogger('reconcile', 'silent'),
+        pageSize: 1,
+      });
+      const found: ReconcileCandidate[] = await new MockActivityEnvironment().run(scan.findOrdersToReconcile);
+
+      const ours = found.filter((c) => [closed, ...running].some((o) => o.orderId === c.orderId));
+      expect(ours).toMatchObject([
+        {
+          orderId: closed.orderId,
+          rowStatus: 'NEEDS_ATTENTION',
+          status: 'CANCELLED',
+          reason: RECONCILE_REASONS.terminated,
+        },
+      ]);
+    } finally {
+      for (const order of running) await order.handle.signal(cancelSignal, { reason: 'reconcile scan test' });
+      await schedule.unpause();
+      await waitFor(
+        `order ${closed.orderId} settled`,
+        async () => ((await orderRows(h.db, closed.orderId)).order?.status === 'CANCELLED' ? true : undefined),
+        REPAIRED_WITHIN_MS,
+      );
+    }
+  });
 });

@@ -62,11 +62,11 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   }
 
   async function orderStatus(orderId: string): Promise<string | undefined> {
-    return (await db('orders').where({ id: orderId }).first('status'))?.status;
+    return (await db('orders').where({ id: orderId }).first<{ status: string } | undefined>('status'))?.status;
   }
 
   async function stock(sku: string): Promise<number> {
-    return (await db('products').where({ sku }).first('stock')).stock;
+    return (await db('products').where({ sku }).first<{ stock: number }>('stock')).stock;
   }
 
   async function expectBooks(sku: string, orderId: string) {
@@ -143,6 +143,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await steps.chargeOrder({
       ...input,
       eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
       amountCents: total,
       paymentToken: 'tok_ok',
       round: 1,
@@ -166,11 +167,12 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   test('when a cancel is marked before the charge starts, then nothing is charged and CHARGING is not recorded', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
-    expect(await markOrderCancelRequested(db, input.orderId)).toBe(true);
+    expect(await markOrderCancelRequested(db, input.orderId, 'run-a')).toBe(true);
 
     const charged = await steps.chargeOrder({
       ...input,
       eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
       amountCents: 2 * PRICE,
       paymentToken: 'tok_ok',
       round: 1,
@@ -183,7 +185,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   test('when an order was charged and refunded, then the next charge uses a new idempotency key and captures once', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
-    const charge = { ...input, amountCents: 2 * PRICE, paymentToken: 'tok_ok', round: 1 };
+    const charge = { ...input, amountCents: 2 * PRICE, paymentToken: 'tok_ok', round: 1, runId: 'run-a' };
     await expect(steps.chargeOrder({ ...charge, eventKeyPrefix: 'run-a/2' })).resolves.toMatchObject({
       status: 'approved',
       idempotencyKey: chargeIdempotencyKey(input.orderId, 0),
@@ -212,6 +214,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await steps.chargeOrder({
       ...input,
       eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
       amountCents: 2 * PRICE,
       paymentToken: 'tok_ok',
       round: 1,

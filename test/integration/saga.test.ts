@@ -304,7 +304,7 @@ describe('cancel', () => {
 
     await handle.signal(cancelSignal, { reason: 'ops' });
     await waitFor('cancel marked on the order row', async () =>
-      (await h.db('orders').where({ id: input.orderId }).first('cancel_requested_at'))?.cancel_requested_at
+      (await h.db('orders').where({ id: input.orderId }).first('cancel_requested_run_id'))?.cancel_requested_run_id
         ? true
         : undefined,
     );

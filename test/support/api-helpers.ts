@@ -113,7 +113,13 @@ export async function startOrderWorker(
 ): Promise<RunningWorker> {
   quietRuntime();
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
-  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
+  const activities = createActivities({
+    db,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+    gateway,
+    exportsDir: config.exportsDir,
+  });
   const connection: NativeConnection = await connectWorker(config.temporal);
   const worker = await createOrderWorker({
     connection,

@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import type Redis from 'ioredis';
 import { loadConfig, loadToolingConfig, type Config } from '../../lib/config';
 import { createDb } from '../../lib/db';
+import { insertProductsWithLedger, type ProductStatus } from '../../lib/ledger';
 import { createRedis } from '../../lib/redis';
 import { resolveChromium, resolveComposeConfig } from '../../scripts/test-tools';
 
@@ -76,15 +77,20 @@ export function uniqueSku(label: string): string {
   return `T-${label.toUpperCase().replace(/[^A-Z0-9]/g, '')}-${randomUUID().slice(0, 8).toUpperCase()}`;
 }
 
-/** Inserts products and returns their ids by SKU. */
+/** Inserts products (published unless `status` says otherwise) with their initial movements; ids by SKU. */
 export async function insertProducts(
   db: Knex,
-  products: { sku: string; stock: number; priceCents?: number; name?: string }[],
+  products: {
+    sku: string;
+    stock: number;
+    priceCents?: number;
+    name?: string;
+    status?: ProductStatus;
+    lowStockThreshold?: number;
+  }[],
 ): Promise<Map<string, number>> {
-  const rows = await db('products')
-    .insert(
-      products.map((p) => ({ sku: p.sku, name: p.name ?? p.sku, price_cents: p.priceCents ?? 1000, stock: p.stock })),
-    )
-    .returning(['id', 'sku']);
-  return new Map(rows.map((row: { id: number; sku: string }) => [row.sku, row.id]));
+  return insertProductsWithLedger(
+    db,
+    products.map((p) => ({ ...p, name: p.name ?? p.sku, priceCents: p.priceCents ?? 1000 })),
+  );
 }

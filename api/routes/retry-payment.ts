@@ -1,0 +1,40 @@
+/**
+ * POST /orders/:id/retry-payment (admin): sends the `retryPayment` signal, as the Temporal UI does, to an order
+ * waiting in NEEDS_ATTENTION, and answers 202; the saga charges again with the same idempotency key. Any other status
+ * answers 409 not_in_attention with the status.
+ */
+import type { RouterMiddleware } from '@koa/router';
+import type { OrderStatus } from '../../workflows/definitions';
+import type { AuthState } from '../auth';
+import type { RouteDeps } from '../deps';
+import { ApiError } from '../errors';
+import { asStatus, findOrderRow } from '../order-store';
+import { signalRetryPayment } from '../order-workflow';
+import { findVisibleOrder } from './get-order';
+
+/** The only status in which a payment retry means anything. */
+const ATTENTION: OrderStatus = 'NEEDS_ATTENTION';
+
+function notInAttention(orderId: string, status: OrderStatus): ApiError {
+  return new ApiError('not_in_attention', `order ${orderId} is ${status}, not ${ATTENTION}: nothing to retry`, {
+    orderId,
+    status,
+  });
+}
+
+/** Handler of POST /orders/:id/retry-payment. */
+export function retryPayment(deps: RouteDeps): RouterMiddleware<AuthState> {
+  const { db, temporal, options } = deps;
+  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  return async (ctx) => {
+    const row = await findVisibleOrder(db, ctx.state.caller, ctx.params.id);
+    const status = asStatus(row.status);
+    if (status !== ATTENTION) throw notInAttention(row.id, status);
+    if (!(await signalRetryPayment(temporal, row.id, call))) {
+      // The workflow ended between our read and the signal (e.g. the attention timeout cancelled it).
+      throw notInAttention(row.id, asStatus((await findOrderRow(db, row.id))?.status ?? status));
+    }
+    ctx.status = 202;
+    ctx.body = { orderId: row.id, status, retryRequested: true };
+  };
+}

@@ -1,0 +1,45 @@
+/**
+ * A product's stock for admins: POST /products/:sku/stock-adjustments (a signed delta with a reason, under the row
+ * lock reservations take) and GET /products/:sku/movements (the ledger, newest first, paginated).
+ */
+import type { RouterMiddleware } from '@koa/router';
+import type { StockPublisher } from '../../lib/stock-events';
+import type { AuthState } from '../auth';
+import { readJsonBody } from '../body';
+import { adjustStock, decodeMovementCursor, listMovements } from '../catalog-store';
+import type { RouteDeps } from '../deps';
+import { validationError } from '../errors';
+import {
+  listMovementsQuerySchema,
+  PAGE_LIMITS,
+  parseOrThrow,
+  refuseRepeatedParams,
+  stockAdjustmentBodySchema,
+} from '../validation';
+import { pathSku } from './products';
+
+/** Handler of POST /products/:sku/stock-adjustments: 201 `{ sku, stock, movementId }`. */
+export function postStockAdjustment({ db }: RouteDeps, publish: StockPublisher): RouterMiddleware<AuthState> {
+  return async (ctx) => {
+    const sku = pathSku(ctx.params.sku);
+    const body = parseOrThrow(stockAdjustmentBodySchema, await readJsonBody(ctx));
+    const adjusted = await adjustStock(db, sku, body.delta, body.reason);
+    await publish([adjusted.movement]);
+    ctx.status = 201;
+    ctx.body = { sku: adjusted.sku, stock: adjusted.stock, movementId: adjusted.movement.id };
+  };
+}
+
+/** Handler of GET /products/:sku/movements. */
+export function getMovements({ db }: RouteDeps): RouterMiddleware<AuthState> {
+  return async (ctx) => {
+    const sku = pathSku(ctx.params.sku);
+    refuseRepeatedParams(ctx.query);
+    const query = parseOrThrow(listMovementsQuerySchema, { ...ctx.query });
+    const afterId = query.cursor === undefined ? undefined : decodeMovementCursor(query.cursor);
+    if (query.cursor !== undefined && afterId === undefined) {
+      throw validationError('cursor', 'not a cursor returned by a previous page');
+    }
+    ctx.body = await listMovements(db, sku, { limit: query.limit ?? PAGE_LIMITS.default, afterId });
+  };
+}

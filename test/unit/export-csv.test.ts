@@ -1,0 +1,27 @@
+import { EXPORT_COLUMNS, EXPORT_HEADER, toCsv } from '../../lib/export-files';
+
+describe('lib/export-files toCsv', () => {
+  it('when a cell holds a comma, a quote or a newline, then it is quoted and inner quotes are doubled', () => {
+    expect(toCsv([['a,b', 'say "hi"', 'two\nlines', 'cr\r\nlf', 'plain']])).toBe(
+      '"a,b","say ""hi""","two\nlines","cr\r\nlf",plain\n',
+    );
+  });
+
+  it('when a text cell starts with = + - @ (or a tab or CR), then it is prefixed with a quote mark', () => {
+    expect(toCsv([['=SUM(A1:A9)', '+1', '-2', '@cmd', '\tx', '=HYPERLINK("http://x","y")']])).toBe(
+      `'=SUM(A1:A9),'+1,'-2,'@cmd,'\tx,"'=HYPERLINK(""http://x"",""y"")"\n`,
+    );
+  });
+
+  it('when a cell is a number (even negative) or empty, then it is written as is', () => {
+    expect(toCsv([[-5, 0, 1900, null, '']])).toBe('-5,0,1900,,\n');
+  });
+
+  it('when the formula character is not first, then the cell is left alone', () => {
+    expect(toCsv([['a=b', 'x-y', 'mail@host']])).toBe('a=b,x-y,mail@host\n');
+  });
+
+  it('when the header is built, then it names every column once, in order', () => {
+    expect(EXPORT_HEADER).toBe(`${EXPORT_COLUMNS.join(',')}\n`);
+  });
+});
