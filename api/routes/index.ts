@@ -50,8 +50,17 @@ export function routeRegistrar(
   adminGuards: Middleware<AuthState>[] = [],
 ): RouteRegistrar {
   return (method, path, access, query, handler) => {
-    const guards = access === 'public' ? [] : access === 'token' ? tokenGuards : [...tokenGuards, ...adminGuards];
-    router[method](path, ...(guards as Middleware[]), acceptQuery(query) as Middleware, handler as Middleware);
+    const guards = access === 'public' ? [] : tokenGuards;
+    // The role check comes after the query check, so every route answers a bad query the same way to any caller
+    // with a valid token; it still runs before the handler reads or changes anything.
+    const roleGuards = access === 'admin' ? adminGuards : [];
+    router[method](
+      path,
+      ...(guards as Middleware[]),
+      acceptQuery(query) as Middleware,
+      ...(roleGuards as Middleware[]),
+      handler as Middleware,
+    );
   };
 }
 

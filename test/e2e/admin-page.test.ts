@@ -3,16 +3,14 @@
  * adjustment shows up live in the stock table and a low-stock warning marks the row; an export's progress bar fills
  * from `export.progress` and offers the download once complete. DEMO_SCREENSHOT=<path> saves a screenshot at the end.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort } from '../../scripts/services';
 import { createApiHarness, type ApiHarness } from '../support/api-helpers';
-import { insertProducts, uniqueSku } from '../support/services';
+import { chromiumPath, insertProducts, uniqueSku } from '../support/services';
 import { startRelay, type TestRelay } from '../integration/realtime.support';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 describe('operator page', () => {
   const exportsDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-admin-page-'));
@@ -23,15 +21,13 @@ describe('operator page', () => {
   let sku: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
     const port = await freePort();
     h = await createApiHarness({ env: { CORS_ORIGINS: `http://127.0.0.1:${port}`, EXPORTS_DIR: exportsDir } });
     relay = await startRelay(h.config, h.db, { port });
     sku = uniqueSku('admin-page');
     await insertProducts(h.db, [{ sku, stock: 10, priceCents: 1999, name: 'Operator mug', lowStockThreshold: 5 }]);
     browser = await chromium.launch({
-      executablePath: CHROMIUM,
+      executablePath: chromiumPath(),
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
     });
     page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
