@@ -171,6 +171,17 @@ export interface CompensateOrderResult {
   event: StatusEvent;
 }
 
+/** Input of `confirmTerminal`: the terminal status a run is about to end with. */
+export interface ConfirmTerminalInput extends StepInput {
+  status: Extract<OrderStatus, 'CANCELLED' | 'FAILED' | 'COMPLETED'>;
+}
+
+/** Result of `confirmTerminal`: the status the order really ends with, and the event recorded to say so, if any. */
+export interface ConfirmTerminalResult {
+  status: Extract<OrderStatus, 'CANCELLED' | 'FAILED' | 'COMPLETED'>;
+  event?: StatusEvent;
+}
+
 /** Input of `recordTransition`: one status the workflow decided (NEEDS_ATTENTION). */
 export interface RecordTransitionInput extends StepInput {
   status: OrderStatus;

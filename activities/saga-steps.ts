@@ -27,6 +27,8 @@ import {
   type CompensateOrderInput,
   type CompensateOrderResult,
   type CompleteOrderResult,
+  type ConfirmTerminalInput,
+  type ConfirmTerminalResult,
   type PlaceOrderInput,
   type PlaceOrderResult,
   type RecordTransitionInput,
@@ -343,6 +345,32 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     await markOrderCancelRequested(db, orderId, runId);
   }
 
+  /**
+   * Confirms the terminal status a run ends with against the order's durable state, just before the run completes.
+   * A Reset to the run's last workflow task replays the compensation's result from history while another run may
+   * have completed the order since: committed stock means COMPLETED (recorded again, above everything), and a row
+   * whose newest status is another one gets this status recorded again. Otherwise nothing is written.
+   */
+  async function confirmTerminal(input: ConfirmTerminalInput): Promise<ConfirmTerminalResult> {
+    const { orderId } = input;
+    const confirmed = await db.transaction(async (trx) => {
+      const order = await trx<OrderLockRow & { status: OrderStatus }>(TABLES.orders)
+        .where({ id: orderId })
+        .forNoKeyUpdate()
+        .first('status');
+      if (order === undefined) throw orderNotRecorded(orderId);
+      const completed = (await reservationStatusCounts(trx, orderId)).committed > 0;
+      const status = completed ? 'COMPLETED' : input.status;
+      if (order.status === status) return { status };
+      const event = await append(trx, input, { status, detail: { confirmed: true } });
+      return { status, event };
+    });
+    if (confirmed.event === undefined) return { status: confirmed.status };
+    await publish(orderId, [confirmed.event]);
+    logger.info('terminal status confirmed against the order row', { orderId, status: confirmed.status });
+    return { status: confirmed.status, event: toStatusEvent(confirmed.event) };
+  }
+
   /** Records one status the workflow decided by itself (NEEDS_ATTENTION). */
   async function recordTransition(input: RecordTransitionInput): Promise<StatusEvent> {
     const row = await append(db, input, { status: input.status, ...(input.detail ? { detail: input.detail } : {}) });
@@ -350,5 +378,13 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     return toStatusEvent(row);
   }
 
-  return { placeOrder, chargeOrder, completeOrder, compensateOrder, markCancelRequested, recordTransition };
+  return {
+    placeOrder,
+    chargeOrder,
+    completeOrder,
+    compensateOrder,
+    confirmTerminal,
+    markCancelRequested,
+    recordTransition,
+  };
 }

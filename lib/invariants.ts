@@ -87,17 +87,21 @@ export async function checkInvariants(db: Knex, scope: InvariantScope = {}): Pro
   }
 
   // The ledger: stock = sum of movements, for the SKUs in scope, else the products the scoped orders reserved, else all.
+  // (A database from before the ledger — `npm run bench -- --compare` against an older revision — has none to check.)
   const orderScope = scope.orderIds === undefined ? null : [...scope.orderIds];
-  const unbalanced = await rows<{ sku: string; stock: number; ledger: string }>(
-    db,
-    `SELECT p.sku, p.stock, COALESCE((SELECT SUM(m.quantity) FROM ${TABLES.inventoryMovements} m
+  const hasLedger = await db.schema.hasTable(TABLES.inventoryMovements);
+  const unbalanced = !hasLedger
+    ? []
+    : await rows<{ sku: string; stock: number; ledger: string }>(
+        db,
+        `SELECT p.sku, p.stock, COALESCE((SELECT SUM(m.quantity) FROM ${TABLES.inventoryMovements} m
                                        WHERE m.product_id = p.id), 0) AS ledger
        FROM ${TABLES.products} p
       WHERE (?::text[] IS NULL OR p.sku = ANY(?::text[]))
         AND (?::text[] IS NOT NULL OR ?::uuid[] IS NULL OR p.id IN (
               SELECT r.product_id FROM ${TABLES.stockReservations} r WHERE r.order_id = ANY(?::uuid[])))`,
-    [skuScope, skuScope, skuScope, orderScope, orderScope],
-  );
+        [skuScope, skuScope, skuScope, orderScope, orderScope],
+      );
   for (const row of unbalanced) {
     if (Number(row.ledger) !== row.stock) {
       violations.push({

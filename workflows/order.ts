@@ -192,12 +192,21 @@ async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult>
       `${status === 'CANCELLED' ? 'Cancel' : 'Fail'}: release stock, refund (${reason})`,
     ).compensateOrder({ orderId, eventKeyPrefix: nextEventKeyPrefix(), status, reason });
     remember([result.event]);
-    if (result.refunded > 0 || view.payment.status === 'approved')
+    if (result.status !== 'COMPLETED' && (result.refunded > 0 || view.payment.status === 'approved')) {
       view.payment = { ...view.payment, status: 'refunded' };
-    show(result.status);
-    return result.status === 'COMPLETED'
+    }
+    // A Reset to this very task replays the compensation's result from history; this local activity runs again and
+    // reports what the order's durable state says (another run may have completed the order since).
+    const confirmed = await local('Confirm the terminal status').confirmTerminal({
+      orderId,
+      eventKeyPrefix: nextEventKeyPrefix(),
+      status: result.status,
+    });
+    if (confirmed.event !== undefined) remember([confirmed.event]);
+    show(confirmed.status);
+    return confirmed.status === 'COMPLETED'
       ? { orderId, status: 'COMPLETED' }
-      : { orderId, status: result.status, reason };
+      : { orderId, status: confirmed.status, reason };
   }
 
   /** One charge round; `unavailable` once the round's retry budget is spent on transient failures. */

@@ -41,6 +41,7 @@ export function createFloorActivities(): FloorActivities {
       }),
     completeOrder: () => Promise.resolve({ event: event('COMPLETED') }),
     compensateOrder: ({ status }) => Promise.resolve({ status, released: 0, refunded: 0, event: event(status) }),
+    confirmTerminal: ({ status }) => Promise.resolve({ status }),
     markCancelRequested: () => Promise.resolve(),
     recordTransition: ({ status }) => Promise.resolve(event(status)),
     // The shape before the lean saga (orders that replay it), never called by the floor.

@@ -15,11 +15,18 @@ export const BENCH_PRICE_CENTS = 1000;
 /** Creates `count` products named `<prefix>-0000`... with `stock` each; returns their SKUs. */
 export async function createProducts(db: Knex, prefix: string, count: number, stock: number): Promise<string[]> {
   const skus = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
+  // `--compare` runs this code against an older revision's database too, which may predate the inventory ledger.
+  const hasLedger = await db.schema.hasTable(TABLES.inventoryMovements);
   for (let i = 0; i < skus.length; i += 500) {
-    await insertProductsWithLedger(
-      db,
-      skus.slice(i, i + 500).map((sku) => ({ sku, name: `bench ${sku}`, priceCents: BENCH_PRICE_CENTS, stock })),
-    );
+    const products = skus
+      .slice(i, i + 500)
+      .map((sku) => ({ sku, name: `bench ${sku}`, priceCents: BENCH_PRICE_CENTS, stock }));
+    if (hasLedger) await insertProductsWithLedger(db, products);
+    else {
+      await db(TABLES.products).insert(
+        products.map((p) => ({ sku: p.sku, name: p.name, price_cents: p.priceCents, stock: p.stock })),
+      );
+    }
   }
   return skus;
 }

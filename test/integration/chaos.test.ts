@@ -17,6 +17,7 @@ import type { PlacedOrder } from '../../chaos/load';
 import type { RunSummary } from '../../chaos/report';
 import type { SocketView } from '../../chaos/sockets';
 import { createDb, migrateLatest, TABLES } from '../../lib/db';
+import { recordMovements } from '../../lib/ledger';
 import { dropDatabase, ensureDatabase, withDatabase } from '../../scripts/services';
 import { paymentIdempotencyKey, workflowIdFor, type OrderStatus } from '../../workflows/definitions';
 import { temporalCliPath } from '../support/services';
@@ -146,6 +147,12 @@ describe('chaos checks', () => {
       card_fingerprint: 'planted',
     });
     await db(TABLES.orderEvents).insert(history.map((status, i) => ({ order_id: orderId, seq: i + 1, status })));
+    // Its stock's story in the ledger: 10 on the shelf, 1 reserved, then committed.
+    await recordMovements(db, [
+      { productId: product?.id ?? 0, kind: 'initial', quantity: 10, reason: 'planted' },
+      { productId: product?.id ?? 0, kind: 'reserve', quantity: -1, orderId },
+      { productId: product?.id ?? 0, kind: 'commit', quantity: 0, orderId },
+    ]);
     logDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-logs-'));
     writeFileSync(
       path.join(logDir, 'worker-1.1.log'),

@@ -243,4 +243,41 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     ]);
     expect(await stock(input.sku)).toBe(STOCK);
   });
+
+  test('when a run ends CANCELLED but another run has completed the order since, then confirmTerminal reports and records COMPLETED', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-a/2',
+      status: 'CANCELLED',
+      reason: 'x',
+    });
+    // A Reset run retries the order to completion...
+    const placed = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
+    const total = placed.reservation.status === 'RESERVED' ? placed.reservation.totalCents : 0;
+    await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-b/2',
+      runId: 'run-b',
+      amountCents: total,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-b/3' });
+
+    // ...then a Reset of run a to its last task replays its CANCELLED compensation and confirms it.
+    const confirmed = await steps.confirmTerminal({
+      orderId: input.orderId,
+      eventKeyPrefix: 'run-c/9',
+      status: 'CANCELLED',
+    });
+    expect(confirmed.status).toBe('COMPLETED');
+    expect(await orderStatus(input.orderId)).toBe('COMPLETED');
+    // Nothing to say when the row already agrees.
+    await expect(
+      steps.confirmTerminal({ orderId: input.orderId, eventKeyPrefix: 'run-d/9', status: 'COMPLETED' }),
+    ).resolves.toEqual({ status: 'COMPLETED' });
+    await expectBooks(input.sku, input.orderId);
+  });
 });
