@@ -25,7 +25,7 @@ import {
 /** Name of the `gateway_switches` row that simulates a gateway outage. */
 export const OUTAGE_SWITCH = 'outage';
 
-/** Test tokens with a fixed outcome (DESIGN.md, Payment simulator); any other token is approved at random. */
+/** Test tokens with a fixed outcome (docs/design.md, Payment simulator); any other token is approved at random. */
 export const TEST_TOKENS = {
   ok: 'tok_ok',
   decline: 'tok_decline',
@@ -60,7 +60,7 @@ export interface ChargeOutcome {
   replayed: boolean;
 }
 
-/** Metadata a charge carries besides the DESIGN.md arguments: the ledger row belongs to an order. */
+/** Metadata a charge carries besides the docs/design.md arguments: the ledger row belongs to an order. */
 export interface ChargeContext {
   orderId: string;
 }
@@ -162,7 +162,7 @@ function toOutcome(row: StoredPayment, replayed: boolean): ChargeOutcome {
   };
 }
 
-/** Builds the simulated gateway of DESIGN.md whose ledger is the `payments` table. */
+/** Builds the simulated gateway of docs/design.md whose ledger is the `payments` table. */
 export function createSimulatedGateway(deps: SimulatedGatewayDeps): PaymentGateway {
   const { db, successRate, latencyMs, slowMs } = deps;
   const random = deps.random ?? Math.random;

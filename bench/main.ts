@@ -470,7 +470,7 @@ async function main(): Promise<number> {
 
   const violated = results.some((r) => (r.violations ?? []).length > 0);
   const failed = results.some((r) => r.error !== undefined) || guard.interrupted();
-  if (violated) log('bench: FAILED — DESIGN invariants violated (see above)');
+  if (violated) log('bench: FAILED — docs/design.md invariants violated (see above)');
   return violated || failed ? 1 : 0;
 }
 
@@ -597,7 +597,7 @@ async function compareMain(argv: string[], quick: boolean, ref: string, selected
   );
   const all = [...merged.A, ...merged.B];
   const violated = all.some((r) => (r.violations ?? []).length > 0);
-  if (violated) log('bench: FAILED — DESIGN invariants violated (see above)');
+  if (violated) log('bench: FAILED — docs/design.md invariants violated (see above)');
   return violated || all.some((r) => r.error !== undefined) || guard?.interrupted() === true ? 1 : 0;
 }
 

@@ -17,7 +17,7 @@ import type { Crash, Secret } from './stack';
 /** Names of the checks, in the order the summary lists them. */
 export const CHECKS = {
   orders_terminal: 'every order terminal (NEEDS_ATTENTION resolved)',
-  invariants: 'DESIGN invariants (checkInvariants)',
+  invariants: 'invariants of docs/design.md (checkInvariants)',
   payments_ledger: 'no double charge (payments ledger vs orders)',
   refunds: 'every cancelled-after-charge order refunded',
   idempotency: 'repeated Idempotency-Keys gave the same order',

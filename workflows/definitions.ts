@@ -48,7 +48,7 @@ export const CANCEL_REASONS = {
 /** Cancel reason recorded when NEEDS_ATTENTION waited `attentionTimeoutMs` without an operator decision. */
 export const ATTENTION_TIMEOUT_REASON = 'attention_timeout';
 
-/** Every status an order can be in (DESIGN.md, Order statuses). */
+/** Every status an order can be in (docs/design.md, Statuses). */
 export const ORDER_STATUSES = [
   'PENDING',
   'RESERVED',

@@ -1,5 +1,5 @@
 /**
- * The order saga, one workflow per order (DESIGN.md, Order statuses):
+ * The order saga, one workflow per order (docs/design.md, Statuses):
  *
  *   PENDING -> RESERVED -> CHARGING -> PAID -> COMPLETED
  *         \-> REJECTED      |  ^  \-> FAILED (declined: stock released)

@@ -1,6 +1,6 @@
 /**
  * The bench's own data: products it creates (ample stock, so nothing is rejected), the end-of-scenario check of the
- * DESIGN invariants (`checkInvariants`) plus the outcome of every order, PostgreSQL's deadlock counter, and the removal
+ * docs/design.md invariants (`checkInvariants`) plus the outcome of every order, PostgreSQL's deadlock counter, and the removal
  * of bench rows from a database the bench does not own.
  */
 import type { Knex } from 'knex';
@@ -39,7 +39,7 @@ export interface RunCheck {
 }
 
 /**
- * Checks the DESIGN invariants on the scenario's products (stock conserved from `initialStock`, never negative) and
+ * Checks the docs/design.md invariants on the scenario's products (stock conserved from `initialStock`, never negative) and
  * on the orders of its customers (COMPLETED paid exactly once, failures compensated), and counts those orders by
  * status. An order that did not reach a terminal status is reported as a violation too: the scenario waited for all.
  */

@@ -1,7 +1,7 @@
 /**
  * What `spread` and `hot` share: real orders (`tok_ok`, `PAYMENT_LATENCY_MS=0`) through the API process at a fixed
  * concurrency, each client loop placing an order with POST /orders and waiting for its COMPLETED event on an admin
- * Socket.IO client of the relay; then the DESIGN invariants on the scenario's products and orders, and PostgreSQL's
+ * Socket.IO client of the relay; then the docs/design.md invariants on the scenario's products and orders, and PostgreSQL's
  * deadlock counter over the scenario.
  */
 import { randomUUID } from 'node:crypto';
