@@ -174,11 +174,20 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
     }
     if (line.startsWith('Dev token')) tokenNext = true;
   });
+  /** Signals npm start's process group; a group that is already gone (ESRCH) has nothing left to stop. */
+  const signalGroup = (signal: NodeJS.Signals): void => {
+    if (child.pid === undefined) return;
+    try {
+      process.kill(-child.pid, signal);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    }
+  };
   const stop = async (): Promise<void> => {
-    if (child.exitCode === null && child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
-    await exited(child, 60_000).catch(() => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-    });
+    // Killed by a signal, a child has exitCode null and signalCode set: it has ended all the same.
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    signalGroup('SIGINT');
+    await exited(child, 60_000).catch(() => signalGroup('SIGKILL'));
   };
   try {
     await step('npm start: ready line', () =>
@@ -225,7 +234,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
       });
     });
     await step('npm start: Ctrl-C stops it and frees its ports', async () => {
-      if (child.pid !== undefined) process.kill(-child.pid, 'SIGINT');
+      signalGroup('SIGINT');
       // npm itself dies of the SIGINT, as in a terminal; the launcher under it must have stopped everything cleanly.
       const { code, signal } = await exited(child, 60_000);
       if (!stopped || (code !== 0 && signal !== 'SIGINT')) {
