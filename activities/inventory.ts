@@ -251,16 +251,19 @@ export async function reservationStatusCounts(
 
 /**
  * Returns an order's held stock to the shelf inside the caller's transaction; lines already released or committed
- * are left alone. Returns how many lines it released (0 on a repeat).
+ * are left alone. Returns the lines it released (none on a repeat).
  */
-export async function releaseInTransaction(trx: Knex.Transaction, orderId: string): Promise<number> {
+export async function releaseInTransaction(
+  trx: Knex.Transaction,
+  orderId: string,
+): Promise<{ product_id: number; quantity: number }[]> {
   // Locking the order's held rows first makes a concurrent duplicate wait, then see them released and do nothing.
   const held = await trx<ReservationRow>(TABLES.stockReservations)
     .select('product_id', 'quantity')
     .where({ order_id: orderId, status: RESERVATION_STATUS.held })
     .orderBy('product_id')
     .forUpdate();
-  if (held.length === 0) return 0;
+  if (held.length === 0) return [];
   const productIds = held.map((row) => row.product_id);
   // Products in ascending id order, as reservations lock them; an UPDATE ... FROM would lock them in plan order.
   await trx(TABLES.products).select('id').whereIn('id', productIds).orderBy('id').forUpdate();
@@ -277,7 +280,7 @@ export async function releaseInTransaction(trx: Knex.Transaction, orderId: strin
     trx,
     held.map((r) => ({ productId: r.product_id, kind: 'release' as const, quantity: r.quantity, orderId })),
   );
-  return held.length;
+  return held;
 }
 
 /** Makes an order's held stock permanent inside the caller's transaction; returns how many lines it committed. */
@@ -339,7 +342,7 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
 
   /** Returns an order's held stock (compensation); lines already released or committed are left alone. */
   async function releaseStock(orderId: string): Promise<ReleaseStockResult> {
-    const released = await db.transaction((trx) => releaseInTransaction(trx, orderId));
+    const released = (await db.transaction((trx) => releaseInTransaction(trx, orderId))).length;
     if (released > 0) logger.info('stock released', { orderId, lines: released });
     return { released };
   }

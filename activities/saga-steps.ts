@@ -18,8 +18,9 @@ import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { markOrderCancelRequested, TABLES } from '../lib/db';
 import { publishOrderEvent } from '../lib/events';
+import { createStockPublisher } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
-import { FAILURE_TYPES, type OrderStatus, type StatusEvent } from '../workflows/definitions';
+import { FAILURE_TYPES, type OrderStatus, type PricedLine, type StatusEvent } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
   type ChargeOrderInput,
@@ -101,6 +102,8 @@ function orderNotRecorded(orderId: string): ApplicationFailure {
 
 /** Builds the lean saga's activities. */
 export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: SagaStepDeps) {
+  const publishStock = createStockPublisher({ db, redis, redisKeyPrefix, logger });
+
   /** Records one status in the caller's transaction (see the file comment); a repeat returns the stored event. */
   async function append(
     trx: Knex | Knex.Transaction,
@@ -191,12 +194,14 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         recorded.push(await append(trx, input, { status: 'COMPLETED', detail: { reset: true } }));
         return { rows: recorded, result: { reservation, status: 'COMPLETED' as const } };
       }
+      let reserved: PricedLine[] | undefined;
       let reservation =
         counts !== undefined && counts.held > 0 ? await storedReservation(trx, orderId, request) : undefined;
       if (reservation === undefined) {
         const fixedPrices =
           counts !== undefined && counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined;
         reservation = await reserveInTransaction(trx, orderId, request, fixedPrices);
+        if (reservation.status === 'RESERVED') reserved = reservation.lines;
       }
       if (reservation.status === 'REJECTED') {
         recorded.push(
@@ -215,11 +220,17 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
           totalCents: reservation.totalCents,
         }),
       );
-      return { rows: recorded, result: { reservation, status: 'RESERVED' as const } };
+      return { rows: recorded, result: { reservation, status: 'RESERVED' as const, reserved } };
     });
     await publish(orderId, rows);
+    if (result.reserved) {
+      // The admin channel's live stock (product.stock, product.low_stock): after commit, never failing the step.
+      await publishStock(
+        result.reserved.map((line) => ({ productId: line.productId, kind: 'reserve', quantity: -line.quantity })),
+      );
+    }
     logger.debug('order placed', { orderId, status: result.status });
-    return { ...result, events: rows.map(toStatusEvent) };
+    return { reservation: result.reservation, status: result.status, events: rows.map(toStatusEvent) };
   }
 
   /**
@@ -313,8 +324,14 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         const event = await append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
         return { kind: 'completed' as const, event };
       }
-      return { kind: 'released' as const, released: await releaseInTransaction(trx, orderId) };
+      return { kind: 'released' as const, lines: await releaseInTransaction(trx, orderId) };
     });
+    const released = first.kind === 'released' ? first.lines.length : 0;
+    if (first.kind === 'released') {
+      await publishStock(
+        first.lines.map((line) => ({ productId: line.product_id, kind: 'release', quantity: line.quantity })),
+      );
+    }
     if (first.kind === 'completed') {
       await publish(orderId, [first.event]);
       logger.info('compensation skipped: stock already committed', { orderId, reason: input.reason });
@@ -336,8 +353,8 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
       failureReason: input.reason,
     });
     await publish(orderId, [terminal]);
-    logger.info('order compensated', { orderId, status: input.status, released: first.released, refunded });
-    return { status: input.status, released: first.released, refunded, event: toStatusEvent(terminal) };
+    logger.info('order compensated', { orderId, status: input.status, released, refunded });
+    return { status: input.status, released, refunded, event: toStatusEvent(terminal) };
   }
 
   /** Marks a cancel on the order row, so a charge that has not started yet charges nothing (see `chargeOrder`). */

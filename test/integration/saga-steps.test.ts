@@ -14,6 +14,7 @@ import { redisKeys } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
 import { workflowIdFor } from '../../workflows/definitions';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
+import { waitFor } from '../support/wait';
 
 const STOCK = 10;
 const PRICE = 500;
@@ -279,5 +280,33 @@ describe('saga steps on real PostgreSQL and Redis', () => {
       steps.confirmTerminal({ orderId: input.orderId, eventKeyPrefix: 'run-d/9', status: 'COMPLETED' }),
     ).resolves.toEqual({ status: 'COMPLETED' });
     await expectBooks(input.sku, input.orderId);
+  });
+
+  test('when a placement takes stock to its low-stock threshold, then the admin channel hears product.stock and product.low_stock', async () => {
+    const input = await newOrder(STOCK - 3); // leaves 3, at or below the default threshold of 5
+    const subscriber = redis.duplicate();
+    const heard: { event: string; payload: { sku: string; stock: number; kind?: string } }[] = [];
+    try {
+      await subscriber.subscribe(redisKeys(config.redisKeyPrefix).adminChannel);
+      subscriber.on('message', (_channel, message: string) =>
+        heard.push(JSON.parse(message) as (typeof heard)[number]),
+      );
+      await steps.placeOrder(input);
+      await waitFor('the low-stock event', () =>
+        Promise.resolve(heard.some((m) => m.event === 'product.low_stock') ? true : undefined),
+      );
+    } finally {
+      await subscriber.quit();
+    }
+    const mine = heard.filter((m) => m.payload.sku === input.sku);
+    expect(mine).toContainEqual(
+      expect.objectContaining({
+        event: 'product.stock',
+        payload: expect.objectContaining({ stock: 3, kind: 'reserve' }),
+      }),
+    );
+    expect(mine).toContainEqual(
+      expect.objectContaining({ event: 'product.low_stock', payload: expect.objectContaining({ stock: 3 }) }),
+    );
   });
 });
