@@ -6,7 +6,9 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
+import { createDb, migrateLatest } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
+import { dropDatabase, ensureDatabase, withDatabase } from '../../scripts/services';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
 import {
@@ -40,8 +42,31 @@ const QUANTITY = 2;
 let h: SagaHarness;
 let scheduleId: string;
 
+/**
+ * The reconciler scans every unsettled order of its database. The suites share one test database, and activity-level
+ * suites leave orders that never had a workflow (to the reconciler: closed long ago), so this suite gets a database
+ * of its own: what a pass finds and how long it takes is then this suite's alone.
+ */
+const database = `orderflow_reconcile_${process.pid}`;
+
+function adminUrl(): string {
+  const url = process.env.TEST_DATABASE_URL;
+  if (url === undefined) throw new Error('TEST_DATABASE_URL is not set: run the suites through jest (globalSetup)');
+  return withDatabase(url, 'postgres');
+}
+
 beforeAll(async () => {
-  h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1500' } });
+  await ensureDatabase(adminUrl(), database, true);
+  const url = withDatabase(adminUrl(), database);
+  const migrator = createDb({ url, poolMax: 1 });
+  try {
+    await migrateLatest(migrator);
+  } finally {
+    await migrator.destroy();
+  }
+  h = await createSagaHarness({
+    env: { DATABASE_URL: url, PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1500' },
+  });
   // One schedule per suite (its own id and task queue), so it never runs another suite's worker code.
   scheduleId = `${RECONCILE_SCHEDULE_ID}-${h.config.temporal.taskQueue}`;
   await ensureReconcileSchedule(h.client, {
@@ -54,6 +79,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.client.schedule.getHandle(scheduleId).delete();
   await h.close();
+  await dropDatabase(adminUrl(), database);
 });
 
 /** How the order is brought to the status the operator terminates it in; returns a hold to release afterwards. */
