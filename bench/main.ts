@@ -320,8 +320,15 @@ function finishResults(results: ScenarioResult[], modules: Map<string, ScenarioM
   }
 }
 
-/** Stops the stacks on Ctrl-C, SIGTERM and after the run's time limit; returns whether that happened. */
-function guardRun(stacks: BenchStack[], quick: boolean): { interrupted: () => boolean; clear: () => void } {
+/**
+ * Stops the stacks (then runs `cleanup`) on Ctrl-C, SIGTERM and after the run's time limit; tells whether that
+ * happened.
+ */
+function guardRun(
+  stacks: BenchStack[],
+  quick: boolean,
+  cleanup?: () => void,
+): { interrupted: () => boolean; clear: () => void } {
   let interrupted = false;
   const interrupt = (why: string): void => {
     if (interrupted) return;
@@ -330,7 +337,10 @@ function guardRun(stacks: BenchStack[], quick: boolean): { interrupted: () => bo
     for (const stack of stacks) stack.abort(why);
     void (async () => {
       for (const stack of stacks) await stack.stop();
-    })().finally(() => process.exit(130));
+    })().finally(() => {
+      cleanup?.();
+      process.exit(130);
+    });
   };
   process.once('SIGINT', () => interrupt('interrupted'));
   process.once('SIGTERM', () => interrupt('terminated'));
@@ -499,7 +509,7 @@ async function compareMain(argv: string[], quick: boolean, ref: string, selected
     stacks.push(a);
     const b = await startStack({ ...stackOptions(argv), label: 'B', temporalOf: a });
     stacks.unshift(b); // stopped first: it uses A's Temporal
-    guard = guardRun(stacks, quick);
+    guard = guardRun(stacks, quick, base.remove);
     const sides = { A: a, B: b } as const;
     await a.temporal();
     await Promise.all([startProcesses(a, selected), startProcesses(b, selected)]);

@@ -8,7 +8,10 @@ import type { Knex } from 'knex';
 import { RESERVATION_STATUS } from '../../activities/inventory';
 import { PAYMENT_STATUS } from '../../activities/payments';
 import { TABLES } from '../../lib/db';
-import { paymentIdempotencyKey, type OrderLine } from '../../workflows/definitions';
+import { paymentIdempotencyKey, type OrderLine, type OrderStatus } from '../../workflows/definitions';
+
+/** The one status the minimal records. */
+const COMPLETED: OrderStatus = 'COMPLETED';
 
 /** Card fingerprint of the minimal's payment rows (no token is fingerprinted: no gateway is called). */
 const MINIMAL_CARD_FINGERPRINT = 'bench-minimal';
@@ -60,7 +63,7 @@ export function createMinimalActivities(db: Knex): MinimalActivities {
           });
           committed += line.quantity;
         }
-        await trx(TABLES.orderEvents).insert({ order_id: orderId, seq: 1, status: 'COMPLETED' });
+        await trx(TABLES.orderEvents).insert({ order_id: orderId, seq: 1, status: COMPLETED });
         return { committed };
       }),
   };
