@@ -157,26 +157,20 @@ export function idempotencyKeyReused(orderId: string): ApiError {
   );
 }
 
-/**
- * Sends the cancel signal to the order's current run; returns that run's id, or undefined when the workflow has
- * already finished (or does not exist).
- */
+/** Sends the cancel signal; false when the workflow has already finished. */
 export async function signalCancel(
   client: Client,
   orderId: string,
   reason: string,
   options: TemporalCallOptions,
-): Promise<string | undefined> {
+): Promise<boolean> {
   try {
-    return await callTemporal(client, options, async () => {
-      const { runId, status } = await client.workflow.getHandle(workflowIdFor(orderId)).describe();
-      if (status.name !== 'RUNNING') return undefined;
-      // The run described is the run signalled: a Reset in between makes the signal fail, not land elsewhere.
-      await client.workflow.getHandle(workflowIdFor(orderId), runId).signal(cancelSignal, { reason });
-      return runId;
-    });
+    await callTemporal(client, options, () =>
+      client.workflow.getHandle(workflowIdFor(orderId)).signal(cancelSignal, { reason }),
+    );
+    return true;
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return undefined;
+    if (error instanceof WorkflowNotFoundError) return false;
     throw error;
   }
 }

@@ -33,6 +33,10 @@ import {
   type OrderWorkflowResult,
 } from '../workflows/definitions';
 import type { orderWorkflow } from '../workflows/order';
+import { waitFor } from '../test/support/wait';
+
+/** How long the sweep waits for one step of a run (loaded 2-core machines). */
+const STEP_WAIT_MS = 30_000;
 
 const { EventType, ResetReapplyExcludeType } = temporal.api.enums.v1;
 
@@ -102,23 +106,6 @@ export interface SweepPath {
   drive(ctx: DriveContext): Promise<WorkflowHandle<typeof orderWorkflow>>;
 }
 
-/** Polls `probe` until it returns a value; fails naming `what` after `timeoutMs`. */
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`, { cause: lastError });
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** The `orders` row status of an order, if the row exists. */
 async function rowStatus(db: Knex, orderId: string): Promise<string | undefined> {
   const row = await db<{ status: string }>(TABLES.orders).where('id', orderId).first('status');
@@ -127,10 +114,14 @@ async function rowStatus(db: Knex, orderId: string): Promise<string | undefined>
 
 /** Waits until the order's row shows `status` for the `count`-th time in its events. */
 async function waitForRecorded(db: Knex, orderId: string, status: OrderStatus, count = 1): Promise<void> {
-  await waitFor(`order ${orderId} recorded ${status} (x${count})`, async () => {
-    const seen = await db(TABLES.orderEvents).where({ order_id: orderId, status }).count<{ n: string }[]>('* as n');
-    return Number(seen[0]?.n ?? 0) >= count && (await rowStatus(db, orderId)) === status ? true : undefined;
-  });
+  await waitFor(
+    `order ${orderId} recorded ${status} (x${count})`,
+    async () => {
+      const seen = await db(TABLES.orderEvents).where({ order_id: orderId, status }).count<{ n: string }[]>('* as n');
+      return Number(seen[0]?.n ?? 0) >= count && (await rowStatus(db, orderId)) === status ? true : undefined;
+    },
+    STEP_WAIT_MS,
+  );
 }
 
 /**
@@ -138,12 +129,16 @@ async function waitForRecorded(db: Knex, orderId: string, status: OrderStatus, c
  * pending (so whatever the task decided, local activities included, is done).
  */
 async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
-  await waitFor(`cancel taken by ${handle.workflowId}`, async () => {
-    const view = await handle.query(statusQuery);
-    if (!view.cancelRequested) return undefined;
-    const described = await handle.describe();
-    return described.raw.pendingWorkflowTask ? undefined : true;
-  });
+  await waitFor(
+    `cancel taken by ${handle.workflowId}`,
+    async () => {
+      const view = await handle.query(statusQuery);
+      if (!view.cancelRequested) return undefined;
+      const described = await handle.describe();
+      return described.raw.pendingWorkflowTask ? undefined : true;
+    },
+    STEP_WAIT_MS,
+  );
 }
 
 /** A cancel reason of the sweep's own, so the events show who cancelled. */

@@ -80,8 +80,8 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
 /**
  * Marks that a cancel was accepted for one workflow run of an order (`orders.cancel_requested_run_id`). The lean
  * saga's charge step of that run reads it under the order row lock and charges nothing once it is set, so a cancel
- * that lands before the charge starts means no charge (docs/saga.md). Used by the API after it delivered the `cancel`
- * signal and by the workflow for signals typed in the Temporal UI or CLI. Returns whether an order row was there.
+ * that lands before the charge starts means no charge (docs/saga.md). Written by the workflow (local activity
+ * `markCancelRequested`) when a cancel arrives while its charge is scheduled. Returns whether an order row was there.
  */
 export async function markOrderCancelRequested(db: Knex, orderId: string, runId: string): Promise<boolean> {
   const updated = await db(TABLES.orders).where({ id: orderId }).update({ cancel_requested_run_id: runId });

@@ -1,10 +1,9 @@
 /**
- * POST /orders/:id/cancel: sends the `cancel` signal, marks the cancel on the order row and answers 202; the saga releases stock and refunds in the
+ * POST /orders/:id/cancel: sends the `cancel` signal and answers 202; the saga releases stock and refunds in the
  * background. COMPLETED, REJECTED and FAILED orders answer 409 not_cancellable; a CANCELLED order answers 202 again
  * (cancelling is idempotent).
  */
 import type { RouterMiddleware } from '@koa/router';
-import { markOrderCancelRequested } from '../../lib/db';
 import { NOT_CANCELLABLE_STATUSES, type OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
 import { readJsonBody } from '../body';
@@ -36,10 +35,9 @@ export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
     if (status !== 'CANCELLED') {
       const reason =
         body.reason ?? (caller.role === 'admin' ? 'cancelled by an operator' : 'cancelled by the customer');
-      const runId = await signalCancel(temporal, row.id, reason, call);
-      // The signal is durable; the mark lets that run's charge, if not started yet, see the cancel (docs/saga.md).
-      if (runId !== undefined) await markOrderCancelRequested(db, row.id, runId);
-      else {
+      // The workflow marks the cancel on the order row itself while a charge is scheduled (docs/saga.md, "Cancel").
+      const delivered = await signalCancel(temporal, row.id, reason, call);
+      if (!delivered) {
         // The workflow finished between our read and the signal: answer with its final status.
         status = asStatus((await findOrderRow(db, row.id))?.status ?? status);
         if (NOT_CANCELLABLE_STATUSES.includes(status)) throw notCancellable(row.id, status);

@@ -57,6 +57,20 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     };
   }
 
+  /** Run `run` of the order charges `amountCents` with tok_ok (step 2) and completes it (step 3). */
+  async function chargeAndComplete(input: PlaceOrderInput, run: string, amountCents: number): Promise<void> {
+    const charged = await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: `${run}/2`,
+      runId: run,
+      amountCents,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    expect(charged.status).toBe('approved');
+    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: `${run}/3` });
+  }
+
   async function events(orderId: string): Promise<[number, string][]> {
     const rows = await db('order_events').where({ order_id: orderId }).orderBy('seq').select('seq', 'status');
     return rows.map((row: { seq: number; status: string }) => [row.seq, row.status]);
@@ -141,15 +155,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     const input = await newOrder();
     const placed = await steps.placeOrder(input);
     const total = placed.reservation.status === 'RESERVED' ? placed.reservation.totalCents : 0;
-    await steps.chargeOrder({
-      ...input,
-      eventKeyPrefix: 'run-a/2',
-      runId: 'run-a',
-      amountCents: total,
-      paymentToken: 'tok_ok',
-      round: 1,
-    });
-    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-a/3' });
+    await chargeAndComplete(input, 'run-a', total);
 
     const reset = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
     expect(reset.status).toBe('COMPLETED');
@@ -212,15 +218,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   test('when compensation meets committed stock, then the order stays COMPLETED and nothing is refunded', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
-    await steps.chargeOrder({
-      ...input,
-      eventKeyPrefix: 'run-a/2',
-      runId: 'run-a',
-      amountCents: 2 * PRICE,
-      paymentToken: 'tok_ok',
-      round: 1,
-    });
-    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-a/3' });
+    await chargeAndComplete(input, 'run-a', 2 * PRICE);
 
     const result = await steps.compensateOrder({
       orderId: input.orderId,
@@ -257,15 +255,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     // A Reset run retries the order to completion...
     const placed = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
     const total = placed.reservation.status === 'RESERVED' ? placed.reservation.totalCents : 0;
-    await steps.chargeOrder({
-      ...input,
-      eventKeyPrefix: 'run-b/2',
-      runId: 'run-b',
-      amountCents: total,
-      paymentToken: 'tok_ok',
-      round: 1,
-    });
-    await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: 'run-b/3' });
+    await chargeAndComplete(input, 'run-b', total);
 
     // ...then a Reset of run a to its last task replays its CANCELLED compensation and confirms it.
     const confirmed = await steps.confirmTerminal({
