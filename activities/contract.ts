@@ -3,6 +3,7 @@
  * `typeof createActivities`; the implementations live in `saga-steps.ts` (the lean saga) and, for
  * orders started before it, `inventory.ts`, `payments.ts` and `orders.ts`.
  */
+import { ApplicationFailure } from '@temporalio/common';
 import type { OrderLine, OrderStatus, ReservationOutcome, StatusEvent } from '../workflows/definitions';
 
 /** Input of `recordOrder`: creates the order row and its PENDING event; a retry is a no-op. */
@@ -83,6 +84,24 @@ export const ACTIVITY_FAILURE_TYPES = {
   /** `completeOrder` found neither held nor committed stock (something released it under a running order). */
   reservationLost: 'ReservationLost',
 } as const;
+
+/** Non-retryable: another order already holds this order's id, workflow id or (customer, idempotency key). */
+export function orderConflictFailure(orderId: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `order ${orderId} conflicts with an existing order (same workflow id or idempotency key)`,
+    type: ACTIVITY_FAILURE_TYPES.orderConflict,
+    nonRetryable: true,
+  });
+}
+
+/** Non-retryable: the step needs the order row, which does not exist (`hint` says what creates it). */
+export function orderNotRecordedFailure(orderId: string, hint?: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `order ${orderId} has not been recorded${hint === undefined ? '' : `; ${hint}`}`,
+    type: ACTIVITY_FAILURE_TYPES.orderNotRecorded,
+    nonRetryable: true,
+  });
+}
 
 /** `seq` of the PENDING event that `recordOrder` writes itself; the workflow's first `recordStatus` uses seq 2. */
 export const PENDING_EVENT_SEQ = 1;

@@ -12,6 +12,7 @@ import type { Logger } from '../lib/logger';
 import type { OrderLine, PricedLine, ReservationOutcome, Shortage } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
+  orderNotRecordedFailure,
   type CommitStockResult,
   type ReleaseStockResult,
   type ReserveStockInput,
@@ -330,11 +331,7 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
       }
       // order_items references orders: without the order row this call can never succeed, so retrying is pointless.
       if ((error as { code?: unknown }).code === FOREIGN_KEY_VIOLATION) {
-        throw ApplicationFailure.create({
-          message: `order ${orderId} has not been recorded; call recordOrder first`,
-          type: ACTIVITY_FAILURE_TYPES.orderNotRecorded,
-          nonRetryable: true,
-        });
+        throw orderNotRecordedFailure(orderId, 'call recordOrder first');
       }
       throw error;
     }

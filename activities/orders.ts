@@ -25,6 +25,8 @@ import type { Logger } from '../lib/logger';
 import type { OrderStatus } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
+  orderConflictFailure,
+  orderNotRecordedFailure,
   PENDING_EVENT_SEQ,
   type RecordOrderInput,
   type RecordOrderResult,
@@ -170,11 +172,7 @@ export function createOrderActivities({ db, redis, redisKeyPrefix, logger }: Ord
         .ignore();
       const order = await trx<OrderRow>(TABLES.orders).where({ id: input.orderId }).first('customer_id');
       if (order === undefined || order.customer_id !== input.customerId) {
-        throw ApplicationFailure.create({
-          message: `order ${input.orderId} conflicts with an existing order (same workflow id or idempotency key)`,
-          type: ACTIVITY_FAILURE_TYPES.orderConflict,
-          nonRetryable: true,
-        });
+        throw orderConflictFailure(input.orderId);
       }
       return (await storeEvent(trx, input.orderId, PENDING_EVENT_SEQ, 'PENDING', detail)).row;
     });
@@ -243,11 +241,7 @@ export function createOrderActivities({ db, redis, redisKeyPrefix, logger }: Ord
     return db.transaction(async (trx) => {
       const order = await trx<OrderRow>(TABLES.orders).where({ id: orderId }).forUpdate().first('customer_id');
       if (order === undefined) {
-        throw ApplicationFailure.create({
-          message: `order ${orderId} has not been recorded; call recordOrder first`,
-          type: ACTIVITY_FAILURE_TYPES.orderNotRecorded,
-          nonRetryable: true,
-        });
+        throw orderNotRecordedFailure(orderId, 'call recordOrder first');
       }
       const stored = await storeEvent(trx, orderId, seq, status, input.detail ?? {});
       if (stored.inserted) {

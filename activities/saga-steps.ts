@@ -23,6 +23,8 @@ import type { Logger } from '../lib/logger';
 import { FAILURE_TYPES, type OrderStatus, type PricedLine, type StatusEvent } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
+  orderConflictFailure,
+  orderNotRecordedFailure,
   type ChargeOrderInput,
   type ChargeOrderResult,
   type CompensateOrderInput,
@@ -92,14 +94,6 @@ function toStatusEvent(row: AppendedEvent): StatusEvent {
   return { seq: row.seq, status: row.status, at: row.created_at.toISOString(), detail: row.detail };
 }
 
-function orderNotRecorded(orderId: string): ApplicationFailure {
-  return ApplicationFailure.create({
-    message: `order ${orderId} has not been recorded`,
-    type: ACTIVITY_FAILURE_TYPES.orderNotRecorded,
-    nonRetryable: true,
-  });
-}
-
 /** Builds the lean saga's activities. */
 export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: SagaStepDeps) {
   const publishStock = createStockPublisher({ db, redis, redisKeyPrefix, logger });
@@ -126,7 +120,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
       if (row === undefined) throw new Error(`orderflow_append_event returned nothing for order ${orderId}`);
       return row;
     } catch (error) {
-      if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecorded(orderId);
+      if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecordedFailure(orderId);
       throw error;
     }
   }
@@ -179,11 +173,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
           .forNoKeyUpdate()
           .first('customer_id');
         if (existing === undefined || existing.customer_id !== input.customerId) {
-          throw ApplicationFailure.create({
-            message: `order ${orderId} conflicts with an existing order (same workflow id or idempotency key)`,
-            type: ACTIVITY_FAILURE_TYPES.orderConflict,
-            nonRetryable: true,
-          });
+          throw orderConflictFailure(orderId);
         }
       }
       const counts = created.length > 0 ? undefined : await reservationStatusCounts(trx, orderId);
@@ -253,7 +243,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         .where({ id: orderId })
         .forNoKeyUpdate()
         .first('cancel_requested_run_id');
-      if (order === undefined) throw orderNotRecorded(orderId);
+      if (order === undefined) throw orderNotRecordedFailure(orderId);
       if (order.cancel_requested_run_id === input.runId) return undefined;
       const [settled] = await trx(TABLES.payments)
         .where({ order_id: orderId })
@@ -319,7 +309,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     const { orderId } = input;
     const first = await db.transaction(async (trx) => {
       const order = await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
-      if (order === undefined) throw orderNotRecorded(orderId);
+      if (order === undefined) throw orderNotRecordedFailure(orderId);
       if ((await reservationStatusCounts(trx, orderId)).committed > 0) {
         const event = await append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
         return { kind: 'completed' as const, event };
@@ -375,7 +365,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         .where({ id: orderId })
         .forNoKeyUpdate()
         .first('status');
-      if (order === undefined) throw orderNotRecorded(orderId);
+      if (order === undefined) throw orderNotRecordedFailure(orderId);
       const completed = (await reservationStatusCounts(trx, orderId)).committed > 0;
       const status = completed ? 'COMPLETED' : input.status;
       if (order.status === status) return { status };
