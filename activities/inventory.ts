@@ -6,10 +6,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
-import { ORDERABLE_STATUS } from '../lib/ledger';
-import { movementsFrom, recordMovements } from './ledger';
+import { fieldIssues } from '../lib/field-issues';
+import { orderLinesSchema } from '../lib/order-lines';
+import { recordMovements } from './ledger';
 import type { Logger } from '../lib/logger';
-import type { OrderLine, PricedLine, ReservationOutcome, Shortage } from '../workflows/definitions';
+import type { OrderLine, PricedLine, ReservationOutcome } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
   orderNotRecordedFailure,
@@ -25,19 +26,8 @@ export interface InventoryDeps {
   logger: Logger;
 }
 
-/** Largest quantity of one SKU in an order; keeps stock arithmetic inside PostgreSQL `integer` and totals exact in JS. */
-export const MAX_LINE_QUANTITY = 1_000_000;
-
 /** `stock_reservations.status` values. */
 export const RESERVATION_STATUS = { held: 'held', committed: 'committed', released: 'released' } as const;
-
-interface LockedProduct {
-  id: number;
-  sku: string;
-  status: string;
-  price_cents: number;
-  stock: number;
-}
 
 /** A `stock_reservations` row. */
 interface ReservationRow {
@@ -58,29 +48,23 @@ interface StoredLine {
 
 const FOREIGN_KEY_VIOLATION = '23503';
 
-/** Merges repeated SKUs into one line each, keeping the order in which SKUs first appear. */
-export function mergeLines(lines: readonly OrderLine[]): OrderLine[] {
-  const merged = new Map<string, number>();
-  for (const line of lines) merged.set(line.sku, (merged.get(line.sku) ?? 0) + line.quantity);
-  return [...merged].map(([sku, quantity]) => ({ sku, quantity }));
-}
+/** SQLSTATE raised by `orderflow_reserve` when the order already holds reservation rows (migration 20261130120000). */
+const ALREADY_RESERVED = 'OF001';
 
-/** Checks an order's lines and returns them merged by SKU; throws a non-retryable failure saying what is wrong. */
+/**
+ * Checks an order's lines against the order-line contract (lib/order-lines.ts: 1-50 lines, quantities 1-1000, one
+ * line per SKU) and returns them; throws a non-retryable `InvalidActivityInput` saying what is wrong.
+ */
 export function validatedRequest(lines: readonly OrderLine[]): OrderLine[] {
-  const invalid = (message: string): ApplicationFailure =>
-    ApplicationFailure.create({ message, type: ACTIVITY_FAILURE_TYPES.invalidInput, nonRetryable: true });
-  if (lines.length === 0) throw invalid('an order needs at least one line');
-  for (const line of lines) {
-    if (typeof line.sku !== 'string' || line.sku.length === 0) throw invalid('every line needs a sku');
-    if (!Number.isInteger(line.quantity) || line.quantity < 1 || line.quantity > MAX_LINE_QUANTITY) {
-      throw invalid(`quantity of ${line.sku} must be an integer from 1 to ${MAX_LINE_QUANTITY}`);
-    }
-  }
-  const merged = mergeLines(lines);
-  if (merged.some((line) => line.quantity > MAX_LINE_QUANTITY)) {
-    throw invalid(`the total quantity of one sku must not exceed ${MAX_LINE_QUANTITY}`);
-  }
-  return merged;
+  const parsed = orderLinesSchema.safeParse(lines);
+  if (parsed.success) return parsed.data;
+  throw ApplicationFailure.create({
+    message: fieldIssues(parsed.error, { whole: '' })
+      .map((issue) => `lines${issue.field}: ${issue.message}`)
+      .join('; '),
+    type: ACTIVITY_FAILURE_TYPES.invalidInput,
+    nonRetryable: true,
+  });
 }
 
 function reserved(lines: PricedLine[]): ReserveStockResult {
@@ -122,103 +106,53 @@ export async function storedReservation(
   return stored.length > 0 ? reserved(inRequestOrder(stored, request)) : undefined;
 }
 
-/**
- * Decides a reservation from the locked products: priced lines, or why it is rejected. `fixedPrices` (SKU -> cents)
- * keeps the prices an order was first reserved at when a Reset run reserves it again.
- */
-function decide(
-  request: OrderLine[],
-  products: LockedProduct[],
-  fixedPrices: ReadonlyMap<string, number> = new Map(),
-): ReservationOutcome {
-  const bySku = new Map(products.map((product) => [product.sku, product]));
-  const unknownSkus = request.filter((line) => !bySku.has(line.sku)).map((line) => line.sku);
-  if (unknownSkus.length > 0) return { status: 'REJECTED', reason: 'unknown_sku', unknownSkus };
-  // The API refuses drafts and archived products up front; one unpublished between that check and this lock is
-  // refused here, under the lock, so it is never sold.
-  const unavailableSkus = products.filter((product) => product.status !== ORDERABLE_STATUS).map((p) => p.sku);
-  if (unavailableSkus.length > 0) return { status: 'REJECTED', reason: 'product_unavailable', unavailableSkus };
-  const priced: PricedLine[] = [];
-  const shortages: Shortage[] = [];
-  for (const line of request) {
-    const product = bySku.get(line.sku);
-    if (product === undefined) continue; // unreachable: unknown SKUs returned above
-    if (product.stock < line.quantity) {
-      shortages.push({ sku: line.sku, requested: line.quantity, available: product.stock });
-    }
-    priced.push({ ...line, productId: product.id, unitPriceCents: fixedPrices.get(line.sku) ?? product.price_cents });
-  }
-  if (shortages.length > 0) return { status: 'REJECTED', reason: 'insufficient_stock', shortages };
-  return reserved(priced);
+/** A product's stock after a reservation took from it (`orderflow_reserve`'s `stocks`). */
+export interface StockAfter {
+  productId: number;
+  sku: string;
+  stock: number;
+  lowStockThreshold: number;
+}
+
+/** A reservation decided (and, if RESERVED, written): `orderflow_reserve`'s result. */
+export interface ReserveResult {
+  /** What the `reservation` update answers. */
+  outcome: ReservationOutcome;
+  /** Each reserved product's stock after the decrement; absent when REJECTED. */
+  stocks?: StockAfter[];
 }
 
 /**
- * Writes a decided reservation in ONE statement (one round trip while the product locks are held): reservations
- * first, ON CONFLICT DO NOTHING, and stock is decremented and items written only for the rows actually inserted, so
- * a duplicate that got here first can never make us decrement twice. Returns how many lines were inserted.
- */
-const WRITE_RESERVATION = `
-  WITH req AS (
-    SELECT * FROM unnest(?::int[], ?::text[], ?::int[], ?::int[]) AS v(product_id, sku, quantity, unit_price_cents)
-  ), res AS (
-    INSERT INTO ${TABLES.stockReservations} (order_id, product_id, quantity, status)
-    SELECT ?::uuid, product_id, quantity, ? FROM req
-    ON CONFLICT (order_id, product_id) DO NOTHING
-    RETURNING product_id, quantity
-  ), dec AS (
-    UPDATE ${TABLES.products} AS p SET stock = p.stock - res.quantity, updated_at = now()
-      FROM res WHERE p.id = res.product_id
-  ), items AS (
-    INSERT INTO ${TABLES.orderItems} (order_id, product_id, sku, quantity, unit_price_cents)
-    SELECT ?::uuid, req.product_id, req.sku, req.quantity, req.unit_price_cents FROM req JOIN res USING (product_id)
-  ), moved AS (${movementsFrom('res', 'reserve')})
-  SELECT count(*)::int AS inserted FROM res`;
-
-/** A reservation decided and written inside the caller's transaction (see `reserveInTransaction`). */
-export type ReservationDecision = ReservationOutcome;
-
-/**
- * Locks the request's products (ascending id, the global lock order) and, if every line is available, writes the
- * reservation (held), its priced items and the stock decrement in one statement. Business rejections (unknown SKU,
- * short stock) are returned and write nothing. Runs inside the caller's transaction; the caller must make sure no
- * reservation rows of this order exist yet (the order row lock serialises duplicates of one order).
- * Throws `ReservedByDuplicate` when a concurrent duplicate already wrote rows for the order.
+ * Decides and writes a reservation in one round trip: `orderflow_reserve` (migration 20261130120000) locks the
+ * request's products in ascending id order (the global lock order, so two orders sharing SKUs queue instead of
+ * deadlocking), refuses unknown SKUs, unpublished products and shortages (REJECTED, writing nothing), else writes
+ * the held reservation, its priced items, the stock decrement and the `reserve` movements. `fixedPrices` (SKU ->
+ * cents) keeps the prices an order was first reserved at when a Reset run reserves it again. Runs inside the
+ * caller's transaction; throws `ReservedByDuplicate` when the order already holds reservation rows.
  */
 export async function reserveInTransaction(
   trx: Knex.Transaction,
   orderId: string,
   request: OrderLine[],
   fixedPrices?: ReadonlyMap<string, number>,
-): Promise<ReservationDecision> {
-  // One statement finds and locks the products; ORDER BY id makes PostgreSQL lock them in ascending id order, the
-  // same order every other transaction here uses, so two orders sharing SKUs can never deadlock.
-  const products = await trx<LockedProduct>(TABLES.products)
-    .select('id', 'sku', 'status', 'price_cents', 'stock')
-    .whereIn(
-      'sku',
-      request.map((line) => line.sku),
-    )
-    .orderBy('id')
-    .forUpdate();
-  const decision = decide(request, products, fixedPrices);
-  if (decision.status === 'REJECTED') return decision;
-  // A named (prepared) statement: each connection parses and plans it once, not while every order's product locks
-  // are held (planning this CTE took ~0.5-1 ms, longer than running it). Needs session-level pooling: behind
-  // PgBouncer in transaction mode, enable its max_prepared_statements.
-  const written = await trx
-    .raw<{ rows: { inserted: number }[] }>(WRITE_RESERVATION, [
-      decision.lines.map((line) => line.productId),
-      decision.lines.map((line) => line.sku),
-      decision.lines.map((line) => line.quantity),
-      decision.lines.map((line) => line.unitPriceCents),
-      orderId,
-      RESERVATION_STATUS.held,
-      orderId,
-      orderId,
-    ])
-    .options({ name: 'orderflow_write_reservation' });
-  if (written.rows[0]?.inserted !== decision.lines.length) throw new ReservedByDuplicate();
-  return decision;
+): Promise<ReserveResult> {
+  try {
+    const result = await trx.raw<{ rows: { result: ReserveResult }[] }>(
+      'SELECT orderflow_reserve(?::uuid, ?::text[], ?::integer[], ?::jsonb) AS result',
+      [
+        orderId,
+        request.map((line) => line.sku),
+        request.map((line) => line.quantity),
+        fixedPrices === undefined ? null : JSON.stringify(Object.fromEntries(fixedPrices)),
+      ],
+    );
+    const reserved = result.rows[0]?.result;
+    if (reserved === undefined) throw new Error(`orderflow_reserve returned nothing for order ${orderId}`);
+    return reserved;
+  } catch (error) {
+    if ((error as { code?: unknown }).code === ALREADY_RESERVED) throw new ReservedByDuplicate();
+    throw error;
+  }
 }
 
 /**
@@ -288,11 +222,8 @@ export async function releaseInTransaction(
 export async function commitInTransaction(trx: Knex | Knex.Transaction, orderId: string): Promise<number> {
   // One UPDATE locks the rows it changes; a concurrent duplicate re-checks `status = held` after the lock and skips.
   const result = await trx.raw<{ rows: { committed: number }[] }>(
-    `WITH c AS (UPDATE ${TABLES.stockReservations} SET status = ?, updated_at = now()
-                 WHERE order_id = ? AND status = ? RETURNING product_id, quantity),
-          moved AS (${movementsFrom('c', 'commit')})
-     SELECT count(*)::int AS committed FROM c`,
-    [RESERVATION_STATUS.committed, orderId, RESERVATION_STATUS.held, orderId],
+    'SELECT orderflow_commit_stock(?::uuid) AS committed',
+    [orderId],
   );
   return result.rows[0]?.committed ?? 0;
 }
@@ -304,8 +235,8 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
    * lines are written to `order_items` in the same transaction. Unknown SKUs and shortages are business outcomes
    * (REJECTED), returned rather than thrown, and write nothing. A retry returns the stored reservation unchanged.
    *
-   * While the product rows are locked we do exactly two round trips (lock, write) before COMMIT: on a hot SKU every
-   * order queues on that lock, so its hold time is the throughput limit.
+   * While the product rows are locked there is one round trip (`orderflow_reserve`) before COMMIT: on a hot SKU
+   * every order queues on that lock, so its hold time is the throughput limit.
    */
   async function reserveStock({ orderId, lines }: ReserveStockInput): Promise<ReserveStockResult> {
     const request = validatedRequest(lines);
@@ -314,7 +245,7 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
     if (earlier !== undefined) return earlier;
     try {
       const outcome = await db.transaction(async (trx): Promise<ReservationOutcome> => {
-        const decision = await reserveInTransaction(trx, orderId, request);
+        const decision = (await reserveInTransaction(trx, orderId, request)).outcome;
         if (decision.status === 'REJECTED') {
           // A concurrent duplicate of this call may have reserved (taking the stock we now miss) while we waited.
           return (await storedReservation(trx, orderId, request)) ?? decision;

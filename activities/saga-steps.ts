@@ -18,9 +18,16 @@ import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { markOrderCancelRequested, TABLES } from '../lib/db';
 import { publishOrderEvent } from '../lib/events';
-import { createStockPublisher } from '../lib/stock-events';
+import { createStockPublisher, type ProductStock } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
-import { FAILURE_TYPES, type OrderStatus, type PricedLine, type StatusEvent } from '../workflows/definitions';
+import {
+  FAILURE_TYPES,
+  type OrderLine,
+  type OrderStatus,
+  type PricedLine,
+  type ReservationOutcome,
+  type StatusEvent,
+} from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
   orderConflictFailure,
@@ -39,12 +46,13 @@ import {
 } from './contract';
 import {
   clearReleasedReservation,
-  commitInTransaction,
   releaseInTransaction,
   reservationStatusCounts,
   reserveInTransaction,
   storedReservation,
   validatedRequest,
+  type ReserveResult,
+  type StockAfter,
 } from './inventory';
 import { GatewayUnavailableError, PAYMENT_STATUS, type PaymentGateway } from './payments';
 
@@ -82,8 +90,25 @@ interface Recording {
   failureReason?: string;
 }
 
+/** What a placement recorded and decided, before anything is published. */
+interface Placement {
+  rows: AppendedEvent[];
+  result: { reservation: ReservationOutcome; status: PlaceOrderResult['status']; reserved?: PricedLine[] };
+  /** Each reserved product's stock after the reservation, when this placement reserved. */
+  stocks?: StockAfter[];
+}
+
+/** `{ after }` for a reserved product's stock movement, when the reservation reported its stock. */
+function stockAfter(stocks: StockAfter[] | undefined, productId: number): { after?: ProductStock } {
+  const product = stocks?.find((stock) => stock.productId === productId);
+  return product === undefined ? {} : { after: product };
+}
+
 /** SQLSTATE `no_data_found`, raised by `orderflow_append_event` for an unknown order. */
 const NO_DATA_FOUND = 'P0002';
+
+/** SQLSTATE raised by `orderflow_complete_order` when the order holds no stock (migration 20261130120000). */
+const NO_STOCK_TO_COMMIT = 'OF002';
 
 /** The first charge of an order uses `payment-<orderId>`; after n settled (refunded/declined) charges, `...-<n+1>`. */
 export function chargeIdempotencyKey(orderId: string, settledCharges: number): string {
@@ -125,18 +150,40 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     }
   }
 
-  /** Publishes committed events to the realtime stream, in seq order (at least once: a retry publishes again). */
-  async function publish(orderId: string, rows: AppendedEvent[]): Promise<void> {
-    for (const row of rows) {
-      await publishOrderEvent(redis, redisKeyPrefix, {
-        orderId,
-        customerId: row.customer_id,
-        seq: row.seq,
-        status: row.status,
-        at: row.created_at.toISOString(),
-        detail: row.detail,
-      });
+  /**
+   * Runs one step's SQL function (its own transaction, one round trip) and returns its first row, if any; an
+   * unknown order is a non-retryable `OrderNotRecorded`.
+   */
+  async function callStep<Row>(
+    sql: string,
+    bindings: readonly Knex.RawBinding[],
+    orderId: string,
+  ): Promise<Row | undefined> {
+    try {
+      return (await db.raw<{ rows: Row[] }>(sql, bindings)).rows[0];
+    } catch (error) {
+      if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecordedFailure(orderId);
+      throw error;
     }
+  }
+
+  /**
+   * Publishes committed events to the realtime stream, in seq order (at least once: a retry publishes again), in one
+   * Redis round trip: ioredis sends commands in call order on one connection, so the XADDs keep the seq order.
+   */
+  async function publish(orderId: string, rows: AppendedEvent[]): Promise<void> {
+    await Promise.all(
+      rows.map((row) =>
+        publishOrderEvent(redis, redisKeyPrefix, {
+          orderId,
+          customerId: row.customer_id,
+          seq: row.seq,
+          status: row.status,
+          at: row.created_at.toISOString(),
+          detail: row.detail,
+        }),
+      ),
+    );
   }
 
   /**
@@ -148,79 +195,110 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult> {
     const request = validatedRequest(input.lines);
     const { orderId } = input;
-    const { rows, result } = await db.transaction(async (trx) => {
-      const recorded: AppendedEvent[] = [];
-      const created = await trx(TABLES.orders)
-        .insert({
-          id: orderId,
-          customer_id: input.customerId,
-          status: 'PENDING' satisfies OrderStatus,
-          status_seq: 0,
-          total_cents: 0,
-          currency: input.currency,
-          idempotency_key: input.idempotencyKey ?? null,
-          request_hash: input.requestHash,
-          workflow_id: input.workflowId,
-        })
-        .onConflict()
-        .ignore()
-        .returning('id');
-      if (created.length > 0) {
-        recorded.push(await append(trx, input, { status: 'PENDING', detail: { lines: input.lines } }));
-      } else {
-        const existing = await trx<OrderLockRow>(TABLES.orders)
-          .where({ id: orderId })
-          .forNoKeyUpdate()
-          .first('customer_id');
-        if (existing === undefined || existing.customer_id !== input.customerId) {
-          throw orderConflictFailure(orderId);
-        }
+    const placed = (await placeNewOrder(input, request)) ?? (await reconcilePlacement(input, request));
+    const { rows, result } = placed;
+    // The admin channel's live stock (product.stock, product.low_stock) with the order's events: after commit, one
+    // Redis round trip; the stock publisher never fails the step.
+    await Promise.all([
+      publish(orderId, rows),
+      publishStock(
+        (result.reserved ?? []).map((line) => ({
+          productId: line.productId,
+          kind: 'reserve',
+          quantity: -line.quantity,
+          ...stockAfter(placed.stocks, line.productId),
+        })),
+      ),
+    ]);
+    logger.debug('order placed', { orderId, status: result.status });
+    return { reservation: result.reservation, status: result.status, events: rows.map(toStatusEvent) };
+  }
+
+  /**
+   * The first placement of an order, in one round trip (`orderflow_place_order`, migration 20261130120000): order
+   * row, PENDING, the reservation and RESERVED or REJECTED in one transaction. Undefined when the order row already
+   * exists (a retry, or a Reset run), which `reconcilePlacement` handles.
+   */
+  async function placeNewOrder(input: PlaceOrderInput, request: OrderLine[]): Promise<Placement | undefined> {
+    const result = await db.raw<{ rows: (AppendedEvent & { outcome: ReserveResult | null })[] }>(
+      'SELECT * FROM orderflow_place_order(?::uuid, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::text[], ?::integer[])',
+      [
+        input.orderId,
+        input.customerId,
+        input.currency,
+        input.idempotencyKey ?? null,
+        input.requestHash,
+        input.workflowId,
+        input.eventKeyPrefix,
+        JSON.stringify({ lines: input.lines }),
+        request.map((line) => line.sku),
+        request.map((line) => line.quantity),
+      ],
+    );
+    const reserved = result.rows.at(-1)?.outcome;
+    if (reserved === undefined || reserved === null) return undefined;
+    const { outcome } = reserved;
+    const rows = result.rows.slice(0, -1);
+    if (outcome.status === 'REJECTED') return { rows, result: { reservation: outcome, status: 'REJECTED' } };
+    return {
+      rows,
+      result: { reservation: outcome, status: 'RESERVED', reserved: outcome.lines },
+      ...(reserved.stocks !== undefined ? { stocks: reserved.stocks } : {}),
+    };
+  }
+
+  /**
+   * Placement of an order whose row exists (a retry, or a Reset run): reconciles with what is stored. Committed
+   * stock means the order is COMPLETED (recorded again, nothing else done); held stock is reused; released stock is
+   * reserved again at the prices first reserved. Fails non-retryably when another customer's order holds the id.
+   */
+  async function reconcilePlacement(input: PlaceOrderInput, request: OrderLine[]): Promise<Placement> {
+    const { orderId } = input;
+    return db.transaction(async (trx): Promise<Placement> => {
+      const existing = await trx<OrderLockRow>(TABLES.orders)
+        .where({ id: orderId })
+        .forNoKeyUpdate()
+        .first('customer_id');
+      if (existing === undefined || existing.customer_id !== input.customerId) {
+        throw orderConflictFailure(orderId);
       }
-      const counts = created.length > 0 ? undefined : await reservationStatusCounts(trx, orderId);
-      if (counts !== undefined && counts.committed > 0) {
+      const counts = await reservationStatusCounts(trx, orderId);
+      if (counts.committed > 0) {
         // A Reset run of a completed order: the stock is committed and the money captured; nothing to redo.
         const reservation = await storedReservation(trx, orderId, request);
         if (reservation === undefined) throw new Error(`order ${orderId}: committed lines vanished`);
-        recorded.push(await append(trx, input, { status: 'COMPLETED', detail: { reset: true } }));
-        return { rows: recorded, result: { reservation, status: 'COMPLETED' as const } };
+        const completed = await append(trx, input, { status: 'COMPLETED', detail: { reset: true } });
+        return { rows: [completed], result: { reservation, status: 'COMPLETED' } };
       }
       let reserved: PricedLine[] | undefined;
-      let reservation =
-        counts !== undefined && counts.held > 0 ? await storedReservation(trx, orderId, request) : undefined;
+      let stocks: StockAfter[] | undefined;
+      let reservation = counts.held > 0 ? await storedReservation(trx, orderId, request) : undefined;
       if (reservation === undefined) {
-        const fixedPrices =
-          counts !== undefined && counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined;
-        reservation = await reserveInTransaction(trx, orderId, request, fixedPrices);
+        const fixedPrices = counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined;
+        const decided = await reserveInTransaction(trx, orderId, request, fixedPrices);
+        reservation = decided.outcome;
         if (reservation.status === 'RESERVED') reserved = reservation.lines;
+        stocks = decided.stocks;
       }
       if (reservation.status === 'REJECTED') {
-        recorded.push(
-          await append(trx, input, {
-            status: 'REJECTED',
-            detail: { ...reservation },
-            failureReason: reservation.reason,
-          }),
-        );
-        return { rows: recorded, result: { reservation, status: 'REJECTED' as const } };
+        const rejected = await append(trx, input, {
+          status: 'REJECTED',
+          detail: { ...reservation },
+          failureReason: reservation.reason,
+        });
+        return { rows: [rejected], result: { reservation, status: 'REJECTED' } };
       }
-      recorded.push(
-        await append(trx, input, {
-          status: 'RESERVED',
-          detail: { totalCents: reservation.totalCents, lines: reservation.lines },
-          totalCents: reservation.totalCents,
-        }),
-      );
-      return { rows: recorded, result: { reservation, status: 'RESERVED' as const, reserved } };
+      const recorded = await append(trx, input, {
+        status: 'RESERVED',
+        detail: { totalCents: reservation.totalCents, lines: reservation.lines },
+        totalCents: reservation.totalCents,
+      });
+      return {
+        rows: [recorded],
+        result: { reservation, status: 'RESERVED', ...(reserved ? { reserved } : {}) },
+        ...(stocks !== undefined ? { stocks } : {}),
+      };
     });
-    await publish(orderId, rows);
-    if (result.reserved) {
-      // The admin channel's live stock (product.stock, product.low_stock): after commit, never failing the step.
-      await publishStock(
-        result.reserved.map((line) => ({ productId: line.productId, kind: 'reserve', quantity: -line.quantity })),
-      );
-    }
-    logger.debug('order placed', { orderId, status: result.status });
-    return { reservation: result.reservation, status: result.status, events: rows.map(toStatusEvent) };
   }
 
   /**
@@ -238,26 +316,25 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         nonRetryable: true,
       });
     }
-    const started = await db.transaction(async (trx) => {
-      const order = await trx<OrderLockRow>(TABLES.orders)
-        .where({ id: orderId })
-        .forNoKeyUpdate()
-        .first('cancel_requested_run_id');
-      if (order === undefined) throw orderNotRecordedFailure(orderId);
-      if (order.cancel_requested_run_id === input.runId) return undefined;
-      const [settled] = await trx(TABLES.payments)
-        .where({ order_id: orderId })
-        .whereIn('status', [PAYMENT_STATUS.refunded, PAYMENT_STATUS.declined])
-        .count<{ count: string }[]>({ count: '*' });
-      const idempotencyKey = chargeIdempotencyKey(orderId, Number(settled?.count ?? 0));
-      const charging = await append(trx, input, { status: 'CHARGING', detail: { attempt: input.round } });
-      return { idempotencyKey, charging };
-    });
+    // One round trip (`orderflow_start_charge`): under the order row lock, the cancel mark of this run, the count
+    // of settled charges (which picks the idempotency key) and CHARGING.
+    const started = await callStep<AppendedEvent & { settled_charges: number }>(
+      'SELECT * FROM orderflow_start_charge(?::uuid, ?, ?, ?::jsonb, ?::text[])',
+      [
+        orderId,
+        input.runId,
+        `${input.eventKeyPrefix}/CHARGING`,
+        JSON.stringify({ attempt: input.round }),
+        [PAYMENT_STATUS.refunded, PAYMENT_STATUS.declined],
+      ],
+      orderId,
+    );
     if (started === undefined) {
       logger.info('charge skipped: cancel requested before it started', { orderId });
       return { status: 'cancelled', events: [] };
     }
-    const { idempotencyKey, charging } = started;
+    const charging = started;
+    const idempotencyKey = chargeIdempotencyKey(orderId, started.settled_charges);
     await publish(orderId, [charging]);
     const events = [toStatusEvent(charging)];
 
@@ -280,21 +357,28 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     return { status: 'approved', idempotencyKey, amountCents: outcome.amountCents, events };
   }
 
-  /** Commits the held stock and records COMPLETED in one transaction; a repeat records nothing new. */
+  /**
+   * Commits the held stock and records COMPLETED in one round trip (`orderflow_complete_order`); a repeat records
+   * nothing new. Fails non-retryably (`ReservationLost`) when the order holds no stock, held or committed.
+   */
   async function completeOrder(input: StepInput): Promise<CompleteOrderResult> {
     const { orderId } = input;
-    const completed = await db.transaction(async (trx) => {
-      await trx(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
-      const committed = await commitInTransaction(trx, orderId);
-      if (committed === 0 && (await reservationStatusCounts(trx, orderId)).committed === 0) {
-        throw ApplicationFailure.create({
-          message: `order ${orderId} holds no stock to commit`,
-          type: ACTIVITY_FAILURE_TYPES.reservationLost,
-          nonRetryable: true,
-        });
-      }
-      return append(trx, input, { status: 'COMPLETED' });
-    });
+    let completed: AppendedEvent | undefined;
+    try {
+      completed = await callStep<AppendedEvent>(
+        'SELECT * FROM orderflow_complete_order(?::uuid, ?)',
+        [orderId, `${input.eventKeyPrefix}/COMPLETED`],
+        orderId,
+      );
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== NO_STOCK_TO_COMMIT) throw error;
+      throw ApplicationFailure.create({
+        message: `order ${orderId} holds no stock to commit`,
+        type: ACTIVITY_FAILURE_TYPES.reservationLost,
+        nonRetryable: true,
+      });
+    }
+    if (completed === undefined) throw new Error(`orderflow_complete_order returned nothing for order ${orderId}`);
     await publish(orderId, [completed]);
     return { event: toStatusEvent(completed) };
   }

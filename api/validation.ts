@@ -8,19 +8,14 @@ import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { fieldIssues } from '../lib/field-issues';
+import { ORDER_LINE_LIMITS, orderLinesSchema, SKU_PATTERN, SKU_RULE } from '../lib/order-lines';
 
 export { fieldIssues, formatPath, type FieldIssue } from '../lib/field-issues';
 import { validationError } from './errors';
 
-/** SKU format: upper-case letters, digits and dashes, starting with a letter or digit, at most 64 characters. */
-export const SKU_PATTERN = /^[A-Z0-9][A-Z0-9-]{0,63}$/;
-
-/** Limits of one order. */
+/** Limits of one order: its lines (lib/order-lines.ts) and its headers. */
 export const ORDER_LIMITS = {
-  minLines: 1,
-  maxLines: 50,
-  minQuantity: 1,
-  maxQuantity: 1000,
+  ...ORDER_LINE_LIMITS,
   maxPaymentTokenLength: 200,
   maxIdempotencyKeyLength: 255,
 } as const;
@@ -34,44 +29,13 @@ export const customerIdSchema = storableText({ max: MAX_CUSTOMER_ID_LENGTH });
 /** Page sizes of GET /orders. */
 export const PAGE_LIMITS = { default: 20, max: 100 } as const;
 
-/** One line of POST /orders. */
-export const orderLineSchema = z
-  .strictObject({
-    sku: storableText({
-      max: 64,
-      pattern: { regex: SKU_PATTERN, message: 'must be 1-64 characters of A-Z, 0-9 and "-", not starting with "-"' },
-    }),
-    quantity: z
-      .number({ error: 'must be an integer' })
-      .int({ error: 'must be an integer' })
-      .min(ORDER_LIMITS.minQuantity, { error: `must be at least ${ORDER_LIMITS.minQuantity}` })
-      .max(ORDER_LIMITS.maxQuantity, { error: `must be at most ${ORDER_LIMITS.maxQuantity}` }),
-  })
-  .meta({ id: 'OrderLineInput' });
-
 /**
  * Body of POST /orders. A SKU may appear once per order: a duplicate line is refused (400) rather than merged, so a
  * client's mistake never silently changes quantities (docs/api.md).
  */
 export const createOrderBodySchema = z
   .strictObject({
-    items: z
-      .array(orderLineSchema)
-      .min(ORDER_LIMITS.minLines, { error: `must have at least ${ORDER_LIMITS.minLines} line` })
-      .max(ORDER_LIMITS.maxLines, { error: `must have at most ${ORDER_LIMITS.maxLines} lines` })
-      .superRefine((items, ctx) => {
-        const seen = new Set<string>();
-        items.forEach((item, index) => {
-          if (seen.has(item.sku)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: [index, 'sku'],
-              message: `duplicate SKU ${item.sku}: one line per SKU`,
-            });
-          }
-          seen.add(item.sku);
-        });
-      }),
+    items: orderLinesSchema,
     payment: z.strictObject({
       token: storableText({ max: ORDER_LIMITS.maxPaymentTokenLength, pattern: PRINTABLE_ASCII }),
     }),
@@ -139,9 +103,7 @@ function integerIn(min: number, max: number) {
 }
 
 /** A SKU in a request body or path. */
-export const skuSchema = z
-  .string({ error: 'must be a string' })
-  .regex(SKU_PATTERN, { error: 'must be 1-64 characters of A-Z, 0-9 and "-", not starting with "-"' });
+export const skuSchema = z.string({ error: 'must be a string' }).regex(SKU_PATTERN, { error: SKU_RULE });
 
 const productStatus = z.enum(PRODUCT_STATUSES, { error: `must be one of ${PRODUCT_STATUSES.join(', ')}` });
 

@@ -1,7 +1,8 @@
 /**
  * After-commit publisher of the ledger's live events: `product.stock` for every movement and `product.low_stock`
  * when a movement that took stock left it at or below the product's threshold. Call it once the transaction that
- * recorded the movements has committed; it reads the products' current stock and never throws (a lost event is
+ * recorded the movements has committed; it reads the products' current stock unless every change carries the stock
+ * its statement left (`after`), publishes everything in one Redis round trip, and never throws (a lost event is
  * logged, the ledger in PostgreSQL stays the truth).
  */
 import type Redis from 'ioredis';
@@ -31,6 +32,15 @@ export interface StockChange {
   quantity: number;
   /** The movement's id, when the caller has it. */
   id?: string;
+  /** The product as the statement that moved its stock left it (e.g. `orderflow_reserve`'s `stocks`): no read. */
+  after?: ProductStock;
+}
+
+/** A product's stock and low-stock threshold at one moment. */
+export interface ProductStock {
+  sku: string;
+  stock: number;
+  lowStockThreshold: number;
 }
 
 /** Publishes the events of committed movements; resolves once they are published (or the failure logged). */
@@ -38,40 +48,56 @@ export type StockPublisher = (movements: readonly StockChange[]) => Promise<void
 
 /** Builds the publisher. */
 export function createStockPublisher({ db, redis, redisKeyPrefix, logger }: StockPublisherDeps): StockPublisher {
+  /** The current stock of the moved products that carry no `after`, by id (no query when all do). */
+  async function currentStock(movements: readonly StockChange[]): Promise<Map<number, ProductStock>> {
+    const ids = [...new Set(movements.filter((m) => m.after === undefined).map((m) => m.productId))];
+    if (ids.length === 0) return new Map();
+    const products = await db(TABLES.products)
+      .whereIn('id', ids)
+      .select<{ id: number; sku: string; stock: number; low_stock_threshold: number }[]>(
+        'id',
+        'sku',
+        'stock',
+        'low_stock_threshold',
+      );
+    return new Map(
+      products.map((p) => [p.id, { sku: p.sku, stock: p.stock, lowStockThreshold: p.low_stock_threshold }]),
+    );
+  }
+
   return async (movements) => {
     if (movements.length === 0) return;
     try {
-      const products = await db(TABLES.products)
-        .whereIn('id', [...new Set(movements.map((m) => m.productId))])
-        .select<{ id: number; sku: string; stock: number; low_stock_threshold: number }[]>(
-          'id',
-          'sku',
-          'stock',
-          'low_stock_threshold',
-        );
-      const byId = new Map(products.map((product) => [product.id, product]));
+      const byId = await currentStock(movements);
       const at = new Date().toISOString();
+      const published: Promise<void>[] = [];
       for (const movement of movements) {
-        const product = byId.get(movement.productId);
+        const product = movement.after ?? byId.get(movement.productId);
         if (product === undefined) continue; // deleted since
-        await publishAdminEvent(redis, redisKeyPrefix, {
-          event: PRODUCT_STOCK_EVENT,
-          payload: {
-            sku: product.sku,
-            stock: product.stock,
-            kind: movement.kind,
-            quantity: movement.quantity,
-            movementId: movement.id ?? null,
-            at,
-          },
-        });
-        if (movement.quantity < 0 && product.stock <= product.low_stock_threshold) {
-          await publishAdminEvent(redis, redisKeyPrefix, {
-            event: PRODUCT_LOW_STOCK_EVENT,
-            payload: { sku: product.sku, stock: product.stock, threshold: product.low_stock_threshold, at },
-          });
+        published.push(
+          publishAdminEvent(redis, redisKeyPrefix, {
+            event: PRODUCT_STOCK_EVENT,
+            payload: {
+              sku: product.sku,
+              stock: product.stock,
+              kind: movement.kind,
+              quantity: movement.quantity,
+              movementId: movement.id ?? null,
+              at,
+            },
+          }),
+        );
+        if (movement.quantity < 0 && product.stock <= product.lowStockThreshold) {
+          published.push(
+            publishAdminEvent(redis, redisKeyPrefix, {
+              event: PRODUCT_LOW_STOCK_EVENT,
+              payload: { sku: product.sku, stock: product.stock, threshold: product.lowStockThreshold, at },
+            }),
+          );
         }
       }
+      // ioredis writes commands in call order on one connection: one round trip, events in movement order.
+      await Promise.all(published);
     } catch (error) {
       logger.warn('stock events not published', { movements: movements.length, err: error });
     }

@@ -145,9 +145,8 @@ describe('inventory activities on real PostgreSQL', () => {
     const input = {
       orderId,
       lines: [
-        { sku: b, quantity: 2 },
+        { sku: b, quantity: 3 },
         { sku: a, quantity: 1 },
-        { sku: b, quantity: 1 },
       ],
     };
 
@@ -326,6 +325,14 @@ describe('inventory activities on real PostgreSQL', () => {
     ['no lines', []],
     ['a zero quantity', [{ sku: 'X', quantity: 0 }]],
     ['a fractional quantity', [{ sku: 'X', quantity: 1.5 }]],
+    ['a quantity above the API limit of 1000', [{ sku: 'X', quantity: 1001 }]],
+    [
+      'a repeated SKU (refused, as POST /orders refuses it, not merged)',
+      [
+        { sku: 'X', quantity: 1 },
+        { sku: 'X', quantity: 2 },
+      ],
+    ],
   ])('when the lines have %s, then reserveStock fails without retry', async (_label, lines) => {
     await expect(inventory.reserveStock({ orderId: randomUUID(), lines })).rejects.toMatchObject({
       type: ACTIVITY_FAILURE_TYPES.invalidInput,

@@ -1,0 +1,48 @@
+/**
+ * The order-line contract: what one line of an order is and the limits it must keep, defined once. POST /orders
+ * validates a request's `items` with it (a 400 naming the field, api/validation.ts), and the saga's reservation
+ * steps validate their input with the same schema (a non-retryable `InvalidActivityInput`, activities/inventory.ts),
+ * so a line the API accepts is a line the reservation accepts, and nothing else is.
+ */
+import { z } from 'zod';
+import type { OrderLine } from '../workflows/definitions';
+import { storableText } from './text-schema';
+
+/** SKU format: upper-case letters, digits and dashes, starting with a letter or digit, at most 64 characters. */
+export const SKU_PATTERN = /^[A-Z0-9][A-Z0-9-]{0,63}$/;
+
+/** What `SKU_PATTERN` means, as a validation message. */
+export const SKU_RULE = 'must be 1-64 characters of A-Z, 0-9 and "-", not starting with "-"';
+
+/** Limits of an order's lines: how many lines, and the quantity of one line (units of the SKU). */
+export const ORDER_LINE_LIMITS = { minLines: 1, maxLines: 50, minQuantity: 1, maxQuantity: 1000 } as const;
+
+/** One line of an order: a SKU and a quantity. */
+export const orderLineSchema = z
+  .strictObject({
+    sku: storableText({ max: 64, pattern: { regex: SKU_PATTERN, message: SKU_RULE } }),
+    quantity: z
+      .number({ error: 'must be an integer' })
+      .int({ error: 'must be an integer' })
+      .min(ORDER_LINE_LIMITS.minQuantity, { error: `must be at least ${ORDER_LINE_LIMITS.minQuantity}` })
+      .max(ORDER_LINE_LIMITS.maxQuantity, { error: `must be at most ${ORDER_LINE_LIMITS.maxQuantity}` }),
+  })
+  .meta({ id: 'OrderLineInput' }) satisfies z.ZodType<OrderLine>;
+
+/**
+ * An order's lines: 1 to 50, one line per SKU. A repeated SKU is refused rather than merged, so a client's mistake
+ * never silently changes quantities (docs/api.md, "Duplicate SKUs").
+ */
+export const orderLinesSchema = z
+  .array(orderLineSchema)
+  .min(ORDER_LINE_LIMITS.minLines, { error: `must have at least ${ORDER_LINE_LIMITS.minLines} line` })
+  .max(ORDER_LINE_LIMITS.maxLines, { error: `must have at most ${ORDER_LINE_LIMITS.maxLines} lines` })
+  .superRefine((lines, ctx) => {
+    const seen = new Set<string>();
+    lines.forEach((line, index) => {
+      if (seen.has(line.sku)) {
+        ctx.addIssue({ code: 'custom', path: [index, 'sku'], message: `duplicate SKU ${line.sku}: one line per SKU` });
+      }
+      seen.add(line.sku);
+    });
+  });
