@@ -11,18 +11,7 @@ export const STEP_TIMEOUTS = { startToCloseTimeout: '10s' } as const;
 /** Bookkeeping and stock steps are idempotent and the saga cannot go on without them: retry until they succeed. */
 export const STEP_RETRY = { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' } as const;
 
-/**
- * Compensations must eventually succeed (no stock held, no money kept): unbounded retries, capped backoff.
- *
- * Local activities (the order's first step, NEEDS_ATTENTION, the cancel mark) run inside the workflow task, with no
- * task queue round trip and fewer history events. Their side effect happens before the workflow task that decided it
- * is durable: if that task is lost (worker killed, server restart) and a signal lands first, the retried task may
- * decide otherwise. So only steps that are right whatever a signal decides next are local: placing the order (a
- * cancel then releases it), NEEDS_ATTENTION (a cancel then records CANCELLED above it) and the cancel mark. Every
- * step that moves money or commits stock is a regular activity: scheduling it is what makes the decision durable
- * (with `completeOrder` local, a cancel replayed ahead of it refunded an order whose stock was already committed —
- * found by `npm run chaos`).
- */
+/** Compensations must eventually succeed (no stock held, no money kept): unbounded retries, capped backoff. */
 export const COMPENSATION_RETRY = { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '1m' } as const;
 
 /** One charge attempt, when the order's settings do not say otherwise (a gateway call, slow ones included). */

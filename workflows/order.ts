@@ -87,6 +87,15 @@ async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult>
   const { orderId } = input;
   const { runId } = workflowInfo();
   const currency = input.currency ?? DEFAULT_CURRENCY;
+  // Local activities (the order's first step, NEEDS_ATTENTION, the cancel mark, the terminal check) run inside the
+  // workflow task, with no task queue round trip and fewer history events. Their side effect happens before the
+  // workflow task that decided it is durable: if that task is lost (worker killed, server restart) and a signal lands
+  // first, the retried task may decide otherwise. So only steps that are right whatever a signal decides next are
+  // local: placing the order (a cancel then releases it), NEEDS_ATTENTION (a cancel then records CANCELLED above
+  // it), the cancel mark and the terminal check (it only re-reads and re-asserts). Every step that moves money or
+  // commits stock is a regular activity: scheduling it is what makes the decision durable (with `completeOrder`
+  // local, a cancel replayed ahead of it refunded an order whose stock was already committed, found by
+  // `npm run chaos`). docs/saga.md, "Which steps are local".
   const local = (summary: string) => proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
   const step = (summary: string) => proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
   const undo = (summary: string) =>
