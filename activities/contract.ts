@@ -158,11 +158,23 @@ export interface ChargeOrderInput extends StepInput {
   paymentToken: string;
   /** Payment round (1 + operator retries), shown in the CHARGING event. */
   round: number;
+  /**
+   * Also complete the order once paid (patch `commit-with-charge`): in PAID's transaction, unless a cancel is marked
+   * for this run, commit the held stock and record COMPLETED. Absent for runs of the earlier lean shape.
+   */
+  complete?: boolean;
 }
 
 /** Result of `chargeOrder`; transient gateway failures are thrown (retryable `PaymentGatewayUnavailable`). */
 export type ChargeOrderResult =
-  | { status: 'approved'; idempotencyKey: string; amountCents: number; events: StatusEvent[] }
+  | {
+      status: 'approved';
+      idempotencyKey: string;
+      amountCents: number;
+      /** True when the order was completed with the payment (`complete` was asked and no cancel was marked). */
+      completed?: boolean;
+      events: StatusEvent[];
+    }
   | { status: 'declined'; idempotencyKey: string; reason: string; events: StatusEvent[] }
   /** A cancel was marked for this run before the charge started: nothing was charged. */
   | { status: 'cancelled'; events: StatusEvent[] };

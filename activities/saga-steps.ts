@@ -1,11 +1,15 @@
 /**
  * The lean saga's steps (docs/saga.md): each step is one activity that does its database work AND records the
- * statuses it reaches, so a happy order costs two activity tasks and three workflow tasks:
+ * statuses it reaches, so a happy order costs one activity task and two workflow tasks:
  *
  *   placeOrder (local, first workflow task)  order row + PENDING + stock held + RESERVED, one transaction
- *   chargeOrder                              CHARGING (one transaction), gateway call, PAID (one transaction)
- *   completeOrder                            stock committed + COMPLETED, one transaction
+ *   chargeOrder                              CHARGING (one transaction), gateway call, PAID + stock committed +
+ *                                            COMPLETED (one transaction; PAID alone if a cancel was marked meanwhile)
+ *   completeOrder                            stock committed + COMPLETED, one transaction (zero totals, and lean
+ *                                            orders started before `commit-with-charge`)
  *   compensateOrder (off the happy path)     stock released, every approved payment refunded, CANCELLED / FAILED
+ *
+ * Each transaction is one call of a PL/pgSQL function (migration 20261130120000): one round trip each.
  *
  * Every status goes through `orderflow_append_event` (migration 20261130000000): under the order row lock it finds
  * the event by its key (a retry writes nothing) or appends it with seq = the order's newest seq + 1 and makes it the
@@ -151,16 +155,12 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   }
 
   /**
-   * Runs one step's SQL function (its own transaction, one round trip) and returns its first row, if any; an
-   * unknown order is a non-retryable `OrderNotRecorded`.
+   * Runs one step's SQL function (its own transaction, one round trip) and returns its rows; an unknown order is a
+   * non-retryable `OrderNotRecorded`.
    */
-  async function callStep<Row>(
-    sql: string,
-    bindings: readonly Knex.RawBinding[],
-    orderId: string,
-  ): Promise<Row | undefined> {
+  async function callStep<Row>(sql: string, bindings: readonly Knex.RawBinding[], orderId: string): Promise<Row[]> {
     try {
-      return (await db.raw<{ rows: Row[] }>(sql, bindings)).rows[0];
+      return (await db.raw<{ rows: Row[] }>(sql, bindings)).rows;
     } catch (error) {
       if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecordedFailure(orderId);
       throw error;
@@ -302,10 +302,12 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   }
 
   /**
-   * One charge round: unless a cancel is marked on the order for this run (then nothing is charged), records CHARGING and charges under
-   * the order's current idempotency key — `payment-<orderId>`, or a new one once earlier charges were refunded or
-   * declined (a Reset run charging again) — then records PAID. A decline is a result; a transient gateway failure is
-   * a retryable `PaymentGatewayUnavailable`, so the workflow's retry budget decides when to give up.
+   * One charge round: unless a cancel is marked on the order for this run (then nothing is charged), records
+   * CHARGING and charges under the order's current idempotency key — `payment-<orderId>`, or a new one once earlier
+   * charges were refunded or declined (a Reset run charging again) — then records PAID. With `complete`, PAID's
+   * transaction also commits the held stock and records COMPLETED, unless a cancel was marked for this run while the
+   * charge ran (the workflow then refunds). A decline is a result; a transient gateway failure is a retryable
+   * `PaymentGatewayUnavailable`, so the workflow's retry budget decides when to give up.
    */
   async function chargeOrder(input: ChargeOrderInput): Promise<ChargeOrderResult> {
     const { orderId } = input;
@@ -318,7 +320,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     }
     // One round trip (`orderflow_start_charge`): under the order row lock, the cancel mark of this run, the count
     // of settled charges (which picks the idempotency key) and CHARGING.
-    const started = await callStep<AppendedEvent & { settled_charges: number }>(
+    const [started] = await callStep<AppendedEvent & { settled_charges: number }>(
       'SELECT * FROM orderflow_start_charge(?::uuid, ?, ?, ?::jsonb, ?::text[])',
       [
         orderId,
@@ -351,10 +353,23 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
       const reason = outcome.status === 'refunded' ? 'already_refunded' : (outcome.declineReason ?? 'declined');
       return { status: 'declined', idempotencyKey, reason, events };
     }
-    const paid = await append(db, input, { status: 'PAID', detail: { amountCents: outcome.amountCents } });
-    await publish(orderId, [paid]);
-    events.push(toStatusEvent(paid));
-    return { status: 'approved', idempotencyKey, amountCents: outcome.amountCents, events };
+    // PAID, and with `complete` (unless a cancel is marked for this run) the stock committed and COMPLETED, in one
+    // transaction and one round trip (`orderflow_record_paid`).
+    const recorded = await callStep<AppendedEvent>(
+      'SELECT * FROM orderflow_record_paid(?::uuid, ?, ?, ?::jsonb, ?)',
+      [
+        orderId,
+        input.runId,
+        `${input.eventKeyPrefix}/PAID`,
+        JSON.stringify({ amountCents: outcome.amountCents }),
+        input.complete === true ? `${input.eventKeyPrefix}/COMPLETED` : null,
+      ],
+      orderId,
+    );
+    await publish(orderId, recorded);
+    events.push(...recorded.map(toStatusEvent));
+    const completed = recorded.some((row) => row.status === 'COMPLETED');
+    return { status: 'approved', idempotencyKey, amountCents: outcome.amountCents, completed, events };
   }
 
   /**
@@ -365,7 +380,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     const { orderId } = input;
     let completed: AppendedEvent | undefined;
     try {
-      completed = await callStep<AppendedEvent>(
+      [completed] = await callStep<AppendedEvent>(
         'SELECT * FROM orderflow_complete_order(?::uuid, ?)',
         [orderId, `${input.eventKeyPrefix}/COMPLETED`],
         orderId,

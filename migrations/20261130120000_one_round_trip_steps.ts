@@ -20,6 +20,10 @@ import type { Knex } from 'knex';
  * - `orderflow_start_charge(order, run, key, detail, settled_statuses)`: no rows when a cancel is marked for this
  *   run; else records CHARGING and says how many of the order's charges are settled (refunded or declined), which
  *   picks the charge's idempotency key.
+ * - `orderflow_record_paid(order, run, paid_key, paid_detail, completed_key)`: records PAID; with a
+ *   `completed_key`, and unless a cancel is marked for this run, also commits the held stock and records COMPLETED in
+ *   the same transaction (nothing is committed when the order holds no stock: the saga's `completeOrder` then says
+ *   why). Returns the events it recorded, oldest first.
  * - `orderflow_complete_order(order, key)`: commits the held stock and records COMPLETED; raises SQLSTATE OF002
  *   when the order holds no stock, held or committed (its reservation was lost).
  *
@@ -181,6 +185,31 @@ export async function up(knex: Knex): Promise<void> {
     $fn$`);
 
   await knex.raw(`
+    CREATE FUNCTION orderflow_record_paid(
+      p_order uuid, p_run_id text, p_paid_key text, p_paid_detail jsonb, p_completed_key text
+    ) RETURNS TABLE (seq integer, status text, detail jsonb, created_at timestamptz, customer_id text, inserted boolean)
+    LANGUAGE plpgsql AS $fn$
+    #variable_conflict use_column
+    DECLARE
+      v_mark text;
+    BEGIN
+      SELECT o.cancel_requested_run_id INTO v_mark FROM orders o WHERE o.id = p_order FOR NO KEY UPDATE;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % has not been recorded', p_order USING ERRCODE = 'no_data_found';
+      END IF;
+      RETURN QUERY SELECT * FROM orderflow_append_event(p_order, p_paid_key, 'PAID', p_paid_detail, NULL, NULL);
+      IF p_completed_key IS NULL OR v_mark IS NOT DISTINCT FROM p_run_id THEN
+        RETURN;
+      END IF;
+      IF orderflow_commit_stock(p_order) > 0 OR EXISTS (
+        SELECT 1 FROM stock_reservations r WHERE r.order_id = p_order AND r.status = 'committed'
+      ) THEN
+        RETURN QUERY SELECT * FROM orderflow_append_event(p_order, p_completed_key, 'COMPLETED', '{}'::jsonb, NULL, NULL);
+      END IF;
+    END
+    $fn$`);
+
+  await knex.raw(`
     CREATE FUNCTION orderflow_complete_order(p_order uuid, p_key text)
     RETURNS TABLE (seq integer, status text, detail jsonb, created_at timestamptz, customer_id text, inserted boolean)
     LANGUAGE plpgsql AS $fn$
@@ -203,6 +232,7 @@ export async function up(knex: Knex): Promise<void> {
 /** Drops the functions (the activities of the previous revision do not use them). */
 export async function down(knex: Knex): Promise<void> {
   await knex.raw('DROP FUNCTION IF EXISTS orderflow_complete_order(uuid, text)');
+  await knex.raw('DROP FUNCTION IF EXISTS orderflow_record_paid(uuid, text, text, jsonb, text)');
   await knex.raw('DROP FUNCTION IF EXISTS orderflow_start_charge(uuid, text, text, jsonb, text[])');
   await knex.raw(
     'DROP FUNCTION IF EXISTS orderflow_place_order(uuid, text, text, text, text, text, text, jsonb, text[], integer[])',

@@ -37,6 +37,12 @@ export function paymentIdempotencyKey(orderId: string): string {
  */
 export const LEAN_SAGA_PATCH = 'lean-saga';
 
+/**
+ * `patched()` id of the lean saga whose charge also completes the order (workflows/order.ts): a happy order in 2
+ * workflow tasks and 1 activity task. Lean orders started before it keep a separate `completeOrder` step.
+ */
+export const COMMIT_WITH_CHARGE_PATCH = 'commit-with-charge';
+
 /** Cancel reasons recorded when the canceller gave none. */
 export const CANCEL_REASONS = {
   /** A `cancel` signal (API, CLI, UI) without a usable reason. */

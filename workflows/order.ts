@@ -8,18 +8,22 @@
  *
  * and CANCELLED from any non-terminal status, with stock released and any captured payment refunded.
  *
- * Each step is one activity that records the statuses it reaches, so a happy order is three workflow tasks and two
- * activity tasks (activities/saga-steps.ts):
+ * Each step is one activity that records the statuses it reaches, so a happy order is two workflow tasks and one
+ * activity task (activities/saga-steps.ts):
  *
  *   task 1  placeOrder (local): PENDING + RESERVED in one transaction; answers the `reservation` update; schedules
- *           chargeOrder (CHARGING, gateway, PAID)
- *   task 2  schedules completeOrder (stock committed + COMPLETED)
- *   task 3  completes the workflow
+ *           chargeOrder (CHARGING, gateway, then PAID + stock committed + COMPLETED in one transaction)
+ *   task 2  completes the workflow
+ *
+ * (Lean runs started before the `commit-with-charge` patch, and zero totals, commit in a `completeOrder` step of
+ * their own: three workflow tasks and two activity tasks.)
  *
  * Cancellation is a flag, not a Temporal scope cancellation: the saga runs non-cancellable and checks the flag between
- * steps, so a charge in flight always finishes (and is then refunded) and compensations always run. While a charge is
- * scheduled, the flag is also written to the order row (`markCancelRequested`), so a charge that has not started yet
- * sees it and charges nothing. A Temporal "cancel workflow" request from the UI means the same as the `cancel` signal.
+ * steps, so a charge in flight always finishes and compensations always run. While a charge is scheduled, the flag is
+ * also written to the order row (`markCancelRequested`): a charge that has not started yet sees it and charges
+ * nothing, and a charge that has sees it before committing the stock, records PAID only, and the payment is refunded.
+ * A cancel that reaches the row after the commit is too late: the order is COMPLETED. A Temporal "cancel workflow"
+ * request from the UI means the same as the `cancel` signal.
  */
 import {
   ActivityFailure,
@@ -46,6 +50,7 @@ import {
   DEFAULT_CURRENCY,
   FAILURE_TYPES,
   isTerminal,
+  COMMIT_WITH_CHARGE_PATCH,
   LEAN_SAGA_PATCH,
   paymentIdempotencyKey,
   REQUEST_MISMATCH_FAILURE,
@@ -66,7 +71,9 @@ import { cancelReasonFrom } from './signal-payloads';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
-  return patched(LEAN_SAGA_PATCH) ? leanSaga(input) : orderSagaV1(input);
+  // Newest shape first: a run replays the shape whose marker its history holds (a new run records the newest).
+  if (patched(COMMIT_WITH_CHARGE_PATCH)) return leanSaga(input, { commitWithCharge: true });
+  return patched(LEAN_SAGA_PATCH) ? leanSaga(input, { commitWithCharge: false }) : orderSagaV1(input);
 }
 
 /** What the order waits for, per status, as shown in the Temporal UI's current details. */
@@ -83,7 +90,13 @@ function money(cents: number, currency: string): string {
   return `${(cents / 100).toFixed(2)} ${currency}`;
 }
 
-async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
+/** Variants of the lean saga, by the patch a run was started with. */
+interface LeanShape {
+  /** `commit-with-charge`: the charge also commits the stock and records COMPLETED (no `completeOrder` task). */
+  commitWithCharge: boolean;
+}
+
+async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<OrderWorkflowResult> {
   const { orderId } = input;
   const { runId } = workflowInfo();
   const currency = input.currency ?? DEFAULT_CURRENCY;
@@ -235,6 +248,7 @@ async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult>
         amountCents,
         paymentToken: input.paymentToken,
         round: view.attempts,
+        ...(shape.commitWithCharge ? { complete: true } : {}),
       });
     } catch (error) {
       if (!(error instanceof ActivityFailure)) throw error;
@@ -277,6 +291,11 @@ async function leanSaga(input: OrderWorkflowInput): Promise<OrderWorkflowResult>
       if (charged.status !== 'unavailable') remember(charged.events);
       if (charged.status === 'approved') {
         view.payment = { status: 'approved', idempotencyKey: charged.idempotencyKey, amountCents: charged.amountCents };
+        if (charged.completed === true) {
+          // Committed with the payment: nothing is undone from here on, a cancel that came meanwhile included.
+          show('COMPLETED');
+          return { orderId, status: 'COMPLETED' };
+        }
         show('PAID');
         break;
       }

@@ -82,8 +82,18 @@ afterAll(async () => {
   await dropDatabase(adminUrl(), database);
 });
 
-/** How the order is brought to the status the operator terminates it in; returns a hold to release afterwards. */
-type Setup = (orderId: string) => { token: string; held?: Hold; afterTerminate: 'release' | 'keep' };
+/**
+ * How the order is brought to the status the operator terminates it in (`held` is released afterwards, or kept), and
+ * how it must end: CANCELLED with nothing kept, or COMPLETED when the charge in flight committed the order itself.
+ */
+type Setup = (orderId: string) => {
+  token: string;
+  held?: Hold;
+  afterTerminate: 'release' | 'keep';
+  /** Send a `cancel` signal once the order row reaches this status. */
+  cancelAt?: OrderStatus;
+  ends: 'CANCELLED' | 'COMPLETED';
+};
 
 const CASES: [OrderStatus, Setup][] = [
   // The reservation step is held while the workflow is terminated, then runs anyway: stock held by a dead workflow.
@@ -93,18 +103,31 @@ const CASES: [OrderStatus, Setup][] = [
       token: TEST_TOKENS.ok,
       held: h.hold(orderId, 'placeOrder'),
       afterTerminate: 'release',
+      ends: 'CANCELLED',
     }),
   ],
-  ['RESERVED', (orderId) => ({ token: TEST_TOKENS.ok, held: h.hold(orderId, 'chargeOrder'), afterTerminate: 'keep' })],
-  // tok_slow: the charge is at the gateway when the workflow dies; it is approved anyway and must be refunded.
-  ['CHARGING', () => ({ token: TEST_TOKENS.slow, afterTerminate: 'release' })],
-  ['NEEDS_ATTENTION', () => ({ token: TEST_TOKENS.unavailable, afterTerminate: 'release' })],
+  [
+    'RESERVED',
+    (orderId) => ({
+      token: TEST_TOKENS.ok,
+      held: h.hold(orderId, 'chargeOrder'),
+      afterTerminate: 'keep',
+      ends: 'CANCELLED',
+    }),
+  ],
+  // tok_slow: the charge is at the gateway when the workflow dies; it is approved anyway and, as no cancel was marked,
+  // commits the order in PAID's transaction: COMPLETED, paid once, stock committed, nothing for the reconciler to do.
+  ['CHARGING', () => ({ token: TEST_TOKENS.slow, afterTerminate: 'release', ends: 'COMPLETED' })],
+  ['NEEDS_ATTENTION', () => ({ token: TEST_TOKENS.unavailable, afterTerminate: 'release', ends: 'CANCELLED' })],
+  // A cancel reached the slow charge: PAID without the commit, and the workflow dies before its refund.
   [
     'PAID',
     (orderId) => ({
-      token: TEST_TOKENS.ok,
-      held: h.hold(orderId, 'completeOrder'),
+      token: TEST_TOKENS.slow,
+      held: h.hold(orderId, 'compensateOrder'),
       afterTerminate: 'keep',
+      cancelAt: 'CHARGING',
+      ends: 'CANCELLED',
     }),
   ],
 ];
@@ -134,15 +157,21 @@ describe('reconciliation schedule', () => {
   });
 
   test.each(CASES)(
-    'when an order in %s is terminated, then within two intervals its stock is back, any capture refunded and its status terminal',
+    'when an order in %s is terminated, then within two intervals it is terminal with the books agreeing (nothing kept, or completed by its charge)',
     async (status, setup) => {
       const sku = uniqueSku(`reconcile-${status}`);
       await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
       const probe = orderInput(h.config, [{ sku, quantity: QUANTITY }], TEST_TOKENS.ok);
-      const { token, held, afterTerminate } = setup(probe.orderId);
+      const { token, held, afterTerminate, cancelAt, ends } = setup(probe.orderId);
       const input = { ...probe, paymentToken: token };
       const handle = await startOrder(h.client, h.config, input);
       try {
+        if (cancelAt !== undefined) {
+          await waitFor(`order in ${cancelAt}`, async () =>
+            (await orderRows(h.db, input.orderId)).order?.status === cancelAt ? true : undefined,
+          );
+          await handle.signal(cancelSignal, { reason: 'customer' });
+        }
         if (held !== undefined) await held.reached;
         else {
           await waitFor(`order in ${status}`, async () =>
@@ -163,17 +192,24 @@ describe('reconciliation schedule', () => {
               current.order !== undefined &&
               isTerminal(current.order.status as OrderStatus) &&
               !current.reservations.some((r) => r.status === 'held') &&
-              !current.payments.some((p) => p.status === 'approved');
+              (current.order.status === 'COMPLETED' || !current.payments.some((p) => p.status === 'approved'));
             return settled ? current : undefined;
           },
           REPAIRED_WITHIN_MS,
         );
         expect(Date.now() - terminatedAt).toBeLessThanOrEqual(REPAIRED_WITHIN_MS);
-        expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: RECONCILE_REASONS.terminated });
-        expect(rows.events.at(-1)?.status).toBe('CANCELLED');
-        expect(rows.reservations.map((r) => r.status)).toEqual(['released']);
-        expect(rows.payments.filter((p) => p.status === 'approved')).toEqual([]);
-        expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK);
+        expect(rows.events.at(-1)?.status).toBe(ends);
+        if (ends === 'CANCELLED') {
+          expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: RECONCILE_REASONS.terminated });
+          expect(rows.reservations.map((r) => r.status)).toEqual(['released']);
+          expect(rows.payments.filter((p) => p.status === 'approved')).toEqual([]);
+          expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK);
+        } else {
+          expect(rows.order?.status).toBe('COMPLETED');
+          expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
+          expect(rows.payments.map((p) => p.status)).toEqual(['approved']);
+          expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
+        }
         expect(
           await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [input.orderId] }),
         ).toEqual([]);

@@ -42,15 +42,20 @@ function patchIds(file: string): string[] {
   });
 }
 
-test('the fixtures hold orders of all three shapes: before local-bookkeeping-steps, before lean-saga, and lean', () => {
-  // *.v1.json: regular activities only; *.v2.json: the local-bookkeeping-steps patch; the others: the lean saga.
-  const v1 = files.filter((file) => file.endsWith('.v1.json'));
-  const v2 = files.filter((file) => file.endsWith('.v2.json'));
-  const lean = files.filter((file) => !file.endsWith('.v1.json') && !file.endsWith('.v2.json'));
-  for (const shape of [v1, v2, lean]) expect(shape.length).toBeGreaterThanOrEqual(8);
-  for (const file of v1) expect([file, patchIds(file)]).toEqual([file, []]);
-  for (const file of v2) expect([file, patchIds(file)]).toEqual([file, ['local-bookkeeping-steps']]);
-  for (const file of lean) expect([file, patchIds(file)]).toEqual([file, ['lean-saga']]);
+test('the fixtures hold orders of all four shapes: before local-bookkeeping-steps, before lean-saga, lean, and lean with the commit in the charge', () => {
+  // *.v1.json: regular activities only; *.v2.json: the local-bookkeeping-steps patch; *.v3.json: the lean saga;
+  // the others: commit-with-charge.
+  const shapes: [RegExp, string[]][] = [
+    [/\.v1\.json$/, []],
+    [/\.v2\.json$/, ['local-bookkeeping-steps']],
+    [/\.v3\.json$/, ['lean-saga']],
+    [/^[^.]+\.json$/, ['commit-with-charge']],
+  ];
+  for (const [pattern, patches] of shapes) {
+    const shape = files.filter((file) => pattern.test(file));
+    expect(shape.length).toBeGreaterThanOrEqual(8);
+    for (const file of shape) expect([file, patchIds(file)]).toEqual([file, patches]);
+  }
 });
 
 test('when every recorded history is replayed on the current workflow code, then none is non-deterministic', async () => {

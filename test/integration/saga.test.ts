@@ -367,26 +367,29 @@ describe('cancel', () => {
     expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK - QUANTITY);
   });
 
-  test('when a cancel arrives while the stock is being committed, then the order ends as the workflow says and the rows agree', async () => {
+  test('when a cancel reaches the order row only after the charge committed the stock, then the order stays COMPLETED and the rows agree', async () => {
     const { sku, input } = await newOrder('cancel-committing', 'tok_ok');
-    const hold = h.hold(input.orderId, 'completeOrder');
+    const charge = h.hold(input.orderId, 'chargeOrder');
+    const mark = h.hold(input.orderId, 'markCancelRequested');
     const handle = await startOrder(h.client, h.config, input);
-    await hold.reached;
+    await charge.reached;
 
+    // The workflow takes the cancel while the charge is scheduled; its mark is held until the charge has committed.
     await handle.signal(cancelSignal, { reason: 'late' });
-    // The signal is in the history (it arrived while the committing workflow task was still open).
-    await waitFor('the cancel in the history', async () => {
-      const history = await handle.fetchHistory();
-      return history.events?.some((event) => event.workflowExecutionSignaledEventAttributes) ? true : undefined;
-    });
-    hold.release();
+    await mark.reached;
+    charge.release();
+    await waitFor('the stock committed with the payment', async () =>
+      (await orderRows(h.db, input.orderId)).order?.status === 'COMPLETED' ? true : undefined,
+    );
+    mark.release();
 
     const result = await handle.result();
     const rows = await orderRows(h.db, input.orderId);
-    expect(rows.order?.status).toBe(result.status);
-    await expectInvariants(sku, input.orderId);
     expect(result.status).toBe('COMPLETED');
+    expect(rows.order?.status).toBe('COMPLETED');
+    expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
     expect(rows.payments.map((p) => p.status)).toEqual(['approved']);
+    await expectInvariants(sku, input.orderId);
   });
 });
 
