@@ -22,6 +22,7 @@ import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import { publishOrderEvent, type OrderEvent } from '../lib/events';
 import type { Logger } from '../lib/logger';
+import type { EventRow, OrderRow } from '../lib/rows';
 import type { OrderStatus } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
@@ -40,32 +41,6 @@ export interface OrderRecordDeps {
   redis: Redis;
   redisKeyPrefix: string;
   logger: Logger;
-}
-
-/** An `orders` row. */
-interface OrderRow {
-  id: string;
-  customer_id: string;
-  status: OrderStatus;
-  total_cents: string | number;
-  currency: string;
-  idempotency_key: string | null;
-  request_hash: string;
-  workflow_id: string;
-  failure_reason: string | null;
-  status_seq: number;
-  created_at: Date;
-  updated_at: Date;
-}
-
-/** An `order_events` row. */
-interface EventRow {
-  id: string;
-  order_id: string;
-  seq: number;
-  status: OrderStatus;
-  detail: Record<string, unknown>;
-  created_at: Date;
 }
 
 const EVENT_COLUMNS = ['seq', 'status', 'detail', 'created_at'] as const;

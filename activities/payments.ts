@@ -13,6 +13,7 @@ import type { Knex } from 'knex';
 import type { Config, LatencyRange } from '../lib/config';
 import { TABLES } from '../lib/db';
 import type { Logger } from '../lib/logger';
+import { PAYMENT_STATUS, type PaymentRow, type PaymentStatus } from '../lib/rows';
 import { FAILURE_TYPES } from '../workflows/definitions';
 import {
   ACTIVITY_FAILURE_TYPES,
@@ -37,8 +38,8 @@ export const TEST_TOKENS = {
 /** How many attempts of one idempotency key fail transiently with `tok_flaky` before it is approved. */
 export const FLAKY_FAILURES = 2;
 
-/** `payments.status` values. */
-export const PAYMENT_STATUS = { approved: 'approved', declined: 'declined', refunded: 'refunded' } as const;
+/** `payments.status` values, declared with the row in lib/rows.ts; the steps import them from here. */
+export { PAYMENT_STATUS } from '../lib/rows';
 
 /** A transient gateway failure (timeout, 5xx, outage): the same call may succeed later. */
 export class GatewayUnavailableError extends Error {
@@ -51,7 +52,7 @@ export class GatewayUnavailableError extends Error {
 /** What the gateway answered to a charge; declines are answers, transient failures are thrown. */
 export interface ChargeOutcome {
   /** `refunded` only when replaying a key whose approved charge was refunded since. */
-  status: 'approved' | 'declined' | 'refunded';
+  status: PaymentStatus;
   amountCents: number;
   /** Gateway attempts the stored result took (retries included). */
   attempts: number;
@@ -117,20 +118,6 @@ export async function setGatewaySwitch(db: Knex, name: string, enabled: boolean)
 export async function gatewaySwitchEnabled(db: Knex, name: string): Promise<boolean> {
   const row = await db<SwitchRow>(TABLES.gatewaySwitches).where({ name }).first('enabled');
   return row?.enabled === true;
-}
-
-/** A `payments` row (the ledger). */
-interface PaymentRow {
-  id: number;
-  idempotency_key: string;
-  order_id: string;
-  amount_cents: string | number;
-  status: ChargeOutcome['status'];
-  attempts: number;
-  card_fingerprint: string;
-  decline_reason: string | null;
-  created_at: Date;
-  updated_at: Date;
 }
 
 /** A `payment_attempts` row. */

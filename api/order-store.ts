@@ -5,36 +5,15 @@
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import { exactCents } from '../lib/money';
+import type { EventRow, OrderRow, PaymentRow } from '../lib/rows';
 import { ORDER_STATUSES, type OrderStatus } from '../workflows/definitions';
-import type { OrderItem, OrderPage, OrderSummary, OrderView, Payment, Product } from './schemas';
+import type { OrderItem, OrderPage, OrderSummary, OrderView, Product } from './schemas';
 
-/** An `orders` row as the API needs it; `bigint` columns arrive as strings (read them with `exactCents`). */
-export interface OrderRow {
-  id: string;
-  customer_id: string;
-  status: string;
-  total_cents: string | number;
-  currency: string;
-  idempotency_key: string | null;
-  request_hash: string;
-  failure_reason: string | null;
-  created_at: Date;
-  updated_at: Date;
-}
+/** The `order_events` columns of an order view. */
+type EventView = Pick<EventRow, 'seq' | 'status' | 'detail' | 'created_at'>;
 
-interface EventRow {
-  seq: number;
-  status: string;
-  detail: Record<string, unknown> | null;
-  created_at: Date;
-}
-
-interface PaymentRow {
-  status: Payment['status'];
-  amount_cents: string | number;
-  attempts: number;
-  updated_at: Date;
-}
+/** The `payments` columns of an order view. */
+type PaymentView = Pick<PaymentRow, 'status' | 'amount_cents' | 'attempts' | 'updated_at'>;
 
 /** Narrows a stored status; an unknown value (a newer writer) reads as PENDING rather than failing the request. */
 export function asStatus(value: string): OrderStatus {
@@ -91,7 +70,7 @@ function itemRows(db: Knex, orderId: string): Promise<ItemRow[]> {
 }
 
 /** Reserved lines with prices, else the lines as requested in the first event's detail. */
-function itemsFrom(rows: ItemRow[], firstEvent: EventRow | undefined): OrderItem[] {
+function itemsFrom(rows: ItemRow[], firstEvent: EventView | undefined): OrderItem[] {
   if (rows.length === 0) return linesFromDetail(firstEvent?.detail);
   return rows.map((row) => ({
     sku: row.sku,
@@ -104,7 +83,7 @@ function itemsFrom(rows: ItemRow[], firstEvent: EventRow | undefined): OrderItem
 export async function loadItems(db: Knex, orderId: string): Promise<OrderItem[]> {
   const rows = await itemRows(db, orderId);
   if (rows.length > 0) return itemsFrom(rows, undefined);
-  return itemsFrom(rows, await db(TABLES.orderEvents).where({ order_id: orderId }).orderBy('seq').first<EventRow>());
+  return itemsFrom(rows, await db(TABLES.orderEvents).where({ order_id: orderId }).orderBy('seq').first<EventView>());
 }
 
 /** The full view of GET /orders/:id, from one order row. */
@@ -113,14 +92,14 @@ export async function loadOrderView(db: Knex, row: OrderRow): Promise<OrderView>
     db(TABLES.orderEvents)
       .where({ order_id: row.id })
       .orderBy('seq')
-      .select<EventRow[]>('seq', 'status', 'detail', 'created_at'),
+      .select<EventView[]>('seq', 'status', 'detail', 'created_at'),
     db(TABLES.payments)
       .where({ order_id: row.id })
       .orderBy([
         { column: 'updated_at', order: 'desc' },
         { column: 'id', order: 'desc' },
       ])
-      .first<PaymentRow | undefined>('status', 'amount_cents', 'attempts', 'updated_at'),
+      .first<PaymentView | undefined>('status', 'amount_cents', 'attempts', 'updated_at'),
     itemRows(db, row.id),
   ]);
   const items = itemsFrom(rows, events[0]);
@@ -187,10 +166,16 @@ export interface ListOrdersFilter {
   cursor: Cursor | undefined;
 }
 
+/** The `orders` columns of a list entry. */
+type OrderSummaryRow = Pick<
+  OrderRow,
+  'id' | 'customer_id' | 'status' | 'total_cents' | 'currency' | 'created_at' | 'updated_at'
+>;
+
 /** One page of orders, newest first, with the cursor of the next page. */
 export async function listOrders(db: Knex, filter: ListOrdersFilter): Promise<OrderPage> {
   const query = db(TABLES.orders)
-    .select<(OrderRow & { created_key: string })[]>(
+    .select<(OrderSummaryRow & { created_key: string })[]>(
       'id',
       'customer_id',
       'status',

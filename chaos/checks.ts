@@ -8,7 +8,8 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import { checkInvariants } from '../lib/invariants';
-import { isTerminal, paymentIdempotencyKey, type OrderStatus } from '../workflows/definitions';
+import type * as rows from '../lib/rows';
+import { isTerminal, paymentIdempotencyKey } from '../workflows/definitions';
 import { OUTAGE_EXCUSES, type FaultRecord } from './faults';
 import type { PlacedOrder, RepeatRecord, ServerErrorRecord, UnexpectedAnswer } from './load';
 import type { SocketView } from './sockets';
@@ -62,27 +63,14 @@ export interface CheckInput {
   crashes: readonly Crash[];
 }
 
-interface OrderRow {
-  id: string;
-  customer_id: string;
-  status: OrderStatus;
-  total_cents: string;
-  updated_at: Date;
-}
+/** The `orders` columns the checks read. */
+type OrderRow = Pick<rows.OrderRow, 'id' | 'customer_id' | 'status' | 'total_cents' | 'updated_at'>;
 
-interface PaymentRow {
-  id: number;
-  idempotency_key: string;
-  order_id: string;
-  amount_cents: string;
-  status: 'approved' | 'declined' | 'refunded';
-}
+/** The `payments` columns the checks read. */
+type PaymentRow = Pick<rows.PaymentRow, 'id' | 'idempotency_key' | 'order_id' | 'amount_cents' | 'status'>;
 
-interface EventRow {
-  order_id: string;
-  seq: number;
-  status: OrderStatus;
-}
+/** The `order_events` columns the checks read. */
+type EventRow = Pick<rows.EventRow, 'order_id' | 'seq' | 'status'>;
 
 const iso = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
 

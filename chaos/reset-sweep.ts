@@ -19,6 +19,7 @@ import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
 import { checkInvariants } from '../lib/invariants';
 import { insertProductsWithLedger } from '../lib/ledger';
+import type { EventRow, OrderRow, PaymentRow } from '../lib/rows';
 import {
   cancelSignal,
   isTerminal,
@@ -108,7 +109,7 @@ export interface SweepPath {
 
 /** The `orders` row status of an order, if the row exists. */
 async function rowStatus(db: Knex, orderId: string): Promise<string | undefined> {
-  const row = await db<{ status: string }>(TABLES.orders).where('id', orderId).first('status');
+  const row = await db<OrderRow>(TABLES.orders).where('id', orderId).first('status');
   return row?.status;
 }
 
@@ -352,12 +353,6 @@ export async function runOutcome(client: Client, workflowId: string, runId: stri
   }
 }
 
-interface EventRow {
-  id: string;
-  seq: number;
-  status: string;
-}
-
 /**
  * Checks the books of one order after one run closed; returns what is wrong (empty: all agree). `runId` is the run
  * whose result and search attribute must match the database.
@@ -372,16 +367,12 @@ export async function checkOrder(
   const problems: string[] = [];
   if ('error' in outcome) problems.push(`run did not complete with a result: ${outcome.error}`);
   const [row, events, reservations, payments, described] = await Promise.all([
-    db<{ status: string; total_cents: string }>(TABLES.orders)
-      .where('id', order.orderId)
-      .first('status', 'total_cents'),
+    db<OrderRow>(TABLES.orders).where('id', order.orderId).first('status', 'total_cents'),
     db<EventRow>(TABLES.orderEvents).where('order_id', order.orderId).orderBy('id').select('id', 'seq', 'status'),
     db<{ status: string; quantity: number }>(TABLES.stockReservations)
       .where('order_id', order.orderId)
       .select('status', 'quantity'),
-    db<{ status: string; amount_cents: string }>(TABLES.payments)
-      .where('order_id', order.orderId)
-      .select('status', 'amount_cents'),
+    db<PaymentRow>(TABLES.payments).where('order_id', order.orderId).select('status', 'amount_cents'),
     client.workflow.getHandle(order.workflowId, runId).describe(),
   ]);
   if (row === undefined) return [...problems, 'no orders row'];
@@ -413,10 +404,10 @@ export async function checkOrder(
     );
   }
   if (completed !== committed) problems.push(`${row.status} with ${committedUnits}/${order.quantity} units committed`);
-  if (isTerminal(row.status as OrderStatus) && reservations.some((r) => r.status === 'held')) {
+  if (isTerminal(row.status) && reservations.some((r) => r.status === 'held')) {
     problems.push(`${row.status} keeps stock held`);
   }
-  if (!isTerminal(row.status as OrderStatus)) problems.push(`closed run left the order ${row.status}`);
+  if (!isTerminal(row.status)) problems.push(`closed run left the order ${row.status}`);
 
   const violations = await checkInvariants(db, {
     initialStock: new Map([[order.sku, SWEEP_INITIAL_STOCK]]),

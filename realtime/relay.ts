@@ -31,9 +31,9 @@ import {
 } from '../lib/events';
 import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
+import type * as rows from '../lib/rows';
 import { fieldIssues } from '../lib/field-issues';
 import { normaliseStorableText } from '../lib/storable-text';
-import type { OrderStatus } from '../workflows/definitions';
 import { authenticate, type SocketIdentity } from './auth';
 import { createHttpRoutes } from './http';
 import {
@@ -152,14 +152,9 @@ interface PendingReplay {
   caughtUp: () => void;
 }
 
-interface EventRow {
-  order_id: string;
-  seq: number;
-  status: OrderStatus;
-  detail: Record<string, unknown> | null;
-  created_at: Date | string;
-  customer_id?: string;
-}
+/** The `order_events` columns the relay replays, with the owner when joined with `orders`. */
+type EventRow = Pick<rows.EventRow, 'order_id' | 'seq' | 'status' | 'detail' | 'created_at'> &
+  Partial<Pick<rows.OrderRow, 'customer_id'>>;
 
 function toEvent(row: EventRow, customerId: string): OrderEvent {
   return {

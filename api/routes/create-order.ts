@@ -7,6 +7,7 @@
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { exactCents } from '../../lib/money';
+import type { OrderRow } from '../../lib/rows';
 import type { AuthState, Caller } from '../auth';
 import { readJsonBody } from '../body';
 import { unavailableSkus } from '../catalog-store';
@@ -14,7 +15,7 @@ import type { RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable } from '../errors';
 import { newOrderId, requestHashOf } from '../idempotency';
 import type { ApiMetrics } from '../metrics';
-import { asStatus, findEventDetail, findOrderRow, loadItems, type OrderRow } from '../order-store';
+import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
 import { idempotencyKeyReused, startOrder, workflowInput } from '../order-workflow';
 import type { OrderCreated } from '../schemas';
 import { createOrderBodySchema, idempotencyKeySchema, parseOrThrow } from '../validation';

@@ -1,10 +1,11 @@
 /** GET /orders/:id: the order with its lines, payment and events, from PostgreSQL. Another customer's order is a 404. */
 import type { Knex } from 'knex';
 import type { RouterMiddleware } from '@koa/router';
+import type { OrderRow } from '../../lib/rows';
 import type { AuthState, Caller } from '../auth';
 import type { RouteDeps } from '../deps';
 import { orderNotFound } from '../errors';
-import { findOrderRow, loadOrderView, type OrderRow } from '../order-store';
+import { findOrderRow, loadOrderView } from '../order-store';
 import { orderIdSchema } from '../validation';
 
 /** Loads an order the caller may see, or throws 404 (malformed ids, unknown ids and others' orders alike). */

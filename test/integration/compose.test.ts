@@ -4,7 +4,7 @@
  * `compose-config` program (test/support/compose-config: the same steps as `docker compose config`), offline and
  * without a Docker engine; `npm test` builds it with Go into ~/.cache/orderflow (scripts/test-tools.ts). The checks
  * keep the stack honest as the code changes: every setting lib/config.ts reads reaches every OrderFlow process (the
- * list is parsed from lib/config.ts, never copied), images are pinned, host ports do not clash, the start order
+ * list comes from lib/config.ts's schema, never copied), images are pinned, host ports do not clash, the start order
  * holds, and no secret has a default. Plus the Dockerfile and temporal-config/ facts the stack relies on.
  */
 import { spawnSync } from 'node:child_process';
@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { loadConfig } from '../../lib/config';
+import { loadConfig, SERVICE_VARIABLES } from '../../lib/config';
 import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../../temporal-config/cluster';
 import { DYNAMIC_CONFIG, SEARCH_ATTRIBUTE_TYPES } from '../../temporal-config/dev-server';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
@@ -48,18 +48,8 @@ const SECRET_VALUES: Record<string, string> = {
   PAYLOAD_CODEC_KEYS: `compose-test:${Buffer.alloc(32, 7).toString('base64')}`,
 };
 
-/** Every variable `loadConfig` reads, parsed from its source: `<helper>(env, 'NAME', ...)` calls. */
-function configVariables(): string[] {
-  const source = read('lib/config.ts');
-  const start = source.indexOf('export function loadConfig(');
-  const end = source.indexOf('export function loadConfigOrExit(');
-  expect(start).toBeGreaterThan(-1);
-  expect(end).toBeGreaterThan(start);
-  const names = [...source.slice(start, end).matchAll(/\b[a-zA-Z]+\(env,\s*'([A-Z][A-Z0-9_]*)'/g)].map(
-    (m) => m[1] as string,
-  );
-  return [...new Set(names)].sort();
-}
+/** Every variable `loadConfig` reads, from its schema. */
+const configVariables = (): string[] => [...SERVICE_VARIABLES].sort();
 
 /** A scratch dir with an empty env file, so a developer's .env never leaks into the checks. */
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'orderflow-compose-test-'));

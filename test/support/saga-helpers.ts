@@ -19,6 +19,7 @@ import { createDataConverter } from '../../lib/codec';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
+import type { EventRow, OrderRow, PaymentRow } from '../../lib/rows';
 import { connectClient, connectWorker } from '../../lib/temporal';
 import type { Activities } from '../../activities';
 import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
@@ -218,10 +219,10 @@ export async function waitForStatus(
 
 /** The rows an order leaves behind. */
 export interface OrderRows {
-  order: { status: string; total_cents: string; failure_reason: string | null } | undefined;
-  events: { seq: number; status: string; detail: Record<string, unknown> }[];
+  order: Pick<OrderRow, 'status' | 'total_cents' | 'failure_reason'> | undefined;
+  events: Pick<EventRow, 'seq' | 'status' | 'detail'>[];
   reservations: { product_id: number; quantity: number; status: string }[];
-  payments: { idempotency_key: string; amount_cents: string; status: string; attempts: number }[];
+  payments: Pick<PaymentRow, 'idempotency_key' | 'amount_cents' | 'status' | 'attempts'>[];
 }
 
 /** Reads an order's rows from every table the saga writes. */
