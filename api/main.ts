@@ -14,7 +14,7 @@ import { createRedis } from '../lib/redis';
 import { connectionOptions } from '../lib/temporal';
 import { createApp } from './app';
 import { resolveOptions } from './deps';
-import type { ErrorCode } from './errors';
+import type { ErrorCode } from '../lib/http/errors';
 
 /** The answer to a request still running when the grace period ends: retryable, like every 503 of the API. */
 function answerUnavailable(res: http.ServerResponse, retryAfterSeconds: number): void {

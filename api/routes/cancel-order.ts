@@ -6,11 +6,11 @@
 import type { RouterMiddleware } from '@koa/router';
 import { NOT_CANCELLABLE_STATUSES, type OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../body';
+import { readJsonBody } from '../../lib/http/body';
 import type { RouteDeps } from '../deps';
-import { ApiError } from '../errors';
+import { ApiError } from '../../lib/http/errors';
 import { asStatus, findOrderRow } from '../order-store';
-import { signalCancel } from '../order-workflow';
+import { signalCancel } from '../../lib/order-workflow';
 import { cancelBodySchema, parseOrThrow } from '../validation';
 import { findVisibleOrder } from './get-order';
 

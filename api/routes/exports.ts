@@ -18,10 +18,10 @@ import {
   type ExportWorkflowInput,
 } from '../../workflows/export-definitions';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../body';
+import { readJsonBody } from '../../lib/http/body';
 import type { RouteDeps } from '../deps';
-import { ApiError } from '../errors';
-import { callTemporal } from '../order-workflow';
+import { ApiError } from '../../lib/http/errors';
+import { callTemporal } from '../../lib/order-workflow';
 import type { ExportView } from '../schemas';
 import { createExportBodySchema, exportIdSchema, parseOrThrow } from '../validation';
 

@@ -1,7 +1,8 @@
 /** GET /orders/:id: the order with its lines, payment and events, from PostgreSQL. Another customer's order is a 404. */
 import type { Knex } from 'knex';
 import type { RouterMiddleware } from '@koa/router';
-import type { AuthState, Caller } from '../auth';
+import type { Caller } from '../../lib/auth';
+import type { AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
 import { orderNotFound } from '../errors';
 import { findOrderRow, loadOrderView, type OrderRow } from '../order-store';

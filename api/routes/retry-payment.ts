@@ -7,9 +7,9 @@ import type { RouterMiddleware } from '@koa/router';
 import type { OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
-import { ApiError } from '../errors';
+import { ApiError } from '../../lib/http/errors';
 import { asStatus, findOrderRow } from '../order-store';
-import { signalRetryPayment } from '../order-workflow';
+import { signalRetryPayment } from '../../lib/order-workflow';
 import { findVisibleOrder } from './get-order';
 
 /** The only status in which a payment retry means anything. */

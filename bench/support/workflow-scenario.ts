@@ -7,7 +7,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import { workflowInput } from '../../api/order-workflow';
+import { workflowInput } from '../../lib/order-workflow';
 import { loadConfigOrExit } from '../../lib/config';
 import { reservationUpdate, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import type { BenchOptions } from '../main';
