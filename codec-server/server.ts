@@ -219,5 +219,6 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
     }
     await route(ctx);
   });
-  return http.createServer(app.callback());
+  const handle = app.callback();
+  return http.createServer((req, res) => void handle(req, res));
 }

@@ -168,7 +168,9 @@ async function signalOrder<Args extends unknown[]>(
   ...args: Args
 ): Promise<boolean> {
   try {
-    await callTemporal(client, options, () => client.workflow.getHandle(workflowIdFor(orderId)).signal(signal, ...args));
+    await callTemporal(client, options, () =>
+      client.workflow.getHandle(workflowIdFor(orderId)).signal(signal, ...args),
+    );
     return true;
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) return false;

@@ -134,5 +134,6 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
         await serveStatic(ctx);
     }
   });
-  return app.callback();
+  const handle = app.callback();
+  return (req, res) => void handle(req, res);
 }

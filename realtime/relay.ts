@@ -33,6 +33,7 @@ import {
 import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
 import { fieldIssues } from '../lib/field-issues';
+import { listen } from '../lib/http/listen';
 import { normaliseStorableText } from '../lib/storable-text';
 import type { OrderStatus } from '../workflows/definitions';
 import { authenticate, type SocketIdentity } from './auth';
@@ -449,13 +450,7 @@ export function createRelay(deps: RelayDeps): Relay {
       markPositioned();
     },
     listen(port, host = config.host) {
-      return new Promise((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(port, host, () => {
-          httpServer.off('error', reject);
-          resolve(httpServer.address() as AddressInfo);
-        });
-      });
+      return listen(httpServer, port, host);
     },
     async close() {
       await new Promise<void>((resolve) => {

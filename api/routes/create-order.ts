@@ -11,7 +11,7 @@ import type { Caller } from '../../lib/auth';
 import type { AuthState } from '../auth';
 import { readJsonBody } from '../../lib/http/body';
 import { unavailableSkus } from '../catalog-store';
-import type { RouteDeps } from '../deps';
+import { temporalCallOptions, type RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable } from '../../lib/http/errors';
 import { newOrderId, requestHashOf } from '../idempotency';
 import type { ApiMetrics } from '../metrics';
@@ -118,7 +118,7 @@ async function recordedOrder(deps: RouteDeps, caller: Caller, orderId: string): 
 /** Handler of POST /orders. */
 export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<AuthState> {
   const { config, temporal, options } = deps;
-  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  const call = temporalCallOptions(options);
 
   const respond = (ctx: Parameters<Middleware<AuthState>>[0], order: OrderCreated): void => {
     ctx.status = 201;

@@ -19,7 +19,7 @@ import {
 } from '../../workflows/export-definitions';
 import type { AuthState } from '../auth';
 import { readJsonBody } from '../../lib/http/body';
-import type { RouteDeps } from '../deps';
+import { temporalCallOptions, type RouteDeps } from '../deps';
 import { ApiError } from '../../lib/http/errors';
 import { callTemporal } from '../../lib/order-workflow';
 import type { ExportView } from '../schemas';
@@ -77,7 +77,7 @@ function viewOf(row: ExportRow): ExportView {
 /** Handler of POST /exports. */
 export function postExport(deps: RouteDeps): RouterMiddleware<AuthState> {
   const { db, temporal, config, options } = deps;
-  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  const call = temporalCallOptions(options);
   return async (ctx) => {
     const body = parseOrThrow(createExportBodySchema, await readJsonBody(ctx));
     const exportId = randomUUID();
