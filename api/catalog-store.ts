@@ -13,7 +13,8 @@ import {
   type ProductStatus,
   type RecordedMovement,
 } from '../lib/ledger';
-import { ApiError, productNotFound } from './errors';
+import { ApiError } from '../lib/http/errors';
+import { productNotFound } from './errors';
 import type { Movement, MovementPage, Product, ProductDetail } from './schemas';
 
 interface ProductRow {

@@ -4,6 +4,7 @@ import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
+import type { TemporalCallOptions } from '../lib/order-workflow';
 
 /** Tunables of the API that are not environment configuration. */
 export interface AppOptions {
@@ -41,6 +42,11 @@ export function resolveOptions(options: AppOptions = {}): ResolvedAppOptions {
     isShuttingDown: options.isShuttingDown ?? (() => false),
     processMetrics: options.processMetrics ?? true,
   };
+}
+
+/** The deadline and Retry-After of the Temporal calls a route makes for one request. */
+export function temporalCallOptions(options: ResolvedAppOptions): TemporalCallOptions {
+  return { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
 }
 
 /** Dependencies as the routes see them (options resolved). */

@@ -9,12 +9,13 @@ import { Client, Connection } from '@temporalio/client';
 import { createDataConverter } from '../lib/codec';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
+import type { ErrorCode } from '../lib/http/errors';
+import { listen } from '../lib/http/listen';
 import { createLogger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
 import { connectionOptions } from '../lib/temporal';
 import { createApp } from './app';
 import { resolveOptions } from './deps';
-import type { ErrorCode } from './errors';
 
 /** The answer to a request still running when the grace period ends: retryable, like every 503 of the API. */
 function answerUnavailable(res: http.ServerResponse, retryAfterSeconds: number): void {
@@ -59,12 +60,7 @@ async function main(): Promise<void> {
     void handle(req, res);
   });
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.apiPort, config.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.apiPort;
+  const { port } = await listen(server, config.apiPort, config.host);
   logger.info('api listening', { url: `http://${config.host}:${port}`, taskQueue: config.temporal.taskQueue });
 
   const shutdown = async (signal: string): Promise<void> => {

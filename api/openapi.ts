@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { EXPORT_COLUMNS } from '../lib/export-files';
-import { MAX_BODY_BYTES } from './body';
+import { MAX_BODY_BYTES } from '../lib/http/body';
 import {
   adjustmentInsufficientStockSchema,
   badRequestSchema,

@@ -8,7 +8,7 @@ import type { ParsedUrlQuery } from 'node:querystring';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { storableTextIssue } from '../lib/storable-text';
-import { validationError } from './errors';
+import { validationError } from '../lib/http/errors';
 import { parseOrThrow } from './validation';
 
 /** The query of a route that takes no parameters. */

@@ -8,7 +8,7 @@ import type { Middleware } from 'koa';
 import { redisKeys } from '../lib/events';
 import type { Logger } from '../lib/logger';
 import type { AuthState } from './auth';
-import { ApiError } from './errors';
+import { ApiError } from '../lib/http/errors';
 
 /** Options of `rateLimit`. */
 export interface RateLimitOptions {

@@ -8,7 +8,7 @@ import { storedText } from '../lib/text-schema';
 import { EXPORT_STATUSES } from '../lib/events';
 import { MOVEMENT_KINDS, PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
-import { ERROR_STATUS } from './errors';
+import { ERROR_STATUS, type ErrorCode } from '../lib/http/errors';
 
 const isoTime = z.string().meta({ format: 'date-time', description: 'ISO-8601 timestamp' });
 const orderStatus = z.enum(ORDER_STATUSES).meta({ id: 'OrderStatus' });
@@ -117,7 +117,9 @@ export const readySchema = z
   .strictObject({ status: z.literal('ready'), checks: readinessChecksSchema })
   .meta({ id: 'Ready' });
 
-const errorCode = z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS, ...(keyof typeof ERROR_STATUS)[]]);
+/** The codes the API answers with: all of them but the codec server's own. */
+const API_ERROR_CODES = (Object.keys(ERROR_STATUS) as ErrorCode[]).filter((code) => code !== 'undecodable_payload');
+const errorCode = z.enum(API_ERROR_CODES as [ErrorCode, ...ErrorCode[]]);
 
 /** Every error: a stable code, a human message, and code-specific details. */
 export const errorSchema = z

@@ -3,6 +3,7 @@
  * The same schemas generate the OpenAPI document (api/openapi.ts), so the documented limits are the enforced ones.
  */
 import { z } from 'zod';
+import { customerIdSchema } from '../lib/auth';
 import { MAX_REASON_LENGTH } from '../lib/storable-text';
 import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { PRODUCT_STATUSES } from '../lib/ledger';
@@ -11,7 +12,7 @@ import { fieldIssues } from '../lib/field-issues';
 import { ORDER_LINE_LIMITS, orderLinesSchema, SKU_PATTERN, SKU_RULE } from '../lib/order-lines';
 
 export { fieldIssues, formatPath, type FieldIssue } from '../lib/field-issues';
-import { validationError } from './errors';
+import { validationError } from '../lib/http/errors';
 
 /** Limits of one order: its lines (lib/order-lines.ts) and its headers. */
 export const ORDER_LIMITS = {
@@ -19,12 +20,6 @@ export const ORDER_LIMITS = {
   maxPaymentTokenLength: 200,
   maxIdempotencyKeyLength: 255,
 } as const;
-
-/** Longest customer id (the JWT `sub`, `orders.customer_id varchar(128)`). */
-export const MAX_CUSTOMER_ID_LENGTH = 128;
-
-/** A customer id: the JWT `sub`, and the admins' `?customerId=` filter. */
-export const customerIdSchema = storableText({ max: MAX_CUSTOMER_ID_LENGTH });
 
 /** Page sizes of GET /orders. */
 export const PAGE_LIMITS = { default: 20, max: 100 } as const;

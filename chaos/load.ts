@@ -6,7 +6,7 @@
  * not (its order may or may not exist, which the checks allow for). Every 5xx and every unanswered request is
  * recorded with its time, so the checks can hold it against the fault windows.
  */
-import { signToken } from '../api/auth';
+import { signToken } from '../lib/auth';
 import { requestRoute } from './checks';
 import type { Random } from './options';
 import type { CatalogProduct, Secret } from './stack';

@@ -86,7 +86,7 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
             state.again = false;
             continue;
           }
-          if (ack !== undefined && ack.error !== 'unavailable') return; // refused for good: the catch-up reports it
+          if (ack !== undefined && ack.error !== 'service_unavailable') return; // refused for good: the catch-up reports it
           await sleep(500);
         }
       } finally {

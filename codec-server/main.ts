@@ -4,6 +4,7 @@
  * It holds the payload keys: run it only where operators may reach it, behind TLS outside a developer machine.
  */
 import { loadConfigOrExit } from '../lib/config';
+import { listen } from '../lib/http/listen';
 import { createLogger } from '../lib/logger';
 import { createCodecServer } from './server';
 
@@ -12,12 +13,7 @@ async function main(): Promise<void> {
   const logger = createLogger('codec-server', config.logLevel);
   const server = createCodecServer({ config, logger });
   server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.codecPort, config.host, () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : config.codecPort;
+  const { port } = await listen(server, config.codecPort, config.host);
   logger.info('codec server listening', {
     url: `http://${config.host}:${port}`,
     namespace: config.temporal.namespace,

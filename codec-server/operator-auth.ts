@@ -5,8 +5,8 @@
  * is ticked in its codec settings.
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import { bearerToken, verifyTokenWithExpiry, type Caller } from '../api/auth';
-import { ApiError } from '../api/errors';
+import { bearerToken, verifyTokenWithExpiry, type VerifiedToken } from '../lib/auth';
+import { ApiError } from '../lib/http/errors';
 
 /** Name of the session cookie holding an operator's admin token. */
 export const SESSION_COOKIE = 'orderflow_codec_session';
@@ -27,10 +27,7 @@ export function sessionCookie(header: string | undefined): string | undefined {
 }
 
 /** An admin token's caller and its expiry (seconds since the epoch), after full verification. */
-export interface Operator {
-  caller: Caller;
-  expiresAt: number;
-}
+export type Operator = VerifiedToken;
 
 /** Verifies that `token` is a valid admin token; 401 when it is not valid, 403 when it is not an admin's. */
 export function verifyOperatorToken(token: string, secret: string): Operator {

@@ -4,6 +4,7 @@
  */
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
+import { validationError } from '../lib/http/errors';
 
 /** Most payloads one request may carry; the Web UI sends one event's payloads at a time. */
 export const MAX_PAYLOADS_PER_REQUEST = 1000;
@@ -30,23 +31,12 @@ export interface PayloadJson {
   data?: string;
 }
 
-/** Why a body is not a payloads object: the first offending field and what is wrong with it. */
-export class PayloadJsonError extends Error {
-  constructor(
-    readonly field: string,
-    message: string,
-  ) {
-    super(`${field}: ${message}`);
-    this.name = 'PayloadJsonError';
-  }
-}
-
-/** Parses a request body into payloads; throws `PayloadJsonError` naming the bad field. */
+/** Parses a request body into payloads; 400 `validation_failed` naming the first bad field. */
 export function payloadsFromJson(body: unknown): Payload[] {
   const parsed = payloadsBodySchema.safeParse(body);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw new PayloadJsonError(issue?.path.join('.') || 'body', issue?.message ?? 'expected { payloads: [...] }');
+    throw validationError(issue?.path.join('.') || 'body', issue?.message ?? 'expected { payloads: [...] }');
   }
   return parsed.data.payloads.map((payload) => ({
     metadata: Object.fromEntries(

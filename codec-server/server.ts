@@ -5,19 +5,23 @@
  *
  * Every codec request needs an admin token (operator-auth.ts) and an `X-Namespace` header naming our namespace; CORS
  * admits the configured Web UI origins only, with credentials, and any other browser origin is refused outright.
- * Nothing is cached (`Cache-Control: no-store`), and every decode is logged with the operator who asked.
- * `createCodecServer` never listens: `codec-server/main.ts` and the tests do.
+ * Nothing is cached (`Cache-Control: no-store`), and every decode is logged with the operator who asked. A Koa app
+ * with the API's error path (`lib/http/errors.ts`); `createCodecServer` never listens: `codec-server/main.ts` and
+ * the tests do.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { PayloadCodec } from '@temporalio/common';
-import { bearerToken } from '../api/auth';
-import { ApiError } from '../api/errors';
+import Koa, { type Context } from 'koa';
+import { bearerToken } from '../lib/auth';
 import { createEncryptionCodec, PayloadCodecError } from '../lib/codec';
 import type { Config } from '../lib/config';
+import { readBody, readJsonBody } from '../lib/http/body';
+import { cors, originAllowed } from '../lib/http/cors';
+import { ApiError, errorHandler } from '../lib/http/errors';
 import type { Logger } from '../lib/logger';
 import { authenticateOperator, SESSION_COOKIE, verifyOperatorToken } from './operator-auth';
-import { PayloadJsonError, payloadsFromJson, payloadsToJson } from './payload-json';
+import { payloadsFromJson, payloadsToJson } from './payload-json';
 
 /** The part of the configuration the codec server needs. */
 export type CodecServerConfig = Pick<Config, 'jwtSecret' | 'codecCorsOrigins' | 'temporal' | 'payloadCodecKeys'>;
@@ -30,9 +34,9 @@ export interface CodecServerDeps {
    * @default the encryption codec on `config.payloadCodecKeys`
    */
   codec?: PayloadCodec;
-  logger?: Logger;
+  logger: Logger;
   /**
-   * Largest request body accepted (413 above it). Temporal caps one payload at 2 MiB by default.
+   * Largest request body accepted, in bytes (413 above it). Temporal caps one payload at 2 MiB by default.
    * @default 8 MiB
    */
   maxBodyBytes?: number;
@@ -41,13 +45,11 @@ export interface CodecServerDeps {
 /** Request headers a browser may send (the Web UI sends Content-Type and X-Namespace, Authorization optionally). */
 export const CORS_ALLOWED_HEADERS = ['Authorization', 'Content-Type', 'X-Namespace'] as const;
 
-const CORS_MAX_AGE_SECONDS = 600;
 const DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024;
+/** Largest sign-in form (one token). */
+const MAX_FORM_BYTES = 16 * 1024;
 const SESSION_PATH = '/session';
 const SIGN_OUT_PATH = '/session/signout';
-
-/** A codec failure: the payloads are not ours to decode (unknown key, tampered), answered 422. */
-const UNDECODABLE = { status: 422, code: 'undecodable_payload' } as const;
 
 type Operation = 'encode' | 'decode';
 
@@ -58,55 +60,27 @@ function operationOf(pathname: string): Operation | undefined {
   return undefined;
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  const first = Array.isArray(value) ? value[0] : value;
-  return first === undefined || first.trim() === '' ? undefined : first.trim();
-}
-
-function isHttps(req: IncomingMessage): boolean {
-  return (req.socket as Partial<TLSSocket>).encrypted === true || header(req, 'x-forwarded-proto') === 'https';
+function isHttps(ctx: Context): boolean {
+  return (ctx.req.socket as Partial<TLSSocket>).encrypted === true || ctx.get('X-Forwarded-Proto').trim() === 'https';
 }
 
 /** This server's own origin as a browser would name it (its own pages may post to it). */
-function ownOrigin(req: IncomingMessage): string | undefined {
-  const host = header(req, 'host');
-  return host === undefined ? undefined : `${isHttps(req) ? 'https' : 'http'}://${host}`;
+function ownOrigin(ctx: Context): string | undefined {
+  const host = ctx.get('Host').trim();
+  return host === '' ? undefined : `${isHttps(ctx) ? 'https' : 'http'}://${host}`;
 }
 
-function send(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string | string[]> = {},
-): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': typeof body === 'string' ? 'text/html; charset=utf-8' : 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, error: ApiError | { status: number; code: string; message: string }): void {
-  const headers = error instanceof ApiError ? error.headers : {};
-  const details = error instanceof ApiError ? error.details : {};
-  send(res, error.status, { error: error.code, message: error.message, ...details }, headers);
-}
-
-/** Reads the body up to `limit` bytes; 413 beyond it. */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(header(req, 'content-length') ?? '0');
-  if (declared > limit) throw new ApiError('payload_too_large', `request bodies are limited to ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new ApiError('payload_too_large', `request bodies are limited to ${limit} bytes`);
-    chunks.push(chunk);
+/** Runs the handler of the request's method, or answers 405 with `Allow: allow`. */
+function byMethod(
+  ctx: Context,
+  allow: string,
+  handlers: Partial<Record<'GET' | 'POST', () => Promise<void> | void>>,
+): Promise<void> | void {
+  const handler = handlers[ctx.method as 'GET' | 'POST'];
+  if (handler === undefined) {
+    throw new ApiError('method_not_allowed', `${ctx.method} is not allowed here`, {}, { Allow: allow });
   }
-  return Buffer.concat(chunks);
+  return handler();
 }
 
 function escapeHtml(text: string): string {
@@ -133,50 +107,36 @@ ${body}
 `;
 }
 
-/** The session cookie: script-proof, same-site only, `Secure` whenever the request came over https. */
-function sessionCookieHeader(req: IncomingMessage, token: string, maxAgeSeconds: number): string {
-  const attributes = ['HttpOnly', 'SameSite=Strict', 'Path=/', `Max-Age=${maxAgeSeconds}`];
-  if (isHttps(req)) attributes.push('Secure');
-  return [`${SESSION_COOKIE}=${token}`, ...attributes].join('; ');
-}
-
 const PAGE_HEADERS = {
   'Content-Security-Policy': "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
   'X-Frame-Options': 'DENY',
 };
+
+/** Answers the session page with `body`, setting the session cookie to `cookie` when given. */
+function sendPage(ctx: Context, body: string, cookie?: { token: string; maxAgeSeconds: number }): void {
+  ctx.set(PAGE_HEADERS);
+  if (cookie !== undefined) {
+    // Script-proof, same-site only, `Secure` whenever the request came over https.
+    const attributes = ['HttpOnly', 'SameSite=Strict', 'Path=/', `Max-Age=${cookie.maxAgeSeconds}`];
+    if (isHttps(ctx)) attributes.push('Secure');
+    ctx.set('Set-Cookie', [`${SESSION_COOKIE}=${cookie.token}`, ...attributes].join('; '));
+  }
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.body = sessionPage(body);
+}
 
 /** Creates (does not start) the codec server. */
 export function createCodecServer(deps: CodecServerDeps): http.Server {
   const { config, logger } = deps;
   const codec = deps.codec ?? createEncryptionCodec(config);
   const maxBodyBytes = deps.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const allowedOrigins = new Set(config.codecCorsOrigins);
+  const allowedOrigin = originAllowed(config.codecCorsOrigins);
   const namespace = config.temporal.namespace;
 
-  /** CORS headers for an allowed origin; none for requests without one (CLI, curl, same-origin pages). */
-  const corsHeaders = (origin: string | undefined): Record<string, string> =>
-    origin !== undefined && allowedOrigins.has(origin)
-      ? { 'Access-Control-Allow-Origin': origin, 'Access-Control-Allow-Credentials': 'true' }
-      : {};
-
-  const preflight = (req: IncomingMessage, res: ServerResponse, origin: string | undefined): void => {
-    if (origin === undefined || !allowedOrigins.has(origin)) {
-      sendError(res, new ApiError('forbidden', `origin ${origin ?? '(none)'} may not call this codec server`));
-      return;
-    }
-    res.writeHead(204, {
-      ...corsHeaders(origin),
-      'Access-Control-Allow-Methods': 'POST, GET, OPTIONS',
-      'Access-Control-Allow-Headers': CORS_ALLOWED_HEADERS.join(', '),
-      'Access-Control-Max-Age': String(CORS_MAX_AGE_SECONDS),
-    });
-    res.end();
-  };
-
-  const convert = async (req: IncomingMessage, res: ServerResponse, operation: Operation): Promise<void> => {
-    const operator = authenticateOperator(req.headers, config.jwtSecret);
-    const requested = header(req, 'x-namespace');
-    if (requested === undefined) {
+  const convert = async (ctx: Context, operation: Operation): Promise<void> => {
+    const operator = authenticateOperator(ctx.headers, config.jwtSecret);
+    const requested = ctx.get('X-Namespace').trim();
+    if (requested === '') {
       throw new ApiError('validation_failed', 'the X-Namespace header is required', { field: 'X-Namespace' });
     }
     if (requested !== namespace) {
@@ -184,94 +144,81 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
         field: 'X-Namespace',
       });
     }
-    const contentType = header(req, 'content-type') ?? '';
-    if (!/^application\/json\b/i.test(contentType)) {
-      throw new ApiError('unsupported_media_type', 'send the payloads as Content-Type: application/json');
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse((await readBody(req, maxBodyBytes)).toString('utf8'));
-    } catch (error) {
-      if (error instanceof ApiError) throw error;
-      throw new ApiError('invalid_json', 'the body is not valid JSON');
-    }
-    const payloads = payloadsFromJson(body);
-    const converted = operation === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads);
-    logger?.info(`payloads ${operation}d`, { operator: operator.caller.customerId, namespace, count: payloads.length });
-    send(res, 200, payloadsToJson(converted));
+    const payloads = payloadsFromJson(await readJsonBody(ctx, maxBodyBytes));
+    const converted = await (operation === 'decode' ? codec.decode(payloads) : codec.encode(payloads)).catch(
+      (error: unknown) => {
+        // Not ours to decode (unknown key, tampered with).
+        throw error instanceof PayloadCodecError ? new ApiError('undecodable_payload', error.message) : error;
+      },
+    );
+    logger.info(`payloads ${operation}d`, { operator: operator.caller.customerId, namespace, count: payloads.length });
+    ctx.body = payloadsToJson(converted);
   };
 
-  const signIn = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const form = new URLSearchParams((await readBody(req, 16 * 1024)).toString('utf8'));
-    const authorization = header(req, 'authorization');
-    const token = form.get('token')?.trim() || (authorization !== undefined ? bearerToken(authorization) : undefined);
+  const signIn = async (ctx: Context): Promise<void> => {
+    const form = new URLSearchParams((await readBody(ctx, MAX_FORM_BYTES)).toString('utf8'));
+    const authorization = ctx.get('Authorization').trim();
+    const token = form.get('token')?.trim() || (authorization !== '' ? bearerToken(authorization) : undefined);
     if (token === undefined) {
       throw new ApiError('validation_failed', 'send the admin token as the form field "token"', { field: 'token' });
     }
     const operator = verifyOperatorToken(token, config.jwtSecret);
-    const maxAge = Math.max(0, operator.expiresAt - Math.floor(Date.now() / 1000));
-    const cookie = sessionCookieHeader(req, token, maxAge);
-    logger?.info('codec session started', { operator: operator.caller.customerId });
+    const maxAgeSeconds = Math.max(0, operator.expiresAt - Math.floor(Date.now() / 1000));
+    logger.info('codec session started', { operator: operator.caller.customerId });
     const until = new Date(operator.expiresAt * 1000).toISOString();
     const signedIn = `<p>Signed in as <strong>${escapeHtml(operator.caller.customerId)}</strong> until ${until}.</p>`;
-    send(res, 200, sessionPage(signedIn), { ...PAGE_HEADERS, 'Set-Cookie': cookie });
+    sendPage(ctx, signedIn, { token, maxAgeSeconds });
   };
 
-  const signOut = (req: IncomingMessage, res: ServerResponse): void => {
-    send(res, 200, sessionPage('<p>Signed out.</p>'), {
-      ...PAGE_HEADERS,
-      'Set-Cookie': sessionCookieHeader(req, '', 0),
-    });
-  };
-
-  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const origin = header(req, 'origin');
-    const pathname = new URL(req.url ?? '/', 'http://codec.invalid').pathname;
-    for (const [name, value] of Object.entries(corsHeaders(origin))) res.setHeader(name, value);
-    res.setHeader('Vary', 'Origin');
-    res.setHeader('Cache-Control', 'no-store');
-    res.setHeader('X-Content-Type-Options', 'nosniff');
-
-    if (req.method === 'OPTIONS') return preflight(req, res, origin);
-    // A browser page from any other origin is refused before anything runs, even with the operator's cookie.
-    if (origin !== undefined && !allowedOrigins.has(origin) && origin !== ownOrigin(req)) {
-      throw new ApiError('forbidden', `origin ${origin} may not call this codec server`);
+  const route = (ctx: Context): Promise<void> | void => {
+    const operation = operationOf(ctx.path);
+    if (operation !== undefined) return byMethod(ctx, 'POST, OPTIONS', { POST: () => convert(ctx, operation) });
+    switch (ctx.path) {
+      case '/health':
+        return byMethod(ctx, 'GET', {
+          GET: () => {
+            ctx.body = { status: 'ok' };
+          },
+        });
+      case SESSION_PATH:
+        return byMethod(ctx, 'GET, POST', { GET: () => sendPage(ctx, ''), POST: () => signIn(ctx) });
+      case SIGN_OUT_PATH:
+        return byMethod(ctx, 'POST', {
+          POST: () => sendPage(ctx, '<p>Signed out.</p>', { token: '', maxAgeSeconds: 0 }),
+        });
+      default:
+        throw new ApiError('not_found', `no route ${ctx.path}: use POST /encode, POST /decode or GET /health`);
     }
-
-    const operation = operationOf(pathname);
-    const allow = (methods: string): never => {
-      throw new ApiError(
-        'method_not_allowed',
-        `${req.method ?? 'this method'} is not allowed here`,
-        {},
-        {
-          Allow: methods,
-        },
-      );
-    };
-    if (operation !== undefined) return req.method === 'POST' ? convert(req, res, operation) : allow('POST, OPTIONS');
-    if (pathname === '/health') return req.method === 'GET' ? send(res, 200, { status: 'ok' }) : allow('GET');
-    if (pathname === SESSION_PATH) {
-      if (req.method === 'GET') return send(res, 200, sessionPage(''), PAGE_HEADERS);
-      return req.method === 'POST' ? signIn(req, res) : allow('GET, POST');
-    }
-    if (pathname === SIGN_OUT_PATH) return req.method === 'POST' ? signOut(req, res) : allow('POST');
-    throw new ApiError('not_found', `no route ${pathname}: use POST /encode, POST /decode or GET /health`);
   };
 
-  return http.createServer((req, res) => {
-    route(req, res).catch((error: unknown) => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      if (error instanceof ApiError) return sendError(res, error);
-      if (error instanceof PayloadJsonError) {
-        return sendError(res, new ApiError('validation_failed', error.message, { field: error.field }));
-      }
-      if (error instanceof PayloadCodecError) return sendError(res, { ...UNDECODABLE, message: error.message });
-      logger?.error('codec request failed', { method: req.method, path: req.url?.split('?')[0], error });
-      sendError(res, { status: 500, code: 'internal_error', message: 'internal error' });
-    });
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    ctx.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    await next();
   });
+  // Preflights of the Web UI's origins are answered here; a request without an Origin (CLI, curl) gets no CORS headers.
+  app.use(
+    cors({
+      origins: config.codecCorsOrigins,
+      allowMethods: ['POST', 'GET', 'OPTIONS'],
+      allowHeaders: CORS_ALLOWED_HEADERS,
+      credentials: true,
+    }),
+  );
+  app.use(errorHandler(logger));
+  app.use(async (ctx) => {
+    // A browser page from any other origin is refused before anything runs, even with the operator's cookie.
+    const origin = ctx.get('Origin');
+    if (ctx.method === 'OPTIONS' && allowedOrigin(origin)) {
+      ctx.status = 204; // not a preflight (no Access-Control-Request-Method): nothing to allow
+      return;
+    }
+    if (ctx.method === 'OPTIONS' || (origin !== '' && !allowedOrigin(origin) && origin !== ownOrigin(ctx))) {
+      throw new ApiError('forbidden', `origin ${origin || '(none)'} may not call this codec server`);
+    }
+    await route(ctx);
+  });
+  const handle = app.callback();
+  return http.createServer((req, res) => void handle(req, res));
 }

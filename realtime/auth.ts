@@ -1,8 +1,8 @@
 /**
- * Handshake authentication of the relay: the API's tokens (`api/auth.ts`: HS256 only, `exp` required, claims `sub`
+ * Handshake authentication of the relay: the API's tokens (`lib/auth.ts`: HS256 only, `exp` required, claims `sub`
  * and `role`), read from the Socket.IO handshake `auth: { token }`.
  */
-import { signToken, verifyToken, type Caller } from '../api/auth';
+import { verifyToken, type Caller } from '../lib/auth';
 
 /** Who a socket belongs to, from its verified token. */
 export type SocketIdentity = Caller;
@@ -15,9 +15,4 @@ export function authenticate(token: unknown, secret: string): SocketIdentity | u
   } catch {
     return undefined;
   }
-}
-
-/** Signs a development token (the demo page's `/dev-token` and `npm run watch` use it). */
-export function signDevToken(identity: SocketIdentity, secret: string): string {
-  return signToken(identity.customerId, secret, { role: identity.role });
 }

@@ -5,13 +5,15 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import Koa, { type Context } from 'koa';
 import { z } from 'zod';
+import { signToken } from '../lib/auth';
 import type { Config } from '../lib/config';
-import type { Logger } from '../lib/logger';
 import { fieldIssues } from '../lib/field-issues';
+import { ApiError, errorHandler, validationError } from '../lib/http/errors';
+import type { Logger } from '../lib/logger';
 import { normaliseStorableText } from '../lib/storable-text';
 import { storableText } from '../lib/text-schema';
-import { signDevToken } from './auth';
 
 /** Where the demo page's files live. */
 export const PUBLIC_DIR = path.join(__dirname, 'public');
@@ -46,116 +48,92 @@ export interface HttpRoutesDeps {
   health: () => Record<string, unknown>;
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-    'X-Content-Type-Options': 'nosniff',
-    ...headers,
-  });
-  res.end(text);
-}
-
-function requestHostname(req: IncomingMessage, fallback: string): string {
+function requestHostname(ctx: Context, fallback: string): string {
   try {
-    return new URL(`http://${req.headers.host ?? fallback}`).hostname;
+    return new URL(`http://${ctx.get('Host') || fallback}`).hostname;
   } catch {
     return fallback;
   }
 }
 
-/** Builds the request listener for everything that is not Socket.IO. */
+function noRoute(pathname: string): ApiError {
+  return new ApiError('not_found', `no route ${pathname}`);
+}
+
+/**
+ * Builds the request listener for everything that is not Socket.IO: a Koa app with the API's error path, so the relay
+ * answers the API's error codes (`lib/http/errors.ts`).
+ */
 export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { config, logger, health } = deps;
   const publicDir = path.resolve(deps.publicDir ?? PUBLIC_DIR);
 
-  const serveStatic = async (pathname: string, res: ServerResponse, headOnly: boolean): Promise<void> => {
+  const serveStatic = async (ctx: Context): Promise<void> => {
     let relative: string;
     try {
-      relative = pathname === '/' ? 'index.html' : decodeURIComponent(pathname.slice(1));
+      relative = ctx.path === '/' ? 'index.html' : decodeURIComponent(ctx.path.slice(1));
     } catch {
       relative = '';
     }
     const file = path.resolve(publicDir, relative);
     const type = CONTENT_TYPES[path.extname(file)];
-    if (!file.startsWith(`${publicDir}${path.sep}`) || type === undefined) {
-      sendJson(res, 404, { error: 'not_found', message: `no route ${pathname}` });
-      return;
-    }
+    if (!file.startsWith(`${publicDir}${path.sep}`) || type === undefined) throw noRoute(ctx.path);
     let body: Buffer;
     try {
       body = await readFile(file);
     } catch {
-      sendJson(res, 404, { error: 'not_found', message: `no route ${pathname}` });
-      return;
+      throw noRoute(ctx.path);
     }
-    res.writeHead(200, {
-      'Content-Type': type,
-      'Content-Length': body.length,
-      'Cache-Control': 'no-cache',
-      'X-Content-Type-Options': 'nosniff',
-    });
-    res.end(headOnly ? undefined : body);
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.type = type;
+    ctx.body = body;
   };
 
-  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const url = new URL(req.url ?? '/', 'http://relay');
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      sendJson(
-        res,
-        405,
-        { error: 'method_not_allowed', message: `${req.method ?? '?'} is not allowed` },
-        { Allow: 'GET, HEAD' },
-      );
-      return;
+  const devToken = (ctx: Context): void => {
+    // Minting tokens over HTTP is a demo convenience only; production never answers it.
+    if (config.nodeEnv === 'production') throw noRoute('/dev-token');
+    const params = new URLSearchParams(ctx.querystring);
+    const names = [...params.keys()];
+    const repeated = names.find((name, index) => names.indexOf(name) !== index);
+    const query = devTokenQuerySchema.safeParse(Object.fromEntries(params));
+    if (repeated !== undefined || !query.success) {
+      const issue = query.success
+        ? { field: repeated ?? 'query', message: 'must be given once' }
+        : fieldIssues(query.error, { whole: 'query', unknownKey: 'unknown query parameter' })[0];
+      throw validationError(normaliseStorableText(issue?.field, 64) ?? 'query', issue?.message ?? 'invalid');
     }
-    switch (url.pathname) {
+    const { customer: customerId = 'demo-customer', role = 'customer' } = query.data;
+    ctx.body = { token: signToken(customerId, config.jwtSecret, { role }), customerId, role };
+  };
+
+  const app = new Koa({ proxy: false });
+  app.silent = true;
+  app.use(async (ctx, next) => {
+    ctx.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    await next();
+  });
+  app.use(errorHandler(logger));
+  app.use(async (ctx) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
+      throw new ApiError('method_not_allowed', `${ctx.method} is not allowed`, {}, { Allow: 'GET, HEAD' });
+    }
+    switch (ctx.path) {
       case '/health':
-        sendJson(res, 200, { status: 'ok', ...health() });
+        ctx.body = { status: 'ok', ...health() };
         return;
       case '/config.json':
-        sendJson(res, 200, {
-          apiUrl: deps.apiUrl ?? `http://${requestHostname(req, config.host)}:${config.apiPort}`,
+        ctx.body = {
+          apiUrl: deps.apiUrl ?? `http://${requestHostname(ctx, config.host)}:${config.apiPort}`,
           devTokens: config.nodeEnv !== 'production',
-        });
+        };
         return;
-      case '/dev-token': {
-        // Minting tokens over HTTP is a demo convenience only; production never answers it.
-        if (config.nodeEnv === 'production') {
-          sendJson(res, 404, { error: 'not_found', message: 'no route /dev-token' });
-          return;
-        }
-        const names = [...url.searchParams.keys()];
-        const repeated = names.find((name, index) => names.indexOf(name) !== index);
-        const query = devTokenQuerySchema.safeParse(Object.fromEntries(url.searchParams));
-        if (repeated !== undefined || !query.success) {
-          const issue = query.success
-            ? { field: repeated ?? 'query', message: 'must be given once' }
-            : fieldIssues(query.error, { whole: 'query', unknownKey: 'unknown query parameter' })[0];
-          const field = normaliseStorableText(issue?.field, 64) ?? 'query';
-          sendJson(res, 400, {
-            error: 'validation_failed',
-            field,
-            message: `${field}: ${issue?.message ?? 'invalid'}`,
-          });
-          return;
-        }
-        const { customer: customerId = 'demo-customer', role = 'customer' } = query.data;
-        sendJson(res, 200, { token: signDevToken({ customerId, role }, config.jwtSecret), customerId, role });
+      case '/dev-token':
+        devToken(ctx);
         return;
-      }
       default:
-        await serveStatic(url.pathname, res, req.method === 'HEAD');
+        await serveStatic(ctx);
     }
-  };
-
-  return (req, res) => {
-    route(req, res).catch((error: unknown) => {
-      logger.error('relay http route failed', { url: req.url, error });
-      if (!res.headersSent) sendJson(res, 500, { error: 'internal', message: 'internal error' });
-      else res.destroy();
-    });
-  };
+  });
+  const handle = app.callback();
+  return (req, res) => void handle(req, res);
 }

@@ -1,9 +1,10 @@
 /**
  * What the relay and its clients say to each other beyond `lib/events.ts`: the payload a client receives, the
- * `subscribe` request and its acknowledgement, and the error codes of both.
+ * `subscribe` request and its acknowledgement, and the error codes of both (the API's codes, `lib/http/errors.ts`).
  */
 import { z } from 'zod';
 import type { OrderEvent } from '../lib/events';
+import type { ErrorCode } from '../lib/http/errors';
 
 /** The `order.status` payload a client receives: an `OrderEvent` without the owner's id. */
 export type ClientOrderEvent = Omit<OrderEvent, 'customerId'>;
@@ -23,26 +24,26 @@ export const subscribeRequestSchema = z.strictObject({
   lastSeq: z.number().int().min(0).max(2_147_483_647).optional(),
 });
 
-/** Stable error codes of a refused `subscribe` and of a refused handshake. */
+/** Stable error codes of a refused `subscribe` and of a refused handshake: the API's codes for the same cases. */
 export const REALTIME_ERRORS = {
   /** The payload is not `{ orderId: uuid, lastSeq?: integer >= 0 }`. */
-  invalidPayload: 'invalid_payload',
+  validationFailed: 'validation_failed',
   /** No such order, or it belongs to another customer (the two are indistinguishable on purpose). */
-  orderNotFound: 'order_not_found',
+  notFound: 'not_found',
   /** PostgreSQL could not be read; the client may retry. */
-  unavailable: 'unavailable',
+  serviceUnavailable: 'service_unavailable',
   /** Handshake without a valid HS256 token (connect_error message). */
   unauthorized: 'unauthorized',
-} as const;
+} as const satisfies Record<string, ErrorCode>;
 
 /** A `subscribe` error code. */
 export type SubscribeErrorCode = Exclude<(typeof REALTIME_ERRORS)[keyof typeof REALTIME_ERRORS], 'unauthorized'>;
 
 /**
  * Acknowledgement of a `subscribe`: sent after the replayed events, before live ones resume. A refused payload
- * (`invalid_payload`) names the offending `field` (`payload` for the frame as a whole) and says why in `message`.
+ * (`validation_failed`) names the offending `field` (`payload` for the frame as a whole) and says why in `message`.
  */
 export type SubscribeAck =
   | { ok: true }
-  | { ok: false; error: Exclude<SubscribeErrorCode, 'invalid_payload'> }
-  | { ok: false; error: 'invalid_payload'; field: string; message: string };
+  | { ok: false; error: Exclude<SubscribeErrorCode, 'validation_failed'> }
+  | { ok: false; error: 'validation_failed'; field: string; message: string };

@@ -14,6 +14,7 @@ import { createAdapter } from '@socket.io/redis-streams-adapter';
 import type Redis from 'ioredis';
 import type { RedisOptions } from 'ioredis';
 import type { Knex } from 'knex';
+import { LRUCache } from 'lru-cache';
 import { Server, type Socket } from 'socket.io';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
@@ -33,6 +34,7 @@ import type { Logger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
 import type * as rows from '../lib/rows';
 import { fieldIssues } from '../lib/field-issues';
+import { listen } from '../lib/http/listen';
 import { normaliseStorableText } from '../lib/storable-text';
 import { authenticate, type SocketIdentity } from './auth';
 import { createHttpRoutes } from './http';
@@ -236,23 +238,14 @@ export function createRelay(deps: RelayDeps): Relay {
     }),
   });
 
-  /** Last seq relayed per order, oldest first (a Map keeps insertion order, so it doubles as an LRU). */
-  const relayedSeq = new Map<string, number>();
+  /** Last seq relayed per order, for the `trackedOrders` orders relayed most recently. */
+  const relayedSeq = new LRUCache<string, number>({ max: options.trackedOrders });
   const pending = new Map<string, Set<PendingReplay>>();
   const subscribeQueues = new WeakMap<RelaySocket, Promise<void>>();
 
-  const remember = (orderId: string, seq: number): void => {
-    relayedSeq.delete(orderId);
-    relayedSeq.set(orderId, seq);
-    if (relayedSeq.size > options.trackedOrders) {
-      const oldest = relayedSeq.keys().next().value;
-      if (oldest !== undefined) relayedSeq.delete(oldest);
-    }
-  };
-
   /** Emits one event to the rooms of this relay's sockets, holding it back from sockets still replaying. */
   const emit = (event: OrderEvent): void => {
-    remember(event.orderId, event.seq);
+    relayedSeq.set(event.orderId, event.seq);
     const payload = toClientEvent(event);
     const replays = pending.get(event.orderId);
     let target = io.local.to([ROOMS.customer(event.customerId), ROOMS.order(event.orderId), ROOMS.admin]);
@@ -336,7 +329,7 @@ export function createRelay(deps: RelayDeps): Relay {
       const issue = fieldIssues(request.error, { whole: 'payload' })[0];
       // The field is echoed back: a key the client made up is made storable text first, like any text we send.
       const field = normaliseStorableText(issue?.field, 64) ?? 'payload';
-      reply({ ok: false, error: REALTIME_ERRORS.invalidPayload, field, message: issue?.message ?? 'invalid' });
+      reply({ ok: false, error: REALTIME_ERRORS.validationFailed, field, message: issue?.message ?? 'invalid' });
       return;
     }
     const { orderId, lastSeq = 0 } = request.data;
@@ -346,11 +339,11 @@ export function createRelay(deps: RelayDeps): Relay {
       owner = await db(TABLES.orders).where('id', orderId).first<{ customer_id: string } | undefined>('customer_id');
     } catch (error) {
       logger.warn('subscribe could not read the order', { orderId, error });
-      reply({ ok: false, error: REALTIME_ERRORS.unavailable });
+      reply({ ok: false, error: REALTIME_ERRORS.serviceUnavailable });
       return;
     }
     if (owner === undefined || (identity.role !== 'admin' && owner.customer_id !== identity.customerId)) {
-      reply({ ok: false, error: REALTIME_ERRORS.orderNotFound });
+      reply({ ok: false, error: REALTIME_ERRORS.notFound });
       return;
     }
 
@@ -368,7 +361,7 @@ export function createRelay(deps: RelayDeps): Relay {
         history = await loadEvents(orderId, lastSeq);
       } catch (error) {
         logger.warn('subscribe could not read the order history', { orderId, error });
-        reply({ ok: false, error: REALTIME_ERRORS.unavailable });
+        reply({ ok: false, error: REALTIME_ERRORS.serviceUnavailable });
         return;
       }
       for (const row of history) socket.emit(ORDER_STATUS_EVENT, toClientEvent(toEvent(row, owner.customer_id)));
@@ -452,13 +445,7 @@ export function createRelay(deps: RelayDeps): Relay {
       markPositioned();
     },
     listen(port, host = config.host) {
-      return new Promise((resolve, reject) => {
-        httpServer.once('error', reject);
-        httpServer.listen(port, host, () => {
-          httpServer.off('error', reject);
-          resolve(httpServer.address() as AddressInfo);
-        });
-      });
+      return listen(httpServer, port, host);
     },
     async close() {
       await new Promise<void>((resolve) => {

@@ -29,7 +29,7 @@ import {
 } from './services';
 import { SetupError } from './setup-error';
 import { resolveTemporalCli } from './temporal-cli';
-import { signToken } from '../api/auth';
+import { signToken } from '../lib/auth';
 
 const root = path.resolve(__dirname, '..');
 const say = (line: string): void => {

@@ -4,7 +4,7 @@
  * provider.
  */
 import { parseArgs } from 'node:util';
-import { signToken } from '../api/auth';
+import { signToken } from '../lib/auth';
 import { loadConfigOrExit, parseDuration } from '../lib/config';
 
 const USAGE = 'usage: npm run token -- <customerId> [--admin] [--ttl 12h]';

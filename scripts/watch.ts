@@ -9,7 +9,7 @@ import { io } from 'socket.io-client';
 import { loadConfigOrExit } from '../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
 import { isTerminal } from '../workflows/definitions';
-import { signDevToken } from '../realtime/auth';
+import { signToken } from '../lib/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../realtime/protocol';
 
 const USAGE = 'usage: npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]';
@@ -71,12 +71,9 @@ function main(): void {
   const url = args.url ?? `http://${host}:${config.realtimePort}`;
   const token =
     args.token ??
-    signDevToken(
-      args.customer !== undefined && !args.all
-        ? { customerId: args.customer, role: 'customer' }
-        : { customerId: 'watch-cli', role: 'admin' },
-      config.jwtSecret,
-    );
+    (args.customer !== undefined && !args.all
+      ? signToken(args.customer, config.jwtSecret, { role: 'customer' })
+      : signToken('watch-cli', config.jwtSecret, { role: 'admin' }));
 
   const socket = io(url, { auth: { token }, transports: ['websocket'], reconnectionDelayMax: 2000 });
   const seen = new Map<string, Set<number>>();

@@ -6,25 +6,23 @@
 import type { RouterMiddleware } from '@koa/router';
 import { NOT_CANCELLABLE_STATUSES, type OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../body';
-import type { RouteDeps } from '../deps';
-import { ApiError } from '../errors';
+import { readJsonBody } from '../../lib/http/body';
+import { temporalCallOptions, type RouteDeps } from '../deps';
+import type { ApiError } from '../../lib/http/errors';
+import { orderStatusConflict } from '../errors';
 import { asStatus, findOrderRow } from '../order-store';
-import { signalCancel } from '../order-workflow';
+import { signalCancel } from '../../lib/order-workflow';
 import { cancelBodySchema, parseOrThrow } from '../validation';
 import { findVisibleOrder } from './get-order';
 
 function notCancellable(orderId: string, status: OrderStatus): ApiError {
-  return new ApiError('not_cancellable', `order ${orderId} is ${status} and can no longer be cancelled`, {
-    orderId,
-    status,
-  });
+  return orderStatusConflict('not_cancellable', orderId, status, ' and can no longer be cancelled');
 }
 
 /** Handler of POST /orders/:id/cancel. */
 export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
   const { db, temporal, options } = deps;
-  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  const call = temporalCallOptions(options);
   return async (ctx) => {
     const caller = ctx.state.caller;
     const row = await findVisibleOrder(db, caller, ctx.params.id);

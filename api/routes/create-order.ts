@@ -8,15 +8,16 @@ import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { exactCents } from '../../lib/money';
 import type { OrderRow } from '../../lib/rows';
-import type { AuthState, Caller } from '../auth';
-import { readJsonBody } from '../body';
+import type { Caller } from '../../lib/auth';
+import type { AuthState } from '../auth';
+import { readJsonBody } from '../../lib/http/body';
 import { unavailableSkus } from '../catalog-store';
-import type { RouteDeps } from '../deps';
-import { ApiError, serviceUnavailable } from '../errors';
+import { temporalCallOptions, type RouteDeps } from '../deps';
+import { ApiError, serviceUnavailable } from '../../lib/http/errors';
 import { newOrderId, requestHashOf } from '../idempotency';
 import type { ApiMetrics } from '../metrics';
 import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
-import { idempotencyKeyReused, startOrder, workflowInput } from '../order-workflow';
+import { idempotencyKeyReused, startOrder, workflowInput } from '../../lib/order-workflow';
 import type { OrderCreated } from '../schemas';
 import { createOrderBodySchema, idempotencyKeySchema, parseOrThrow } from '../validation';
 import { DEFAULT_CURRENCY, isTerminal, type ReservationOutcome } from '../../workflows/definitions';
@@ -118,7 +119,7 @@ async function recordedOrder(deps: RouteDeps, caller: Caller, orderId: string): 
 /** Handler of POST /orders. */
 export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<AuthState> {
   const { config, temporal, options } = deps;
-  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  const call = temporalCallOptions(options);
 
   const respond = (ctx: Parameters<Middleware<AuthState>>[0], order: OrderCreated): void => {
     ctx.status = 201;

@@ -18,10 +18,10 @@ import {
   type ExportWorkflowInput,
 } from '../../workflows/export-definitions';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../body';
-import type { RouteDeps } from '../deps';
-import { ApiError } from '../errors';
-import { callTemporal } from '../order-workflow';
+import { readJsonBody } from '../../lib/http/body';
+import { temporalCallOptions, type RouteDeps } from '../deps';
+import { ApiError } from '../../lib/http/errors';
+import { callTemporal } from '../../lib/order-workflow';
 import type { ExportView } from '../schemas';
 import { createExportBodySchema, exportIdSchema, parseOrThrow } from '../validation';
 
@@ -77,7 +77,7 @@ function viewOf(row: ExportRow): ExportView {
 /** Handler of POST /exports. */
 export function postExport(deps: RouteDeps): RouterMiddleware<AuthState> {
   const { db, temporal, config, options } = deps;
-  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  const call = temporalCallOptions(options);
   return async (ctx) => {
     const body = parseOrThrow(createExportBodySchema, await readJsonBody(ctx));
     const exportId = randomUUID();

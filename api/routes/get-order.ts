@@ -2,7 +2,8 @@
 import type { Knex } from 'knex';
 import type { RouterMiddleware } from '@koa/router';
 import type { OrderRow } from '../../lib/rows';
-import type { AuthState, Caller } from '../auth';
+import type { Caller } from '../../lib/auth';
+import type { AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
 import { orderNotFound } from '../errors';
 import { findOrderRow, loadOrderView } from '../order-store';

@@ -6,7 +6,7 @@
 import type { Middleware } from 'koa';
 import type { AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
-import { validationError } from '../errors';
+import { validationError } from '../../lib/http/errors';
 import { decodeCursor, listOrders } from '../order-store';
 import type { QueryState } from '../query';
 import { PAGE_LIMITS, type ListOrdersQuery } from '../validation';

@@ -6,7 +6,7 @@ import type { RouterMiddleware } from '@koa/router';
 import type { Middleware } from 'koa';
 import type { StockPublisher } from '../../lib/stock-events';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../body';
+import { readJsonBody } from '../../lib/http/body';
 import { createProduct, listPublishedProducts, updateProduct } from '../catalog-store';
 import type { RouteDeps } from '../deps';
 import { productNotFound } from '../errors';

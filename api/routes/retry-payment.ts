@@ -6,26 +6,24 @@
 import type { RouterMiddleware } from '@koa/router';
 import type { OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
-import type { RouteDeps } from '../deps';
-import { ApiError } from '../errors';
+import { temporalCallOptions, type RouteDeps } from '../deps';
+import type { ApiError } from '../../lib/http/errors';
+import { orderStatusConflict } from '../errors';
 import { asStatus, findOrderRow } from '../order-store';
-import { signalRetryPayment } from '../order-workflow';
+import { signalRetryPayment } from '../../lib/order-workflow';
 import { findVisibleOrder } from './get-order';
 
 /** The only status in which a payment retry means anything. */
 const ATTENTION: OrderStatus = 'NEEDS_ATTENTION';
 
 function notInAttention(orderId: string, status: OrderStatus): ApiError {
-  return new ApiError('not_in_attention', `order ${orderId} is ${status}, not ${ATTENTION}: nothing to retry`, {
-    orderId,
-    status,
-  });
+  return orderStatusConflict('not_in_attention', orderId, status, `, not ${ATTENTION}: nothing to retry`);
 }
 
 /** Handler of POST /orders/:id/retry-payment. */
 export function retryPayment(deps: RouteDeps): RouterMiddleware<AuthState> {
   const { db, temporal, options } = deps;
-  const call = { timeoutMs: options.temporalTimeoutMs, retryAfterSeconds: options.retryAfterSeconds };
+  const call = temporalCallOptions(options);
   return async (ctx) => {
     const row = await findVisibleOrder(db, ctx.state.caller, ctx.params.id);
     const status = asStatus(row.status);

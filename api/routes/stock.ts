@@ -5,10 +5,10 @@
 import type { RouterMiddleware } from '@koa/router';
 import type { StockPublisher } from '../../lib/stock-events';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../body';
+import { readJsonBody } from '../../lib/http/body';
 import { adjustStock, decodeMovementCursor, listMovements } from '../catalog-store';
 import type { RouteDeps } from '../deps';
-import { validationError } from '../errors';
+import { validationError } from '../../lib/http/errors';
 import {
   listMovementsQuerySchema,
   PAGE_LIMITS,

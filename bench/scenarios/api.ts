@@ -4,30 +4,18 @@
  * validation, idempotency key, Koa) and one by calling `executeUpdateWithStart` directly. Same worker, same Temporal,
  * same database, rounds alternating so load bursts hit both alike. Goal: API p99 <= 1.5 x SDK p99.
  *
- * Needs PostgreSQL (migrated), Redis and Temporal from the environment (DATABASE_URL, REDIS_URL, TEMPORAL_ADDRESS, as
- * `npm start` provides them). Runs its own worker on a private task queue; cleans its rows up afterwards.
+ * Runs on the bench stack: its API process (`api/main.ts`, rate limit out of reach) and its order worker serve both
+ * sides; the SDK side starts on the worker's task queue with the stack's client. Cleans its rows up afterwards.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
-import { createApp } from '../../api/app';
-import { signToken } from '../../api/auth';
-import { requestHashOf } from '../../api/idempotency';
-import { startOrder, workflowInput } from '../../api/order-workflow';
-import { createDataConverter } from '../../lib/codec';
+import { signToken } from '../../lib/auth';
 import { loadConfigOrExit, type Config } from '../../lib/config';
-import { createDb } from '../../lib/db';
 import { checkInvariants } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
-import { createLogger } from '../../lib/logger';
-import { createRedis } from '../../lib/redis';
-import { connectionOptions, connectWorker } from '../../lib/temporal';
-import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
+import { startOrder, workflowInput } from '../../lib/order-workflow';
 import type { BenchOptions, ScenarioResult } from '../main';
 import { removeBenchRows, settle } from '../support/catalog';
 import { round, summarize } from '../support/stats';
@@ -52,16 +40,11 @@ async function measure(count: number, place: (i: number) => Promise<void>): Prom
 }
 
 /** Runs the scenario; `--quick` does one short round per side. */
-export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult> {
+export async function run({ stack, quick, log }: BenchOptions): Promise<ScenarioResult> {
   const base = loadConfigOrExit();
   const runId = randomUUID().slice(0, 8);
-  // A private task queue and a budget no bench can hit: we measure the API, not the rate limit.
-  const config: Config = {
-    ...base,
-    logLevel: 'warn',
-    rateLimitPerMinute: 1_000_000,
-    temporal: { ...base.temporal, taskQueue: `bench-api-${runId}` },
-  };
+  // The SDK side starts where the stack's API does: on its worker's task queue.
+  const config: Config = { ...base, temporal: { ...base.temporal, taskQueue: stack.taskQueue } };
   const rounds = quick ? 1 : 6;
   const perRound = quick ? 40 : 150;
   const warmup = CONCURRENCY * 2;
@@ -71,39 +54,17 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
   const customerPrefix = `bench-api-${runId}-`;
   const customers = { api: `${customerPrefix}api`, sdk: `${customerPrefix}sdk` };
 
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  const db = createDb({ url: config.databaseUrl, poolMax: 20 });
-  const redis = createRedis(config.redisUrl);
-  const logger = createLogger('bench-api', 'warn');
-  // Both sides encrypt payloads like production does (docs/security.md).
-  const dataConverter = createDataConverter(config);
-  const client = new Client({
-    connection: await Connection.connect(connectionOptions(config.temporal)),
-    namespace: config.temporal.namespace,
-    dataConverter,
-  });
-  const connection = await connectWorker(config.temporal);
-  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
-  const activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
-  const worker = await createOrderWorker({
-    connection,
-    config,
-    activities,
-    workflowBundle: await bundleOrderWorkflows(),
-    dataConverter,
-  });
-  const running = worker.run();
-  const app = createApp({ config, db, redis, temporal: client, logger, options: { processMetrics: false } });
-  const handle = app.callback();
-  const server = http.createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/orders`;
+  const { db } = stack;
+  // Both sides encrypt payloads like production does (docs/security.md): the stack's client has the API's codec.
+  const { client } = await stack.temporal();
+  const app = await stack.app();
+  const url = `${app.apiUrl}/orders`;
   const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const token = signToken(customers.api, config.jwtSecret);
   const body = { items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } };
   const payload = JSON.stringify(body);
+  // The update id of every SDK order: any stable hash of the request does (each order is its own workflow).
+  const requestHash = createHash('sha256').update(payload).digest('hex');
 
   try {
     await insertProductsWithLedger(db, [{ sku, name: 'bench (api)', priceCents: 500, stock: perSide * 2 }]);
@@ -141,7 +102,7 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
         customerId: customers.sdk,
         lines: body.items,
         paymentToken: body.payment.token,
-        requestHash: requestHashOf(body),
+        requestHash,
       });
       const result = await startOrder(client, config, input, { timeoutMs: 60_000, retryAfterSeconds: 1 });
       if (result.kind !== 'decided' || result.outcome.status !== 'RESERVED') {
@@ -187,14 +148,7 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     };
   } finally {
     agent.destroy();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    worker.shutdown();
-    await running;
-    await connection.close();
-    await client.connection.close();
     // Leave the database as we found it (payment attempt counters included).
     await removeBenchRows(db, customerPrefix, [sku]);
-    await redis.quit();
-    await db.destroy();
   }
 }

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { loadConfigOrExit } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { exportDirectory } from '../../lib/export-files';

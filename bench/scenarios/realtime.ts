@@ -18,7 +18,7 @@ import { createDb, TABLES } from '../../lib/db';
 import { ORDER_STATUS_EVENT, publishOrderEvent, redisKeys, ROOMS, SUBSCRIBE_EVENT } from '../../lib/events';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
-import { signDevToken } from '../../realtime/auth';
+import { signToken } from '../../lib/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
 import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../main';
@@ -138,7 +138,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
       await Promise.all(
         orders.slice(i, i + 100).map(async (order) => {
           const socket = connect(url, {
-            auth: { token: signDevToken({ customerId: order.customerId, role: 'customer' }, config.jwtSecret) },
+            auth: { token: signToken(order.customerId, config.jwtSecret) },
             transports: ['websocket'],
             forceNew: true,
           });

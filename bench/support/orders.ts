@@ -6,9 +6,8 @@
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { io as connect, type Socket } from 'socket.io-client';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { ORDER_STATUS_EVENT } from '../../lib/events';
-import { signDevToken } from '../../realtime/auth';
 import type { ClientOrderEvent } from '../../realtime/protocol';
 import { isTerminal, workflowIdFor } from '../../workflows/definitions';
 import type { OperationTiming } from './load';
@@ -49,7 +48,7 @@ export async function createOrderClient(options: OrderClientOptions): Promise<Or
   const early = new Map<string, { status: string; at: number }>();
   const waiters = new Map<string, Waiter>();
   const socket: Socket = connect(options.relayUrl, {
-    auth: { token: signDevToken({ customerId: 'bench-admin', role: 'admin' }, options.jwtSecret) },
+    auth: { token: signToken('bench-admin', options.jwtSecret, { role: 'admin' }) },
     transports: ['websocket'],
     forceNew: true,
   });

@@ -1,13 +1,13 @@
 /**
  * What `floor` and `minimal` share: workflows of the bench's own (no API, no relay) started like an order — the
- * options of api/order-workflow.ts startOrder, update-with-start of the `reservation` update — on a bench worker's
+ * options of lib/order-workflow.ts startOrder, update-with-start of the `reservation` update — on a bench worker's
  * queue, at the same fixed concurrency as `spread` and `hot`, each awaited to its result; CPU of Temporal, that worker
  * and the PostgreSQL backends over the load and the pause after it; then the history counts of a sample.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { WithStartWorkflowOperation } from '@temporalio/client';
-import { workflowInput } from '../../api/order-workflow';
+import { workflowInput } from '../../lib/order-workflow';
 import { loadConfigOrExit } from '../../lib/config';
 import { reservationUpdate, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import type { BenchOptions } from '../main';

@@ -4,39 +4,13 @@
 (function () {
   'use strict';
 
+  var page = OrderFlowPage;
+  var $ = page.$;
+  var say = page.say;
+  var api = page.api;
+  var errorText = page.errorText;
   var params = new URLSearchParams(location.search);
-  var $ = function (id) {
-    return document.getElementById(id);
-  };
-  var state = { apiUrl: '', token: '', exportId: null, rows: new Map() };
-
-  function say(text, ok) {
-    $('message').textContent = text || '';
-    $('message').className = ok ? 'message ok' : 'message';
-  }
-
-  function api(method, path, body) {
-    var init = { method: method, headers: { Authorization: 'Bearer ' + state.token } };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(state.apiUrl + path, init).then(function (response) {
-      return response.text().then(function (text) {
-        var parsed = null;
-        try {
-          parsed = text ? JSON.parse(text) : null;
-        } catch (e) {
-          parsed = { error: 'bad_response', message: text };
-        }
-        return { status: response.status, body: parsed };
-      });
-    });
-  }
-
-  function errorText(res) {
-    return (res.body && (res.body.message || res.body.error)) || 'HTTP ' + res.status;
-  }
+  var state = { exportId: null, rows: new Map() };
 
   // --- stock -----------------------------------------------------------------------------------------------------
 
@@ -150,8 +124,8 @@
   // The download needs the bearer token, so it is fetched and handed to the browser as a blob.
   function download(click) {
     click.preventDefault();
-    fetch(state.apiUrl + '/exports/' + state.exportId + '/download', {
-      headers: { Authorization: 'Bearer ' + state.token },
+    fetch(page.session.apiUrl + '/exports/' + state.exportId + '/download', {
+      headers: { Authorization: 'Bearer ' + page.session.token },
     })
       .then(function (response) {
         if (!response.ok) throw new Error('HTTP ' + response.status);
@@ -172,49 +146,23 @@
   // --- start -----------------------------------------------------------------------------------------------------
 
   function connect() {
-    var socket = io({ auth: { token: state.token } });
-    socket.on('connect', function () {
-      $('connection').textContent = 'live';
-      $('connection').className = 'pill pill-on';
-    });
-    socket.on('disconnect', function () {
-      $('connection').textContent = 'reconnecting…';
-      $('connection').className = 'pill pill-off';
-    });
-    socket.on('connect_error', function (error) {
-      $('connection').textContent = error.message === 'unauthorized' ? 'token refused' : 'offline';
-      $('connection').className = 'pill pill-off';
-    });
+    var socket = page.connect();
     socket.on('product.stock', onStock);
     socket.on('product.low_stock', onLowStock);
     socket.on('export.progress', onExportProgress);
-  }
-
-  function devAdminToken() {
-    return fetch('/dev-token?customer=operator&role=admin').then(function (res) {
-      if (!res.ok) throw new Error('no dev token (production relay): pass ?token=<admin jwt>');
-      return res.json().then(function (body) {
-        return body.token;
-      });
-    });
   }
 
   function start() {
     $('adjust-form').addEventListener('submit', adjust);
     $('export').addEventListener('click', startExport);
     $('export-download').addEventListener('click', download);
-    fetch('/config.json')
-      .then(function (res) {
-        return res.json();
-      })
-      .then(function (config) {
-        state.apiUrl = (params.get('api') || config.apiUrl).replace(/\/+$/, '');
-        $('api-url').textContent = state.apiUrl;
-        $('relay-url').textContent = location.origin;
-        return params.get('token') || devAdminToken();
+    page
+      .loadConfig(params)
+      .then(function () {
+        return params.get('token') || page.devToken('operator', 'admin', '?token=<admin jwt>');
       })
       .then(function (token) {
-        state.token = token;
+        page.session.token = token;
         connect();
         return loadStock();
       })

@@ -5,41 +5,17 @@
 
   var TERMINAL = ['COMPLETED', 'REJECTED', 'FAILED', 'CANCELLED'];
   var NOT_CANCELLABLE = ['COMPLETED', 'REJECTED', 'FAILED', 'CANCELLED'];
+  var page = OrderFlowPage;
+  var $ = page.$;
+  var say = page.say;
+  var api = page.api;
   var params = new URLSearchParams(location.search);
-  var $ = function (id) {
-    return document.getElementById(id);
-  };
 
-  var state = { apiUrl: '', token: '', customer: '', socket: null, orders: new Map(), products: [] };
-
-  function say(text, ok) {
-    var el = $('message');
-    el.textContent = text || '';
-    el.className = ok ? 'message ok' : 'message';
-  }
+  var state = { customer: '', socket: null, orders: new Map(), products: [] };
 
   function newKey() {
     if (window.crypto && typeof window.crypto.randomUUID === 'function') return window.crypto.randomUUID();
     return 'k-' + Date.now().toString(36) + '-' + Math.random().toString(36).slice(2);
-  }
-
-  function api(method, path, body, headers) {
-    var init = { method: method, headers: Object.assign({ Authorization: 'Bearer ' + state.token }, headers || {}) };
-    if (body !== undefined) {
-      init.headers['Content-Type'] = 'application/json';
-      init.body = JSON.stringify(body);
-    }
-    return fetch(state.apiUrl + path, init).then(function (response) {
-      return response.text().then(function (text) {
-        var parsed = null;
-        try {
-          parsed = text ? JSON.parse(text) : null;
-        } catch (e) {
-          parsed = { error: 'bad_response', message: text };
-        }
-        return { status: response.status, body: parsed };
-      });
-    });
   }
 
   function money(cents) {
@@ -56,7 +32,7 @@
         renderCatalog();
       })
       .catch(function (error) {
-        say('Cannot load the catalog from ' + state.apiUrl + ': ' + error.message);
+        say('Cannot load the catalog from ' + page.session.apiUrl + ': ' + error.message);
       });
   }
 
@@ -183,12 +159,12 @@
           subscribe(res.body.orderId);
           refreshCatalogSoon();
         } else {
-          say('Order refused: ' + ((res.body && (res.body.message || res.body.error)) || 'HTTP ' + res.status));
+          say('Order refused: ' + page.errorText(res));
           if (res.body && res.body.orderId) subscribe(res.body.orderId);
         }
       })
       .catch(function (error) {
-        say('Cannot reach the API at ' + state.apiUrl + ': ' + error.message);
+        say('Cannot reach the API at ' + page.session.apiUrl + ': ' + error.message);
       })
       .finally(function () {
         button.disabled = false;
@@ -199,7 +175,7 @@
     api('POST', '/orders/' + encodeURIComponent(orderId) + '/cancel')
       .then(function (res) {
         if (res.status === 202) say('Cancel requested for ' + orderId + '.', true);
-        else say('Cannot cancel: ' + ((res.body && (res.body.message || res.body.error)) || 'HTTP ' + res.status));
+        else say('Cannot cancel: ' + page.errorText(res));
       })
       .catch(function (error) {
         say('Cannot reach the API: ' + error.message);
@@ -223,34 +199,17 @@
   // --- start -----------------------------------------------------------------------------------------------------
 
   function connect() {
-    var socket = io({ auth: { token: state.token } });
+    var socket = page.connect();
     state.socket = socket;
     socket.on('connect', function () {
-      $('connection').textContent = 'live';
-      $('connection').className = 'pill pill-on';
       state.orders.forEach(function (entry) {
         if (TERMINAL.indexOf(entry.status) < 0 || contiguousSeq(entry) < entry.events.size) subscribe(entry.orderId);
       });
     });
     socket.on('disconnect', function (reason) {
-      $('connection').textContent = 'reconnecting…';
-      $('connection').className = 'pill pill-off';
       if (reason === 'io server disconnect') socket.connect();
     });
-    socket.on('connect_error', function (error) {
-      $('connection').textContent = error.message === 'unauthorized' ? 'token refused' : 'offline';
-      $('connection').className = 'pill pill-off';
-    });
     socket.on('order.status', addEvent);
-  }
-
-  function devToken(customer) {
-    return fetch('/dev-token?customer=' + encodeURIComponent(customer)).then(function (res) {
-      if (!res.ok) throw new Error('no dev token (production relay): pass ?token=<jwt>');
-      return res.json().then(function (body) {
-        return body.token;
-      });
-    });
   }
 
   function start() {
@@ -261,24 +220,19 @@
       next.searchParams.delete('token');
       location.href = next.toString();
     });
-    fetch('/config.json')
-      .then(function (res) {
-        return res.json();
-      })
-      .then(function (config) {
-        state.apiUrl = (params.get('api') || config.apiUrl).replace(/\/+$/, '');
+    page
+      .loadConfig(params)
+      .then(function () {
         state.customer =
           params.get('customer') ||
           localStorage.getItem('orderflow.customer') ||
           'demo-' + Math.random().toString(36).slice(2, 8);
         localStorage.setItem('orderflow.customer', state.customer);
         $('customer').value = state.customer;
-        $('api-url').textContent = state.apiUrl;
-        $('relay-url').textContent = location.origin;
-        return params.get('token') || devToken(state.customer);
+        return params.get('token') || page.devToken(state.customer, 'customer', '?token=<jwt>');
       })
       .then(function (token) {
-        state.token = token;
+        page.session.token = token;
         connect();
         return Promise.all([loadCatalog(), loadOrders()]);
       })

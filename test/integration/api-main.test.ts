@@ -3,7 +3,7 @@
  * accepting connections, lets the in-flight request finish, closes its clients and exits 0.
  */
 import { randomUUID } from 'node:crypto';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { orderIdFor } from '../../api/idempotency';
 import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';

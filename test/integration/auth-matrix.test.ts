@@ -14,7 +14,7 @@ import path from 'node:path';
 import { defaultPayloadConverter } from '@temporalio/common';
 import jwt from 'jsonwebtoken';
 import { io as connectSocket } from 'socket.io-client';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { resolveOptions } from '../../api/deps';
 import { createMetrics } from '../../api/metrics';
 import { API_OPERATIONS, openApiPath } from '../../api/openapi';
@@ -445,7 +445,7 @@ type SocketCell =
   | 'connected'
   | 'connect_error unauthorized'
   | 'ack ok, history replayed'
-  | 'ack order_not_found, nothing replayed'
+  | 'ack not_found, nothing replayed'
   | 'received'
   | 'not received';
 
@@ -467,7 +467,7 @@ interface SocketRow {
 }
 
 const SUBSCRIBED: SocketCell = 'ack ok, history replayed';
-const NOT_FOUND: SocketCell = 'ack order_not_found, nothing replayed';
+const NOT_FOUND: SocketCell = 'ack not_found, nothing replayed';
 
 /** Subscribes to `orderId` from seq 0 and checks that the replay is the whole stored history, or nothing. */
 async function subscribeCell(fx: Fixtures, client: TestClient, orderId: string): Promise<SocketCell> {
@@ -478,7 +478,7 @@ async function subscribeCell(fx: Fixtures, client: TestClient, orderId: string):
     expect(replayed).toEqual(stored);
     return SUBSCRIBED;
   }
-  expect(ack).toEqual({ ok: false, error: REALTIME_ERRORS.orderNotFound });
+  expect(ack).toEqual({ ok: false, error: REALTIME_ERRORS.notFound });
   expect(replayed).toEqual([]);
   return NOT_FOUND;
 }

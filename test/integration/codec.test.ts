@@ -12,7 +12,7 @@ import { Runtime, type Worker } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { SESSION_COOKIE } from '../../codec-server/operator-auth';
 import { createCodecServer } from '../../codec-server/server';
 import {

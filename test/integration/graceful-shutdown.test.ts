@@ -20,7 +20,7 @@ import path from 'node:path';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { io as connectSocket, type Socket } from 'socket.io-client';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { orderIdFor } from '../../api/idempotency';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';

@@ -11,7 +11,7 @@ import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { createInventoryActivities } from '../../activities/inventory';
 import { adjustStock } from '../../api/catalog-store';
-import { ApiError } from '../../api/errors';
+import { ApiError } from '../../lib/http/errors';
 import { TABLES } from '../../lib/db';
 import { PRODUCT_LOW_STOCK_EVENT, PRODUCT_STOCK_EVENT, redisKeys, type AdminMessage } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';

@@ -68,14 +68,14 @@ describe('subscribe frames', () => {
         if (Buffer.isBuffer(frame) || !validSubscribe(sent)) {
           expect(ack).toEqual({
             ok: false,
-            error: REALTIME_ERRORS.invalidPayload,
+            error: REALTIME_ERRORS.validationFailed,
             field: expect.any(String),
             message: expect.any(String),
           });
         } else if (asOwner && sent.orderId.toLowerCase() === orderId) {
           expect(ack).toEqual({ ok: true });
         } else {
-          expect(ack).toEqual({ ok: false, error: REALTIME_ERRORS.orderNotFound });
+          expect(ack).toEqual({ ok: false, error: REALTIME_ERRORS.notFound });
         }
         expect(await snapshot(h.db)).toEqual(baseline);
       }),

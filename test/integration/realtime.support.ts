@@ -14,7 +14,7 @@ import { ORDER_STATUS_EVENT, publishOrderEvent, SUBSCRIBE_EVENT, type OrderEvent
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
 import type { OrderStatus } from '../../workflows/definitions';
-import { signDevToken } from '../../realtime/auth';
+import { signToken } from '../../lib/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
 import { createRelay, type Relay, type RelayOptions } from '../../realtime/relay';
 import { testConfig, testDb, testRedis } from '../support/services';
@@ -51,7 +51,7 @@ export async function startRelay(
 
 /** A token for `customerId` signed with the suite's secret. */
 export function tokenFor(config: Config, customerId: string, role: 'customer' | 'admin' = 'customer'): string {
-  return signDevToken({ customerId, role }, config.jwtSecret);
+  return signToken(customerId, config.jwtSecret, { role });
 }
 
 /** A Socket.IO client that records every `order.status` it receives, duplicates included. */

@@ -121,12 +121,12 @@ describe('realtime relay', () => {
     expect(afterAck).toEqual(Array.from({ length: total - high }, (_, i) => high + 1 + i));
   });
 
-  test("when a customer subscribes to another customer's order, then the ack is order_not_found and nothing is delivered", async () => {
+  test("when a customer subscribes to another customer's order, then the ack is not_found and nothing is delivered", async () => {
     const orderId = await createOrder(h.db, `grace-${randomUUID()}`);
     await recordStatus(h.db, h.redis, h.config, orderId, 'PENDING');
     const mallory = await h.client(h.relay(), `mallory-${randomUUID()}`);
-    expect(await mallory.subscribe(orderId)).toEqual({ ok: false, error: REALTIME_ERRORS.orderNotFound });
-    expect(await mallory.subscribe(randomUUID())).toEqual({ ok: false, error: REALTIME_ERRORS.orderNotFound });
+    expect(await mallory.subscribe(orderId)).toEqual({ ok: false, error: REALTIME_ERRORS.notFound });
+    expect(await mallory.subscribe(randomUUID())).toEqual({ ok: false, error: REALTIME_ERRORS.notFound });
     await recordStatus(h.db, h.redis, h.config, orderId, 'RESERVED');
     const admin = await h.client(h.relay(), `ops-${randomUUID()}`, 'admin');
     await recordStatus(h.db, h.redis, h.config, orderId, 'CHARGING');
@@ -144,12 +144,12 @@ describe('realtime relay', () => {
     ['a fractional lastSeq', { orderId: randomUUID(), lastSeq: 1.5 }, 'lastSeq'],
     ['an unknown field', { orderId: randomUUID(), since: 3 }, 'since'],
   ])(
-    'when the subscribe payload is %s, then the ack is invalid_payload naming the field',
+    'when the subscribe payload is %s, then the ack is validation_failed naming the field',
     async (_l, payload, field) => {
       const henry = await h.client(h.relay(), `henry-${randomUUID()}`);
       expect(await henry.subscribeRaw(payload)).toEqual({
         ok: false,
-        error: REALTIME_ERRORS.invalidPayload,
+        error: REALTIME_ERRORS.validationFailed,
         field,
         message: expect.any(String),
       });

@@ -6,7 +6,7 @@
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
-import { startOrder as apiStartOrder } from '../../api/order-workflow';
+import { startOrder as apiStartOrder } from '../../lib/order-workflow';
 import { MAX_REASON_LENGTH } from '../../lib/storable-text';
 import { checkInvariants } from '../../lib/invariants';
 import {

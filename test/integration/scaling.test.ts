@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { checkInvariants } from '../../lib/invariants';
 import { freePort } from '../../scripts/services';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';

@@ -13,7 +13,7 @@ import type { DataConverter } from '@temporalio/common';
 import type { z } from 'zod';
 import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import { createApp, type AppOptions, type OrderFlowApp } from '../../api/app';
-import { signToken, type SignTokenOptions } from '../../api/auth';
+import { signToken, type SignTokenOptions } from '../../lib/auth';
 import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';

@@ -1,4 +1,4 @@
-import { ApiError } from '../../api/errors';
+import { ApiError } from '../../lib/http/errors';
 import { orderIdFor, requestHashOf } from '../../api/idempotency';
 import { decodeCursor, encodeCursor } from '../../api/order-store';
 import { createOrderBodySchema, listOrdersQuerySchema, parseOrThrow } from '../../api/validation';

@@ -3,7 +3,7 @@
  * messages or errors, not as the payload bytes the Temporal SDK hands its logger, not hidden deep in an object.
  */
 import { defaultPayloadConverter } from '@temporalio/common';
-import { signToken } from '../../api/auth';
+import { signToken } from '../../lib/auth';
 import { DEV_JWT_SECRET, DEV_PAYLOAD_CODEC_KEYS, loadConfig } from '../../lib/config';
 import { createLogger, redact } from '../../lib/logger';
 import { temporalLogger } from '../../worker/temporal-logger';

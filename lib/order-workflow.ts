@@ -1,6 +1,7 @@
 /**
- * The API's side of the Temporal contract: start an order with update-with-start and wait for the reservation, or
- * signal a cancel. Temporal's errors are classified here into the API's error codes.
+ * The client side of the order workflow's Temporal contract (the API's, and the bench's that places orders the same
+ * way): start an order with update-with-start and wait for the reservation, or signal a cancel or a payment retry.
+ * Temporal's errors are classified here into the API's error codes.
  */
 import {
   ApplicationFailure,
@@ -13,7 +14,8 @@ import {
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type Client,
 } from '@temporalio/client';
-import type { Config } from '../lib/config';
+import type { SignalDefinition } from '@temporalio/common';
+import type { Config } from './config';
 import {
   cancelSignal,
   DEFAULT_CURRENCY,
@@ -26,7 +28,7 @@ import {
   type OrderWorkflowInput,
   type ReservationOutcome,
 } from '../workflows/definitions';
-import { ApiError, serviceUnavailable } from './errors';
+import { ApiError, serviceUnavailable } from './http/errors';
 
 /** gRPC status codes that mean "Temporal is not answering right now" (UNAVAILABLE, DEADLINE_EXCEEDED, ...). */
 const UNAVAILABLE_CODES = new Set([
@@ -157,16 +159,17 @@ export function idempotencyKeyReused(orderId: string): ApiError {
   );
 }
 
-/** Sends the cancel signal; false when the workflow has already finished. */
-export async function signalCancel(
+/** Sends `signal` to the order's workflow; false when the workflow has already finished. */
+async function signalOrder<Args extends unknown[]>(
   client: Client,
   orderId: string,
-  reason: string,
   options: TemporalCallOptions,
+  signal: SignalDefinition<Args>,
+  ...args: Args
 ): Promise<boolean> {
   try {
     await callTemporal(client, options, () =>
-      client.workflow.getHandle(workflowIdFor(orderId)).signal(cancelSignal, { reason }),
+      client.workflow.getHandle(workflowIdFor(orderId)).signal(signal, ...args),
     );
     return true;
   } catch (error) {
@@ -175,19 +178,17 @@ export async function signalCancel(
   }
 }
 
-/** Sends the `retryPayment` signal (what the Temporal UI sends); false when the workflow has already finished. */
-export async function signalRetryPayment(
+/** Sends the cancel signal; false when the workflow has already finished. */
+export function signalCancel(
   client: Client,
   orderId: string,
+  reason: string,
   options: TemporalCallOptions,
 ): Promise<boolean> {
-  try {
-    await callTemporal(client, options, () =>
-      client.workflow.getHandle(workflowIdFor(orderId)).signal(retryPaymentSignal),
-    );
-    return true;
-  } catch (error) {
-    if (error instanceof WorkflowNotFoundError) return false;
-    throw error;
-  }
+  return signalOrder(client, orderId, options, cancelSignal, { reason });
+}
+
+/** Sends the `retryPayment` signal (what the Temporal UI sends); false when the workflow has already finished. */
+export function signalRetryPayment(client: Client, orderId: string, options: TemporalCallOptions): Promise<boolean> {
+  return signalOrder(client, orderId, options, retryPaymentSignal);
 }

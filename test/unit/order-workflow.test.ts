@@ -1,12 +1,12 @@
 import { ApplicationFailure, ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
 import { loadConfig } from '../../lib/config';
-import { isTemporalUnavailable, workflowInput } from '../../api/order-workflow';
+import { isTemporalUnavailable, workflowInput } from '../../lib/order-workflow';
 
 function grpcError(code: number): Error {
   return Object.assign(new Error(`grpc ${code}`), { code, details: 'x', metadata: {} });
 }
 
-describe('api/order-workflow', () => {
+describe('lib/order-workflow', () => {
   it.each([
     ['UNAVAILABLE', grpcError(14)],
     ['DEADLINE_EXCEEDED', grpcError(4)],

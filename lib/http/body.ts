@@ -1,0 +1,69 @@
+/**
+ * Reads request bodies with `raw-body`: bounded (-> 413 `payload_too_large`), and for JSON `application/json` only
+ * (-> 415), strict UTF-8 and well-formed JSON (-> 400 `invalid_json`). Nothing is parsed before these checks pass.
+ */
+import type { Context } from 'koa';
+import getRawBody from 'raw-body';
+import { ApiError } from './errors';
+
+/** Largest JSON body the API accepts, in bytes (docs/design.md: bodies over 64 KiB are refused with 413). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isRawBodyError(error: unknown): error is { type: string; status: number; message: string } {
+  return typeof error === 'object' && error !== null && 'type' in error && 'status' in error;
+}
+
+/** 413 before reading anything when Content-Length already says the body is too large. */
+function refuseDeclaredLength(ctx: Context, limit: number): void {
+  const declared = ctx.request.length;
+  if (declared !== undefined && declared > limit) {
+    throw new ApiError('payload_too_large', `request body is ${declared} bytes; the limit is ${limit} bytes`, {
+      limit,
+    });
+  }
+}
+
+/** Reads the body as bytes, at most `limit` of them (413 `payload_too_large` beyond, with `limit` in the details). */
+export async function readBody(ctx: Context, limit: number = MAX_BODY_BYTES): Promise<Buffer> {
+  refuseDeclaredLength(ctx, limit);
+  try {
+    return await getRawBody(ctx.req, { limit, length: ctx.request.get('Content-Length') || null });
+  } catch (error) {
+    if (isRawBodyError(error) && error.type === 'entity.too.large') {
+      throw new ApiError('payload_too_large', `request body exceeds the limit of ${limit} bytes`, { limit });
+    }
+    if (isRawBodyError(error) && error.status < 500) {
+      throw new ApiError('invalid_json', `request body could not be read: ${error.message}`);
+    }
+    throw error;
+  }
+}
+
+/** Reads and parses the body as JSON (at most `limit` bytes); the caller validates the shape. */
+export async function readJsonBody(ctx: Context, limit: number = MAX_BODY_BYTES): Promise<unknown> {
+  refuseDeclaredLength(ctx, limit);
+  if (!ctx.request.is('application/json')) {
+    const type = ctx.request.type === '' ? 'none' : ctx.request.type;
+    throw new ApiError('unsupported_media_type', `Content-Type must be application/json (got ${type})`);
+  }
+  const charset = ctx.request.charset;
+  if (charset !== '' && !/^utf-?8$/i.test(charset)) {
+    throw new ApiError('unsupported_media_type', `charset must be utf-8 (got ${charset})`);
+  }
+  const raw = await readBody(ctx, limit);
+  if (raw.length === 0) throw new ApiError('invalid_json', 'request body is empty; expected a JSON object');
+  let text: string;
+  try {
+    text = utf8.decode(raw);
+  } catch {
+    throw new ApiError('invalid_json', 'request body is not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : 'unparseable';
+    throw new ApiError('invalid_json', `request body is not valid JSON (${reason})`);
+  }
+}
