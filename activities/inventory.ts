@@ -6,6 +6,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
+import { RESERVATION_STATUS, type ReservationRow } from '../lib/rows';
+
+export { RESERVATION_STATUS } from '../lib/rows';
 import { fieldIssues } from '../lib/field-issues';
 import { orderLinesSchema } from '../lib/order-lines';
 import { recordMovements } from './ledger';
@@ -24,19 +27,6 @@ import {
 export interface InventoryDeps {
   db: Knex;
   logger: Logger;
-}
-
-/** `stock_reservations.status` values. */
-export const RESERVATION_STATUS = { held: 'held', committed: 'committed', released: 'released' } as const;
-
-/** A `stock_reservations` row. */
-interface ReservationRow {
-  order_id: string;
-  product_id: number;
-  quantity: number;
-  status: (typeof RESERVATION_STATUS)[keyof typeof RESERVATION_STATUS];
-  created_at: Date;
-  updated_at: Date;
 }
 
 interface StoredLine {

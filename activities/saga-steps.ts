@@ -21,6 +21,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { markOrderCancelRequested, TABLES } from '../lib/db';
+import type { OrderRow } from '../lib/rows';
 import { publishOrderEvent } from '../lib/events';
 import { createStockPublisher, type ProductStock } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
@@ -70,11 +71,7 @@ export interface SagaStepDeps {
 }
 
 /** The columns of `orders` the steps read. */
-interface OrderLockRow {
-  id: string;
-  customer_id: string;
-  cancel_requested_run_id: string | null;
-}
+type OrderLockRow = Pick<OrderRow, 'id' | 'customer_id' | 'cancel_requested_run_id' | 'status'>;
 
 /** A row of `orderflow_append_event(...)`. */
 interface AppendedEvent {
@@ -460,10 +457,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
   async function confirmTerminal(input: ConfirmTerminalInput): Promise<ConfirmTerminalResult> {
     const { orderId } = input;
     const confirmed = await db.transaction(async (trx) => {
-      const order = await trx<OrderLockRow & { status: OrderStatus }>(TABLES.orders)
-        .where({ id: orderId })
-        .forNoKeyUpdate()
-        .first('status');
+      const order = await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('status');
       if (order === undefined) throw orderNotRecordedFailure(orderId);
       const completed = (await reservationStatusCounts(trx, orderId)).committed > 0;
       const status = completed ? 'COMPLETED' : input.status;

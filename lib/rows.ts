@@ -59,3 +59,16 @@ export interface PaymentRow {
   created_at: Date;
   updated_at: Date;
 }
+
+/** `stock_reservations.status` values: held by a running order, committed by a completed one, released otherwise. */
+export const RESERVATION_STATUS = { held: 'held', committed: 'committed', released: 'released' } as const;
+
+/** A `stock_reservations` row: the stock one order holds of one product. */
+export interface ReservationRow {
+  order_id: string;
+  product_id: number;
+  quantity: number;
+  status: (typeof RESERVATION_STATUS)[keyof typeof RESERVATION_STATUS];
+  created_at: Date;
+  updated_at: Date;
+}
