@@ -43,9 +43,10 @@ const ALREADY_RESERVED = 'OF001';
 
 /**
  * Checks an order's lines against the order-line contract (lib/order-lines.ts: 1-50 lines, quantities 1-1000, one
- * line per SKU) and returns them; throws a non-retryable `InvalidActivityInput` saying what is wrong.
+ * line per SKU) and returns them as parsed; throws a non-retryable `InvalidActivityInput` saying what is wrong.
+ * An order's lines are `items` in the HTTP API and `lines` everywhere behind it (`OrderLine`, priced: `PricedLine`).
  */
-export function validatedRequest(lines: readonly OrderLine[]): OrderLine[] {
+export function validatedLines(lines: readonly OrderLine[]): OrderLine[] {
   const parsed = orderLinesSchema.safeParse(lines);
   if (parsed.success) return parsed.data;
   throw ApplicationFailure.create({
@@ -65,9 +66,9 @@ function reserved(lines: PricedLine[]): ReserveStockResult {
   };
 }
 
-/** Orders stored lines like the request, so a retry returns exactly what the first call returned. */
-function inRequestOrder(stored: StoredLine[], request: OrderLine[]): PricedLine[] {
-  const position = new Map(request.map((line, index) => [line.sku, index]));
+/** Orders stored lines like the order's lines, so a retry returns exactly what the first call returned. */
+function inLineOrder(stored: StoredLine[], lines: OrderLine[]): PricedLine[] {
+  const position = new Map(lines.map((line, index) => [line.sku, index]));
   return stored
     .map((row) => ({
       sku: row.sku,
@@ -85,7 +86,7 @@ export class ReservedByDuplicate extends Error {}
 export async function storedReservation(
   db: Knex | Knex.Transaction,
   orderId: string,
-  request: OrderLine[],
+  lines: OrderLine[],
 ): Promise<ReserveStockResult | undefined> {
   const stored = await db(`${TABLES.stockReservations} as r`)
     .join(`${TABLES.orderItems} as i`, function joinItems() {
@@ -93,7 +94,7 @@ export async function storedReservation(
     })
     .where('r.order_id', orderId)
     .select<StoredLine[]>('r.product_id', 'i.sku', 'r.quantity', 'i.unit_price_cents');
-  return stored.length > 0 ? reserved(inRequestOrder(stored, request)) : undefined;
+  return stored.length > 0 ? reserved(inLineOrder(stored, lines)) : undefined;
 }
 
 /** A product's stock after a reservation took from it (`orderflow_reserve`'s `stocks`). */
@@ -123,7 +124,7 @@ export interface ReserveResult {
 export async function reserveInTransaction(
   trx: Knex.Transaction,
   orderId: string,
-  request: OrderLine[],
+  lines: OrderLine[],
   fixedPrices?: ReadonlyMap<string, number>,
 ): Promise<ReserveResult> {
   try {
@@ -131,8 +132,8 @@ export async function reserveInTransaction(
       'SELECT orderflow_reserve(?::uuid, ?::text[], ?::integer[], ?::jsonb) AS result',
       [
         orderId,
-        request.map((line) => line.sku),
-        request.map((line) => line.quantity),
+        lines.map((line) => line.sku),
+        lines.map((line) => line.quantity),
         fixedPrices === undefined ? null : JSON.stringify(Object.fromEntries(fixedPrices)),
       ],
     );
@@ -229,16 +230,16 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
    * every order queues on that lock, so its hold time is the throughput limit.
    */
   async function reserveStock({ orderId, lines }: ReserveStockInput): Promise<ReserveStockResult> {
-    const request = validatedRequest(lines);
+    validatedLines(lines);
     // A retry of a call that committed finds its result here, without touching any lock.
-    const earlier = await storedReservation(db, orderId, request);
+    const earlier = await storedReservation(db, orderId, lines);
     if (earlier !== undefined) return earlier;
     try {
       const outcome = await db.transaction(async (trx): Promise<ReservationOutcome> => {
-        const decision = (await reserveInTransaction(trx, orderId, request)).outcome;
+        const decision = (await reserveInTransaction(trx, orderId, lines)).outcome;
         if (decision.status === 'REJECTED') {
           // A concurrent duplicate of this call may have reserved (taking the stock we now miss) while we waited.
-          return (await storedReservation(trx, orderId, request)) ?? decision;
+          return (await storedReservation(trx, orderId, lines)) ?? decision;
         }
         return decision;
       });
@@ -247,7 +248,7 @@ export function createInventoryActivities({ db, logger }: InventoryDeps) {
     } catch (error) {
       if (error instanceof ReservedByDuplicate) {
         // Rolled back; the duplicate committed before we got the locks, so its reservation is there to return.
-        const stored = await storedReservation(db, orderId, request);
+        const stored = await storedReservation(db, orderId, lines);
         if (stored !== undefined) return stored;
       }
       // order_items references orders: without the order row this call can never succeed, so retrying is pointless.

@@ -55,7 +55,7 @@ import {
   reservationStatusCounts,
   reserveInTransaction,
   storedReservation,
-  validatedRequest,
+  validatedLines,
   type ReserveResult,
   type StockAfter,
 } from './inventory';
@@ -190,9 +190,9 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
    * Fails non-retryably when another order holds the id or the (customer, idempotency key).
    */
   async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult> {
-    const request = validatedRequest(input.lines);
+    const lines = validatedLines(input.lines);
     const { orderId } = input;
-    const placed = (await placeNewOrder(input, request)) ?? (await reconcilePlacement(input, request));
+    const placed = (await placeNewOrder(input, lines)) ?? (await reconcilePlacement(input, lines));
     const { rows, result } = placed;
     // The admin channel's live stock (product.stock, product.low_stock) with the order's events: after commit, one
     // Redis round trip; the stock publisher never fails the step.
@@ -216,7 +216,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
    * row, PENDING, the reservation and RESERVED or REJECTED in one transaction. Undefined when the order row already
    * exists (a retry, or a Reset run), which `reconcilePlacement` handles.
    */
-  async function placeNewOrder(input: PlaceOrderInput, request: OrderLine[]): Promise<Placement | undefined> {
+  async function placeNewOrder(input: PlaceOrderInput, lines: OrderLine[]): Promise<Placement | undefined> {
     const result = await db.raw<{ rows: (AppendedEvent & { outcome: ReserveResult | null })[] }>(
       'SELECT * FROM orderflow_place_order(?::uuid, ?, ?, ?, ?, ?, ?, ?::jsonb, ?::text[], ?::integer[])',
       [
@@ -228,8 +228,8 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         input.workflowId,
         input.eventKeyPrefix,
         JSON.stringify({ lines: input.lines }),
-        request.map((line) => line.sku),
-        request.map((line) => line.quantity),
+        lines.map((line) => line.sku),
+        lines.map((line) => line.quantity),
       ],
     );
     const reserved = result.rows.at(-1)?.outcome;
@@ -249,7 +249,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
    * stock means the order is COMPLETED (recorded again, nothing else done); held stock is reused; released stock is
    * reserved again at the prices first reserved. Fails non-retryably when another customer's order holds the id.
    */
-  async function reconcilePlacement(input: PlaceOrderInput, request: OrderLine[]): Promise<Placement> {
+  async function reconcilePlacement(input: PlaceOrderInput, lines: OrderLine[]): Promise<Placement> {
     const { orderId } = input;
     return db.transaction(async (trx): Promise<Placement> => {
       const existing = await trx<OrderLockRow>(TABLES.orders)
@@ -262,17 +262,17 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
       const counts = await reservationStatusCounts(trx, orderId);
       if (counts.committed > 0) {
         // A Reset run of a completed order: the stock is committed and the money captured; nothing to redo.
-        const reservation = await storedReservation(trx, orderId, request);
+        const reservation = await storedReservation(trx, orderId, lines);
         if (reservation === undefined) throw new Error(`order ${orderId}: committed lines vanished`);
         const completed = await append(trx, input, { status: 'COMPLETED', detail: { reset: true } });
         return { rows: [completed], result: { reservation, status: 'COMPLETED' } };
       }
       let reserved: PricedLine[] | undefined;
       let stocks: StockAfter[] | undefined;
-      let reservation = counts.held > 0 ? await storedReservation(trx, orderId, request) : undefined;
+      let reservation = counts.held > 0 ? await storedReservation(trx, orderId, lines) : undefined;
       if (reservation === undefined) {
         const fixedPrices = counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined;
-        const decided = await reserveInTransaction(trx, orderId, request, fixedPrices);
+        const decided = await reserveInTransaction(trx, orderId, lines, fixedPrices);
         reservation = decided.outcome;
         if (reservation.status === 'RESERVED') reserved = reservation.lines;
         stocks = decided.stocks;
