@@ -500,16 +500,16 @@ describe('the lean shape (LEAN_SAGA_PATCH)', () => {
     };
   }
 
-  test('when a tok_ok order runs, then it takes at most 3 workflow tasks, 2 activity tasks and 25 history events, and the reservation is answered in the first task', async () => {
+  test('when a tok_ok order runs, then it takes 2 workflow tasks, 1 activity task and at most 18 history events (the issue-16 goal: 3, 2, 25), and the reservation is answered in the first task', async () => {
     const { input } = await newOrder('shape', 'tok_ok');
     await expect(startWithReservation(input)).resolves.toMatchObject({ status: 'RESERVED' });
     const handle = h.client.workflow.getHandle<typeof orderWorkflow>(workflowIdFor(input.orderId));
     await expect(handle.result()).resolves.toMatchObject({ status: 'COMPLETED' });
 
     const cost = await costOf(handle);
-    expect(cost.workflowTasks).toBeLessThanOrEqual(3);
-    expect(cost.activityTasks).toBeLessThanOrEqual(2);
-    expect(cost.historyEvents).toBeLessThanOrEqual(25);
+    expect(cost.workflowTasks).toBe(2);
+    expect(cost.activityTasks).toBe(1);
+    expect(cost.historyEvents).toBeLessThanOrEqual(18);
     expect(cost.updateCompletedAt).toBeGreaterThan(0);
     expect(cost.updateCompletedAt).toBeLessThan(cost.secondTaskStartedAt ?? Infinity);
   });
