@@ -20,6 +20,7 @@ import {
   type ApiHarness,
   type Exchange,
 } from '../support/api-helpers';
+import { insertOrder } from '../support/saga-helpers';
 import { arbitraryClaims, claimsAcceptable, hostileText, signHs256 } from '../support/hostile';
 import { insertProducts, uniqueSku } from '../support/services';
 
@@ -33,14 +34,7 @@ beforeAll(async () => {
   h = await createApiHarness();
   sku = uniqueSku('bounds');
   await insertProducts(h.db, [{ sku, stock: 1000, priceCents: 1250 }]);
-  await h.db(TABLES.orders).insert({
-    id: aliceOrderId,
-    customer_id: alice,
-    status: 'PENDING',
-    total_cents: 0,
-    request_hash: 'x'.repeat(64),
-    workflow_id: `order-${aliceOrderId}`,
-  });
+  await insertOrder(h.db, { customer_id: alice, request_hash: 'x'.repeat(64) }, aliceOrderId);
 });
 
 afterAll(async () => {

@@ -8,7 +8,6 @@ import type { Client } from '@temporalio/client';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { createOrderBodySchema } from '../../api/validation';
-import { TABLES } from '../../lib/db';
 import {
   createApiHarness,
   orderBody,
@@ -20,6 +19,7 @@ import {
   type Exchange,
   type RequestOptions,
 } from '../support/api-helpers';
+import { insertOrder } from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 
 let h: ApiHarness;
@@ -32,14 +32,7 @@ beforeAll(async () => {
   h = await createApiHarness();
   sku = uniqueSku('hostile');
   await insertProducts(h.db, [{ sku, stock: 100 }]);
-  await h.db(TABLES.orders).insert({
-    id: aliceOrderId,
-    customer_id: alice,
-    status: 'PENDING',
-    total_cents: 0,
-    request_hash: 'x'.repeat(64),
-    workflow_id: `order-${aliceOrderId}`,
-  });
+  await insertOrder(h.db, { customer_id: alice, request_hash: 'x'.repeat(64) }, aliceOrderId);
 });
 
 afterAll(async () => {
@@ -703,14 +696,11 @@ describe('Temporal unreachable', () => {
       temporal: unreachable,
       appOptions: { temporalTimeoutMs: 1_500, readyTimeoutMs: 1_000, retryAfterSeconds: 7 },
     });
-    await down.db(TABLES.orders).insert({
-      id: orderId,
-      customer_id: customer,
-      status: 'RESERVED',
-      total_cents: 100,
-      request_hash: 'y'.repeat(64),
-      workflow_id: `order-${orderId}`,
-    });
+    await insertOrder(
+      down.db,
+      { customer_id: customer, status: 'RESERVED', total_cents: 100, request_hash: 'y'.repeat(64) },
+      orderId,
+    );
   });
 
   afterAll(async () => {

@@ -6,12 +6,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
-import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import type { DataConverter } from '@temporalio/common';
 import type { z } from 'zod';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import { createApp, type AppOptions, type OrderFlowApp } from '../../api/app';
 import { signToken, type SignTokenOptions } from '../../api/auth';
 import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
@@ -20,7 +19,8 @@ import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { createDataConverter } from '../../lib/codec';
 import { connectionOptions, connectWorker } from '../../lib/temporal';
-import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
+import { bundleOrderWorkflows } from '../../worker/create-worker';
+import { installQuietRuntime, runOrderWorker, testActivities, type RunningWorker } from './saga-helpers';
 import { testConfig, testDb, testRedis } from './services';
 import { waitFor } from './wait';
 
@@ -81,21 +81,6 @@ export function workflowBundle(): Promise<WorkflowBundle> {
   return bundlePromise;
 }
 
-let runtimeInstalled = false;
-
-/** Installs a Temporal runtime that logs warnings only (once per file, before any worker connection). */
-function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  runtimeInstalled = true;
-}
-
-/** A worker running in-process; `stop()` drains it and closes its connection. */
-export interface RunningWorker {
-  worker: Worker;
-  stop(): Promise<void>;
-}
-
 /** Options of `startOrderWorker`. */
 export interface StartWorkerOptions {
   /** @default the file's bundle */
@@ -104,36 +89,26 @@ export interface StartWorkerOptions {
   dataConverter?: DataConverter;
 }
 
-/** Runs the order worker on `config`'s task queue with the real activities (bundle built once per file). */
+/** Runs the order worker on `config`'s task queue with the real activities; `stop()` also closes its connection. */
 export async function startOrderWorker(
   config: Config,
   db: Knex,
   redis: Redis,
   options: StartWorkerOptions = {},
 ): Promise<RunningWorker> {
-  quietRuntime();
-  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
-  const activities = createActivities({
-    db,
-    redis,
-    redisKeyPrefix: config.redisKeyPrefix,
-    gateway,
-    exportsDir: config.exportsDir,
-  });
-  const connection: NativeConnection = await connectWorker(config.temporal);
-  const worker = await createOrderWorker({
+  installQuietRuntime();
+  const connection = await connectWorker(config.temporal);
+  const running = await runOrderWorker({
     connection,
     config,
-    activities,
+    activities: testActivities(config, db, redis),
     workflowBundle: options.bundle ?? (await workflowBundle()),
-    ...(options.dataConverter !== undefined ? { dataConverter: options.dataConverter } : {}),
+    dataConverter: options.dataConverter,
   });
-  const running = worker.run();
   return {
-    worker,
+    worker: running.worker,
     async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      await running.stop();
       await connection.close();
     },
   };
@@ -141,7 +116,7 @@ export async function startOrderWorker(
 
 /** Starts the app (and a worker) on the test services. */
 export async function createApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
-  quietRuntime();
+  installQuietRuntime();
   const config = testConfig({ RATE_LIMIT_PER_MINUTE: '1000000', ...options.env });
   const db = testDb(config);
   const redis = testRedis(config);
