@@ -4,7 +4,9 @@
  * answer is a documented 4xx/503 JSON error, never a 5xx from a bug, and a refused request never changes a row.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { createOrderBodySchema } from '../../api/validation';
@@ -13,7 +15,6 @@ import {
   orderBody,
   snapshot,
   undocumentedExchanges,
-  unreachableTemporalClient,
   waitForOrderStatus,
   type ApiHarness,
   type Exchange,
@@ -682,6 +683,22 @@ describe('rate limit shared by replicas', () => {
     }
   });
 });
+
+/**
+ * A client on a port where nothing listens: every call fails as "Temporal unreachable". Its gRPC retries are capped
+ * (3 attempts, well inside the app's deadline) so no retry timer outlives a call and fires on a closed channel.
+ */
+async function unreachableTemporalClient(): Promise<Client> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const interceptors = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))];
+  return new Client({
+    connection: Connection.lazy({ address: `127.0.0.1:${port}`, interceptors }),
+    namespace: 'default',
+  });
+}
 
 describe('Temporal unreachable', () => {
   let down: ApiHarness;

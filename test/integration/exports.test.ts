@@ -12,7 +12,6 @@ import type Redis from 'ioredis';
 import { TABLES } from '../../lib/db';
 import { EXPORT_PROGRESS_EVENT, redisKeys, type AdminMessage, type ExportProgressEvent } from '../../lib/events';
 import { EXPORT_HEADER, exportDirectory, toCsv, type CsvCell } from '../../lib/export-files';
-import { connectWorker } from '../../lib/temporal';
 import { exportWorkflowIdFor, type ExportPageInput } from '../../workflows/export-definitions';
 import { createApiHarness, undocumentedExchanges, workflowBundle, type ApiHarness } from '../support/api-helpers';
 import { runOrderWorker, testActivities, writeBundleFile } from '../support/saga-helpers';
@@ -45,18 +44,13 @@ beforeAll(async () => {
     }
     return activities.writeExportPage(input);
   };
-  const connection = await connectWorker(h.config.temporal);
   const worker = await runOrderWorker({
-    connection,
     config: h.config,
     activities: { ...activities, writeExportPage },
     workflowBundle: await workflowBundle(),
     dataConverter: h.client.options.dataConverter,
   });
-  stopWorker = async () => {
-    await worker.stop();
-    await connection.close();
-  };
+  stopWorker = () => worker.stop();
 });
 
 afterAll(async () => {

@@ -28,6 +28,16 @@ describe('inventory activities on real PostgreSQL', () => {
   const newOrders = (count: number) => insertOrders(db, count, { customer_id: 'inventory-test' });
   const newOrder = () => insertOrder(db, { customer_id: 'inventory-test' });
 
+  /** Reserves `lines` (quantity by SKU, in that order) for a new order; its id and the outcome. */
+  async function reserveForNewOrder(lines: Record<string, number>) {
+    const orderId = await newOrder();
+    const outcome = await inventory.reserveStock({
+      orderId,
+      lines: Object.entries(lines).map(([sku, quantity]) => ({ sku, quantity })),
+    });
+    return { orderId, outcome };
+  }
+
   async function stockOf(sku: string): Promise<number> {
     const row = await db('products').where({ sku }).first<{ stock: number }>('stock');
     return row.stock;
@@ -205,16 +215,8 @@ describe('inventory activities on real PostgreSQL', () => {
       { sku: b, stock: 5 },
       { sku: c, stock: 0 },
     ]);
-    const orderId = await newOrder();
 
-    const outcome = await inventory.reserveStock({
-      orderId,
-      lines: [
-        { sku: a, quantity: 2 },
-        { sku: b, quantity: 5 },
-        { sku: c, quantity: 1 },
-      ],
-    });
+    const { orderId, outcome } = await reserveForNewOrder({ [a]: 2, [b]: 5, [c]: 1 });
 
     expect(outcome).toEqual({
       status: 'REJECTED',
@@ -233,15 +235,8 @@ describe('inventory activities on real PostgreSQL', () => {
     const known = uniqueSku('known');
     const unknown = uniqueSku('missing');
     await insertProducts(db, [{ sku: known, stock: 3 }]);
-    const orderId = await newOrder();
 
-    const outcome = await inventory.reserveStock({
-      orderId,
-      lines: [
-        { sku: known, quantity: 1 },
-        { sku: unknown, quantity: 1 },
-      ],
-    });
+    const { orderId, outcome } = await reserveForNewOrder({ [known]: 1, [unknown]: 1 });
 
     expect(outcome).toEqual({ status: 'REJECTED', reason: 'unknown_sku', unknownSkus: [unknown] });
     expect(await stockOf(known)).toBe(3);

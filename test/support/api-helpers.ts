@@ -5,11 +5,10 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
-import type { DataConverter } from '@temporalio/common';
 import type { z } from 'zod';
 import { createApp, type AppOptions, type OrderFlowApp } from '../../api/app';
 import { signToken, type SignTokenOptions } from '../../api/auth';
@@ -18,9 +17,9 @@ import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { createDataConverter } from '../../lib/codec';
-import { connectionOptions, connectWorker } from '../../lib/temporal';
+import { connectClient } from '../../lib/temporal';
 import { bundleOrderWorkflows } from '../../worker/create-worker';
-import { installQuietRuntime, runOrderWorker, testActivities, type RunningWorker } from './saga-helpers';
+import { installQuietRuntime, runOrderWorker, testActivities } from './saga-helpers';
 import { testConfig, testDb, testRedis } from './services';
 import { waitFor } from './wait';
 
@@ -81,39 +80,6 @@ export function workflowBundle(): Promise<WorkflowBundle> {
   return bundlePromise;
 }
 
-/** Options of `startOrderWorker`. */
-export interface StartWorkerOptions {
-  /** @default the file's bundle */
-  bundle?: WorkflowBundle;
-  /** Must match the clients' converter (`createDataConverter(config)`, as worker/main.ts uses). @default plain payloads */
-  dataConverter?: DataConverter;
-}
-
-/** Runs the order worker on `config`'s task queue with the real activities; `stop()` also closes its connection. */
-export async function startOrderWorker(
-  config: Config,
-  db: Knex,
-  redis: Redis,
-  options: StartWorkerOptions = {},
-): Promise<RunningWorker> {
-  installQuietRuntime();
-  const connection = await connectWorker(config.temporal);
-  const running = await runOrderWorker({
-    connection,
-    config,
-    activities: testActivities(config, db, redis),
-    workflowBundle: options.bundle ?? (await workflowBundle()),
-    dataConverter: options.dataConverter,
-  });
-  return {
-    worker: running.worker,
-    async stop() {
-      await running.stop();
-      await connection.close();
-    },
-  };
-}
-
 /** Starts the app (and a worker) on the test services. */
 export async function createApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
   installQuietRuntime();
@@ -122,17 +88,15 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
   const redis = testRedis(config);
   // The suites encrypt payloads on both sides, as every client and worker must once the codec is on everywhere.
   const dataConverter = createDataConverter(config);
-  const client = new Client({
-    connection: await Connection.connect(connectionOptions(config.temporal)),
-    namespace: config.temporal.namespace,
-    dataConverter,
-  });
+  const client = await connectClient(config.temporal, dataConverter);
   const started =
     options.worker === false
       ? undefined
-      : await startOrderWorker(config, db, redis, {
+      : await runOrderWorker({
+          config,
+          activities: testActivities(config, db, redis),
+          workflowBundle: options.bundle ?? (await workflowBundle()),
           dataConverter,
-          ...(options.bundle ? { bundle: options.bundle } : {}),
         });
   const app = createApp({
     config,
@@ -190,22 +154,6 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
       await Promise.allSettled([db.destroy(), redis.quit()]);
     },
   };
-}
-
-/**
- * A client on a port where nothing listens: every call fails as "Temporal unreachable". Its gRPC retries are capped
- * (3 attempts, well inside the app's deadline) so no retry timer outlives a call and fires on a closed channel.
- */
-export async function unreachableTemporalClient(): Promise<Client> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  const interceptors = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))];
-  return new Client({
-    connection: Connection.lazy({ address: `127.0.0.1:${port}`, interceptors }),
-    namespace: 'default',
-  });
 }
 
 /** Waits until the order's row shows `status` (read through the database, as the API does). */

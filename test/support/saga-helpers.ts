@@ -117,11 +117,16 @@ function holdable(activities: Activities, holds: PendingHold[]): Activities {
   return wrapped as unknown as Activities;
 }
 
-/** Options of `testActivities`: the simulated gateway's settings (over the config's) and other dependencies. */
-export type TestActivityOptions = Partial<Omit<ActivityDeps, 'gateway'>> & { gateway?: Partial<SimulatedGatewayDeps> };
-
-/** The real activities on the test services with the simulated gateway, built as worker/main.ts builds them. */
-export function testActivities(config: Config, db: Knex, redis: Redis, options: TestActivityOptions = {}): Activities {
+/**
+ * The real activities on the test services with the simulated gateway, built as worker/main.ts builds them;
+ * `options.gateway` overrides the simulator's settings from the config, the other options the other dependencies.
+ */
+export function testActivities(
+  config: Config,
+  db: Knex,
+  redis: Redis,
+  options: Partial<Omit<ActivityDeps, 'gateway'>> & { gateway?: Partial<SimulatedGatewayDeps> } = {},
+): Activities {
   const { gateway, ...deps } = options;
   return createActivities({
     db,
@@ -133,19 +138,12 @@ export function testActivities(config: Config, db: Knex, redis: Redis, options: 
   });
 }
 
-/** What `directActivities` gives a suite that calls activities itself, without a worker. */
-export interface DirectActivities {
-  config: Config;
-  db: Knex;
-  redis: Redis;
-  activities: Activities;
-}
-
 /**
- * For a `describe` block that calls the activities directly: a config, a database and a Redis (connecting on first
- * use) and `testActivities` on them; afterAll deletes the suite's events stream and closes both.
+ * For a `describe` block that calls the activities itself, without a worker: `{ config, db, redis, activities }`, the
+ * Redis connecting on first use and `activities` from `testActivities`; afterAll deletes the suite's events stream
+ * and closes both clients.
  */
-export function directActivities(gateway: Partial<SimulatedGatewayDeps> = {}): DirectActivities {
+export function directActivities(gateway: Partial<SimulatedGatewayDeps> = {}) {
   const config = testConfig();
   const db = testDb(config);
   const redis = createRedis(config.redisUrl, { lazyConnect: true });
@@ -157,21 +155,29 @@ export function directActivities(gateway: Partial<SimulatedGatewayDeps> = {}): D
   return { config, db, redis, activities: testActivities(config, db, redis, { gateway }) };
 }
 
-/** A worker running in-process; `stop()` drains it (its connection stays open for the caller to close). */
+/** A worker running in-process; `stop()` drains it. */
 export interface RunningWorker {
   worker: Worker;
   stop(): Promise<void>;
 }
 
-/** Creates the order worker (worker/create-worker.ts, as worker/main.ts does) and runs it in-process. */
-export async function runOrderWorker(options: OrderWorkerOptions): Promise<RunningWorker> {
-  const worker = await createOrderWorker(options);
+/**
+ * Creates the order worker (worker/create-worker.ts, as worker/main.ts does) and runs it in-process. Without a
+ * `connection` it opens one, which `stop()` closes after the drain.
+ */
+export async function runOrderWorker(
+  options: Omit<OrderWorkerOptions, 'connection'> & { connection?: NativeConnection },
+): Promise<RunningWorker> {
+  installQuietRuntime();
+  const connection = options.connection ?? (await connectWorker(options.config.temporal));
+  const worker = await createOrderWorker({ ...options, connection });
   const running = worker.run();
   return {
     worker,
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
+      if (options.connection === undefined) await connection.close();
     },
   };
 }
@@ -253,7 +259,10 @@ export interface OrderRowFields {
   idempotency_key?: string;
 }
 
-/** Order rows (PENDING, total 0 unless `fields` say otherwise) with no workflow behind them: of `ids`, or of `count` fresh ids. */
+/**
+ * Order rows with no workflow behind them (PENDING, total 0 unless `fields` say otherwise): of `ids`, or of `count`
+ * fresh ids; their ids.
+ */
 export async function insertOrders(db: Knex, ids: string[] | number, fields: OrderRowFields = {}): Promise<string[]> {
   const orderIds = typeof ids === 'number' ? Array.from({ length: ids }, () => randomUUID()) : ids;
   const row = { customer_id: 'test-customer', status: 'PENDING', total_cents: 0, request_hash: 'h', ...fields };
@@ -267,12 +276,7 @@ export async function insertOrder(db: Knex, fields: OrderRowFields = {}, id: str
   return id;
 }
 
-/** Saga settings from a config, as the API builds them for every new order. */
-export function sagaSettings(config: Config, overrides: Partial<SagaSettings> = {}): SagaSettings {
-  return { paymentRetry: config.paymentRetry, attentionTimeoutMs: config.attentionTimeoutMs, ...overrides };
-}
-
-/** A fresh order input. */
+/** A fresh order input, its saga settings from the config (as the API builds them) with `settings` over them. */
 export function orderInput(
   config: Config,
   lines: OrderLine[],
@@ -286,7 +290,7 @@ export function orderInput(
     lines,
     paymentToken,
     requestHash: `hash-${orderId}`,
-    settings: sagaSettings(config, settings),
+    settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: config.attentionTimeoutMs, ...settings },
   };
 }
 
