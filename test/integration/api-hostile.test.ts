@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { createOrderBodySchema } from '../../api/validation';
 import {
+  boundaryWorld,
   createApiHarness,
   orderBody,
   snapshot,
@@ -21,24 +22,8 @@ import {
   type RequestOptions,
 } from '../support/api-helpers';
 import { insertOrder } from '../support/saga-helpers';
-import { insertProducts, uniqueSku } from '../support/services';
 
-let h: ApiHarness;
-let sku: string;
-const alice = `cust-${randomUUID().slice(0, 8)}`;
-/** An order of Alice's that exists only as a row (no workflow): enough for the read and cancel paths. */
-const aliceOrderId = randomUUID();
-
-beforeAll(async () => {
-  h = await createApiHarness();
-  sku = uniqueSku('hostile');
-  await insertProducts(h.db, [{ sku, stock: 100 }]);
-  await insertOrder(h.db, { customer_id: alice, request_hash: 'x'.repeat(64) }, aliceOrderId);
-});
-
-afterAll(async () => {
-  await h.close();
-});
+const { h, sku, alice, aliceOrderId } = boundaryWorld('hostile', { stock: 100 });
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 const future = (): number => Math.floor(Date.now() / 1000) + 3600;

@@ -6,13 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { TABLES } from '../../lib/db';
 import { workflowIdFor } from '../../workflows/definitions';
-import {
-  createApiHarness,
-  orderBody,
-  undocumentedExchanges,
-  waitForOrderStatus,
-  type ApiHarness,
-} from '../support/api-helpers';
+import { apiHarnessForFile, orderBody, undocumentedExchanges, waitForOrderStatus } from '../support/api-helpers';
 import { waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
@@ -28,15 +22,7 @@ interface OrderView extends Created {
   events: { seq: number; status: string }[];
 }
 
-let h: ApiHarness;
-
-beforeAll(async () => {
-  h = await createApiHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3' } });
-});
-
-afterAll(async () => {
-  await h.close();
-});
+const h = apiHarnessForFile({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3' } });
 
 const customer = (): string => `cust-${randomUUID().slice(0, 8)}`;
 

@@ -3,6 +3,7 @@
  * in-process worker (workflow bundled once per file), tokens, a fetch wrapper that records every exchange, the
  * check of those exchanges against the OpenAPI operations, and DB snapshots for "nothing changed" assertions.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
@@ -19,8 +20,8 @@ import { createLogger } from '../../lib/logger';
 import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';
 import { bundleOrderWorkflows } from '../../worker/create-worker';
-import { installQuietRuntime, runOrderWorker, testActivities } from './saga-helpers';
-import { testConfig, testDb, testRedis } from './services';
+import { insertOrder, installQuietRuntime, runOrderWorker, testActivities } from './saga-helpers';
+import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from './services';
 import { waitFor } from './wait';
 
 /** One request and its answer, as the API suites record them. */
@@ -154,6 +155,41 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
       await Promise.allSettled([db.destroy(), redis.quit()]);
     },
   };
+}
+
+/**
+ * An API harness for a whole test file: created in beforeAll (then `seed` runs on it) and closed in afterAll. Its
+ * fields are filled in by that beforeAll, so hooks and tests read them, never the file's top level.
+ */
+export function apiHarnessForFile(
+  options: ApiHarnessOptions = {},
+  seed?: (h: ApiHarness) => Promise<void>,
+): ApiHarness {
+  const h = {} as ApiHarness;
+  beforeAll(async () => {
+    Object.assign(h, await createApiHarness(options));
+    await seed?.(h);
+  });
+  afterAll(async () => {
+    await h.close?.();
+  });
+  return h;
+}
+
+/**
+ * The boundary suites' world, for the whole file (`apiHarnessForFile`): `{ h, sku, alice, aliceOrderId }`, a product
+ * `sku` (named after `label`) and Alice with an order that exists only as a row (no workflow), enough for the read
+ * and cancel paths.
+ */
+export function boundaryWorld(label: string, product: { stock: number; priceCents?: number }) {
+  const sku = uniqueSku(label);
+  const alice = `cust-${randomUUID().slice(0, 8)}`;
+  const aliceOrderId = randomUUID();
+  const h = apiHarnessForFile({}, async ({ db }) => {
+    await insertProducts(db, [{ sku, ...product }]);
+    await insertOrder(db, { customer_id: alice, request_hash: 'x'.repeat(64) }, aliceOrderId);
+  });
+  return { h, sku, alice, aliceOrderId };
 }
 
 /** Waits until the order's row shows `status` (read through the database, as the API does). */
