@@ -6,40 +6,28 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../scripts/services';
-import { createApiHarness, type ApiHarness } from '../support/api-helpers';
-import { chromiumPath, insertProducts, uniqueSku } from '../support/services';
-import { startRelay, type TestRelay } from '../integration/realtime.support';
+import type { Page } from 'playwright-core';
+import { insertProducts, uniqueSku } from '../support/services';
+import { openBrowserStack, screenshotIfAsked, type BrowserStack } from './browser.support';
 
 describe('operator page', () => {
   const exportsDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-admin-page-'));
-  let h: ApiHarness;
-  let relay: TestRelay;
-  let browser: Browser;
+  const sku = uniqueSku('admin-page');
+  let stack: BrowserStack | undefined;
   let page: Page;
-  let sku: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    h = await createApiHarness({ env: { CORS_ORIGINS: `http://127.0.0.1:${port}`, EXPORTS_DIR: exportsDir } });
-    relay = await startRelay(h.config, h.db, { port });
-    sku = uniqueSku('admin-page');
+    stack = await openBrowserStack({ EXPORTS_DIR: exportsDir });
+    const { h, relay } = stack;
+    page = stack.page;
     await insertProducts(h.db, [{ sku, stock: 10, priceCents: 1999, name: 'Operator mug', lowStockThreshold: 5 }]);
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-    });
-    page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     await page.goto(`${relay.url}/admin.html?api=${encodeURIComponent(h.baseUrl)}`);
     await page.locator(`#stock tr[data-sku="${sku}"]`).waitFor();
     await page.locator('#connection.pill-on').waitFor();
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await relay?.close();
-    await h?.close();
+    await stack?.close();
     rmSync(exportsDir, { recursive: true, force: true });
   });
 
@@ -61,6 +49,6 @@ describe('operator page', () => {
     expect(await page.locator('#export-progress').evaluate((el) => (el as unknown as { value: number }).value)).toBe(1);
     expect(await page.locator('#export-download').isVisible()).toBe(true);
     await page.locator('#events li', { hasText: 'export.progress' }).first().waitFor();
-    if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
+    await screenshotIfAsked(page);
   });
 });

@@ -4,24 +4,19 @@
  * screenshot of the page at the end (docs/demo.png is made that way).
  */
 import { randomUUID } from 'node:crypto';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../scripts/services';
-import { createApiHarness, type ApiHarness } from '../support/api-helpers';
-import { chromiumPath, insertProducts, uniqueSku } from '../support/services';
-import { startRelay, type TestRelay } from '../integration/realtime.support';
+import type { Page } from 'playwright-core';
+import { insertProducts, uniqueSku } from '../support/services';
+import { openBrowserStack, screenshotIfAsked, type BrowserStack } from './browser.support';
 
 describe('live demo page', () => {
-  let h: ApiHarness;
-  let relay: TestRelay;
-  let browser: Browser;
+  const sku = uniqueSku('demo');
+  let stack: BrowserStack | undefined;
   let page: Page;
-  let sku: string;
 
   beforeAll(async () => {
-    const port = await freePort();
-    const origin = `http://127.0.0.1:${port}`;
-    h = await createApiHarness({ env: { CORS_ORIGINS: origin } });
-    relay = await startRelay(h.config, h.db, { port });
+    stack = await openBrowserStack();
+    const { h, relay, origin } = stack;
+    page = stack.page;
     // The page lives on the relay's origin and calls the API cross-origin: the API must allow it (CORS_ORIGINS).
     const preflight = await fetch(`${h.baseUrl}/products`, {
       method: 'OPTIONS',
@@ -32,29 +27,14 @@ describe('live demo page', () => {
       },
     });
     expect(preflight.headers.get('access-control-allow-origin')).toBe(origin);
-    sku = uniqueSku('demo');
     await insertProducts(h.db, [{ sku, stock: 10, priceCents: 1999, name: 'Demo mug' }]);
-    browser = await chromium.launch({
-      executablePath: chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-      ],
-    });
-    page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
     await page.goto(`${relay.url}/?customer=demo-${randomUUID().slice(0, 8)}&api=${encodeURIComponent(h.baseUrl)}`);
     await page.locator(`#catalog tr[data-sku="${sku}"]`).waitFor();
     await page.locator('#connection.pill-on').waitFor();
   });
 
   afterAll(async () => {
-    await browser?.close();
-    await relay?.close();
-    await h?.close();
+    await stack?.close();
   });
 
   const placeOrder = async (paymentToken: string): Promise<string> => {
@@ -95,6 +75,6 @@ describe('live demo page', () => {
     expect(statuses).not.toContain('COMPLETED');
     // The cancel released the stock: back to 9 (one unit stays with the completed order of the previous test).
     await page.locator(`td[data-stock="${sku}"]`, { hasText: /^9$/ }).waitFor();
-    if (process.env.DEMO_SCREENSHOT) await page.screenshot({ path: process.env.DEMO_SCREENSHOT, fullPage: true });
+    await screenshotIfAsked(page);
   });
 });

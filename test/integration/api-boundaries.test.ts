@@ -12,40 +12,17 @@ import { TABLES } from '../../lib/db';
 import { checkInvariants } from '../../lib/invariants';
 import { MAX_REASON_LENGTH } from '../../lib/storable-text';
 import {
-  createApiHarness,
+  boundaryWorld,
   orderBody,
   snapshot,
   undocumentedExchanges,
   waitForOrderStatus,
-  type ApiHarness,
   type Exchange,
 } from '../support/api-helpers';
 import { arbitraryClaims, claimsAcceptable, hostileText, signHs256 } from '../support/hostile';
 import { insertProducts, uniqueSku } from '../support/services';
 
-let h: ApiHarness;
-let sku: string;
-const alice = `cust-${randomUUID().slice(0, 8)}`;
-/** An order of Alice's that exists only as a row (no workflow): enough for the read and cancel paths. */
-const aliceOrderId = randomUUID();
-
-beforeAll(async () => {
-  h = await createApiHarness();
-  sku = uniqueSku('bounds');
-  await insertProducts(h.db, [{ sku, stock: 1000, priceCents: 1250 }]);
-  await h.db(TABLES.orders).insert({
-    id: aliceOrderId,
-    customer_id: alice,
-    status: 'PENDING',
-    total_cents: 0,
-    request_hash: 'x'.repeat(64),
-    workflow_id: `order-${aliceOrderId}`,
-  });
-});
-
-afterAll(async () => {
-  await h.close();
-});
+const { h, sku, alice, aliceOrderId } = boundaryWorld('bounds', { stock: 1000, priceCents: 1250 });
 
 interface ErrorBody {
   error?: string;

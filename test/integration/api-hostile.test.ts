@@ -4,47 +4,26 @@
  * answer is a documented 4xx/503 JSON error, never a 5xx from a bug, and a refused request never changes a row.
  */
 import { randomUUID } from 'node:crypto';
-import type { Client } from '@temporalio/client';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
 import fc from 'fast-check';
 import jwt from 'jsonwebtoken';
 import { createOrderBodySchema } from '../../api/validation';
-import { TABLES } from '../../lib/db';
 import {
+  boundaryWorld,
   createApiHarness,
   orderBody,
   snapshot,
   undocumentedExchanges,
-  unreachableTemporalClient,
   waitForOrderStatus,
   type ApiHarness,
   type Exchange,
   type RequestOptions,
 } from '../support/api-helpers';
-import { insertProducts, uniqueSku } from '../support/services';
+import { insertOrder } from '../support/saga-helpers';
 
-let h: ApiHarness;
-let sku: string;
-const alice = `cust-${randomUUID().slice(0, 8)}`;
-/** An order of Alice's that exists only as a row (no workflow): enough for the read and cancel paths. */
-const aliceOrderId = randomUUID();
-
-beforeAll(async () => {
-  h = await createApiHarness();
-  sku = uniqueSku('hostile');
-  await insertProducts(h.db, [{ sku, stock: 100 }]);
-  await h.db(TABLES.orders).insert({
-    id: aliceOrderId,
-    customer_id: alice,
-    status: 'PENDING',
-    total_cents: 0,
-    request_hash: 'x'.repeat(64),
-    workflow_id: `order-${aliceOrderId}`,
-  });
-});
-
-afterAll(async () => {
-  await h.close();
-});
+const { h, sku, alice, aliceOrderId } = boundaryWorld('hostile', { stock: 100 });
 
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');
 const future = (): number => Math.floor(Date.now() / 1000) + 3600;
@@ -690,6 +669,22 @@ describe('rate limit shared by replicas', () => {
   });
 });
 
+/**
+ * A client on a port where nothing listens: every call fails as "Temporal unreachable". Its gRPC retries are capped
+ * (3 attempts, well inside the app's deadline) so no retry timer outlives a call and fires on a closed channel.
+ */
+async function unreachableTemporalClient(): Promise<Client> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  const interceptors = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))];
+  return new Client({
+    connection: Connection.lazy({ address: `127.0.0.1:${port}`, interceptors }),
+    namespace: 'default',
+  });
+}
+
 describe('Temporal unreachable', () => {
   let down: ApiHarness;
   let unreachable: Client;
@@ -703,14 +698,11 @@ describe('Temporal unreachable', () => {
       temporal: unreachable,
       appOptions: { temporalTimeoutMs: 1_500, readyTimeoutMs: 1_000, retryAfterSeconds: 7 },
     });
-    await down.db(TABLES.orders).insert({
-      id: orderId,
-      customer_id: customer,
-      status: 'RESERVED',
-      total_cents: 100,
-      request_hash: 'y'.repeat(64),
-      workflow_id: `order-${orderId}`,
-    });
+    await insertOrder(
+      down.db,
+      { customer_id: customer, status: 'RESERVED', total_cents: 100, request_hash: 'y'.repeat(64) },
+      orderId,
+    );
   });
 
   afterAll(async () => {

@@ -8,7 +8,8 @@ import { orderIdFor } from '../../api/idempotency';
 import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';
 import { workflowIdFor } from '../../workflows/definitions';
-import { orderBody, startOrderWorker, type RunningWorker } from '../support/api-helpers';
+import { orderBody, workflowBundle } from '../support/api-helpers';
+import { runOrderWorker, testActivities, type RunningWorker } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, urlOf, waitForLog } from '../support/processes';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
@@ -68,7 +69,12 @@ describe('api/main.ts', () => {
       ),
     );
     // Encrypted payloads, like api/main.ts and worker/main.ts.
-    worker = await startOrderWorker(config, db, redis, { dataConverter: createDataConverter(config) });
+    worker = await runOrderWorker({
+      config,
+      activities: testActivities(config, db, redis),
+      workflowBundle: await workflowBundle(),
+      dataConverter: createDataConverter(config),
+    });
     const response = await inFlight;
     expect(response.status).toBe(201);
     expect(await response.json()).toMatchObject({ status: 'RESERVED', orderId: orderIdFor(customerId, key) });

@@ -6,13 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { TABLES } from '../../lib/db';
 import { workflowIdFor } from '../../workflows/definitions';
-import {
-  createApiHarness,
-  orderBody,
-  undocumentedExchanges,
-  waitForOrderStatus,
-  type ApiHarness,
-} from '../support/api-helpers';
+import { apiHarnessForFile, orderBody, undocumentedExchanges, waitForOrderStatus } from '../support/api-helpers';
 import { waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
@@ -28,15 +22,7 @@ interface OrderView extends Created {
   events: { seq: number; status: string }[];
 }
 
-let h: ApiHarness;
-
-beforeAll(async () => {
-  h = await createApiHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3' } });
-});
-
-afterAll(async () => {
-  await h.close();
-});
+const h = apiHarnessForFile({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3' } });
 
 const customer = (): string => `cust-${randomUUID().slice(0, 8)}`;
 
@@ -199,29 +185,19 @@ describe('Idempotency-Key', () => {
   it('when the key is reused with another body, then POST answers 422 idempotency_key_reused and nothing changes', async () => {
     const sku = await product('reuse', 10);
     const auth = h.token(customer());
-    const key = `key-${randomUUID()}`;
-    const first = await h.request('POST', '/orders', {
-      token: auth,
-      body: orderBody([{ sku, quantity: 1 }]),
-      headers: { 'Idempotency-Key': key },
-    });
+    const headers = { 'Idempotency-Key': `key-${randomUUID()}` };
+    const post = (quantity: number) =>
+      h.request('POST', '/orders', { token: auth, body: orderBody([{ sku, quantity }]), headers });
+    const first = await post(1);
     expect(first.status).toBe(201);
     const { orderId } = first.body as Created;
-    const other = await h.request('POST', '/orders', {
-      token: auth,
-      body: orderBody([{ sku, quantity: 2 }]),
-      headers: { 'Idempotency-Key': key },
-    });
+    const other = await post(2);
     expect(other.status).toBe(422);
     expect(other.body).toMatchObject({ error: 'idempotency_key_reused', orderId });
 
     await waitForOrderStatus(h.db, orderId, ['COMPLETED']);
     await workflowClosed(orderId);
-    const afterClose = await h.request('POST', '/orders', {
-      token: auth,
-      body: orderBody([{ sku, quantity: 2 }]),
-      headers: { 'Idempotency-Key': key },
-    });
+    const afterClose = await post(2);
     expect(afterClose.status).toBe(422);
     expect(afterClose.body).toMatchObject({ error: 'idempotency_key_reused', orderId });
     expect(await stock(sku)).toBe(9);

@@ -275,11 +275,11 @@ describe('stock adjustments and movements', () => {
   });
 
   it.each([
-    ['an unknown parameter', '?limt=2', 'limt'],
-    ['a repeated parameter', '?limit=2&limit=3', 'limit'],
-    ['a limit of 0', '?limit=0', 'limit'],
-    ['a forged cursor', '?cursor=bm90LWEtY3Vyc29y', 'cursor'],
-  ])('when GET movements has %s, then 400 names it', async (_what, query, field) => {
+    { what: 'an unknown parameter', query: '?limt=2', field: 'limt' },
+    { what: 'a repeated parameter', query: '?limit=2&limit=3', field: 'limit' },
+    { what: 'a limit of 0', query: '?limit=0', field: 'limit' },
+    { what: 'a forged cursor', query: '?cursor=bm90LWEtY3Vyc29y', field: 'cursor' },
+  ])('when GET movements has $what, then 400 names it', async ({ query, field }) => {
     const { sku } = await createProduct();
     const res = await h.request('GET', `/products/${sku}/movements${query}`, { token: admin });
     expect(res.status).toBe(400);

@@ -19,7 +19,8 @@ import type { SocketView } from '../../chaos/sockets';
 import { createDb, migrateLatest, TABLES } from '../../lib/db';
 import { recordMovements } from '../../lib/ledger';
 import { dropDatabase, ensureDatabase, withDatabase } from '../../scripts/services';
-import { paymentIdempotencyKey, workflowIdFor, type OrderStatus } from '../../workflows/definitions';
+import { paymentIdempotencyKey, type OrderStatus } from '../../workflows/definitions';
+import { insertOrder } from '../support/saga-helpers';
 import { temporalCliPath } from '../support/services';
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -117,15 +118,8 @@ describe('chaos checks', () => {
     const [product] = await db(TABLES.products)
       .insert({ sku, name: 'Planted mug', price_cents: 1000, stock: 9 })
       .returning<{ id: number }[]>('id');
-    await db(TABLES.orders).insert({
-      id: orderId,
-      customer_id: customerId,
-      status: 'COMPLETED',
-      total_cents: 1000,
-      request_hash: 'planted',
-      workflow_id: workflowIdFor(orderId),
-      idempotency_key: 'key-1',
-    });
+    const planted = { status: 'COMPLETED', total_cents: 1000, request_hash: 'planted', idempotency_key: 'key-1' };
+    await insertOrder(db, { customer_id: customerId, ...planted }, orderId);
     await db(TABLES.orderItems).insert({
       order_id: orderId,
       product_id: product?.id,
@@ -230,6 +224,10 @@ describe('chaos checks', () => {
     { label: 'JWT_SECRET', value: 'planted-jwt-secret-value' },
   ];
 
+  /** An order row planted for one check, with no workflow behind it. */
+  const plantOrder = (trx: Knex, id: string, status: OrderStatus, totalCents: number) =>
+    insertOrder(trx, { customer_id: customerId, status, total_cents: totalCents, request_hash: 'planted' }, id);
+
   /** Runs every check inside a transaction that is rolled back, so each plant starts from the consistent world. */
   async function checksWith(
     plant: (trx: Knex, checkInput: CheckInput) => Promise<CheckInput> | CheckInput,
@@ -268,14 +266,7 @@ describe('chaos checks', () => {
   test('when an order is stuck in CHARGING, then the terminal check reports it', async () => {
     const stuck = randomUUID();
     const found = await checksWith(async (trx, checkInput) => {
-      await trx(TABLES.orders).insert({
-        id: stuck,
-        customer_id: customerId,
-        status: 'CHARGING',
-        total_cents: 0,
-        request_hash: 'planted',
-        workflow_id: workflowIdFor(stuck),
-      });
+      await plantOrder(trx, stuck, 'CHARGING', 0);
       return { ...checkInput, openWorkflows: 1, orderWorkflows: 2 };
     });
     expect(Object.keys(found)).toEqual(['orders_terminal']);
@@ -285,14 +276,7 @@ describe('chaos checks', () => {
   test('when a cancelled order kept its payment, then the refund check and the invariants report it', async () => {
     const cancelled = randomUUID();
     const found = await checksWith(async (trx, checkInput) => {
-      await trx(TABLES.orders).insert({
-        id: cancelled,
-        customer_id: customerId,
-        status: 'CANCELLED',
-        total_cents: 500,
-        request_hash: 'planted',
-        workflow_id: workflowIdFor(cancelled),
-      });
+      await plantOrder(trx, cancelled, 'CANCELLED', 500);
       await trx(TABLES.payments).insert({
         idempotency_key: paymentIdempotencyKey(cancelled),
         order_id: cancelled,

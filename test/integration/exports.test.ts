@@ -5,18 +5,16 @@
  * replaced and the export completes without a duplicate row. Real API, workers, PostgreSQL, Redis and Temporal.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Redis from 'ioredis';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import { TABLES } from '../../lib/db';
 import { EXPORT_PROGRESS_EVENT, redisKeys, type AdminMessage, type ExportProgressEvent } from '../../lib/events';
 import { EXPORT_HEADER, exportDirectory, toCsv, type CsvCell } from '../../lib/export-files';
-import { connectWorker } from '../../lib/temporal';
-import { createOrderWorker } from '../../worker/create-worker';
 import { exportWorkflowIdFor, type ExportPageInput } from '../../workflows/export-definitions';
 import { createApiHarness, undocumentedExchanges, workflowBundle, type ApiHarness } from '../support/api-helpers';
+import { runOrderWorker, testActivities, writeBundleFile } from '../support/saga-helpers';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
 import { insertProducts, uniqueSku } from '../support/services';
 import { waitFor } from '../support/wait';
@@ -37,14 +35,7 @@ beforeAll(async () => {
   });
   admin = h.token(`ops-${randomUUID().slice(0, 8)}`, { role: 'admin' });
   // The real activities, with writeExportPage able to wait at a gate (to cancel an export mid-way, deterministically).
-  const gateway = createSimulatedGateway({ db: h.db, ...gatewaySettingsFromConfig(h.config) });
-  const activities = createActivities({
-    db: h.db,
-    redis: h.redis,
-    redisKeyPrefix: h.config.redisKeyPrefix,
-    gateway,
-    exportsDir,
-  });
+  const activities = testActivities(h.config, h.db, h.redis);
   const writeExportPage = async (input: ExportPageInput) => {
     const held = gate;
     if (held !== undefined && held.page === input.page && held.exportId === input.exportId) {
@@ -53,20 +44,13 @@ beforeAll(async () => {
     }
     return activities.writeExportPage(input);
   };
-  const connection = await connectWorker(h.config.temporal);
-  const worker = await createOrderWorker({
-    connection,
+  const worker = await runOrderWorker({
     config: h.config,
     activities: { ...activities, writeExportPage },
     workflowBundle: await workflowBundle(),
     dataConverter: h.client.options.dataConverter,
   });
-  const running = worker.run();
-  stopWorker = async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running;
-    await connection.close();
-  };
+  stopWorker = () => worker.stop();
 });
 
 afterAll(async () => {
@@ -314,9 +298,7 @@ describe('order exports', () => {
   it('when the worker is SIGKILLed mid-export, then a new worker resumes it and the CSV has every line exactly once', async () => {
     await stopWorker?.(); // from here on, only worker processes poll this queue
     stopWorker = undefined;
-    const bundleDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bundle-'));
-    const bundlePath = path.join(bundleDir, 'workflow-bundle.js');
-    writeFileSync(bundlePath, (await workflowBundle()).code);
+    const bundleFile = writeBundleFile(await workflowBundle());
     const spawnWorker = async (): Promise<EntryProcess> => {
       const worker = spawnEntryPoint(
         'worker',
@@ -324,7 +306,7 @@ describe('order exports', () => {
         entryPointEnv(h.config, {
           METRICS_PORT: '0',
           WORKER_MAX_CACHED_WORKFLOWS: '0',
-          WORKFLOW_BUNDLE_PATH: bundlePath,
+          WORKFLOW_BUNDLE_PATH: bundleFile.path,
           EXPORTS_DIR: exportsDir,
         }),
       );
@@ -360,7 +342,7 @@ describe('order exports', () => {
       expect(pages).toEqual(Array.from({ length: 41 }, (_, i) => i + 1)); // 40 full pages, then an empty one
     } finally {
       killEntryPoints();
-      rmSync(bundleDir, { recursive: true, force: true });
+      bundleFile.remove();
     }
   });
 });

@@ -12,11 +12,8 @@
  *   committed while they had no relay at all; no terminal event is lost.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { io as connectSocket, type Socket } from 'socket.io-client';
@@ -38,7 +35,7 @@ import {
   waitForLog,
   type EntryProcess,
 } from '../support/processes';
-import { orderRows } from '../support/saga-helpers';
+import { orderRows, writeBundleFile, type BundleFile } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
 
@@ -53,7 +50,7 @@ const USERS = 6;
 let config: Config;
 let db: Knex;
 let redis: Redis;
-let bundleDir: string;
+let bundleFile: BundleFile;
 const sockets: Socket[] = [];
 const initialStock = new Map<string, number>();
 
@@ -77,7 +74,7 @@ async function spawnProcess(
       METRICS_PORT: '0',
       RATE_LIMIT_PER_MINUTE: '1000000',
       PAYMENT_SLOW_MS: String(SLOW_MS),
-      WORKFLOW_BUNDLE_PATH: path.join(bundleDir, 'workflow-bundle.js'),
+      WORKFLOW_BUNDLE_PATH: bundleFile.path,
       ...env,
     }),
   );
@@ -388,8 +385,7 @@ beforeAll(async () => {
   config = testConfig({ PAYMENT_SLOW_MS: String(SLOW_MS) });
   db = testDb(config, 4);
   redis = testRedis(config);
-  bundleDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-shutdown-'));
-  writeFileSync(path.join(bundleDir, 'workflow-bundle.js'), (await bundleOrderWorkflows()).code);
+  bundleFile = writeBundleFile(await bundleOrderWorkflows());
   [stack.worker, stack.api1, stack.api2, stack.relay1, stack.relay2] = await Promise.all([
     spawnWorker('worker-1'),
     spawnApi('api-1'),
@@ -403,7 +399,7 @@ afterAll(async () => {
   for (const socket of sockets) socket.close();
   killEntryPoints();
   await Promise.allSettled([db?.destroy(), redis?.quit()]);
-  if (bundleDir !== undefined) rmSync(bundleDir, { recursive: true, force: true });
+  bundleFile?.remove();
 });
 
 test('when an API replica gets SIGTERM under load, then requests finish or get a retryable 503, clients move to the other replica, and every order exists once', async () => {

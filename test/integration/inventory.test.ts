@@ -5,6 +5,7 @@ import { ACTIVITY_FAILURE_TYPES } from '../../activities/contract';
 import { createInventoryActivities } from '../../activities/inventory';
 import { createLogger } from '../../lib/logger';
 import { checkInvariants } from '../../lib/invariants';
+import { insertOrder, insertOrders } from '../support/saga-helpers';
 import { insertProducts, testConfig, testDb, uniqueSku } from '../support/services';
 
 const DEADLOCK_OR_SERIALIZATION = /deadlock|could not serialize/i;
@@ -23,20 +24,18 @@ describe('inventory activities on real PostgreSQL', () => {
     await db.destroy();
   });
 
-  /** Creates order rows (reserveStock writes order_items, which reference them) and returns their ids. */
-  async function newOrders(count: number): Promise<string[]> {
-    const ids = Array.from({ length: count }, () => randomUUID());
-    await db('orders').insert(
-      ids.map((id) => ({
-        id,
-        customer_id: 'inventory-test',
-        status: 'PENDING',
-        total_cents: 0,
-        request_hash: 'h',
-        workflow_id: `order-${id}`,
-      })),
-    );
-    return ids;
+  /** Order rows (reserveStock writes order_items, which reference them); their ids. */
+  const newOrders = (count: number) => insertOrders(db, count, { customer_id: 'inventory-test' });
+  const newOrder = () => insertOrder(db, { customer_id: 'inventory-test' });
+
+  /** Reserves `lines` (quantity by SKU, in that order) for a new order; its id and the outcome. */
+  async function reserveForNewOrder(lines: Record<string, number>) {
+    const orderId = await newOrder();
+    const outcome = await inventory.reserveStock({
+      orderId,
+      lines: Object.entries(lines).map(([sku, quantity]) => ({ sku, quantity })),
+    });
+    return { orderId, outcome };
   }
 
   async function stockOf(sku: string): Promise<number> {
@@ -140,8 +139,7 @@ describe('inventory activities on real PostgreSQL', () => {
       { sku: a, stock: 10, priceCents: 300 },
       { sku: b, stock: 10, priceCents: 125 },
     ]);
-    const [orderId] = await newOrders(1);
-    if (orderId === undefined) throw new Error('no order');
+    const orderId = await newOrder();
     const input = {
       orderId,
       lines: [
@@ -193,8 +191,7 @@ describe('inventory activities on real PostgreSQL', () => {
     async (_label, stock, left) => {
       const sku = uniqueSku('dup');
       await insertProducts(db, [{ sku, stock }]);
-      const [orderId] = await newOrders(1);
-      if (orderId === undefined) throw new Error('no order');
+      const orderId = await newOrder();
 
       const results = await Promise.all(
         Array.from({ length: 8 }, () => inventory.reserveStock({ orderId, lines: [{ sku, quantity: 2 }] })),
@@ -217,17 +214,8 @@ describe('inventory activities on real PostgreSQL', () => {
       { sku: b, stock: 5 },
       { sku: c, stock: 0 },
     ]);
-    const [orderId] = await newOrders(1);
-    if (orderId === undefined) throw new Error('no order');
 
-    const outcome = await inventory.reserveStock({
-      orderId,
-      lines: [
-        { sku: a, quantity: 2 },
-        { sku: b, quantity: 5 },
-        { sku: c, quantity: 1 },
-      ],
-    });
+    const { orderId, outcome } = await reserveForNewOrder({ [a]: 2, [b]: 5, [c]: 1 });
 
     expect(outcome).toEqual({
       status: 'REJECTED',
@@ -246,16 +234,8 @@ describe('inventory activities on real PostgreSQL', () => {
     const known = uniqueSku('known');
     const unknown = uniqueSku('missing');
     await insertProducts(db, [{ sku: known, stock: 3 }]);
-    const [orderId] = await newOrders(1);
-    if (orderId === undefined) throw new Error('no order');
 
-    const outcome = await inventory.reserveStock({
-      orderId,
-      lines: [
-        { sku: known, quantity: 1 },
-        { sku: unknown, quantity: 1 },
-      ],
-    });
+    const { orderId, outcome } = await reserveForNewOrder({ [known]: 1, [unknown]: 1 });
 
     expect(outcome).toEqual({ status: 'REJECTED', reason: 'unknown_sku', unknownSkus: [unknown] });
     expect(await stockOf(known)).toBe(3);
@@ -265,8 +245,7 @@ describe('inventory activities on real PostgreSQL', () => {
   it('when releaseStock runs twice, then the stock comes back once and the reservation is released', async () => {
     const sku = uniqueSku('release');
     await insertProducts(db, [{ sku, stock: 4 }]);
-    const [orderId] = await newOrders(1);
-    if (orderId === undefined) throw new Error('no order');
+    const orderId = await newOrder();
     await inventory.reserveStock({ orderId, lines: [{ sku, quantity: 3 }] });
     expect(await stockOf(sku)).toBe(1);
 
@@ -281,8 +260,7 @@ describe('inventory activities on real PostgreSQL', () => {
   it('when releaseStock runs as concurrent duplicates, then the stock comes back exactly once', async () => {
     const sku = uniqueSku('release-dup');
     await insertProducts(db, [{ sku, stock: 10 }]);
-    const [orderId] = await newOrders(1);
-    if (orderId === undefined) throw new Error('no order');
+    const orderId = await newOrder();
     await inventory.reserveStock({ orderId, lines: [{ sku, quantity: 6 }] });
 
     const results = await Promise.all(Array.from({ length: 6 }, () => inventory.releaseStock(orderId)));
@@ -294,8 +272,7 @@ describe('inventory activities on real PostgreSQL', () => {
   it('when commitStock runs twice, then the reservation is committed once and a later release changes nothing', async () => {
     const sku = uniqueSku('commit');
     await insertProducts(db, [{ sku, stock: 4 }]);
-    const [orderId] = await newOrders(1);
-    if (orderId === undefined) throw new Error('no order');
+    const orderId = await newOrder();
     await inventory.reserveStock({ orderId, lines: [{ sku, quantity: 2 }] });
 
     expect(await inventory.commitStock(orderId)).toEqual({ committed: 1 });

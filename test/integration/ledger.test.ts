@@ -18,6 +18,7 @@ import { checkInvariants } from '../../lib/invariants';
 import { movementsFrom, recordMovements } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import { createStockPublisher } from '../../lib/stock-events';
+import { insertOrders } from '../support/saga-helpers';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
 import { until } from '../support/wait';
 
@@ -37,20 +38,7 @@ describe('inventory ledger on real PostgreSQL', () => {
     await Promise.allSettled([db.destroy(), redis.quit()]);
   });
 
-  async function newOrders(count: number): Promise<string[]> {
-    const ids = Array.from({ length: count }, () => randomUUID());
-    await db(TABLES.orders).insert(
-      ids.map((id) => ({
-        id,
-        customer_id: 'ledger-test',
-        status: 'PENDING',
-        total_cents: 0,
-        request_hash: 'h',
-        workflow_id: `order-${id}`,
-      })),
-    );
-    return ids;
-  }
+  const newOrders = (count: number) => insertOrders(db, count, { customer_id: 'ledger-test' });
 
   async function productOf(sku: string): Promise<{ id: number; stock: number }> {
     return db(TABLES.products).where({ sku }).first<{ id: number; stock: number }>('id', 'stock');

@@ -6,7 +6,6 @@
  */
 import type { WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { Activities } from '../../activities';
 import { findOrderRow, loadOrderView } from '../../api/order-store';
 import { TEST_TOKENS } from '../../activities/payments';
 import {
@@ -29,7 +28,14 @@ import {
   workflowIdFor,
 } from '../../workflows/definitions';
 import type { orderWorkflow } from '../../workflows/order';
-import { createSagaHarness, orderRows, stockOf, temporalCli, type SagaHarness } from '../support/saga-helpers';
+import {
+  createSagaHarness,
+  orderRows,
+  stockOf,
+  sweepWorld,
+  temporalCli,
+  type SagaHarness,
+} from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 import { waitFor } from '../support/wait';
 
@@ -38,7 +44,7 @@ let world: SweepWorld;
 
 beforeAll(async () => {
   h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1000' } });
-  world = { ...h, hold: (orderId, activity) => h.hold(orderId, activity as keyof Activities) };
+  world = sweepWorld(h);
 });
 
 afterAll(async () => {

@@ -1,30 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
-import type { Knex } from 'knex';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig, type Activities } from '../../activities';
 import { ACTIVITY_FAILURE_TYPES, PENDING_EVENT_SEQ, type RecordOrderInput } from '../../activities/contract';
 import { redisKeys, type OrderEvent } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
 import { workflowIdFor } from '../../workflows/definitions';
-import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
+import { directActivities } from '../support/saga-helpers';
+import { insertProducts, uniqueSku } from '../support/services';
 
 describe('order records and events on real PostgreSQL and Redis', () => {
-  const config = testConfig();
-  let db: Knex;
-  let redis: Redis;
-  let activities: Activities;
-
-  beforeAll(() => {
-    db = testDb(config);
-    redis = testRedis(config);
-    const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
-    activities = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
-  });
-  afterAll(async () => {
-    await redis.del(redisKeys(config.redisKeyPrefix).eventsStream);
-    await redis.quit();
-    await db.destroy();
-  });
+  const { config, db, redis, activities } = directActivities();
 
   function newOrder(overrides: Partial<RecordOrderInput> = {}): RecordOrderInput {
     const orderId = randomUUID();

@@ -190,7 +190,7 @@ describe('reconciliation schedule', () => {
             const current = await orderRows(h.db, input.orderId);
             const settled =
               current.order !== undefined &&
-              isTerminal(current.order.status as OrderStatus) &&
+              isTerminal(current.order.status) &&
               !current.reservations.some((r) => r.status === 'held') &&
               (current.order.status === 'COMPLETED' || !current.payments.some((p) => p.status === 'approved'));
             return settled ? current : undefined;

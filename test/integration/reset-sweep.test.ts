@@ -4,9 +4,8 @@
  * with and without their signals re-applied, and after every reset run the books must agree (chaos/reset-sweep.ts
  * says what is checked).
  */
-import type { Activities } from '../../activities';
-import { formatStep, runResetSweep, sweepPath, type SweepWorld } from '../../chaos/reset-sweep';
-import { createSagaHarness, type SagaHarness } from '../support/saga-helpers';
+import { formatStep, runResetSweep, sweepPath } from '../../chaos/reset-sweep';
+import { createSagaHarness, sweepWorld, type SagaHarness } from '../support/saga-helpers';
 
 /** Paths of the bounded sweep: one per kind of end, and a cancel in every status a cancel can meet. */
 const SUBSET = [
@@ -19,11 +18,9 @@ const SUBSET = [
 ] as const;
 
 let h: SagaHarness;
-let world: SweepWorld;
 
 beforeAll(async () => {
   h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3', PAYMENT_SLOW_MS: '700' } });
-  world = { ...h, hold: (orderId, activity) => h.hold(orderId, activity as keyof Activities) };
 });
 
 afterAll(async () => {
@@ -34,7 +31,7 @@ describe('reset sweep', () => {
   test.each(SUBSET)(
     'when a %s order is reset to every completed workflow task, with and without signals, then the books agree after every run',
     async (name) => {
-      const steps = await runResetSweep(world, { paths: [sweepPath(name)] });
+      const steps = await runResetSweep(sweepWorld(h), { paths: [sweepPath(name)] });
 
       expect(steps.length).toBeGreaterThan(2); // the base run and at least one reset per mode
       expect(steps.filter((step) => step.problems.length > 0).map(formatStep)).toEqual([]);

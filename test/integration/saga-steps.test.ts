@@ -4,42 +4,21 @@
  * the cancel mark, and compensation that never undoes a completed order.
  */
 import { randomUUID } from 'node:crypto';
-import type Redis from 'ioredis';
-import type { Knex } from 'knex';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig, type Activities } from '../../activities';
 import type { PlaceOrderInput } from '../../activities/contract';
 import { chargeIdempotencyKey } from '../../activities/saga-steps';
 import { markOrderCancelRequested } from '../../lib/db';
 import { redisKeys } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
 import { workflowIdFor } from '../../workflows/definitions';
-import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
+import { directActivities } from '../support/saga-helpers';
+import { insertProducts, uniqueSku } from '../support/services';
 import { waitFor } from '../support/wait';
 
 const STOCK = 10;
 const PRICE = 500;
 
 describe('saga steps on real PostgreSQL and Redis', () => {
-  const config = testConfig();
-  let db: Knex;
-  let redis: Redis;
-  let steps: Activities;
-
-  beforeAll(() => {
-    db = testDb(config);
-    redis = testRedis(config);
-    const gateway = createSimulatedGateway({
-      db,
-      ...gatewaySettingsFromConfig(config),
-      latencyMs: { minMs: 0, maxMs: 0 },
-    });
-    steps = createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway });
-  });
-  afterAll(async () => {
-    await redis.del(redisKeys(config.redisKeyPrefix).eventsStream);
-    await redis.quit();
-    await db.destroy();
-  });
+  const { config, db, redis, activities: steps } = directActivities({ latencyMs: { minMs: 0, maxMs: 0 } });
 
   async function newOrder(quantity = 2, run = 'run-a'): Promise<PlaceOrderInput & { sku: string }> {
     const sku = uniqueSku('steps');
@@ -69,6 +48,11 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     });
     expect(charged.status).toBe('approved');
     await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: `${run}/3` });
+  }
+
+  /** Run `prefix`'s compensation of the order, ending it CANCELLED for `reason`. */
+  async function cancelOrder(input: PlaceOrderInput, eventKeyPrefix: string, reason = 'x') {
+    return steps.compensateOrder({ orderId: input.orderId, eventKeyPrefix, status: 'CANCELLED', reason });
   }
 
   async function events(orderId: string): Promise<[number, string][]> {
@@ -106,19 +90,9 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   test('when a step records under a new run, then its status gets a seq above every earlier one and becomes the order status', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
-    await steps.compensateOrder({
-      orderId: input.orderId,
-      eventKeyPrefix: 'run-a/2',
-      status: 'CANCELLED',
-      reason: 'x',
-    });
+    await cancelOrder(input, 'run-a/2');
     // The same keys again (a retried activity) write nothing; a Reset run's keys always append.
-    await steps.compensateOrder({
-      orderId: input.orderId,
-      eventKeyPrefix: 'run-a/2',
-      status: 'CANCELLED',
-      reason: 'x',
-    });
+    await cancelOrder(input, 'run-a/2');
     const reset = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
 
     expect(reset.status).toBe('RESERVED');
@@ -135,12 +109,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   test('when a Reset run re-places a released order, then the stock is held again at the price first reserved', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
-    await steps.compensateOrder({
-      orderId: input.orderId,
-      eventKeyPrefix: 'run-a/2',
-      status: 'CANCELLED',
-      reason: 'x',
-    });
+    await cancelOrder(input, 'run-a/2');
     await db('products')
       .where({ sku: input.sku })
       .update({ price_cents: PRICE * 3 });
@@ -197,12 +166,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
       status: 'approved',
       idempotencyKey: chargeIdempotencyKey(input.orderId, 0),
     });
-    await steps.compensateOrder({
-      orderId: input.orderId,
-      eventKeyPrefix: 'run-a/3',
-      status: 'CANCELLED',
-      reason: 'x',
-    });
+    await cancelOrder(input, 'run-a/3');
     await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
     await expect(steps.chargeOrder({ ...charge, eventKeyPrefix: 'run-b/2' })).resolves.toMatchObject({
       status: 'approved',
@@ -220,12 +184,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await steps.placeOrder(input);
     await chargeAndComplete(input, 'run-a', 2 * PRICE);
 
-    const result = await steps.compensateOrder({
-      orderId: input.orderId,
-      eventKeyPrefix: 'run-b/2',
-      status: 'CANCELLED',
-      reason: 'late',
-    });
+    const result = await cancelOrder(input, 'run-b/2', 'late');
     expect(result).toMatchObject({ status: 'COMPLETED', released: 0, refunded: 0 });
     expect(await orderStatus(input.orderId)).toBe('COMPLETED');
     expect(await db('payments').where({ order_id: input.orderId }).select('status')).toEqual([{ status: 'approved' }]);
@@ -246,12 +205,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   test('when a run ends CANCELLED but another run has completed the order since, then confirmTerminal reports and records COMPLETED', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
-    await steps.compensateOrder({
-      orderId: input.orderId,
-      eventKeyPrefix: 'run-a/2',
-      status: 'CANCELLED',
-      reason: 'x',
-    });
+    await cancelOrder(input, 'run-a/2');
     // A Reset run retries the order to completion...
     const placed = await steps.placeOrder({ ...input, eventKeyPrefix: 'run-b/1' });
     const total = placed.reservation.status === 'RESERVED' ? placed.reservation.totalCents : 0;

@@ -77,6 +77,20 @@ function startWithReservation(input: OrderWorkflowInput, requestHash = input.req
   });
 }
 
+/** A tok_unavailable order of its own, started and waiting in NEEDS_ATTENTION. */
+async function orderInNeedsAttention(label: string) {
+  const { sku, input } = await newOrder(label, 'tok_unavailable');
+  const handle = await startOrder(h.client, h.config, input);
+  await waitForStatus(handle, 'NEEDS_ATTENTION');
+  return { sku, input, handle };
+}
+
+/** Sends `cancel` with `payload` from the Temporal CLI, the way ops type it. */
+async function cancelFromCli(orderId: string, payload: unknown): Promise<void> {
+  const args = ['--workflow-id', workflowIdFor(orderId), '--name', 'cancel', '--input', JSON.stringify(payload)];
+  await temporalCli(h.config, ['workflow', 'signal', ...args]);
+}
+
 async function eventStatuses(orderId: string): Promise<[number, string][]> {
   const { events } = await orderRows(h.db, orderId);
   return events.map((event) => [event.seq, event.status]);
@@ -100,6 +114,18 @@ async function expectCompensated(sku: string, orderId: string) {
   expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK);
   expect(rows.reservations.map((r) => r.status)).toEqual(['released']);
   expect(rows.payments.filter((p) => p.status === 'approved')).toEqual([]);
+  return rows;
+}
+
+/** The run ended with `result`, fully compensated, and the order row says the same; returns the rows. */
+async function expectEndedCompensated(
+  handle: WorkflowHandle,
+  sku: string,
+  result: { orderId: string; status: OrderStatus; reason: string },
+) {
+  await expect(handle.result()).resolves.toEqual(result);
+  const rows = await expectCompensated(sku, result.orderId);
+  expect(rows.order).toMatchObject({ status: result.status, failure_reason: result.reason });
   return rows;
 }
 
@@ -152,13 +178,11 @@ describe('payment tokens (docs/design.md, Payment simulator)', () => {
     const { sku, input } = await newOrder('decline', 'tok_decline');
     const handle = await startOrder(h.client, h.config, input);
 
-    await expect(handle.result()).resolves.toEqual({
+    const rows = await expectEndedCompensated(handle, sku, {
       orderId: input.orderId,
       status: 'FAILED',
       reason: 'card_declined',
     });
-    const rows = await expectCompensated(sku, input.orderId);
-    expect(rows.order).toMatchObject({ status: 'FAILED', failure_reason: 'card_declined' });
     expect(rows.payments).toMatchObject([{ status: 'declined', attempts: 1 }]);
     expect(await eventStatuses(input.orderId)).toEqual([
       [1, 'PENDING'],
@@ -187,13 +211,11 @@ describe('payment tokens (docs/design.md, Payment simulator)', () => {
 
     // cancel in NEEDS_ATTENTION
     await handle.signal(cancelSignal, { reason: 'customer changed their mind' });
-    await expect(handle.result()).resolves.toEqual({
+    await expectEndedCompensated(handle, sku, {
       orderId: input.orderId,
       status: 'CANCELLED',
       reason: 'customer changed their mind',
     });
-    const rows = await expectCompensated(sku, input.orderId);
-    expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: 'customer changed their mind' });
     expect(await eventStatuses(input.orderId)).toEqual([
       [1, 'PENDING'],
       [2, 'RESERVED'],
@@ -346,9 +368,7 @@ describe('cancel', () => {
   });
 
   test('when ops cancel the workflow from the Temporal UI (cancellation request), then it ends CANCELLED normally', async () => {
-    const { sku, input } = await newOrder('temporal-cancel', 'tok_unavailable');
-    const handle = await startOrder(h.client, h.config, input);
-    await waitForStatus(handle, 'NEEDS_ATTENTION');
+    const { sku, input, handle } = await orderInNeedsAttention('temporal-cancel');
 
     await handle.cancel();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED' });
@@ -444,20 +464,9 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
   });
 
   test('when ops send cancel from the CLI to a NEEDS_ATTENTION order, then it ends CANCELLED', async () => {
-    const { sku, input } = await newOrder('cli-cancel', 'tok_unavailable');
-    const handle = await startOrder(h.client, h.config, input);
-    await waitForStatus(handle, 'NEEDS_ATTENTION');
+    const { sku, input, handle } = await orderInNeedsAttention('cli-cancel');
 
-    await temporalCli(h.config, [
-      'workflow',
-      'signal',
-      '--workflow-id',
-      workflowIdFor(input.orderId),
-      '--name',
-      'cancel',
-      '--input',
-      JSON.stringify({ reason: 'ops: card blocked' }),
-    ]);
+    await cancelFromCli(input.orderId, { reason: 'ops: card blocked' });
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'ops: card blocked' });
     await expectCompensated(sku, input.orderId);
   });
@@ -466,13 +475,11 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
     const { sku, input } = await newOrder('attention-timeout', 'tok_unavailable', { attentionTimeoutMs: 1_000 });
     const handle = await startOrder(h.client, h.config, input);
 
-    await expect(handle.result()).resolves.toEqual({
+    await expectEndedCompensated(handle, sku, {
       orderId: input.orderId,
       status: 'CANCELLED',
       reason: ATTENTION_TIMEOUT_REASON,
     });
-    const rows = await expectCompensated(sku, input.orderId);
-    expect(rows.order).toMatchObject({ status: 'CANCELLED', failure_reason: ATTENTION_TIMEOUT_REASON });
     expect((await eventStatuses(input.orderId)).map(([, status]) => status)).toEqual([
       'PENDING',
       'RESERVED',
@@ -562,20 +569,9 @@ describe('signals typed by hand (the CLI sends any JSON)', () => {
   ])(
     'when a NEEDS_ATTENTION order gets a cancel with $label, then it ends CANCELLED with a storable reason and the task never fails',
     async ({ payload, stored }) => {
-      const { sku, input } = await newOrder('signal-payload', 'tok_unavailable');
-      const handle = await startOrder(h.client, h.config, input);
-      await waitForStatus(handle, 'NEEDS_ATTENTION');
+      const { sku, input, handle } = await orderInNeedsAttention('signal-payload');
 
-      await temporalCli(h.config, [
-        'workflow',
-        'signal',
-        '--workflow-id',
-        workflowIdFor(input.orderId),
-        '--name',
-        'cancel',
-        '--input',
-        JSON.stringify(payload),
-      ]);
+      await cancelFromCli(input.orderId, payload);
       await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: stored });
       const rows = await expectCompensated(sku, input.orderId);
       expect(rows.order?.failure_reason).toBe(stored);

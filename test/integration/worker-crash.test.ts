@@ -3,9 +3,6 @@
  * new worker finishes the order and nothing is charged twice; stopped with SIGTERM, it drains the charge in flight
  * and exits cleanly.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { checkInvariants } from '../../lib/invariants';
 import { paymentIdempotencyKey } from '../../workflows/definitions';
 import {
@@ -15,14 +12,16 @@ import {
   recordHistory,
   startOrder,
   stockOf,
+  testActivities,
   waitForStatus,
+  writeBundleFile,
+  type BundleFile,
   type SagaHarness,
 } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
 import { insertProducts, uniqueSku } from '../support/services';
 import { createOrderWorker } from '../../worker/create-worker';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 
 const STOCK = 5;
 
@@ -31,20 +30,17 @@ const SLOW_MS = 1_500;
 const CHARGE_TIMEOUT_MS = 2_500;
 
 let h: SagaHarness;
-let bundleDir: string;
-let bundlePath: string;
+let bundleFile: BundleFile;
 
 beforeAll(async () => {
   h = await createSagaHarness({ worker: false, env: { PAYMENT_SLOW_MS: String(SLOW_MS) } });
-  bundleDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bundle-'));
-  bundlePath = path.join(bundleDir, 'workflow-bundle.js');
-  writeFileSync(bundlePath, h.bundle.code);
+  bundleFile = writeBundleFile(h.bundle);
 });
 
 afterAll(async () => {
   killEntryPoints();
   await h.close();
-  rmSync(bundleDir, { recursive: true, force: true });
+  bundleFile?.remove();
 });
 
 /** Spawns `npm run worker`'s command on the test services and this suite's queue; resolves once the worker polls. */
@@ -58,7 +54,7 @@ async function spawnWorker(): Promise<EntryProcess> {
       // No workflow cache, hence no sticky task queue: after a crash the next workflow task goes straight to the
       // normal queue instead of waiting out the dead worker's sticky timeout.
       WORKER_MAX_CACHED_WORKFLOWS: '0',
-      WORKFLOW_BUNDLE_PATH: bundlePath,
+      WORKFLOW_BUNDLE_PATH: bundleFile.path,
     }),
   );
   await waitForLog(worker, 'worker polling');
@@ -122,12 +118,10 @@ test('when the worker process is SIGKILLed mid-charge, then a new worker finishe
   expect((await orderRows(h.db, next.input.orderId)).payments).toMatchObject([{ status: 'approved', attempts: 1 }]);
 
   // Whoever polls next finishes the order from where it stopped.
-  const gateway = createSimulatedGateway({ db: h.db, ...gatewaySettingsFromConfig(h.config) });
-  const activities = createActivities({ db: h.db, redis: h.redis, redisKeyPrefix: h.config.redisKeyPrefix, gateway });
   const worker = await createOrderWorker({
     connection: h.connection,
     config: h.config,
-    activities,
+    activities: testActivities(h.config, h.db, h.redis),
     workflowBundle: h.bundle,
     dataConverter: h.dataConverter,
   });

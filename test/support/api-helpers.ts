@@ -3,15 +3,14 @@
  * in-process worker (workflow bundled once per file), tokens, a fetch wrapper that records every exchange, the
  * check of those exchanges against the OpenAPI operations, and DB snapshots for "nothing changed" assertions.
  */
+import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection, defaultGrpcRetryOptions, makeGrpcRetryInterceptor } from '@temporalio/client';
-import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
-import type { DataConverter } from '@temporalio/common';
 import type { z } from 'zod';
-import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import { createApp, type AppOptions, type OrderFlowApp } from '../../api/app';
 import { signToken, type SignTokenOptions } from '../../lib/auth';
 import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
@@ -19,9 +18,10 @@ import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { createDataConverter } from '../../lib/codec';
-import { connectionOptions, connectWorker } from '../../lib/temporal';
-import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
-import { testConfig, testDb, testRedis } from './services';
+import { connectClient } from '../../lib/temporal';
+import { bundleOrderWorkflows } from '../../worker/create-worker';
+import { insertOrder, installQuietRuntime, runOrderWorker, testActivities } from './saga-helpers';
+import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from './services';
 import { waitFor } from './wait';
 
 /** One request and its answer, as the API suites record them. */
@@ -81,83 +81,23 @@ export function workflowBundle(): Promise<WorkflowBundle> {
   return bundlePromise;
 }
 
-let runtimeInstalled = false;
-
-/** Installs a Temporal runtime that logs warnings only (once per file, before any worker connection). */
-function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger('WARN') });
-  runtimeInstalled = true;
-}
-
-/** A worker running in-process; `stop()` drains it and closes its connection. */
-export interface RunningWorker {
-  worker: Worker;
-  stop(): Promise<void>;
-}
-
-/** Options of `startOrderWorker`. */
-export interface StartWorkerOptions {
-  /** @default the file's bundle */
-  bundle?: WorkflowBundle;
-  /** Must match the clients' converter (`createDataConverter(config)`, as worker/main.ts uses). @default plain payloads */
-  dataConverter?: DataConverter;
-}
-
-/** Runs the order worker on `config`'s task queue with the real activities (bundle built once per file). */
-export async function startOrderWorker(
-  config: Config,
-  db: Knex,
-  redis: Redis,
-  options: StartWorkerOptions = {},
-): Promise<RunningWorker> {
-  quietRuntime();
-  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
-  const activities = createActivities({
-    db,
-    redis,
-    redisKeyPrefix: config.redisKeyPrefix,
-    gateway,
-    exportsDir: config.exportsDir,
-  });
-  const connection: NativeConnection = await connectWorker(config.temporal);
-  const worker = await createOrderWorker({
-    connection,
-    config,
-    activities,
-    workflowBundle: options.bundle ?? (await workflowBundle()),
-    ...(options.dataConverter !== undefined ? { dataConverter: options.dataConverter } : {}),
-  });
-  const running = worker.run();
-  return {
-    worker,
-    async stop() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await connection.close();
-    },
-  };
-}
-
 /** Starts the app (and a worker) on the test services. */
 export async function createApiHarness(options: ApiHarnessOptions = {}): Promise<ApiHarness> {
-  quietRuntime();
+  installQuietRuntime();
   const config = testConfig({ RATE_LIMIT_PER_MINUTE: '1000000', ...options.env });
   const db = testDb(config);
   const redis = testRedis(config);
   // The suites encrypt payloads on both sides, as every client and worker must once the codec is on everywhere.
   const dataConverter = createDataConverter(config);
-  const client = new Client({
-    connection: await Connection.connect(connectionOptions(config.temporal)),
-    namespace: config.temporal.namespace,
-    dataConverter,
-  });
+  const client = await connectClient(config.temporal, dataConverter);
   const started =
     options.worker === false
       ? undefined
-      : await startOrderWorker(config, db, redis, {
+      : await runOrderWorker({
+          config,
+          activities: testActivities(config, db, redis),
+          workflowBundle: options.bundle ?? (await workflowBundle()),
           dataConverter,
-          ...(options.bundle ? { bundle: options.bundle } : {}),
         });
   const app = createApp({
     config,
@@ -218,19 +158,38 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
 }
 
 /**
- * A client on a port where nothing listens: every call fails as "Temporal unreachable". Its gRPC retries are capped
- * (3 attempts, well inside the app's deadline) so no retry timer outlives a call and fires on a closed channel.
+ * An API harness for a whole test file: created in beforeAll (then `seed` runs on it) and closed in afterAll. Its
+ * fields are filled in by that beforeAll, so hooks and tests read them, never the file's top level.
  */
-export async function unreachableTemporalClient(): Promise<Client> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  const interceptors = [makeGrpcRetryInterceptor(defaultGrpcRetryOptions({ maxAttempts: 3 }))];
-  return new Client({
-    connection: Connection.lazy({ address: `127.0.0.1:${port}`, interceptors }),
-    namespace: 'default',
+export function apiHarnessForFile(
+  options: ApiHarnessOptions = {},
+  seed?: (h: ApiHarness) => Promise<void>,
+): ApiHarness {
+  const h = {} as ApiHarness;
+  beforeAll(async () => {
+    Object.assign(h, await createApiHarness(options));
+    await seed?.(h);
   });
+  afterAll(async () => {
+    await h.close?.();
+  });
+  return h;
+}
+
+/**
+ * The boundary suites' world, for the whole file (`apiHarnessForFile`): `{ h, sku, alice, aliceOrderId }`, a product
+ * `sku` (named after `label`) and Alice with an order that exists only as a row (no workflow), enough for the read
+ * and cancel paths.
+ */
+export function boundaryWorld(label: string, product: { stock: number; priceCents?: number }) {
+  const sku = uniqueSku(label);
+  const alice = `cust-${randomUUID().slice(0, 8)}`;
+  const aliceOrderId = randomUUID();
+  const h = apiHarnessForFile({}, async ({ db }) => {
+    await insertProducts(db, [{ sku, ...product }]);
+    await insertOrder(db, { customer_id: alice, request_hash: 'x'.repeat(64) }, aliceOrderId);
+  });
+  return { h, sku, alice, aliceOrderId };
 }
 
 /** Waits until the order's row shows `status` (read through the database, as the API does). */

@@ -1,11 +1,12 @@
 /**
- * Shared pieces of the saga suites: an in-process worker on the real services, order inputs, polling with a deadline
- * (never fixed sleeps), the rows an order leaves behind, the Temporal CLI as operators use it, and history recording
- * for the replay suite.
+ * Shared pieces of the saga suites: the real activities and an in-process worker on the real services, order inputs
+ * and order rows, polling with a deadline (never fixed sleeps), the rows an order leaves behind, the Temporal CLI as
+ * operators use it, and history recording for the replay suite.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Client, WorkflowHandle } from '@temporalio/client';
@@ -13,16 +14,23 @@ import type { DataConverter } from '@temporalio/common';
 import { DefaultLogger, Runtime, type NativeConnection, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
-import { createActivities } from '../../activities';
-import { createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities/payments';
+import {
+  createActivities,
+  createSimulatedGateway,
+  gatewaySettingsFromConfig,
+  type ActivityDeps,
+  type SimulatedGatewayDeps,
+} from '../../activities';
 import { createDataConverter } from '../../lib/codec';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
+import { redisKeys } from '../../lib/events';
 import { createLogger } from '../../lib/logger';
+import { createRedis } from '../../lib/redis';
 import type { EventRow, OrderRow, PaymentRow } from '../../lib/rows';
 import { connectClient, connectWorker } from '../../lib/temporal';
 import type { Activities } from '../../activities';
-import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
+import { bundleOrderWorkflows, createOrderWorker, type OrderWorkerOptions } from '../../worker/create-worker';
 import {
   statusQuery,
   WORKFLOW_TYPE,
@@ -110,6 +118,71 @@ function holdable(activities: Activities, holds: PendingHold[]): Activities {
   return wrapped as unknown as Activities;
 }
 
+/**
+ * The real activities on the test services with the simulated gateway, built as worker/main.ts builds them;
+ * `options.gateway` overrides the simulator's settings from the config, the other options the other dependencies.
+ */
+export function testActivities(
+  config: Config,
+  db: Knex,
+  redis: Redis,
+  options: Partial<Omit<ActivityDeps, 'gateway'>> & { gateway?: Partial<SimulatedGatewayDeps> } = {},
+): Activities {
+  const { gateway, ...deps } = options;
+  return createActivities({
+    db,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+    gateway: createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config), ...gateway }),
+    exportsDir: config.exportsDir,
+    ...deps,
+  });
+}
+
+/**
+ * For a `describe` block that calls the activities itself, without a worker: `{ config, db, redis, activities }`, the
+ * Redis connecting on first use and `activities` from `testActivities`; afterAll deletes the suite's events stream
+ * and closes both clients.
+ */
+export function directActivities(gateway: Partial<SimulatedGatewayDeps> = {}) {
+  const config = testConfig();
+  const db = testDb(config);
+  const redis = createRedis(config.redisUrl, { lazyConnect: true });
+  afterAll(async () => {
+    await redis.del(redisKeys(config.redisKeyPrefix).eventsStream);
+    await redis.quit();
+    await db.destroy();
+  });
+  return { config, db, redis, activities: testActivities(config, db, redis, { gateway }) };
+}
+
+/** A worker running in-process; `stop()` drains it. */
+export interface RunningWorker {
+  worker: Worker;
+  stop(): Promise<void>;
+}
+
+/**
+ * Creates the order worker (worker/create-worker.ts, as worker/main.ts does) and runs it in-process. Without a
+ * `connection` it opens one, which `stop()` closes after the drain.
+ */
+export async function runOrderWorker(
+  options: Omit<OrderWorkerOptions, 'connection'> & { connection?: NativeConnection },
+): Promise<RunningWorker> {
+  installQuietRuntime();
+  const connection = options.connection ?? (await connectWorker(options.config.temporal));
+  const worker = await createOrderWorker({ ...options, connection });
+  const running = worker.run();
+  return {
+    worker,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      if (options.connection === undefined) await connection.close();
+    },
+  };
+}
+
 /** Connects to the real services, bundles the workflow once and (unless told not to) runs a worker in-process. */
 export async function createSagaHarness(
   options: { env?: Record<string, string>; worker?: boolean } = {},
@@ -118,7 +191,6 @@ export async function createSagaHarness(
   const config = testConfig(options.env);
   const db = testDb(config);
   const redis = testRedis(config);
-  const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config) });
   const holds: PendingHold[] = [];
   const dataConverter = createDataConverter(config);
   const [bundle, client, connection] = await Promise.all([
@@ -126,15 +198,11 @@ export async function createSagaHarness(
     connectClient(config.temporal, dataConverter),
     connectWorker(config.temporal),
   ]);
-  const activities = holdable(
-    createActivities({ db, redis, redisKeyPrefix: config.redisKeyPrefix, gateway, temporal: client }),
-    holds,
-  );
+  const activities = holdable(testActivities(config, db, redis, { temporal: client }), holds);
   const worker =
     options.worker === false
       ? undefined
-      : await createOrderWorker({ connection, config, activities, workflowBundle: bundle, dataConverter });
-  const running = worker?.run();
+      : await runOrderWorker({ connection, config, activities, workflowBundle: bundle, dataConverter });
   return {
     config,
     db,
@@ -143,7 +211,7 @@ export async function createSagaHarness(
     connection,
     bundle,
     dataConverter,
-    worker,
+    worker: worker?.worker,
     hold(orderId, activity, when = () => true) {
       let release!: () => void;
       let reach!: () => void;
@@ -155,8 +223,7 @@ export async function createSagaHarness(
     },
     async close() {
       for (const hold of holds.splice(0)) hold.release();
-      if (worker !== undefined && worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
+      await worker?.stop();
       await connection.close();
       await client.connection.close();
       await Promise.allSettled([db.destroy(), redis.quit()]);
@@ -164,12 +231,53 @@ export async function createSagaHarness(
   };
 }
 
-/** Saga settings from a config, as the API builds them for every new order. */
-export function sagaSettings(config: Config, overrides: Partial<SagaSettings> = {}): SagaSettings {
-  return { paymentRetry: config.paymentRetry, attentionTimeoutMs: config.attentionTimeoutMs, ...overrides };
+/** The harness as the reset sweep (chaos/reset-sweep.ts) takes it: `hold` accepts any activity name. */
+export function sweepWorld(h: SagaHarness): SagaHarness & { hold(orderId: string, activity: string): Hold } {
+  return { ...h, hold: (orderId, activity) => h.hold(orderId, activity as keyof Activities) };
 }
 
-/** A fresh order input. */
+/** A workflow bundle written to a temporary file, for entry points started with WORKFLOW_BUNDLE_PATH. */
+export interface BundleFile {
+  path: string;
+  /** Deletes the file and its directory. */
+  remove(): void;
+}
+
+/** Writes `bundle` to a file of its own (worker processes load it instead of bundling for seconds each). */
+export function writeBundleFile(bundle: WorkflowBundle): BundleFile {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bundle-'));
+  const file = path.join(dir, 'workflow-bundle.js');
+  writeFileSync(file, bundle.code);
+  return { path: file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Columns of an order row that `insertOrders` lets a suite choose. */
+export interface OrderRowFields {
+  customer_id?: string;
+  status?: string;
+  total_cents?: number;
+  request_hash?: string;
+  idempotency_key?: string;
+}
+
+/**
+ * Order rows with no workflow behind them (PENDING, total 0 unless `fields` say otherwise): of `ids`, or of `count`
+ * fresh ids; their ids.
+ */
+export async function insertOrders(db: Knex, ids: string[] | number, fields: OrderRowFields = {}): Promise<string[]> {
+  const orderIds = typeof ids === 'number' ? Array.from({ length: ids }, () => randomUUID()) : ids;
+  const row = { customer_id: 'test-customer', status: 'PENDING', total_cents: 0, request_hash: 'h', ...fields };
+  await db(TABLES.orders).insert(orderIds.map((id) => ({ id, workflow_id: workflowIdFor(id), ...row })));
+  return orderIds;
+}
+
+/** One order row as `insertOrders` writes it; its id. */
+export async function insertOrder(db: Knex, fields: OrderRowFields = {}, id: string = randomUUID()): Promise<string> {
+  await insertOrders(db, [id], fields);
+  return id;
+}
+
+/** A fresh order input, its saga settings from the config (as the API builds them) with `settings` over them. */
 export function orderInput(
   config: Config,
   lines: OrderLine[],
@@ -183,7 +291,7 @@ export function orderInput(
     lines,
     paymentToken,
     requestHash: `hash-${orderId}`,
-    settings: sagaSettings(config, settings),
+    settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: config.attentionTimeoutMs, ...settings },
   };
 }
 
