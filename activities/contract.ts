@@ -131,15 +131,11 @@ export interface StepInput {
   eventKeyPrefix: string;
 }
 
-/** Input of `placeOrder`: the order row (if new), its PENDING event and the reservation, in one transaction. */
-export interface PlaceOrderInput extends StepInput {
-  customerId: string;
-  workflowId: string;
-  lines: OrderLine[];
-  requestHash: string;
-  idempotencyKey?: string;
-  currency: string;
-}
+/**
+ * Input of `placeOrder`: the order row (if new), its PENDING event and the reservation, in one transaction; the same
+ * order fields as `recordOrder` of the shape before it.
+ */
+export interface PlaceOrderInput extends RecordOrderInput, StepInput {}
 
 /** Result of `placeOrder`: the reservation as the `reservation` update answers it, and the status it recorded. */
 export interface PlaceOrderResult {

@@ -17,6 +17,8 @@ import type { Knex } from 'knex';
  *   RESERVED or REJECTED. Returns no rows when the order row already exists (a retry or a Reset run: the activity
  *   then reconciles with what is stored); else the recorded events, then one row whose `outcome` is
  *   `orderflow_reserve`'s result.
+ * - `orderflow_lock_order(order)`: locks the order row (FOR NO KEY UPDATE) and returns its cancel mark; raises
+ *   `no_data_found` for an unknown order.
  * - `orderflow_start_charge(order, run, key, detail, settled_statuses)`: no rows when a cancel is marked for this
  *   run; else records CHARGING and says how many of the order's charges are settled (refunded or declined), which
  *   picks the charge's idempotency key.
@@ -159,6 +161,19 @@ export async function up(knex: Knex): Promise<void> {
     $fn$`);
 
   await knex.raw(`
+    CREATE FUNCTION orderflow_lock_order(p_order uuid) RETURNS text LANGUAGE plpgsql AS $fn$
+    DECLARE
+      v_mark text;
+    BEGIN
+      SELECT o.cancel_requested_run_id INTO v_mark FROM orders o WHERE o.id = p_order FOR NO KEY UPDATE;
+      IF NOT FOUND THEN
+        RAISE EXCEPTION 'order % has not been recorded', p_order USING ERRCODE = 'no_data_found';
+      END IF;
+      RETURN v_mark;
+    END
+    $fn$`);
+
+  await knex.raw(`
     CREATE FUNCTION orderflow_start_charge(
       p_order uuid, p_run_id text, p_key text, p_detail jsonb, p_settled_statuses text[]
     ) RETURNS TABLE (
@@ -170,10 +185,7 @@ export async function up(knex: Knex): Promise<void> {
       v_mark text;
       v_settled integer;
     BEGIN
-      SELECT o.cancel_requested_run_id INTO v_mark FROM orders o WHERE o.id = p_order FOR NO KEY UPDATE;
-      IF NOT FOUND THEN
-        RAISE EXCEPTION 'order % has not been recorded', p_order USING ERRCODE = 'no_data_found';
-      END IF;
+      v_mark := orderflow_lock_order(p_order);
       IF v_mark = p_run_id THEN
         RETURN;
       END IF;
@@ -193,10 +205,7 @@ export async function up(knex: Knex): Promise<void> {
     DECLARE
       v_mark text;
     BEGIN
-      SELECT o.cancel_requested_run_id INTO v_mark FROM orders o WHERE o.id = p_order FOR NO KEY UPDATE;
-      IF NOT FOUND THEN
-        RAISE EXCEPTION 'order % has not been recorded', p_order USING ERRCODE = 'no_data_found';
-      END IF;
+      v_mark := orderflow_lock_order(p_order);
       RETURN QUERY SELECT * FROM orderflow_append_event(p_order, p_paid_key, 'PAID', p_paid_detail, NULL, NULL);
       IF p_completed_key IS NULL OR v_mark IS NOT DISTINCT FROM p_run_id THEN
         RETURN;
@@ -215,10 +224,7 @@ export async function up(knex: Knex): Promise<void> {
     LANGUAGE plpgsql AS $fn$
     #variable_conflict use_column
     BEGIN
-      PERFORM 1 FROM orders o WHERE o.id = p_order FOR NO KEY UPDATE;
-      IF NOT FOUND THEN
-        RAISE EXCEPTION 'order % has not been recorded', p_order USING ERRCODE = 'no_data_found';
-      END IF;
+      PERFORM orderflow_lock_order(p_order);
       IF orderflow_commit_stock(p_order) = 0 AND NOT EXISTS (
         SELECT 1 FROM stock_reservations r WHERE r.order_id = p_order AND r.status = 'committed'
       ) THEN
@@ -237,6 +243,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw(
     'DROP FUNCTION IF EXISTS orderflow_place_order(uuid, text, text, text, text, text, text, jsonb, text[], integer[])',
   );
+  await knex.raw('DROP FUNCTION IF EXISTS orderflow_lock_order(uuid)');
   await knex.raw('DROP FUNCTION IF EXISTS orderflow_commit_stock(uuid)');
   await knex.raw('DROP FUNCTION IF EXISTS orderflow_reserve(uuid, text[], integer[], jsonb)');
 }

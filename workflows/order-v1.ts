@@ -22,7 +22,6 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
-  setHandler,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
@@ -31,26 +30,19 @@ import {
   ATTENTION_TIMEOUT_REASON,
   CANCEL_REASONS,
   DEFAULT_CURRENCY,
-  cancelSignal,
   FAILURE_TYPES,
   isTerminal,
   LOCAL_BOOKKEEPING_PATCH,
-  paymentIdempotencyKey,
-  REQUEST_MISMATCH_FAILURE,
-  reservationUpdate,
-  retryPaymentSignal,
   SEARCH_ATTRIBUTES,
-  statusQuery,
   workflowIdFor,
   type OrderStatus,
   type OrderStatusView,
   type OrderWorkflowInput,
   type OrderWorkflowResult,
   type ReservationOutcome,
-  type ReservationUpdateArgs,
 } from './definitions';
 import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
-import { cancelReasonFrom } from './signal-payloads';
+import { initialView, setOrderHandlers } from './handlers';
 
 /** How one round of charging ended. */
 type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
@@ -82,13 +74,7 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
     ? proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY })
     : steps;
 
-  const view: OrderStatusView = {
-    status: 'PENDING',
-    events: [],
-    payment: { status: 'none', idempotencyKey: paymentIdempotencyKey(orderId) },
-    attempts: 0,
-    cancelRequested: false,
-  };
+  const view: OrderStatusView = initialView(orderId);
   let cancelReason: string | undefined;
   let retryRequested = false;
   let reservation: ReservationOutcome | undefined;
@@ -105,33 +91,15 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
     log.info('cancel requested', { orderId, status: view.status, reason });
   };
 
-  setHandler(statusQuery, () => view);
-  setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
-  setHandler(retryPaymentSignal, () => {
-    if (view.status === 'NEEDS_ATTENTION') retryRequested = true;
-    else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
+  setOrderHandlers({
+    input,
+    view,
+    reservation: () => reservation,
+    requestCancel,
+    retryPayment: () => {
+      retryRequested = true;
+    },
   });
-  setHandler(
-    reservationUpdate,
-    async () => {
-      await condition(() => reservation !== undefined);
-      return reservation as ReservationOutcome;
-    },
-    {
-      // A caller (POST /orders with a reused Idempotency-Key) must send the request this order was started from.
-      validator: (args: ReservationUpdateArgs | undefined) => {
-        if (args?.requestHash !== input.requestHash) {
-          throw ApplicationFailure.create({
-            type: REQUEST_MISMATCH_FAILURE,
-            message: 'this order was created from a different request',
-            nonRetryable: true,
-          });
-        }
-      },
-    },
-  );
-  // "Cancel" in the Temporal UI (a workflow cancellation request) means the same as the `cancel` signal.
-  CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
 
   /** Makes the status filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`). */
   function upsertStatusAttributes(status: OrderStatus): void {

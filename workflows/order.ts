@@ -28,7 +28,6 @@
 import {
   ActivityFailure,
   allHandlersFinished,
-  ApplicationFailure,
   CancellationScope,
   condition,
   log,
@@ -36,7 +35,6 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
-  setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -46,18 +44,12 @@ import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './
 import {
   ATTENTION_TIMEOUT_REASON,
   CANCEL_REASONS,
-  cancelSignal,
   DEFAULT_CURRENCY,
   FAILURE_TYPES,
   isTerminal,
   COMMIT_WITH_CHARGE_PATCH,
   LEAN_SAGA_PATCH,
-  paymentIdempotencyKey,
-  REQUEST_MISMATCH_FAILURE,
-  reservationUpdate,
-  retryPaymentSignal,
   SEARCH_ATTRIBUTES,
-  statusQuery,
   workflowIdFor,
   type OrderStatus,
   type OrderStatusView,
@@ -67,7 +59,7 @@ import {
   type StatusEvent,
 } from './definitions';
 import { orderSagaV1 } from './order-v1';
-import { cancelReasonFrom } from './signal-payloads';
+import { initialView, setOrderHandlers } from './handlers';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
@@ -114,13 +106,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
   const undo = (summary: string) =>
     proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY, summary });
 
-  const view: OrderStatusView = {
-    status: 'PENDING',
-    events: [],
-    payment: { status: 'none', idempotencyKey: paymentIdempotencyKey(orderId) },
-    attempts: 0,
-    cancelRequested: false,
-  };
+  const view: OrderStatusView = initialView(orderId);
   let cancelReason: string | undefined;
   let retryRequested = false;
   let reservation: ReservationOutcome | undefined;
@@ -178,35 +164,15 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
     }
   };
 
-  setHandler(statusQuery, () => view);
-  setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
-  setHandler(retryPaymentSignal, () => {
-    if (view.status === 'NEEDS_ATTENTION') retryRequested = true;
-    else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
+  setOrderHandlers({
+    input,
+    view,
+    reservation: () => reservation,
+    requestCancel,
+    retryPayment: () => {
+      retryRequested = true;
+    },
   });
-  setHandler(
-    reservationUpdate,
-    async () => {
-      await condition(() => reservation !== undefined);
-      return reservation as ReservationOutcome;
-    },
-    {
-      // A caller (POST /orders with a reused Idempotency-Key) must send the request this order was started from.
-      validator: (args: unknown) => {
-        const requestHash =
-          typeof args === 'object' && args !== null ? (args as { requestHash?: unknown }).requestHash : undefined;
-        if (requestHash !== input.requestHash) {
-          throw ApplicationFailure.create({
-            type: REQUEST_MISMATCH_FAILURE,
-            message: 'this order was created from a different request',
-            nonRetryable: true,
-          });
-        }
-      },
-    },
-  );
-  // "Cancel" in the Temporal UI (a workflow cancellation request) means the same as the `cancel` signal.
-  CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
 
   /** Ends the order CANCELLED or FAILED with nothing kept; COMPLETED if its stock turned out to be committed. */
   async function abort(status: 'CANCELLED' | 'FAILED', reason: string): Promise<OrderWorkflowResult> {

@@ -1,0 +1,85 @@
+/**
+ * What every shape of the order saga answers from the outside, registered once (workflows/order.ts for the lean saga,
+ * workflows/order-v1.ts for orders started before it): the `status` query, the `cancel` and `retryPayment` signals,
+ * the `reservation` update (docs/design.md, "Temporal contract"), and a Temporal cancellation request ("Cancel" in
+ * the Web UI), which means the same as the `cancel` signal. Registering handlers schedules no command, so sharing this
+ * code changes no history.
+ *
+ * Deterministic workflow code.
+ */
+import { ApplicationFailure, CancellationScope, condition, log, setHandler } from '@temporalio/workflow';
+import {
+  CANCEL_REASONS,
+  cancelSignal,
+  paymentIdempotencyKey,
+  REQUEST_MISMATCH_FAILURE,
+  reservationUpdate,
+  retryPaymentSignal,
+  statusQuery,
+  type OrderStatusView,
+  type OrderWorkflowInput,
+  type ReservationOutcome,
+} from './definitions';
+import { cancelReasonFrom } from './signal-payloads';
+
+/** The `status` query's view of a new order: PENDING, nothing charged, no events yet. */
+export function initialView(orderId: string): OrderStatusView {
+  return {
+    status: 'PENDING',
+    events: [],
+    payment: { status: 'none', idempotencyKey: paymentIdempotencyKey(orderId) },
+    attempts: 0,
+    cancelRequested: false,
+  };
+}
+
+/**
+ * Fails the `reservation` update (non-retryably, `RequestMismatch`) unless its caller sends the request hash this
+ * order was started from: POST /orders with a reused Idempotency-Key and another body. Arguments are read leniently.
+ */
+export function requireSameRequest(input: Pick<OrderWorkflowInput, 'requestHash'>): (args: unknown) => void {
+  return (args) => {
+    const requestHash =
+      typeof args === 'object' && args !== null ? (args as { requestHash?: unknown }).requestHash : undefined;
+    if (requestHash !== input.requestHash) {
+      throw ApplicationFailure.create({
+        type: REQUEST_MISMATCH_FAILURE,
+        message: 'this order was created from a different request',
+        nonRetryable: true,
+      });
+    }
+  };
+}
+
+/** What the saga's handlers act on. */
+export interface OrderHandlers {
+  input: OrderWorkflowInput;
+  /** The live view the `status` query returns. */
+  view: OrderStatusView;
+  /** The reservation once decided; the `reservation` update waits for it. */
+  reservation: () => ReservationOutcome | undefined;
+  /** Takes a cancel (a signal's normalised reason, or Temporal's cancellation request). */
+  requestCancel: (reason: string) => void | Promise<void>;
+  /** Called on `retryPayment` while the order is NEEDS_ATTENTION (ignored, and logged, in any other status). */
+  retryPayment: () => void;
+}
+
+/** Registers the query, signals, update and cancellation hook of an order workflow. */
+export function setOrderHandlers({ input, view, reservation, requestCancel, retryPayment }: OrderHandlers): void {
+  const { orderId } = input;
+  setHandler(statusQuery, () => view);
+  setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
+  setHandler(retryPaymentSignal, () => {
+    if (view.status === 'NEEDS_ATTENTION') retryPayment();
+    else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
+  });
+  setHandler(
+    reservationUpdate,
+    async () => {
+      await condition(() => reservation() !== undefined);
+      return reservation() as ReservationOutcome;
+    },
+    { validator: requireSameRequest(input) },
+  );
+  CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
+}
