@@ -26,7 +26,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { loadToolingConfig } from '../lib/config';
-import { freePort, portOpen, waitFor } from './services';
+import { freePort, portOpen, waitUntil as waitFor } from '../stack';
 
 const source = path.resolve(__dirname, '..');
 
@@ -266,7 +266,7 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
   });
 }
 
-/** Deletes the check's directory, and the cluster root's npm start kept outside it (scripts/postgres-as-root.ts). */
+/** Deletes the check's directory, and the cluster root's npm start kept outside it (stack/postgres-root.ts). */
 function removeCheckout(dir: string, clone: string): void {
   const data = path.join(clone, '.data', 'postgres');
   if (lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../scripts/services';
+import { freePort } from '../../stack';
 import { createApiHarness, type ApiHarness } from '../support/api-helpers';
 import { chromiumPath, insertProducts, uniqueSku } from '../support/services';
 import { startRelay, type TestRelay } from '../integration/realtime.support';

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../scripts/services';
+import { freePort } from '../../stack';
 import { createApiHarness, type ApiHarness } from '../support/api-helpers';
 import { chromiumPath, insertProducts, uniqueSku } from '../support/services';
 import { startRelay, type TestRelay } from '../integration/realtime.support';

@@ -5,14 +5,13 @@
  *
  * Usage: node --import tsx test/support/embedded-postgres-child.ts DATA_DIR PORT
  */
-import { startEmbeddedPostgres } from '../../scripts/services';
-import { SetupError } from '../../scripts/setup-error';
+import { SetupError, startEmbeddedPostgres } from '../../stack';
 
 const [dataDir = '', port = ''] = process.argv.slice(2);
 startEmbeddedPostgres(dataDir, Number(port), (line) => process.stderr.write(`${line}\n`)).then(
   (server) => {
     process.stdout.write(`${server.url}\n`);
-    process.stdin.on('end', () => void server.teardown().then(() => process.exit(0)));
+    process.stdin.on('end', () => void server.stop().then(() => process.exit(0)));
     process.stdin.resume();
   },
   (error: unknown) => {

@@ -10,7 +10,7 @@
  *   and the requested path becomes a symlink to it (followed wherever the checkout moves). Deleting the symlink
  *   (`rm -rf .data`) resets it: a cluster no link points to is deleted and created anew on the next start.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -29,7 +29,8 @@ import {
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
-import { SetupError } from './setup-error';
+import { x } from 'tinyexec';
+import { SetupError } from './ready';
 
 /** Where root keeps what the `postgres` user must reach. */
 export const ROOT_POSTGRES_HOME = '/var/lib/orderflow';
@@ -154,21 +155,17 @@ export function clusterDirectory(dataDir: string, user: UserIds, log: (line: str
 }
 
 /** Runs a PostgreSQL tool as `user`; rejects with its last output line. */
-function runAs(user: UserIds, binary: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { uid: user.uid, gid: user.gid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', (error) => reject(new PostgresSetupError(`could not run ${binary}: ${error.message}`)));
-    child.on('exit', (code) => {
-      if (code === 0) resolve();
-      else {
-        const last = output.trim().split('\n').pop() ?? '';
-        reject(new PostgresSetupError(`${path.basename(binary)} failed (exit ${code}): ${last}`));
-      }
-    });
-  });
+async function runAs(user: UserIds, binary: string, args: string[]): Promise<void> {
+  const result = await x(binary, args, { throwOnError: false, nodeOptions: { ...user, cwd: '/' } }).then(
+    (output) => output,
+    (error: Error) => {
+      throw new PostgresSetupError(`could not run ${binary}: ${error.message}`);
+    },
+  );
+  if (result.exitCode !== 0) {
+    const last = `${result.stdout}${result.stderr}`.trim().split('\n').pop() ?? '';
+    throw new PostgresSetupError(`${path.basename(binary)} failed (exit ${result.exitCode}): ${last}`);
+  }
 }
 
 /** Creates a cluster in `cluster` (owned by `user`, superuser `postgres` with `password`) unless one is there. */

