@@ -2,12 +2,10 @@
  * `npm run temporal:cli`: finds or builds the Temporal CLI (stack/temporal.ts gives the order) and prints its path on
  * stdout, where it came from on stderr.
  */
-import { parseArgs } from 'node:util';
 import { loadToolingConfig } from '../lib/config';
 import { resolveTemporalCli } from '../stack';
 
 async function main(): Promise<void> {
-  parseArgs({ args: process.argv.slice(2), options: {} });
   const tooling = loadToolingConfig();
   const resolved = await resolveTemporalCli({ tooling, progress: (line) => process.stderr.write(`${line}\n`) });
   process.stdout.write(`${resolved.source === 'sdk-download' ? '(sdk download)' : resolved.path}\n`);

