@@ -43,7 +43,10 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
     say(`PostgreSQL: using DATABASE_URL`);
     return databaseUrl;
   }
-  const adminUrl = stack.withDatabase(EMBEDDED_DATABASE_URL, 'postgres');
+  // EMBEDDED_DATABASE_URL on EMBEDDED_PG_PORT (it names the default port, 5433).
+  const embedded = new URL(EMBEDDED_DATABASE_URL);
+  embedded.port = String(port);
+  const adminUrl = stack.withDatabase(embedded.toString(), 'postgres');
   if (await stack.postgresAnswers(adminUrl)) {
     say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
   } else {
@@ -61,7 +64,7 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
     teardowns.add('PostgreSQL', server.stop);
   }
   await stack.ensureDatabase(adminUrl, 'orderflow', false);
-  return EMBEDDED_DATABASE_URL;
+  return embedded.toString();
 }
 
 async function provisionRedis(redisUrl: string | undefined, dataDir: string, pathValue: string): Promise<string> {

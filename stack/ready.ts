@@ -43,8 +43,16 @@ export async function waitUntil(
   check: () => Promise<boolean> | boolean,
   timeoutMs = 30_000,
 ): Promise<void> {
-  const message = new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-  await pWaitFor(check, { interval: 100, timeout: { milliseconds: timeoutMs, message } });
+  // The deadline is ours: p-wait-for's own timeout adds an abort listener per poll (a MaxListeners warning).
+  const deadline = Date.now() + timeoutMs;
+  await pWaitFor(
+    async () => {
+      if (await check()) return true;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
+      return false;
+    },
+    { interval: 100 },
+  );
 }
 
 /** True if PostgreSQL at `url` accepts a query. */
