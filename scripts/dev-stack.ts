@@ -13,7 +13,7 @@ import { createDb, migrateLatest } from '../lib/db';
 import * as stack from '../stack';
 import { DEV_NAMESPACE } from '../temporal-config/dev-server';
 import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal-config/reconcile-schedule';
-import { seedCatalog } from './seed-catalog';
+import { seedCatalog } from '../lib/catalog';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const teardowns = new stack.Teardowns((line) => process.stderr.write(`orderflow: ${line}\n`));

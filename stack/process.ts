@@ -22,8 +22,6 @@ export interface StackProcess {
   /** Resolves with how it ended: `exit <code>`, the signal (`SIGKILL`) or `spawn error: <message>`. */
   exited: Promise<string>;
   hasExited(): boolean;
-  /** True once `stop()` was called (an exit after that is expected). */
-  stopRequested(): boolean;
   /** What it wrote so far: the kept lines, or the whole log file. */
   output(): string;
   /** The last `lines` lines of its output, for error messages. */
@@ -131,7 +129,6 @@ export function startProcess(name: string, options: ProcessOptions): StackProces
     child,
     exited,
     hasExited: () => done,
-    stopRequested: () => stopping,
     output,
     tail: (count = 20) => output().trimEnd().split('\n').slice(-count).join('\n'),
     peakRssMb() {

@@ -25,11 +25,9 @@ import { setupNamespace } from '../temporal-config/setup';
 import { startProcess, waitReady, type ProcessOptions, type StackProcess } from './process';
 import { SetupError, temporalAnswers } from './ready';
 
-/** Where a resolved CLI came from. */
-export type CliSource = 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' | 'go install' | 'sdk-download';
-
-/** A usable CLI: a binary path, or the SDK's cached download when nothing local exists. */
-export type ResolvedCli = { source: Exclude<CliSource, 'sdk-download'>; path: string } | { source: 'sdk-download' };
+/** A usable CLI: a binary path and where it came from, or the SDK's cached download when nothing local exists. */
+export type ResolvedCli =
+  { source: 'TEMPORAL_CLI_PATH' | 'PATH' | 'cache' | 'go install'; path: string } | { source: 'sdk-download' };
 
 /** Raised when a step of provisioning fails in a way the user must fix. */
 export class TemporalCliError extends SetupError {}
@@ -56,19 +54,10 @@ export function findOnPath(command: string, pathValue: string): string | undefin
     .find(isExecutable);
 }
 
-/** Where Go is looked for when it is not on PATH: the standard tarball location. */
-export const GO_FALLBACKS = ['/usr/local/go/bin/go'];
-
-/** The Go toolchain on `pathValue`, else at a standard location; undefined when there is none. */
-export function findGo(pathValue: string, fallbacks: string[] = GO_FALLBACKS): string | undefined {
+/** The Go toolchain on `pathValue`, else at `fallbacks` (the tarball's place); undefined when there is none. */
+export function findGo(pathValue: string, fallbacks = ['/usr/local/go/bin/go']): string | undefined {
   return findOnPath('go', pathValue) ?? fallbacks.find(isExecutable);
 }
-
-/**
- * What the first Temporal CLI build costs, said before it starts: 606 s measured on 2 cores with an empty Go cache
- * (module downloads included) while the machine was busy with other work.
- */
-export const TEMPORAL_CLI_BUILD_TIME = 'first run only; up to 10 minutes on 2 cores';
 
 /**
  * Runs one Go build command (`go install` / `go build`) with `GOFLAGS=-mod=mod` unless set, printing a progress line
@@ -137,30 +126,31 @@ export function cachedCliPath(cacheDir: string): string {
 /** Builds the pinned CLI with `go install` into the cache, printing progress while Go works (minutes on first run). */
 export async function goInstallCli(goBinary: string, cacheDir: string, progress: Progress): Promise<string> {
   const target = cachedCliPath(cacheDir);
-  progress(`Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (${TEMPORAL_CLI_BUILD_TIME})...`);
+  // 606 s measured on 2 cores with an empty Go cache (module downloads included) while the machine was busy.
+  progress(
+    `Building the Temporal CLI ${TEMPORAL_CLI_VERSION} with go install (first run only; up to 10 minutes on 2 cores)...`,
+  );
   await goInstall(goBinary, [TEMPORAL_CLI_GO_PACKAGE], path.dirname(target), progress, (gobin) =>
     renameSync(path.join(gobin, 'temporal'), target),
   );
   return target;
 }
 
-/** Resolution steps, injectable for tests. */
-export interface ResolveOptions {
-  tooling: Pick<ToolingConfig, 'temporalCliPath' | 'path' | 'cacheDir'>;
-  progress?: Progress;
-  /** Builds the CLI; defaults to `goInstallCli`. */
-  build?: (goBinary: string, cacheDir: string, progress: Progress) => Promise<string>;
-  /** Where to look for Go when it is not on PATH; defaults to the standard tarball location. */
-  goFallbacks?: string[];
-}
-
-/** Finds the CLI, building it when needed; see the module comment for the order. */
+/**
+ * Finds the CLI, building it when needed (see the module comment for the order); `build` and `goFallbacks` (where
+ * Go is looked for off PATH) are for tests.
+ */
 export async function resolveTemporalCli({
   tooling,
   progress = () => undefined,
   build = goInstallCli,
-  goFallbacks = GO_FALLBACKS,
-}: ResolveOptions): Promise<ResolvedCli> {
+  goFallbacks,
+}: {
+  tooling: Pick<ToolingConfig, 'temporalCliPath' | 'path' | 'cacheDir'>;
+  progress?: Progress;
+  build?: typeof goInstallCli;
+  goFallbacks?: string[];
+}): Promise<ResolvedCli> {
   if (tooling.temporalCliPath !== undefined) {
     if (!isExecutable(tooling.temporalCliPath)) {
       throw new TemporalCliError(`TEMPORAL_CLI_PATH=${tooling.temporalCliPath} is not an executable file`);
@@ -179,7 +169,7 @@ export async function resolveTemporalCli({
 
 /** A local CLI binary (`resolveTemporalCli` without the SDK download, which cannot run a dev server of ours). */
 export async function resolveCliBinary(
-  tooling: ResolveOptions['tooling'],
+  tooling: Pick<ToolingConfig, 'temporalCliPath' | 'path' | 'cacheDir'>,
   progress: Progress,
 ): Promise<{ source: string; path: string }> {
   const cli = await resolveTemporalCli({ tooling, progress });

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { createDb, MigrationSource, migrateLatest } from '../../lib/db';
 import { DEMO_CATALOG } from '../../lib/catalog';
 import { checkInvariants } from '../../lib/invariants';
-import { seedCatalog } from '../../scripts/seed-catalog';
+import { seedCatalog } from '../../lib/catalog';
 import { ensureDatabase, withDatabase } from '../../stack';
 
 const TABLES_IN_DESIGN = [
