@@ -21,9 +21,8 @@ import { loadConfig, loadToolingConfig, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { insertProductsWithLedger } from '../lib/ledger';
 import * as toolkit from '../stack';
+import type { StackProcess } from '../stack';
 import { DEV_NAMESPACE } from '../temporal-config/dev-server';
-
-type ChaosProcess = toolkit.StackProcess;
 
 /** Repository root: where the entry points are. */
 export const REPO_ROOT = toolkit.REPO_ROOT;
@@ -133,8 +132,8 @@ export interface ChaosStackOptions {
 interface Slot {
   name: string;
   life: number;
-  current: ChaosProcess | undefined;
-  start(): Promise<ChaosProcess>;
+  current: StackProcess | undefined;
+  start(): Promise<StackProcess>;
 }
 
 /** Starts the whole stack; on failure everything already started is stopped before the error is rethrown. */
@@ -229,7 +228,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       slot.life += 1;
       slot.current = await slot.start();
     };
-    const onUnexpectedExit = (proc: ChaosProcess, how: string): void => {
+    const onUnexpectedExit = (proc: StackProcess, how: string): void => {
       if (teardowns.stopped) return;
       crashes.push({ name: proc.name, how, at: Date.now(), tail: proc.tail(15) });
       log(`chaos: ${proc.name} exited on its own (${how}); starting it again`);
@@ -284,7 +283,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       name: string,
       file: string,
       slotEnv: Record<string, string>,
-      ready: (proc: ChaosProcess) => Promise<boolean> | boolean,
+      ready: (proc: StackProcess) => Promise<boolean> | boolean,
     ): Slot => {
       const slot: Slot = {
         name,

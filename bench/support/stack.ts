@@ -23,9 +23,8 @@ import { createDataConverter } from '../../lib/codec';
 import { loadConfigOrExit, loadToolingConfig } from '../../lib/config';
 import { createDb, migrateLatest } from '../../lib/db';
 import * as toolkit from '../../stack';
+import type { StackProcess } from '../../stack';
 import { DEV_NAMESPACE } from '../../temporal-config/dev-server';
-
-type ChildService = toolkit.StackProcess;
 
 /** Entry point of the floor worker, relative to the repository root. */
 const FLOOR_ENTRY = path.join('bench', 'floor', 'worker.ts');
@@ -64,9 +63,9 @@ export interface StackOptions {
 export interface AppProcesses {
   apiUrl: string;
   relayUrl: string;
-  worker: ChildService;
-  api: ChildService;
-  relay: ChildService;
+  worker: StackProcess;
+  api: StackProcess;
+  relay: StackProcess;
 }
 
 /** How the run reached Temporal. */
@@ -102,9 +101,9 @@ export interface BenchStack {
   /** Worker, API and relay, started on first call (after Temporal). */
   app(): Promise<AppProcesses>;
   /** The floor worker, started on first call. */
-  floorWorker(): Promise<ChildService>;
+  floorWorker(): Promise<StackProcess>;
   /** The minimal worker, started on first call. */
-  minimalWorker(): Promise<ChildService>;
+  minimalWorker(): Promise<StackProcess>;
   /**
    * Pids of every process of the stack by name (temporal, worker, api, relay, floor worker, and the PostgreSQL
    * backends serving the bench database as of the last `refreshPostgresPids()`), for CPU accounting.
@@ -128,7 +127,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
   const prefix = options.label === undefined ? '' : `${options.label} `;
   const teardowns = new toolkit.Teardowns((line) => log(`bench: ${line}`));
   /** Every process the bench started, by name, for CPU accounting. */
-  const services = new Map<string, ChildService>();
+  const services = new Map<string, StackProcess>();
   const described: Record<string, string> = {};
   const controller = new AbortController();
   const abort = (reason: string): void => {
@@ -273,7 +272,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       };
     };
     /** Starts an entry point from `root` as `name`; a death before `stop()` aborts the run. */
-    const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv, root = appRoot): ChildService => {
+    const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv, root = appRoot): StackProcess => {
       const service = toolkit.startProcess(`${prefix}${name.replace(' ', '-')}`, {
         args: toolkit.nodeEntry(entry, options.nodeArgs),
         cwd: root,
@@ -287,7 +286,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       return service;
     };
     /** Waits until a worker polls `queue`: the Temporal side of "ready". */
-    const waitForPoller = async (queue: string, service: ChildService): Promise<void> => {
+    const waitForPoller = async (queue: string, service: StackProcess): Promise<void> => {
       const { client, namespace } = await temporal();
       await toolkit.waitReady(
         service,
@@ -326,15 +325,15 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
      * Starts a bench worker (floor, minimal) on its own queue: from the app under test when it has that entry (a copy
      * whose saga changed shape brings a floor of the same shape), else from this repository.
      */
-    const startBenchWorker = async (name: string, entry: string, queue: string): Promise<ChildService> => {
+    const startBenchWorker = async (name: string, entry: string, queue: string): Promise<StackProcess> => {
       const env = await baseEnv({ TEMPORAL_TASK_QUEUE: queue });
       log(`bench: starting the ${prefix}${name} (task queue ${queue})`);
       const service = spawnEntry(name, entry, env, existsSync(path.join(appRoot, entry)) ? appRoot : REPO_ROOT);
       await waitForPoller(queue, service);
       return service;
     };
-    let floorPromise: Promise<ChildService> | undefined;
-    let minimalPromise: Promise<ChildService> | undefined;
+    let floorPromise: Promise<StackProcess> | undefined;
+    let minimalPromise: Promise<StackProcess> | undefined;
 
     let postgresPids: number[] = [];
     return {
