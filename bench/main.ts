@@ -18,8 +18,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { renderChart } from './chart';
-import { flagArg, listArg, nonNegativeArg, numberArg } from './support/args';
 import { checkoutRevision, DEFAULT_BASE, reportComparison, type SideRound } from './support/compare';
 import { formatCounts } from './support/history';
 import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
@@ -236,27 +236,76 @@ function ratios(results: ScenarioResult[]): Record<string, number | string> {
   return out;
 }
 
-/** The stack options every stack of a run gets from the command line. */
-function stackOptions(argv: string[]): Omit<StackOptions, 'appRoot' | 'label' | 'temporalOf'> {
+/** Every option of the bench and its scenarios (scenarios read theirs from `BenchOptions.args`). */
+const OPTIONS = {
+  quick: { type: 'boolean', default: false },
+  compare: { type: 'string' },
+  rounds: { type: 'string' },
+  drain: { type: 'string' },
+  concurrency: { type: 'string' },
+  clients: { type: 'string' },
+  rate: { type: 'string' },
+  'no-knee': { type: 'boolean' },
+  'low-load': { type: 'boolean' },
+  env: { type: 'string', multiple: true, default: [] as string[] },
+  'dynamic-config': { type: 'string', multiple: true, default: [] as string[] },
+  'sqlite-pragma': { type: 'string', multiple: true, default: [] as string[] },
+  'node-arg': { type: 'string', multiple: true, default: [] as string[] },
+  'app-root': { type: 'string' },
+} satisfies ParseArgsConfig['options'];
+
+/** The parsed command line; `args` is it again as `--name=value` items, the form scenarios read. */
+type CommandLine = ReturnType<typeof parseCommandLine>;
+
+/**
+ * Parses the command line with `util.parseArgs`. `--compare` takes an optional revision (`--compare`, `--compare=REF`
+ * or `--compare REF`; a scenario name after it is a scenario), so a bare one becomes `--compare=DEFAULT_BASE` first.
+ */
+function parseCommandLine(argv: string[]) {
+  const raw = argv.flatMap((arg, at) => {
+    const next = argv[at + 1];
+    const bare = next === undefined || next.startsWith('--') || (SCENARIOS as readonly string[]).includes(next);
+    return arg === '--compare' && bare ? [`--compare=${DEFAULT_BASE}`] : [arg];
+  });
+  const { values, positionals, tokens } = parseArgs({
+    args: raw,
+    options: OPTIONS,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const args = tokens.flatMap((token) =>
+    token.kind !== 'option' ? [] : [token.value === undefined ? `--${token.name}` : `--${token.name}=${token.value}`],
+  );
+  return { values, scenarios: positionals, args };
+}
+
+/** A number option: positive, or `>= 0` with `zero`; `fallback` when absent. */
+function numberOption(raw: string | undefined, name: string, fallback: number, zero = false): number {
+  const value = raw === undefined ? fallback : Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (value === 0 && !zero)) {
+    throw new Error(`--${name} must be a ${zero ? 'number >= 0' : 'positive number'}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Drain pause and interleaved rounds of a run (`--drain=S`, `--rounds=N`). */
+function runShape(cli: CommandLine): { drainMs: number; rounds: number } {
+  const { quick, drain, rounds } = cli.values;
   return {
-    log,
-    dynamicConfig: listArg(argv, 'dynamic-config'),
-    sqlitePragmas: listArg(argv, 'sqlite-pragma'),
-    appEnv: keyValues(listArg(argv, 'env'), 'env'),
-    nodeArgs: listArg(argv, 'node-arg'),
+    drainMs: numberOption(drain, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full, true) * 1000,
+    rounds: numberOption(rounds, 'rounds', quick ? 1 : 3),
   };
 }
 
-/** `--compare` (revision A = DEFAULT_BASE), `--compare=REF` or `--compare REF`; undefined without it. */
-function compareArg(argv: string[]): { ref: string; consumed?: string } | undefined {
-  const at = argv.findIndex((arg) => arg === '--compare' || arg.startsWith('--compare='));
-  const arg = argv[at];
-  if (arg === undefined) return undefined;
-  if (arg.startsWith('--compare=')) return { ref: arg.slice('--compare='.length) };
-  const next = argv[at + 1];
-  return next !== undefined && !next.startsWith('--') && !(SCENARIOS as readonly string[]).includes(next)
-    ? { ref: next, consumed: next }
-    : { ref: DEFAULT_BASE };
+/** The stack options every stack of a run gets from the command line. */
+function stackOptions(cli: CommandLine): Omit<StackOptions, 'appRoot' | 'label' | 'temporalOf'> {
+  return {
+    log,
+    dynamicConfig: cli.values['dynamic-config'],
+    sqlitePragmas: cli.values['sqlite-pragma'],
+    appEnv: keyValues(cli.values.env, 'env'),
+    nodeArgs: cli.values['node-arg'],
+  };
 }
 
 /** Starts the processes `selected` needs on `stack` at once: they bundle and connect in parallel. */
@@ -395,10 +444,10 @@ const machineLine = (when: string): string =>
     .join(' ')}`;
 
 async function main(): Promise<number> {
-  const argv = process.argv.slice(2);
-  const quick = flagArg(argv, 'quick');
-  const compare = compareArg(argv);
-  const names = argv.filter((arg) => !arg.startsWith('--') && arg !== compare?.consumed);
+  const cli = parseCommandLine(process.argv.slice(2));
+  const { quick, compare } = cli.values;
+  const argv = cli.args;
+  const names = cli.scenarios;
   const selected = names.length > 0 ? names : compare !== undefined ? ['spread'] : [...SCENARIOS];
   for (const name of selected) {
     if (!(SCENARIOS as readonly string[]).includes(name)) {
@@ -408,14 +457,15 @@ async function main(): Promise<number> {
       throw new Error(`--compare runs the load scenarios (${INTERLEAVED.join(', ')}), not "${name}"`);
     }
   }
-  if (compare !== undefined) return compareMain(argv, quick, compare.ref, selected);
+  if (compare !== undefined) return compareMain(cli, compare, selected);
   const startedAt = new Date();
   const machine = machineLine('');
   log(`bench: ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`);
 
-  const appRoot = listArg(argv, 'app-root').at(-1);
+  const appRoot = cli.values['app-root'];
+  const { drainMs, rounds } = runShape(cli);
   const stack = await startStack({
-    ...stackOptions(argv),
+    ...stackOptions(cli),
     ...(appRoot !== undefined ? { appRoot: path.resolve(appRoot) } : {}),
   });
   const guard = guardRun([stack], quick);
@@ -433,7 +483,6 @@ async function main(): Promise<number> {
       process.env.TEMPORAL_NAMESPACE = temporal.namespace;
       await startProcesses(stack, selected);
     }
-    const drainMs = nonNegativeArg(argv, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full) * 1000;
     const roundResults: ScenarioResult[] = [];
     const runOnce = (name: string, round: BenchOptions['round'], lastInRun = false): Promise<ScenarioResult> => {
       const mod = modules.get(name);
@@ -448,7 +497,6 @@ async function main(): Promise<number> {
     }
     // minimal, floor, hot and spread: interleaved rounds, merged per scenario.
     const interleaved = INTERLEAVED.filter((n) => selected.includes(n) && modules.has(n));
-    const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
     const failed = new Set<string>();
     for (let index = 0; index < rounds; index += 1) {
       for (const name of interleaved) {
@@ -490,7 +538,12 @@ async function main(): Promise<number> {
  * with a low-load step every round and no knee ramp. Prints per-round figures, medians and B/A ratios, and each side's
  * merged figures.
  */
-async function compareMain(argv: string[], quick: boolean, ref: string, selected: readonly string[]): Promise<number> {
+async function compareMain(cli: CommandLine, ref: string, selected: readonly string[]): Promise<number> {
+  const {
+    args: argv,
+    values: { quick },
+  } = cli;
+  const { drainMs, rounds } = runShape(cli);
   const startedAt = new Date();
   const machine = machineLine('');
   const base = checkoutRevision(REPO_ROOT, ref, log);
@@ -505,16 +558,14 @@ async function compareMain(argv: string[], quick: boolean, ref: string, selected
   const merged: Record<'A' | 'B', ScenarioResult[]> = { A: [], B: [] };
   const modules = await loadModules(selected);
   try {
-    const a = await startStack({ ...stackOptions(argv), appRoot: base.root, label: 'A' });
+    const a = await startStack({ ...stackOptions(cli), appRoot: base.root, label: 'A' });
     stacks.push(a);
-    const b = await startStack({ ...stackOptions(argv), label: 'B', temporalOf: a });
+    const b = await startStack({ ...stackOptions(cli), label: 'B', temporalOf: a });
     stacks.unshift(b); // stopped first: it uses A's Temporal
     guard = guardRun(stacks, quick, base.remove);
     const sides = { A: a, B: b } as const;
     await a.temporal();
     await Promise.all([startProcesses(a, selected), startProcesses(b, selected)]);
-    const drainMs = nonNegativeArg(argv, 'drain', quick ? DRAIN_SECONDS.quick : DRAIN_SECONDS.full) * 1000;
-    const rounds = numberArg(argv, 'rounds', quick ? 1 : 3);
     const interleaved = INTERLEAVED.filter((n) => selected.includes(n) && modules.has(n));
     // Both sides warmed up alike before anything is measured: a fresh worker's first workflow tasks (bundle, JIT,
     // connections) take seconds, which a first round's short warm-up does not always absorb.

@@ -3,6 +3,7 @@
  * of the run draws from (the same seed replays the same order mix and fault schedule; timings still vary).
  */
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 
 /** What one chaos run does. */
 export interface ChaosOptions {
@@ -55,38 +56,38 @@ function positiveInteger(name: string, raw: string | undefined): number {
 
 /** Parses `argv` (without node and the script); `--name value` and `--name=value` both work. */
 export function parseOptions(argv: readonly string[], now: Date = new Date()): ChaosOptions {
-  const values = new Map<string, string>();
-  const flags = new Set<string>();
-  const valued = new Set(['orders', 'seconds', 'workers', 'seed', 'run-dir']);
-  const known = new Set(['quick', 'keep-db', 'help']);
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i] ?? '';
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"`);
-    const [name = '', inline] = arg.slice(2).split(/=(.*)/s, 2);
-    if (valued.has(name)) {
-      const value = inline ?? argv[(i += 1)];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      values.set(name, value);
-    } else if (known.has(name) && inline === undefined) {
-      flags.add(name);
-    } else {
-      throw new UsageError(`unknown option --${name}`);
-    }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        orders: { type: 'string' },
+        seconds: { type: 'string' },
+        workers: { type: 'string' },
+        seed: { type: 'string' },
+        'run-dir': { type: 'string' },
+        quick: { type: 'boolean', default: false },
+        'keep-db': { type: 'boolean', default: false },
+        help: { type: 'boolean', default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
   }
-  if (flags.has('help')) throw new UsageError('chaos: a bounded fault-injection run of the whole stack');
+  if (values.help) throw new UsageError('chaos: a bounded fault-injection run of the whole stack');
+  const count = (name: 'orders' | 'seconds' | 'workers' | 'seed', fallback: number): number =>
+    values[name] === undefined ? fallback : positiveInteger(name, values[name]);
 
-  const quick = flags.has('quick');
-  const orders = values.has('orders') ? positiveInteger('orders', values.get('orders')) : quick ? 60 : 300;
+  const { quick } = values;
+  const orders = count('orders', quick ? 60 : 300);
   const ratePerSecond = quick ? 2.5 : 3.5;
-  const seconds = values.has('seconds')
-    ? positiveInteger('seconds', values.get('seconds'))
-    : Math.ceil(orders / ratePerSecond) + 15;
+  const seconds = count('seconds', Math.ceil(orders / ratePerSecond) + 15);
   const stamp = now.toISOString().replace(/[:.]/g, '-');
   return {
     orders,
     seconds,
     ratePerSecond,
-    workers: values.has('workers') ? positiveInteger('workers', values.get('workers')) : 2,
+    workers: count('workers', 2),
     customers: quick ? 6 : 12,
     faults: quick
       ? {
@@ -106,9 +107,9 @@ export function parseOptions(argv: readonly string[], now: Date = new Date()): C
           gatewayOutages: 2,
         },
     quiescenceSeconds: quick ? 75 : 180,
-    seed: values.has('seed') ? positiveInteger('seed', values.get('seed')) : Math.floor(Math.random() * 1_000_000) + 1,
-    runDir: path.resolve(values.get('run-dir') ?? path.join('.data', 'chaos', stamp)),
-    keepDatabase: flags.has('keep-db'),
+    seed: count('seed', Math.floor(Math.random() * 1_000_000) + 1),
+    runDir: path.resolve(values['run-dir'] ?? path.join('.data', 'chaos', stamp)),
+    keepDatabase: values['keep-db'],
     quick,
   };
 }

@@ -20,22 +20,12 @@ import { createDataConverter } from '../lib/codec';
 import { loadConfig, loadToolingConfig, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { insertProductsWithLedger } from '../lib/ledger';
-import {
-  createThrowawayDatabase,
-  freePort,
-  postgresAnswers,
-  startRedisServer,
-  temporalAnswers,
-  waitFor,
-  withDatabase,
-  type Provisioned,
-} from '../scripts/services';
-import { resolveTemporalCli } from '../scripts/temporal-cli';
-import { DEV_NAMESPACE, devServerArgs } from '../temporal-config/dev-server';
-import { spawnLogged, type ChaosProcess } from './processes';
+import * as toolkit from '../stack';
+import type { StackProcess } from '../stack';
+import { DEV_NAMESPACE } from '../temporal-config/dev-server';
 
 /** Repository root: where the entry points are. */
-export const REPO_ROOT = path.resolve(__dirname, '..');
+export const REPO_ROOT = toolkit.REPO_ROOT;
 
 /** `application_name` of the harness's own PostgreSQL sessions: the session terminator spares them. */
 export const HARNESS_APPLICATION_NAME = 'orderflow-chaos-harness';
@@ -138,21 +128,12 @@ export interface ChaosStackOptions {
   log: (line: string) => void;
 }
 
-async function fetchJson(url: string): Promise<unknown> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return response.ok ? await response.json() : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** A restartable process: the current incarnation and how to start the next one. */
 interface Slot {
   name: string;
   life: number;
-  current: ChaosProcess | undefined;
-  start(): Promise<ChaosProcess>;
+  current: StackProcess | undefined;
+  start(): Promise<StackProcess>;
 }
 
 /** Starts the whole stack; on failure everything already started is stopped before the error is rethrown. */
@@ -161,36 +142,25 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
   const logDir = path.join(runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
   const tooling = loadToolingConfig();
-  const teardowns: { what: string; run: () => Promise<void> }[] = [];
+  const teardowns = new toolkit.Teardowns((line) => log(`chaos: ${line}`));
   const described: Record<string, string> = {};
   const crashes: Crash[] = [];
-  let stopping = false;
-  let stopped: Promise<void> | undefined;
-  const stop = (): Promise<void> =>
-    (stopped ??= (async () => {
-      stopping = true;
-      for (const teardown of teardowns.reverse()) {
-        try {
-          await teardown.run();
-        } catch (error) {
-          log(`chaos: could not stop ${teardown.what}: ${error instanceof Error ? error.message : String(error)}`);
-        }
-      }
-    })());
+  const stop = (): Promise<void> => teardowns.stop();
+  /** Output of a life of a process to `<logDir>/<name>.<life>.log`; a process group of its own (see main.ts). */
+  const logged = (slot: { name: string; life: number }) => ({
+    detached: true,
+    logFile: path.join(logDir, `${slot.name}.${slot.life}.log`),
+  });
 
   try {
     // The workflow bundle first: the longest step, and it needs nothing else. Every worker incarnation loads it.
     const bundlePath = path.join(runDir, 'workflow-bundle.js');
-    const bundling = spawnLogged({
-      name: 'bundle',
-      life: 1,
-      command: process.execPath,
-      args: ['--import', 'tsx', path.join('scripts', 'build-workflow-bundle.ts'), bundlePath],
-      cwd: REPO_ROOT,
+    const bundling = toolkit.startProcess('bundle', {
+      ...logged({ name: 'bundle', life: 1 }),
+      args: toolkit.nodeEntry(path.join('scripts', 'build-workflow-bundle.ts')).concat(bundlePath),
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      logDir,
     });
-    teardowns.push({ what: 'the workflow bundler', run: async () => void (await bundling.stop('SIGKILL')) });
+    teardowns.add('the workflow bundler', () => bundling.stop('SIGKILL'));
 
     // Secrets of this run only: the scan looks for them in every log.
     const jwtSecret = randomBytes(32).toString('base64url');
@@ -204,20 +174,20 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const databaseName = `orderflow_chaos_${process.pid}`;
     let givenServer: string | undefined;
     if (tooling.databaseUrl !== undefined) {
-      givenServer = withDatabase(tooling.databaseUrl, 'postgres');
-      if (!(await postgresAnswers(givenServer))) {
+      givenServer = toolkit.withDatabase(tooling.databaseUrl, 'postgres');
+      if (!(await toolkit.postgresAnswers(givenServer))) {
         throw new Error('DATABASE_URL does not answer (the run creates its own database on that server)');
       }
     }
-    const database = await createThrowawayDatabase(databaseName, {
+    const database = await toolkit.createThrowawayDatabase(databaseName, {
       ...(givenServer === undefined ? {} : { adminUrl: givenServer }),
       tmpPrefix: 'orderflow-chaos-pg-',
       log,
     });
-    if (database.embedded) teardowns.push({ what: 'the embedded PostgreSQL', run: database.stopServer });
+    if (database.embedded) teardowns.add('the embedded PostgreSQL', database.stopServer);
     described.postgres = `${givenServer === undefined ? database.where : "DATABASE_URL's server"}, database ${databaseName}`;
     if (!options.keepDatabase) {
-      teardowns.push({ what: `database ${databaseName}`, run: database.drop });
+      teardowns.add(`database ${databaseName}`, database.drop);
     } else {
       described.postgres += ' (kept)';
     }
@@ -225,7 +195,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const harnessUrl = new URL(databaseUrl);
     harnessUrl.searchParams.set('application_name', HARNESS_APPLICATION_NAME);
     const db = createDb({ url: harnessUrl.toString(), poolMax: 6 });
-    teardowns.push({ what: 'the harness database pool', run: () => db.destroy() });
+    teardowns.add('the harness database pool', () => db.destroy());
     await migrateLatest(db);
     await insertProductsWithLedger(
       db,
@@ -233,31 +203,24 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     );
 
     // Redis of our own, so restarting it disturbs nobody else.
-    const redisPort = await freePort();
+    const redisPort = await toolkit.freePort();
     const redisDir = path.join(runDir, 'redis');
-    let redis: Provisioned = await startRedisServer(tooling.path, redisDir, redisPort, false);
+    let redis = await toolkit.startRedisServer(tooling.path, redisDir, redisPort, false);
     const redisUrl = redis.url;
-    teardowns.push({ what: 'redis-server', run: () => redis.teardown() });
+    teardowns.add('redis-server', () => redis.stop());
     described.redis = `redis-server on ${redisUrl} (no persistence)`;
 
     // Temporal dev server on a file-backed database, and the workflow bundle, built meanwhile.
-    const cli = await resolveTemporalCli({ tooling, progress: log });
-    if (cli.source === 'sdk-download') {
-      throw new Error('no Temporal CLI: put `temporal` on PATH, set TEMPORAL_CLI_PATH, or install Go');
-    }
+    const cli = await toolkit.resolveCliBinary(tooling, log);
     const temporalDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-temporal-'));
-    teardowns.push({
-      what: 'the Temporal database file',
-      run: () => Promise.resolve(rmSync(temporalDir, { recursive: true, force: true })),
-    });
-    const temporalPort = await freePort();
+    teardowns.add('the Temporal database file', () => rmSync(temporalDir, { recursive: true, force: true }));
+    const temporalPort = await toolkit.freePort();
     const temporalAddress = `127.0.0.1:${temporalPort}`;
-    const temporalArgs = devServerArgs({
+    const temporalServer = {
       dbFilename: path.join(temporalDir, 'temporal.db'),
-      ip: '127.0.0.1',
       port: temporalPort,
-      uiPort: await freePort(),
-    });
+      uiPort: await toolkit.freePort(),
+    };
     described.temporal = `dev server (${cli.source}: ${cli.path}), db file in ${temporalDir}`;
 
     const slots = new Map<string, Slot>();
@@ -265,43 +228,32 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       slot.life += 1;
       slot.current = await slot.start();
     };
-    const onUnexpectedExit = (proc: ChaosProcess, how: string): void => {
-      if (stopping) return;
+    const onUnexpectedExit = (proc: StackProcess, how: string): void => {
+      if (teardowns.stopped) return;
       crashes.push({ name: proc.name, how, at: Date.now(), tail: proc.tail(15) });
       log(`chaos: ${proc.name} exited on its own (${how}); starting it again`);
       const slot = slots.get(proc.name);
       if (slot !== undefined && slot.current === proc) {
         setTimeout(() => {
-          if (!stopping)
+          if (!teardowns.stopped)
             startSlot(slot).catch((error: unknown) => log(`chaos: could not restart ${slot.name}: ${String(error)}`));
         }, 1000);
       }
     };
-    const spawnSlotProcess = (slot: Slot, command: string, args: string[], env: NodeJS.ProcessEnv): ChaosProcess =>
-      spawnLogged({ name: slot.name, life: slot.life, command, args, cwd: REPO_ROOT, env, logDir, onUnexpectedExit });
 
     const temporalSlot: Slot = {
       name: 'temporal',
       life: 0,
       current: undefined,
-      start: async () => {
-        const proc = spawnSlotProcess(temporalSlot, cli.path, temporalArgs, {
-          PATH: process.env.PATH,
-          HOME: process.env.HOME,
-        });
-        await waitFor(
-          'the Temporal dev server',
-          async () => {
-            if (proc.hasExited()) throw new Error(`the Temporal dev server exited:\n${proc.tail()}`);
-            return temporalAnswers(temporalAddress);
-          },
-          120_000,
-        );
-        return proc;
-      },
+      start: () =>
+        toolkit.startDevServer(cli.path, temporalServer, {
+          ...logged(temporalSlot),
+          onUnexpectedExit,
+          env: { PATH: process.env.PATH, HOME: process.env.HOME },
+        }),
     };
     slots.set(temporalSlot.name, temporalSlot);
-    teardowns.push({ what: 'the Temporal dev server', run: async () => void (await temporalSlot.current?.stop()) });
+    teardowns.add('the Temporal dev server', async () => temporalSlot.current?.stop());
 
     log(`chaos: starting the Temporal dev server on ${temporalAddress}; bundling the workflows`);
     await startSlot(temporalSlot);
@@ -309,7 +261,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     if (bundled !== 'exit 0') throw new Error(`the workflow bundle failed (${bundled}):\n${bundling.tail()}`);
 
     // Our processes.
-    const [apiPort, relayPort] = [await freePort(), await freePort()];
+    const [apiPort, relayPort] = [await toolkit.freePort(), await toolkit.freePort()];
     const env: Record<string, string> = {
       ...CHAOS_APP_SETTINGS,
       PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -331,24 +283,13 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       name: string,
       file: string,
       slotEnv: Record<string, string>,
-      ready: (proc: ChaosProcess) => Promise<boolean>,
+      ready: (proc: StackProcess) => Promise<boolean> | boolean,
     ): Slot => {
       const slot: Slot = {
         name,
         life: 0,
         current: undefined,
-        start: async () => {
-          const proc = spawnSlotProcess(slot, process.execPath, ['--import', 'tsx', file], slotEnv);
-          await waitFor(
-            `${name} to start`,
-            () => {
-              if (proc.hasExited()) throw new Error(`${name} exited while starting:\n${proc.tail()}`);
-              return ready(proc);
-            },
-            90_000,
-          );
-          return proc;
-        },
+        start: () => toolkit.startEntry(name, file, { ...logged(slot), onUnexpectedExit, env: slotEnv, ready }),
       };
       slots.set(name, slot);
       return slot;
@@ -356,33 +297,24 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
 
     const workerSlots: Slot[] = [];
     for (let index = 0; index < options.workers; index += 1) {
-      const slotEnv = { ...env, METRICS_PORT: String(await freePort()), WORKFLOW_BUNDLE_PATH: bundlePath };
-      workerSlots.push(
-        appSlot(`worker-${index + 1}`, 'worker/main.ts', slotEnv, (proc) =>
-          Promise.resolve(proc.log().includes('"worker polling"')),
-        ),
-      );
+      const slotEnv = { ...env, METRICS_PORT: String(await toolkit.freePort()), WORKFLOW_BUNDLE_PATH: bundlePath };
+      workerSlots.push(appSlot(`worker-${index + 1}`, 'worker/main.ts', slotEnv, toolkit.logged('worker polling')));
     }
-    const apiSlot = appSlot('api', 'api/main.ts', env, async () => (await fetchJson(`${apiUrl}/health`)) !== undefined);
+    const apiSlot = appSlot('api', 'api/main.ts', env, () => toolkit.httpOk(`${apiUrl}/health`));
     const relaySlot = appSlot('relay', 'realtime/main.ts', env, async () => {
-      const health = (await fetchJson(`${relayUrl}/health`)) as { stream?: { connected?: boolean } } | undefined;
+      const health = (await toolkit.httpJson(`${relayUrl}/health`)) as { stream?: { connected?: boolean } } | undefined;
       return health?.stream?.connected === true;
     });
     // Stopped before Temporal, PostgreSQL and Redis (pushed later, so they run earlier in the reversed teardown).
-    teardowns.push({
-      what: 'the workers, API and relay',
-      run: async () => {
-        await Promise.all(
-          [...workerSlots, apiSlot, relaySlot].map(async (slot) => void (await slot.current?.stop('SIGTERM', 8000))),
-        );
-      },
-    });
+    teardowns.add('the workers, API and relay', () =>
+      Promise.all([...workerSlots, apiSlot, relaySlot].map(async (slot) => slot.current?.stop('SIGTERM', 8000))),
+    );
     log(`chaos: starting ${options.workers} worker(s), the API and the relay`);
     await Promise.all([...workerSlots.map(startSlot), startSlot(apiSlot), startSlot(relaySlot)]);
-    await waitFor('the API to be ready', async () => (await fetchJson(`${apiUrl}/ready`)) !== undefined, 60_000);
+    await toolkit.waitUntil('the API to be ready', () => toolkit.httpOk(`${apiUrl}/ready`), 60_000);
 
     const connection = await Connection.connect({ address: temporalAddress });
-    teardowns.push({ what: 'the harness Temporal connection', run: () => connection.close() });
+    teardowns.add('the harness Temporal connection', () => connection.close());
     const client = new Client({
       connection,
       namespace: config.temporal.namespace,
@@ -392,7 +324,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const restart = async (slot: Slot, signal: NodeJS.Signals, downMs = 0): Promise<void> => {
       await slot.current?.stop(signal, 8000);
       if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
-      if (!stopping) await startSlot(slot);
+      if (!teardowns.stopped) await startSlot(slot);
     };
 
     return {
@@ -415,9 +347,9 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       },
       restartRelay: (signal) => restart(relaySlot, signal),
       async restartRedis(downMs) {
-        await redis.teardown();
+        await redis.stop();
         await new Promise((resolve) => setTimeout(resolve, downMs));
-        if (!stopping) redis = await startRedisServer(tooling.path, redisDir, redisPort, false);
+        if (!teardowns.stopped) redis = await toolkit.startRedisServer(tooling.path, redisDir, redisPort, false);
       },
       restartTemporal: (downMs) => restart(temporalSlot, 'SIGTERM', downMs),
       async terminatePostgresSessions() {

@@ -1,4 +1,8 @@
 /** The demo catalog `npm start` and `npm run seed` load: about 20 products with stock, prices in cents. */
+import type { Knex } from 'knex';
+import { insertProductsWithLedger } from './ledger';
+
+/** One demo product (price in cents). */
 export interface CatalogProduct {
   sku: string;
   name: string;
@@ -29,3 +33,12 @@ export const DEMO_CATALOG: readonly CatalogProduct[] = [
   { sku: 'BACKPACK-DAY', name: 'Day backpack', priceCents: 6500, stock: 15 },
   { sku: 'LIMITED-PRINT', name: 'Limited print (3 left)', priceCents: 12000, stock: 3 },
 ];
+
+/**
+ * Loads the demo catalog idempotently: a product that already exists keeps its stock (orders may have moved it), so
+ * re-running the seed on every `npm start` never changes running data. Returns how many products it inserted.
+ */
+export async function seedCatalog(db: Knex): Promise<number> {
+  const inserted = await insertProductsWithLedger(db, DEMO_CATALOG, { ignoreExisting: true, reason: 'demo catalog' });
+  return inserted.size;
+}

@@ -25,8 +25,9 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import { loadToolingConfig } from '../lib/config';
-import { freePort, portOpen, waitFor } from './services';
+import { freePort, portOpen, waitUntil } from '../stack';
 
 const source = path.resolve(__dirname, '..');
 
@@ -46,14 +47,21 @@ function git(args: string[]): string {
     rmSync(globalConfig, { force: true });
   }
 }
-const args = new Set(process.argv.slice(2));
-const known = new Set(['--reuse-cache', '--skip-test', '--keep']);
-for (const arg of args) {
-  if (!known.has(arg)) {
-    process.stderr.write(`check:fresh: unknown flag ${arg} (known: ${[...known].join(', ')})\n`);
-    process.exit(2);
+const args = (() => {
+  try {
+    const options = {
+      'reuse-cache': { type: 'boolean' },
+      'skip-test': { type: 'boolean' },
+      keep: { type: 'boolean' },
+    } as const;
+    return parseArgs({ args: process.argv.slice(2), options }).values;
+  } catch (error) {
+    process.stderr.write(
+      `check:fresh: ${error instanceof Error ? error.message : String(error)} (known: --reuse-cache, --skip-test, --keep)\n`,
+    );
+    return process.exit(2);
   }
-}
+})();
 
 const timings: { step: string; seconds: number; ok: boolean }[] = [];
 const say = (line: string): void => void process.stdout.write(`[check:fresh] ${line}\n`);
@@ -191,7 +199,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   };
   try {
     await step('npm start: ready line', () =>
-      waitFor(
+      waitUntil(
         'the ready line',
         () => {
           if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}: ${lastLine}`);
@@ -222,7 +230,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
         throw new Error(`POST /orders answered ${created.status}: ${JSON.stringify(created.body)}`);
       }
       let status = '';
-      await waitFor(
+      await waitUntil(
         `order ${orderId} to reach COMPLETED`,
         async () => {
           status = ((await json(`${api}/orders/${orderId}`, { headers })).body as { status: string }).status;
@@ -266,7 +274,7 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
   });
 }
 
-/** Deletes the check's directory, and the cluster root's npm start kept outside it (scripts/postgres-as-root.ts). */
+/** Deletes the check's directory, and the cluster root's npm start kept outside it (stack/postgres-root.ts). */
 function removeCheckout(dir: string, clone: string): void {
   const data = path.join(clone, '.data', 'postgres');
   if (lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
@@ -295,11 +303,11 @@ async function main(): Promise<void> {
     USER: user,
     LANG: process.env.LANG ?? 'C.UTF-8',
     TMPDIR: process.env.TMPDIR,
-    ORDERFLOW_CACHE_DIR: args.has('--reuse-cache') ? tooling.cacheDir : undefined,
+    ORDERFLOW_CACHE_DIR: args['reuse-cache'] === true ? tooling.cacheDir : undefined,
   };
   say(`user ${user}; commit ${head.slice(0, 12)}; directory ${dir} (mode 0700); HOME ${home}`);
   say(
-    args.has('--reuse-cache')
+    args['reuse-cache'] === true
       ? `reusing the tool cache ${tooling.cacheDir} (Temporal CLI, Chromium, Compose loader)`
       : 'empty tool cache: the first npm start builds the Temporal CLI (minutes)',
   );
@@ -311,7 +319,7 @@ async function main(): Promise<void> {
       git(['-C', clone, 'checkout', '--quiet', '--detach', head]);
     });
     await checkStart(clone, env, dir);
-    if (!args.has('--skip-test')) await checkTest(clone, env, dir);
+    if (args['skip-test'] !== true) await checkTest(clone, env, dir);
   } catch (error) {
     failure = error instanceof Error ? error : new Error(String(error));
   }
@@ -324,7 +332,7 @@ async function main(): Promise<void> {
   );
   for (const t of timings) say(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.seconds.toFixed(1).padStart(7)} s  ${t.step}`);
   say(`  total ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  if (args.has('--keep') || failure !== undefined) say(`kept ${dir}`);
+  if (args.keep === true || failure !== undefined) say(`kept ${dir}`);
   else removeCheckout(dir, clone);
   if (failure !== undefined) {
     say(`FAILED: ${failure.message}`);

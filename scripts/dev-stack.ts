@@ -1,68 +1,38 @@
 /**
  * The dev stack launcher behind `npm start`: provisions Temporal, PostgreSQL and Redis on embedded defaults (or uses
- * TEMPORAL_ADDRESS / DATABASE_URL / REDIS_URL when set), migrates and seeds, starts the worker, API and relay, prints
- * the URLs and a dev token, and on Ctrl-C stops every process it started. State lives under `.data/` and survives
- * restarts.
+ * TEMPORAL_ADDRESS / DATABASE_URL / REDIS_URL when set), migrates and seeds, starts the worker, API, relay and codec
+ * server, prints the URLs and a dev token, and on Ctrl-C stops every process it started. State lives under `.data/`
+ * and survives restarts. The work is the stack toolkit's (stack/); this file is the order and the words.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { EMBEDDED_DATABASE_URL, loadConfig, loadToolingConfig, ConfigError, type Config } from '../lib/config';
+import { ConfigError, EMBEDDED_DATABASE_URL, loadConfig, loadToolingConfig, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
-import { devServerArgs, DEV_NAMESPACE } from '../temporal-config/dev-server';
-import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal-config/reconcile-schedule';
-import { setupNamespace } from '../temporal-config/setup';
-import { seedCatalog } from './seed-catalog';
-import {
-  ensureDatabase,
-  portOpen,
-  postgresAnswers,
-  redisAnswers,
-  startEmbeddedPostgres,
-  startRedisServer,
-  stopChild,
-  temporalAnswers,
-  waitFor,
-  withDatabase,
-  type Teardown,
-} from './services';
-import { SetupError } from './setup-error';
-import { resolveTemporalCli } from './temporal-cli';
 import { signToken } from '../lib/auth';
+import * as stack from '../stack';
+import { DEV_NAMESPACE } from '../temporal-config/dev-server';
+import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal-config/reconcile-schedule';
+import { seedCatalog } from '../lib/catalog';
 
-const root = path.resolve(__dirname, '..');
-const say = (line: string): void => {
-  process.stdout.write(`${line}\n`);
-};
+const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const teardowns = new stack.Teardowns((line) => process.stderr.write(`orderflow: ${line}\n`));
+const ours: stack.StackProcess[] = [];
+let exiting = false;
 
-/** A process of ours the launcher supervises. */
-interface Service {
-  name: string;
-  child: ChildProcess;
-}
-
-const teardowns: Teardown[] = [];
-const services: Service[] = [];
-let stopping = false;
-
-function prefixOutput(name: string, child: ChildProcess): void {
-  const pipe = (stream: NodeJS.ReadableStream | null, out: NodeJS.WriteStream): void => {
-    let buffer = '';
-    stream?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      for (const line of lines) out.write(`[${name}] ${line}\n`);
-    });
-  };
-  pipe(child.stdout, process.stdout);
-  pipe(child.stderr, process.stderr);
-}
+/** Options of every process the launcher supervises: prefixed output, and the whole stack stops if one dies. */
+const supervised = (name: string): Omit<stack.ProcessOptions, 'args'> => ({
+  env: process.env,
+  onLine: stack.prefixed(name, (line) => void process.stdout.write(`${line}\n`)),
+  onUnexpectedExit: (_proc, how) => {
+    process.stderr.write(`orderflow: ${name} exited unexpectedly (${how}); stopping the stack\n`);
+    void shutdown(1);
+  },
+});
 
 async function assertPortFree(port: number, what: string, variable: string): Promise<void> {
-  if (await portOpen('127.0.0.1', port)) {
-    throw new SetupError(
+  if (await stack.portOpen('127.0.0.1', port)) {
+    throw new stack.SetupError(
       `port ${port} (${what}) is already in use: stop whatever holds it (another OrderFlow? \`lsof -i :${port}\`) or set ${variable}`,
     );
   }
@@ -73,21 +43,28 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
     say(`PostgreSQL: using DATABASE_URL`);
     return databaseUrl;
   }
-  const adminUrl = withDatabase(EMBEDDED_DATABASE_URL, 'postgres');
-  if (!(await postgresAnswers(adminUrl))) {
-    if (await portOpen('127.0.0.1', port)) {
-      throw new SetupError(
+  // EMBEDDED_DATABASE_URL on EMBEDDED_PG_PORT (it names the default port, 5433).
+  const embedded = new URL(EMBEDDED_DATABASE_URL);
+  embedded.port = String(port);
+  const adminUrl = stack.withDatabase(embedded.toString(), 'postgres');
+  if (await stack.postgresAnswers(adminUrl)) {
+    say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
+  } else {
+    if (await stack.portOpen('127.0.0.1', port)) {
+      throw new stack.SetupError(
         `port ${port} is taken by something that is not our embedded PostgreSQL: set EMBEDDED_PG_PORT or DATABASE_URL`,
       );
     }
-    say(`PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${path.relative(root, dataDir)})`);
-    const server = await startEmbeddedPostgres(dataDir, port, (line) => process.stderr.write(`[postgres] ${line}\n`));
-    teardowns.push(server.teardown);
-  } else {
-    say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
+    say(
+      `PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${path.relative(stack.REPO_ROOT, dataDir)})`,
+    );
+    const server = await stack.startEmbeddedPostgres(dataDir, port, (line) =>
+      process.stderr.write(`[postgres] ${line}\n`),
+    );
+    teardowns.add('PostgreSQL', server.stop);
   }
-  await ensureDatabase(adminUrl, 'orderflow', false);
-  return EMBEDDED_DATABASE_URL;
+  await stack.ensureDatabase(adminUrl, 'orderflow', false);
+  return embedded.toString();
 }
 
 async function provisionRedis(redisUrl: string | undefined, dataDir: string, pathValue: string): Promise<string> {
@@ -95,20 +72,18 @@ async function provisionRedis(redisUrl: string | undefined, dataDir: string, pat
     say('Redis: using REDIS_URL');
     return redisUrl;
   }
-  const local = 'redis://127.0.0.1:6379';
-  if (await redisAnswers(local)) {
-    say('Redis: using the server on 127.0.0.1:6379');
-    return local;
+  for (const [url, how] of [
+    [stack.LOCAL_REDIS_URL, 'using the server on 127.0.0.1:6379'],
+    ['redis://127.0.0.1:6380', 'reusing the server on 127.0.0.1:6380'],
+  ] as const) {
+    if (await stack.redisAnswers(url)) {
+      say(`Redis: ${how}`);
+      return url;
+    }
   }
-  const port = 6380;
-  const own = `redis://127.0.0.1:${port}`;
-  if (await redisAnswers(own)) {
-    say(`Redis: reusing the server on 127.0.0.1:${port}`);
-    return own;
-  }
-  say(`Redis: starting redis-server on 127.0.0.1:${port} (data in ${path.relative(root, dataDir)})`);
-  const server = await startRedisServer(pathValue, dataDir, port, true);
-  teardowns.push(server.teardown);
+  say(`Redis: starting redis-server on 127.0.0.1:6380 (data in ${path.relative(stack.REPO_ROOT, dataDir)})`);
+  const server = await stack.startRedisServer(pathValue, dataDir, 6380, true);
+  teardowns.add('redis-server', server.stop);
   return server.url;
 }
 
@@ -119,42 +94,40 @@ async function provisionTemporal(
 ): Promise<string> {
   if (tooling.temporalAddress !== undefined) {
     say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
-    const connection = await Connection.connect({ address: tooling.temporalAddress });
-    try {
-      // The same set-up as `npm run temporal:setup`: namespace, search attributes (retried while a new namespace
-      // propagates), then the one-time cache wait when anything was added.
-      await setupNamespace(connection, config.temporal.namespace, { log: (line) => say(`Temporal: ${line}`) });
-    } finally {
-      await connection.close();
-    }
+    // The same set-up as `npm run temporal:setup`: namespace, search attributes, the one-time cache wait.
+    await stack.prepareNamespace(tooling.temporalAddress, config.temporal.namespace, (line) =>
+      say(`Temporal: ${line}`),
+    );
     return tooling.temporalAddress;
   }
-  const address = `127.0.0.1:${tooling.temporalDevPort}`;
   await assertPortFree(tooling.temporalDevPort, 'Temporal gRPC', 'TEMPORAL_DEV_PORT or TEMPORAL_ADDRESS');
   await assertPortFree(tooling.temporalUiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT');
-  const cli = await resolveTemporalCli({ tooling, progress: say });
-  if (cli.source === 'sdk-download') {
-    throw new SetupError(
-      'no Temporal CLI: install Go (the launcher then builds it), put `temporal` on PATH, or set TEMPORAL_CLI_PATH',
-    );
-  }
+  const cli = await stack.resolveCliBinary(tooling, say);
   say(`Temporal: starting the dev server (CLI from ${cli.source}: ${cli.path})`);
   mkdirSync(dataDir, { recursive: true });
-  const args = devServerArgs({
-    dbFilename: path.join(dataDir, 'temporal.db'),
-    ip: '127.0.0.1',
-    port: tooling.temporalDevPort,
-    uiPort: tooling.temporalUiPort,
-    // The UI decrypts payloads through our codec server (docs/security.md); same host name as the UI for its cookie.
-    codecEndpoint: `http://localhost:${config.codecPort}`,
-  });
-  const child = spawn(cli.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  prefixOutput('temporal', child);
-  services.push({ name: 'temporal', child });
-  watchExit({ name: 'temporal', child });
-  await waitForService('temporal', 'the Temporal dev server', () => temporalAnswers(address), 120_000);
-  return address;
+  const server = await stack
+    .startDevServer(
+      cli.path,
+      {
+        dbFilename: path.join(dataDir, 'temporal.db'),
+        port: tooling.temporalDevPort,
+        uiPort: tooling.temporalUiPort,
+        // The UI decrypts payloads through our codec server (docs/security.md); same host name as the UI for its cookie.
+        codecEndpoint: `http://localhost:${config.codecPort}`,
+      },
+      supervised('temporal'),
+    )
+    .catch(explainTimeout('temporal'));
+  teardowns.add('the Temporal dev server', () => server.stop()); // after ours: they drain against it
+  return `127.0.0.1:${tooling.temporalDevPort}`;
 }
+
+/** A readiness timeout says which prefixed lines to read. */
+const explainTimeout = (name: string) => (error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  if (!message.startsWith('timed out')) throw error;
+  throw new stack.SetupError(`${message}: see its [${name}] lines above (a busy machine? try again)`);
+};
 
 /** The reconciliation schedule (`temporal schedule list` shows it), created or brought to RECONCILE_INTERVAL. */
 async function provisionReconcileSchedule(config: Config, address: string, namespace: string): Promise<void> {
@@ -171,66 +144,13 @@ async function provisionReconcileSchedule(config: Config, address: string, names
   }
 }
 
-function startService(name: string, entry: string, env: NodeJS.ProcessEnv): Service {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: root,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  prefixOutput(name, child);
-  const service = { name, child };
-  services.push(service);
-  watchExit(service);
-  return service;
-}
-
-function watchExit(service: Service): void {
-  service.child.on('exit', (code, signal) => {
-    if (stopping) return;
-    process.stderr.write(
-      `orderflow: ${service.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the stack\n`,
-    );
-    void shutdown(1);
-  });
-}
-
-/** Waits for a process of ours to answer; on timeout says which prefixed lines to read. */
-async function waitForService(
-  name: string,
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 60_000,
-): Promise<void> {
-  try {
-    await waitFor(what, check, timeoutMs);
-  } catch {
-    throw new SetupError(
-      `${what} did not answer within ${timeoutMs / 1000} s: see its [${name}] lines above (a busy machine? try again)`,
-    );
-  }
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
 async function shutdown(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+  if (!exiting) {
+    exiting = true;
     say('\nStopping OrderFlow...');
-    // Our processes first (they drain against the infrastructure), Temporal last among children.
-    const ours = services.filter((s) => s.name !== 'temporal');
-    await Promise.all(ours.map((s) => stopChild(s.child)));
-    const temporal = services.find((s) => s.name === 'temporal');
-    if (temporal !== undefined) await stopChild(temporal.child);
-    for (const teardown of teardowns.reverse()) {
-      await teardown().catch((error: unknown) => process.stderr.write(`orderflow: cleanup failed: ${String(error)}\n`));
-    }
+    // Our processes first (they drain against the infrastructure), then Temporal, Redis, PostgreSQL.
+    await Promise.all(ours.map((proc) => proc.stop('SIGTERM', 5000)));
+    await teardowns.stop();
     say('Stopped.');
   }
   process.exit(code);
@@ -239,7 +159,7 @@ async function shutdown(code: number): Promise<never> {
 async function main(): Promise<void> {
   const tooling = loadToolingConfig();
   const config = loadConfig();
-  const dataDir = path.resolve(root, config.dataDir);
+  const dataDir = path.resolve(stack.REPO_ROOT, config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
@@ -283,17 +203,24 @@ async function main(): Promise<void> {
       ]),
     ].join(','),
   };
-  startService('worker', 'worker/main.ts', env);
-  startService('api', 'api/main.ts', env);
-  startService('realtime', 'realtime/main.ts', env);
-  startService('codec-server', 'codec-server/main.ts', env);
-
   const apiUrl = `http://localhost:${config.apiPort}`;
   const relayUrl = `http://localhost:${config.realtimePort}`;
-  await waitForService('api', 'the API', () => httpOk(`${apiUrl}/health`));
-  await waitForService('realtime', 'the realtime relay', () => httpOk(`${relayUrl}/health`));
   const codecUrl = `http://localhost:${config.codecPort}`;
-  await waitForService('codec-server', 'the codec server', () => httpOk(`${codecUrl}/health`));
+  const entries = [
+    ['worker', 'worker/main.ts', undefined],
+    ['api', 'api/main.ts', `${apiUrl}/health`],
+    ['realtime', 'realtime/main.ts', `${relayUrl}/health`],
+    ['codec-server', 'codec-server/main.ts', `${codecUrl}/health`],
+  ] as const;
+  await Promise.all(
+    entries.map(async ([name, entry, health]) => {
+      const proc = stack.startProcess(name, { ...supervised(name), env, args: stack.nodeEntry(entry) });
+      ours.push(proc);
+      if (health !== undefined) {
+        await stack.waitReady(proc, `the ${name}`, () => stack.httpOk(health), 60_000).catch(explainTimeout(name));
+      }
+    }),
+  );
 
   const uiUrl =
     tooling.temporalAddress === undefined ? `http://localhost:${tooling.temporalUiPort}` : "(your cluster's Web UI)";
@@ -315,7 +242,7 @@ async function main(): Promise<void> {
 function failureLine(error: unknown): string {
   if (error instanceof ConfigError) return `invalid configuration: ${error.message}`;
   const message = error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error);
-  return error instanceof SetupError
+  return error instanceof stack.SetupError
     ? message
     : `${message} (unexpected; see README.md, Troubleshooting, and the lines above, or report it)`;
 }

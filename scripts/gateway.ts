@@ -2,6 +2,7 @@
  * `npm run gateway -- outage on|off|status`: flips or shows the simulated payment gateway's outage switch. Every
  * worker reads the switch from the database on each charge, so it takes effect at once, cluster-wide.
  */
+import { parseArgs } from 'node:util';
 import { gatewaySwitchEnabled, OUTAGE_SWITCH, setGatewaySwitch } from '../activities/payments';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
@@ -9,7 +10,14 @@ import { createDb } from '../lib/db';
 const USAGE = 'usage: npm run gateway -- outage on|off|status';
 
 async function main(): Promise<number> {
-  const [target, action, ...rest] = process.argv.slice(2);
+  const positionals = (() => {
+    try {
+      return parseArgs({ args: process.argv.slice(2), options: {}, allowPositionals: true }).positionals;
+    } catch {
+      return []; // an option: none is known
+    }
+  })();
+  const [target, action, ...rest] = positionals;
   if (target !== OUTAGE_SWITCH || (action !== 'on' && action !== 'off' && action !== 'status') || rest.length > 0) {
     process.stderr.write(`${USAGE}\n`);
     return 2;

@@ -5,15 +5,22 @@
  * - rollback-all: undo every migration (empties the schema)
  * - status: list applied and pending migrations
  */
+import { parseArgs } from 'node:util';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 
 const USAGE = 'usage: npm run migrate [-- up|down|status|rollback-all]';
 
 async function main(): Promise<void> {
-  const command = process.argv[2] ?? 'up';
-  if (!['up', 'down', 'status', 'rollback-all'].includes(command)) {
-    process.stderr.write(`migrate: unknown command "${command}"\n${USAGE}\n`);
+  let command: string | undefined;
+  try {
+    const { positionals } = parseArgs({ args: process.argv.slice(2), options: {}, allowPositionals: true });
+    command = positionals.length <= 1 ? (positionals[0] ?? 'up') : undefined;
+  } catch {
+    // an option: no command takes one
+  }
+  if (command === undefined || !['up', 'down', 'status', 'rollback-all'].includes(command)) {
+    process.stderr.write(`migrate: unknown command "${process.argv.slice(2).join(' ')}"\n${USAGE}\n`);
     process.exit(2);
   }
   const config = loadConfigOrExit();

@@ -1,7 +1,7 @@
 /** `npm run seed`: loads the demo catalog into DATABASE_URL (idempotent). */
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
-import { seedCatalog } from './seed-catalog';
+import { seedCatalog } from '../lib/catalog';
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();

@@ -8,33 +8,14 @@
  * on free loopback ports -> namespace + search attributes (temporal-config/setup.ts) -> jest with
  * TEST_TEMPORAL_ADDRESS / TEST_TEMPORAL_NAMESPACE (the global setup then uses this server) -> stop, drop, clean up.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  accessSync,
-  constants,
-  cpSync,
-  createWriteStream,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  renameSync,
-  rmSync,
-} from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
+import { x } from 'tinyexec';
 import { loadToolingConfig } from '../lib/config';
-import {
-  CLUSTER_FILES,
-  CLUSTER_NAMESPACE,
-  TEMPORAL_SCHEMA_MODULE_DIR,
-  TEMPORAL_SERVER_GO_PACKAGES,
-  TEMPORAL_SERVER_VERSION,
-} from '../temporal-config/cluster';
-import { setupNamespace } from '../temporal-config/setup';
-import net from 'node:net';
-import { dropDatabase, postgresAnswers, stopChild, temporalAnswers, waitFor } from './services';
-import { findOnPath } from './temporal-cli';
+import * as stack from '../stack';
+import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../temporal-config/cluster';
 
 /** The suites that run orders end to end through Temporal; arguments after `--` replace this list. */
 export const CLUSTER_SUITES = [
@@ -46,158 +27,40 @@ export const CLUSTER_SUITES = [
   'test/e2e',
 ];
 
-const root = path.resolve(__dirname, '..');
 const LOCAL_POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres' };
-const ADMIN_URL = `postgres://${LOCAL_POSTGRES.user}@${LOCAL_POSTGRES.host}:${LOCAL_POSTGRES.port}/postgres`;
 
 const started = Date.now();
 function say(line: string): void {
   process.stderr.write(`[test:cluster ${Math.round((Date.now() - started) / 1000)}s] ${line}\n`);
 }
 
-function executable(file: string): boolean {
-  try {
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Where the pinned binaries and their schema files are cached, shared by every clone. */
-export interface ClusterBinaries {
-  server: string;
-  sqlTool: string;
-  schemaDir: string;
-}
-
-function cachedBinaries(cacheDir: string): ClusterBinaries {
-  const dir = path.join(cacheDir, 'temporal-server', `v${TEMPORAL_SERVER_VERSION}`);
-  return {
-    server: path.join(dir, 'temporal-server'),
-    sqlTool: path.join(dir, 'temporal-sql-tool'),
-    schemaDir: path.join(dir, 'schema'),
-  };
-}
-
-/** Runs `go install` for both packages into a scratch GOBIN, printing progress every 15s (minutes on 2 cores). */
-async function goInstall(go: string, gobin: string): Promise<void> {
-  const packages = Object.values(TEMPORAL_SERVER_GO_PACKAGES);
-  say(`building ${packages.join(' and ')} with go install (first run only; 3-10 minutes)...`);
-  const buildStarted = Date.now();
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(go, ['install', '-v', ...packages], {
-      env: { ...process.env, GOBIN: gobin, GOFLAGS: process.env.GOFLAGS ?? '-mod=mod' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let compiled = 0;
-    let lastLine = '';
-    const onData = (chunk: Buffer): void => {
-      for (const line of chunk.toString().split('\n')) {
-        if (line.trim() === '') continue;
-        lastLine = line;
-        if (!line.startsWith('go: downloading')) compiled += 1;
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const ticker = setInterval(() => {
-      say(
-        `  ... ${Math.round((Date.now() - buildStarted) / 1000)}s, ${compiled} packages compiled (${lastLine.slice(0, 80)})`,
-      );
-    }, 15_000);
-    child.on('error', (error) => {
-      clearInterval(ticker);
-      reject(new Error(`could not run ${go}: ${error.message}`));
-    });
-    child.on('exit', (code) => {
-      clearInterval(ticker);
-      if (code === 0) resolve();
-      else reject(new Error(`go install failed (exit ${code}): ${lastLine}`));
-    });
-  });
-  say(`built in ${Math.round((Date.now() - buildStarted) / 1000)}s`);
-}
-
-/** The cached binaries, building them (and copying the schema out of the module cache) when missing. */
-export async function ensureClusterBinaries(cacheDir: string, pathValue: string): Promise<ClusterBinaries> {
-  const bins = cachedBinaries(cacheDir);
-  if (executable(bins.server) && executable(bins.sqlTool) && existsSync(bins.schemaDir)) return bins;
-  const go = findOnPath('go', pathValue) ?? ['/usr/local/go/bin/go'].find(executable);
-  if (go === undefined) {
-    throw new Error(
-      `no cached Temporal server ${TEMPORAL_SERVER_VERSION} in ${path.dirname(bins.server)} and no Go toolchain to build it: install Go 1.25+`,
-    );
-  }
-  const gobin = `${path.dirname(bins.server)}.build-${process.pid}`;
-  mkdirSync(gobin, { recursive: true });
-  try {
-    await goInstall(go, gobin);
-    const modCache = spawnSync(go, ['env', 'GOMODCACHE'], { encoding: 'utf8' }).stdout.trim();
-    const moduleSchema = path.join(modCache, TEMPORAL_SCHEMA_MODULE_DIR, 'postgresql', 'v12');
-    mkdirSync(path.dirname(bins.server), { recursive: true });
-    rmSync(bins.schemaDir, { recursive: true, force: true });
-    cpSync(moduleSchema, path.join(bins.schemaDir, 'postgresql', 'v12'), { recursive: true });
-    // go install names binaries after their package directories (server, sql).
-    renameSync(path.join(gobin, 'server'), bins.server);
-    renameSync(path.join(gobin, 'sql'), bins.sqlTool);
-  } finally {
-    rmSync(gobin, { recursive: true, force: true });
-  }
-  return bins;
-}
-
-/** Runs a command to completion with its output in the log file; throws with the log's path on failure. */
+/** Runs a command to completion with its output appended to the log file; throws with the log's path on failure. */
 async function runLogged(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
-  const log = createWriteStream(logFile, { flags: 'a' });
-  await new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    child.stdout.pipe(log, { end: false });
-    child.stderr.pipe(log, { end: false });
-    child.on('error', reject);
-    child.on('exit', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new Error(`${path.basename(args[0] ?? command)} failed (exit ${code}); see ${logFile}`)),
-    );
+  const result = await x(command, args, {
+    throwOnError: false,
+    nodePath: false,
+    inheritEnv: false,
+    nodeOptions: { env },
   });
-  log.end();
-}
-
-/**
- * A free loopback port below 32768: Temporal stores membership ports in a PostgreSQL smallint, so the OS's ephemeral
- * ports (usually above 32767) make the server exit with "value out of range for type smallint".
- */
-async function freeLowPort(taken: Set<number>): Promise<number> {
-  for (let attempt = 0; attempt < 200; attempt += 1) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (taken.has(port)) continue;
-    const free = await new Promise<boolean>((resolve) => {
-      const server = net.createServer();
-      server.once('error', () => resolve(false));
-      server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-    });
-    if (free) {
-      taken.add(port);
-      return port;
-    }
-  }
-  throw new Error('no free port between 20000 and 32000 on 127.0.0.1');
+  appendFileSync(logFile, `${result.stdout}${result.stderr}`);
+  if (result.exitCode !== 0)
+    throw new Error(`${path.basename(args[0] ?? command)} failed (exit ${result.exitCode}); see ${logFile}`);
 }
 
 /** A running cluster for one test run and how to take it down. */
 interface Cluster {
   address: string;
-  server: ChildProcess;
+  server: stack.StackProcess;
   databases: string[];
   workDir: string;
 }
 
-async function startCluster(bins: ClusterBinaries, workDir: string): Promise<Cluster> {
+async function startCluster(bins: stack.ClusterBinaries, workDir: string): Promise<Cluster> {
   const suffix = `${process.pid}`;
   const databases = [`orderflow_tc_temporal_${suffix}`, `orderflow_tc_visibility_${suffix}`];
   const [persistenceDb, visibilityDb] = databases as [string, string];
-  const taken = new Set<number>();
+  // Temporal stores membership ports in a PostgreSQL smallint: the OS's ephemeral ports (usually above 32767) would
+  // make the server exit with "value out of range for type smallint".
   const ports: Record<string, string> = {};
   for (const name of [
     'FRONTEND_GRPC_PORT',
@@ -210,7 +73,7 @@ async function startCluster(bins: ClusterBinaries, workDir: string): Promise<Clu
     'WORKER_GRPC_PORT',
     'WORKER_MEMBERSHIP_PORT',
   ]) {
-    ports[name] = String(await freeLowPort(taken));
+    ports[name] = String(await stack.freePort([20_000, 32_000]));
   }
   const serverEnv: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -242,21 +105,15 @@ async function startCluster(bins: ClusterBinaries, workDir: string): Promise<Clu
 
   const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
   say(`starting temporal-server ${TEMPORAL_SERVER_VERSION} at ${address} (temporal-config/scripts/start-server.sh)`);
-  const serverLog = createWriteStream(path.join(workDir, 'temporal-server.log'));
-  const server = spawn('sh', [CLUSTER_FILES.startServer], { env: serverEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout.pipe(serverLog);
-  server.stderr.pipe(serverLog);
+  const server = stack.startProcess('temporal-server', {
+    command: 'sh',
+    args: [CLUSTER_FILES.startServer],
+    env: serverEnv,
+    logFile: path.join(workDir, 'temporal-server.log'),
+  });
   const cluster = { address, server, databases, workDir };
   try {
-    await waitFor(
-      'temporal-server to serve',
-      async () => {
-        if (server.exitCode !== null)
-          throw new Error(`temporal-server exited (${server.exitCode}); see ${workDir}/temporal-server.log`);
-        return temporalAnswers(address);
-      },
-      120_000,
-    );
+    await stack.waitReady(server, 'temporal-server to serve', () => stack.temporalAnswers(address), 120_000);
   } catch (error) {
     await stopCluster(cluster, true);
     throw error;
@@ -265,11 +122,11 @@ async function startCluster(bins: ClusterBinaries, workDir: string): Promise<Clu
 }
 
 async function stopCluster(cluster: Cluster, keepLogs: boolean): Promise<void> {
-  await stopChild(cluster.server);
+  await cluster.server.stop('SIGTERM', 5000);
   for (const database of cluster.databases) {
-    await dropDatabase(ADMIN_URL, database).catch((error: unknown) =>
-      say(`could not drop ${database}: ${String(error)}`),
-    );
+    await stack
+      .dropDatabase(stack.LOCAL_POSTGRES_URL, database)
+      .catch((error: unknown) => say(`could not drop ${database}: ${String(error)}`));
   }
   if (keepLogs) say(`logs kept in ${cluster.workDir}`);
   else rmSync(cluster.workDir, { recursive: true, force: true });
@@ -278,22 +135,26 @@ async function stopCluster(cluster: Cluster, keepLogs: boolean): Promise<void> {
 async function runJest(address: string, args: string[]): Promise<number> {
   const jestArgs = ['--runInBand', ...(args.length > 0 ? args : CLUSTER_SUITES)];
   say(`jest ${jestArgs.join(' ')}`);
-  const child = spawn(process.execPath, [require.resolve('jest/bin/jest'), ...jestArgs], {
-    cwd: root,
-    env: { ...process.env, TEST_TEMPORAL_ADDRESS: address, TEST_TEMPORAL_NAMESPACE: CLUSTER_NAMESPACE },
-    stdio: 'inherit',
+  const jest = x(process.execPath, [require.resolve('jest/bin/jest'), ...jestArgs], {
+    throwOnError: false,
+    nodeOptions: {
+      cwd: stack.REPO_ROOT,
+      env: { ...process.env, TEST_TEMPORAL_ADDRESS: address, TEST_TEMPORAL_NAMESPACE: CLUSTER_NAMESPACE },
+      stdio: 'inherit',
+    },
   });
-  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+  await jest;
+  return jest.exitCode ?? 1;
 }
 
 async function main(): Promise<void> {
   const tooling = loadToolingConfig();
-  if (!(await postgresAnswers(ADMIN_URL))) {
+  if (!(await stack.postgresAnswers(stack.LOCAL_POSTGRES_URL))) {
     throw new Error(
       `test:cluster needs PostgreSQL at ${LOCAL_POSTGRES.host}:${LOCAL_POSTGRES.port} (user postgres, trust auth)`,
     );
   }
-  const bins = await ensureClusterBinaries(tooling.cacheDir, tooling.path);
+  const bins = await stack.ensureClusterBinaries(tooling.cacheDir, tooling.path, say);
   say(`binaries: ${path.dirname(bins.server)}`);
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-test-cluster-'));
   const cluster = await startCluster(bins, workDir);
@@ -304,12 +165,7 @@ async function main(): Promise<void> {
   process.once('SIGINT', interrupt);
   process.once('SIGTERM', interrupt);
   try {
-    const connection = await Connection.connect({ address: cluster.address });
-    try {
-      await setupNamespace(connection, CLUSTER_NAMESPACE, { log: (line) => say(`setup: ${line}`) });
-    } finally {
-      await connection.close();
-    }
+    await stack.prepareNamespace(cluster.address, CLUSTER_NAMESPACE, (line) => say(`setup: ${line}`));
     code = await runJest(cluster.address, process.argv.slice(2));
   } finally {
     say(code === 0 ? 'suites passed; stopping the cluster' : `suites failed (exit ${code}); stopping the cluster`);

@@ -5,6 +5,7 @@
  * `--follow`; `--all` prints every event of the deployment (admin room). Without `--token` it signs a dev token with
  * JWT_SECRET: admin for `--all` and for an order unless `--customer C` asks for C's customer token.
  */
+import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
 import { loadConfigOrExit } from '../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
@@ -14,6 +15,7 @@ import type { ClientOrderEvent, SubscribeAck } from '../realtime/protocol';
 
 const USAGE = 'usage: npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]';
 
+/** What `npm run watch` was asked for. */
 interface WatchArgs {
   orderId: string | undefined;
   all: boolean;
@@ -23,33 +25,23 @@ interface WatchArgs {
   follow: boolean;
 }
 
-function parseArgs(argv: string[]): WatchArgs {
-  const args: WatchArgs = {
-    orderId: undefined,
-    all: false,
-    token: undefined,
-    customer: undefined,
-    url: undefined,
-    follow: false,
-  };
-  for (let i = 0; i < argv.length; i += 1) {
-    const arg = argv[i];
-    const value = (): string => {
-      const next = argv[(i += 1)];
-      if (next === undefined) throw new Error(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--all') args.all = true;
-    else if (arg === '--follow') args.follow = true;
-    else if (arg === '--token') args.token = value();
-    else if (arg === '--customer') args.customer = value();
-    else if (arg === '--url') args.url = value();
-    else if (arg === '--help' || arg === '-h') throw new Error(USAGE);
-    else if (arg !== undefined && !arg.startsWith('--') && args.orderId === undefined) args.orderId = arg;
-    else throw new Error(`unexpected argument ${arg ?? ''}\n${USAGE}`);
-  }
-  if (args.all === (args.orderId !== undefined)) throw new Error(USAGE);
-  return args;
+function parseWatchArgs(args: string[]): WatchArgs {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      all: { type: 'boolean', default: false },
+      follow: { type: 'boolean', default: false },
+      token: { type: 'string' },
+      customer: { type: 'string' },
+      url: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [orderId, ...extra] = positionals;
+  if (values.help === true || extra.length > 0 || values.all === (orderId !== undefined)) throw new Error(USAGE);
+  const { all, follow, token, customer, url } = values;
+  return { orderId, all, follow, token, customer, url };
 }
 
 /** One line per event: time, order, seq, status, detail. */
@@ -62,7 +54,7 @@ function main(): void {
   const config = loadConfigOrExit();
   let args: WatchArgs;
   try {
-    args = parseArgs(process.argv.slice(2));
+    args = parseWatchArgs(process.argv.slice(2));
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     process.exit(2);

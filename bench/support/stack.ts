@@ -22,21 +22,9 @@ import type { Knex } from 'knex';
 import { createDataConverter } from '../../lib/codec';
 import { loadConfigOrExit, loadToolingConfig } from '../../lib/config';
 import { createDb, migrateLatest } from '../../lib/db';
-import {
-  createThrowawayDatabase,
-  freePort,
-  postgresAnswers,
-  redisAnswers,
-  startRedisServer,
-  temporalAnswers,
-  waitFor,
-} from '../../scripts/services';
-import { resolveTemporalCli } from '../../scripts/temporal-cli';
-import { devServerArgs, DEV_NAMESPACE } from '../../temporal-config/dev-server';
-import { setupNamespace } from '../../temporal-config/setup';
-import { spawnService, type ChildService } from './processes';
-
-const LOCAL_REDIS = 'redis://127.0.0.1:6379';
+import * as toolkit from '../../stack';
+import type { StackProcess } from '../../stack';
+import { DEV_NAMESPACE } from '../../temporal-config/dev-server';
 
 /** Entry point of the floor worker, relative to the repository root. */
 const FLOOR_ENTRY = path.join('bench', 'floor', 'worker.ts');
@@ -44,7 +32,7 @@ const FLOOR_ENTRY = path.join('bench', 'floor', 'worker.ts');
 const MINIMAL_ENTRY = path.join('bench', 'minimal', 'worker.ts');
 
 /** Repository root: where the entry points live. */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const REPO_ROOT = toolkit.REPO_ROOT;
 
 /** What the bench can change about the stack, for tuning experiments. */
 export interface StackOptions {
@@ -75,9 +63,9 @@ export interface StackOptions {
 export interface AppProcesses {
   apiUrl: string;
   relayUrl: string;
-  worker: ChildService;
-  api: ChildService;
-  relay: ChildService;
+  worker: StackProcess;
+  api: StackProcess;
+  relay: StackProcess;
 }
 
 /** How the run reached Temporal. */
@@ -113,9 +101,9 @@ export interface BenchStack {
   /** Worker, API and relay, started on first call (after Temporal). */
   app(): Promise<AppProcesses>;
   /** The floor worker, started on first call. */
-  floorWorker(): Promise<ChildService>;
+  floorWorker(): Promise<StackProcess>;
   /** The minimal worker, started on first call. */
-  minimalWorker(): Promise<ChildService>;
+  minimalWorker(): Promise<StackProcess>;
   /**
    * Pids of every process of the stack by name (temporal, worker, api, relay, floor worker, and the PostgreSQL
    * backends serving the bench database as of the last `refreshPostgresPids()`), for CPU accounting.
@@ -130,15 +118,6 @@ export interface BenchStack {
   stop(): Promise<void>;
 }
 
-async function httpOk(url: string): Promise<boolean> {
-  try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return response.ok;
-  } catch {
-    return false;
-  }
-}
-
 /** Brings up PostgreSQL and Redis now; Temporal and our processes when a scenario first asks for them. */
 export async function startStack(options: StackOptions): Promise<BenchStack> {
   const { log } = options;
@@ -146,26 +125,17 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
   const appRoot = options.appRoot ?? REPO_ROOT;
   const suffix = options.label === undefined ? '' : `-${options.label.toLowerCase()}`;
   const prefix = options.label === undefined ? '' : `${options.label} `;
-  const teardowns: { what: string; run: () => Promise<void> }[] = [];
+  const teardowns = new toolkit.Teardowns((line) => log(`bench: ${line}`));
   /** Every process the bench started, by name, for CPU accounting. */
-  const services = new Map<string, ChildService>();
+  const services = new Map<string, StackProcess>();
   const described: Record<string, string> = {};
   const controller = new AbortController();
   const abort = (reason: string): void => {
     if (!controller.signal.aborted) controller.abort(new Error(reason));
   };
-  let stopped = false;
   const stop = async (): Promise<void> => {
-    if (stopped) return;
-    stopped = true;
     abort('the bench is stopping');
-    for (const teardown of teardowns.reverse()) {
-      try {
-        await teardown.run();
-      } catch (error) {
-        log(`bench: could not stop ${teardown.what}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
+    await teardowns.stop();
   };
 
   try {
@@ -173,20 +143,20 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     const databaseName = `orderflow_bench_${process.pid}${suffix.replace('-', '_')}`;
     let databaseUrl: string;
     let ownDatabase = true;
-    if (tooling.databaseUrl !== undefined && (await postgresAnswers(tooling.databaseUrl))) {
+    if (tooling.databaseUrl !== undefined && (await toolkit.postgresAnswers(tooling.databaseUrl))) {
       databaseUrl = tooling.databaseUrl;
       ownDatabase = false;
       described.postgres = 'DATABASE_URL';
     } else {
       if (tooling.databaseUrl !== undefined) log('bench: DATABASE_URL does not answer; using a database of our own');
-      const database = await createThrowawayDatabase(databaseName, { tmpPrefix: 'orderflow-bench-pg-', log });
-      if (database.embedded) teardowns.push({ what: 'the embedded PostgreSQL', run: database.stopServer });
-      teardowns.push({ what: `database ${databaseName}`, run: database.drop });
+      const database = await toolkit.createThrowawayDatabase(databaseName, { tmpPrefix: 'orderflow-bench-pg-', log });
+      if (database.embedded) teardowns.add('the embedded PostgreSQL', database.stopServer);
+      teardowns.add(`database ${databaseName}`, database.drop);
       described.postgres = `${database.where}, database ${databaseName}`;
       databaseUrl = database.url;
     }
     const db = createDb({ url: databaseUrl, poolMax: 8 });
-    teardowns.push({ what: 'the bench database pool', run: () => db.destroy() });
+    teardowns.add('the bench database pool', () => db.destroy());
     // The schema the app under test expects: a copy of the repository (`appRoot`) migrates with its own migrations.
     if (appRoot === REPO_ROOT) {
       await migrateLatest(db);
@@ -203,42 +173,31 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     const actualDatabase = current.rows[0]?.name ?? databaseName;
 
     // Redis.
-    let redisUrl: string;
-    if (tooling.redisUrl !== undefined) {
-      redisUrl = tooling.redisUrl;
-      described.redis = 'REDIS_URL';
-    } else if (await redisAnswers(LOCAL_REDIS)) {
-      redisUrl = LOCAL_REDIS;
-      described.redis = '127.0.0.1:6379';
-    } else {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-redis-'));
-      const server = await startRedisServer(tooling.path, dir, await freePort(), false);
-      teardowns.push({
-        what: 'redis-server',
-        run: async () => {
-          await server.teardown();
-          rmSync(dir, { recursive: true, force: true });
-        },
-      });
-      redisUrl = server.url;
-      described.redis = `redis-server started by the bench (${server.url})`;
-    }
+    const redis = await toolkit.findOrStartRedis(tooling.path, {
+      url: tooling.redisUrl,
+      tmpPrefix: 'orderflow-bench-redis-',
+    });
+    teardowns.add('redis-server', redis.stop);
+    const redisUrl = redis.url;
+    described.redis =
+      tooling.redisUrl !== undefined
+        ? 'REDIS_URL'
+        : redis.started
+          ? `redis-server started by the bench (${redisUrl})`
+          : '127.0.0.1:6379';
     const redisKeyPrefix = `orderflow:bench-${process.pid}${suffix}:`;
-    teardowns.push({
-      what: 'the bench Redis keys',
-      run: async () => {
-        const redis = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-        try {
-          let cursor = '0';
-          do {
-            const [next, keys] = await redis.scan(cursor, 'MATCH', `${redisKeyPrefix}*`, 'COUNT', 1000);
-            cursor = next;
-            if (keys.length > 0) await redis.del(...keys);
-          } while (cursor !== '0');
-        } finally {
-          redis.disconnect();
-        }
-      },
+    teardowns.add('the bench Redis keys', async () => {
+      const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
+      try {
+        let cursor = '0';
+        do {
+          const [next, keys] = await client.scan(cursor, 'MATCH', `${redisKeyPrefix}*`, 'COUNT', 1000);
+          cursor = next;
+          if (keys.length > 0) await client.del(...keys);
+        } while (cursor !== '0');
+      } finally {
+        client.disconnect();
+      }
     });
 
     const taskQueue = `bench-orders-${process.pid}${suffix}`;
@@ -250,57 +209,39 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       const namespace = DEV_NAMESPACE;
       let address: string;
       let source: string;
-      if (tooling.temporalAddress !== undefined && (await temporalAnswers(tooling.temporalAddress))) {
+      if (tooling.temporalAddress !== undefined && (await toolkit.temporalAnswers(tooling.temporalAddress))) {
         address = tooling.temporalAddress;
         source = 'TEMPORAL_ADDRESS';
-        const connection = await Connection.connect({ address });
-        try {
-          await setupNamespace(connection, namespace, { log: (line) => log(`bench: temporal: ${line}`) });
-        } finally {
-          await connection.close();
-        }
+        await toolkit.prepareNamespace(address, namespace, (line) => log(`bench: temporal: ${line}`));
       } else {
         if (tooling.temporalAddress !== undefined)
           log('bench: TEMPORAL_ADDRESS does not answer; starting a dev server');
-        const cli = await resolveTemporalCli({ tooling, progress: log });
-        if (cli.source === 'sdk-download') {
-          throw new Error('no Temporal CLI: put `temporal` on PATH, set TEMPORAL_CLI_PATH, or install Go');
-        }
+        const cli = await toolkit.resolveCliBinary(tooling, log);
         const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-temporal-'));
-        const port = await freePort();
-        const args = [
-          ...devServerArgs({
-            dbFilename: path.join(dir, 'temporal.db'),
-            ip: '127.0.0.1',
-            port,
-            uiPort: await freePort(),
-          }),
+        teardowns.add('the Temporal database file', () => rmSync(dir, { recursive: true, force: true }));
+        const port = await toolkit.freePort();
+        address = `127.0.0.1:${port}`;
+        const extraArgs = [
           ...(options.sqlitePragmas ?? []).flatMap((pragma) => ['--sqlite-pragma', pragma]),
           ...(options.dynamicConfig ?? []).flatMap((value) => ['--dynamic-config-value', value]),
         ];
-        address = `127.0.0.1:${port}`;
-        const server = spawnService('temporal', {
-          command: cli.path,
-          args,
-          cwd: dir,
-          env: process.env,
-          write: () => undefined, // its warnings are kept for the error message, not printed
-          onUnexpectedExit: (s, how) => abort(`the Temporal dev server exited (${how}):\n${s.tail()}`),
-        });
-        services.set('temporal', server);
-        teardowns.push({
-          what: 'the Temporal dev server',
-          run: async () => {
-            await server.stop();
-            rmSync(dir, { recursive: true, force: true });
+        // Its warnings are kept for the error message, not printed.
+        const server = await toolkit.startDevServer(
+          cli.path,
+          { dbFilename: path.join(dir, 'temporal.db'), port, uiPort: await toolkit.freePort(), extraArgs },
+          {
+            cwd: dir,
+            env: process.env,
+            onUnexpectedExit: (s, how) => abort(`the Temporal dev server exited (${how}):\n${s.tail()}`),
           },
-        });
-        await waitFor('the Temporal dev server', () => temporalAnswers(address), 120_000);
+        );
+        services.set('temporal', server);
+        teardowns.add('the Temporal dev server', () => server.stop());
         const extras = [...(options.sqlitePragmas ?? []), ...(options.dynamicConfig ?? [])];
         source = `dev server (${cli.source}: ${cli.path})${extras.length > 0 ? ` + ${extras.join(' ')}` : ''}`;
       }
       const connection = await Connection.connect({ address });
-      teardowns.push({ what: 'the bench Temporal connection', run: () => connection.close() });
+      teardowns.add('the bench Temporal connection', () => connection.close());
       described.temporal = source;
       // The payload codec of the API: the floor's client encrypts like the API does.
       const dataConverter = createDataConverter(loadConfigOrExit());
@@ -325,29 +266,32 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
         PAYMENT_LATENCY_MS: '0',
         RATE_LIMIT_PER_MINUTE: '1000000',
         SHUTDOWN_GRACE: '5s',
-        METRICS_PORT: String(await freePort()),
+        METRICS_PORT: String(await toolkit.freePort()),
         ...options.appEnv,
         ...overrides,
       };
     };
-    const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv): ChildService => {
-      const service = spawnService(`${prefix}${name}`, {
-        args: [...(options.nodeArgs ?? []), '--import', 'tsx', entry],
-        cwd: appRoot,
+    /** Starts an entry point from `root` as `name`; a death before `stop()` aborts the run. */
+    const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv, root = appRoot): StackProcess => {
+      const service = toolkit.startProcess(`${prefix}${name.replace(' ', '-')}`, {
+        args: toolkit.nodeEntry(entry, options.nodeArgs),
+        cwd: root,
         env,
-        onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail()}`),
+        keepLines: 40,
+        onLine: toolkit.prefixed(`${prefix}${name.replace(' ', '-')}`, undefined, 3),
+        onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail(40)}`),
       });
-      teardowns.push({ what: name, run: () => service.stop() });
+      teardowns.add(name, () => service.stop());
       services.set(name, service);
       return service;
     };
     /** Waits until a worker polls `queue`: the Temporal side of "ready". */
-    const waitForPoller = async (queue: string, service: ChildService): Promise<void> => {
+    const waitForPoller = async (queue: string, service: StackProcess): Promise<void> => {
       const { client, namespace } = await temporal();
-      await waitFor(
+      await toolkit.waitReady(
+        service,
         `${service.name} to poll ${queue}`,
         async () => {
-          if (service.hasExited()) throw new Error(`${service.name} exited while starting:\n${service.tail()}`);
           const described = await client.workflowService.describeTaskQueue({
             namespace,
             taskQueue: { name: queue },
@@ -361,7 +305,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
 
     let appPromise: Promise<AppProcesses> | undefined;
     const startApp = async (): Promise<AppProcesses> => {
-      const [apiPort, relayPort] = [await freePort(), await freePort()];
+      const [apiPort, relayPort] = [await toolkit.freePort(), await toolkit.freePort()];
       const env = await baseEnv({ PORT: String(apiPort), REALTIME_PORT: String(relayPort) });
       log(`bench: starting worker, API and relay (task queue ${taskQueue})`);
       const worker = spawnEntry('worker', 'worker/main.ts', env);
@@ -369,21 +313,9 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       const relay = spawnEntry('relay', 'realtime/main.ts', env);
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const relayUrl = `http://127.0.0.1:${relayPort}`;
-      const until = (service: ChildService, check: () => Promise<boolean>) => async (): Promise<boolean> => {
-        if (service.hasExited()) throw new Error(`${service.name} exited while starting:\n${service.tail()}`);
-        return check();
-      };
       await Promise.all([
-        waitFor(
-          'the API to be ready',
-          until(api, () => httpOk(`${apiUrl}/ready`)),
-          120_000,
-        ),
-        waitFor(
-          'the relay',
-          until(relay, () => httpOk(`${relayUrl}/health`)),
-          120_000,
-        ),
+        toolkit.waitReady(api, 'the API to be ready', () => toolkit.httpOk(`${apiUrl}/ready`), 120_000),
+        toolkit.waitReady(relay, 'the relay', () => toolkit.httpOk(`${relayUrl}/health`), 120_000),
         waitForPoller(taskQueue, worker),
       ]);
       return { apiUrl, relayUrl, worker, api, relay };
@@ -393,23 +325,15 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
      * Starts a bench worker (floor, minimal) on its own queue: from the app under test when it has that entry (a copy
      * whose saga changed shape brings a floor of the same shape), else from this repository.
      */
-    const startBenchWorker = async (name: string, entry: string, queue: string): Promise<ChildService> => {
+    const startBenchWorker = async (name: string, entry: string, queue: string): Promise<StackProcess> => {
       const env = await baseEnv({ TEMPORAL_TASK_QUEUE: queue });
       log(`bench: starting the ${prefix}${name} (task queue ${queue})`);
-      const root = existsSync(path.join(appRoot, entry)) ? appRoot : REPO_ROOT;
-      const service = spawnService(`${prefix}${name.replace(' ', '-')}`, {
-        args: [...(options.nodeArgs ?? []), '--import', 'tsx', entry],
-        cwd: root,
-        env,
-        onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail()}`),
-      });
-      teardowns.push({ what: `the ${name}`, run: () => service.stop() });
-      services.set(name, service);
+      const service = spawnEntry(name, entry, env, existsSync(path.join(appRoot, entry)) ? appRoot : REPO_ROOT);
       await waitForPoller(queue, service);
       return service;
     };
-    let floorPromise: Promise<ChildService> | undefined;
-    let minimalPromise: Promise<ChildService> | undefined;
+    let floorPromise: Promise<StackProcess> | undefined;
+    let minimalPromise: Promise<StackProcess> | undefined;
 
     let postgresPids: number[] = [];
     return {

@@ -17,7 +17,7 @@ import { countHistories, spreadSample } from './history';
 import { closedLoop } from './load';
 import { DEFAULT_CONCURRENCY, pause, phaseDurations } from './order-scenario';
 import { loadReport, type LoadReport } from './report';
-import type { ChildService } from './processes';
+import type { StackProcess as ChildService } from '../../stack';
 
 /** Which workflow a scenario runs, and where. */
 export interface WorkflowScenario {

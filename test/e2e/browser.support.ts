@@ -3,7 +3,7 @@
  * pages, and headless Chromium with one page open. DEMO_SCREENSHOT=<path> asks a suite for a screenshot at its end.
  */
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort } from '../../scripts/services';
+import { freePort } from '../../stack';
 import { createApiHarness, type ApiHarness } from '../support/api-helpers';
 import { chromiumPath } from '../support/services';
 import { startRelay, type TestRelay } from '../integration/realtime.support';

@@ -18,7 +18,7 @@ import type { RunSummary } from '../../chaos/report';
 import type { SocketView } from '../../chaos/sockets';
 import { createDb, migrateLatest, TABLES } from '../../lib/db';
 import { recordMovements } from '../../lib/ledger';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../scripts/services';
+import { dropDatabase, ensureDatabase, withDatabase } from '../../stack';
 import { paymentIdempotencyKey, type OrderStatus } from '../../workflows/definitions';
 import { insertOrder } from '../support/saga-helpers';
 import { temporalCliPath } from '../support/services';

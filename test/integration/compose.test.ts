@@ -2,7 +2,7 @@
  * The production stack as Compose reads it: docker-compose.yml is loaded, interpolated, validated against the Compose
  * Specification and normalised by compose-go, the loader Docker Compose is built on, through the small
  * `compose-config` program (test/support/compose-config: the same steps as `docker compose config`), offline and
- * without a Docker engine; `npm test` builds it with Go into ~/.cache/orderflow (scripts/test-tools.ts). The checks
+ * without a Docker engine; `npm test` builds it with Go into ~/.cache/orderflow (stack/tools.ts). The checks
  * keep the stack honest as the code changes: every setting lib/config.ts reads reaches every OrderFlow process (the
  * list comes from lib/config.ts's schema, never copied), images are pinned, host ports do not clash, the start order
  * holds, and no secret has a default. Plus the Dockerfile and temporal-config/ facts the stack relies on.

@@ -1,15 +1,15 @@
 /**
  * The embedded PostgreSQL `npm start` runs when DATABASE_URL is unset, started for a checkout in a private (0700)
  * directory, as most containers clone into /root. As root the server must run as the `postgres` user from binaries
- * and a cluster that user can reach (scripts/postgres-as-root.ts); as anyone else, from the package as it is.
+ * and a cluster that user can reach (stack/postgres-root.ts); as anyone else, from the package as it is.
  */
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { ROOT_POSTGRES_HOME } from '../../scripts/postgres-as-root';
-import { freePort, portOpen } from '../../scripts/services';
+import { ROOT_POSTGRES_HOME } from '../../stack';
+import { freePort, portOpen } from '../../stack';
 
 const asRoot = process.getuid?.() === 0;
 const root = path.resolve(__dirname, '..', '..');

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { freePort } from '../../scripts/services';
+import { freePort } from '../../stack';
 
 const root = path.resolve(__dirname, '..', '..');
 

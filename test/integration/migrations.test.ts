@@ -6,8 +6,8 @@ import path from 'node:path';
 import { createDb, MigrationSource, migrateLatest } from '../../lib/db';
 import { DEMO_CATALOG } from '../../lib/catalog';
 import { checkInvariants } from '../../lib/invariants';
-import { seedCatalog } from '../../scripts/seed-catalog';
-import { ensureDatabase, withDatabase } from '../../scripts/services';
+import { seedCatalog } from '../../lib/catalog';
+import { ensureDatabase, withDatabase } from '../../stack';
 
 const TABLES_IN_DESIGN = [
   'products',

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Config } from '../../lib/config';
 import { publishOrderEvent } from '../../lib/events';
 import { createRedis } from '../../lib/redis';
-import { freePort, redisAnswers, stopChild, waitFor } from '../../scripts/services';
+import { freePort, redisAnswers, stopChild, waitUntil as waitFor } from '../../stack';
 import { entryPointEnv, spawnEntryPoint } from '../support/processes';
 import { testConfig } from '../support/services';
 import { commitStatus, createOrder, HAPPY_PATH, recordStatus, startRelay, useRelays } from './realtime.support';

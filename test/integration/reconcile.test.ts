@@ -8,7 +8,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
 import { createDb, migrateLatest } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../scripts/services';
+import { dropDatabase, ensureDatabase, withDatabase } from '../../stack';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
 import {

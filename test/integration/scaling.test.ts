@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { signToken } from '../../lib/auth';
 import { checkInvariants } from '../../lib/invariants';
-import { freePort } from '../../scripts/services';
+import { freePort } from '../../stack';
 import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
 import { createSagaHarness, type SagaHarness } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';

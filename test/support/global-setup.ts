@@ -11,8 +11,13 @@ import { loadToolingConfig } from '../../lib/config';
 import { createDb, migrateLatest } from '../../lib/db';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { commonDevServerArgs, DEV_NAMESPACE } from '../../temporal-config/dev-server';
-import { resolveTemporalCli } from '../../scripts/temporal-cli';
-import { provisionTestPostgres, provisionTestRedis, type Teardown } from './provision';
+import { createThrowawayDatabase, findOrStartRedis, resolveTemporalCli, type Teardown } from '../../stack';
+
+/**
+ * Name of the database one jest run uses: its own, so concurrent runs on one machine never drop each other's data.
+ * Created fresh at the start and dropped at the end.
+ */
+const TEST_DATABASE = `orderflow_test_${process.pid}`;
 
 interface SetupState {
   /** The dev server we started; undefined when the suites run against an existing server. */
@@ -31,21 +36,37 @@ export default async function globalSetup(): Promise<void> {
   };
   const teardowns: Teardown[] = [];
 
-  const pg = await provisionTestPostgres(tooling, log);
-  teardowns.push(pg.teardown);
-  const db = createDb({ url: pg.url, poolMax: 2 });
+  // A dedicated test database (never the dev data): TEST_DATABASE_URL, else a fresh one on the local or an embedded
+  // server; a Redis: TEST_REDIS_URL, else 127.0.0.1:6379 db 15, else a redis-server of our own.
+  let databaseUrl = tooling.testDatabaseUrl;
+  if (databaseUrl === undefined) {
+    const database = await createThrowawayDatabase(TEST_DATABASE, { tmpPrefix: 'orderflow-test-pg-', log });
+    log(`PostgreSQL: database ${TEST_DATABASE} on ${database.where}`);
+    teardowns.push(async () => {
+      await database.drop();
+      await database.stopServer();
+    });
+    databaseUrl = database.url;
+  }
+  const db = createDb({ url: databaseUrl, poolMax: 2 });
   try {
     await migrateLatest(db);
   } finally {
     await db.destroy();
   }
 
-  const redis = await provisionTestRedis(tooling, log);
-  teardowns.push(redis.teardown);
+  const redis = await findOrStartRedis(tooling.path, {
+    url: tooling.testRedisUrl,
+    local: 'redis://127.0.0.1:6379/15',
+    tmpPrefix: 'orderflow-test-redis-',
+  });
+  if (tooling.testRedisUrl === undefined)
+    log(redis.started ? `Redis: started ${redis.url}` : 'Redis: 127.0.0.1:6379 (db 15)');
+  teardowns.push(redis.stop);
 
   const cli = await resolveTemporalCli({ tooling, progress: log });
   if (cli.source !== 'sdk-download') process.env.TEST_TEMPORAL_CLI_PATH = cli.path;
-  process.env.TEST_DATABASE_URL = pg.url;
+  process.env.TEST_DATABASE_URL = databaseUrl;
   process.env.TEST_REDIS_URL = redis.url;
 
   const existingServer = process.env.TEST_TEMPORAL_ADDRESS?.trim();

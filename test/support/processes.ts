@@ -1,13 +1,12 @@
 /**
  * Our entry points (`api/main.ts`, `worker/main.ts`, `realtime/main.ts`) as real child processes, started the way a
- * deployment starts them (`node --import tsx <entry>`, configured by environment only) against the test services.
+ * deployment starts them (`node --import tsx <entry>`, configured by environment only) against the test services,
+ * through the stack toolkit (stack/process.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
+import type { ChildProcess } from 'node:child_process';
 import type { Config } from '../../lib/config';
+import { nodeEntry, startProcess } from '../../stack';
 import { waitFor } from './wait';
-
-const ROOT = path.resolve(__dirname, '..', '..');
 
 /** One of our entry points running as its own OS process. */
 export interface EntryProcess {
@@ -51,20 +50,11 @@ export function entryPointEnv(config: Config, extra: Record<string, string> = {}
 
 /** Starts `entry` (a path from the repository root) with exactly `env` and collects what it writes. */
 export function spawnEntryPoint(name: string, entry: string, env: NodeJS.ProcessEnv): EntryProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  for (const stream of [child.stdout, child.stderr]) {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => (output += chunk));
-  }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const proc: EntryProcess = { name, child, output: () => output, exited };
-  started.push(proc);
-  return proc;
+  const proc = startProcess(name, { args: nodeEntry(entry), env, keepLines: Infinity });
+  const exited = proc.exited.then(() => proc.child.exitCode);
+  const entryProcess: EntryProcess = { name, child: proc.child, output: () => proc.output(), exited };
+  started.push(entryProcess);
+  return entryProcess;
 }
 
 /** The JSON log lines `proc` wrote so far; anything else it wrote is skipped. */

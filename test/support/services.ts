@@ -9,7 +9,7 @@ import { loadConfig, loadToolingConfig, type Config } from '../../lib/config';
 import { createDb } from '../../lib/db';
 import { insertProductsWithLedger, type ProductStatus } from '../../lib/ledger';
 import { createRedis } from '../../lib/redis';
-import { resolveChromium, resolveComposeConfig } from '../../scripts/test-tools';
+import { resolveChromium, resolveComposeConfig } from '../../stack';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -24,7 +24,7 @@ export function temporalCliPath(): string {
 
 /**
  * Headless Chromium for browser tests: CHROMIUM_PATH or the packaged build, unpacked into the cache on first use
- * (scripts/test-tools.ts; the `npm test` launcher has done it already, with progress).
+ * (stack/tools.ts; the `npm test` launcher has done it already, with progress).
  */
 export function chromiumPath(): string {
   return resolveChromium(loadToolingConfig());
@@ -32,7 +32,7 @@ export function chromiumPath(): string {
 
 /**
  * The Compose loader binary (`compose-config --env-file FILE -f FILE`), built into the cache on first use
- * (scripts/test-tools.ts; the `npm test` launcher has done it already, with progress).
+ * (stack/tools.ts; the `npm test` launcher has done it already, with progress).
  */
 export function composeConfigPath(): Promise<string> {
   return resolveComposeConfig(loadToolingConfig());

@@ -14,7 +14,7 @@ import { isDatabaseUnavailable } from '../../lib/http/errors';
 import { loadConfig } from '../../lib/config';
 import { createDb } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
-import { freePort } from '../../scripts/services';
+import { freePort } from '../../stack';
 
 describe('isDatabaseUnavailable', () => {
   it.each([

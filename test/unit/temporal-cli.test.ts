@@ -1,7 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cachedCliPath, resolveTemporalCli, TemporalCliError } from '../../scripts/temporal-cli';
+import { cachedCliPath, resolveTemporalCli, TemporalCliError } from '../../stack';
 
 /** Writes an executable stub and returns its path. */
 function executable(file: string): string {

@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { composeConfigPath, resolveChromium, resolveComposeConfig, TestToolError } from '../../scripts/test-tools';
+import { composeConfigPath, resolveChromium, resolveComposeConfig, TestToolError } from '../../stack';
 
 /** Writes an executable stub and returns its path. */
 function executable(file: string): string {

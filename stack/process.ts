@@ -1,0 +1,281 @@
+/**
+ * Our processes as children of a launcher, harness or test: spawned with tinyexec, their output lines forwarded,
+ * kept in memory or written to a log file, a readiness wait that fails fast when the process dies, an unexpected exit
+ * reported once, and a polite stop (a signal, then SIGKILL after a grace period). Nothing started here outlives the
+ * process that started it: whatever is still running when it exits is SIGKILLed.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { x } from 'tinyexec';
+import { waitUntil } from './ready';
+
+/** Repository root: where the entry points (`api/main.ts`, `worker/main.ts`, ...) live. */
+export const REPO_ROOT = path.resolve(__dirname, '..');
+
+/** One running process. */
+export interface StackProcess {
+  /** e.g. `worker`, `api`, `relay`, `temporal`, `worker-2`. */
+  name: string;
+  pid: number;
+  child: ChildProcess;
+  /** Resolves with how it ended: `exit <code>`, the signal (`SIGKILL`) or `spawn error: <message>`. */
+  exited: Promise<string>;
+  hasExited(): boolean;
+  /** What it wrote so far: the kept lines, or the whole log file. */
+  output(): string;
+  /** The last `lines` lines of its output, for error messages. */
+  tail(lines?: number): string;
+  /** Peak resident set (Linux `VmHWM`) in MiB since start or the last `resetPeakRss()`; undefined once exited. */
+  peakRssMb(): number | undefined;
+  /** Starts a new peak (Linux >= 4.0; elsewhere the peak covers the whole life of the process). */
+  resetPeakRss(): void;
+  /** Sends `signal` (default SIGTERM), SIGKILL after `graceMs` (default 10 s); resolves with how it ended. */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<string>;
+}
+
+/** How to start a process. */
+export interface ProcessOptions {
+  /** Executable. @default the running node binary */
+  command?: string;
+  args: readonly string[];
+  /** @default REPO_ROOT */
+  cwd?: string;
+  /** The whole environment of the child (nothing is inherited). */
+  env: NodeJS.ProcessEnv;
+  /** Called with every non-empty output line (stdout and stderr), e.g. `prefixed(name)`. */
+  onLine?: (line: string) => void;
+  /** How many output lines `output()` keeps in memory. @default 200 */
+  keepLines?: number;
+  /** Write stdout and stderr straight into this file instead (appended); `output()` then reads it. */
+  logFile?: string;
+  /** Run as this system user (root starting PostgreSQL as `postgres`). */
+  user?: { uid: number; gid: number };
+  /** A process group of its own, so a terminal's Ctrl-C reaches only the launcher, which stops it in order. */
+  detached?: boolean;
+  /** Called once when the process exits before `stop()` was asked for. */
+  onUnexpectedExit?: (proc: StackProcess, how: string) => void;
+}
+
+/** Arguments that run a TypeScript entry point through tsx with this node: `[...nodeArgs, --import, tsx, entry]`. */
+export function nodeEntry(entry: string, nodeArgs: readonly string[] = []): string[] {
+  return [...nodeArgs, '--import', 'tsx', entry];
+}
+
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
+/** Starts a process and follows it; see `ProcessOptions`. */
+export function startProcess(name: string, options: ProcessOptions): StackProcess {
+  const fd = options.logFile === undefined ? 'pipe' : openSync(options.logFile, 'a');
+  const result = x(options.command ?? process.execPath, options.args, {
+    throwOnError: false,
+    nodePath: false,
+    inheritEnv: false,
+    nodeOptions: {
+      cwd: options.cwd ?? REPO_ROOT,
+      env: options.env,
+      stdio: ['ignore', fd, fd],
+      detached: options.detached,
+      ...options.user,
+    },
+  });
+  if (typeof fd === 'number') closeSync(fd);
+  const child = result.process;
+  if (child?.pid === undefined) throw new Error(`could not start ${name}`);
+  live.add(child);
+  const keep = options.keepLines ?? 200;
+  const lines: string[] = [];
+  // Output still buffered when the process exits is read before `exited` resolves (at most a second: a grandchild
+  // may hold the pipe open).
+  const drained = (async () => {
+    if (options.logFile !== undefined) return;
+    for await (const line of result) {
+      if (line.trim() === '') continue;
+      lines.push(line);
+      if (lines.length > keep) lines.shift();
+      options.onLine?.(line);
+    }
+  })().catch(() => undefined);
+  let done = false;
+  let stopping = false;
+  const exited = new Promise<string>((resolve) => {
+    const finish = (how: string): void => {
+      void Promise.race([drained, new Promise((wait) => setTimeout(wait, 1000).unref())]).then(() => {
+        if (done) return;
+        done = true;
+        live.delete(child);
+        if (!stopping) options.onUnexpectedExit?.(proc, how);
+        resolve(how);
+      });
+    };
+    child.once('exit', (code, signal) => finish(signal ?? `exit ${code ?? '?'}`));
+    child.once('error', (error) => finish(`spawn error: ${error.message}`));
+  });
+  const output = (): string => {
+    if (options.logFile === undefined) return lines.join('\n');
+    try {
+      return readFileSync(options.logFile, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const pid = child.pid;
+  const proc: StackProcess = {
+    name,
+    pid,
+    child,
+    exited,
+    hasExited: () => done,
+    output,
+    tail: (count = 20) => output().trimEnd().split('\n').slice(-count).join('\n'),
+    peakRssMb() {
+      if (done) return undefined;
+      try {
+        const match = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+        return match?.[1] === undefined ? undefined : Math.round((Number(match[1]) / 1024) * 10) / 10;
+      } catch {
+        return undefined;
+      }
+    },
+    resetPeakRss() {
+      try {
+        writeFileSync(`/proc/${pid}/clear_refs`, '5'); // 5 resets VmHWM to the current RSS
+      } catch {
+        // not Linux, or not allowed: the peak then covers the whole life of the process
+      }
+    },
+    async stop(signal = 'SIGTERM', graceMs = 10_000) {
+      stopping = true;
+      if (done) return exited;
+      child.kill(signal);
+      const timer = signal === 'SIGKILL' ? undefined : setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const how = await exited;
+      clearTimeout(timer);
+      return how;
+    },
+  };
+  return proc;
+}
+
+/**
+ * Waits until `check` holds for `proc`; fails at once with its last output lines if it exits first, and after
+ * `timeoutMs` with "timed out ... waiting for <what>".
+ */
+export async function waitReady(
+  proc: StackProcess,
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
+  await waitUntil(
+    what,
+    () => {
+      if (proc.hasExited()) throw new Error(`${proc.name} exited while starting:\n${proc.tail()}`);
+      return check();
+    },
+    timeoutMs,
+  );
+}
+
+/**
+ * An `onLine` that writes `[name] line` with `write` (default: stderr); with `perSecond`, at most that many lines a
+ * second, cut to 400 characters, with a count of the lines left out (a failing child can log thousands).
+ */
+export function prefixed(
+  name: string,
+  write: (line: string) => void = (line) => void process.stderr.write(`${line}\n`),
+  perSecond = Infinity,
+): (line: string) => void {
+  let windowStart = 0;
+  let shown = 0;
+  let hidden = 0;
+  return (line) => {
+    const now = Date.now();
+    if (now - windowStart >= 1000) {
+      if (hidden > 0) write(`[${name}] (${hidden} more lines not shown)`);
+      [windowStart, shown, hidden] = [now, 0, 0];
+    }
+    if (shown >= perSecond) {
+      hidden += 1;
+      return;
+    }
+    shown += 1;
+    write(`[${name}] ${perSecond === Infinity || line.length <= 400 ? line : `${line.slice(0, 400)}...`}`);
+  };
+}
+
+/**
+ * Starts a TypeScript entry point of ours (`api/main.ts`, `worker/main.ts`, ...) through tsx with `env`, and resolves
+ * once `ready` holds (fails fast if it exits first; `timeoutMs` default 90 s).
+ */
+export async function startEntry(
+  name: string,
+  entry: string,
+  options: Omit<ProcessOptions, 'args' | 'command'> & {
+    nodeArgs?: readonly string[];
+    ready?: (proc: StackProcess) => Promise<boolean> | boolean;
+    timeoutMs?: number;
+  },
+): Promise<StackProcess> {
+  const proc = startProcess(name, { ...options, args: nodeEntry(entry, options.nodeArgs) });
+  if (options.ready !== undefined) {
+    const ready = options.ready;
+    await waitReady(proc, `${name} to start`, () => ready(proc), options.timeoutMs ?? 90_000);
+  }
+  return proc;
+}
+
+/** A `ready` check that holds once the process logged a line containing `"msg":"<message>"`. */
+export const logged =
+  (message: string) =>
+  (proc: StackProcess): boolean =>
+    proc.output().includes(`"msg":"${message}"`);
+
+/**
+ * What a launcher started, stopped last-first: `stop()` runs each step once (later calls wait for the same stop),
+ * logs a step that fails and goes on with the rest.
+ */
+export class Teardowns {
+  private readonly steps: { what: string; run: () => unknown }[] = [];
+  private stopping: Promise<void> | undefined;
+
+  /** @param log where a failed step is reported */
+  constructor(private readonly log: (line: string) => void) {}
+
+  /** Adds a step; `what` names it in the failure line. */
+  add(what: string, run: () => unknown): void {
+    this.steps.push({ what, run });
+  }
+
+  /** True once `stop()` was called. */
+  get stopped(): boolean {
+    return this.stopping !== undefined;
+  }
+
+  /** Runs every step, newest first. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const step of this.steps.reverse()) {
+        try {
+          await step.run();
+        } catch (error) {
+          this.log(`could not stop ${step.what}: ${error instanceof Error ? error.message : String(error)}`);
+        }
+      }
+    })();
+    return this.stopping;
+  }
+}
+
+/** Stops a child started elsewhere: `signal` (default SIGTERM), SIGKILL after 5 s; resolves once it is gone. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise((resolve) => child.once('exit', resolve));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  child.kill(signal);
+  await gone;
+  clearTimeout(timer);
+}
