@@ -22,13 +22,28 @@ function checkNode() {
   }
 }
 
-function dependenciesStale() {
-  const installed = path.join(root, 'node_modules', '.package-lock.json');
-  if (!fs.existsSync(installed)) return true;
-  return fs.statSync(path.join(root, 'package-lock.json')).mtimeMs > fs.statSync(installed).mtimeMs;
+/** Where the hash of the package-lock.json that node_modules was installed from is kept. */
+const INSTALLED_LOCK = path.join(root, 'node_modules', '.orderflow-lock-sha256');
+
+/** SHA-256 of package-lock.json's content (not its mtime: a checkout or a new git worktree touches every file). */
+function lockHash() {
+  return require('node:crypto')
+    .createHash('sha256')
+    .update(fs.readFileSync(path.join(root, 'package-lock.json')))
+    .digest('hex');
 }
 
-/** Runs `npm ci` when node_modules is missing or older than package-lock.json. */
+/** True when node_modules is missing or was installed from another package-lock.json. */
+function dependenciesStale() {
+  if (!fs.existsSync(path.join(root, 'node_modules', '.package-lock.json'))) return true;
+  try {
+    return fs.readFileSync(INSTALLED_LOCK, 'utf8').trim() !== lockHash();
+  } catch {
+    return true;
+  }
+}
+
+/** Runs `npm ci` when node_modules is missing or was installed from another package-lock.json. */
 function ensureDependencies() {
   if (!dependenciesStale()) return;
   process.stderr.write('orderflow: installing dependencies (npm ci, about a minute)...\n');
@@ -36,6 +51,7 @@ function ensureDependencies() {
   const result = spawnSync(npm, ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (result.error) fail(`could not run npm (${result.error.message}): install Node.js with npm.`);
   if (result.status !== 0) fail('npm ci failed (see the output above): check the network to the npm registry.');
+  fs.writeFileSync(INSTALLED_LOCK, `${lockHash()}\n`);
 }
 
 /**
