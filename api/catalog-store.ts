@@ -7,6 +7,7 @@ import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import {
   insertProductsWithLedger,
+  type NewProduct,
   ORDERABLE_STATUS,
   recordMovements,
   type MovementKind,
@@ -69,15 +70,8 @@ export async function unavailableSkus(db: Knex, skus: readonly string[]): Promis
     .pluck<string[]>('sku');
 }
 
-/** A new product. */
-export interface CreateProductInput {
-  sku: string;
-  name: string;
-  priceCents: number;
-  stock?: number;
-  status?: ProductStatus;
-  lowStockThreshold?: number;
-}
+/** A new product, as `NewProduct` (lib/ledger.ts) except that POST /products makes a draft unless told otherwise. */
+export type CreateProductInput = NewProduct;
 
 /** Creates a product (a draft by default) with its `initial` movement; 409 product_exists for a taken SKU. */
 export async function createProduct(

@@ -126,15 +126,16 @@ export const errorSchema = z
   .looseObject({ error: errorCode, message: z.string() })
   .meta({ id: 'Error', description: 'Every error; code-specific fields sit next to error and message' });
 
+/** An error body `{ error: code, message, ...fields }`, named `id` in the OpenAPI document (lib/http/errors.ts). */
+function errorBody<C extends string, F extends z.ZodRawShape = Record<never, never>>(code: C, id: string, fields?: F) {
+  return z.strictObject({ error: z.literal(code), message: z.string(), ...(fields ?? ({} as F)) }).meta({ id });
+}
+
 /** 400 validation_failed. */
-export const validationErrorSchema = z
-  .strictObject({
-    error: z.literal('validation_failed'),
-    message: z.string(),
-    field: z.string().optional(),
-    issues: z.array(z.strictObject({ field: z.string(), message: z.string() })).optional(),
-  })
-  .meta({ id: 'ValidationError' });
+export const validationErrorSchema = errorBody('validation_failed', 'ValidationError', {
+  field: z.string().optional(),
+  issues: z.array(z.strictObject({ field: z.string(), message: z.string() })).optional(),
+});
 
 /** 400 invalid_json / 415 / 413 / 404 / 401 and the like: just the code and a message. */
 const plainError = (codes: [string, ...string[]], id: string) =>
@@ -150,9 +151,7 @@ export const unauthorizedSchema = plainError(['unauthorized', 'invalid_token'], 
 export const notFoundSchema = plainError(['not_found'], 'NotFoundError');
 
 /** 405. */
-export const methodNotAllowedSchema = z
-  .strictObject({ error: z.literal('method_not_allowed'), message: z.string(), allow: z.string() })
-  .meta({ id: 'MethodNotAllowedError' });
+export const methodNotAllowedSchema = errorBody('method_not_allowed', 'MethodNotAllowedError', { allow: z.string() });
 
 /** 413. */
 export const payloadTooLargeSchema = plainError(['payload_too_large'], 'PayloadTooLargeError');
@@ -161,65 +160,48 @@ export const payloadTooLargeSchema = plainError(['payload_too_large'], 'PayloadT
 export const unsupportedMediaTypeSchema = plainError(['unsupported_media_type'], 'UnsupportedMediaTypeError');
 
 /** 429. */
-export const rateLimitedSchema = z
-  .strictObject({
-    error: z.literal('rate_limited'),
-    message: z.string(),
-    limit: z.number().int(),
-    retryAfterSeconds: z.number().int(),
-  })
-  .meta({ id: 'RateLimitedError' });
+export const rateLimitedSchema = errorBody('rate_limited', 'RateLimitedError', {
+  limit: z.number().int(),
+  retryAfterSeconds: z.number().int(),
+});
 
 /** 503 (Temporal unreachable): retry after the Retry-After header. */
-export const serviceUnavailableSchema = z
-  .strictObject({ error: z.literal('service_unavailable'), message: z.string() })
-  .meta({ id: 'ServiceUnavailableError' });
+export const serviceUnavailableSchema = errorBody('service_unavailable', 'ServiceUnavailableError');
 
 /** 503 of GET /ready. */
-export const notReadySchema = z
-  .strictObject({ error: z.literal('service_unavailable'), message: z.string(), checks: readinessChecksSchema })
-  .meta({ id: 'NotReadyError' });
+export const notReadySchema = errorBody('service_unavailable', 'NotReadyError', { checks: readinessChecksSchema });
 
 /** 500: details are never shown. */
-export const internalErrorSchema = z
-  .strictObject({ error: z.literal('internal_error'), message: z.string() })
-  .meta({ id: 'InternalError' });
+export const internalErrorSchema = errorBody('internal_error', 'InternalError');
 
 const shortageSchema = z
   .strictObject({ sku: storedText(), requested: z.number().int(), available: z.number().int() })
   .meta({ id: 'Shortage' });
 
 /** 409 of POST /orders: the order was REJECTED for lack of stock. */
-export const insufficientStockSchema = z
-  .strictObject({
-    error: z.literal('insufficient_stock'),
-    message: z.string(),
-    orderId: z.guid(),
-    status: z.literal('REJECTED'),
-    shortages: z.array(shortageSchema),
-  })
-  .meta({ id: 'InsufficientStockError' });
+export const insufficientStockSchema = errorBody('insufficient_stock', 'InsufficientStockError', {
+  orderId: z.guid(),
+  status: z.literal('REJECTED'),
+  shortages: z.array(shortageSchema),
+});
 
 /** 422 of POST /orders: a SKU is not in the catalog (the order is REJECTED). */
-export const unknownSkuSchema = z
-  .strictObject({
-    error: z.literal('unknown_sku'),
-    message: z.string(),
-    orderId: z.guid(),
-    status: z.literal('REJECTED'),
-    skus: z.array(storedText()),
-  })
-  .meta({ id: 'UnknownSkuError' });
+export const unknownSkuSchema = errorBody('unknown_sku', 'UnknownSkuError', {
+  orderId: z.guid(),
+  status: z.literal('REJECTED'),
+  skus: z.array(storedText()),
+});
 
 /** 422 of POST /orders: the Idempotency-Key was used before with another body. */
-export const idempotencyKeyReusedSchema = z
-  .strictObject({ error: z.literal('idempotency_key_reused'), message: z.string(), orderId: z.guid() })
-  .meta({ id: 'IdempotencyKeyReusedError' });
+export const idempotencyKeyReusedSchema = errorBody('idempotency_key_reused', 'IdempotencyKeyReusedError', {
+  orderId: z.guid(),
+});
 
 /** 409 of POST /orders/:id/cancel. */
-export const notCancellableSchema = z
-  .strictObject({ error: z.literal('not_cancellable'), message: z.string(), orderId: z.guid(), status: orderStatus })
-  .meta({ id: 'NotCancellableError' });
+export const notCancellableSchema = errorBody('not_cancellable', 'NotCancellableError', {
+  orderId: z.guid(),
+  status: orderStatus,
+});
 
 /** A catalog entry as admins see it (201 of POST /products, 200 of PATCH /products/:sku). */
 export const productDetailSchema = z
@@ -290,46 +272,38 @@ export const exportViewSchema = z
 export const forbiddenSchema = plainError(['forbidden'], 'ForbiddenError');
 
 /** 409 of POST /products: the SKU exists. */
-export const productExistsSchema = z
-  .strictObject({ error: z.literal('product_exists'), message: z.string(), sku: z.string() })
-  .meta({ id: 'ProductExistsError' });
+export const productExistsSchema = errorBody('product_exists', 'ProductExistsError', { sku: z.string() });
 
 /** 409 of PATCH /products/:sku: the status cannot go from `from` to `to`. */
-export const invalidStatusTransitionSchema = z
-  .strictObject({
-    error: z.literal('invalid_status_transition'),
-    message: z.string(),
-    sku: z.string(),
-    from: z.enum(PRODUCT_STATUSES),
-    to: z.enum(PRODUCT_STATUSES),
-  })
-  .meta({ id: 'InvalidStatusTransitionError' });
+export const invalidStatusTransitionSchema = errorBody('invalid_status_transition', 'InvalidStatusTransitionError', {
+  sku: z.string(),
+  from: z.enum(PRODUCT_STATUSES),
+  to: z.enum(PRODUCT_STATUSES),
+});
 
 /** 409 of POST /products/:sku/stock-adjustments: the delta would take stock below zero; nothing changed. */
-export const adjustmentInsufficientStockSchema = z
-  .strictObject({
-    error: z.literal('insufficient_stock'),
-    message: z.string(),
-    sku: z.string(),
-    stock: z.number().int(),
-    delta: z.number().int(),
-  })
-  .meta({ id: 'AdjustmentInsufficientStockError' });
+export const adjustmentInsufficientStockSchema = errorBody('insufficient_stock', 'AdjustmentInsufficientStockError', {
+  sku: z.string(),
+  stock: z.number().int(),
+  delta: z.number().int(),
+});
 
 /** 422 of POST /orders: a SKU is a draft or archived; no order was created. */
-export const productUnavailableSchema = z
-  .strictObject({ error: z.literal('product_unavailable'), message: z.string(), skus: z.array(z.string()) })
-  .meta({ id: 'ProductUnavailableError' });
+export const productUnavailableSchema = errorBody('product_unavailable', 'ProductUnavailableError', {
+  skus: z.array(z.string()),
+});
 
 /** 409 of POST /orders/:id/retry-payment. */
-export const notInAttentionSchema = z
-  .strictObject({ error: z.literal('not_in_attention'), message: z.string(), orderId: z.guid(), status: orderStatus })
-  .meta({ id: 'NotInAttentionError' });
+export const notInAttentionSchema = errorBody('not_in_attention', 'NotInAttentionError', {
+  orderId: z.guid(),
+  status: orderStatus,
+});
 
 /** 409 of GET /exports/:id/download before the export completed. */
-export const exportNotReadySchema = z
-  .strictObject({ error: z.literal('export_not_ready'), message: z.string(), exportId: z.guid(), status: exportStatus })
-  .meta({ id: 'ExportNotReadyError' });
+export const exportNotReadySchema = errorBody('export_not_ready', 'ExportNotReadyError', {
+  exportId: z.guid(),
+  status: exportStatus,
+});
 
 /** Body types the handlers build. */
 export type Product = z.infer<typeof productSchema>;

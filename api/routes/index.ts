@@ -83,22 +83,26 @@ export function createRouter(deps: RouteDeps, metrics: ApiMetrics): Router {
   const openapi = buildOpenApiDocument();
   const route = routeRegistrar(router, [auth, limit], [requireAdmin()]);
 
+  // Service
   route('get', '/health', 'public', NO_QUERY, getHealth());
   route('get', '/ready', 'public', NO_QUERY, getReady(deps));
   route('get', '/metrics', 'public', NO_QUERY, getMetrics(metrics));
   route('get', '/openapi.json', 'public', NO_QUERY, (ctx) => {
     ctx.body = openapi;
   });
-  route('get', '/products', 'public', NO_QUERY, getProducts(deps));
+  // Orders (customers; admins see every customer's)
   route('post', '/orders', 'token', NO_QUERY, createOrder(deps, metrics));
   route('get', '/orders', 'token', listOrdersQuerySchema, getOrders(deps));
   route('get', '/orders/:id', 'token', NO_QUERY, getOrder(deps));
   route('post', '/orders/:id/cancel', 'token', NO_QUERY, cancelOrder(deps));
   route('post', '/orders/:id/retry-payment', 'admin', NO_QUERY, retryPayment(deps));
+  // Catalog and stock ledger
+  route('get', '/products', 'public', NO_QUERY, getProducts(deps));
   route('post', '/products', 'admin', NO_QUERY, postProduct(deps, publish));
   route('patch', '/products/:sku', 'admin', NO_QUERY, patchProduct(deps));
   route('post', '/products/:sku/stock-adjustments', 'admin', NO_QUERY, postStockAdjustment(deps, publish));
   route('get', '/products/:sku/movements', 'admin', listMovementsQuerySchema, getMovements(deps));
+  // Exports
   route('post', '/exports', 'admin', NO_QUERY, postExport(deps));
   route('get', '/exports/:id', 'admin', NO_QUERY, getExport(deps));
   route('get', '/exports/:id/download', 'admin', NO_QUERY, getExportDownload(deps));
