@@ -24,7 +24,7 @@ import { checkoutRevision, DEFAULT_BASE, reportComparison, type SideRound } from
 import { formatCounts } from './support/history';
 import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
-import { pause } from './support/order-scenario';
+import { pause } from './support/load';
 import { REPO_ROOT, startStack, type BenchStack, type StackOptions } from './support/stack';
 
 /** Options every scenario receives. */

@@ -7,6 +7,8 @@
  * recorded with its time, so the checks can hold it against the fault windows.
  */
 import { signToken } from '../lib/auth';
+import { callApi, type ApiAnswer } from '../bench/support/http';
+import { messageOf, paced, sleep } from '../bench/support/load';
 import { requestRoute } from './checks';
 import type { Random } from './options';
 import type { CatalogProduct, Secret } from './stack';
@@ -142,14 +144,6 @@ const MAX_IN_FLIGHT = 40;
 /** An SKU that is not in the catalog. */
 const UNKNOWN_SKU = 'CHAOS-NO-SUCH-THING';
 
-interface Answer {
-  status: number;
-  body: Record<string, unknown>;
-  retryAfter: string | undefined;
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** The customers of a run, each with a token signed with the run's JWT_SECRET. */
 export function createCustomers(count: number, seed: number, jwtSecret: string): Customer[] {
   return Array.from({ length: count }, (_, index) => {
@@ -172,89 +166,54 @@ export function startLoad(options: LoadOptions): Load {
     inFlight: 0,
   };
   const tokensUsed = new Set<string>();
+  const transient = (answer: ApiAnswer): boolean => answer.status === 0 || answer.status >= 500;
+  const unexpected = (method: string, path: string, { status, error }: ApiAnswer): void => {
+    records.unexpected.push({ method, path, status, error, at: Date.now() });
+  };
 
+  /**
+   * One request, counted by route and answer, a 5xx or no answer recorded with its times. With `retry`, sent again
+   * while the answer is a 5xx or nothing, Retry-After (1-10 s) apart, within the attempts and the grace.
+   */
   const request = async (
     method: string,
     path: string,
     token: string,
+    retry: boolean,
     body?: unknown,
     headers: Record<string, string> = {},
-  ): Promise<Answer> => {
-    const sentAt = Date.now();
-    records.requests += 1;
-    let answer: Answer;
-    try {
-      const response = await fetch(`${options.apiUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${token}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...headers,
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.any([signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
+  ): Promise<[ApiAnswer, number]> => {
+    for (let attempts = 1; ; attempts += 1) {
+      const sentAt = Date.now();
+      records.requests += 1;
+      const answer = await callApi(options.apiUrl, method, path, {
+        token,
+        body,
+        headers,
+        timeoutMs: REQUEST_TIMEOUT_MS,
+        signal,
       });
-      const text = await response.text();
-      let parsed: Record<string, unknown> = {};
-      try {
-        parsed = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        parsed = { error: 'not_json', message: text.slice(0, 200) };
+      const key = `${requestRoute(method, path)} ${answer.status === 0 ? 'no answer' : answer.status}`;
+      records.answers.set(key, (records.answers.get(key) ?? 0) + 1);
+      if (transient(answer)) {
+        const { status, retryAfter, error } = answer;
+        records.serverErrors.push({ method, path, status, sentAt, at: Date.now(), retryAfter, error });
       }
-      answer = { status: response.status, body: parsed, retryAfter: response.headers.get('retry-after') ?? undefined };
-    } catch (error) {
-      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-      answer = { status: 0, body: { error: 'no_answer', message }, retryAfter: undefined };
-    }
-    const key = `${requestRoute(method, path)} ${answer.status === 0 ? 'no answer' : answer.status}`;
-    records.answers.set(key, (records.answers.get(key) ?? 0) + 1);
-    if (answer.status === 0 || answer.status >= 500) {
-      records.serverErrors.push({
-        method,
-        path,
-        status: answer.status,
-        sentAt,
-        at: Date.now(),
-        retryAfter: answer.retryAfter,
-        error: typeof answer.body.error === 'string' ? answer.body.error : undefined,
-      });
-    }
-    return answer;
-  };
-
-  const unexpected = (method: string, path: string, answer: Answer): void => {
-    records.unexpected.push({
-      method,
-      path,
-      status: answer.status,
-      error: typeof answer.body.error === 'string' ? answer.body.error : undefined,
-      at: Date.now(),
-    });
-  };
-
-  /** Retries while the answer is a 5xx or nothing, waiting Retry-After (at least 1 s) between attempts. */
-  const withRetries = async (send: () => Promise<Answer>, retry: boolean): Promise<[Answer, number]> => {
-    let attempts = 0;
-    for (;;) {
-      attempts += 1;
-      const answer = await send();
-      const transient = answer.status >= 500 || answer.status === 0;
       const late = Date.now() > options.deadline + RETRY_GRACE_MS;
-      if (!retry || !transient || attempts >= MAX_ATTEMPTS || late || signal.aborted) return [answer, attempts];
+      if (!retry || !transient(answer) || attempts >= MAX_ATTEMPTS || late || signal.aborted) return [answer, attempts];
       const seconds = Number(answer.retryAfter ?? '2');
       await sleep(Math.min(10, Math.max(1, Number.isFinite(seconds) ? seconds : 2)) * 1000);
     }
   };
 
-  const orderIdOf = (answer: Answer): string | undefined =>
+  const orderIdOf = (answer: ApiAnswer): string | undefined =>
     typeof answer.body.orderId === 'string' ? answer.body.orderId : undefined;
 
   const bodyFor = (token: string): OrderRequestBody => {
     const plentiful = options.catalog.filter((p) => p.stock >= 1000);
     const scarce = options.catalog.filter((p) => p.stock < 1000);
     const lines = new Map<string, number>();
-    const count = random.weighted({ one: 60, two: 30, three: 10 });
-    const wanted = count === 'one' ? 1 : count === 'two' ? 2 : 3;
+    const wanted = { one: 1, two: 2, three: 3 }[random.weighted({ one: 60, two: 30, three: 10 })];
     while (lines.size < wanted) lines.set(random.pick(plentiful).sku, random.int(1, 3));
     if (scarce.length > 0 && random.chance(0.12)) lines.set(random.pick(scarce).sku, random.int(2, 4));
     if (random.chance(0.03)) lines.set(UNKNOWN_SKU, 1);
@@ -264,42 +223,35 @@ export function startLoad(options: LoadOptions): Load {
   const repeat = async (order: PlacedOrder, customer: Customer, kind: RepeatRecord['kind']): Promise<void> => {
     const key = order.idempotencyKey;
     if (key === undefined || order.orderId === undefined) return;
+    const { items } = order.body;
     const body =
       kind === 'same_body'
         ? order.body
-        : {
-            ...order.body,
-            items: order.body.items.map((item, i) => (i === 0 ? { ...item, quantity: item.quantity + 1 } : item)),
-          };
-    const [answer] = await withRetries(
-      () => request('POST', '/orders', customer.token, body, { 'Idempotency-Key': key }),
-      true,
-    );
+        : { ...order.body, items: items.map((item, i) => (i === 0 ? { ...item, quantity: item.quantity + 1 } : item)) };
+    const [answer] = await request('POST', '/orders', customer.token, true, body, { 'Idempotency-Key': key });
+    const { status, error } = answer;
     records.repeats.push({
       idempotencyKey: key,
       kind,
       expectedOrderId: order.orderId,
-      status: answer.status,
+      status,
       orderId: orderIdOf(answer),
-      error: typeof answer.body.error === 'string' ? answer.body.error : undefined,
+      error,
     });
   };
 
   const cancel = async (orderId: string, customer: Customer): Promise<void> => {
     const path = `/orders/${orderId}/cancel`;
-    const [answer] = await withRetries(() => request('POST', path, customer.token), true);
-    const error = typeof answer.body.error === 'string' ? answer.body.error : undefined;
-    records.cancels.push({ orderId, status: answer.status, error });
-    const allowed = answer.status === 202 || (answer.status === 409 && error === 'not_cancellable');
-    if (!allowed && answer.status !== 0 && answer.status < 500) {
-      unexpected('POST', path, answer);
-    }
+    const [answer] = await request('POST', path, customer.token, true);
+    records.cancels.push({ orderId, status: answer.status, error: answer.error });
+    const allowed = answer.status === 202 || (answer.status === 409 && answer.error === 'not_cancellable');
+    if (!allowed && !transient(answer)) unexpected('POST', path, answer);
   };
 
   const look = async (orderId: string, customer: Customer): Promise<void> => {
     const path = `/orders/${orderId}`;
-    const answer = await request('GET', path, customer.token);
-    if (answer.status !== 200 && answer.status < 500 && answer.status !== 0) unexpected('GET', path, answer);
+    const [answer] = await request('GET', path, customer.token, false);
+    if (answer.status !== 200 && !transient(answer)) unexpected('GET', path, answer);
   };
 
   const place = async (index: number): Promise<void> => {
@@ -310,20 +262,24 @@ export function startLoad(options: LoadOptions): Load {
     const idempotencyKey = random.chance(0.85) ? `chaos-${options.seed}-order-${index}` : undefined;
     const body = bodyFor(token);
     const headers: Record<string, string> = idempotencyKey !== undefined ? { 'Idempotency-Key': idempotencyKey } : {};
-    const [answer, attempts] = await withRetries(
-      () => request('POST', '/orders', customer.token, body, headers),
+    const [answer, attempts] = await request(
+      'POST',
+      '/orders',
+      customer.token,
       idempotencyKey !== undefined,
+      body,
+      headers,
     );
     const orderId = orderIdOf(answer);
-    const error = typeof answer.body.error === 'string' ? answer.body.error : undefined;
     const rejected =
-      (answer.status === 409 && error === 'insufficient_stock') || (answer.status === 422 && error === 'unknown_sku');
+      (answer.status === 409 && answer.error === 'insufficient_stock') ||
+      (answer.status === 422 && answer.error === 'unknown_sku');
     const outcome: PlacedOrder['outcome'] =
       answer.status === 201 && orderId !== undefined
         ? 'accepted'
         : rejected && orderId !== undefined
           ? 'rejected'
-          : answer.status >= 500 || answer.status === 0
+          : transient(answer)
             ? 'unacknowledged'
             : 'refused';
     const order: PlacedOrder = {
@@ -339,59 +295,53 @@ export function startLoad(options: LoadOptions): Load {
       attempts,
     };
     records.orders.push(order);
-    if (outcome === 'refused' && answer.status < 500) unexpected('POST', '/orders', answer);
+    if (outcome === 'refused') unexpected('POST', '/orders', answer);
     if (orderId === undefined || (outcome !== 'accepted' && outcome !== 'rejected')) return;
     options.onOrder(customer.id, orderId);
 
+    // Follow-ups, each after a random delay (ms): a cancel, a look, repeats of the key.
+    const later = (maxDelay: number, action: () => Promise<void>): Promise<void> =>
+      sleep(random.int(0, maxDelay)).then(action);
     const followUps: Promise<void>[] = [];
-    if (outcome === 'accepted' && random.chance(0.22)) {
-      const delay = random.int(0, 5000);
-      followUps.push(sleep(delay).then(() => cancel(orderId, customer)));
-    }
-    if (outcome === 'accepted' && random.chance(0.3)) {
-      const delay = random.int(0, 6000);
-      followUps.push(sleep(delay).then(() => look(orderId, customer)));
-    }
+    if (outcome === 'accepted' && random.chance(0.22)) followUps.push(later(5000, () => cancel(orderId, customer)));
+    if (outcome === 'accepted' && random.chance(0.3)) followUps.push(later(6000, () => look(orderId, customer)));
     if (idempotencyKey !== undefined && random.chance(0.3)) {
       const delay = random.int(0, 8000);
       const times = random.chance(0.2) ? 2 : 1; // sometimes two repeats at once
-      for (let i = 0; i < times; i += 1) {
-        followUps.push(sleep(delay).then(() => repeat(order, customer, 'same_body')));
-      }
+      for (let i = 0; i < times; i += 1) followUps.push(sleep(delay).then(() => repeat(order, customer, 'same_body')));
     }
     if (idempotencyKey !== undefined && random.chance(0.05)) {
-      followUps.push(sleep(random.int(0, 4000)).then(() => repeat(order, customer, 'other_body')));
+      followUps.push(later(4000, () => repeat(order, customer, 'other_body')));
     }
     await Promise.all(followUps);
   };
 
-  const done = (async () => {
-    const started = Date.now();
-    const tasks = new Set<Promise<void>>();
-    for (let index = 0; index < options.orders; index += 1) {
-      const due = started + (index * 1000) / options.ratePerSecond;
-      while (Date.now() < due && !signal.aborted) await sleep(Math.min(50, due - Date.now()));
-      while (records.inFlight >= MAX_IN_FLIGHT && !signal.aborted) await sleep(50);
-      if (signal.aborted || Date.now() > options.deadline) break;
+  const done = paced(
+    {
+      count: options.orders,
+      rate: options.ratePerSecond,
+      maxInFlight: MAX_IN_FLIGHT,
+      whenFull: 'wait',
+      signal,
+      deadline: options.deadline,
+    },
+    async (index) => {
       records.inFlight += 1;
-      const task = place(index)
-        .catch((error: unknown) => {
-          records.unexpected.push({
-            method: 'LOAD',
-            path: `order ${index}`,
-            status: -1,
-            error: error instanceof Error ? error.message : String(error),
-            at: Date.now(),
-          });
-        })
-        .finally(() => {
-          records.inFlight -= 1;
-          tasks.delete(task);
+      try {
+        await place(index);
+      } catch (error) {
+        records.unexpected.push({
+          method: 'LOAD',
+          path: `order ${index}`,
+          status: -1,
+          error: messageOf(error),
+          at: Date.now(),
         });
-      tasks.add(task);
-    }
-    await Promise.all(tasks);
-  })();
+      } finally {
+        records.inFlight -= 1;
+      }
+    },
+  ).then(() => undefined);
 
   return {
     records,

@@ -3,8 +3,9 @@
  * token and final status, faults injected, HTTP answers, realtime, and the checks with their violations), also
  * written as `summary.json` in the run directory.
  */
+import { TERMINAL_STATUSES } from '../workflows/definitions';
 import { CHECKS, classify5xx, type CheckResult } from './checks';
-import { FAULT_LABELS, type FaultKind, type FaultRecord } from './faults';
+import { FAULT_KINDS, FAULTS, type FaultKind, type FaultRecord } from './faults';
 import { TOKEN_WEIGHTS, type LoadRecords, type ServerErrorRecord, type TokenKind } from './load';
 import type { OpsRecords } from './ops';
 import type { ChaosOptions } from './options';
@@ -43,6 +44,12 @@ export interface RunSummary {
 
 const pad = (value: string | number, width: number): string => String(value).padEnd(width);
 const padStart = (value: string | number, width: number): string => String(value).padStart(width);
+const total = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
+/** `key n, key n, ...`, or `none` when there is nothing. */
+const listed = (counts: Record<string, number>, none = ''): string =>
+  Object.entries(counts)
+    .map(([key, n]) => `${key} ${n}`)
+    .join(', ') || none;
 
 /** Counts of `items` by `key`. */
 export function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {
@@ -107,56 +114,35 @@ export function formatSummary(summary: RunSummary): string {
 
   lines.push('');
   lines.push('Orders');
-  lines.push(
-    `  placed ${Object.values(summary.placed).reduce((a, b) => a + b, 0)}: ` +
-      Object.entries(summary.placed)
-        .map(([outcome, n]) => `${outcome} ${n}`)
-        .join(', '),
-  );
+  lines.push(`  placed ${total(summary.placed)}: ${listed(summary.placed)}`);
   const statuses = ['COMPLETED', 'FAILED', 'CANCELLED', 'REJECTED'];
-  const others = Object.keys(summary.finalStatuses).filter((s) => !statuses.includes(s));
-  const columns = [...statuses, ...others];
+  const columns = [...statuses, ...Object.keys(summary.finalStatuses).filter((s) => !statuses.includes(s))];
   lines.push(`  ${pad('token', 18)}${pad('placed', 8)}${columns.map((s) => pad(s, 11)).join('')}`);
+  const row = (label: string, counts: Record<string, number>): void => {
+    lines.push(`  ${pad(label, 18)}${pad(total(counts), 8)}${columns.map((s) => pad(counts[s] ?? 0, 11)).join('')}`);
+  };
   for (const token of Object.keys(TOKEN_WEIGHTS) as TokenKind[]) {
-    const row = summary.byToken[token] ?? {};
-    const placed = Object.values(row).reduce((a, b) => a + b, 0);
-    lines.push(`  ${pad(token, 18)}${pad(placed, 8)}${columns.map((s) => pad(row[s] ?? 0, 11)).join('')}`);
+    row(token, summary.byToken[token] ?? {});
   }
-  lines.push(
-    `  ${pad('all orders in db', 18)}${pad(
-      Object.values(summary.finalStatuses).reduce((a, b) => a + b, 0),
-      8,
-    )}${columns.map((s) => pad(summary.finalStatuses[s] ?? 0, 11)).join('')}`,
-  );
-  lines.push(
-    `  payments ledger: ${
-      Object.entries(summary.payments)
-        .map(([status, n]) => `${status} ${n}`)
-        .join(', ') || 'empty'
-    }`,
-  );
+  row('all orders in db', summary.finalStatuses);
+  lines.push(`  payments ledger: ${listed(summary.payments, 'empty')}`);
   lines.push(
     `  NEEDS_ATTENTION handled by ops: ${summary.ops.episodes} (retryPayment ${summary.ops.retries}, cancel ${summary.ops.cancels}` +
       `${summary.ops.failedSignals > 0 ? `, ${summary.ops.failedSignals} signals resent` : ''})`,
   );
   lines.push(
-    `  customer cancels: ${
-      Object.entries(summary.cancels)
-        .map(([status, n]) => `${status} ${n}`)
-        .join(', ') || 'none'
-    }; repeated keys: ${summary.repeats.sameBody} same body, ${summary.repeats.otherBody} other body`,
+    `  customer cancels: ${listed(summary.cancels, 'none')}; repeated keys: ${summary.repeats.sameBody} same body, ${summary.repeats.otherBody} other body`,
   );
 
   lines.push('');
   lines.push('Faults');
   lines.push(`  ${pad('fault', 32)}${pad('count', 7)}${pad('failed', 8)}detail (last)`);
-  const kinds = Object.keys(FAULT_LABELS) as FaultKind[];
-  for (const kind of kinds) {
+  for (const kind of FAULT_KINDS) {
     const records = summary.faults.filter((f) => f.kind === kind);
     const failed = records.filter((f) => f.error !== undefined).length;
     const last = records[records.length - 1];
     lines.push(
-      `  ${pad(FAULT_LABELS[kind], 32)}${pad(records.length, 7)}${pad(failed, 8)}${last?.error ?? last?.detail ?? '-'}`,
+      `  ${pad(FAULTS[kind].label, 32)}${pad(records.length, 7)}${pad(failed, 8)}${last?.error ?? last?.detail ?? '-'}`,
     );
   }
 
@@ -167,7 +153,7 @@ export function formatSummary(summary: RunSummary): string {
   const planned = Object.entries(summary.http.planned5xx);
   lines.push(
     `  503 + Retry-After inside planned outages, by cause: ${
-      planned.length === 0 ? 'none' : planned.map(([k, n]) => `${FAULT_LABELS[k as FaultKind]} ${n}`).join(', ')
+      planned.length === 0 ? 'none' : planned.map(([k, n]) => `${FAULTS[k as FaultKind].label} ${n}`).join(', ')
     }`,
   );
 
@@ -221,9 +207,8 @@ export function startProgress(state: ProgressState, log: (line: string) => void,
       let db = 'db ?';
       try {
         const statuses = await state.statuses();
-        const total = Object.values(statuses).reduce((a, b) => a + b, 0);
-        const terminal = ['COMPLETED', 'FAILED', 'CANCELLED', 'REJECTED'].reduce((n, s) => n + (statuses[s] ?? 0), 0);
-        db = `db terminal ${terminal}/${total}, NEEDS_ATTENTION ${statuses.NEEDS_ATTENTION ?? 0}`;
+        const terminal = TERMINAL_STATUSES.reduce((n, s) => n + (statuses[s] ?? 0), 0);
+        db = `db terminal ${terminal}/${total(statuses)}, NEEDS_ATTENTION ${statuses.NEEDS_ATTENTION ?? 0}`;
       } catch {
         // the harness pool is never cut, but the server may be busy; the next line will tell
       }

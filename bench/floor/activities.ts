@@ -1,7 +1,7 @@
 /**
  * No-op activities with the saga's names and types: each returns at once what the real one would return on the happy
  * path, touching no database, Redis or gateway. Registered by the floor worker for `floorWorkflow`, which calls the
- * lean saga's steps (`placeOrder`, `chargeOrder`, `completeOrder`); the rest complete the `Activities` type.
+ * saga's steps (`placeOrder`, then `chargeOrder` completing the order); the rest complete the `Activities` type.
  */
 import type { Activities } from '../../activities';
 import type { OrderStatus, StatusEvent } from '../../workflows/definitions';
@@ -32,12 +32,13 @@ export function createFloorActivities(): FloorActivities {
         events: [event('PENDING'), event('RESERVED')],
       });
     },
-    chargeOrder: ({ orderId, amountCents }) =>
+    chargeOrder: ({ orderId, amountCents, complete }) =>
       Promise.resolve({
         status: 'approved',
         idempotencyKey: `payment-${orderId}`,
         amountCents,
-        events: [event('CHARGING'), event('PAID')],
+        completed: complete === true,
+        events: [event('CHARGING'), event('PAID'), ...(complete === true ? [event('COMPLETED')] : [])],
       }),
     completeOrder: () => Promise.resolve({ event: event('COMPLETED') }),
     compensateOrder: ({ status }) => Promise.resolve({ status, released: 0, refunded: 0, event: event(status) }),

@@ -1,10 +1,10 @@
 /**
- * The floor workflow: the lean saga's happy path (workflows/order.ts, patch `lean-saga`) with every side effect taken
- * out. Same input, same patch marker, the same `reservation` update answered in the first workflow task, the same
- * steps with the saga's own activity options (workflows/activity-options.ts) and summaries — `placeOrder` local,
- * `chargeOrder` and `completeOrder` regular — and the same 3 search-attribute upserts (RESERVED, PAID, COMPLETED),
- * so Temporal does the same work per order as for a real one (3 workflow tasks, 2 activity tasks, 1 local activity)
- * while our code does none. spread / floor is what our own code costs on top of the saga's shape.
+ * The floor workflow: the saga's happy path (workflows/order.ts, patch `commit-with-charge`) with every side effect
+ * taken out. Same input, same patch marker, the same `reservation` update answered in the first workflow task, the
+ * same steps with the saga's own activity options (workflows/activity-options.ts) and summaries — `placeOrder` local,
+ * `chargeOrder` regular, completing the order with the payment — and the same 2 search-attribute upserts (RESERVED,
+ * COMPLETED), so Temporal does the same work per order as for a real one (2 workflow tasks, 1 activity task, 1 local
+ * activity) while our code does none. spread / floor is what our own code costs on top of the saga's shape.
  *
  * Deterministic workflow code: imports activity types only (see workflows/order.ts for the real saga).
  */
@@ -23,7 +23,7 @@ import type { Activities } from '../../activities';
 import { chargeOptions, STEP_RETRY, STEP_TIMEOUTS } from '../../workflows/activity-options';
 import {
   DEFAULT_CURRENCY,
-  LEAN_SAGA_PATCH,
+  COMMIT_WITH_CHARGE_PATCH,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
   SEARCH_ATTRIBUTES,
@@ -37,14 +37,13 @@ import {
 /** Workflow type name of the floor (the exported function below). */
 export const FLOOR_WORKFLOW_TYPE = 'floorWorkflow';
 
-/** The lean saga's happy path (PENDING + RESERVED, CHARGING + PAID, COMPLETED) on no-op activities. */
+/** The saga's happy path (PENDING + RESERVED, then CHARGING + PAID + COMPLETED) on no-op activities. */
 export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
   const { runId } = workflowInfo();
   // The saga's patch marker (always true here: a floor workflow never replays an older shape).
-  const lean = patched(LEAN_SAGA_PATCH);
+  const commitWithCharge = patched(COMMIT_WITH_CHARGE_PATCH);
   const local = (summary: string) => proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
-  const step = (summary: string) => proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY, summary });
   const decided: { reservation?: ReservationOutcome; totalCents?: number } = {};
   let stepCount = 0;
   const nextEventKeyPrefix = (): string => `${runId}/${++stepCount}`;
@@ -82,11 +81,13 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     currency: input.currency ?? DEFAULT_CURRENCY,
   });
   decided.reservation = placed.reservation;
-  if (placed.reservation.status !== 'RESERVED' || !lean) throw new Error('the floor only runs the happy path');
+  if (placed.reservation.status !== 'RESERVED' || !commitWithCharge) {
+    throw new Error('the floor only runs the happy path');
+  }
   const totalCents = placed.reservation.totalCents;
   decided.totalCents = totalCents;
   show(placed.status);
-  await proxyActivities<Activities>({
+  const charged = await proxyActivities<Activities>({
     ...chargeOptions(input.settings),
     summary: `Charge ${totalCents} cents (round 1)`,
   }).chargeOrder({
@@ -96,12 +97,10 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     amountCents: totalCents,
     paymentToken: input.paymentToken,
     round: 1,
+    complete: true,
   });
-  show('PAID');
-  await step('Commit the stock and complete the order').completeOrder({
-    orderId,
-    eventKeyPrefix: nextEventKeyPrefix(),
-  });
+  if (charged.status !== 'approved' || charged.completed !== true)
+    throw new Error('the floor only runs the happy path');
   show('COMPLETED');
   await condition(allHandlersFinished);
   return { orderId, status: 'COMPLETED' };

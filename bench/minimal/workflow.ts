@@ -8,6 +8,7 @@
  * Deterministic workflow code: imports activity types only.
  */
 import { allHandlersFinished, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import { STEP_RETRY, STEP_TIMEOUTS } from '../../workflows/activity-options';
 import {
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
@@ -24,12 +25,6 @@ export const MINIMAL_WORKFLOW_TYPE = 'minimalWorkflow';
 /** Price of every line (the workflow prices the order itself, so the update needs no round trip). */
 export const MINIMAL_PRICE_CENTS = 1000;
 
-/** Timeout and retry policy of the one activity (those of the saga's steps). */
-const ORDER_IO_OPTIONS = {
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '200ms', backoffCoefficient: 2, maximumInterval: '10s' },
-} as const;
-
 /** Update answered in the first task, one activity, completion. */
 export async function minimalWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
   const { orderId } = input;
@@ -43,7 +38,8 @@ export async function minimalWorkflow(input: OrderWorkflowInput): Promise<OrderW
       }
     },
   });
-  const { placeMinimalOrder } = proxyActivities<MinimalActivities>(ORDER_IO_OPTIONS);
+  // The timeout and retry policy of the saga's steps.
+  const { placeMinimalOrder } = proxyActivities<MinimalActivities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY });
   await placeMinimalOrder({ orderId, lines: input.lines, amountCents: totalCents });
   await condition(allHandlersFinished);
   return { orderId, status: 'COMPLETED' };

@@ -8,7 +8,6 @@
  * sides; the SDK side starts on the worker's task queue with the stack's client. Cleans its rows up afterwards.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import http from 'node:http';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { signToken } from '../../lib/auth';
@@ -18,24 +17,21 @@ import { insertProductsWithLedger } from '../../lib/ledger';
 import { startOrder, workflowInput } from '../../lib/order-workflow';
 import type { BenchOptions, ScenarioResult } from '../main';
 import { removeBenchRows, settle } from '../support/catalog';
+import { callApi } from '../support/http';
+import { inLoops } from '../support/load';
 import { round, summarize } from '../support/stats';
 
 const CONCURRENCY = 8;
 const GOAL_RATIO = 1.5;
 
 /** Runs `count` calls of `place` from CONCURRENCY loops; returns each call's latency in ms. */
-async function measure(count: number, place: (i: number) => Promise<void>): Promise<number[]> {
+async function measure(count: number, place: () => Promise<void>): Promise<number[]> {
   const latencies: number[] = [];
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
-      for (let i = next++; i < count; i = next++) {
-        const started = performance.now();
-        await place(i);
-        latencies.push(performance.now() - started);
-      }
-    }),
-  );
+  await inLoops(CONCURRENCY, count, async () => {
+    const started = performance.now();
+    await place();
+    latencies.push(performance.now() - started);
+  });
   return latencies;
 }
 
@@ -58,44 +54,20 @@ export async function run({ stack, quick, log }: BenchOptions): Promise<Scenario
   // Both sides encrypt payloads like production does (docs/security.md): the stack's client has the API's codec.
   const { client } = await stack.temporal();
   const app = await stack.app();
-  const url = `${app.apiUrl}/orders`;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const token = signToken(customers.api, config.jwtSecret);
   const body = { items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } };
-  const payload = JSON.stringify(body);
   // The update id of every SDK order: any stable hash of the request does (each order is its own workflow).
-  const requestHash = createHash('sha256').update(payload).digest('hex');
+  const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
 
   try {
     await insertProductsWithLedger(db, [{ sku, name: 'bench (api)', priceCents: 500, stock: perSide * 2 }]);
 
-    const viaApi = (): Promise<void> =>
-      new Promise((resolve, reject) => {
-        const request = http.request(
-          url,
-          {
-            method: 'POST',
-            agent,
-            headers: {
-              authorization: `Bearer ${token}`,
-              'content-type': 'application/json',
-              'content-length': Buffer.byteLength(payload),
-              'idempotency-key': randomUUID(),
-            },
-          },
-          (response) => {
-            const chunks: Buffer[] = [];
-            response.on('data', (chunk: Buffer) => chunks.push(chunk));
-            response.on('end', () => {
-              if (response.statusCode === 201) resolve();
-              else
-                reject(new Error(`POST /orders answered ${response.statusCode}: ${Buffer.concat(chunks).toString()}`));
-            });
-          },
-        );
-        request.on('error', reject);
-        request.end(payload);
-      });
+    const viaApi = async (): Promise<void> => {
+      const headers = { 'idempotency-key': randomUUID() };
+      const answer = await callApi(app.apiUrl, 'POST', '/orders', { token, body, headers, timeoutMs: 60_000 });
+      if (answer.status !== 201)
+        throw new Error(`POST /orders answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    };
     const viaSdk = async (): Promise<void> => {
       const input = workflowInput(config, {
         orderId: randomUUID(),
@@ -147,8 +119,7 @@ export async function run({ stack, quick, log }: BenchOptions): Promise<Scenario
       goalMet: ratio <= GOAL_RATIO,
     };
   } finally {
-    agent.destroy();
     // Leave the database as we found it (payment attempt counters included).
-    await removeBenchRows(db, customerPrefix, [sku]);
+    await removeBenchRows(db, { customerPrefix, skus: [sku] });
   }
 }

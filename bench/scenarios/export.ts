@@ -16,6 +16,8 @@ import { exportDirectory } from '../../lib/export-files';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import type { BenchOptions, ScenarioResult } from '../main';
 import { removeBenchRows } from '../support/catalog';
+import { callApi } from '../support/http';
+import { sleep } from '../support/load';
 import { round } from '../support/stats';
 
 /** Most the worker's peak RSS may grow over its RSS before the export. */
@@ -39,11 +41,7 @@ export async function run({ quick, log, stack }: BenchOptions): Promise<Scenario
   const { db } = stack;
   const app = await stack.app();
   const token = signToken('bench-export', config.jwtSecret, { role: 'admin' });
-  const call = (path: string, init: RequestInit = {}) =>
-    fetch(`${app.apiUrl}${path}`, {
-      ...init,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    });
+  const call = (method: string, path: string, body?: unknown) => callApi(app.apiUrl, method, path, { token, body });
   let exportId: string | undefined;
   try {
     const [skuA = '', skuB = ''] = skus;
@@ -79,17 +77,15 @@ export async function run({ quick, log, stack }: BenchOptions): Promise<Scenario
     const workerBefore = await rssMb(app.worker.pid);
     app.worker.resetPeakRss();
     const started = performance.now();
-    const created = await call('/exports', {
-      method: 'POST',
-      body: JSON.stringify({ format: 'csv', filters: { customerId } }),
-    });
-    if (created.status !== 202) throw new Error(`POST /exports answered ${created.status}: ${await created.text()}`);
-    exportId = ((await created.json()) as { exportId: string }).exportId;
+    const created = await call('POST', '/exports', { format: 'csv', filters: { customerId } });
+    if (created.status !== 202)
+      throw new Error(`POST /exports answered ${created.status}: ${JSON.stringify(created.body)}`);
+    exportId = String(created.body.exportId);
     let view: { status: string; rows: number; progress: number } = { status: 'running', rows: 0, progress: 0 };
     let lastLogged = 0;
     while (view.status === 'running') {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      view = (await (await call(`/exports/${exportId}`)).json()) as typeof view;
+      await sleep(250);
+      view = (await call('GET', `/exports/${exportId}`)).body as typeof view;
       if (view.progress - lastLogged >= 0.25) {
         lastLogged = view.progress;
         log(`export: ${Math.round(view.progress * 100)}% (${view.rows} rows)`);
@@ -103,7 +99,9 @@ export async function run({ quick, log, stack }: BenchOptions): Promise<Scenario
     const apiBefore = await rssMb(app.api.pid);
     app.api.resetPeakRss();
     const downloadStarted = performance.now();
-    const download = await call(`/exports/${exportId}/download`);
+    const download = await fetch(`${app.apiUrl}/exports/${exportId}/download`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     let bytes = 0;
     let newlines = 0;
     for await (const chunk of download.body ?? []) {
@@ -144,6 +142,6 @@ export async function run({ quick, log, stack }: BenchOptions): Promise<Scenario
       await db(TABLES.exports).where({ id: exportId }).delete();
       await rm(exportDirectory(config.exportsDir, exportId), { recursive: true, force: true });
     }
-    await removeBenchRows(db, customerPrefix, skus);
+    await removeBenchRows(db, { customerPrefix, skus });
   }
 }

@@ -7,19 +7,16 @@
  */
 import { FLOOR_WORKFLOW_TYPE } from '../floor/workflow';
 import type { BenchOptions, ScenarioResult } from '../main';
-import { loadFigures } from '../support/report';
-import { runWorkflowScenario } from '../support/workflow-scenario';
+import { runWorkflowScenario } from '../support/scenario';
 
 /** Runs one round of the scenario. */
 export async function run(options: BenchOptions): Promise<ScenarioResult> {
-  const { stack } = options;
-  const report = await runWorkflowScenario(options, {
+  return runWorkflowScenario(options, {
     name: 'floor',
     workflowType: FLOOR_WORKFLOW_TYPE,
-    taskQueue: stack.floorTaskQueue,
-    worker: await stack.floorWorker(),
+    taskQueue: options.stack.floorTaskQueue,
+    worker: await options.stack.floorWorker(),
     workerName: 'floor worker',
     sku: () => 'FLOOR',
   });
-  return { scenario: 'floor', figures: loadFigures(report), load: report };
 }

@@ -23,6 +23,8 @@ import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
 import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../main';
 import { numberArg } from '../support/args';
+import { insertBenchOrders, removeBenchRows } from '../support/catalog';
+import { paced, sleep } from '../support/load';
 import { summarize } from '../support/stats';
 
 const GOAL_P99_MS = 50;
@@ -50,27 +52,18 @@ async function runPhase(
   received: Map<string, number>,
   rate: number,
   durationMs: number,
+  signal: AbortSignal,
 ): Promise<{ latencies: number[]; lost: number }> {
   const sent = new Map<string, number>();
-  const inFlight: Promise<void>[] = [];
-  const total = Math.round((rate * durationMs) / 1000);
-  const started = performance.now();
-  let next = 0;
-  for (let i = 0; i < total; i += 1) {
-    const due = started + (i * 1000) / rate;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((resolve) => setTimeout(resolve, wait));
-    const order = orders[next++ % orders.length];
-    if (order === undefined) continue;
+  const count = Math.round((rate * durationMs) / 1000);
+  await paced({ count, rate, maxInFlight: Infinity, whenFull: 'drop', signal }, async (i) => {
+    const order = orders[i % orders.length];
+    if (order === undefined) return;
     const seq = (order.seq[phase.via] += 1);
-    const key = `${phase.via}:${order.orderId}:${seq}`;
-    inFlight.push(phase.send(order.orderId, order.customerId, seq).then((t0) => void sent.set(key, t0)));
-  }
-  await Promise.all(inFlight);
+    sent.set(`${phase.via}:${order.orderId}:${seq}`, await phase.send(order.orderId, order.customerId, seq));
+  });
   const deadline = performance.now() + 5000;
-  while ([...sent.keys()].some((key) => !received.has(key)) && performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  while ([...sent.keys()].some((key) => !received.has(key)) && performance.now() < deadline) await sleep(20);
   const latencies: number[] = [];
   let lost = 0;
   for (const [key, t0] of sent) {
@@ -94,6 +87,7 @@ async function commitStatus(db: Knex, orderId: string, seq: number): Promise<str
 /** Runs the scenario. */
 export async function run(options: BenchOptions): Promise<ScenarioResult> {
   const base = loadConfigOrExit();
+  const { signal } = options.stack;
   const clients = numberArg(options.args, 'clients', 1000);
   const rate = numberArg(options.args, 'rate', 200);
   const phaseMs = options.quick ? 2000 : 10_000;
@@ -118,18 +112,10 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
       customerId: `${customerPrefix}${i}`,
       seq: { relay: 0, raw: 0 },
     }));
-    for (let i = 0; i < orders.length; i += 500) {
-      await db(TABLES.orders).insert(
-        orders.slice(i, i + 500).map((order) => ({
-          id: order.orderId,
-          customer_id: order.customerId,
-          status: 'PENDING',
-          total_cents: 0,
-          request_hash: 'bench',
-          workflow_id: `bench-${order.orderId}`,
-        })),
-      );
-    }
+    await insertBenchOrders(
+      db,
+      orders.map((order) => ({ id: order.orderId, customerId: order.customerId })),
+    );
 
     // One socket per customer, each following its order; receipts keyed by order and seq.
     const received = new Map<string, number>();
@@ -195,12 +181,12 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     let relayLost = 0;
     let rawLost = 0;
     // A short warm-up so JIT and connection pools are hot before anything is measured.
-    await runPhase(viaRelay, orders, received, rate, 1000);
+    await runPhase(viaRelay, orders, received, rate, 1000, signal);
     for (let r = 0; r < rounds; r += 1) {
-      const ours = await runPhase(viaRelay, orders, received, rate, phaseMs);
+      const ours = await runPhase(viaRelay, orders, received, rate, phaseMs, signal);
       relayLatencies.push(...ours.latencies);
       relayLost += ours.lost;
-      const baseline = await runPhase(rawEmit, orders, received, rate, phaseMs);
+      const baseline = await runPhase(rawEmit, orders, received, rate, phaseMs, signal);
       rawLatencies.push(...baseline.latencies);
       rawLost += baseline.lost;
       options.log(`   round ${r + 1}/${rounds} done`);
@@ -231,10 +217,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     await relay.close();
     const keys = redisKeys(config.redisKeyPrefix);
     await redis.del(keys.eventsStream, keys.socketIo).catch(() => undefined);
-    await db(TABLES.orderEvents)
-      .whereIn('order_id', db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`))
-      .delete();
-    await db(TABLES.orders).where('customer_id', 'like', `${customerPrefix}%`).delete();
+    await removeBenchRows(db, { customerPrefix, skus: [] });
     redis.disconnect();
     await db.destroy();
   }

@@ -16,23 +16,17 @@ import { checkInvariants } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import type { BenchOptions, ScenarioResult } from '../main';
+import { insertBenchOrders, removeBenchRows } from '../support/catalog';
+import { inLoops } from '../support/load';
 
 const CALLERS = 16;
 const GOAL_RATIO = 0.6;
 const PRICE_CENTS = 999;
 
-/** Runs `count` calls of `reserve` from `CALLERS` concurrent loops; returns reservations per second. */
+/** Reserves for every order of `orderIds` from `CALLERS` concurrent loops; returns reservations per second. */
 async function measure(orderIds: string[], reserve: (orderId: string) => Promise<void>): Promise<number> {
-  let next = 0;
   const started = performance.now();
-  await Promise.all(
-    Array.from({ length: CALLERS }, async () => {
-      for (let i = next++; i < orderIds.length; i = next++) {
-        const orderId = orderIds[i];
-        if (orderId !== undefined) await reserve(orderId);
-      }
-    }),
-  );
+  await inLoops(CALLERS, orderIds.length, (i) => reserve(orderIds[i] ?? ''));
   return orderIds.length / ((performance.now() - started) / 1000);
 }
 
@@ -113,18 +107,10 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     // Order rows up front (order_items reference them), outside the timed part.
     for (const side of ['ours', 'baseline'] as const) {
       orders[side] = Array.from({ length: perSide }, () => randomUUID());
-      for (let i = 0; i < perSide; i += 1000) {
-        await db(TABLES.orders).insert(
-          orders[side].slice(i, i + 1000).map((id) => ({
-            id,
-            customer_id: `bench-${run}`,
-            status: 'PENDING',
-            total_cents: 0,
-            request_hash: 'bench',
-            workflow_id: `bench-${id}`,
-          })),
-        );
-      }
+      await insertBenchOrders(
+        db,
+        orders[side].map((id) => ({ id, customerId: `bench-${run}` })),
+      );
     }
 
     const { reserveStock } = createInventoryActivities({ db, logger: createLogger('bench', 'silent') });
@@ -185,14 +171,7 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     };
   } finally {
     // Leave the database as we found it, whatever happened.
-    const all = [...orders.ours, ...orders.baseline];
-    for (let i = 0; i < all.length; i += 1000) {
-      const chunk = all.slice(i, i + 1000);
-      await db(TABLES.orderItems).whereIn('order_id', chunk).delete();
-      await db(TABLES.stockReservations).whereIn('order_id', chunk).delete();
-      await db(TABLES.orders).whereIn('id', chunk).delete();
-    }
-    await db(TABLES.products).whereIn('sku', [skus.ours, skus.baseline]).delete();
+    await removeBenchRows(db, { customerPrefix: `bench-${run}`, skus: [skus.ours, skus.baseline] });
     await pool.end();
     await db.destroy();
   }

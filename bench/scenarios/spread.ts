@@ -11,21 +11,17 @@
  */
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { flagArg, numberArg } from '../support/args';
-import { DEFAULT_CONCURRENCY, runOrderScenario, type OpenPlace } from '../support/order-scenario';
 import type { PhaseResult } from '../support/load';
 import {
-  loadFigures,
   LOW_LOAD_FRACTION,
-  rate,
   stackCpuMsPerOp,
   type KneeReport,
   type KneeStep,
-  type LoadReport,
   type LowLoadReport,
 } from '../support/report';
-import { percentile, round } from '../support/stats';
+import { DEFAULT_CONCURRENCY, ratioGoal, runOrderScenario, type OpenLoopRunner } from '../support/scenario';
+import { round, summarize } from '../support/stats';
 
-const GOAL_RATIO = 0.8;
 const SKUS = 1000;
 
 /** Length of the low-load step when no knee ramp runs (`--low-load`, `--compare`), full and quick. */
@@ -36,19 +32,8 @@ const RAMP = [LOW_LOAD_FRACTION, 0.4, 0.6, 0.75, 0.9, 1.0, 1.1, 1.25, 1.4];
 
 /** The low-load figures of an open-loop step. */
 function lowLoadOf(offeredRate: number, phase: PhaseResult): LowLoadReport {
-  const median = (samples: number[]): number =>
-    round(
-      percentile(
-        [...samples].sort((a, b) => a - b),
-        50,
-      ),
-    );
-  return {
-    offeredRate,
-    count: phase.done.length,
-    acceptedP50: median(phase.accepted),
-    doneP50: median(phase.done),
-  };
+  const [accepted, done] = [summarize(phase.accepted), summarize(phase.done)];
+  return { offeredRate, count: done.count, acceptedP50: accepted.p50, doneP50: done.p50 };
 }
 
 /**
@@ -56,11 +41,11 @@ function lowLoadOf(offeredRate: number, phase: PhaseResult): LowLoadReport {
  * the low-load figures of the first step.
  */
 async function findKnee(
-  place: OpenPlace,
+  open: OpenLoopRunner,
   closedLoopRate: number,
   maxInFlight: number,
   log: (line: string) => void,
-): Promise<{ knee: KneeReport; lowLoad: LowLoadReport | undefined }> {
+): Promise<{ knee: KneeReport; lowLoad?: LowLoadReport }> {
   let lowLoad: LowLoadReport | undefined;
   const steps: KneeStep[] = [];
   let kneeRate: number | null = null;
@@ -68,20 +53,15 @@ async function findKnee(
     const rate = round(Math.max(1, fraction * closedLoopRate), 1);
     // Long enough for a p99 worth the name at low rates (about 60 orders), within 10-30 s.
     const stepMs = Math.min(30_000, Math.max(10_000, (60 / rate) * 1000));
-    const phase = await place.run(`knee ${rate}/s`, rate, stepMs, maxInFlight);
-    const done = [...phase.done].sort((a, b) => a - b);
+    const phase = await open(`knee ${rate}/s`, rate, stepMs, maxInFlight);
+    const done = summarize(phase.done);
     lowLoad ??= lowLoadOf(rate, phase);
     const step: KneeStep = {
       offeredRate: rate,
       achievedRate: round(phase.throughput, 1),
-      p50: round(percentile(done, 50)),
-      p99: round(percentile(done, 99)),
-      acceptedP50: round(
-        percentile(
-          [...phase.accepted].sort((a, b) => a - b),
-          50,
-        ),
-      ),
+      p50: done.p50,
+      p99: done.p99,
+      acceptedP50: summarize(phase.accepted).p50,
       errors: phase.errors,
       dropped: phase.dropped,
     };
@@ -99,74 +79,44 @@ async function findKnee(
       break;
     }
   }
-  return { knee: { steps, lowLoadP99: steps[0]?.p99 ?? Number.NaN, kneeRate }, lowLoad };
+  return { knee: { steps, lowLoadP99: steps[0]?.p99 ?? Number.NaN, kneeRate }, ...(lowLoad ? { lowLoad } : {}) };
 }
 
 /**
  * Runs one round of the scenario; the knee ramp runs in the last round only. With `--low-load` (set by `--compare`),
  * every round without the ramp runs its first step on its own: the low-load latency of the round.
  */
-export async function run(options: BenchOptions): Promise<ScenarioResult> {
+export function run(options: BenchOptions): Promise<ScenarioResult> {
   const { args, quick, log } = options;
-  const concurrency = numberArg(args, 'concurrency', DEFAULT_CONCURRENCY);
+  const maxInFlight = numberArg(args, 'concurrency', DEFAULT_CONCURRENCY) * 20;
   const lastRound = options.round.index === options.round.count - 1;
-  const withKnee = !flagArg(args, 'no-knee') && !quick && lastRound;
-  let knee: KneeReport | undefined;
-  let lowLoad: LowLoadReport | undefined;
-  let closedRate = 0;
-  const lowLoadStep = async (place: OpenPlace): Promise<void> => {
-    const rate = round(Math.max(1, LOW_LOAD_FRACTION * closedRate), 1);
-    const phase = await place.run(
-      `low load ${rate}/s`,
-      rate,
-      quick ? LOW_LOAD_STEP_MS.quick : LOW_LOAD_STEP_MS.full,
-      concurrency * 20,
+  if (!flagArg(args, 'no-knee') && !quick && lastRound) {
+    return runOrderScenario('spread', options, SKUS, (open, closed) =>
+      findKnee(open, closed.throughput, maxInFlight, log),
     );
-    lowLoad = lowLoadOf(rate, phase);
+  }
+  if (!flagArg(args, 'low-load')) return runOrderScenario('spread', options, SKUS);
+  return runOrderScenario('spread', options, SKUS, async (open, closed) => {
+    const rate = round(Math.max(1, LOW_LOAD_FRACTION * closed.throughput), 1);
+    const stepMs = quick ? LOW_LOAD_STEP_MS.quick : LOW_LOAD_STEP_MS.full;
+    const lowLoad = lowLoadOf(rate, await open(`low load ${rate}/s`, rate, stepMs, maxInFlight));
     log(`   low load: offered ${rate}/s -> accept p50 ${lowLoad.acceptedP50} ms, done p50 ${lowLoad.doneP50} ms`);
-  };
-  const outcome = await runOrderScenario(
-    'spread',
-    options,
-    SKUS,
-    withKnee
-      ? async (place) => {
-          ({ knee, lowLoad } = await findKnee(place, closedRate, concurrency * 20, log));
-        }
-      : flagArg(args, 'low-load')
-        ? lowLoadStep
-        : undefined,
-    (phase) => {
-      closedRate = phase.throughput;
-    },
-  );
-  const report: LoadReport = {
-    ...outcome.report,
-    ...(knee === undefined ? {} : { knee }),
-    ...(lowLoad === undefined ? {} : { lowLoad }),
-  };
-  return {
-    scenario: 'spread',
-    figures: loadFigures(report),
-    load: report,
-    violations: outcome.violations,
-    deadlocks: outcome.deadlocks,
-    orderStatuses: outcome.statuses,
-  };
+    return { lowLoad };
+  });
 }
 
-/** The goal, once every round of every scenario ran. */
+const floorRatio = ratioGoal('spread', 0.8, 'floor', 'workflows/s');
+
+/** The goal, once every round of every scenario ran; and what the ratio would be on a machine of our own. */
 export function goal(self: ScenarioResult, all: readonly ScenarioResult[]): GoalCheck {
+  const check = floorRatio(self, all);
   const floor = all.find((result) => result.scenario === 'floor')?.load;
-  const ratio = floor === undefined || self.load === undefined ? undefined : rate(self.load) / rate(floor);
-  const cpu = self.load === undefined ? undefined : stackCpuMsPerOp(self.load);
-  const floorCpu = floor === undefined ? undefined : stackCpuMsPerOp(floor);
+  const [cpu, floorCpu] = [self.load, floor].map((load) => (load === undefined ? undefined : stackCpuMsPerOp(load)));
   return {
-    goal: `spread >= ${GOAL_RATIO} x floor workflows/s`,
-    ...(ratio === undefined ? {} : { goalMet: ratio >= GOAL_RATIO }),
+    ...check,
+    // The floor's CPU per workflow over ours per order.
     figures: {
-      'ratio spread/floor': ratio === undefined ? 'floor not run' : round(ratio),
-      // What the ratio would be if the machine were ours alone: the floor's CPU per workflow over ours per order.
+      ...check.figures,
       'ratio of CPU cost floor/spread': cpu === undefined || floorCpu === undefined ? '-' : round(floorCpu / cpu),
     },
   };

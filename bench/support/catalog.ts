@@ -10,10 +10,13 @@ import { insertProductsWithLedger } from '../../lib/ledger';
 import { paymentIdempotencyKey, TERMINAL_STATUSES } from '../../workflows/definitions';
 
 /** Price of every bench product. */
-export const BENCH_PRICE_CENTS = 1000;
+const BENCH_PRICE_CENTS = 1000;
+
+/** Stock of every bench product unless told: far more than a run can order. */
+export const AMPLE_STOCK = 10_000_000;
 
 /** Creates `count` products named `<prefix>-0000`... with `stock` each; returns their SKUs. */
-export async function createProducts(db: Knex, prefix: string, count: number, stock: number): Promise<string[]> {
+export async function createProducts(db: Knex, prefix: string, count: number, stock = AMPLE_STOCK): Promise<string[]> {
   const skus = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
   // `--compare` runs this code against an older revision's database too, which may predate the inventory ledger.
   const hasLedger = await db.schema.hasTable(TABLES.inventoryMovements);
@@ -29,6 +32,25 @@ export async function createProducts(db: Knex, prefix: string, count: number, st
     }
   }
   return skus;
+}
+
+/** Inserts PENDING order rows (no lines, total 0) for scenarios that write under them without the saga. */
+export async function insertBenchOrders(
+  db: Knex,
+  orders: readonly { id: string; customerId: string }[],
+): Promise<void> {
+  for (let i = 0; i < orders.length; i += 1000) {
+    await db(TABLES.orders).insert(
+      orders.slice(i, i + 1000).map(({ id, customerId }) => ({
+        id,
+        customer_id: customerId,
+        status: 'PENDING',
+        total_cents: 0,
+        request_hash: 'bench',
+        workflow_id: `bench-${id}`,
+      })),
+    );
+  }
 }
 
 /** What the end-of-scenario check found. */
@@ -84,21 +106,31 @@ export async function deadlockCount(db: Knex, flush: boolean): Promise<number> {
   return Number(result.rows[0]?.deadlocks ?? 0);
 }
 
-/** Removes the orders of `customerPrefix` and every row hanging off them, then the products of `skus`. */
-export async function removeBenchRows(db: Knex, customerPrefix: string, skus: readonly string[]): Promise<void> {
-  const ids = db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`);
-  const rows = await ids.clone();
-  const keys = (rows as { id: string }[]).map((row) => paymentIdempotencyKey(row.id));
+/**
+ * Removes bench rows from a database the bench does not own: the orders of the customers named `customerPrefix...`
+ * and of every reservation of `skus` (the minimal writes no orders row), every row hanging off them, then the products.
+ */
+export async function removeBenchRows(
+  db: Knex,
+  { customerPrefix, skus }: { customerPrefix?: string; skus: readonly string[] },
+): Promise<void> {
+  const products = db(TABLES.products).select('id').whereIn('sku', skus);
+  const reserved = db(TABLES.stockReservations).select('order_id').whereIn('product_id', products);
+  const ids =
+    customerPrefix === undefined
+      ? reserved
+      : reserved.union(db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`));
+  const keys = ((await ids.clone()) as { order_id: string }[]).map((row) => paymentIdempotencyKey(row.order_id));
   for (let i = 0; i < keys.length; i += 1000) {
     await db(TABLES.paymentAttempts)
       .whereIn('idempotency_key', keys.slice(i, i + 1000))
       .delete();
   }
-  await db(TABLES.payments).whereIn('order_id', ids.clone()).delete();
-  await db(TABLES.orderEvents).whereIn('order_id', ids.clone()).delete();
-  await db(TABLES.stockReservations).whereIn('order_id', ids.clone()).delete();
-  await db(TABLES.orderItems).whereIn('order_id', ids.clone()).delete();
-  await db(TABLES.orders).where('customer_id', 'like', `${customerPrefix}%`).delete();
+  // Reservations last: `ids` reads them.
+  for (const table of [TABLES.payments, TABLES.orderEvents, TABLES.orderItems, TABLES.stockReservations]) {
+    await db(table).whereIn('order_id', ids.clone()).delete();
+  }
+  if (customerPrefix !== undefined) await db(TABLES.orders).where('customer_id', 'like', `${customerPrefix}%`).delete();
   for (let i = 0; i < skus.length; i += 1000) {
     await db(TABLES.products)
       .whereIn('sku', skus.slice(i, i + 1000))

@@ -72,6 +72,7 @@ interface Figures {
   cpu?: number;
   lowAcceptP50?: number;
 }
+const FIGURE_KEYS = ['rate', 'cpu', 'lowAcceptP50'] as const;
 
 const figuresOf = (load: LoadReport | undefined): Figures =>
   load === undefined
@@ -138,21 +139,17 @@ export function reportComparison(
     }
     const medianOf = (side: 'A' | 'B'): Figures => {
       const all = of(side).map((r) => figuresOf(r.load));
-      const pick = (key: keyof Figures): number | undefined => {
-        const values = all.flatMap((f) => (f[key] === undefined ? [] : [f[key]]));
-        return values.length === 0 ? undefined : median(values);
-      };
       const figures: Figures = {};
-      for (const key of ['rate', 'cpu', 'lowAcceptP50'] as const) {
-        const value = pick(key);
-        if (value !== undefined) figures[key] = value;
+      for (const key of FIGURE_KEYS) {
+        const values = all.flatMap((f) => (f[key] === undefined ? [] : [f[key]]));
+        if (values.length > 0) figures[key] = median(values);
       }
       return figures;
     };
     const [a, b] = [medianOf('A'), medianOf('B')];
     line('median', a, b, '', '');
     const ratios: Record<string, number | string> = {};
-    for (const key of ['rate', 'cpu', 'lowAcceptP50'] as const) {
+    for (const key of FIGURE_KEYS) {
       ratios[`${key} A`] = a[key] === undefined ? '-' : round(a[key], 2);
       ratios[`${key} B`] = b[key] === undefined ? '-' : round(b[key], 2);
       ratios[`${key} B/A`] = ratio(b[key], a[key]) ?? '-';

@@ -35,31 +35,23 @@ export async function countHistories(
   client: Client,
   workflowIds: readonly string[],
 ): Promise<HistoryCounts | undefined> {
-  const totals = { workflowTasks: 0, activityTasks: 0, localActivities: 0, events: 0, maxEvents: 0 };
+  const counts: HistoryCounts[] = [];
   for (const workflowId of workflowIds) {
-    const history = await client.workflow.getHandle(workflowId).fetchHistory();
-    const events = history.events ?? [];
-    for (const event of events) {
-      if (event.workflowTaskCompletedEventAttributes) totals.workflowTasks += 1;
-      if (event.activityTaskScheduledEventAttributes) totals.activityTasks += 1;
-      if (event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER) totals.localActivities += 1;
-    }
-    totals.events += events.length;
-    totals.maxEvents = Math.max(totals.maxEvents, events.length);
+    const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+    const count = (test: (event: (typeof events)[number]) => unknown): number => events.filter(test).length;
+    counts.push({
+      sampled: 1,
+      workflowTasks: count((event) => event.workflowTaskCompletedEventAttributes),
+      activityTasks: count((event) => event.activityTaskScheduledEventAttributes),
+      localActivities: count((event) => event.markerRecordedEventAttributes?.markerName === LOCAL_ACTIVITY_MARKER),
+      events: events.length,
+      maxEvents: events.length,
+    });
   }
-  const n = workflowIds.length;
-  if (n === 0) return undefined;
-  return {
-    sampled: n,
-    workflowTasks: round(totals.workflowTasks / n, 1),
-    activityTasks: round(totals.activityTasks / n, 1),
-    localActivities: round(totals.localActivities / n, 1),
-    events: round(totals.events / n, 1),
-    maxEvents: totals.maxEvents,
-  };
+  return mergeHistoryCounts(counts);
 }
 
-/** Merges the counts of several rounds, weighted by how many histories each sampled. */
+/** Merges the counts of several histories or rounds, weighted by how many histories each sampled. */
 export function mergeHistoryCounts(counts: readonly (HistoryCounts | undefined)[]): HistoryCounts | undefined {
   const present = counts.filter((c): c is HistoryCounts => c !== undefined);
   const n = present.reduce((sum, c) => sum + c.sampled, 0);

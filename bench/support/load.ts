@@ -1,11 +1,11 @@
 /**
- * Load drivers. Closed loop: N clients, each starting its next operation when the previous one ended (throughput at
- * a fixed concurrency). Open loop: arrivals on a fixed schedule at a given rate whatever the system does (latency at
- * an offered rate, for the knee). Both report throughput over the measured window and the latency samples of the
- * operations started in it, with a live status line.
+ * Load drivers, shared by the bench and the chaos run. `paced`: arrivals on a fixed schedule whatever the system does
+ * (the chaos load, the open loop, the realtime events). Closed loop: N clients, each starting its next operation when
+ * the previous one ended (throughput at a fixed concurrency). Open loop: `paced` arrivals at an offered rate (latency
+ * at that rate, for the knee). Both loops report throughput over the measured window and the latency samples of the
+ * operations started in it, with a status line once a second.
  */
 import { performance } from 'node:perf_hooks';
-import { startProgress, type PhaseCounters } from './progress';
 
 /** When an operation was accepted (e.g. POST answered) and completed (e.g. COMPLETED seen), in ms from its start. */
 export interface OperationTiming {
@@ -41,7 +41,7 @@ export interface PhaseResult {
   workflowIds: string[];
 }
 
-/** Common options of the drivers. */
+/** Common options of the loops. */
 export interface PhaseOptions {
   label: string;
   operation: Operation;
@@ -50,16 +50,73 @@ export interface PhaseOptions {
   signal: AbortSignal;
 }
 
+/** What `paced` does. */
+export interface PacedOptions {
+  /** Arrivals in all. */
+  count: number;
+  /** Arrivals per second. */
+  rate: number;
+  /** Operations running at most. */
+  maxInFlight: number;
+  /** An arrival that finds `maxInFlight` running: dropped (and counted), or started once one ends. */
+  whenFull: 'drop' | 'wait';
+  signal: AbortSignal;
+  /** No arrival after this (ms since epoch). */
+  deadline?: number;
+}
+
 const ERROR_SAMPLES = 5;
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+/** Waits `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-function collector(): {
-  counters: PhaseCounters;
-  result: Omit<PhaseResult, 'seconds' | 'throughput'>;
-  fail: (error: unknown) => void;
-} {
-  const counters: PhaseCounters = { completed: 0, errors: 0, inFlight: 0 };
+/** Waits `ms` (e.g. the pause after a load phase), or less if `signal` aborts. */
+export async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (ms <= 0 || signal.aborted) return;
+  await new Promise<void>((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Error text for logs and records. */
+export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Starts `operation(0)`, `operation(1)`, ... at `rate` per second until `count`, the deadline or the signal. Once
+ * every started operation has settled, resolves with the arrivals dropped, or rejects with the first failure.
+ */
+export async function paced(options: PacedOptions, operation: (index: number) => Promise<void>): Promise<number> {
+  const start = performance.now();
+  const running = new Set<Promise<void>>();
+  let dropped = 0;
+  let failure: { error: unknown } | undefined;
+  for (let i = 0; i < options.count && !options.signal.aborted; i += 1) {
+    const wait = start + (i * 1000) / options.rate - performance.now();
+    if (wait > 1) await sleep(wait);
+    while (options.whenFull === 'wait' && running.size >= options.maxInFlight) await Promise.race(running);
+    if (options.signal.aborted || Date.now() > (options.deadline ?? Infinity)) break;
+    if (running.size >= options.maxInFlight) {
+      dropped += 1;
+      continue;
+    }
+    const task = operation(i)
+      .catch((error: unknown) => void (failure ??= { error }))
+      .finally(() => running.delete(task));
+    running.add(task);
+  }
+  await Promise.all(running);
+  if (failure !== undefined) throw failure.error;
+  return dropped;
+}
+
+/** A phase's tallies, its status line (once a second to `log`) and its samples. */
+function tally(label: string, log: (line: string) => void) {
   const result = {
     completed: 0,
     allCompleted: 0,
@@ -70,14 +127,42 @@ function collector(): {
     dropped: 0,
     workflowIds: [] as string[],
   };
-  const fail = (error: unknown): void => {
-    counters.errors += 1;
-    result.errors += 1;
-    if (result.errorSamples.length < ERROR_SAMPLES) {
-      result.errorSamples.push(error instanceof Error ? error.message : String(error));
-    }
+  let inFlight = 0;
+  const started = Date.now();
+  let [lastCompleted, lastAt] = [0, started];
+  const timer = setInterval(() => {
+    const now = Date.now();
+    const rate = ((result.allCompleted - lastCompleted) * 1000) / Math.max(1, now - lastAt);
+    [lastCompleted, lastAt] = [result.allCompleted, now];
+    log(
+      `   [${label}] ${String(Math.round((now - started) / 1000)).padStart(3)}s  completed/s ${rate.toFixed(1).padStart(6)}` +
+        `  in flight ${String(inFlight).padStart(4)}  errors ${result.errors}  total ${result.allCompleted}`,
+    );
+  }, 1000);
+  return {
+    result,
+    /** Runs one operation; true when it completed. `sample` decides whether its latencies count. */
+    async run(operation: Operation, index: number, sample: (timing: OperationTiming) => boolean): Promise<boolean> {
+      inFlight += 1;
+      try {
+        const timing = await operation(index);
+        result.allCompleted += 1;
+        if (timing.workflowId !== undefined) result.workflowIds.push(timing.workflowId);
+        if (sample(timing)) {
+          result.accepted.push(timing.acceptedMs);
+          result.done.push(timing.completedMs);
+        }
+        return true;
+      } catch (error) {
+        result.errors += 1;
+        if (result.errorSamples.length < ERROR_SAMPLES) result.errorSamples.push(messageOf(error));
+        return false;
+      } finally {
+        inFlight -= 1;
+      }
+    },
+    stop: () => clearInterval(timer),
   };
-  return { counters, result, fail };
 }
 
 /**
@@ -86,16 +171,10 @@ function collector(): {
  * when it returns.
  */
 export async function closedLoop(
-  options: PhaseOptions & {
-    concurrency: number;
-    warmupMs: number;
-    durationMs: number;
-  },
+  options: PhaseOptions & { concurrency: number; warmupMs: number; durationMs: number },
 ): Promise<PhaseResult> {
-  const { counters, result, fail } = collector();
-  const progress = startProgress(options.label, counters, options.log);
-  const start = performance.now();
-  const from = start + options.warmupMs;
+  const phase = tally(options.label, options.log);
+  const from = performance.now() + options.warmupMs;
   const end = from + options.durationMs;
   let next = 0;
   try {
@@ -105,32 +184,18 @@ export async function closedLoop(
         await sleep((loop * options.warmupMs) / options.concurrency / 2);
         while (performance.now() < end && !options.signal.aborted) {
           const t0 = performance.now();
-          counters.inFlight += 1;
-          try {
-            const timing = await options.operation(next++);
-            const t1 = performance.now();
-            counters.completed += 1;
-            result.allCompleted += 1;
-            if (timing.workflowId !== undefined) result.workflowIds.push(timing.workflowId);
-            if (t1 >= from && t1 <= end) result.completed += 1;
-            if (t0 >= from) {
-              result.accepted.push(timing.acceptedMs);
-              result.done.push(timing.completedMs);
-            }
-          } catch (error) {
-            fail(error);
-            await sleep(100); // an error loop must not spin
-          } finally {
-            counters.inFlight -= 1;
-          }
+          const ok = await phase.run(options.operation, next++, () => t0 >= from);
+          const t1 = performance.now();
+          if (ok && t1 >= from && t1 <= end) phase.result.completed += 1;
+          if (!ok) await sleep(100); // an error loop must not spin
         }
       }),
     );
   } finally {
-    progress.stop();
+    phase.stop();
   }
   const seconds = options.durationMs / 1000;
-  return { ...result, seconds, throughput: result.completed / seconds };
+  return { ...phase.result, seconds, throughput: phase.result.completed / seconds };
 }
 
 /**
@@ -140,45 +205,30 @@ export async function closedLoop(
 export async function openLoop(
   options: PhaseOptions & { rate: number; durationMs: number; maxInFlight: number },
 ): Promise<PhaseResult> {
-  const { counters, result, fail } = collector();
-  const progress = startProgress(options.label, counters, options.log);
+  const phase = tally(options.label, options.log);
   const start = performance.now();
-  const total = Math.round((options.rate * options.durationMs) / 1000);
-  const running: Promise<void>[] = [];
   let lastCompletion = start;
   try {
-    for (let i = 0; i < total && !options.signal.aborted; i += 1) {
-      const due = start + (i * 1000) / options.rate;
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
-      if (counters.inFlight >= options.maxInFlight) {
-        result.dropped += 1;
-        continue;
+    const count = Math.round((options.rate * options.durationMs) / 1000);
+    phase.result.dropped = await paced({ ...options, count, whenFull: 'drop' }, async (i) => {
+      if (await phase.run(options.operation, i, () => true)) {
+        phase.result.completed += 1;
+        lastCompletion = performance.now();
       }
-      counters.inFlight += 1;
-      running.push(
-        options.operation(i).then(
-          (timing) => {
-            counters.inFlight -= 1;
-            counters.completed += 1;
-            result.completed += 1;
-            result.allCompleted += 1;
-            if (timing.workflowId !== undefined) result.workflowIds.push(timing.workflowId);
-            lastCompletion = performance.now();
-            result.accepted.push(timing.acceptedMs);
-            result.done.push(timing.completedMs);
-          },
-          (error: unknown) => {
-            counters.inFlight -= 1;
-            fail(error);
-          },
-        ),
-      );
-    }
-    await Promise.all(running);
+    });
   } finally {
-    progress.stop();
+    phase.stop();
   }
   const seconds = Math.max(options.durationMs, lastCompletion - start) / 1000;
-  return { ...result, seconds, throughput: result.completed / seconds };
+  return { ...phase.result, seconds, throughput: phase.result.completed / seconds };
+}
+
+/** Calls `fn(0)` ... `fn(count - 1)` from `concurrency` loops, each taking the next index once its last call ended. */
+export async function inLoops(concurrency: number, count: number, fn: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < count; i = next++) await fn(i);
+    }),
+  );
 }

@@ -86,8 +86,49 @@ export interface LoadReport {
   cpuWallSeconds?: number;
 }
 
-function perOp(seconds: Record<string, number>, completed: number): Record<string, number> {
-  return Object.fromEntries(Object.entries(seconds).map(([name, s]) => [name, round((s * 1000) / completed, 1)]));
+/** What a report is computed from: one round's phase, or the rounds to merge. */
+interface ReportParts {
+  completed: number;
+  allCompleted: number;
+  errors: number;
+  seconds: number;
+  accepted: number[];
+  done: number[];
+  peakRssMb: Record<string, number>;
+  cpuSeconds: Record<string, number>;
+  /** Machine busy share x wall seconds, and those wall seconds (windows where the share is known). */
+  busyWeighted: number;
+  busyWall: number;
+}
+
+function buildReport(unit: LoadReport['unit'], concurrency: number, rounds: number, parts: ReportParts): LoadReport {
+  const { completed, allCompleted, seconds, accepted, done, cpuSeconds, busyWall } = parts;
+  const msPerOp = Object.entries(cpuSeconds).map(([name, s]) => [name, round((s * 1000) / allCompleted, 1)]);
+  return {
+    unit,
+    concurrency,
+    rounds,
+    throughput: round(completed / seconds, 1),
+    completed,
+    allCompleted,
+    errors: parts.errors,
+    seconds,
+    accepted: summarize(accepted),
+    done: summarize(done),
+    peakRssMb: parts.peakRssMb,
+    ...(Object.keys(cpuSeconds).length > 0 && allCompleted > 0
+      ? {
+          cpu: {
+            msPerOp: Object.fromEntries(msPerOp),
+            seconds: cpuSeconds,
+            machineBusy: busyWall > 0 ? round(parts.busyWeighted / busyWall, 2) : undefined,
+          },
+          cpuWallSeconds: busyWall,
+        }
+      : {}),
+    curves: { accepted: quantileCurve(accepted), done: quantileCurve(done) },
+    samples: { accepted, done },
+  };
 }
 
 /** Builds the report of one closed-loop phase. */
@@ -98,100 +139,75 @@ export function loadReport(
   peakRssMb: Record<string, number | undefined>,
   cpu?: CpuUsage,
 ): LoadReport {
-  const rss: Record<string, number> = {};
-  for (const [name, value] of Object.entries(peakRssMb)) if (value !== undefined) rss[name] = value;
-  return {
-    unit,
-    concurrency,
-    rounds: 1,
-    throughput: round(phase.throughput, 1),
-    completed: phase.completed,
-    errors: phase.errors,
-    seconds: phase.seconds,
-    accepted: summarize(phase.accepted),
-    done: summarize(phase.done),
-    peakRssMb: rss,
-    allCompleted: phase.allCompleted,
-    ...(cpu === undefined || phase.allCompleted === 0
-      ? {}
-      : {
-          cpu: {
-            msPerOp: perOp(cpu.seconds, phase.allCompleted),
-            seconds: cpu.seconds,
-            machineBusy: cpu.machineBusy === undefined ? undefined : round(cpu.machineBusy, 2),
-          },
-          cpuWallSeconds: cpu.wallSeconds,
-        }),
-    curves: { accepted: quantileCurve(phase.accepted), done: quantileCurve(phase.done) },
-    samples: { accepted: phase.accepted, done: phase.done },
-  };
+  const busy = cpu?.machineBusy;
+  return buildReport(unit, concurrency, 1, {
+    ...phase,
+    peakRssMb: Object.fromEntries(
+      Object.entries(peakRssMb).filter((entry): entry is [string, number] => entry[1] !== undefined),
+    ),
+    cpuSeconds: cpu?.seconds ?? {},
+    busyWeighted: busy === undefined || cpu === undefined ? 0 : busy * cpu.wallSeconds,
+    busyWall: busy === undefined || cpu === undefined ? 0 : cpu.wallSeconds,
+  });
 }
 
 /**
  * Merges the rounds of one scenario: throughput over all measured windows, percentiles over all samples, the highest
- * peak RSS, CPU summed; the knee of whichever round ran it.
+ * peak RSS, CPU summed; the knee of whichever round ran it, the median of the low-load steps.
  */
 export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
   const [first] = reports;
   if (first === undefined) throw new Error('no report to merge');
   if (reports.length === 1) return first;
-  const accepted = reports.flatMap((r) => r.samples?.accepted ?? []);
-  const done = reports.flatMap((r) => r.samples?.done ?? []);
-  const completed = reports.reduce((sum, r) => sum + r.completed, 0);
-  const allCompleted = reports.reduce((sum, r) => sum + r.allCompleted, 0);
-  const seconds = reports.reduce((sum, r) => sum + r.seconds, 0);
-  const peakRssMb: Record<string, number> = {};
-  const cpuSeconds: Record<string, number> = {};
-  let busyWeighted = 0;
-  let busyWall = 0;
+  const sum = (pick: (r: LoadReport) => number): number => reports.reduce((total, r) => total + pick(r), 0);
+  const parts: ReportParts = {
+    completed: sum((r) => r.completed),
+    allCompleted: sum((r) => r.allCompleted),
+    errors: sum((r) => r.errors),
+    seconds: sum((r) => r.seconds),
+    accepted: reports.flatMap((r) => r.samples?.accepted ?? []),
+    done: reports.flatMap((r) => r.samples?.done ?? []),
+    peakRssMb: {},
+    cpuSeconds: {},
+    busyWeighted: 0,
+    busyWall: 0,
+  };
   for (const r of reports) {
-    for (const [name, mb] of Object.entries(r.peakRssMb)) peakRssMb[name] = Math.max(peakRssMb[name] ?? 0, mb);
-    for (const [name, s] of Object.entries(r.cpu?.seconds ?? {})) cpuSeconds[name] = (cpuSeconds[name] ?? 0) + s;
+    for (const [name, mb] of Object.entries(r.peakRssMb))
+      parts.peakRssMb[name] = Math.max(parts.peakRssMb[name] ?? 0, mb);
+    for (const [name, s] of Object.entries(r.cpu?.seconds ?? {}))
+      parts.cpuSeconds[name] = (parts.cpuSeconds[name] ?? 0) + s;
     if (r.cpu?.machineBusy !== undefined && r.cpuWallSeconds !== undefined) {
-      busyWeighted += r.cpu.machineBusy * r.cpuWallSeconds;
-      busyWall += r.cpuWallSeconds;
+      parts.busyWeighted += r.cpu.machineBusy * r.cpuWallSeconds;
+      parts.busyWall += r.cpuWallSeconds;
     }
   }
   const knee = reports.find((r) => r.knee !== undefined)?.knee;
   const history = mergeHistoryCounts(reports.map((r) => r.history));
   const lowLoads = reports.flatMap((r) => (r.lowLoad === undefined ? [] : [r.lowLoad]));
-  const hasCpu = Object.keys(cpuSeconds).length > 0 && allCompleted > 0;
+  const medianOf = (pick: (l: LowLoadReport) => number): number => median(lowLoads.map(pick));
   return {
-    unit: first.unit,
-    concurrency: first.concurrency,
-    rounds: reports.reduce((sum, r) => sum + r.rounds, 0),
-    throughput: round(completed / seconds, 1),
-    completed,
-    allCompleted,
-    errors: reports.reduce((sum, r) => sum + r.errors, 0),
-    seconds,
-    accepted: summarize(accepted),
-    done: summarize(done),
-    peakRssMb,
-    ...(hasCpu
-      ? {
-          cpu: {
-            msPerOp: perOp(cpuSeconds, allCompleted),
-            seconds: cpuSeconds,
-            machineBusy: busyWall > 0 ? round(busyWeighted / busyWall, 2) : undefined,
-          },
-          cpuWallSeconds: busyWall,
-        }
-      : {}),
-    curves: { accepted: quantileCurve(accepted), done: quantileCurve(done) },
+    ...buildReport(
+      first.unit,
+      first.concurrency,
+      sum((r) => r.rounds),
+      parts,
+    ),
     ...(knee !== undefined ? { knee } : {}),
     ...(history !== undefined ? { history } : {}),
     ...(lowLoads.length > 0
       ? {
           lowLoad: {
-            offeredRate: round(median(lowLoads.map((l) => l.offeredRate)), 1),
-            count: lowLoads.reduce((sum, l) => sum + l.count, 0),
-            acceptedP50: round(median(lowLoads.map((l) => l.acceptedP50))),
-            doneP50: round(median(lowLoads.map((l) => l.doneP50))),
+            offeredRate: round(
+              medianOf((l) => l.offeredRate),
+              1,
+            ),
+            count: lowLoads.reduce((total, l) => total + l.count, 0),
+            acceptedP50: round(medianOf((l) => l.acceptedP50)),
+            doneP50: round(medianOf((l) => l.doneP50)),
           },
         }
       : {}),
-    samples: { accepted, done },
   };
 }
 

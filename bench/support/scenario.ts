@@ -1,0 +1,253 @@
+/**
+ * What the load scenarios share. Each round runs a closed loop at a fixed concurrency (`--concurrency=N`), pauses
+ * (CPU still counted: Temporal's deferred work lands in its own account), optionally runs open-loop phases on the
+ * same operation (spread's knee), then counts the histories of a sample. `minimal` and `floor` start workflows of the
+ * bench's own like an order (the options of lib/order-workflow.ts startOrder: update-with-start of `reservation`) on
+ * a bench worker's queue and await their result; `spread` and `hot` place real orders through the API process and
+ * wait for each COMPLETED event on Socket.IO, then check the docs/design.md invariants and PostgreSQL's deadlock
+ * counter. The goals are ratios between scenarios of the same run.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { WithStartWorkflowOperation } from '@temporalio/client';
+import { workflowInput } from '../../lib/order-workflow';
+import { loadConfigOrExit } from '../../lib/config';
+import { reservationUpdate, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
+import { numberArg } from './args';
+import { AMPLE_STOCK, checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
+import { cpuWindow, only } from './cpu';
+import { countHistories, spreadSample } from './history';
+import { closedLoop, openLoop, pause, type Operation, type PhaseResult } from './load';
+import { createOrderClient, type OrderClient } from './orders';
+import type { StackProcess as ChildService } from '../../stack';
+import { loadFigures, loadReport, rate, type LoadReport } from './report';
+import { round } from './stats';
+
+/** Concurrency of the closed loops unless `--concurrency=N`. */
+export const DEFAULT_CONCURRENCY = 32;
+
+/** Measured seconds per scenario in a full run, split over its rounds. */
+const FULL_MEASURED_MS = 36_000;
+
+/** Warm-up and measured window of one round of a closed-loop scenario. */
+export function phaseDurations(quick: boolean, rounds: number): { warmupMs: number; durationMs: number } {
+  return quick
+    ? { warmupMs: 2000, durationMs: 4000 }
+    : { warmupMs: 4000, durationMs: Math.round(FULL_MEASURED_MS / rounds) };
+}
+
+/** One of `skus`, uniformly. */
+export const randomSku = (skus: readonly string[]): string => skus[Math.floor(Math.random() * skus.length)] ?? '';
+
+/** Runs an open-loop phase on the scenario's operation: label, offered rate/s, length, most operations in flight. */
+export type OpenLoopRunner = (
+  label: string,
+  rate: number,
+  durationMs: number,
+  maxInFlight: number,
+) => Promise<PhaseResult>;
+
+/** Open-loop phases after the closed loop (spread's knee ramp or low-load step), and what they add to the report. */
+export type AfterClosedLoop = (
+  open: OpenLoopRunner,
+  closed: PhaseResult,
+) => Promise<Pick<LoadReport, 'knee' | 'lowLoad'>>;
+
+/** One load scenario's round. */
+interface LoadSpec {
+  name: string;
+  unit: LoadReport['unit'];
+  operation: Operation;
+  /** The processes serving the load, by their name in `stack.pids()`: their CPU and peak RSS are reported. */
+  processes: Record<string, Pick<ChildService, 'resetPeakRss' | 'peakRssMb'>>;
+  after?: AfterClosedLoop;
+}
+
+/**
+ * Runs one round: the closed loop, the pause, `after`, the history counts. `flushed`: PostgreSQL's statistics had
+ * time to be flushed since the last operation (backends flush them at most once a second).
+ */
+async function measureLoad(options: BenchOptions, spec: LoadSpec): Promise<{ report: LoadReport; flushed: boolean }> {
+  const {
+    stack,
+    quick,
+    log,
+    round: { index, count },
+  } = options;
+  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  for (const service of Object.values(spec.processes)) service.resetPeakRss();
+  const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'postgres', ...Object.keys(spec.processes)]));
+  await stack.refreshPostgresPids();
+  cpu.start();
+  const phase = await closedLoop({
+    label: count > 1 ? `${spec.name} ${index + 1}/${count}` : spec.name,
+    concurrency,
+    ...phaseDurations(quick, count),
+    operation: spec.operation,
+    log,
+    signal: stack.signal,
+  });
+  if (stack.signal.aborted) throw stack.signal.reason;
+  for (const sample of phase.errorSamples) log(`   error: ${sample}`);
+  if (phase.completed === 0) {
+    throw new Error(`no ${spec.unit.slice(0, -1)} completed; first error: ${phase.errorSamples[0] ?? 'none'}`);
+  }
+  // Peak RSS covers the closed loop only, so every scenario compares like for like.
+  const peaks = Object.fromEntries(Object.entries(spec.processes).map(([name, s]) => [name, s.peakRssMb()]));
+  // The pause bills Temporal's deferred work to this scenario and keeps it out of the next; a quick run skips it
+  // after its last scenario when no open loop follows (its CPU then misses that deferred share).
+  const pausing = !(quick && options.lastInRun && spec.after === undefined);
+  if (pausing) await pause(options.drainMs, stack.signal);
+  let flushed = pausing && options.drainMs >= 1500;
+  await stack.refreshPostgresPids(); // backends opened meanwhile count in full
+  const usage = cpu.stop();
+  let extra: Pick<LoadReport, 'knee' | 'lowLoad'> = {};
+  if (spec.after !== undefined) {
+    const open: OpenLoopRunner = (label, rate, durationMs, maxInFlight) =>
+      openLoop({ label, rate, durationMs, maxInFlight, operation: spec.operation, log, signal: stack.signal });
+    extra = await spec.after(open, phase);
+    if (!options.lastInRun) await pause(options.drainMs, stack.signal);
+    else flushed = false; // the open loop's operations just finished: their statistics still need the flush
+    if (stack.signal.aborted) throw stack.signal.reason;
+  }
+  const history = await countHistories((await stack.temporal()).client, spreadSample(phase.workflowIds));
+  const report = { ...loadReport(spec.unit, concurrency, phase, peaks, usage), ...extra };
+  return { report: history === undefined ? report : { ...report, history }, flushed };
+}
+
+/**
+ * One round of an order scenario (`spread`, `hot`) on `skuCount` fresh products: real orders through the API process,
+ * `after` on the same client and products; then the invariants on those products and orders (an order that did not
+ * complete is a violation too) and the deadlocks of the round.
+ */
+export async function runOrderScenario(
+  name: string,
+  options: BenchOptions,
+  skuCount: number,
+  after?: AfterClosedLoop,
+): Promise<ScenarioResult> {
+  const { stack } = options;
+  const app = await stack.app();
+  const run = randomUUID().slice(0, 8).toUpperCase();
+  const customerPrefix = `bench-${name}-${run}-`;
+  const skus = await createProducts(stack.db, `BENCH-${name.toUpperCase()}-${run}`, skuCount);
+  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  let client: OrderClient | undefined;
+  try {
+    client = await createOrderClient({
+      apiUrl: app.apiUrl,
+      relayUrl: app.relayUrl,
+      jwtSecret: loadConfigOrExit().jwtSecret,
+      customers: Array.from({ length: Math.max(concurrency, 64) }, (_, i) => `${customerPrefix}${i}`),
+    });
+    const orders = client;
+    const deadlocksBefore = await deadlockCount(stack.db, false);
+    const { report, flushed } = await measureLoad(options, {
+      name,
+      unit: 'orders',
+      operation: (i) => orders.place(randomSku(skus), i),
+      processes: { worker: app.worker, api: app.api, relay: app.relay },
+      ...(after !== undefined ? { after } : {}),
+    });
+    await settle(stack.db, customerPrefix, 60_000);
+    const deadlocks = (await deadlockCount(stack.db, !flushed)) - deadlocksBefore;
+    const check = await checkRun(stack.db, new Map(skus.map((sku) => [sku, AMPLE_STOCK])), customerPrefix);
+    const violations = check.violations.map((v) => `${v.invariant} ${v.subject}: ${v.message}`);
+    for (const [status, count] of Object.entries(check.statuses)) {
+      if (status !== 'COMPLETED') violations.push(`orders_completed: ${count} order(s) ended ${status}`);
+    }
+    const figures = loadFigures(report);
+    return { scenario: name, figures, load: report, violations, deadlocks, orderStatuses: check.statuses };
+  } finally {
+    client?.close();
+    if (!stack.ownDatabase) await removeBenchRows(stack.db, { customerPrefix, skus });
+  }
+}
+
+/** Which workflow a workflow scenario runs, and where. */
+export interface WorkflowScenario {
+  /** Scenario name (progress label, customer and workflow id prefix). */
+  name: string;
+  workflowType: string;
+  taskQueue: string;
+  /** The bench worker polling `taskQueue`, and its name in `stack.pids()`. */
+  worker: ChildService;
+  workerName: string;
+  /** SKU of each operation's one line. */
+  sku: () => string;
+}
+
+/** One round of a workflow scenario (`minimal`, `floor`): each operation starts a workflow like an order, awaits it. */
+export async function runWorkflowScenario(options: BenchOptions, scenario: WorkflowScenario): Promise<ScenarioResult> {
+  const { name } = scenario;
+  const config = loadConfigOrExit();
+  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  const { client } = await options.stack.temporal();
+  const run = randomUUID().slice(0, 8);
+
+  const operation: Operation = async (i) => {
+    const orderId = randomUUID();
+    const customerId = `bench-${name}-${run}-${i % concurrency}`;
+    const requestHash = createHash('sha256').update(orderId).digest('hex');
+    const lines = [{ sku: scenario.sku(), quantity: 1 }];
+    const input = workflowInput(config, { orderId, customerId, lines, paymentToken: 'tok_ok', requestHash });
+    const workflowId = `${name}-${orderId}`;
+    const startWorkflowOperation = new WithStartWorkflowOperation(scenario.workflowType, {
+      workflowId,
+      taskQueue: scenario.taskQueue,
+      args: [input],
+      workflowIdConflictPolicy: 'USE_EXISTING',
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      typedSearchAttributes: [
+        { key: SEARCH_ATTRIBUTES.orderStatus, value: 'PENDING' },
+        { key: SEARCH_ATTRIBUTES.customerId, value: customerId },
+      ],
+    });
+    const t0 = performance.now();
+    const outcome = await client.workflow.executeUpdateWithStart(reservationUpdate, {
+      args: [{ requestHash }],
+      updateId: `reservation-${requestHash}`,
+      startWorkflowOperation,
+    });
+    const accepted = performance.now();
+    if (outcome.status !== 'RESERVED') throw new Error(`${name} workflow ${orderId}: reservation ${outcome.status}`);
+    const result = (await (await startWorkflowOperation.workflowHandle()).result()) as { status: string };
+    if (result.status !== 'COMPLETED') throw new Error(`${name} workflow ${orderId} ended ${result.status}`);
+    return { acceptedMs: accepted - t0, completedMs: performance.now() - t0, workflowId };
+  };
+
+  const { report } = await measureLoad(options, {
+    name,
+    unit: 'workflows',
+    operation,
+    processes: { [scenario.workerName]: scenario.worker },
+  });
+  return { scenario: name, figures: loadFigures(report), load: report };
+}
+
+/**
+ * The goal `<of> >= bound x <to>` on the two scenarios' rates in the same run (reported on whichever of them holds
+ * it); `unit` is what the goal's text says after it (e.g. `workflows/s`), `met` adds conditions of the scenario's own.
+ */
+export function ratioGoal(
+  of: string,
+  bound: number,
+  to: string,
+  unit: string,
+  met: (self: ScenarioResult) => boolean = () => true,
+): (self: ScenarioResult, all: readonly ScenarioResult[]) => GoalCheck {
+  return (self, all) => {
+    const loadOf = (name: string): LoadReport | undefined =>
+      name === self.scenario ? self.load : all.find((result) => result.scenario === name)?.load;
+    const [a, b] = [loadOf(of), loadOf(to)];
+    const ratio = a === undefined || b === undefined ? undefined : rate(a) / rate(b);
+    return {
+      goal: `${of} >= ${bound} x ${to} ${unit}`,
+      ...(ratio === undefined ? {} : { goalMet: ratio >= bound && met(self) }),
+      figures: {
+        [`ratio ${of}/${to}`]: ratio === undefined ? `${self.scenario === of ? to : of} not run` : round(ratio),
+      },
+    };
+  };
+}
