@@ -20,6 +20,9 @@ export const productSchema = z
   .strictObject({ sku: storedText(), name: storedText(), priceCents: cents, stock: z.number().int().min(0) })
   .meta({ id: 'Product' });
 
+/** `productSchema` as a TypeScript type: what the handlers build. */
+export type Product = z.infer<typeof productSchema>;
+
 /** GET /products. */
 export const productListSchema = z.array(productSchema).meta({ id: 'ProductList' });
 
@@ -27,6 +30,9 @@ export const productListSchema = z.array(productSchema).meta({ id: 'ProductList'
 export const orderItemSchema = z
   .strictObject({ sku: storedText(), quantity: z.number().int().min(1), unitPriceCents: cents.nullable() })
   .meta({ id: 'OrderItem' });
+
+/** `orderItemSchema` as a TypeScript type: what the handlers build. */
+export type OrderItem = z.infer<typeof orderItemSchema>;
 
 /** 201 of POST /orders, and the answer to a repeat with the same Idempotency-Key and body. */
 export const orderCreatedSchema = z
@@ -41,6 +47,9 @@ export const orderCreatedSchema = z
   })
   .meta({ id: 'OrderCreated' });
 
+/** `orderCreatedSchema` as a TypeScript type: what the handlers build. */
+export type OrderCreated = z.infer<typeof orderCreatedSchema>;
+
 /** The payment of an order as recorded by the payment ledger. */
 export const paymentSchema = z
   .strictObject({
@@ -50,6 +59,9 @@ export const paymentSchema = z
     updatedAt: isoTime,
   })
   .meta({ id: 'Payment' });
+
+/** `paymentSchema` as a TypeScript type: what the handlers build. */
+export type Payment = z.infer<typeof paymentSchema>;
 
 /** One status change of an order. */
 export const orderEventSchema = z
@@ -61,40 +73,44 @@ export const orderEventSchema = z
   })
   .meta({ id: 'OrderEvent' });
 
+/** The fields of an order every view of it has. */
+const orderFields = {
+  orderId: z.guid(),
+  customerId: storedText(),
+  status: orderStatus,
+  totalCents: cents,
+  currency: storedText(),
+  createdAt: isoTime,
+  updatedAt: isoTime,
+};
+
 /** GET /orders/:id. */
 export const orderViewSchema = z
   .strictObject({
-    orderId: z.guid(),
-    customerId: storedText(),
-    status: orderStatus,
+    ...orderFields,
     items: z.array(orderItemSchema),
-    totalCents: cents,
-    currency: storedText(),
     payment: paymentSchema.nullable(),
     failureReason: storedText().nullable(),
-    createdAt: isoTime,
-    updatedAt: isoTime,
     events: z.array(orderEventSchema),
   })
   .meta({ id: 'Order' });
 
+/** `orderViewSchema` as a TypeScript type: what the handlers build. */
+export type OrderView = z.infer<typeof orderViewSchema>;
+
 /** One order in a list. */
-export const orderSummarySchema = z
-  .strictObject({
-    orderId: z.guid(),
-    customerId: storedText(),
-    status: orderStatus,
-    totalCents: cents,
-    currency: storedText(),
-    createdAt: isoTime,
-    updatedAt: isoTime,
-  })
-  .meta({ id: 'OrderSummary' });
+export const orderSummarySchema = z.strictObject(orderFields).meta({ id: 'OrderSummary' });
+
+/** `orderSummarySchema` as a TypeScript type: what the handlers build. */
+export type OrderSummary = z.infer<typeof orderSummarySchema>;
 
 /** GET /orders: newest first; pass `nextCursor` as `?cursor=` for the next page (null on the last page). */
 export const orderPageSchema = z
   .strictObject({ orders: z.array(orderSummarySchema), nextCursor: storedText().nullable() })
   .meta({ id: 'OrderPage' });
+
+/** `orderPageSchema` as a TypeScript type: what the handlers build. */
+export type OrderPage = z.infer<typeof orderPageSchema>;
 
 /** 202 of POST /orders/:id/cancel. */
 export const cancelAcceptedSchema = z
@@ -111,6 +127,9 @@ const dependencyState = z.enum(['ok', 'down']);
 export const readinessChecksSchema = z
   .strictObject({ temporal: dependencyState, postgres: dependencyState, redis: dependencyState })
   .meta({ id: 'ReadinessChecks' });
+
+/** `readinessChecksSchema` as a TypeScript type: what the handlers build. */
+export type ReadinessChecks = z.infer<typeof readinessChecksSchema>;
 
 /** 200 of GET /ready. */
 export const readySchema = z
@@ -217,6 +236,9 @@ export const productDetailSchema = z
   })
   .meta({ id: 'ProductDetail' });
 
+/** `productDetailSchema` as a TypeScript type: what the handlers build. */
+export type ProductDetail = z.infer<typeof productDetailSchema>;
+
 /** 201 of POST /products/:sku/stock-adjustments. */
 export const stockAdjustedSchema = z
   .strictObject({ sku: z.string(), stock: z.number().int().min(0), movementId: z.string() })
@@ -234,10 +256,16 @@ export const movementSchema = z
   })
   .meta({ id: 'InventoryMovement' });
 
+/** `movementSchema` as a TypeScript type: what the handlers build. */
+export type Movement = z.infer<typeof movementSchema>;
+
 /** GET /products/:sku/movements: newest first. */
 export const movementPageSchema = z
   .strictObject({ sku: z.string(), movements: z.array(movementSchema), nextCursor: z.string().nullable() })
   .meta({ id: 'MovementPage' });
+
+/** `movementPageSchema` as a TypeScript type: what the handlers build. */
+export type MovementPage = z.infer<typeof movementPageSchema>;
 
 /** 202 of POST /orders/:id/retry-payment. */
 export const retryPaymentAcceptedSchema = z
@@ -267,6 +295,9 @@ export const exportViewSchema = z
     completedAt: isoTime.nullable(),
   })
   .meta({ id: 'Export' });
+
+/** `exportViewSchema` as a TypeScript type: what the handlers build. */
+export type ExportView = z.infer<typeof exportViewSchema>;
 
 /** 403 of admin-only routes. */
 export const forbiddenSchema = plainError(['forbidden'], 'ForbiddenError');
@@ -304,17 +335,3 @@ export const exportNotReadySchema = errorBody('export_not_ready', 'ExportNotRead
   exportId: z.guid(),
   status: exportStatus,
 });
-
-/** Body types the handlers build. */
-export type Product = z.infer<typeof productSchema>;
-export type OrderItem = z.infer<typeof orderItemSchema>;
-export type OrderCreated = z.infer<typeof orderCreatedSchema>;
-export type OrderView = z.infer<typeof orderViewSchema>;
-export type OrderSummary = z.infer<typeof orderSummarySchema>;
-export type OrderPage = z.infer<typeof orderPageSchema>;
-export type Payment = z.infer<typeof paymentSchema>;
-export type ReadinessChecks = z.infer<typeof readinessChecksSchema>;
-export type ProductDetail = z.infer<typeof productDetailSchema>;
-export type Movement = z.infer<typeof movementSchema>;
-export type MovementPage = z.infer<typeof movementPageSchema>;
-export type ExportView = z.infer<typeof exportViewSchema>;
