@@ -1,15 +1,8 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { composeConfigPath, resolveChromium, resolveComposeConfig, TestToolError } from '../../stack';
-
-/** Writes an executable stub and returns its path. */
-function executable(file: string): string {
-  mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, '#!/bin/sh\nexit 0\n');
-  chmodSync(file, 0o755);
-  return file;
-}
+import { executableStub } from '../support/files';
 
 describe('test tool provisioning', () => {
   let dir: string;
@@ -20,7 +13,7 @@ describe('test tool provisioning', () => {
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
   it('when CHROMIUM_PATH names an executable, then it is used as is and nothing is unpacked', () => {
-    const chromium = executable(path.join(dir, 'my-chrome'));
+    const chromium = executableStub(path.join(dir, 'my-chrome'));
     const cacheDir = path.join(dir, 'cache');
     expect(resolveChromium({ chromiumPath: chromium, cacheDir })).toBe(chromium);
     expect(existsSync(cacheDir)).toBe(false);
@@ -33,7 +26,7 @@ describe('test tool provisioning', () => {
   });
 
   it('when the Compose loader for the current sources is cached, then it is used without Go', async () => {
-    const cached = executable(composeConfigPath(dir));
+    const cached = executableStub(composeConfigPath(dir));
     await expect(resolveComposeConfig({ path: '', cacheDir: dir })).resolves.toBe(cached);
   });
 });
