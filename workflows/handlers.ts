@@ -7,7 +7,14 @@
  *
  * Deterministic workflow code.
  */
-import { ApplicationFailure, CancellationScope, condition, log, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  log,
+  setHandler,
+} from '@temporalio/workflow';
 import {
   CANCEL_REASONS,
   cancelSignal,
@@ -60,17 +67,21 @@ export interface OrderHandlers {
   reservation: () => ReservationOutcome | undefined;
   /** Takes a cancel (a signal's normalised reason, or Temporal's cancellation request). */
   requestCancel: (reason: string) => void | Promise<void>;
-  /** Called on `retryPayment` while the order is NEEDS_ATTENTION (ignored, and logged, in any other status). */
-  retryPayment: () => void;
 }
 
-/** Registers the query, signals, update and cancellation hook of an order workflow. */
-export function setOrderHandlers({ input, view, reservation, requestCancel, retryPayment }: OrderHandlers): void {
+/** Set by `retryPayment` while the order is NEEDS_ATTENTION (ignored, and logged, in any other status). */
+export interface RetryRequest {
+  requested: boolean;
+}
+
+/** Registers the query, signals, update and cancellation hook of an order workflow; returns the retry request. */
+export function setOrderHandlers({ input, view, reservation, requestCancel }: OrderHandlers): RetryRequest {
   const { orderId } = input;
+  const retry: RetryRequest = { requested: false };
   setHandler(statusQuery, () => view);
   setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
   setHandler(retryPaymentSignal, () => {
-    if (view.status === 'NEEDS_ATTENTION') retryPayment();
+    if (view.status === 'NEEDS_ATTENTION') retry.requested = true;
     else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
   });
   setHandler(
@@ -82,4 +93,17 @@ export function setOrderHandlers({ input, view, reservation, requestCancel, retr
     { validator: requireSameRequest(input) },
   );
   CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
+  return retry;
+}
+
+/**
+ * Runs a saga to its end whatever cancellation is requested (a cancel is a flag the saga checks between steps, so a
+ * step in flight finishes and compensations always run), then waits for running handlers before completing.
+ */
+export function runToEnd<R>(saga: () => Promise<R>): Promise<R> {
+  return CancellationScope.nonCancellable(async () => {
+    const result = await saga();
+    await condition(allHandlersFinished);
+    return result;
+  });
 }

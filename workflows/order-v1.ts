@@ -1,20 +1,9 @@
 /**
- * The order saga, one workflow per order (docs/design.md, Statuses):
- *
- *   PENDING -> RESERVED -> CHARGING -> PAID -> COMPLETED
- *         \-> REJECTED      |  ^  \-> FAILED (declined: stock released)
- *                           v  |
- *                     NEEDS_ATTENTION (retry budget spent: stock held, waits for `retryPayment` or `cancel`)
- *
- * and CANCELLED from any non-terminal status, with stock released and any captured payment refunded.
- *
- * Cancellation is a flag, not a Temporal scope cancellation: the whole saga runs non-cancellable and checks the flag
- * between steps, so a charge in flight always finishes (and is then refunded) and compensations always run. A Temporal
- * "cancel workflow" request from the UI sets the same flag as the `cancel` signal.
+ * The order saga as it ran before the lean saga (`orderSagaV1` below): one activity per status. Statuses and the
+ * cancel flag work as in workflows/order.ts; a charge in flight always finishes (and is then refunded).
  */
 import {
   ActivityFailure,
-  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -42,7 +31,7 @@ import {
   type ReservationOutcome,
 } from './definitions';
 import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
-import { initialView, setOrderHandlers } from './handlers';
+import { initialView, runToEnd, setOrderHandlers } from './handlers';
 
 /** How one round of charging ended. */
 type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
@@ -76,7 +65,6 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
 
   const view: OrderStatusView = initialView(orderId);
   let cancelReason: string | undefined;
-  let retryRequested = false;
   let reservation: ReservationOutcome | undefined;
   let totalCents: number | undefined;
   let nextSeq = 1;
@@ -91,15 +79,7 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
     log.info('cancel requested', { orderId, status: view.status, reason });
   };
 
-  setOrderHandlers({
-    input,
-    view,
-    reservation: () => reservation,
-    requestCancel,
-    retryPayment: () => {
-      retryRequested = true;
-    },
-  });
+  const retry = setOrderHandlers({ input, view, reservation: () => reservation, requestCancel });
 
   /** Makes the status filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`). */
   function upsertStatusAttributes(status: OrderStatus): void {
@@ -228,9 +208,9 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
         await transition('FAILED', { reason }, reason);
         return { orderId, status: 'FAILED', reason };
       }
-      retryRequested = false;
+      retry.requested = false;
       await transition('NEEDS_ATTENTION', { lastError: view.payment.lastError, attempt: view.attempts });
-      const decided = await condition(() => retryRequested || view.cancelRequested, input.settings.attentionTimeoutMs);
+      const decided = await condition(() => retry.requested || view.cancelRequested, input.settings.attentionTimeoutMs);
       if (!decided) {
         view.cancelRequested = true;
         cancelReason = ATTENTION_TIMEOUT_REASON;
@@ -254,9 +234,5 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
     if (result.refunded) view.payment = { ...view.payment, status: 'refunded' };
   }
 
-  return CancellationScope.nonCancellable(async () => {
-    const result = await saga();
-    await condition(allHandlersFinished);
-    return result;
-  });
+  return runToEnd(saga);
 }

@@ -27,7 +27,6 @@
  */
 import {
   ActivityFailure,
-  allHandlersFinished,
   CancellationScope,
   condition,
   log,
@@ -59,7 +58,7 @@ import {
   type StatusEvent,
 } from './definitions';
 import { orderSagaV1 } from './order-v1';
-import { initialView, setOrderHandlers } from './handlers';
+import { initialView, runToEnd, setOrderHandlers } from './handlers';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
@@ -108,7 +107,6 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
 
   const view: OrderStatusView = initialView(orderId);
   let cancelReason: string | undefined;
-  let retryRequested = false;
   let reservation: ReservationOutcome | undefined;
   let totalCents: number | undefined;
   /** True while a charge activity is scheduled: a cancel must then reach it through the order row. */
@@ -164,15 +162,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
     }
   };
 
-  setOrderHandlers({
-    input,
-    view,
-    reservation: () => reservation,
-    requestCancel,
-    retryPayment: () => {
-      retryRequested = true;
-    },
-  });
+  const retry = setOrderHandlers({ input, view, reservation: () => reservation, requestCancel });
 
   /** Ends the order CANCELLED or FAILED with nothing kept; COMPLETED if its stock turned out to be committed. */
   async function abort(status: 'CANCELLED' | 'FAILED', reason: string): Promise<OrderWorkflowResult> {
@@ -277,7 +267,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
         return abort('FAILED', charged.reason || FAILURE_TYPES.paymentDeclined);
       }
       if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
-      retryRequested = false;
+      retry.requested = false;
       remember([
         await local('Record NEEDS_ATTENTION').recordTransition({
           orderId,
@@ -287,7 +277,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
         }),
       ]);
       show('NEEDS_ATTENTION');
-      const decided = await condition(() => retryRequested || view.cancelRequested, input.settings.attentionTimeoutMs);
+      const decided = await condition(() => retry.requested || view.cancelRequested, input.settings.attentionTimeoutMs);
       if (!decided) {
         view.cancelRequested = true;
         cancelReason = ATTENTION_TIMEOUT_REASON;
@@ -308,9 +298,5 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
   }
 
   describe();
-  return CancellationScope.nonCancellable(async () => {
-    const result = await saga();
-    await condition(allHandlersFinished);
-    return result;
-  });
+  return runToEnd(saga);
 }
