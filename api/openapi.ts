@@ -158,6 +158,15 @@ const queryError: ResponseDoc = {
   schema: validationErrorSchema,
 };
 
+/**
+ * An admin operation: a bearer token with the admin role (401, 403, 429), the body's 400/413/415 when it reads one,
+ * and the server's 500/503 (which override an operation's own 503).
+ */
+function admin(op: Omit<OperationDoc, 'auth'>): OperationDoc {
+  const body = op.requestBody === undefined ? {} : bodyErrors;
+  return { ...op, auth: true, responses: { ...body, ...adminErrors, ...op.responses, ...serverErrors } };
+}
+
 /** Adds the query parameters' 400 to every operation that does not document a 400 of its own. */
 function withQueryErrors(operations: OperationDoc[]): OperationDoc[] {
   return operations.map((op) => ({ ...op, responses: { 400: queryError, ...op.responses } }));
@@ -304,81 +313,65 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
       ...serverErrors,
     },
   },
-  {
+  admin({
     method: 'post',
     path: '/orders/:id/retry-payment',
     summary: 'Admin: charge a NEEDS_ATTENTION order again',
     description:
       'Sends the `retryPayment` signal (as the Temporal UI does); the saga charges again with the same idempotency ' +
       'key, so nothing is ever charged twice.',
-    auth: true,
     parameters: [orderIdParam],
     responses: {
       202: { description: 'Signal sent', schema: retryPaymentAcceptedSchema },
-      ...adminErrors,
       404: { description: 'Unknown order', schema: notFoundSchema },
       409: { description: 'The order is not NEEDS_ATTENTION', schema: notInAttentionSchema },
       ...temporalErrors,
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'post',
     path: '/products',
     summary: 'Admin: create a product (a draft unless `status` says otherwise)',
     description: 'Its opening stock is the first movement of its ledger.',
-    auth: true,
     requestBody: { schema: createProductBodySchema, required: true },
     responses: {
       201: { description: 'Created', schema: productDetailSchema, headers: { Location: 'URL of the product' } },
-      ...bodyErrors,
-      ...adminErrors,
       409: { description: 'The SKU exists', schema: productExistsSchema },
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'patch',
     path: '/products/:sku',
     summary: 'Admin: change name, price, status or low-stock threshold',
     description:
       'Status flow: draft -> published -> archived, and back to draft from published or archived. A price change ' +
       'never changes orders already placed (their line prices are fixed at reservation).',
-    auth: true,
     parameters: [skuParam],
     requestBody: { schema: updateProductBodySchema, required: true },
     responses: {
       200: { description: 'The product as it is now', schema: productDetailSchema },
-      ...bodyErrors,
-      ...adminErrors,
       404: productNotFound,
       409: { description: 'The status change is not allowed', schema: invalidStatusTransitionSchema },
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'post',
     path: '/products/:sku/stock-adjustments',
     summary: 'Admin: add or remove stock, with a reason',
     description:
       'Under the product row lock reservations take; the change and its `adjustment` movement commit together.',
-    auth: true,
     parameters: [skuParam],
     requestBody: { schema: stockAdjustmentBodySchema, required: true },
     responses: {
       201: { description: 'Adjusted', schema: stockAdjustedSchema },
-      ...bodyErrors,
-      ...adminErrors,
       404: productNotFound,
       409: { description: 'Stock would go below zero; nothing changed', schema: adjustmentInsufficientStockSchema },
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'get',
     path: '/products/:sku/movements',
     summary: "Admin: the product's inventory ledger, newest first",
-    auth: true,
     parameters: [
       skuParam,
       ...(['limit', 'cursor'] as const).map((name) => ({
@@ -395,56 +388,44 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
         description: 'An unknown, repeated or invalid query parameter (named in `field`)',
         schema: validationErrorSchema,
       },
-      ...adminErrors,
       404: productNotFound,
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'post',
     path: '/exports',
     summary: 'Admin: export orders as CSV (a Temporal workflow)',
     description:
       'One row per order line. Progress: GET /exports/:id and `export.progress` on the admin channel. The export ' +
       'covers orders created before the request; cancel it in the Temporal UI (workflow `export-<exportId>`).',
-    auth: true,
     requestBody: { schema: createExportBodySchema, required: true },
     responses: {
       202: { description: 'Started', schema: exportCreatedSchema, headers: { Location: 'URL of the export' } },
-      ...bodyErrors,
-      ...adminErrors,
       ...temporalErrors,
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'get',
     path: '/exports/:id',
     summary: 'Admin: status and progress of an export',
-    auth: true,
     parameters: [exportIdParam],
     responses: {
       200: { description: 'The export', schema: exportViewSchema },
-      ...adminErrors,
       404: exportNotFound,
-      ...serverErrors,
     },
-  },
-  {
+  }),
+  admin({
     method: 'get',
     path: '/exports/:id/download',
     summary: 'Admin: the CSV of a completed export (streamed)',
     description: `Columns: ${EXPORT_COLUMNS.join(', ')}. Cells starting with = + - @ are prefixed with ' (formula injection).`,
-    auth: true,
     parameters: [exportIdParam],
     responses: {
       200: { description: 'The CSV', schema: z.string(), contentType: 'text/csv' },
-      ...adminErrors,
       404: exportNotFound,
       409: { description: 'The export has not completed', schema: exportNotReadySchema },
-      ...serverErrors,
     },
-  },
+  }),
 ]);
 
 /** Responses of any path: unknown routes and wrong methods. */
