@@ -44,7 +44,7 @@ import {
   toClientEvent,
   type ClientOrderEvent,
   type SubscribeAck,
-} from './protocol';
+} from '../lib/realtime-protocol';
 import { createStreamReader } from './stream-reader';
 
 /** Tuning of a relay; the defaults suit production. */

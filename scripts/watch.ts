@@ -11,7 +11,7 @@ import { loadConfigOrExit } from '../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
 import { isTerminal } from '../workflows/definitions';
 import { signToken } from '../lib/auth';
-import type { ClientOrderEvent, SubscribeAck } from '../realtime/protocol';
+import type { ClientOrderEvent, SubscribeAck } from '../lib/realtime-protocol';
 
 const USAGE = 'usage: npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]';
 

@@ -19,7 +19,7 @@ import { ORDER_STATUS_EVENT, publishOrderEvent, redisKeys, ROOMS, SUBSCRIBE_EVEN
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
 import { signToken } from '../../lib/auth';
-import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
+import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol';
 import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../main';
 import { numberArg } from '../support/args';

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { io as connect } from 'socket.io-client';
 import { signToken } from '../../lib/auth';
 import { ORDER_STATUS_EVENT } from '../../lib/events';
-import type { ClientOrderEvent } from '../../realtime/protocol';
+import type { ClientOrderEvent } from '../../lib/realtime-protocol';
 import { isTerminal, workflowIdFor } from '../../workflows/definitions';
 import { callApi } from './http';
 import type { OperationTiming } from './load';

@@ -25,7 +25,7 @@ import { createDataConverter } from '../../lib/codec';
 import { TABLES } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
 import { createHttpRoutes } from '../../realtime/http';
-import { REALTIME_ERRORS } from '../../realtime/protocol';
+import { REALTIME_ERRORS } from '../../lib/realtime-protocol';
 import { createApiHarness, orderBody, undocumentedExchanges, type ApiHarness } from '../support/api-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 import {

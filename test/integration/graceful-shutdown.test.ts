@@ -23,7 +23,7 @@ import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
-import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
+import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol';
 import { bundleOrderWorkflows } from '../../worker/create-worker';
 import { isTerminal, paymentIdempotencyKey, type OrderStatus } from '../../workflows/definitions';
 import {

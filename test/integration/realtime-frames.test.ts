@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import fc from 'fast-check';
 import { io as connect } from 'socket.io-client';
 import { SUBSCRIBE_EVENT } from '../../lib/events';
-import { REALTIME_ERRORS, type SubscribeAck } from '../../realtime/protocol';
+import { REALTIME_ERRORS, type SubscribeAck } from '../../lib/realtime-protocol';
 import { snapshot } from '../support/api-helpers';
 import { arbitraryClaims, claimsAcceptable, hostileText, signHs256 } from '../support/hostile';
 import { createOrder, useRelays, type TestClient } from './realtime.support';

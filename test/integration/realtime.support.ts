@@ -15,7 +15,7 @@ import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
 import type { OrderStatus } from '../../workflows/definitions';
 import { signToken } from '../../lib/auth';
-import type { ClientOrderEvent, SubscribeAck } from '../../realtime/protocol';
+import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol';
 import { createRelay, type Relay, type RelayOptions } from '../../realtime/relay';
 import { testConfig, testDb, testRedis } from '../support/services';
 

@@ -7,7 +7,7 @@ import { io as connect } from 'socket.io-client';
 import type { Config } from '../../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../../lib/events';
 import { createLogger } from '../../lib/logger';
-import { REALTIME_ERRORS } from '../../realtime/protocol';
+import { REALTIME_ERRORS } from '../../lib/realtime-protocol';
 import { createRelay } from '../../realtime/relay';
 import {
   commitStatus,

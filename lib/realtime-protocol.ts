@@ -3,8 +3,8 @@
  * `subscribe` request and its acknowledgement, and the error codes of both (the API's codes, `lib/http/errors.ts`).
  */
 import { z } from 'zod';
-import type { OrderEvent } from '../lib/events';
-import type { ErrorCode } from '../lib/http/errors';
+import type { OrderEvent } from './events';
+import type { ErrorCode } from './http/errors';
 
 /** The `order.status` payload a client receives: an `OrderEvent` without the owner's id. */
 export type ClientOrderEvent = Omit<OrderEvent, 'customerId'>;
