@@ -5,7 +5,7 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.m?(t|j)sx?$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   // The stack toolkit's ESM-only packages (stack/), compiled to CommonJS like our own code.
-  transformIgnorePatterns: ['/node_modules/(?!(tinyexec|get-port|p-wait-for)/)'],
+  transformIgnorePatterns: ['/node_modules/(?!(tinyexec|get-port)/)'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60_000,

@@ -23,13 +23,12 @@ import type { Knex } from 'knex';
 import { markOrderCancelRequested, TABLES } from '../lib/db';
 import type { OrderRow } from '../lib/rows';
 import { publishOrderEvent } from '../lib/events';
-import { createStockPublisher, type ProductStock } from '../lib/stock-events';
+import { createStockPublisher, type StockChange } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
 import {
   FAILURE_TYPES,
   type OrderLine,
   type OrderStatus,
-  type PricedLine,
   type ReservationOutcome,
   type StatusEvent,
 } from '../workflows/definitions';
@@ -94,15 +93,22 @@ interface Recording {
 /** What a placement recorded and decided, before anything is published. */
 interface Placement {
   rows: AppendedEvent[];
-  result: { reservation: ReservationOutcome; status: PlaceOrderResult['status']; reserved?: PricedLine[] };
-  /** Each reserved product's stock after the reservation, when this placement reserved. */
+  reservation: ReservationOutcome;
+  status: PlaceOrderResult['status'];
+  /** Each reserved product's stock after the reservation, when this placement took stock (not when it reused it). */
   stocks?: StockAfter[];
 }
 
-/** `{ after }` for a reserved product's stock movement, when the reservation reported its stock. */
-function stockAfter(stocks: StockAfter[] | undefined, productId: number): { after?: ProductStock } {
-  const product = stocks?.find((stock) => stock.productId === productId);
-  return product === undefined ? {} : { after: product };
+/** The stock movements a placement made (none when it reused or refused), each with the stock it left. */
+function reserveMovements({ reservation, stocks }: Placement): StockChange[] {
+  if (stocks === undefined || reservation.status !== 'RESERVED') return [];
+  const after = new Map(stocks.map((stock) => [stock.productId, stock]));
+  return reservation.lines.map((line) => ({
+    productId: line.productId,
+    kind: 'reserve',
+    quantity: -line.quantity,
+    ...(after.has(line.productId) ? { after: after.get(line.productId) } : {}),
+  }));
 }
 
 /** SQLSTATE `no_data_found`, raised by `orderflow_append_event` for an unknown order. */
@@ -124,44 +130,45 @@ function toStatusEvent(row: AppendedEvent): StatusEvent {
 export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: SagaStepDeps) {
   const publishStock = createStockPublisher({ db, redis, redisKeyPrefix, logger });
 
-  /** Records one status in the caller's transaction (see the file comment); a repeat returns the stored event. */
-  async function append(
-    trx: Knex | Knex.Transaction,
-    { orderId, eventKeyPrefix }: StepInput,
-    recording: Recording,
-  ): Promise<AppendedEvent> {
+  /**
+   * Runs one of the steps' SQL functions (one round trip; in `executor`'s transaction, else its own) and returns its
+   * rows; an unknown order is a non-retryable `OrderNotRecorded`.
+   */
+  async function callStep<Row>(
+    sql: string,
+    bindings: readonly Knex.RawBinding[],
+    orderId: string,
+    executor: Knex | Knex.Transaction = db,
+  ): Promise<Row[]> {
     try {
-      const result = await trx.raw<{ rows: AppendedEvent[] }>(
-        'SELECT * FROM orderflow_append_event(?::uuid, ?, ?, ?::jsonb, ?::bigint, ?)',
-        [
-          orderId,
-          `${eventKeyPrefix}/${recording.status}`,
-          recording.status,
-          JSON.stringify(recording.detail ?? {}),
-          recording.totalCents ?? null,
-          recording.failureReason ?? null,
-        ],
-      );
-      const [row] = result.rows;
-      if (row === undefined) throw new Error(`orderflow_append_event returned nothing for order ${orderId}`);
-      return row;
+      return (await executor.raw<{ rows: Row[] }>(sql, bindings)).rows;
     } catch (error) {
       if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecordedFailure(orderId);
       throw error;
     }
   }
 
-  /**
-   * Runs one step's SQL function (its own transaction, one round trip) and returns its rows; an unknown order is a
-   * non-retryable `OrderNotRecorded`.
-   */
-  async function callStep<Row>(sql: string, bindings: readonly Knex.RawBinding[], orderId: string): Promise<Row[]> {
-    try {
-      return (await db.raw<{ rows: Row[] }>(sql, bindings)).rows;
-    } catch (error) {
-      if ((error as { code?: unknown }).code === NO_DATA_FOUND) throw orderNotRecordedFailure(orderId);
-      throw error;
-    }
+  /** Records one status in the caller's transaction (see the file comment); a repeat returns the stored event. */
+  async function append(
+    trx: Knex | Knex.Transaction,
+    { orderId, eventKeyPrefix }: StepInput,
+    recording: Recording,
+  ): Promise<AppendedEvent> {
+    const [row] = await callStep<AppendedEvent>(
+      'SELECT * FROM orderflow_append_event(?::uuid, ?, ?, ?::jsonb, ?::bigint, ?)',
+      [
+        orderId,
+        `${eventKeyPrefix}/${recording.status}`,
+        recording.status,
+        JSON.stringify(recording.detail ?? {}),
+        recording.totalCents ?? null,
+        recording.failureReason ?? null,
+      ],
+      orderId,
+      trx,
+    );
+    if (row === undefined) throw new Error(`orderflow_append_event returned nothing for order ${orderId}`);
+    return row;
   }
 
   /**
@@ -193,22 +200,12 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     const lines = validatedLines(input.lines);
     const { orderId } = input;
     const placed = (await placeNewOrder(input, lines)) ?? (await reconcilePlacement(input, lines));
-    const { rows, result } = placed;
+    const { rows, reservation, status } = placed;
     // The admin channel's live stock (product.stock, product.low_stock) with the order's events: after commit, one
     // Redis round trip; the stock publisher never fails the step.
-    await Promise.all([
-      publish(orderId, rows),
-      publishStock(
-        (result.reserved ?? []).map((line) => ({
-          productId: line.productId,
-          kind: 'reserve',
-          quantity: -line.quantity,
-          ...stockAfter(placed.stocks, line.productId),
-        })),
-      ),
-    ]);
-    logger.debug('order placed', { orderId, status: result.status });
-    return { reservation: result.reservation, status: result.status, events: rows.map(toStatusEvent) };
+    await Promise.all([publish(orderId, rows), publishStock(reserveMovements(placed))]);
+    logger.debug('order placed', { orderId, status });
+    return { reservation, status, events: rows.map(toStatusEvent) };
   }
 
   /**
@@ -234,13 +231,12 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
     );
     const reserved = result.rows.at(-1)?.outcome;
     if (reserved === undefined || reserved === null) return undefined;
-    const { outcome } = reserved;
-    const rows = result.rows.slice(0, -1);
-    if (outcome.status === 'REJECTED') return { rows, result: { reservation: outcome, status: 'REJECTED' } };
+    const { outcome: reservation, stocks } = reserved;
     return {
-      rows,
-      result: { reservation: outcome, status: 'RESERVED', reserved: outcome.lines },
-      ...(reserved.stocks !== undefined ? { stocks: reserved.stocks } : {}),
+      rows: result.rows.slice(0, -1),
+      reservation,
+      status: reservation.status,
+      ...(stocks !== undefined ? { stocks } : {}),
     };
   }
 
@@ -265,36 +261,31 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         const reservation = await storedReservation(trx, orderId, lines);
         if (reservation === undefined) throw new Error(`order ${orderId}: committed lines vanished`);
         const completed = await append(trx, input, { status: 'COMPLETED', detail: { reset: true } });
-        return { rows: [completed], result: { reservation, status: 'COMPLETED' } };
+        return { rows: [completed], reservation, status: 'COMPLETED' };
       }
-      let reserved: PricedLine[] | undefined;
-      let stocks: StockAfter[] | undefined;
-      let reservation = counts.held > 0 ? await storedReservation(trx, orderId, lines) : undefined;
-      if (reservation === undefined) {
-        const fixedPrices = counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined;
-        const decided = await reserveInTransaction(trx, orderId, lines, fixedPrices);
-        reservation = decided.outcome;
-        if (reservation.status === 'RESERVED') reserved = reservation.lines;
-        stocks = decided.stocks;
-      }
-      if (reservation.status === 'REJECTED') {
-        const rejected = await append(trx, input, {
-          status: 'REJECTED',
-          detail: { ...reservation },
-          failureReason: reservation.reason,
-        });
-        return { rows: [rejected], result: { reservation, status: 'REJECTED' } };
-      }
-      const recorded = await append(trx, input, {
-        status: 'RESERVED',
-        detail: { totalCents: reservation.totalCents, lines: reservation.lines },
-        totalCents: reservation.totalCents,
-      });
-      return {
-        rows: [recorded],
-        result: { reservation, status: 'RESERVED', ...(reserved ? { reserved } : {}) },
-        ...(stocks !== undefined ? { stocks } : {}),
-      };
+      const held = counts.held > 0 ? await storedReservation(trx, orderId, lines) : undefined;
+      const { outcome: reservation, stocks } =
+        held !== undefined
+          ? { outcome: held, stocks: undefined }
+          : await reserveInTransaction(
+              trx,
+              orderId,
+              lines,
+              counts.released > 0 ? await clearReleasedReservation(trx, orderId) : undefined,
+            );
+      const recorded =
+        reservation.status === 'REJECTED'
+          ? await append(trx, input, {
+              status: 'REJECTED',
+              detail: { ...reservation },
+              failureReason: reservation.reason,
+            })
+          : await append(trx, input, {
+              status: 'RESERVED',
+              detail: { totalCents: reservation.totalCents, lines: reservation.lines },
+              totalCents: reservation.totalCents,
+            });
+      return { rows: [recorded], reservation, status: reservation.status, ...(stocks !== undefined ? { stocks } : {}) };
     });
   }
 

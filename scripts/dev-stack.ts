@@ -124,9 +124,8 @@ async function provisionTemporal(
 
 /** A readiness timeout says which prefixed lines to read. */
 const explainTimeout = (name: string) => (error: unknown) => {
-  const message = error instanceof Error ? error.message : String(error);
-  if (!message.startsWith('timed out')) throw error;
-  throw new stack.SetupError(`${message}: see its [${name}] lines above (a busy machine? try again)`);
+  if (!(error instanceof stack.WaitTimeoutError)) throw error;
+  throw new stack.SetupError(`${error.message}: see its [${name}] lines above (a busy machine? try again)`);
 };
 
 /** The reconciliation schedule (`temporal schedule list` shows it), created or brought to RECONCILE_INTERVAL. */

@@ -1,12 +1,12 @@
 /**
- * Readiness for the stack toolkit: free ports (get-port), polling waits (p-wait-for), the probes that tell whether
+ * Readiness for the stack toolkit: free ports (get-port), polling waits, the probes that tell whether
  * PostgreSQL, Redis, Temporal or an HTTP endpoint answers, and the error type for failures a user can fix.
  */
 import net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import getPort, { portNumbers } from 'get-port';
 import Redis from 'ioredis';
-import pWaitFor from 'p-wait-for';
 import { Client } from 'pg';
 
 /**
@@ -34,25 +34,23 @@ export function portOpen(host: string, port: number, timeoutMs = 500): Promise<b
   });
 }
 
+/** Thrown by `waitUntil` when the deadline passes (callers tell a timeout from a failure by its type). */
+export class WaitTimeoutError extends Error {}
+
 /**
- * Polls `check` every 100 ms until it returns true; rejects with "timed out after <ms>ms waiting for <what>" after
- * `timeoutMs`, or with the error `check` throws (a process that died while we waited).
+ * Polls `check` every 100 ms until it returns true; rejects with a `WaitTimeoutError` ("timed out after <ms>ms
+ * waiting for <what>") after `timeoutMs`, or with the error `check` throws (a process that died while we waited).
  */
 export async function waitUntil(
   what: string,
   check: () => Promise<boolean> | boolean,
   timeoutMs = 30_000,
 ): Promise<void> {
-  // The deadline is ours: p-wait-for's own timeout adds an abort listener per poll (a MaxListeners warning).
   const deadline = Date.now() + timeoutMs;
-  await pWaitFor(
-    async () => {
-      if (await check()) return true;
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`);
-      return false;
-    },
-    { interval: 100 },
-  );
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new WaitTimeoutError(`timed out after ${timeoutMs}ms waiting for ${what}`);
+    await delay(100);
+  }
 }
 
 /** True if PostgreSQL at `url` accepts a query. */

@@ -3,8 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Started } from './postgres';
-import { startProcess } from './process';
-import { freePort, redisAnswers, SetupError, waitUntil } from './ready';
+import { startProcess, waitReady } from './process';
+import { freePort, redisAnswers, SetupError } from './ready';
 import { findOnPath } from './temporal';
 
 /** The local Redis the tools fall back to. */
@@ -31,7 +31,7 @@ export async function startRedisServer(
   args.push('--save', persist ? '60 1' : '', '--appendonly', persist ? 'yes' : 'no');
   const server = startProcess('redis', { command: binary, args, env: process.env, keepLines: 20 });
   const url = `redis://127.0.0.1:${port}`;
-  await waitUntil(`redis-server on port ${port}`, () => redisAnswers(url), 10_000);
+  await waitReady(server, `redis-server on port ${port}`, () => redisAnswers(url), 10_000);
   return { url, stop: async () => void (await server.stop('SIGTERM', 5000)) };
 }
 

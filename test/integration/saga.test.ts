@@ -35,7 +35,7 @@ import {
   waitForStatus,
   type SagaHarness,
 } from '../support/saga-helpers';
-import { waitFor } from '../support/wait';
+import { until, waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
 const INITIAL_STOCK = 10;
@@ -398,8 +398,10 @@ describe('cancel', () => {
     await handle.signal(cancelSignal, { reason: 'late' });
     await mark.reached;
     charge.release();
-    await waitFor('the stock committed with the payment', async () =>
-      (await orderRows(h.db, input.orderId)).order?.status === 'COMPLETED' ? true : undefined,
+    await until(
+      'the stock committed with the payment',
+      async () => (await orderRows(h.db, input.orderId)).order?.status === 'COMPLETED',
+      20_000,
     );
     mark.release();
 
@@ -409,6 +411,28 @@ describe('cancel', () => {
     expect(rows.order?.status).toBe('COMPLETED');
     expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
     expect(rows.payments.map((p) => p.status)).toEqual(['approved']);
+    await expectInvariants(sku, input.orderId);
+  });
+
+  test('when the workflow is terminated while its charge runs and the charge is approved, then the charge completes the order and the books agree', async () => {
+    const { sku, input } = await newOrder('terminate-charging', 'tok_ok');
+    const charge = h.hold(input.orderId, 'chargeOrder');
+    const handle = await startOrder(h.client, h.config, input);
+    await charge.reached;
+
+    await handle.terminate('operator clean-up');
+    charge.release();
+    await until(
+      'the charge to finish after the workflow is gone',
+      async () => (await orderRows(h.db, input.orderId)).order?.status === 'COMPLETED',
+      20_000,
+    );
+
+    const rows = await orderRows(h.db, input.orderId);
+    expect((await handle.describe()).status.name).toBe('TERMINATED');
+    expect(rows.reservations.map((r) => r.status)).toEqual(['committed']);
+    expect(rows.payments.map((p) => p.status)).toEqual(['approved']);
+    expect(rows.events.map((e) => e.status)).toEqual(['PENDING', 'RESERVED', 'CHARGING', 'PAID', 'COMPLETED']);
     await expectInvariants(sku, input.orderId);
   });
 });
@@ -491,7 +515,7 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
   });
 });
 
-describe('the lean shape (LEAN_SAGA_PATCH)', () => {
+describe('the lean shape with the commit in the charge (COMMIT_WITH_CHARGE_PATCH)', () => {
   /** Counts what Temporal did for one order: workflow tasks, activity tasks, local activities, history events. */
   async function costOf(handle: WorkflowHandle) {
     const events = (await handle.fetchHistory()).events ?? [];
