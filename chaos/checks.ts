@@ -109,16 +109,12 @@ function ordersTerminal(input: CheckInput, orders: Map<string, OrderRow>): Check
 const describe = (v: InvariantViolation): string => `${v.invariant} ${v.subject}: ${v.message}`;
 
 /**
- * The payments ledger against the orders: lib/invariants.ts's `completed_paid_once`, and what only the ledger shows:
- * a payment of no order or under another key, a charge that is not the order's total, a second charge (a refunded one
- * included), any payment of a REJECTED order.
+ * The payments ledger against the orders, what lib/invariants.ts (the `invariants` row) does not look at: a payment of
+ * no order or under another key, a charge that is not the order's total, a second charge (a refunded one included),
+ * any payment of a REJECTED order.
  */
-function paymentsLedger(
-  orders: Map<string, OrderRow>,
-  payments: PaymentRow[],
-  invariants: InvariantViolation[],
-): CheckResult {
-  const violations = invariants.filter((v) => v.invariant === 'completed_paid_once').map(describe);
+function paymentsLedger(orders: Map<string, OrderRow>, payments: PaymentRow[]): CheckResult {
+  const violations: string[] = [];
   const charged = new Map<string, number>();
   for (const payment of payments) {
     const order = orders.get(payment.order_id);
@@ -146,16 +142,11 @@ function paymentsLedger(
 }
 
 /**
- * Compensation: lib/invariants.ts's `compensated` (no FAILED, REJECTED or CANCELLED order keeps stock held or an
- * approved payment), and every CANCELLED order that was PAID has a refunded payment.
+ * Refunds, beyond lib/invariants.ts's `compensated` (the `invariants` row: nothing held or approved once an order is
+ * FAILED, REJECTED or CANCELLED): every CANCELLED order that was PAID has a refunded payment.
  */
-function refunds(
-  orders: Map<string, OrderRow>,
-  payments: PaymentRow[],
-  events: EventRow[],
-  invariants: InvariantViolation[],
-): CheckResult {
-  const violations = invariants.filter((v) => v.invariant === 'compensated').map(describe);
+function refunds(orders: Map<string, OrderRow>, payments: PaymentRow[], events: EventRow[]): CheckResult {
+  const violations: string[] = [];
   const paid = new Set(events.filter((e) => e.status === 'PAID').map((e) => e.order_id));
   const refunded = new Set(payments.filter((p) => p.status === 'refunded').map((p) => p.order_id));
   const cancelled = [...orders.values()].filter((order) => order.status === 'CANCELLED');
@@ -351,8 +342,8 @@ export async function runChecks(input: CheckInput): Promise<CheckResult[]> {
   return [
     ordersTerminal(input, orders),
     result('invariants', orders.size + input.initialStock.size, invariants.map(describe)),
-    paymentsLedger(orders, payments, invariants),
-    refunds(orders, payments, events, invariants),
+    paymentsLedger(orders, payments),
+    refunds(orders, payments, events),
     idempotency(input),
     serverErrors(input),
     realtime(input, orders, events),
