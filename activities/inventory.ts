@@ -11,6 +11,7 @@ import { RESERVATION_STATUS, type ReservationRow } from '../lib/rows';
 export { RESERVATION_STATUS } from '../lib/rows';
 import { fieldIssues } from '../lib/field-issues';
 import { orderLinesSchema } from '../lib/order-lines';
+import type { ProductStock } from '../lib/stock-events';
 import { recordMovements } from './ledger';
 import type { Logger } from '../lib/logger';
 import type { OrderLine, PricedLine, ReservationOutcome } from '../workflows/definitions';
@@ -98,12 +99,7 @@ export async function storedReservation(
 }
 
 /** A product's stock after a reservation took from it (`orderflow_reserve`'s `stocks`). */
-export interface StockAfter {
-  productId: number;
-  sku: string;
-  stock: number;
-  lowStockThreshold: number;
-}
+export type StockAfter = ProductStock & { productId: number };
 
 /** A reservation decided (and, if RESERVED, written): `orderflow_reserve`'s result. */
 export interface ReserveResult {

@@ -70,13 +70,10 @@ export async function unavailableSkus(db: Knex, skus: readonly string[]): Promis
     .pluck<string[]>('sku');
 }
 
-/** A new product, as `NewProduct` (lib/ledger.ts) except that POST /products makes a draft unless told otherwise. */
-export type CreateProductInput = NewProduct;
-
 /** Creates a product (a draft by default) with its `initial` movement; 409 product_exists for a taken SKU. */
 export async function createProduct(
   db: Knex,
-  input: CreateProductInput,
+  input: NewProduct,
 ): Promise<{ product: ProductDetail; movements: RecordedMovement[] }> {
   try {
     await insertProductsWithLedger(db, [{ ...input, status: input.status ?? 'draft' }], {

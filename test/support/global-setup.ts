@@ -11,7 +11,7 @@ import { loadToolingConfig } from '../../lib/config';
 import { createDb, migrateLatest } from '../../lib/db';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { commonDevServerArgs, DEV_NAMESPACE } from '../../temporal-config/dev-server';
-import { createThrowawayDatabase, findOrStartRedis, resolveTemporalCli, type Teardown } from '../../stack';
+import { createThrowawayDatabase, findOrStartRedis, resolveTemporalCli, Teardowns } from '../../stack';
 
 /**
  * Name of the database one jest run uses: its own, so concurrent runs on one machine never drop each other's data.
@@ -22,7 +22,8 @@ const TEST_DATABASE = `orderflow_test_${process.pid}`;
 interface SetupState {
   /** The dev server we started; undefined when the suites run against an existing server. */
   env: TestWorkflowEnvironment | undefined;
-  teardowns: Teardown[];
+  /** What the setup started, stopped last-first (every step runs; a failed one is logged). */
+  teardowns: Teardowns;
 }
 
 declare global {
@@ -34,7 +35,7 @@ export default async function globalSetup(): Promise<void> {
   const log = (line: string): void => {
     process.stderr.write(`[test setup] ${line}\n`);
   };
-  const teardowns: Teardown[] = [];
+  const teardowns = new Teardowns(log);
 
   // A dedicated test database (never the dev data): TEST_DATABASE_URL, else a fresh one on the local or an embedded
   // server; a Redis: TEST_REDIS_URL, else 127.0.0.1:6379 db 15, else a redis-server of our own.
@@ -42,10 +43,8 @@ export default async function globalSetup(): Promise<void> {
   if (databaseUrl === undefined) {
     const database = await createThrowawayDatabase(TEST_DATABASE, { tmpPrefix: 'orderflow-test-pg-', log });
     log(`PostgreSQL: database ${TEST_DATABASE} on ${database.where}`);
-    teardowns.push(async () => {
-      await database.drop();
-      await database.stopServer();
-    });
+    teardowns.add('the embedded PostgreSQL', () => database.stopServer());
+    teardowns.add(`the test database ${TEST_DATABASE}`, () => database.drop());
     databaseUrl = database.url;
   }
   const db = createDb({ url: databaseUrl, poolMax: 2 });
@@ -62,7 +61,7 @@ export default async function globalSetup(): Promise<void> {
   });
   if (tooling.testRedisUrl === undefined)
     log(redis.started ? `Redis: started ${redis.url}` : 'Redis: 127.0.0.1:6379 (db 15)');
-  teardowns.push(redis.stop);
+  teardowns.add('Redis', redis.stop);
 
   const cli = await resolveTemporalCli({ tooling, progress: log });
   if (cli.source !== 'sdk-download') process.env.TEST_TEMPORAL_CLI_PATH = cli.path;

@@ -7,6 +7,6 @@ export default async function globalTeardown(): Promise<void> {
     // Ours, not given from outside: a jest --watch re-run must start a fresh server rather than reuse this address.
     delete process.env.TEST_TEMPORAL_ADDRESS;
   }
-  for (const teardown of state.teardowns.reverse()) await teardown();
+  await state.teardowns.stop();
   globalThis.__ORDERFLOW_TEST__ = undefined;
 }
