@@ -15,7 +15,7 @@ export { fieldIssues, formatPath, type FieldIssue } from '../lib/field-issues';
 import { validationError } from '../lib/http/errors';
 
 /** Limits of one order: its lines (lib/order-lines.ts) and its headers. */
-export const ORDER_LIMITS = {
+const ORDER_LIMITS = {
   ...ORDER_LINE_LIMITS,
   maxPaymentTokenLength: 200,
   maxIdempotencyKeyLength: 255,

@@ -15,13 +15,13 @@ export interface Caller {
 }
 
 /** Longest customer id (the JWT `sub`, `orders.customer_id varchar(128)`), in characters. */
-export const MAX_CUSTOMER_ID_LENGTH = 128;
+const MAX_CUSTOMER_ID_LENGTH = 128;
 
 /** A customer id: the JWT `sub`, and the admins' `?customerId=` filter of the API. */
 export const customerIdSchema = storableText({ max: MAX_CUSTOMER_ID_LENGTH });
 
 /** The only algorithm accepted. */
-export const JWT_ALGORITHM = 'HS256';
+const JWT_ALGORITHM = 'HS256';
 
 /** The claims a token must carry; others (`iat`, `nbf`, ...) are checked by `jsonwebtoken` or ignored. */
 const claimsSchema = z.object({

@@ -280,8 +280,6 @@ export type Config = z.output<typeof serviceConfig>;
 export type TemporalConfig = Config['temporal'];
 /** A payment latency range in milliseconds, inclusive. */
 export type LatencyRange = Config['paymentLatencyMs'];
-/** Retry budget for the payment activity before an order goes NEEDS_ATTENTION. */
-export type PaymentRetryConfig = Config['paymentRetry'];
 
 /** The fields of a config object: each a leaf read from its `variable`, or a nested object of fields. */
 type Fields = Record<string, z.ZodType>;

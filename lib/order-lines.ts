@@ -18,7 +18,7 @@ export const SKU_RULE = 'must be 1-64 characters of A-Z, 0-9 and "-", not starti
 export const ORDER_LINE_LIMITS = { minLines: 1, maxLines: 50, minQuantity: 1, maxQuantity: 1000 } as const;
 
 /** One line of an order: a SKU and a quantity. */
-export const orderLineSchema = z
+const orderLineSchema = z
   .strictObject({
     sku: storableText({ max: 64, pattern: { regex: SKU_PATTERN, message: SKU_RULE } }),
     quantity: z

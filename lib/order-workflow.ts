@@ -67,7 +67,7 @@ export async function callTemporal<T>(client: Client, options: TemporalCallOptio
 }
 
 /** What `startOrder` learned. */
-export type StartOrderResult =
+type StartOrderResult =
   | { kind: 'decided'; outcome: ReservationOutcome }
   /** The order's workflow has already finished: answer from the database. */
   | { kind: 'closed' };
@@ -88,7 +88,7 @@ export function workflowInput(
  * Temporal user metadata shown by the Web UI without decoding payloads: a one-line summary and the order's lines.
  * Never the payment token (payloads stay encrypted; this text does not).
  */
-export function orderMetadata(input: OrderWorkflowInput): { staticSummary: string; staticDetails: string } {
+function orderMetadata(input: OrderWorkflowInput): { staticSummary: string; staticDetails: string } {
   const units = input.lines.reduce((sum, line) => sum + line.quantity, 0);
   const lines = input.lines.map((line) => `| ${line.sku} | ${line.quantity} |`);
   return {

@@ -37,7 +37,7 @@ export const REALTIME_ERRORS = {
 } as const satisfies Record<string, ErrorCode>;
 
 /** A `subscribe` error code. */
-export type SubscribeErrorCode = Exclude<(typeof REALTIME_ERRORS)[keyof typeof REALTIME_ERRORS], 'unauthorized'>;
+type SubscribeErrorCode = Exclude<(typeof REALTIME_ERRORS)[keyof typeof REALTIME_ERRORS], 'unauthorized'>;
 
 /**
  * Acknowledgement of a `subscribe`: sent after the replayed events, before live ones resume. A refused payload

@@ -124,7 +124,7 @@ export function cachedCliPath(cacheDir: string): string {
 }
 
 /** Builds the pinned CLI with `go install` into the cache, printing progress while Go works (minutes on first run). */
-export async function goInstallCli(goBinary: string, cacheDir: string, progress: Progress): Promise<string> {
+async function goInstallCli(goBinary: string, cacheDir: string, progress: Progress): Promise<string> {
   const target = cachedCliPath(cacheDir);
   // 606 s measured on 2 cores with an empty Go cache (module downloads included) while the machine was busy.
   progress(

@@ -109,7 +109,7 @@ export function resolveChromium(
 }
 
 /** Source of the Compose loader; its files' hash names the cached build, so an edit rebuilds it. */
-export const COMPOSE_CONFIG_SOURCE = path.join(root, 'test', 'support', 'compose-config');
+const COMPOSE_CONFIG_SOURCE = path.join(root, 'test', 'support', 'compose-config');
 
 /** Path of the cached `compose-config` build for the current source. */
 export function composeConfigPath(cacheDir: string): string {

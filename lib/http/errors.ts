@@ -37,7 +37,7 @@ export const ERROR_STATUS = {
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 /** Extra fields an error carries next to `error` and `message` (e.g. `field`, `shortages`). */
-export type ErrorDetails = Record<string, unknown>;
+type ErrorDetails = Record<string, unknown>;
 
 /** An error with a status, a code and details the client may see (`expose` is false for 5xx). */
 export class ApiError extends Error {
