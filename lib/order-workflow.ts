@@ -106,6 +106,33 @@ function orderMetadata(input: OrderWorkflowInput): { staticSummary: string; stat
 }
 
 /**
+ * The start half of an order's update-with-start: the workflow id `order-<orderId>` (one saga per order, an existing
+ * one reused, a closed one never started again), `OrderStatus=PENDING` and `CustomerId`, and the UI's summary and
+ * details. `workflowType` and `workflowId` let the bench start its no-op copies of the saga exactly like an order.
+ */
+export function orderStartOperation(
+  input: OrderWorkflowInput,
+  {
+    taskQueue,
+    workflowType = WORKFLOW_TYPE,
+    workflowId = workflowIdFor(input.orderId),
+  }: { taskQueue: string; workflowType?: string; workflowId?: string },
+) {
+  return new WithStartWorkflowOperation(workflowType, {
+    workflowId,
+    taskQueue,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    typedSearchAttributes: [
+      { key: SEARCH_ATTRIBUTES.orderStatus, value: 'PENDING' },
+      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
+    ],
+    ...orderMetadata(input),
+  });
+}
+
+/**
  * Starts the order's workflow (or joins the running one: `USE_EXISTING`) and waits for the `reservation` update.
  * The update id is derived from the request hash, so concurrent retries of one request share one update. A closed
  * workflow is never started again (`REJECT_DUPLICATE`): the caller answers from the database instead.
@@ -116,18 +143,7 @@ export async function startOrder(
   input: OrderWorkflowInput,
   options: TemporalCallOptions,
 ): Promise<StartOrderResult> {
-  const startWorkflowOperation = new WithStartWorkflowOperation(WORKFLOW_TYPE, {
-    workflowId: workflowIdFor(input.orderId),
-    taskQueue: config.temporal.taskQueue,
-    args: [input],
-    workflowIdConflictPolicy: 'USE_EXISTING',
-    workflowIdReusePolicy: 'REJECT_DUPLICATE',
-    typedSearchAttributes: [
-      { key: SEARCH_ATTRIBUTES.orderStatus, value: 'PENDING' },
-      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
-    ],
-    ...orderMetadata(input),
-  });
+  const startWorkflowOperation = orderStartOperation(input, { taskQueue: config.temporal.taskQueue });
   try {
     const outcome = await callTemporal(client, options, () =>
       client.workflow.executeUpdateWithStart(reservationUpdate, {

@@ -9,10 +9,9 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { WithStartWorkflowOperation } from '@temporalio/client';
-import { workflowInput } from '../../lib/order-workflow';
+import { orderStartOperation, workflowInput } from '../../lib/order-workflow';
 import { loadConfigOrExit } from '../../lib/config';
-import { reservationUpdate, SEARCH_ATTRIBUTES } from '../../workflows/definitions';
+import { reservationUpdate } from '../../workflows/definitions';
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { numberArg } from './args';
 import { AMPLE_STOCK, checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
@@ -193,16 +192,10 @@ export async function runWorkflowScenario(options: BenchOptions, scenario: Workf
     const lines = [{ sku: scenario.sku(), quantity: 1 }];
     const input = workflowInput(config, { orderId, customerId, lines, paymentToken: 'tok_ok', requestHash });
     const workflowId = `${name}-${orderId}`;
-    const startWorkflowOperation = new WithStartWorkflowOperation(scenario.workflowType, {
-      workflowId,
+    const startWorkflowOperation = orderStartOperation(input, {
       taskQueue: scenario.taskQueue,
-      args: [input],
-      workflowIdConflictPolicy: 'USE_EXISTING',
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      typedSearchAttributes: [
-        { key: SEARCH_ATTRIBUTES.orderStatus, value: 'PENDING' },
-        { key: SEARCH_ATTRIBUTES.customerId, value: customerId },
-      ],
+      workflowType: scenario.workflowType,
+      workflowId,
     });
     const t0 = performance.now();
     const outcome = await client.workflow.executeUpdateWithStart(reservationUpdate, {
