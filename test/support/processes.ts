@@ -14,6 +14,8 @@ export interface EntryProcess {
   child: ChildProcess;
   /** Everything it wrote so far on stdout and stderr (our logs are JSON lines on stderr). */
   output(): string;
+  /** Its JSON log lines so far, each parsed once as it arrived; anything else it wrote is not here. */
+  logs: LogLine[];
   /** Exit code (null when killed by a signal). */
   exited: Promise<number | null>;
 }
@@ -50,25 +52,24 @@ export function entryPointEnv(config: Config, extra: Record<string, string> = {}
 
 /** Starts `entry` (a path from the repository root) with exactly `env` and collects what it writes. */
 export function spawnEntryPoint(name: string, entry: string, env: NodeJS.ProcessEnv): EntryProcess {
-  const proc = startProcess(name, { args: nodeEntry(entry), env, keepLines: Infinity });
+  const logs: LogLine[] = [];
+  const onLine = (line: string): void => {
+    try {
+      logs.push(JSON.parse(line) as LogLine);
+    } catch {
+      // not a log line (e.g. a warning from Node itself)
+    }
+  };
+  const proc = startProcess(name, { args: nodeEntry(entry), env, keepLines: Infinity, onLine });
   const exited = proc.exited.then(() => proc.child.exitCode);
-  const entryProcess: EntryProcess = { name, child: proc.child, output: () => proc.output(), exited };
+  const entryProcess: EntryProcess = { name, child: proc.child, output: () => proc.output(), logs, exited };
   started.push(entryProcess);
   return entryProcess;
 }
 
 /** The JSON log lines `proc` wrote so far; anything else it wrote is skipped. */
 export function logLines(proc: EntryProcess): LogLine[] {
-  return proc
-    .output()
-    .split('\n')
-    .flatMap((line) => {
-      try {
-        return [JSON.parse(line) as LogLine];
-      } catch {
-        return [];
-      }
-    });
+  return proc.logs;
 }
 
 /** Resolves with the first line `proc` logs with `msg` equal to `message`; fails with its output if it exits first. */
