@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
-import { checkInvariants, type InvariantViolation } from '../lib/invariants';
+import { checkInvariants, formatViolation } from '../lib/invariants';
 import type * as rows from '../lib/rows';
 import { isTerminal, paymentIdempotencyKey } from '../workflows/definitions';
 import { FAULTS, type FaultRecord } from './faults';
@@ -104,9 +104,6 @@ function ordersTerminal(input: CheckInput, orders: Map<string, OrderRow>): Check
   }
   return result('orders_terminal', orders.size, violations);
 }
-
-/** `<invariant> <subject>: <message>`, how an invariant violation is listed. */
-const describe = (v: InvariantViolation): string => `${v.invariant} ${v.subject}: ${v.message}`;
 
 /**
  * The payments ledger against the orders, what lib/invariants.ts (the `invariants` row) does not look at: a payment of
@@ -341,7 +338,7 @@ export async function runChecks(input: CheckInput): Promise<CheckResult[]> {
 
   return [
     ordersTerminal(input, orders),
-    result('invariants', orders.size + input.initialStock.size, invariants.map(describe)),
+    result('invariants', orders.size + input.initialStock.size, invariants.map(formatViolation)),
     paymentsLedger(orders, payments),
     refunds(orders, payments, events),
     idempotency(input),

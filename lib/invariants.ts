@@ -25,6 +25,11 @@ export interface InvariantViolation {
   message: string;
 }
 
+/** A violation as one line: `<invariant> <subject>: <message>` (bench and chaos reports). */
+export function formatViolation(v: InvariantViolation): string {
+  return `${v.invariant} ${v.subject}: ${v.message}`;
+}
+
 /** What to check; without a scope every product and order in the database is checked. */
 export interface InvariantScope {
   /** Stock of each SKU before the run; enables the conservation check for those SKUs. */

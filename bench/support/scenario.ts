@@ -11,6 +11,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { orderStartOperation, workflowInput } from '../../lib/order-workflow';
 import { loadConfigOrExit } from '../../lib/config';
+import { formatViolation } from '../../lib/invariants';
 import { reservationUpdate } from '../../workflows/definitions';
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
 import { numberArg } from './args';
@@ -152,7 +153,7 @@ export async function runOrderScenario(
     await settle(stack.db, customerPrefix, 60_000);
     const deadlocks = (await deadlockCount(stack.db, !flushed)) - deadlocksBefore;
     const check = await checkRun(stack.db, new Map(skus.map((sku) => [sku, AMPLE_STOCK])), customerPrefix);
-    const violations = check.violations.map((v) => `${v.invariant} ${v.subject}: ${v.message}`);
+    const violations = check.violations.map(formatViolation);
     for (const [status, count] of Object.entries(check.statuses)) {
       if (status !== 'COMPLETED') violations.push(`orders_completed: ${count} order(s) ended ${status}`);
     }
