@@ -184,7 +184,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       tmpPrefix: 'orderflow-chaos-pg-',
       log,
     });
-    if (database.embedded) teardowns.add('the embedded PostgreSQL', database.stopServer);
+    teardowns.add('the embedded PostgreSQL, if one was started', database.stopServer);
     described.postgres = `${givenServer === undefined ? database.where : "DATABASE_URL's server"}, database ${databaseName}`;
     if (!options.keepDatabase) {
       teardowns.add(`database ${databaseName}`, database.drop);

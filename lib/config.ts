@@ -323,7 +323,9 @@ export function loadConfig(env: Env = process.env): Config {
 }
 
 /** Every environment variable `loadConfig` reads (the Compose test checks each reaches every container). */
-export const SERVICE_VARIABLES: readonly string[] = variablesOf(serviceConfig.in.shape);
+export function serviceVariables(): string[] {
+  return variablesOf(serviceConfig.in.shape);
+}
 
 /** Loads the configuration or stops the process with one line naming the bad variable. */
 export function loadConfigOrExit(env: Env = process.env): Config {

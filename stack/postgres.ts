@@ -75,8 +75,6 @@ export interface ThrowawayDatabase {
   url: string;
   /** Where it lives, for progress lines: "127.0.0.1:5432", "embedded (postgres://127.0.0.1:PORT)" or "the given server". */
   where: string;
-  /** True when the server is an embedded PostgreSQL started for this run. */
-  embedded: boolean;
   /** Drops the database. */
   drop: Teardown;
   /** Stops and deletes the embedded server; a no-op on a server we did not start. */
@@ -114,7 +112,7 @@ export async function createThrowawayDatabase(
     await stopServer();
     throw error;
   }
-  return { url: withDatabase(adminUrl, name), where, embedded, drop: () => dropDatabase(adminUrl, name), stopServer };
+  return { url: withDatabase(adminUrl, name), where, drop: () => dropDatabase(adminUrl, name), stopServer };
 }
 
 /**

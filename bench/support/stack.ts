@@ -150,7 +150,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     } else {
       if (tooling.databaseUrl !== undefined) log('bench: DATABASE_URL does not answer; using a database of our own');
       const database = await toolkit.createThrowawayDatabase(databaseName, { tmpPrefix: 'orderflow-bench-pg-', log });
-      if (database.embedded) teardowns.add('the embedded PostgreSQL', database.stopServer);
+      teardowns.add('the embedded PostgreSQL, if one was started', database.stopServer);
       teardowns.add(`database ${databaseName}`, database.drop);
       described.postgres = `${database.where}, database ${databaseName}`;
       databaseUrl = database.url;

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
-import { loadConfig, SERVICE_VARIABLES } from '../../lib/config';
+import { loadConfig, serviceVariables } from '../../lib/config';
 import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../../temporal-config/cluster';
 import { DYNAMIC_CONFIG, SEARCH_ATTRIBUTE_TYPES } from '../../temporal-config/dev-server';
 import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
@@ -49,7 +49,7 @@ const SECRET_VALUES: Record<string, string> = {
 };
 
 /** Every variable `loadConfig` reads, from its schema. */
-const configVariables = (): string[] => [...SERVICE_VARIABLES].sort();
+const configVariables = (): string[] => serviceVariables().sort();
 
 /** A scratch dir with an empty env file, so a developer's .env never leaks into the checks. */
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'orderflow-compose-test-'));
