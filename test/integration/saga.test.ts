@@ -298,21 +298,33 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 });
 
 describe('cancel', () => {
-  test('when cancelled in PENDING, then the order ends CANCELLED with its stock released and nothing kept', async () => {
+  test('when cancelled in PENDING, then the order ends CANCELLED with its stock released and nothing charged', async () => {
     const { sku, input } = await newOrder('cancel-pending', 'tok_ok');
-    const hold = h.hold(input.orderId, 'placeOrder');
-    const handle = await startOrder(h.client, h.config, input);
-    await hold.reached;
-
+    const placing = h.hold(input.orderId, 'placeOrder');
     // A signal that lands while the order is being placed is seen in the next workflow task, after the charge was
-    // scheduled: like a cancel during CHARGING, any charge is refunded (docs/saga.md, "Cancel").
+    // scheduled; its mark on the order row then races the charge activity (docs/saga.md, "Cancel"). Holding the charge
+    // until the mark is written makes this the case where the mark wins: nothing is charged.
+    const charge = h.hold(input.orderId, 'chargeOrder');
+    const handle = await startOrder(h.client, h.config, input);
+    await placing.reached;
+
     await handle.signal(cancelSignal, {});
-    hold.release();
+    placing.release();
+    await charge.reached;
+    await waitFor('cancel marked on the order row', async () =>
+      (await h.db('orders').where({ id: input.orderId }).first('cancel_requested_run_id'))?.cancel_requested_run_id
+        ? true
+        : undefined,
+    );
+    charge.release();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'cancel_requested' });
-    await expectCompensated(sku, input.orderId);
-    const statuses = (await eventStatuses(input.orderId)).map(([, status]) => status);
-    expect(statuses.slice(0, 2)).toEqual(['PENDING', 'RESERVED']);
-    expect(statuses.at(-1)).toBe('CANCELLED');
+    const rows = await expectCompensated(sku, input.orderId);
+    expect(rows.payments).toEqual([]);
+    expect(await eventStatuses(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CANCELLED'],
+    ]);
     await recordHistory(h.config, handle, 'cancelled-pending');
   });
 
