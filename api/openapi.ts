@@ -151,7 +151,7 @@ const orderIdParam = {
   description: 'Order id (UUID)',
 };
 
-/** The 400 every route may answer: each refuses unknown, repeated or invalid query parameters (api/query.ts). */
+/** The 400 every route may answer: each refuses unknown, repeated or invalid query parameters (lib/http/query.ts). */
 const queryError: ResponseDoc = {
   description:
     'An unknown, repeated or invalid query parameter (named in `field`; routes without parameters take none)',

@@ -1,5 +1,5 @@
 /**
- * Request schemas with their limits, and the one function that turns a zod failure into a 400 naming the field.
+ * Request schemas with their limits (parsed with lib/http/validate.ts `parseOrThrow`: a 400 naming the field).
  * The same schemas generate the OpenAPI document (api/openapi.ts), so the documented limits are the enforced ones.
  */
 import { z } from 'zod';
@@ -8,11 +8,7 @@ import { MAX_REASON_LENGTH } from '../lib/storable-text';
 import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
-import { fieldIssues } from '../lib/field-issues';
 import { ORDER_LINE_LIMITS, orderLinesSchema, SKU_PATTERN, SKU_RULE } from '../lib/order-lines';
-
-export { fieldIssues, formatPath, type FieldIssue } from '../lib/field-issues';
-import { validationError } from '../lib/http/errors';
 
 /** Limits of one order: its lines (lib/order-lines.ts) and its headers. */
 const ORDER_LIMITS = {
@@ -56,22 +52,27 @@ export const idempotencyKeySchema = storableText({
 /** An order id in a path: any UUID (random for orders without a key, derived for keyed ones). */
 export const orderIdSchema = z.guid();
 
+/** `?limit=` of a paginated list: an integer 1..PAGE_LIMITS.max. */
+const pageLimit = storableText({
+  max: 4,
+  pattern: { regex: /^\d{1,4}$/, message: `must be an integer from 1 to ${PAGE_LIMITS.max}` },
+})
+  .transform(Number)
+  .pipe(
+    z
+      .number()
+      .min(1, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
+      .max(PAGE_LIMITS.max, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` }),
+  );
+
+/** `?cursor=` of a paginated list: opaque, as a previous page returned it. */
+const pageCursor = storableText({ max: 200 });
+
 /** Query of GET /orders; every parameter is optional and given at most once. */
 export const listOrdersQuerySchema = z.strictObject({
   status: z.enum(ORDER_STATUSES, { error: `must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
-  limit: storableText({
-    max: 4,
-    pattern: { regex: /^\d{1,4}$/, message: `must be an integer from 1 to ${PAGE_LIMITS.max}` },
-  })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .min(1, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
-        .max(PAGE_LIMITS.max, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` }),
-    )
-    .optional(),
-  cursor: storableText({ max: 200 }).optional(),
+  limit: pageLimit.optional(),
+  cursor: pageCursor.optional(),
   /** Admins only: list one customer's orders. */
   customerId: customerIdSchema.optional(),
 });
@@ -135,23 +136,14 @@ export const stockAdjustmentBodySchema = z
   })
   .meta({ id: 'StockAdjustmentRequest' });
 
-/** `?limit=` of a paginated list: 1..PAGE_LIMITS.max. */
-const pageLimit = z
-  .string()
-  .regex(/^\d{1,4}$/, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
-  .transform(Number)
-  .pipe(
-    z
-      .number()
-      .min(1, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` })
-      .max(PAGE_LIMITS.max, { error: `must be an integer from 1 to ${PAGE_LIMITS.max}` }),
-  );
-
 /** Query of GET /products/:sku/movements. */
 export const listMovementsQuerySchema = z.strictObject({
   limit: pageLimit.optional(),
-  cursor: z.string().min(1).max(200).optional(),
+  cursor: pageCursor.optional(),
 });
+
+/** A validated GET /products/:sku/movements query. */
+export type ListMovementsQuery = z.infer<typeof listMovementsQuerySchema>;
 
 /** Body of POST /exports. `from`/`to` bound the orders' creation time (from inclusive, to exclusive). */
 export const createExportBodySchema = z
@@ -177,27 +169,3 @@ export type CreateExportBody = z.infer<typeof createExportBodySchema>;
 
 /** An export id in a path. */
 export const exportIdSchema = z.guid();
-
-/** Refuses a query parameter given more than once (400 naming it); call before parsing the query. */
-export function refuseRepeatedParams(query: Record<string, string | string[] | undefined>): void {
-  for (const [name, value] of Object.entries(query)) {
-    if (Array.isArray(value)) throw validationError(name, 'must be given once');
-  }
-}
-
-/**
- * Parses `value` with `schema` or throws a 400 naming the first offending field (all issues in `issues`); `root`
- * prefixes field names, `unknownKey` is the message of a key the schema does not know.
- */
-export function parseOrThrow<S extends z.ZodType>(
-  schema: S,
-  value: unknown,
-  root = '',
-  unknownKey = 'unknown field',
-): z.output<S> {
-  const result = schema.safeParse(value, { reportInput: true });
-  if (result.success) return result.data;
-  const issues = fieldIssues(result.error, { root, unknownKey });
-  const first = issues[0] ?? { field: root || 'body', message: 'invalid' };
-  throw validationError(first.field, first.message, issues.slice(0, 20));
-}

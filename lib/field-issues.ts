@@ -1,6 +1,6 @@
 /**
  * Zod failures as field/message pairs, shared by every boundary that names the offending field: the API's bodies,
- * headers and queries (api/validation.ts, api/query.ts) and the relay's frames and routes (realtime/).
+ * headers and queries (api/validation.ts, lib/http/query.ts, lib/http/validate.ts) and the relay's frames and routes (realtime/).
  */
 import type { z } from 'zod';
 

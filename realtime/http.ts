@@ -9,10 +9,9 @@ import Koa, { type Context } from 'koa';
 import { z } from 'zod';
 import { signToken } from '../lib/auth';
 import type { Config } from '../lib/config';
-import { fieldIssues } from '../lib/field-issues';
-import { ApiError, errorHandler, validationError } from '../lib/http/errors';
+import { ApiError, errorHandler } from '../lib/http/errors';
+import { parseQuery } from '../lib/http/query';
 import type { Logger } from '../lib/logger';
-import { normaliseStorableText } from '../lib/storable-text';
 import { storableText } from '../lib/text-schema';
 
 /** Where the demo page's files live. */
@@ -27,7 +26,7 @@ const CONTENT_TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
 };
 
-/** Query of `/dev-token`: both optional, nothing else (an unknown or repeated parameter is a 400 naming it). */
+/** Query of `/dev-token`: both optional, nothing else (lib/http/query.ts: an unknown or repeated one is a 400). */
 const devTokenQuerySchema = z.strictObject({
   customer: storableText({
     max: 128,
@@ -92,17 +91,7 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
   const devToken = (ctx: Context): void => {
     // Minting tokens over HTTP is a demo convenience only; production never answers it.
     if (config.nodeEnv === 'production') throw noRoute('/dev-token');
-    const params = new URLSearchParams(ctx.querystring);
-    const names = [...params.keys()];
-    const repeated = names.find((name, index) => names.indexOf(name) !== index);
-    const query = devTokenQuerySchema.safeParse(Object.fromEntries(params));
-    if (repeated !== undefined || !query.success) {
-      const issue = query.success
-        ? { field: repeated ?? 'query', message: 'must be given once' }
-        : fieldIssues(query.error, { whole: 'query', unknownKey: 'unknown query parameter' })[0];
-      throw validationError(normaliseStorableText(issue?.field, 64) ?? 'query', issue?.message ?? 'invalid');
-    }
-    const { customer: customerId = 'demo-customer', role = 'customer' } = query.data;
+    const { customer: customerId = 'demo-customer', role = 'customer' } = parseQuery(devTokenQuerySchema, ctx.query);
     ctx.body = { token: signToken(customerId, config.jwtSecret, { role }), customerId, role };
   };
 

@@ -12,7 +12,8 @@ import type { ApiError } from '../../lib/http/errors';
 import { orderStatusConflict } from '../errors';
 import { asStatus, findOrderRow } from '../order-store';
 import { signalCancel } from '../../lib/order-workflow';
-import { cancelBodySchema, parseOrThrow } from '../validation';
+import { cancelBodySchema } from '../validation';
+import { parseOrThrow } from '../../lib/http/validate';
 import { findVisibleOrder } from './get-order';
 
 function notCancellable(orderId: string, status: OrderStatus): ApiError {

@@ -19,7 +19,8 @@ import type { ApiMetrics } from '../metrics';
 import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
 import { idempotencyKeyReused, startOrder, workflowInput } from '../../lib/order-workflow';
 import type { OrderCreated } from '../schemas';
-import { createOrderBodySchema, idempotencyKeySchema, parseOrThrow } from '../validation';
+import { createOrderBodySchema, idempotencyKeySchema } from '../validation';
+import { parseOrThrow } from '../../lib/http/validate';
 import { DEFAULT_CURRENCY, isTerminal, type ReservationOutcome } from '../../workflows/definitions';
 
 /** Header carrying the client's idempotency key. */

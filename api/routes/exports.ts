@@ -23,7 +23,8 @@ import { temporalCallOptions, type RouteDeps } from '../deps';
 import { ApiError } from '../../lib/http/errors';
 import { callTemporal } from '../../lib/order-workflow';
 import type { ExportView } from '../schemas';
-import { createExportBodySchema, exportIdSchema, parseOrThrow } from '../validation';
+import { createExportBodySchema, exportIdSchema } from '../validation';
+import { parseOrThrow } from '../../lib/http/validate';
 
 interface ExportRow {
   id: string;

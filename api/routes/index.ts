@@ -1,6 +1,6 @@
 /**
  * The route table: every path, its method, whether it needs a token, the query parameters it accepts, and its
- * handler. Every route goes through `route(...)`, so every route checks its query the same way (api/query.ts): a
+ * handler. Every route goes through `route(...)`, so every route checks its query the same way (lib/http/query.ts): a
  * route that declares no parameters refuses any with a 400 naming it.
  */
 import Router, { type RouterMiddleware } from '@koa/router';
@@ -10,7 +10,7 @@ import { requireAdmin, requireAuth, type AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
 import type { ApiMetrics } from '../metrics';
 import { buildOpenApiDocument } from '../openapi';
-import { acceptQuery, NO_QUERY, type QuerySchema, type QueryState } from '../query';
+import { acceptQuery, NO_QUERY, type QuerySchema, type QueryState } from '../../lib/http/query';
 import { rateLimit } from '../rate-limit';
 import { createStockPublisher } from '../../lib/stock-events';
 import { listMovementsQuerySchema, listOrdersQuerySchema } from '../validation';

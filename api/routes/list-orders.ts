@@ -1,14 +1,14 @@
 /**
  * GET /orders: the caller's orders, newest first, one page at a time (`?limit=`, `?cursor=`, `?status=`). Admins see
  * every customer's orders and may filter with `?customerId=`. The router checks the query against
- * `listOrdersQuerySchema` first (api/query.ts): unknown, repeated or invalid parameters are a 400.
+ * `listOrdersQuerySchema` first (lib/http/query.ts): unknown, repeated or invalid parameters are a 400.
  */
 import type { Middleware } from 'koa';
 import type { AuthState } from '../auth';
 import type { RouteDeps } from '../deps';
 import { validationError } from '../../lib/http/errors';
 import { decodeCursor, listOrders } from '../order-store';
-import type { QueryState } from '../query';
+import type { QueryState } from '../../lib/http/query';
 import { PAGE_LIMITS, type ListOrdersQuery } from '../validation';
 
 /** Handler of GET /orders; `ctx.state.query` holds the validated parameters. */

@@ -10,7 +10,8 @@ import { readJsonBody } from '../../lib/http/body';
 import { createProduct, listPublishedProducts, updateProduct } from '../catalog-store';
 import type { RouteDeps } from '../deps';
 import { productNotFound } from '../errors';
-import { createProductBodySchema, parseOrThrow, skuSchema, updateProductBodySchema } from '../validation';
+import { createProductBodySchema, skuSchema, updateProductBodySchema } from '../validation';
+import { parseOrThrow } from '../../lib/http/validate';
 
 /** The SKU of a product path; a malformed one is a 404 like an unknown one. */
 export function pathSku(raw: string | undefined): string {

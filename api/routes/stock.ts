@@ -9,13 +9,9 @@ import { readJsonBody } from '../../lib/http/body';
 import { adjustStock, decodeMovementCursor, listMovements } from '../catalog-store';
 import type { RouteDeps } from '../deps';
 import { validationError } from '../../lib/http/errors';
-import {
-  listMovementsQuerySchema,
-  PAGE_LIMITS,
-  parseOrThrow,
-  refuseRepeatedParams,
-  stockAdjustmentBodySchema,
-} from '../validation';
+import type { QueryState } from '../../lib/http/query';
+import { PAGE_LIMITS, stockAdjustmentBodySchema, type ListMovementsQuery } from '../validation';
+import { parseOrThrow } from '../../lib/http/validate';
 import { pathSku } from './products';
 
 /** Handler of POST /products/:sku/stock-adjustments: 201 `{ sku, stock, movementId }`. */
@@ -30,12 +26,11 @@ export function postStockAdjustment({ db }: RouteDeps, publish: StockPublisher):
   };
 }
 
-/** Handler of GET /products/:sku/movements. */
-export function getMovements({ db }: RouteDeps): RouterMiddleware<AuthState> {
+/** Handler of GET /products/:sku/movements; `ctx.state.query` holds the parameters the router validated. */
+export function getMovements({ db }: RouteDeps): RouterMiddleware<AuthState & QueryState<ListMovementsQuery>> {
   return async (ctx) => {
     const sku = pathSku(ctx.params.sku);
-    refuseRepeatedParams(ctx.query);
-    const query = parseOrThrow(listMovementsQuerySchema, { ...ctx.query });
+    const { query } = ctx.state;
     const afterId = query.cursor === undefined ? undefined : decodeMovementCursor(query.cursor);
     if (query.cursor !== undefined && afterId === undefined) {
       throw validationError('cursor', 'not a cursor returned by a previous page');

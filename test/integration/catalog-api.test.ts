@@ -242,6 +242,20 @@ describe('stock adjustments and movements', () => {
     expect(await h.db(TABLES.products).where({ sku }).first('stock')).toEqual({ stock: 3 });
   });
 
+  it.each([
+    ['a repeated limit', '?limit=1&limit=2', 'limit'],
+    ['a limit of 0', '?limit=0', 'limit'],
+    ['a limit above the page maximum', '?limit=101', 'limit'],
+    ['an empty cursor', '?cursor=', 'cursor'],
+    ['U+0000 in the cursor', '?cursor=a%00b', 'cursor'],
+    ['an unknown parameter', '?offset=5', 'offset'],
+  ])('when the movements are listed with %s (%s), then 400 names %s', async (_what, query, field) => {
+    const { sku } = await createProduct({ stock: 3 });
+    const res = await h.request('GET', `/products/${sku}/movements${query}`, { token: admin });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'validation_failed', field });
+  });
+
   it('when the SKU is unknown, then adjustments and movements answer 404', async () => {
     const sku = `NO-SUCH-${randomUUID().slice(0, 8).toUpperCase()}`;
     const adjust = await h.request('POST', `/products/${sku}/stock-adjustments`, {

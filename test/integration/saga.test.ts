@@ -117,6 +117,26 @@ async function expectCompensated(sku: string, orderId: string) {
   return rows;
 }
 
+/** Waits until a `cancel` taken while the charge is scheduled is marked on the order row for the charge to see. */
+async function waitForCancelMark(orderId: string): Promise<void> {
+  await waitFor('cancel marked on the order row', async () =>
+    (await h.db('orders').where({ id: orderId }).first('cancel_requested_run_id'))?.cancel_requested_run_id
+      ? true
+      : undefined,
+  );
+}
+
+/** Cancelled before any charge: compensated, no payment row at all, PENDING, RESERVED, CANCELLED recorded. */
+async function expectCancelledUncharged(sku: string, orderId: string): Promise<void> {
+  const rows = await expectCompensated(sku, orderId);
+  expect(rows.payments).toEqual([]);
+  expect(await eventStatuses(orderId)).toEqual([
+    [1, 'PENDING'],
+    [2, 'RESERVED'],
+    [3, 'CANCELLED'],
+  ]);
+}
+
 /** The run ended with `result`, fully compensated, and the order row says the same; returns the rows. */
 async function expectEndedCompensated(
   handle: WorkflowHandle,
@@ -301,30 +321,19 @@ describe('cancel', () => {
   test('when cancelled in PENDING, then the order ends CANCELLED with its stock released and nothing charged', async () => {
     const { sku, input } = await newOrder('cancel-pending', 'tok_ok');
     const placing = h.hold(input.orderId, 'placeOrder');
-    // A signal that lands while the order is being placed is seen in the next workflow task, after the charge was
-    // scheduled; its mark on the order row then races the charge activity (docs/saga.md, "Cancel"). Holding the charge
-    // until the mark is written makes this the case where the mark wins: nothing is charged.
-    const charge = h.hold(input.orderId, 'chargeOrder');
     const handle = await startOrder(h.client, h.config, input);
     await placing.reached;
-
+    // A signal that lands while the order is being placed is seen in the next workflow task, after the charge was
+    // scheduled; its mark on the order row then races the charge activity (docs/saga.md, "Cancel"). Holding the charge
+    // (not scheduled before the placement ends) until the mark is written makes this the case where the mark wins.
+    const charge = h.hold(input.orderId, 'chargeOrder');
     await handle.signal(cancelSignal, {});
     placing.release();
     await charge.reached;
-    await waitFor('cancel marked on the order row', async () =>
-      (await h.db('orders').where({ id: input.orderId }).first('cancel_requested_run_id'))?.cancel_requested_run_id
-        ? true
-        : undefined,
-    );
+    await waitForCancelMark(input.orderId);
     charge.release();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'cancel_requested' });
-    const rows = await expectCompensated(sku, input.orderId);
-    expect(rows.payments).toEqual([]);
-    expect(await eventStatuses(input.orderId)).toEqual([
-      [1, 'PENDING'],
-      [2, 'RESERVED'],
-      [3, 'CANCELLED'],
-    ]);
+    await expectCancelledUncharged(sku, input.orderId);
     await recordHistory(h.config, handle, 'cancelled-pending');
   });
 
@@ -337,20 +346,10 @@ describe('cancel', () => {
     expect((await handle.query(statusQuery)).status).toBe('RESERVED');
 
     await handle.signal(cancelSignal, { reason: 'ops' });
-    await waitFor('cancel marked on the order row', async () =>
-      (await h.db('orders').where({ id: input.orderId }).first('cancel_requested_run_id'))?.cancel_requested_run_id
-        ? true
-        : undefined,
-    );
+    await waitForCancelMark(input.orderId);
     hold.release();
     await expect(handle.result()).resolves.toEqual({ orderId: input.orderId, status: 'CANCELLED', reason: 'ops' });
-    const rows = await expectCompensated(sku, input.orderId);
-    expect(rows.payments).toEqual([]);
-    expect(await eventStatuses(input.orderId)).toEqual([
-      [1, 'PENDING'],
-      [2, 'RESERVED'],
-      [3, 'CANCELLED'],
-    ]);
+    await expectCancelledUncharged(sku, input.orderId);
     await recordHistory(h.config, handle, 'cancelled-reserved');
   });
 

@@ -4,7 +4,7 @@ import type { Knex } from 'knex';
 import { resolveOptions } from '../../api/deps';
 import { createMetrics } from '../../api/metrics';
 import { API_OPERATIONS, buildOpenApiDocument, openApiPath } from '../../api/openapi';
-import { isQueryCheck } from '../../api/query';
+import { isQueryCheck } from '../../lib/http/query';
 import { createRouter } from '../../api/routes';
 import { loadConfig } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
@@ -54,7 +54,7 @@ describe('api/openapi', () => {
     expect(JSON.stringify(doc)).not.toContain('#/$defs/');
   });
 
-  it('when the router is built, then every route checks its query parameters (api/query.ts) before its handler', () => {
+  it('when the router is built, then every route checks its query parameters (lib/http/query.ts) before its handler', () => {
     const unchecked = router()
       .stack.filter((layer) => !layer.stack.slice(0, -1).some(isQueryCheck))
       .map((layer) => `${layer.methods.join(',')} ${String(layer.path)}`);

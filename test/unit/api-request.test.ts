@@ -1,7 +1,8 @@
 import { ApiError } from '../../lib/http/errors';
 import { orderIdFor, requestHashOf } from '../../api/idempotency';
 import { decodeCursor, encodeCursor } from '../../api/order-store';
-import { createOrderBodySchema, listOrdersQuerySchema, parseOrThrow } from '../../api/validation';
+import { createOrderBodySchema, listOrdersQuerySchema } from '../../api/validation';
+import { parseOrThrow } from '../../lib/http/validate';
 
 function failure(fn: () => unknown): { field?: unknown; message: string } | undefined {
   try {

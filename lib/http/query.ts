@@ -1,15 +1,15 @@
 /**
  * Query parameters, one mechanism for every route: each route declares the parameters it accepts as a strict zod
- * object next to its path (api/routes/index.ts), and `acceptQuery` checks the request against it before the
- * handler runs. An unknown parameter, a repeated one, or a value that fails its schema (every value is storable
+ * object next to its path (api/routes/index.ts; the relay's `/dev-token`), and `acceptQuery` (or `parseQuery`)
+ * checks the request against it before the handler runs. An unknown parameter, a repeated one, or a value that fails its schema (every value is storable
  * text, lib/text-schema.ts) is a 400 naming the parameter; a route that declares none refuses any.
  */
 import type { ParsedUrlQuery } from 'node:querystring';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
-import { storableTextIssue } from '../lib/storable-text';
-import { validationError } from '../lib/http/errors';
-import { parseOrThrow } from './validation';
+import { storableTextIssue } from '../storable-text';
+import { validationError } from './errors';
+import { parseOrThrow } from './validate';
 
 /** The query of a route that takes no parameters. */
 export const NO_QUERY = z.strictObject({});
