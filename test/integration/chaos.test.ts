@@ -16,12 +16,12 @@ import type { FaultRecord } from '../../chaos/faults';
 import type { PlacedOrder } from '../../chaos/load';
 import type { RunSummary } from '../../chaos/report';
 import type { SocketView } from '../../chaos/sockets';
-import { createDb, migrateLatest, TABLES } from '../../lib/db';
+import { TABLES } from '../../lib/db';
 import { recordMovements } from '../../lib/ledger';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../stack';
+import { withDatabase } from '../../stack';
 import { paymentIdempotencyKey, type OrderStatus } from '../../workflows/definitions';
 import { insertOrder } from '../support/saga-helpers';
-import { temporalCliPath } from '../support/services';
+import { privateDatabase, temporalCliPath, type PrivateDatabase } from '../support/services';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** The quick run takes about 75 s on 2 busy cores; past this it is stuck. */
@@ -96,7 +96,7 @@ describe('npm run chaos -- --quick', () => {
 });
 
 describe('chaos checks', () => {
-  const database = `orderflow_chaos_check_${process.pid}`;
+  let own: PrivateDatabase;
   let db: Knex;
   let logDir: string;
   const orderId = randomUUID();
@@ -111,9 +111,8 @@ describe('chaos checks', () => {
   };
 
   beforeAll(async () => {
-    await ensureDatabase(testServerUrl(), database, true);
-    db = createDb({ url: withDatabase(testServerUrl(), database), poolMax: 2 });
-    await migrateLatest(db);
+    own = await privateDatabase('chaos_check');
+    db = own.db;
     // One COMPLETED order, exactly as the saga leaves it.
     const [product] = await db(TABLES.products)
       .insert({ sku, name: 'Planted mug', price_cents: 1000, stock: 9 })
@@ -155,8 +154,7 @@ describe('chaos checks', () => {
   });
 
   afterAll(async () => {
-    await db?.destroy();
-    await dropDatabase(testServerUrl(), database);
+    await own.drop();
     rmSync(logDir, { recursive: true, force: true });
   });
 

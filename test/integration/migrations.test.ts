@@ -3,11 +3,11 @@ import type { Knex } from 'knex';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDb, MigrationSource, migrateLatest } from '../../lib/db';
+import { MigrationSource, migrateLatest } from '../../lib/db';
 import { DEMO_CATALOG } from '../../lib/catalog';
 import { checkInvariants } from '../../lib/invariants';
 import { seedCatalog } from '../../lib/catalog';
-import { ensureDatabase, withDatabase } from '../../stack';
+import { privateDatabase, type PrivateDatabase } from '../support/services';
 
 const TABLES_IN_DESIGN = [
   'products',
@@ -29,21 +29,14 @@ async function tablesOf(db: Knex): Promise<string[]> {
 
 describe('migrations on real PostgreSQL', () => {
   // A database of its own: rolling everything back must not disturb the suites sharing the test database.
-  const name = `orderflow_migrations_${randomUUID().slice(0, 8)}`;
-  const base = process.env.TEST_DATABASE_URL ?? '';
-  const adminUrl = withDatabase(base, 'postgres');
+  let own: PrivateDatabase;
   let db: Knex;
 
   beforeAll(async () => {
-    await ensureDatabase(adminUrl, name, true);
-    db = createDb({ url: withDatabase(base, name), poolMax: 2 });
+    own = await privateDatabase('migrations', { migrate: false });
+    db = own.db;
   });
-  afterAll(async () => {
-    await db.destroy();
-    const admin = createDb({ url: adminUrl, poolMax: 1 });
-    await admin.raw(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.destroy();
-  });
+  afterAll(() => own.drop());
 
   it('when migrated up, then every DESIGN table exists; when rolled back, then none is left; up again works', async () => {
     const applied = await migrateLatest(db);

@@ -6,9 +6,7 @@
  */
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
-import { createDb, migrateLatest } from '../../lib/db';
 import { createLogger } from '../../lib/logger';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../stack';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
 import {
@@ -26,7 +24,7 @@ import {
   type Hold,
   type SagaHarness,
 } from '../support/saga-helpers';
-import { insertProducts, uniqueSku } from '../support/services';
+import { insertProducts, privateDatabase, uniqueSku, type PrivateDatabase } from '../support/services';
 import { waitFor } from '../support/wait';
 
 /** The schedule's interval in this suite. */
@@ -47,25 +45,12 @@ let scheduleId: string;
  * suites leave orders that never had a workflow (to the reconciler: closed long ago), so this suite gets a database
  * of its own: what a pass finds and how long it takes is then this suite's alone.
  */
-const database = `orderflow_reconcile_${process.pid}`;
-
-function adminUrl(): string {
-  const url = process.env.TEST_DATABASE_URL;
-  if (url === undefined) throw new Error('TEST_DATABASE_URL is not set: run the suites through jest (globalSetup)');
-  return withDatabase(url, 'postgres');
-}
+let own: PrivateDatabase;
 
 beforeAll(async () => {
-  await ensureDatabase(adminUrl(), database, true);
-  const url = withDatabase(adminUrl(), database);
-  const migrator = createDb({ url, poolMax: 1 });
-  try {
-    await migrateLatest(migrator);
-  } finally {
-    await migrator.destroy();
-  }
+  own = await privateDatabase('reconcile');
   h = await createSagaHarness({
-    env: { DATABASE_URL: url, PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1500' },
+    env: { DATABASE_URL: own.url, PAYMENT_RETRY_MAX_ATTEMPTS: '2', PAYMENT_SLOW_MS: '1500' },
   });
   // One schedule per suite (its own id and task queue), so it never runs another suite's worker code.
   scheduleId = `${RECONCILE_SCHEDULE_ID}-${h.config.temporal.taskQueue}`;
@@ -79,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.client.schedule.getHandle(scheduleId).delete();
   await h.close();
-  await dropDatabase(adminUrl(), database);
+  await own.drop();
 });
 
 /** How the order is brought to the status the operator terminates it in (`held` is released afterwards, or kept). */

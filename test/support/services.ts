@@ -6,15 +6,45 @@ import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type Redis from 'ioredis';
 import { loadConfig, loadToolingConfig, type Config } from '../../lib/config';
-import { createDb } from '../../lib/db';
+import { createDb, migrateLatest } from '../../lib/db';
 import { insertProductsWithLedger, type ProductStatus } from '../../lib/ledger';
 import { createRedis } from '../../lib/redis';
-import { resolveChromium, resolveComposeConfig } from '../../stack';
+import { dropDatabase, ensureDatabase, resolveChromium, resolveComposeConfig, withDatabase } from '../../stack';
 
 function required(name: string): string {
   const value = process.env[name];
   if (value === undefined) throw new Error(`${name} is not set: run the suites through jest (globalSetup)`);
   return value;
+}
+
+/** A suite's own database (`privateDatabase`): its URL, a pool on it, and `drop` for afterAll. */
+export interface PrivateDatabase {
+  url: string;
+  db: Knex;
+  /** Closes the pool and drops the database. */
+  drop(): Promise<void>;
+}
+
+/**
+ * A database of one suite's own on the test server (the server of `TEST_DATABASE_URL`), `orderflow_<label>_<pid>`,
+ * created afresh and migrated unless `migrate: false`: for suites whose checks must see only their own rows, or that
+ * roll the schema back, without disturbing the suites sharing the test database.
+ */
+export async function privateDatabase(label: string, { migrate = true } = {}): Promise<PrivateDatabase> {
+  const adminUrl = withDatabase(required('TEST_DATABASE_URL'), 'postgres');
+  const name = `orderflow_${label}_${process.pid}`;
+  await ensureDatabase(adminUrl, name, true);
+  const url = withDatabase(adminUrl, name);
+  const db = createDb({ url, poolMax: 2 });
+  if (migrate) await migrateLatest(db);
+  return {
+    url,
+    db,
+    async drop() {
+      await db.destroy();
+      await dropDatabase(adminUrl, name);
+    },
+  };
 }
 
 /** Path of the Temporal CLI the dev server runs from (for `temporal workflow ...` calls in tests). */
