@@ -28,7 +28,10 @@ export interface ActivityDeps {
   exportsDir?: string;
   /** @default a silent logger */
   logger?: Logger;
-  /** Describes order workflows for the reconciliation (activities/reconcile.ts). @default none: it finds nothing */
+  /**
+   * Describes order workflows: for the reconciliation (activities/reconcile.ts) and before a charge starts
+   * (activities/saga-steps.ts). @default none: the reconciliation finds nothing and a charge does not wait
+   */
   temporal?: Client;
 }
 
@@ -51,6 +54,7 @@ export function createActivities(deps: ActivityDeps) {
     redisKeyPrefix: deps.redisKeyPrefix,
     gateway: deps.gateway,
     logger,
+    ...(deps.temporal !== undefined ? { temporal: deps.temporal } : {}),
   });
   // A database error no retry can fix (bad data, a check violation) fails the activity for good, never loops.
   return withPermanentDbErrorsNonRetryable({

@@ -17,7 +17,10 @@
  * always land above everything recorded before. Every step reconciles with the durable state rather than trusting the
  * workflow's memory of it: a Reset run may replay a history whose effects were since undone.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { temporal as proto } from '@temporalio/proto';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { markOrderCancelRequested, TABLES } from '../lib/db';
@@ -27,6 +30,7 @@ import { createStockPublisher, type StockChange } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
 import {
   FAILURE_TYPES,
+  workflowIdFor,
   type OrderLine,
   type OrderStatus,
   type ReservationOutcome,
@@ -67,7 +71,22 @@ export interface SagaStepDeps {
   redisKeyPrefix: string;
   gateway: PaymentGateway;
   logger: Logger;
+  /**
+   * Describes the order's run before a charge starts (`awaitWorkflowTask`).
+   * @default none: a charge does not wait for signals its workflow has not taken yet
+   */
+  temporal?: Client;
 }
+
+/**
+ * How long a charge waits at most, in ms, for its workflow to take the signals and cancel requests Temporal already
+ * holds for it (`awaitWorkflowTask`); past it the charge goes on and the cancel mark decides, as for a later cancel.
+ */
+export const WORKFLOW_TASK_WAIT_MS = 3_000;
+/** First pause between two describe calls of `awaitWorkflowTask`, in ms (doubling to 200). */
+const FIRST_POLL_MS = 10;
+/** Deadline of one describe call, in ms. */
+const DESCRIBE_DEADLINE_MS = 2_000;
 
 /** The columns of `orders` the steps read. */
 type OrderLockRow = Pick<OrderRow, 'id' | 'customer_id' | 'cancel_requested_run_id' | 'status'>;
@@ -127,8 +146,47 @@ function toStatusEvent(row: AppendedEvent): StatusEvent {
 }
 
 /** Builds the lean saga's activities. */
-export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: SagaStepDeps) {
+export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger, temporal }: SagaStepDeps) {
   const publishStock = createStockPublisher({ db, redis, redisKeyPrefix, logger });
+
+  /**
+   * Waits while the order's run has a workflow task pending (DescribeWorkflowExecution, polled every 10-200 ms, at
+   * most WORKFLOW_TASK_WAIT_MS): Temporal holds a signal or cancel request the workflow has not processed yet. The
+   * workflow marks a cancel on the order row inside that task (`markCancelRequested`), so once no task is pending the
+   * charge's start transaction sees the mark of every cancel that reached Temporal before the charge started,
+   * whatever sent it (POST /orders/:id/cancel, a `cancel` signal from the CLI, "Cancel" in the Web UI). In the happy
+   * path nothing is pending and this is one describe call. Describing failing (Temporal unreachable) never fails the
+   * charge: it goes on without waiting.
+   */
+  async function awaitWorkflowTask(orderId: string, runId: string): Promise<void> {
+    if (temporal === undefined) return;
+    const request = { namespace: temporal.options.namespace, execution: { workflowId: workflowIdFor(orderId), runId } };
+    const deadline = Date.now() + WORKFLOW_TASK_WAIT_MS;
+    for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, 200)) {
+      let pending: boolean;
+      try {
+        const described = await temporal.connection.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () =>
+          temporal.workflowService.describeWorkflowExecution(request),
+        );
+        const running =
+          described.workflowExecutionInfo?.status ===
+          proto.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
+        pending = running && described.pendingWorkflowTask != null;
+      } catch (error) {
+        logger.warn('charge goes on without describing its workflow', { orderId, error: String(error) });
+        return;
+      }
+      if (!pending) return;
+      if (Date.now() >= deadline) {
+        logger.warn('charge goes on: its workflow task is still pending', { orderId, waitedMs: WORKFLOW_TASK_WAIT_MS });
+        return;
+      }
+      if (pollMs === FIRST_POLL_MS) {
+        logger.info('charge waits for its workflow to take what Temporal holds for it', { orderId });
+      }
+      await sleep(pollMs);
+    }
+  }
 
   /**
    * Runs one of the steps' SQL functions (one round trip; in `executor`'s transaction, else its own) and returns its
@@ -306,6 +364,7 @@ export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger }: 
         nonRetryable: true,
       });
     }
+    await awaitWorkflowTask(orderId, input.runId);
     // One round trip (`orderflow_start_charge`): under the order row lock, the cancel mark of this run, the count
     // of settled charges (which picks the idempotency key) and CHARGING.
     const [started] = await callStep<AppendedEvent & { settled_charges: number }>(

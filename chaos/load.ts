@@ -26,6 +26,9 @@ export const TOKEN_WEIGHTS = {
 /** A kind of payment token in the mix. */
 export type TokenKind = keyof typeof TOKEN_WEIGHTS;
 
+/** Every kind of token in the mix, in TOKEN_WEIGHTS's order. */
+const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
+
 /** A POST /orders body. */
 export interface OrderRequestBody {
   items: { sku: string; quantity: number }[];
@@ -256,7 +259,8 @@ export function startLoad(options: LoadOptions): Load {
 
   const place = async (index: number): Promise<void> => {
     const customer = random.pick(customers);
-    const tokenKind = random.weighted(TOKEN_WEIGHTS);
+    // The first orders take every kind once, so even a short run covers them all; the rest follow the weights.
+    const tokenKind = TOKEN_KINDS[index] ?? random.weighted(TOKEN_WEIGHTS);
     const token = tokenKind === 'random' ? `pm_${random.hex(24)}` : tokenKind;
     tokensUsed.add(token);
     const idempotencyKey = random.chance(0.85) ? `chaos-${options.seed}-order-${index}` : undefined;

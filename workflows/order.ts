@@ -21,7 +21,9 @@
  * Cancellation is a flag, not a Temporal scope cancellation: the saga runs non-cancellable and checks the flag between
  * steps, so a charge in flight always finishes and compensations always run. While a charge is scheduled, the flag is
  * also written to the order row (`markCancelRequested`): a charge that has not started yet sees it and charges
- * nothing, and a charge that has sees it before committing the stock, records PAID only, and the payment is refunded.
+ * nothing (it first waits while Temporal holds a workflow task for this run, so a cancel that reached Temporal first is
+ * marked first), and a charge that has sees it before committing the stock, records PAID only, and the payment is
+ * refunded.
  * A cancel that reaches the row after the commit is too late: the order is COMPLETED. A Temporal "cancel workflow"
  * request from the UI means the same as the `cancel` signal.
  */

@@ -39,6 +39,8 @@ import { until, waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
 const INITIAL_STOCK = 10;
+/** What `chargeOrder` logs when it waits for its workflow to take a signal (activities/saga-steps.ts). */
+const CHARGE_WAITS = 'charge waits for its workflow to take what Temporal holds for it';
 const PRICE_CENTS = 1250;
 const QUANTITY = 2;
 const TOTAL_CENTS = PRICE_CENTS * QUANTITY;
@@ -318,20 +320,20 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 });
 
 describe('cancel', () => {
-  test('when cancelled in PENDING, then the order ends CANCELLED with its stock released and nothing charged', async () => {
+  test('when cancelled in PENDING, then the charge waits for the workflow to take the cancel and nothing is charged', async () => {
     const { sku, input } = await newOrder('cancel-pending', 'tok_ok');
     const placing = h.hold(input.orderId, 'placeOrder');
     const handle = await startOrder(h.client, h.config, input);
     await placing.reached;
-    // A signal that lands while the order is being placed is seen in the next workflow task, after the charge was
-    // scheduled; its mark on the order row then races the charge activity (docs/saga.md, "Cancel"). Holding the charge
-    // (not scheduled before the placement ends) until the mark is written makes this the case where the mark wins.
-    const charge = h.hold(input.orderId, 'chargeOrder');
+    // The signal lands while the order is being placed: the workflow sees it in its next task, after the charge was
+    // scheduled. That task's cancel mark is held, so the charge starts while Temporal still holds the cancel for the
+    // workflow: the charge must wait for that task rather than race its mark (docs/saga.md, "Cancel").
+    const mark = h.hold(input.orderId, 'markCancelRequested');
     await handle.signal(cancelSignal, {});
     placing.release();
-    await charge.reached;
-    await waitForCancelMark(input.orderId);
-    charge.release();
+    await mark.reached;
+    await until('the charge waits for the workflow task', () => h.logged(input.orderId, CHARGE_WAITS), 20_000);
+    mark.release();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'cancel_requested' });
     await expectCancelledUncharged(sku, input.orderId);
     await recordHistory(h.config, handle, 'cancelled-pending');
@@ -405,7 +407,8 @@ describe('cancel', () => {
     const handle = await startOrder(h.client, h.config, input);
     await charge.reached;
 
-    // The workflow takes the cancel while the charge is scheduled; its mark is held until the charge has committed.
+    // The workflow takes the cancel while the charge is scheduled; its mark is held until the charge has committed
+    // (the charge waits WORKFLOW_TASK_WAIT_MS at most for the task holding the mark, then goes on).
     await handle.signal(cancelSignal, { reason: 'late' });
     await mark.reached;
     charge.release();

@@ -83,6 +83,8 @@ export interface SagaHarness {
   worker: Worker | undefined;
   /** Makes the next call of `activity` for `orderId` (matching `when`) wait until released. */
   hold(orderId: string, activity: keyof Activities, when?: (arg: unknown) => boolean): Hold;
+  /** True once the activities logged `message` (info and above) about `orderId`. */
+  logged(orderId: string, message: string): boolean;
   close(): Promise<void>;
 }
 
@@ -198,7 +200,9 @@ export async function createSagaHarness(
     connectClient(config.temporal, dataConverter),
     connectWorker(config.temporal),
   ]);
-  const activities = holdable(testActivities(config, db, redis, { temporal: client }), holds);
+  const logs: { orderId?: unknown; msg?: unknown }[] = [];
+  const logger = createLogger('activities', 'info', {}, (line) => void logs.push(JSON.parse(line)));
+  const activities = holdable(testActivities(config, db, redis, { temporal: client, logger }), holds);
   const worker =
     options.worker === false
       ? undefined
@@ -221,6 +225,7 @@ export async function createSagaHarness(
       holds.push(hold);
       return hold;
     },
+    logged: (orderId, message) => logs.some((entry) => entry.orderId === orderId && entry.msg === message),
     async close() {
       for (const hold of holds.splice(0)) hold.release();
       await worker?.stop();
