@@ -33,6 +33,8 @@ export interface ActivityDeps {
    * (activities/saga-steps.ts). @default none: the reconciliation finds nothing and a charge does not wait
    */
   temporal?: Client;
+  /** Longest wait of a charge for its run's pending workflow task (activities/saga-steps.ts), in ms. @default 3000 */
+  workflowTaskWaitMs?: number;
 }
 
 /** Builds every activity of the order saga; register the result on the worker as its `activities`. */
@@ -55,6 +57,7 @@ export function createActivities(deps: ActivityDeps) {
     gateway: deps.gateway,
     logger,
     ...(deps.temporal !== undefined ? { temporal: deps.temporal } : {}),
+    ...(deps.workflowTaskWaitMs !== undefined ? { workflowTaskWaitMs: deps.workflowTaskWaitMs } : {}),
   });
   // A database error no retry can fix (bad data, a check violation) fails the activity for good, never loops.
   return withPermanentDbErrorsNonRetryable({

@@ -19,6 +19,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
+import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal as proto } from '@temporalio/proto';
 import type Redis from 'ioredis';
@@ -76,13 +77,31 @@ export interface SagaStepDeps {
    * @default none: a charge does not wait for signals its workflow has not taken yet
    */
   temporal?: Client;
+  /** Longest wait of `awaitWorkflowTask`, in ms. @default WORKFLOW_TASK_WAIT_MS */
+  workflowTaskWaitMs?: number;
 }
 
 /**
  * How long a charge waits at most, in ms, for its workflow to take the signals and cancel requests Temporal already
  * holds for it (`awaitWorkflowTask`); past it the charge goes on and the cancel mark decides, as for a later cancel.
+ * Never more than a third of the charge attempt's start-to-close timeout, so the gateway call keeps the rest.
  */
 export const WORKFLOW_TASK_WAIT_MS = 3_000;
+/** What `awaitWorkflowTask` logs when a charge starts waiting, and when it stops waiting with the task still pending. */
+export const WAIT_STARTED = 'charge waits for its workflow to take what Temporal holds for it';
+export const WAIT_GIVEN_UP = 'charge goes on: its workflow task is still pending';
+
+/** This activity attempt's start-to-close timeout in ms; unbounded when called outside an activity (tests). */
+function attemptTimeoutMs(): number {
+  let timeoutMs: number;
+  try {
+    timeoutMs = activityInfo().startToCloseTimeoutMs;
+  } catch {
+    return Infinity;
+  }
+  return timeoutMs > 0 ? timeoutMs : Infinity;
+}
+
 /** First pause between two describe calls of `awaitWorkflowTask`, in ms (doubling to 200). */
 const FIRST_POLL_MS = 10;
 /** Deadline of one describe call, in ms. */
@@ -146,45 +165,56 @@ function toStatusEvent(row: AppendedEvent): StatusEvent {
 }
 
 /** Builds the lean saga's activities. */
-export function createSagaSteps({ db, redis, redisKeyPrefix, gateway, logger, temporal }: SagaStepDeps) {
+export function createSagaSteps({
+  db,
+  redis,
+  redisKeyPrefix,
+  gateway,
+  logger,
+  temporal,
+  workflowTaskWaitMs = WORKFLOW_TASK_WAIT_MS,
+}: SagaStepDeps) {
   const publishStock = createStockPublisher({ db, redis, redisKeyPrefix, logger });
 
   /**
    * Waits while the order's run has a workflow task pending (DescribeWorkflowExecution, polled every 10-200 ms, at
-   * most WORKFLOW_TASK_WAIT_MS): Temporal holds a signal or cancel request the workflow has not processed yet. The
-   * workflow marks a cancel on the order row inside that task (`markCancelRequested`), so once no task is pending the
-   * charge's start transaction sees the mark of every cancel that reached Temporal before the charge started,
-   * whatever sent it (POST /orders/:id/cancel, a `cancel` signal from the CLI, "Cancel" in the Web UI). In the happy
-   * path nothing is pending and this is one describe call. Describing failing (Temporal unreachable) never fails the
-   * charge: it goes on without waiting.
+   * most `workflowTaskWaitMs` and a third of this attempt's start-to-close timeout, describe calls included): Temporal
+   * holds a signal or cancel request the workflow has not processed yet. The workflow marks a cancel on the order row
+   * inside that task (`markCancelRequested`), so once no task is pending the charge's start transaction sees the mark
+   * of every cancel that reached Temporal before the charge started, whatever sent it (POST /orders/:id/cancel, a
+   * `cancel` signal from the CLI, "Cancel" in the Web UI). In the happy path nothing is pending and this is one
+   * describe call. It does not wait on a task that already failed once (attempt > 1: a task that keeps failing, or
+   * one lost with a crashed worker, does not clear soon), and describing failing (Temporal unreachable) never fails
+   * the charge: it goes on without waiting.
    */
   async function awaitWorkflowTask(orderId: string, runId: string): Promise<void> {
     if (temporal === undefined) return;
     const request = { namespace: temporal.options.namespace, execution: { workflowId: workflowIdFor(orderId), runId } };
-    const deadline = Date.now() + WORKFLOW_TASK_WAIT_MS;
+    const deadline = Date.now() + Math.min(workflowTaskWaitMs, attemptTimeoutMs() / 3);
     for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, 200)) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        logger.warn(WAIT_GIVEN_UP, { orderId, waitedMs: workflowTaskWaitMs });
+        return;
+      }
       let pending: boolean;
       try {
-        const described = await temporal.connection.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () =>
-          temporal.workflowService.describeWorkflowExecution(request),
+        const described = await temporal.connection.withDeadline(
+          Date.now() + Math.min(DESCRIBE_DEADLINE_MS, left),
+          () => temporal.workflowService.describeWorkflowExecution(request),
         );
         const running =
           described.workflowExecutionInfo?.status ===
           proto.api.enums.v1.WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING;
-        pending = running && described.pendingWorkflowTask != null;
+        const task = described.pendingWorkflowTask;
+        pending = running && task != null && (task.attempt ?? 1) <= 1;
       } catch (error) {
         logger.warn('charge goes on without describing its workflow', { orderId, error: String(error) });
         return;
       }
       if (!pending) return;
-      if (Date.now() >= deadline) {
-        logger.warn('charge goes on: its workflow task is still pending', { orderId, waitedMs: WORKFLOW_TASK_WAIT_MS });
-        return;
-      }
-      if (pollMs === FIRST_POLL_MS) {
-        logger.info('charge waits for its workflow to take what Temporal holds for it', { orderId });
-      }
-      await sleep(pollMs);
+      if (pollMs === FIRST_POLL_MS) logger.info(WAIT_STARTED, { orderId });
+      await sleep(Math.min(pollMs, Math.max(deadline - Date.now(), 0)));
     }
   }
 

@@ -154,7 +154,7 @@ describe('chaos checks', () => {
   });
 
   afterAll(async () => {
-    await own.drop();
+    await own?.drop();
     rmSync(logDir, { recursive: true, force: true });
   });
 

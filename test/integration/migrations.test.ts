@@ -36,7 +36,7 @@ describe('migrations on real PostgreSQL', () => {
     own = await privateDatabase('migrations', { migrate: false });
     db = own.db;
   });
-  afterAll(() => own.drop());
+  afterAll(() => own?.drop());
 
   it('when migrated up, then every DESIGN table exists; when rolled back, then none is left; up again works', async () => {
     const applied = await migrateLatest(db);

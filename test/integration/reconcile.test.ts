@@ -64,7 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await h.client.schedule.getHandle(scheduleId).delete();
   await h.close();
-  await own.drop();
+  await own?.drop();
 });
 
 /** How the order is brought to the status the operator terminates it in (`held` is released afterwards, or kept). */

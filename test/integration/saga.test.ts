@@ -6,6 +6,7 @@
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
+import { WAIT_GIVEN_UP, WAIT_STARTED } from '../../activities/saga-steps';
 import { startOrder as apiStartOrder } from '../../lib/order-workflow';
 import { MAX_REASON_LENGTH } from '../../lib/storable-text';
 import { checkInvariants } from '../../lib/invariants';
@@ -39,8 +40,6 @@ import { until, waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
 
 const INITIAL_STOCK = 10;
-/** What `chargeOrder` logs when it waits for its workflow to take a signal (activities/saga-steps.ts). */
-const CHARGE_WAITS = 'charge waits for its workflow to take what Temporal holds for it';
 const PRICE_CENTS = 1250;
 const QUANTITY = 2;
 const TOTAL_CENTS = PRICE_CENTS * QUANTITY;
@@ -321,7 +320,8 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 
 describe('cancel', () => {
   test('when cancelled in PENDING, then the charge waits for the workflow to take the cancel and nothing is charged', async () => {
-    const { sku, input } = await newOrder('cancel-pending', 'tok_ok');
+    // A charge timeout long enough that the charge's wait (a third of it at most) outlasts any stall of this test.
+    const { sku, input } = await newOrder('cancel-pending', 'tok_ok', { chargeTimeoutMs: 60_000 });
     const placing = h.hold(input.orderId, 'placeOrder');
     const handle = await startOrder(h.client, h.config, input);
     await placing.reached;
@@ -332,9 +332,10 @@ describe('cancel', () => {
     await handle.signal(cancelSignal, {});
     placing.release();
     await mark.reached;
-    await until('the charge waits for the workflow task', () => h.logged(input.orderId, CHARGE_WAITS), 20_000);
+    await until('the charge waits for the workflow task', () => h.logged(input.orderId, WAIT_STARTED), 20_000);
     mark.release();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'cancel_requested' });
+    expect(h.logged(input.orderId, WAIT_GIVEN_UP)).toBe(false);
     await expectCancelledUncharged(sku, input.orderId);
     await recordHistory(h.config, handle, 'cancelled-pending');
   });
@@ -408,7 +409,7 @@ describe('cancel', () => {
     await charge.reached;
 
     // The workflow takes the cancel while the charge is scheduled; its mark is held until the charge has committed
-    // (the charge waits WORKFLOW_TASK_WAIT_MS at most for the task holding the mark, then goes on).
+    // (the charge waits a third of its 10 s timeout at most for the task holding the mark, then goes on).
     await handle.signal(cancelSignal, { reason: 'late' });
     await mark.reached;
     charge.release();

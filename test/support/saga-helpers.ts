@@ -202,7 +202,10 @@ export async function createSagaHarness(
   ]);
   const logs: { orderId?: unknown; msg?: unknown }[] = [];
   const logger = createLogger('activities', 'info', {}, (line) => void logs.push(JSON.parse(line)));
-  const activities = holdable(testActivities(config, db, redis, { temporal: client, logger }), holds);
+  // A charge waits long for a pending workflow task (a third of its timeout at most): a test that holds that task
+  // on purpose decides how long, not a stall of a loaded machine.
+  const deps = { temporal: client, logger, workflowTaskWaitMs: 20_000 };
+  const activities = holdable(testActivities(config, db, redis, deps), holds);
   const worker =
     options.worker === false
       ? undefined

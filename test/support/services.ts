@@ -36,7 +36,12 @@ export async function privateDatabase(label: string, { migrate = true } = {}): P
   await ensureDatabase(adminUrl, name, true);
   const url = withDatabase(adminUrl, name);
   const db = createDb({ url, poolMax: 2 });
-  if (migrate) await migrateLatest(db);
+  if (migrate) {
+    await migrateLatest(db).catch(async (error: unknown) => {
+      await db.destroy();
+      throw error;
+    });
+  }
   return {
     url,
     db,
