@@ -190,11 +190,12 @@ export function createSagaSteps({
   async function awaitWorkflowTask(orderId: string, runId: string): Promise<void> {
     if (temporal === undefined) return;
     const request = { namespace: temporal.options.namespace, execution: { workflowId: workflowIdFor(orderId), runId } };
-    const deadline = Date.now() + Math.min(workflowTaskWaitMs, attemptTimeoutMs() / 3);
+    const startedAt = Date.now();
+    const deadline = startedAt + Math.min(workflowTaskWaitMs, attemptTimeoutMs() / 3);
     for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, 200)) {
       const left = deadline - Date.now();
       if (left <= 0) {
-        logger.warn(WAIT_GIVEN_UP, { orderId, waitedMs: workflowTaskWaitMs });
+        logger.warn(WAIT_GIVEN_UP, { orderId, waitedMs: Date.now() - startedAt });
         return;
       }
       let pending: boolean;

@@ -111,14 +111,6 @@ const bodyErrors: Record<number, ResponseDoc> = {
   415: { description: 'Content-Type is not application/json (utf-8)', schema: unsupportedMediaTypeSchema },
 };
 
-const temporalErrors: Record<number, ResponseDoc> = {
-  503: {
-    description: 'Temporal unreachable; nothing was changed',
-    schema: serviceUnavailableSchema,
-    headers: RETRY_AFTER,
-  },
-};
-
 const adminErrors: Record<number, ResponseDoc> = {
   ...authErrors,
   403: { description: 'The token is valid but not an admin', schema: forbiddenSchema },
@@ -160,7 +152,7 @@ const queryError: ResponseDoc = {
 
 /**
  * An admin operation: a bearer token with the admin role (401, 403, 429), the body's 400/413/415 when it reads one,
- * and the server's 500/503 (which override an operation's own 503).
+ * and the server's 500/503.
  */
 function admin(op: Omit<OperationDoc, 'auth'>): OperationDoc {
   const body = op.requestBody === undefined ? {} : bodyErrors;
@@ -250,7 +242,6 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
           'Idempotency-Key was used with another body',
         schema: z.union([unknownSkuSchema, productUnavailableSchema, idempotencyKeyReusedSchema]),
       },
-      ...temporalErrors,
       ...serverErrors,
     },
   },
@@ -309,7 +300,6 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
       ...authErrors,
       404: { description: "Unknown order, or another customer's", schema: notFoundSchema },
       409: { description: 'The order is COMPLETED, REJECTED or FAILED', schema: notCancellableSchema },
-      ...temporalErrors,
       ...serverErrors,
     },
   },
@@ -325,7 +315,6 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
       202: { description: 'Signal sent', schema: retryPaymentAcceptedSchema },
       404: { description: 'Unknown order', schema: notFoundSchema },
       409: { description: 'The order is not NEEDS_ATTENTION', schema: notInAttentionSchema },
-      ...temporalErrors,
     },
   }),
   admin({
@@ -401,7 +390,6 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
     requestBody: { schema: createExportBodySchema, required: true },
     responses: {
       202: { description: 'Started', schema: exportCreatedSchema, headers: { Location: 'URL of the export' } },
-      ...temporalErrors,
     },
   }),
   admin({

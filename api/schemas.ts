@@ -60,9 +60,6 @@ export const paymentSchema = z
   })
   .meta({ id: 'Payment' });
 
-/** `paymentSchema` as a TypeScript type: what the handlers build. */
-export type Payment = z.infer<typeof paymentSchema>;
-
 /** One status change of an order. */
 export const orderEventSchema = z
   .strictObject({

@@ -8,16 +8,15 @@ import { MAX_REASON_LENGTH } from '../lib/storable-text';
 import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
-import { ORDER_LINE_LIMITS, orderLinesSchema, SKU_PATTERN, SKU_RULE } from '../lib/order-lines';
+import { orderLinesSchema, SKU_PATTERN, SKU_RULE } from '../lib/order-lines';
 
-/** Limits of one order: its lines (lib/order-lines.ts) and its headers. */
+/** Limits of an order's payment token and Idempotency-Key (its lines' limits: lib/order-lines.ts). */
 const ORDER_LIMITS = {
-  ...ORDER_LINE_LIMITS,
   maxPaymentTokenLength: 200,
   maxIdempotencyKeyLength: 255,
 } as const;
 
-/** Page sizes of GET /orders. */
+/** Page sizes of the paginated lists (GET /orders, GET /products/:sku/movements). */
 export const PAGE_LIMITS = { default: 20, max: 100 } as const;
 
 /**

@@ -25,12 +25,14 @@ import { formatCounts } from './support/history';
 import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
 import { pause } from './support/load';
+import { DEFAULT_CONCURRENCY } from './support/scenario';
 import { REPO_ROOT, startStack, type BenchStack, type StackOptions } from './support/stack';
 
 /** Options every scenario receives. */
 export interface BenchOptions {
   quick: boolean;
-  args: string[];
+  /** The scenarios' options from the command line, checked once (`settingsOf`). */
+  settings: ScenarioSettings;
   log: (line: string) => void;
   /** The run's shared stack; scenarios that read `loadConfig()` also find it in the environment. */
   stack: BenchStack;
@@ -45,6 +47,20 @@ export interface BenchOptions {
   drainMs: number;
   /** True for the last load scenario of the run: a pause after it protects nothing still to be measured. */
   lastInRun: boolean;
+}
+
+/** Scenario options: `--concurrency`, `--clients`, `--rate`, `--no-knee`, `--low-load`. */
+export interface ScenarioSettings {
+  /** Closed-loop workers of the load scenarios. @default 32 */
+  concurrency: number;
+  /** Socket.IO clients of `realtime`. @default 1000 */
+  clients: number;
+  /** Events per second of `realtime`. @default 200 */
+  rate: number;
+  /** spread's knee ramp (off with `--no-knee`, and in `--compare`). */
+  knee: boolean;
+  /** spread's low-load step in every round without the ramp (`--low-load`, set by `--compare`). */
+  lowLoad: boolean;
 }
 
 /** A goal evaluated once every round of every scenario ran (ratios between scenarios). */
@@ -236,7 +252,7 @@ function ratios(results: ScenarioResult[]): Record<string, number | string> {
   return out;
 }
 
-/** Every option of the bench and its scenarios (scenarios read theirs from `BenchOptions.args`). */
+/** Every option of the bench and its scenarios (scenarios get theirs as `BenchOptions.settings`). */
 const OPTIONS = {
   quick: { type: 'boolean', default: false },
   compare: { type: 'string' },
@@ -254,7 +270,7 @@ const OPTIONS = {
   'app-root': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
-/** The parsed command line; `args` is it again as `--name=value` items, the form scenarios read. */
+/** The parsed command line; `args` is it again as `--name=value` items, recorded in the results file. */
 type CommandLine = ReturnType<typeof parseCommandLine>;
 
 /**
@@ -286,6 +302,18 @@ function numberOption(raw: string | undefined, name: string, fallback: number, z
     throw new Error(`--${name} must be a ${zero ? 'number >= 0' : 'positive number'}, got "${raw}"`);
   }
   return value;
+}
+
+/** The scenarios' options, each checked here once (a bad value stops the run before any stack starts). */
+function settingsOf(cli: CommandLine): ScenarioSettings {
+  const { values } = cli;
+  return {
+    concurrency: numberOption(values.concurrency, 'concurrency', DEFAULT_CONCURRENCY),
+    clients: numberOption(values.clients, 'clients', 1000),
+    rate: numberOption(values.rate, 'rate', 200),
+    knee: values['no-knee'] !== true,
+    lowLoad: values['low-load'] === true,
+  };
 }
 
 /** Drain pause and interleaved rounds of a run (`--drain=S`, `--rounds=N`). */
@@ -447,6 +475,7 @@ async function main(): Promise<number> {
   const cli = parseCommandLine(process.argv.slice(2));
   const { quick, compare } = cli.values;
   const argv = cli.args;
+  const settings = settingsOf(cli);
   const names = cli.scenarios;
   const selected = names.length > 0 ? names : compare !== undefined ? ['spread'] : [...SCENARIOS];
   for (const name of selected) {
@@ -457,7 +486,7 @@ async function main(): Promise<number> {
       throw new Error(`--compare runs the load scenarios (${INTERLEAVED.join(', ')}), not "${name}"`);
     }
   }
-  if (compare !== undefined) return compareMain(cli, compare, selected);
+  if (compare !== undefined) return compareMain(cli, compare, selected, settings);
   const startedAt = new Date();
   const machine = machineLine('');
   log(`bench: ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`);
@@ -487,7 +516,7 @@ async function main(): Promise<number> {
     const runOnce = (name: string, round: BenchOptions['round'], lastInRun = false): Promise<ScenarioResult> => {
       const mod = modules.get(name);
       if (mod === undefined) throw new Error(`scenario ${name} is not loaded`);
-      const options = { quick, args: argv, log, stack, results: [...results, ...roundResults], round, drainMs };
+      const options = { quick, settings, log, stack, results: [...results, ...roundResults], round, drainMs };
       return runScenario(mod, name, { ...options, lastInRun });
     };
     // Scenarios without ratio goals: once each, in the order given.
@@ -538,7 +567,12 @@ async function main(): Promise<number> {
  * with a low-load step every round and no knee ramp. Prints per-round figures, medians and B/A ratios, and each side's
  * merged figures.
  */
-async function compareMain(cli: CommandLine, ref: string, selected: readonly string[]): Promise<number> {
+async function compareMain(
+  cli: CommandLine,
+  ref: string,
+  selected: readonly string[],
+  settings: ScenarioSettings,
+): Promise<number> {
   const {
     args: argv,
     values: { quick },
@@ -551,7 +585,7 @@ async function compareMain(cli: CommandLine, ref: string, selected: readonly str
   log(
     `bench --compare: A = ${labels.A}, B = ${labels.B}; ${selected.join(', ')}${quick ? ' (quick)' : ''}; ${machine}`,
   );
-  const args = [...argv, '--no-knee', '--low-load'];
+  const measured = { ...settings, knee: false, lowLoad: true };
   const stacks: BenchStack[] = [];
   let guard: ReturnType<typeof guardRun> | undefined;
   const sideRounds: (SideRound & { result: ScenarioResult })[] = [];
@@ -574,7 +608,14 @@ async function compareMain(cli: CommandLine, ref: string, selected: readonly str
         const mod = modules.get(name);
         if (mod === undefined || sides[side].signal.aborted) continue;
         const round = { index: 0, count: 1 };
-        const warm = { quick: true, args: [...argv, '--no-knee'], log, stack: sides[side], results: [], round };
+        const warm = {
+          quick: true,
+          settings: { ...settings, knee: false },
+          log,
+          stack: sides[side],
+          results: [],
+          round,
+        };
         await runScenario(mod, name, { ...warm, drainMs: 0, lastInRun: false }, `${side} warm-up: `);
       }
     }
@@ -593,7 +634,7 @@ async function compareMain(cli: CommandLine, ref: string, selected: readonly str
             name,
             {
               quick,
-              args,
+              settings: measured,
               log,
               stack,
               results: sideRounds.filter((r) => r.side === side).map((r) => r.result),

@@ -24,9 +24,6 @@ import * as toolkit from '../stack';
 import type { StackProcess } from '../stack';
 import { DEV_NAMESPACE } from '../temporal-config/dev-server';
 
-/** Repository root: where the entry points are. */
-export const REPO_ROOT = toolkit.REPO_ROOT;
-
 /** `application_name` of the harness's own PostgreSQL sessions: the session terminator spares them. */
 export const HARNESS_APPLICATION_NAME = 'orderflow-chaos-harness';
 

@@ -1,11 +1,12 @@
 /**
- * Zod failures as field/message pairs, shared by every boundary that names the offending field: the API's bodies,
- * headers and queries (api/validation.ts, lib/http/query.ts, lib/http/validate.ts) and the relay's frames and routes (realtime/).
+ * Zod failures as field/message pairs, shared by every boundary that names the offending field: HTTP bodies, headers
+ * and queries (lib/http/validate.ts `parseOrThrow`), the relay's socket frames (realtime/relay.ts) and the
+ * reservation's order lines (activities/inventory.ts).
  */
 import type { z } from 'zod';
 
 /** Formats a zod path as `items[0].quantity`. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
@@ -15,7 +16,7 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** One problem with a request, by field. */
-export interface FieldIssue {
+interface FieldIssue {
   field: string;
   message: string;
 }

@@ -50,11 +50,6 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
   if (await stack.postgresAnswers(adminUrl)) {
     say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
   } else {
-    if (await stack.portOpen('127.0.0.1', port)) {
-      throw new stack.SetupError(
-        `port ${port} is taken by something that is not our embedded PostgreSQL: set EMBEDDED_PG_PORT or DATABASE_URL`,
-      );
-    }
     say(
       `PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${path.relative(stack.REPO_ROOT, dataDir)})`,
     );

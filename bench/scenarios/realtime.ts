@@ -22,7 +22,6 @@ import { signToken } from '../../lib/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol';
 import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../main';
-import { numberArg } from '../support/args';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
 import { paced, sleep } from '../support/load';
 import { summarize } from '../support/stats';
@@ -88,8 +87,7 @@ async function commitStatus(db: Knex, orderId: string, seq: number): Promise<str
 export async function run(options: BenchOptions): Promise<ScenarioResult> {
   const base = loadConfigOrExit();
   const { signal } = options.stack;
-  const clients = numberArg(options.args, 'clients', 1000);
-  const rate = numberArg(options.args, 'rate', 200);
+  const { clients, rate } = options.settings;
   const phaseMs = options.quick ? 2000 : 10_000;
   const rounds = options.quick ? 1 : 2;
   const config = {

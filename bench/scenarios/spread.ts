@@ -10,7 +10,6 @@
  * steps than a quick run has).
  */
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
-import { flagArg, numberArg } from '../support/args';
 import type { PhaseResult } from '../support/load';
 import {
   LOW_LOAD_FRACTION,
@@ -19,7 +18,7 @@ import {
   type KneeStep,
   type LowLoadReport,
 } from '../support/report';
-import { DEFAULT_CONCURRENCY, ratioGoal, runOrderScenario, type OpenLoopRunner } from '../support/scenario';
+import { ratioGoal, runOrderScenario, type OpenLoopRunner } from '../support/scenario';
 import { round, summarize } from '../support/stats';
 
 const SKUS = 1000;
@@ -87,15 +86,15 @@ async function findKnee(
  * every round without the ramp runs its first step on its own: the low-load latency of the round.
  */
 export function run(options: BenchOptions): Promise<ScenarioResult> {
-  const { args, quick, log } = options;
-  const maxInFlight = numberArg(args, 'concurrency', DEFAULT_CONCURRENCY) * 20;
+  const { settings, quick, log } = options;
+  const maxInFlight = settings.concurrency * 20;
   const lastRound = options.round.index === options.round.count - 1;
-  if (!flagArg(args, 'no-knee') && !quick && lastRound) {
+  if (settings.knee && !quick && lastRound) {
     return runOrderScenario('spread', options, SKUS, (open, closed) =>
       findKnee(open, closed.throughput, maxInFlight, log),
     );
   }
-  if (!flagArg(args, 'low-load')) return runOrderScenario('spread', options, SKUS);
+  if (!settings.lowLoad) return runOrderScenario('spread', options, SKUS);
   return runOrderScenario('spread', options, SKUS, async (open, closed) => {
     const rate = round(Math.max(1, LOW_LOAD_FRACTION * closed.throughput), 1);
     const stepMs = quick ? LOW_LOAD_STEP_MS.quick : LOW_LOAD_STEP_MS.full;

@@ -14,13 +14,12 @@ import { loadConfigOrExit } from '../../lib/config';
 import { formatViolation } from '../../lib/invariants';
 import { reservationUpdate } from '../../workflows/definitions';
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
-import { numberArg } from './args';
 import { AMPLE_STOCK, checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
 import { cpuWindow, only } from './cpu';
 import { countHistories, spreadSample } from './history';
 import { closedLoop, openLoop, pause, type Operation, type PhaseResult } from './load';
 import { createOrderClient, type OrderClient } from './orders';
-import type { StackProcess as ChildService } from '../../stack';
+import type { StackProcess } from '../../stack';
 import { loadFigures, loadReport, rate, type LoadReport } from './report';
 import { round } from './stats';
 
@@ -60,7 +59,7 @@ interface LoadSpec {
   unit: LoadReport['unit'];
   operation: Operation;
   /** The processes serving the load, by their name in `stack.pids()`: their CPU and peak RSS are reported. */
-  processes: Record<string, Pick<ChildService, 'resetPeakRss' | 'peakRssMb'>>;
+  processes: Record<string, Pick<StackProcess, 'resetPeakRss' | 'peakRssMb'>>;
   after?: AfterClosedLoop;
 }
 
@@ -75,7 +74,7 @@ async function measureLoad(options: BenchOptions, spec: LoadSpec): Promise<{ rep
     log,
     round: { index, count },
   } = options;
-  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  const { concurrency } = options.settings;
   for (const service of Object.values(spec.processes)) service.resetPeakRss();
   const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'postgres', ...Object.keys(spec.processes)]));
   await stack.refreshPostgresPids();
@@ -132,7 +131,7 @@ export async function runOrderScenario(
   const run = randomUUID().slice(0, 8).toUpperCase();
   const customerPrefix = `bench-${name}-${run}-`;
   const skus = await createProducts(stack.db, `BENCH-${name.toUpperCase()}-${run}`, skuCount);
-  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  const { concurrency } = options.settings;
   let client: OrderClient | undefined;
   try {
     client = await createOrderClient({
@@ -172,7 +171,7 @@ export interface WorkflowScenario {
   workflowType: string;
   taskQueue: string;
   /** The bench worker polling `taskQueue`, and its name in `stack.pids()`. */
-  worker: ChildService;
+  worker: StackProcess;
   workerName: string;
   /** SKU of each operation's one line. */
   sku: () => string;
@@ -182,7 +181,7 @@ export interface WorkflowScenario {
 export async function runWorkflowScenario(options: BenchOptions, scenario: WorkflowScenario): Promise<ScenarioResult> {
   const { name } = scenario;
   const config = loadConfigOrExit();
-  const concurrency = numberArg(options.args, 'concurrency', DEFAULT_CONCURRENCY);
+  const { concurrency } = options.settings;
   const { client } = await options.stack.temporal();
   const run = randomUUID().slice(0, 8);
 

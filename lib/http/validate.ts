@@ -1,6 +1,6 @@
 /**
- * The one function every HTTP boundary (the API's bodies, headers and queries; the relay's and codec server's
- * routes) uses to turn a zod failure into a 400 `validation_failed` naming the offending field.
+ * The one function the HTTP boundaries (the API's bodies, headers and queries; the relay's `/dev-token` through
+ * lib/http/query.ts) use to turn a zod failure into a 400 `validation_failed` naming the offending field.
  */
 import type { z } from 'zod';
 import { fieldIssues } from '../field-issues';
