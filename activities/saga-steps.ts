@@ -91,6 +91,15 @@ export const WORKFLOW_TASK_WAIT_MS = 3_000;
 export const WAIT_STARTED = 'charge waits for its workflow to take what Temporal holds for it';
 export const WAIT_GIVEN_UP = 'charge goes on: its workflow task is still pending';
 
+/** This activity's attempt number (1 for the first); 1 when called outside an activity (tests). */
+function activityAttempt(): number {
+  try {
+    return activityInfo().attempt;
+  } catch {
+    return 1;
+  }
+}
+
 /** This activity attempt's start-to-close timeout in ms; unbounded when called outside an activity (tests). */
 function attemptTimeoutMs(): number {
   let timeoutMs: number;
@@ -217,6 +226,25 @@ export function createSagaSteps({
       if (pollMs === FIRST_POLL_MS) logger.info(WAIT_STARTED, { orderId });
       await sleep(Math.min(pollMs, Math.max(deadline - Date.now(), 0)));
     }
+  }
+
+  /**
+   * The idempotency key of this charge round: `chargeIdempotencyKey` of the settled charges the round's CHARGING
+   * transaction counted. A retried attempt (activity attempt > 1) first reuses the key of a payment the round already
+   * made (one created after its CHARGING event): an attempt lost after the gateway declined (worker killed, database
+   * session cut) would otherwise count that decline as settled and charge again under a new key, where the gateway
+   * must answer the stored decline.
+   */
+  async function roundKey(orderId: string, charging: AppendedEvent & { settled_charges: number }): Promise<string> {
+    if (activityAttempt() > 1) {
+      const made = await db(TABLES.payments)
+        .where({ order_id: orderId })
+        .andWhere('created_at', '>=', charging.created_at)
+        .orderBy('id')
+        .first<{ idempotency_key: string } | undefined>('idempotency_key');
+      if (made !== undefined) return made.idempotency_key;
+    }
+    return chargeIdempotencyKey(orderId, charging.settled_charges);
   }
 
   /**
@@ -414,7 +442,7 @@ export function createSagaSteps({
       return { status: 'cancelled', events: [] };
     }
     const charging = started;
-    const idempotencyKey = chargeIdempotencyKey(orderId, started.settled_charges);
+    const idempotencyKey = await roundKey(orderId, started);
     await publish(orderId, [charging]);
     const events = [toStatusEvent(charging)];
 

@@ -98,7 +98,15 @@ export function postgresBinaries(shared: boolean, log: (line: string) => void): 
   const staging = `${target}.copy-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   cpSync(path.join(pkgDir, 'native'), staging, { recursive: true, verbatimSymlinks: true });
-  spawnSync('chmod', ['-R', 'a+rX', staging]); // world-readable, directories and executables searchable/runnable
+  // World-readable, directories and executables searchable/runnable; checked, since a copy renamed into place is never
+  // redone (later runs only look for the folder).
+  const chmod = spawnSync('chmod', ['-R', 'a+rX', staging], { encoding: 'utf8' });
+  if (chmod.status !== 0) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new PostgresSetupError(
+      `could not make ${staging} readable for the postgres user: ${chmod.stderr || chmod.error}`,
+    );
+  }
   try {
     renameSync(staging, target);
   } catch (error) {

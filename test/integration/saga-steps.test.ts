@@ -4,6 +4,7 @@
  * the cancel mark, and compensation that never undoes a completed order.
  */
 import { randomUUID } from 'node:crypto';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { PlaceOrderInput } from '../../activities/contract';
 import { chargeIdempotencyKey } from '../../activities/saga-steps';
 import { markOrderCancelRequested } from '../../lib/db';
@@ -177,6 +178,28 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     const payments = await db('payments').where({ order_id: input.orderId }).orderBy('id').select('status');
     expect(payments).toEqual([{ status: 'refunded' }, { status: 'approved' }]);
     await expectBooks(input.sku, input.orderId);
+  });
+
+  test('when a charge attempt is retried after the gateway declined, then the retry answers that decline under the same key and charges nothing more', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    const charge = {
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_decline',
+      round: 1,
+    };
+    const firstKey = chargeIdempotencyKey(input.orderId, 0);
+    // Attempt 1 reaches the gateway, which declines; its answer is lost (worker killed, session cut) and Temporal
+    // retries the activity: the decline is now a settled charge of the order, but not of another round.
+    await expect(steps.chargeOrder(charge)).resolves.toMatchObject({ status: 'declined', idempotencyKey: firstKey });
+    const retried = await new MockActivityEnvironment({ attempt: 2 }).run(steps.chargeOrder, charge);
+    expect(retried).toMatchObject({ status: 'declined', idempotencyKey: firstKey });
+    expect(await db('payments').where({ order_id: input.orderId }).select('idempotency_key', 'status')).toEqual([
+      { idempotency_key: firstKey, status: 'declined' },
+    ]);
   });
 
   test('when compensation meets committed stock, then the order stays COMPLETED and nothing is refunded', async () => {
