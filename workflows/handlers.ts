@@ -16,8 +16,10 @@ import {
   setHandler,
 } from '@temporalio/workflow';
 import {
+  ATTENTION_TIMEOUT_REASON,
   CANCEL_REASONS,
   cancelSignal,
+  isTerminal,
   paymentIdempotencyKey,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
@@ -94,6 +96,32 @@ export function setOrderHandlers({ input, view, reservation, requestCancel }: Or
   );
   CancellationScope.current().cancelRequested.catch(() => requestCancel(CANCEL_REASONS.temporalCancel));
   return retry;
+}
+
+/**
+ * Takes a cancel into `view` unless one was taken already, the stock is being committed (`committing`) or the order
+ * ended: a cancel then changes nothing. Returns whether it was taken; logs it when it was.
+ */
+export function takeCancel(view: OrderStatusView, orderId: string, reason: string, committing: boolean): boolean {
+  if (view.cancelRequested || committing || isTerminal(view.status)) return false;
+  view.cancelRequested = true;
+  log.info('cancel requested', { orderId, status: view.status, reason });
+  return true;
+}
+
+/**
+ * NEEDS_ATTENTION's wait for an operator: until `retryPayment` (`retry.requested`) or a cancel, at most `timeoutMs`
+ * (the order's `attentionTimeoutMs`). When the time runs out first, the order is cancelled: the cancel is taken into
+ * `view` and its reason, ATTENTION_TIMEOUT_REASON, returned; otherwise undefined. One condition timer either way.
+ */
+export async function awaitOperator(
+  retry: RetryRequest,
+  view: OrderStatusView,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  if (await condition(() => retry.requested || view.cancelRequested, timeoutMs)) return undefined;
+  view.cancelRequested = true;
+  return ATTENTION_TIMEOUT_REASON;
 }
 
 /**

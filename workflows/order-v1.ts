@@ -6,7 +6,6 @@ import {
   ActivityFailure,
   ApplicationFailure,
   CancellationScope,
-  condition,
   log,
   patched,
   proxyActivities,
@@ -16,7 +15,6 @@ import {
 import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
-  ATTENTION_TIMEOUT_REASON,
   CANCEL_REASONS,
   DEFAULT_CURRENCY,
   FAILURE_TYPES,
@@ -25,13 +23,12 @@ import {
   SEARCH_ATTRIBUTES,
   workflowIdFor,
   type OrderStatus,
-  type OrderStatusView,
   type OrderWorkflowInput,
   type OrderWorkflowResult,
   type ReservationOutcome,
 } from './definitions';
 import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
-import { initialView, runToEnd, setOrderHandlers } from './handlers';
+import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel } from './handlers';
 
 /** How one round of charging ended. */
 type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
@@ -63,7 +60,7 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
     ? proxyLocalActivities<Activities>({ ...STEP_TIMEOUTS, retry: STEP_RETRY })
     : steps;
 
-  const view: OrderStatusView = initialView(orderId);
+  const view = initialView(orderId);
   let cancelReason: string | undefined;
   let reservation: ReservationOutcome | undefined;
   let totalCents: number | undefined;
@@ -72,11 +69,7 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
   const compensations: Compensation[] = [];
 
   const requestCancel = (reason: string): void => {
-    // Once the stock is being committed (or the order is terminal) a cancel changes nothing.
-    if (view.cancelRequested || committing || isTerminal(view.status)) return;
-    view.cancelRequested = true;
-    cancelReason = reason;
-    log.info('cancel requested', { orderId, status: view.status, reason });
+    if (takeCancel(view, orderId, reason, committing)) cancelReason = reason;
   };
 
   const retry = setOrderHandlers({ input, view, reservation: () => reservation, requestCancel });
@@ -210,11 +203,7 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
       }
       retry.requested = false;
       await transition('NEEDS_ATTENTION', { lastError: view.payment.lastError, attempt: view.attempts });
-      const decided = await condition(() => retry.requested || view.cancelRequested, input.settings.attentionTimeoutMs);
-      if (!decided) {
-        view.cancelRequested = true;
-        cancelReason = ATTENTION_TIMEOUT_REASON;
-      }
+      cancelReason = (await awaitOperator(retry, view, input.settings.attentionTimeoutMs)) ?? cancelReason;
       if (view.cancelRequested) return cancelOrder();
     }
 

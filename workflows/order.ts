@@ -30,8 +30,6 @@
 import {
   ActivityFailure,
   CancellationScope,
-  condition,
-  log,
   patched,
   proxyActivities,
   proxyLocalActivities,
@@ -43,7 +41,6 @@ import type { Activities } from '../activities';
 import type { ChargeOrderResult } from '../activities/contract';
 import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
 import {
-  ATTENTION_TIMEOUT_REASON,
   CANCEL_REASONS,
   DEFAULT_CURRENCY,
   FAILURE_TYPES,
@@ -53,14 +50,13 @@ import {
   SEARCH_ATTRIBUTES,
   workflowIdFor,
   type OrderStatus,
-  type OrderStatusView,
   type OrderWorkflowInput,
   type OrderWorkflowResult,
   type ReservationOutcome,
   type StatusEvent,
 } from './definitions';
 import { orderSagaV1 } from './order-v1';
-import { initialView, runToEnd, setOrderHandlers } from './handlers';
+import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel } from './handlers';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
@@ -107,7 +103,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
   const undo = (summary: string) =>
     proxyActivities<Activities>({ ...STEP_TIMEOUTS, retry: COMPENSATION_RETRY, summary });
 
-  const view: OrderStatusView = initialView(orderId);
+  const view = initialView(orderId);
   let cancelReason: string | undefined;
   let reservation: ReservationOutcome | undefined;
   let totalCents: number | undefined;
@@ -150,11 +146,8 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
   }
 
   const requestCancel = async (reason: string): Promise<void> => {
-    // Once the stock is being committed (or the order is terminal) a cancel changes nothing.
-    if (view.cancelRequested || committing || isTerminal(view.status)) return;
-    view.cancelRequested = true;
+    if (!takeCancel(view, orderId, reason, committing)) return;
     cancelReason = reason;
-    log.info('cancel requested', { orderId, status: view.status, reason });
     describe();
     if (charging) {
       // The charge may not have started yet: tell it through the order row (it checks under the row lock).
@@ -279,11 +272,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
         }),
       ]);
       show('NEEDS_ATTENTION');
-      const decided = await condition(() => retry.requested || view.cancelRequested, input.settings.attentionTimeoutMs);
-      if (!decided) {
-        view.cancelRequested = true;
-        cancelReason = ATTENTION_TIMEOUT_REASON;
-      }
+      cancelReason = (await awaitOperator(retry, view, input.settings.attentionTimeoutMs)) ?? cancelReason;
     }
     // A charge in flight finished after a cancel arrived: the compensation refunds it.
     if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
