@@ -56,7 +56,6 @@ export const CHAOS_APP_SETTINGS: Readonly<Record<string, string>> = {
   HOST: '127.0.0.1',
   DB_POOL_MAX: '5',
   REDIS_KEY_PREFIX: 'orderflow:chaos:',
-  TEMPORAL_NAMESPACE: DEV_NAMESPACE,
   TEMPORAL_TASK_QUEUE: 'orders',
   RATE_LIMIT_PER_MINUTE: '100000',
   PAYMENT_LATENCY_MS: '20-80',
@@ -259,19 +258,15 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
 
     // Our processes.
     const [apiPort, relayPort] = [await toolkit.freePort(), await toolkit.freePort()];
-    const env: Record<string, string> = {
+    const services = { databaseUrl, redisUrl, temporalAddress, namespace: DEV_NAMESPACE };
+    const env = toolkit.appEnv(services, {
       ...CHAOS_APP_SETTINGS,
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? os.tmpdir(),
-      DATABASE_URL: databaseUrl,
-      REDIS_URL: redisUrl,
-      TEMPORAL_ADDRESS: temporalAddress,
       JWT_SECRET: jwtSecret,
       PAYLOAD_CODEC_KEYS: `chaos:${codecKey}`,
       PORT: String(apiPort),
       REALTIME_PORT: String(relayPort),
       CORS_ORIGINS: `http://127.0.0.1:${relayPort}`,
-    };
+    });
     const config = loadConfig(env);
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const relayUrl = `http://127.0.0.1:${relayPort}`;
@@ -279,7 +274,7 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const appSlot = (
       name: string,
       file: string,
-      slotEnv: Record<string, string>,
+      slotEnv: NodeJS.ProcessEnv,
       ready: (proc: StackProcess) => Promise<boolean> | boolean,
     ): Slot => {
       const slot: Slot = {
@@ -295,20 +290,19 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
     const workerSlots: Slot[] = [];
     for (let index = 0; index < options.workers; index += 1) {
       const slotEnv = { ...env, METRICS_PORT: String(await toolkit.freePort()), WORKFLOW_BUNDLE_PATH: bundlePath };
-      workerSlots.push(appSlot(`worker-${index + 1}`, 'worker/main.ts', slotEnv, toolkit.logged('worker polling')));
+      const ready = toolkit.logged('worker polling'); // this very worker, not any poller of the queue
+      workerSlots.push(appSlot(`worker-${index + 1}`, toolkit.ENTRY_POINTS.worker, slotEnv, ready));
     }
-    const apiSlot = appSlot('api', 'api/main.ts', env, () => toolkit.httpOk(`${apiUrl}/health`));
-    const relaySlot = appSlot('relay', 'realtime/main.ts', env, async () => {
-      const health = (await toolkit.httpJson(`${relayUrl}/health`)) as { stream?: { connected?: boolean } } | undefined;
-      return health?.stream?.connected === true;
-    });
+    // Listening is enough for a restart (it may come back during a Redis or Temporal outage); /ready once, below.
+    const apiSlot = appSlot('api', toolkit.ENTRY_POINTS.api, env, () => toolkit.httpOk(`${apiUrl}/health`));
+    const relaySlot = appSlot('relay', toolkit.ENTRY_POINTS.relay, env, toolkit.relayReady(relayUrl));
     // Stopped before Temporal, PostgreSQL and Redis (pushed later, so they run earlier in the reversed teardown).
     teardowns.add('the workers, API and relay', () =>
       Promise.all([...workerSlots, apiSlot, relaySlot].map(async (slot) => slot.current?.stop('SIGTERM', 8000))),
     );
     log(`chaos: starting ${options.workers} worker(s), the API and the relay`);
     await Promise.all([...workerSlots.map(startSlot), startSlot(apiSlot), startSlot(relaySlot)]);
-    await toolkit.waitUntil('the API to be ready', () => toolkit.httpOk(`${apiUrl}/ready`), 60_000);
+    await toolkit.waitUntil('the API to be ready', toolkit.apiReady(apiUrl), 60_000);
 
     const connection = await Connection.connect({ address: temporalAddress });
     teardowns.add('the harness Temporal connection', () => connection.close());

@@ -182,37 +182,34 @@ async function main(): Promise<void> {
     await db.destroy();
   }
 
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
-    TEMPORAL_ADDRESS: temporalAddress,
-    TEMPORAL_NAMESPACE: config.temporal.namespace || DEV_NAMESPACE,
-    // The dev server's Web UI may call the codec server, whatever TEMPORAL_UI_PORT says.
-    CODEC_CORS_ORIGINS: [
-      ...new Set([
-        ...config.codecCorsOrigins,
-        `http://localhost:${tooling.temporalUiPort}`,
-        `http://127.0.0.1:${tooling.temporalUiPort}`,
-      ]),
-    ].join(','),
-  };
+  const namespace = config.temporal.namespace || DEV_NAMESPACE;
+  const env = stack.appEnv(
+    { databaseUrl, redisUrl, temporalAddress, namespace },
+    {
+      // The dev server's Web UI may call the codec server, whatever TEMPORAL_UI_PORT says.
+      CODEC_CORS_ORIGINS: [
+        ...new Set([
+          ...config.codecCorsOrigins,
+          `http://localhost:${tooling.temporalUiPort}`,
+          `http://127.0.0.1:${tooling.temporalUiPort}`,
+        ]),
+      ].join(','),
+    },
+    process.env,
+  );
   const apiUrl = `http://localhost:${config.apiPort}`;
   const relayUrl = `http://localhost:${config.realtimePort}`;
   const codecUrl = `http://localhost:${config.codecPort}`;
   const entries = [
-    ['worker', 'worker/main.ts', undefined],
-    ['api', 'api/main.ts', `${apiUrl}/health`],
-    ['realtime', 'realtime/main.ts', `${relayUrl}/health`],
-    ['codec-server', 'codec-server/main.ts', `${codecUrl}/health`],
+    ['worker', stack.ENTRY_POINTS.worker, undefined],
+    ['api', stack.ENTRY_POINTS.api, () => stack.httpOk(`${apiUrl}/health`)],
+    ['realtime', stack.ENTRY_POINTS.relay, () => stack.httpOk(`${relayUrl}/health`)],
+    ['codec-server', stack.ENTRY_POINTS.codec, () => stack.httpOk(`${codecUrl}/health`)],
   ] as const;
   await Promise.all(
-    entries.map(async ([name, entry, health]) => {
-      const proc = stack.startProcess(name, { ...supervised(name), env, args: stack.nodeEntry(entry) });
-      ours.push(proc);
-      if (health !== undefined) {
-        await stack.waitReady(proc, `the ${name}`, () => stack.httpOk(health), 60_000).catch(explainTimeout(name));
-      }
+    entries.map(async ([name, entry, ready]) => {
+      const options = { ...supervised(name), env, timeoutMs: 60_000, ...(ready === undefined ? {} : { ready }) };
+      ours.push(await stack.startEntry(name, entry, options).catch(explainTimeout(name)));
     }),
   );
 

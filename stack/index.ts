@@ -3,6 +3,7 @@
  * or built, dev server), spawns our entry points with an environment, waits for readiness and stops in order. The
  * dev launcher (`npm start`), the test setup, bench, chaos and `npm run test:cluster` are callers of this module.
  */
+export * from './app';
 export * from './ready';
 export * from './process';
 export * from './postgres';

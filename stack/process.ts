@@ -208,8 +208,9 @@ export function prefixed(
 }
 
 /**
- * Starts a TypeScript entry point of ours (`api/main.ts`, `worker/main.ts`, ...) through tsx with `env`, and resolves
- * once `ready` holds (fails fast if it exits first; `timeoutMs` default 90 s).
+ * Starts a TypeScript entry point of ours (`api/main.ts`, `worker/main.ts`, ...; stack/app.ts's ENTRY_POINTS) through
+ * tsx with `env`, and resolves once `ready` holds. Fails fast if it exits first; after `timeoutMs` (default 90 s) it
+ * is stopped and the wait's error thrown.
  */
 export async function startEntry(
   name: string,
@@ -223,7 +224,12 @@ export async function startEntry(
   const proc = startProcess(name, { ...options, args: nodeEntry(entry, options.nodeArgs) });
   if (options.ready !== undefined) {
     const ready = options.ready;
-    await waitReady(proc, `${name} to start`, () => ready(proc), options.timeoutMs ?? 90_000);
+    try {
+      await waitReady(proc, `${name} to start`, () => ready(proc), options.timeoutMs ?? 90_000);
+    } catch (error) {
+      await proc.stop();
+      throw error;
+    }
   }
   return proc;
 }

@@ -252,55 +252,50 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
 
     const baseEnv = async (overrides: Record<string, string>): Promise<NodeJS.ProcessEnv> => {
       const { address, namespace } = await temporal();
-      return {
-        ...process.env,
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'warn',
-        HOST: '127.0.0.1',
-        DATABASE_URL: databaseUrl,
-        REDIS_URL: redisUrl,
-        REDIS_KEY_PREFIX: redisKeyPrefix,
-        TEMPORAL_ADDRESS: address,
-        TEMPORAL_NAMESPACE: namespace,
-        TEMPORAL_TASK_QUEUE: taskQueue,
-        PAYMENT_LATENCY_MS: '0',
-        RATE_LIMIT_PER_MINUTE: '1000000',
-        SHUTDOWN_GRACE: '5s',
-        METRICS_PORT: String(await toolkit.freePort()),
-        ...options.appEnv,
-        ...overrides,
-      };
+      const services = { databaseUrl, redisUrl, redisKeyPrefix, temporalAddress: address, namespace, taskQueue };
+      return toolkit.appEnv(
+        services,
+        {
+          NODE_ENV: 'development',
+          LOG_LEVEL: 'warn',
+          HOST: '127.0.0.1',
+          PAYMENT_LATENCY_MS: '0',
+          RATE_LIMIT_PER_MINUTE: '1000000',
+          SHUTDOWN_GRACE: '5s',
+          METRICS_PORT: String(await toolkit.freePort()),
+          ...options.appEnv,
+          ...overrides,
+        },
+        process.env,
+      );
     };
     /** Starts an entry point from `root` as `name`; a death before `stop()` aborts the run. */
-    const spawnEntry = (name: string, entry: string, env: NodeJS.ProcessEnv, root = appRoot): StackProcess => {
-      const service = toolkit.startProcess(`${prefix}${name.replace(' ', '-')}`, {
-        args: toolkit.nodeEntry(entry, options.nodeArgs),
+    const spawnEntry = async (
+      name: string,
+      entry: string,
+      env: NodeJS.ProcessEnv,
+      ready: () => Promise<boolean>,
+      root = appRoot,
+    ): Promise<StackProcess> => {
+      const label = `${prefix}${name.replace(' ', '-')}`;
+      const service = await toolkit.startEntry(label, entry, {
+        nodeArgs: options.nodeArgs,
         cwd: root,
         env,
         keepLines: 40,
-        onLine: toolkit.prefixed(`${prefix}${name.replace(' ', '-')}`, undefined, 3),
+        onLine: toolkit.prefixed(label, undefined, 3),
         onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail(40)}`),
+        ready,
+        timeoutMs: 120_000,
       });
       teardowns.add(name, () => service.stop());
       services.set(name, service);
       return service;
     };
-    /** Waits until a worker polls `queue`: the Temporal side of "ready". */
-    const waitForPoller = async (queue: string, service: StackProcess): Promise<void> => {
+    /** Ready once a worker polls `queue`: the Temporal side of "ready". */
+    const polling = async (queue: string): Promise<() => Promise<boolean>> => {
       const { client, namespace } = await temporal();
-      await toolkit.waitReady(
-        service,
-        `${service.name} to poll ${queue}`,
-        async () => {
-          const described = await client.workflowService.describeTaskQueue({
-            namespace,
-            taskQueue: { name: queue },
-            taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
-          });
-          return (described.pollers?.length ?? 0) > 0;
-        },
-        120_000,
-      );
+      return toolkit.pollerReady(client.workflowService, namespace, queue);
     };
 
     let appPromise: Promise<AppProcesses> | undefined;
@@ -308,15 +303,12 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       const [apiPort, relayPort] = [await toolkit.freePort(), await toolkit.freePort()];
       const env = await baseEnv({ PORT: String(apiPort), REALTIME_PORT: String(relayPort) });
       log(`bench: starting worker, API and relay (task queue ${taskQueue})`);
-      const worker = spawnEntry('worker', 'worker/main.ts', env);
-      const api = spawnEntry('api', 'api/main.ts', env);
-      const relay = spawnEntry('relay', 'realtime/main.ts', env);
       const apiUrl = `http://127.0.0.1:${apiPort}`;
       const relayUrl = `http://127.0.0.1:${relayPort}`;
-      await Promise.all([
-        toolkit.waitReady(api, 'the API to be ready', () => toolkit.httpOk(`${apiUrl}/ready`), 120_000),
-        toolkit.waitReady(relay, 'the relay', () => toolkit.httpOk(`${relayUrl}/health`), 120_000),
-        waitForPoller(taskQueue, worker),
+      const [worker, api, relay] = await Promise.all([
+        spawnEntry('worker', toolkit.ENTRY_POINTS.worker, env, await polling(taskQueue)),
+        spawnEntry('api', toolkit.ENTRY_POINTS.api, env, toolkit.apiReady(apiUrl)),
+        spawnEntry('relay', toolkit.ENTRY_POINTS.relay, env, toolkit.relayReady(relayUrl)),
       ]);
       return { apiUrl, relayUrl, worker, api, relay };
     };
@@ -328,9 +320,8 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     const startBenchWorker = async (name: string, entry: string, queue: string): Promise<StackProcess> => {
       const env = await baseEnv({ TEMPORAL_TASK_QUEUE: queue });
       log(`bench: starting the ${prefix}${name} (task queue ${queue})`);
-      const service = spawnEntry(name, entry, env, existsSync(path.join(appRoot, entry)) ? appRoot : REPO_ROOT);
-      await waitForPoller(queue, service);
-      return service;
+      const root = existsSync(path.join(appRoot, entry)) ? appRoot : REPO_ROOT;
+      return spawnEntry(name, entry, env, await polling(queue), root);
     };
     let floorPromise: Promise<StackProcess> | undefined;
     let minimalPromise: Promise<StackProcess> | undefined;

@@ -5,7 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import type { Config } from '../../lib/config';
-import { nodeEntry, startProcess } from '../../stack';
+import { appEnv, nodeEntry, startProcess } from '../../stack';
 import { waitFor } from './wait';
 
 /** One of our entry points running as its own OS process. */
@@ -32,22 +32,19 @@ function running(child: ChildProcess): boolean {
 
 /** The environment a deployment gives a process, on the test services and the suite's queue and prefix; `extra` wins. */
 export function entryPointEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    NODE_ENV: 'test',
-    LOG_LEVEL: 'info',
-    HOST: '127.0.0.1',
-    DATABASE_URL: config.databaseUrl,
-    REDIS_URL: config.redisUrl,
-    REDIS_KEY_PREFIX: config.redisKeyPrefix,
-    TEMPORAL_ADDRESS: config.temporal.address,
-    TEMPORAL_NAMESPACE: config.temporal.namespace,
-    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-    JWT_SECRET: config.jwtSecret,
-    PAYMENT_LATENCY_MS: '0',
-    ...extra,
-  };
+  const { databaseUrl, redisUrl, redisKeyPrefix } = config;
+  const { address: temporalAddress, namespace, taskQueue } = config.temporal;
+  return appEnv(
+    { databaseUrl, redisUrl, redisKeyPrefix, temporalAddress, namespace, taskQueue },
+    {
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      HOST: '127.0.0.1',
+      JWT_SECRET: config.jwtSecret,
+      PAYMENT_LATENCY_MS: '0',
+      ...extra,
+    },
+  );
 }
 
 /** Starts `entry` (a path from the repository root) with exactly `env` and collects what it writes. */
