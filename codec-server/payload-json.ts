@@ -4,7 +4,7 @@
  */
 import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
-import { validationError } from '../lib/http/errors';
+import { parseOrThrow } from '../lib/http/validate';
 
 /** Most payloads one request may carry; the Web UI sends one event's payloads at a time. */
 export const MAX_PAYLOADS_PER_REQUEST = 1000;
@@ -31,14 +31,9 @@ export interface PayloadJson {
   data?: string;
 }
 
-/** Parses a request body into payloads; 400 `validation_failed` naming the first bad field. */
+/** Parses a request body into payloads; 400 `validation_failed` naming the first bad field (`payloads[0].data`). */
 export function payloadsFromJson(body: unknown): Payload[] {
-  const parsed = payloadsBodySchema.safeParse(body);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw validationError(issue?.path.join('.') || 'body', issue?.message ?? 'expected { payloads: [...] }');
-  }
-  return parsed.data.payloads.map((payload) => ({
+  return parseOrThrow(payloadsBodySchema, body).payloads.map((payload) => ({
     metadata: Object.fromEntries(
       Object.entries(payload.metadata ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64')]),
     ),

@@ -12,6 +12,7 @@
 import http from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { PayloadCodec } from '@temporalio/common';
+import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { bearerToken } from '../lib/auth';
 import { createEncryptionCodec, PayloadCodecError } from '../lib/codec';
@@ -53,12 +54,8 @@ const SIGN_OUT_PATH = '/session/signout';
 
 type Operation = 'encode' | 'decode';
 
-/** The last path segment decides the operation (the protocol lets the endpoints sit under any prefix). */
-function operationOf(pathname: string): Operation | undefined {
-  if (pathname.endsWith('/decode')) return 'decode';
-  if (pathname.endsWith('/encode')) return 'encode';
-  return undefined;
-}
+/** Paths of an operation: the protocol lets the endpoints sit under any prefix (`/decode`, `/orderflow/decode`). */
+const operationPaths = (operation: Operation): string => `{/*prefix}/${operation}`;
 
 function isHttps(ctx: Context): boolean {
   return (ctx.req.socket as Partial<TLSSocket>).encrypted === true || ctx.get('X-Forwarded-Proto').trim() === 'https';
@@ -68,19 +65,6 @@ function isHttps(ctx: Context): boolean {
 function ownOrigin(ctx: Context): string | undefined {
   const host = ctx.get('Host').trim();
   return host === '' ? undefined : `${isHttps(ctx) ? 'https' : 'http'}://${host}`;
-}
-
-/** Runs the handler of the request's method, or answers 405 with `Allow: allow`. */
-function byMethod(
-  ctx: Context,
-  allow: string,
-  handlers: Partial<Record<'GET' | 'POST', () => Promise<void> | void>>,
-): Promise<void> | void {
-  const handler = handlers[ctx.method as 'GET' | 'POST'];
-  if (handler === undefined) {
-    throw new ApiError('method_not_allowed', `${ctx.method} is not allowed here`, {}, { Allow: allow });
-  }
-  return handler();
 }
 
 function escapeHtml(text: string): string {
@@ -170,26 +154,16 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
     sendPage(ctx, signedIn, { token, maxAgeSeconds });
   };
 
-  const route = (ctx: Context): Promise<void> | void => {
-    const operation = operationOf(ctx.path);
-    if (operation !== undefined) return byMethod(ctx, 'POST, OPTIONS', { POST: () => convert(ctx, operation) });
-    switch (ctx.path) {
-      case '/health':
-        return byMethod(ctx, 'GET', {
-          GET: () => {
-            ctx.body = { status: 'ok' };
-          },
-        });
-      case SESSION_PATH:
-        return byMethod(ctx, 'GET, POST', { GET: () => sendPage(ctx, ''), POST: () => signIn(ctx) });
-      case SIGN_OUT_PATH:
-        return byMethod(ctx, 'POST', {
-          POST: () => sendPage(ctx, '<p>Signed out.</p>', { token: '', maxAgeSeconds: 0 }),
-        });
-      default:
-        throw new ApiError('not_found', `no route ${ctx.path}: use POST /encode, POST /decode or GET /health`);
-    }
-  };
+  const router = new Router();
+  for (const operation of ['encode', 'decode'] as const) {
+    router.post(operationPaths(operation), (ctx) => convert(ctx, operation));
+  }
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  router.get(SESSION_PATH, (ctx) => sendPage(ctx, ''));
+  router.post(SESSION_PATH, signIn);
+  router.post(SIGN_OUT_PATH, (ctx) => sendPage(ctx, '<p>Signed out.</p>', { token: '', maxAgeSeconds: 0 }));
 
   const app = new Koa({ proxy: false });
   app.silent = true;
@@ -207,7 +181,7 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
     }),
   );
   app.use(errorHandler(logger));
-  app.use(async (ctx) => {
+  app.use(async (ctx, next) => {
     // A browser page from any other origin is refused before anything runs, even with the operator's cookie.
     const origin = ctx.get('Origin');
     if (ctx.method === 'OPTIONS' && allowedOrigin(origin)) {
@@ -217,8 +191,10 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
     if (ctx.method === 'OPTIONS' || (origin !== '' && !allowedOrigin(origin) && origin !== ownOrigin(ctx))) {
       throw new ApiError('forbidden', `origin ${origin || '(none)'} may not call this codec server`);
     }
-    await route(ctx);
+    await next();
   });
+  app.use(router.routes());
+  app.use(router.allowedMethods());
   const handle = app.callback();
   return http.createServer((req, res) => void handle(req, res));
 }
