@@ -2,9 +2,10 @@
  * The relay's plain HTTP routes (Socket.IO answers `/socket.io/` itself): `/health`, the demo page and its static
  * files, `/config.json` (where the page finds the API) and, outside production, `/dev-token` for the demo.
  */
-import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
+import { send } from '@koa/send';
+import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
 import { z } from 'zod';
 import { signToken } from '../lib/auth';
@@ -16,15 +17,6 @@ import { storableText } from '../lib/text-schema';
 
 /** Where the demo page's files live. */
 export const PUBLIC_DIR = path.join(__dirname, 'public');
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-};
 
 /** Query of `/dev-token`: both optional, nothing else (lib/http/query.ts: an unknown or repeated one is a 400). */
 const devTokenQuerySchema = z.strictObject({
@@ -55,6 +47,9 @@ function requestHostname(ctx: Context, fallback: string): string {
   }
 }
 
+/** The demo page's files are revalidated on every load, so a new version shows at once. */
+const noCache = (res: ServerResponse): void => void res.setHeader('Cache-Control', 'no-cache');
+
 function noRoute(pathname: string): ApiError {
   return new ApiError('not_found', `no route ${pathname}`);
 }
@@ -67,25 +62,13 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
   const { config, logger, health } = deps;
   const publicDir = path.resolve(deps.publicDir ?? PUBLIC_DIR);
 
+  /** A file of the demo page (`/` is index.html); anything outside `publicDir`, hidden or missing is a 404. */
   const serveStatic = async (ctx: Context): Promise<void> => {
-    let relative: string;
     try {
-      relative = ctx.path === '/' ? 'index.html' : decodeURIComponent(ctx.path.slice(1));
-    } catch {
-      relative = '';
-    }
-    const file = path.resolve(publicDir, relative);
-    const type = CONTENT_TYPES[path.extname(file)];
-    if (!file.startsWith(`${publicDir}${path.sep}`) || type === undefined) throw noRoute(ctx.path);
-    let body: Buffer;
-    try {
-      body = await readFile(file);
+      await send(ctx, ctx.path, { root: publicDir, index: 'index.html', setHeaders: noCache });
     } catch {
       throw noRoute(ctx.path);
     }
-    ctx.set('Cache-Control', 'no-cache');
-    ctx.type = type;
-    ctx.body = body;
   };
 
   const devToken = (ctx: Context): void => {
@@ -102,27 +85,20 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
     await next();
   });
   app.use(errorHandler(logger));
-  app.use(async (ctx) => {
-    if (ctx.method !== 'GET' && ctx.method !== 'HEAD') {
-      throw new ApiError('method_not_allowed', `${ctx.method} is not allowed`, {}, { Allow: 'GET, HEAD' });
-    }
-    switch (ctx.path) {
-      case '/health':
-        ctx.body = { status: 'ok', ...health() };
-        return;
-      case '/config.json':
-        ctx.body = {
-          apiUrl: deps.apiUrl ?? `http://${requestHostname(ctx, config.host)}:${config.apiPort}`,
-          devTokens: config.nodeEnv !== 'production',
-        };
-        return;
-      case '/dev-token':
-        devToken(ctx);
-        return;
-      default:
-        await serveStatic(ctx);
-    }
+  const router = new Router();
+  router.get('/health', (ctx) => {
+    ctx.body = { status: 'ok', ...health() };
   });
+  router.get('/config.json', (ctx) => {
+    ctx.body = {
+      apiUrl: deps.apiUrl ?? `http://${requestHostname(ctx, config.host)}:${config.apiPort}`,
+      devTokens: config.nodeEnv !== 'production',
+    };
+  });
+  router.get('/dev-token', devToken);
+  router.get('{/*file}', serveStatic);
+  app.use(router.routes());
+  app.use(router.allowedMethods());
   const handle = app.callback();
   return (req, res) => void handle(req, res);
 }

@@ -253,7 +253,11 @@ describe('realtime relay', () => {
     const page = await fetch(`${h.relay().url}/`);
     expect(page.status).toBe(200);
     expect(page.headers.get('content-type')).toContain('text/html');
+    expect(page.headers.get('cache-control')).toBe('no-cache');
     expect(await page.text()).toContain('/socket.io/socket.io.js');
+    const style = await fetch(`${h.relay().url}/style.css`, { method: 'HEAD' });
+    expect([style.status, style.headers.get('content-type')]).toEqual([200, 'text/css; charset=utf-8']);
+    expect((await fetch(`${h.relay().url}/no-such-file.js`)).status).toBe(404);
     const bundle = await fetch(`${h.relay().url}/socket.io/socket.io.js`);
     expect(bundle.status).toBe(200);
     const pageConfig = await fetch(`${h.relay().url}/config.json`);
