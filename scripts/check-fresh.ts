@@ -12,7 +12,7 @@
  * CLI is not rebuilt (minutes); `--skip-test` checks `npm start` only; `--keep` keeps the directory. Prints the time
  * of every step; exits 1 naming the first step that failed. Works as root and as an unprivileged user.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   createWriteStream,
@@ -27,7 +27,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadToolingConfig } from '../lib/config';
-import { freePort, portOpen, waitUntil } from '../stack';
+import { freePort, portOpen, startProcess, waitUntil, type StackProcess } from '../stack';
 
 const source = path.resolve(__dirname, '..');
 
@@ -103,51 +103,42 @@ async function choosePorts(): Promise<Record<string, number>> {
   return chosen;
 }
 
-/** Spawns a README command in its own process group (as a terminal would), its output going to `log`. */
-function runCommand(command: string[], cwd: string, env: NodeJS.ProcessEnv, log: string): ChildProcess {
-  const child = spawn(command[0] as string, command.slice(1), {
+/**
+ * Spawns a README command in its own process group (as a terminal would) through the stack toolkit; every output
+ * line goes to the `log` file and to `onLine`.
+ */
+function runCommand(
+  command: string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  log: string,
+  onLine: (line: string) => void,
+): StackProcess {
+  const file = createWriteStream(log);
+  const [executable = 'npm', ...rest] = command;
+  const proc = startProcess(command.join(' '), {
+    command: executable,
+    args: rest,
     cwd,
     env,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    keepLines: 20,
+    onLine: (line) => {
+      file.write(`${line}\n`);
+      onLine(line);
+    },
   });
-  const file = createWriteStream(log);
-  child.stdout?.pipe(file);
-  child.stderr?.pipe(file);
-  return child;
+  void proc.exited.then(() => file.end());
+  return proc;
 }
 
-/** Calls `onLine` for every output line of `child`. */
-function onLines(child: ChildProcess, onLine: (line: string) => void): void {
-  for (const stream of [child.stdout, child.stderr]) {
-    let buffer = '';
-    stream?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      const lines = buffer.split('\n');
-      buffer = lines.pop() ?? '';
-      for (const line of lines) onLine(line);
-    });
-  }
-}
-
-/** How a child ended: its exit code, or the signal that ended it. */
-interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-function exited(child: ChildProcess, timeoutMs: number): Promise<Exit> {
-  return new Promise((resolve, reject) => {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      resolve({ code: child.exitCode, signal: child.signalCode });
-      return;
-    }
-    const timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs / 1000} s`)), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
+/** How `proc` ended (`exit 0`, `SIGINT`, ...); rejects when it still runs after `timeoutMs`. */
+function exited(proc: StackProcess, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs / 1000} s`)), timeoutMs);
   });
+  return Promise.race([proc.exited, late]).finally(() => clearTimeout(timer));
 }
 
 async function json(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
@@ -165,13 +156,12 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   const log = path.join(dir, 'npm-start.log');
   say(`npm start (output in ${log})`);
   const began = Date.now();
-  const child = runCommand(['npm', 'start'], clone, startEnv, log);
   let ready = false;
   let token: string | undefined;
   let tokenNext = false;
   let lastLine = '';
   let stopped = false;
-  onLines(child, (line) => {
+  const child = runCommand(['npm', 'start'], clone, startEnv, log, (line) => {
     lastLine = line;
     if (line === 'Stopped.') stopped = true;
     if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
@@ -184,7 +174,6 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   });
   /** Signals npm start's process group; a group that is already gone (ESRCH) has nothing left to stop. */
   const signalGroup = (signal: NodeJS.Signals): void => {
-    if (child.pid === undefined) return;
     try {
       process.kill(-child.pid, signal);
     } catch (error) {
@@ -192,8 +181,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
     }
   };
   const stop = async (): Promise<void> => {
-    // Killed by a signal, a child has exitCode null and signalCode set: it has ended all the same.
-    if (child.exitCode !== null || child.signalCode !== null) return;
+    if (child.hasExited()) return;
     signalGroup('SIGINT');
     await exited(child, 60_000).catch(() => signalGroup('SIGKILL'));
   };
@@ -202,7 +190,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
       waitUntil(
         'the ready line',
         () => {
-          if (child.exitCode !== null) throw new Error(`npm start exited ${child.exitCode}: ${lastLine}`);
+          if (child.hasExited()) throw new Error(`npm start ended: ${lastLine}`);
           return Promise.resolve(ready && token !== undefined);
         },
         30 * 60_000,
@@ -244,9 +232,9 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
     await step('npm start: Ctrl-C stops it and frees its ports', async () => {
       signalGroup('SIGINT');
       // npm itself dies of the SIGINT, as in a terminal; the launcher under it must have stopped everything cleanly.
-      const { code, signal } = await exited(child, 60_000);
-      if (!stopped || (code !== 0 && signal !== 'SIGINT')) {
-        throw new Error(`npm start ended with ${signal ?? `exit ${code}`} after Ctrl-C: ${lastLine}`);
+      const how = await exited(child, 60_000);
+      if (!stopped || (how !== 'exit 0' && how !== 'SIGINT')) {
+        throw new Error(`npm start ended with ${how} after Ctrl-C: ${lastLine}`);
       }
       const open = [];
       for (const [name, port] of Object.entries(ports))
@@ -263,14 +251,13 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
   say(`npm test (output in ${log})`);
   await step('npm test: exit code 0', async () => {
     const began = Date.now();
-    const child = runCommand(['npm', 'test'], clone, env, log);
     let summary = '';
-    onLines(child, (line) => {
+    const child = runCommand(['npm', 'test'], clone, env, log, (line) => {
       if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
       if (/^tests: \d+ passed/.test(line)) summary = line;
     });
-    const { code } = await exited(child, 60 * 60_000);
-    if (code !== 0) throw new Error(`npm test exited ${code} (${summary || 'no summary'}; see ${log})`);
+    const how = await exited(child, 60 * 60_000);
+    if (how !== 'exit 0') throw new Error(`npm test ended with ${how} (${summary || 'no summary'}; see ${log})`);
   });
 }
 
