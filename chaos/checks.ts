@@ -11,7 +11,13 @@ import { checkInvariants, formatViolation } from '../lib/invariants';
 import type * as rows from '../lib/rows';
 import { isTerminal, paymentIdempotencyKey } from '../workflows/definitions';
 import { FAULTS, type FaultRecord } from './faults';
-import type { PlacedOrder, RepeatRecord, ServerErrorRecord, UnexpectedAnswer } from './load';
+import {
+  requestRoute,
+  type PlacedOrder,
+  type RepeatRecord,
+  type ServerErrorRecord,
+  type UnexpectedAnswer,
+} from './load';
 import type { SocketView } from './sockets';
 import type { Crash, Secret } from './stack';
 
@@ -180,11 +186,6 @@ function idempotency(input: CheckInput): CheckResult {
     }
   }
   return result('idempotency', input.repeats.length, violations);
-}
-
-/** `POST /orders/:id/cancel` for `POST /orders/<uuid>/cancel`. */
-export function requestRoute(method: string, requestPath: string): string {
-  return `${method} ${requestPath.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, ':id')}`;
 }
 
 /** The faults that excuse a failed request: it overlapped the fault's window and the fault can fail that request. */

@@ -9,7 +9,6 @@
 import { signToken } from '../lib/auth';
 import { callApi, type ApiAnswer } from '../bench/support/http';
 import { messageOf, paced, sleep } from '../bench/support/load';
-import { requestRoute } from './checks';
 import type { Random } from './options';
 import type { CatalogProduct, Secret } from './stack';
 
@@ -146,6 +145,11 @@ const RETRY_GRACE_MS = 30_000;
 const MAX_IN_FLIGHT = 40;
 /** An SKU that is not in the catalog. */
 const UNKNOWN_SKU = 'CHAOS-NO-SUCH-THING';
+
+/** `POST /orders/:id/cancel` for `POST /orders/<uuid>/cancel`. */
+export function requestRoute(method: string, requestPath: string): string {
+  return `${method} ${requestPath.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, ':id')}`;
+}
 
 /** The customers of a run, each with a token signed with the run's JWT_SECRET. */
 export function createCustomers(count: number, seed: number, jwtSecret: string): Customer[] {

@@ -15,7 +15,7 @@ import { loadConfigOrExit, type Config } from '../../lib/config';
 import { checkInvariants } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import { startOrder, workflowInput } from '../../lib/order-workflow';
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { removeBenchRows, settle } from '../support/catalog';
 import { callApi } from '../support/http';
 import { inLoops } from '../support/load';

@@ -14,7 +14,7 @@ import { loadConfigOrExit } from '../../lib/config';
 import { TABLES } from '../../lib/db';
 import { exportDirectory } from '../../lib/export-files';
 import { insertProductsWithLedger } from '../../lib/ledger';
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { removeBenchRows } from '../support/catalog';
 import { callApi } from '../support/http';
 import { sleep } from '../support/load';

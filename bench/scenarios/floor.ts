@@ -6,7 +6,7 @@
  * code costs on top of the saga's Temporal bookkeeping.
  */
 import { FLOOR_WORKFLOW_TYPE } from '../floor/workflow';
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { runWorkflowScenario } from '../support/scenario';
 
 /** Runs one round of the scenario. */

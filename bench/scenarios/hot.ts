@@ -3,7 +3,7 @@
  * `spread` (API, worker and relay processes, fixed concurrency, POST -> COMPLETED seen on Socket.IO). Goal, in the
  * same run: hot >= 0.9 x spread orders/s, no deadlock (pg_stat_database), no negative stock, invariants hold.
  */
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { ratioGoal, runOrderScenario } from '../support/scenario';
 
 /** Runs one round of the scenario. */

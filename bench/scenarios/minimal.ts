@@ -4,7 +4,7 @@
  * commit, COMPLETED event, on 1,000 bench products), completion — on its own queue and worker process, started and
  * awaited like `floor`, at the same concurrency. Goal, in the same run: spread orders/s >= 0.5 x minimal workflows/s.
  */
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { MINIMAL_WORKFLOW_TYPE } from '../minimal/workflow';
 import { createProducts, removeBenchRows } from '../support/catalog';
 import { randomSku, ratioGoal, runWorkflowScenario } from '../support/scenario';

@@ -21,7 +21,7 @@ import { createRedis } from '../../lib/redis';
 import { signToken } from '../../lib/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol';
 import { createRelay } from '../../realtime/relay';
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
 import { paced, sleep } from '../support/load';
 import { summarize } from '../support/stats';

@@ -15,7 +15,7 @@ import { createDb, TABLES } from '../../lib/db';
 import { checkInvariants } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
-import type { BenchOptions, ScenarioResult } from '../main';
+import type { BenchOptions, ScenarioResult } from '../contract';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
 import { inLoops } from '../support/load';
 

@@ -9,7 +9,7 @@
  * step), interpolated between the two steps around it. `--no-knee` skips it; so does `--quick` (a ramp needs longer
  * steps than a quick run has).
  */
-import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
+import type { BenchOptions, GoalCheck, ScenarioResult } from '../contract';
 import type { PhaseResult } from '../support/load';
 import {
   LOW_LOAD_FRACTION,

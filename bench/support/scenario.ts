@@ -13,7 +13,7 @@ import { orderStartOperation, workflowInput } from '../../lib/order-workflow';
 import { loadConfigOrExit } from '../../lib/config';
 import { formatViolation } from '../../lib/invariants';
 import { reservationUpdate } from '../../workflows/definitions';
-import type { BenchOptions, GoalCheck, ScenarioResult } from '../main';
+import type { BenchOptions, GoalCheck, ScenarioResult } from '../contract';
 import { AMPLE_STOCK, checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
 import { cpuWindow, only } from './cpu';
 import { countHistories, spreadSample } from './history';
