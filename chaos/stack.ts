@@ -293,7 +293,8 @@ export async function startChaosStack(options: ChaosStackOptions): Promise<Chaos
       const ready = toolkit.logged('worker polling'); // this very worker, not any poller of the queue
       workerSlots.push(appSlot(`worker-${index + 1}`, toolkit.ENTRY_POINTS.worker, slotEnv, ready));
     }
-    // Listening is enough for a restart (it may come back during a Redis or Temporal outage); /ready once, below.
+    // The API is ready for a restart once it listens (it may come back during a Redis or Temporal outage); /ready
+    // once, below. The relay's check needs Redis: a crash restart during a Redis outage waits for it.
     const apiSlot = appSlot('api', toolkit.ENTRY_POINTS.api, env, () => toolkit.httpOk(`${apiUrl}/health`));
     const relaySlot = appSlot('relay', toolkit.ENTRY_POINTS.relay, env, toolkit.relayReady(relayUrl));
     // Stopped before Temporal, PostgreSQL and Redis (pushed later, so they run earlier in the reversed teardown).

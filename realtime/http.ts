@@ -50,6 +50,10 @@ function requestHostname(ctx: Context, fallback: string): string {
 /** The demo page's files are revalidated on every load, so a new version shows at once. */
 const noCache = (res: ServerResponse): void => void res.setHeader('Cache-Control', 'no-cache');
 
+function methodNotAllowed(method: string): ApiError {
+  return new ApiError('method_not_allowed', `${method} is not allowed`, {}, { Allow: 'GET, HEAD' });
+}
+
 function noRoute(pathname: string): ApiError {
   return new ApiError('not_found', `no route ${pathname}`);
 }
@@ -65,7 +69,14 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
   /** A file of the demo page (`/` is index.html); anything outside `publicDir`, hidden or missing is a 404. */
   const serveStatic = async (ctx: Context): Promise<void> => {
     try {
-      await send(ctx, ctx.path, { root: publicDir, index: 'index.html', setHeaders: noCache });
+      // The files as they are: no precompressed .br/.gz siblings, no extension guessing.
+      await send(ctx, ctx.path, {
+        root: publicDir,
+        index: 'index.html',
+        setHeaders: noCache,
+        brotli: false,
+        gzip: false,
+      });
     } catch {
       throw noRoute(ctx.path);
     }
@@ -85,6 +96,11 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
     await next();
   });
   app.use(errorHandler(logger));
+  app.use(async (ctx, next) => {
+    // Only GET and HEAD exist here (no CORS preflight either: Socket.IO answers its own).
+    if (ctx.method === 'OPTIONS') throw methodNotAllowed(ctx.method);
+    await next();
+  });
   const router = new Router();
   router.get('/health', (ctx) => {
     ctx.body = { status: 'ok', ...health() };

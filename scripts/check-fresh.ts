@@ -115,6 +115,7 @@ function runCommand(
   onLine: (line: string) => void,
 ): StackProcess {
   const file = createWriteStream(log);
+  file.on('error', (error) => say(`cannot write ${log}: ${error.message}`));
   const [executable = 'npm', ...rest] = command;
   const proc = startProcess(command.join(' '), {
     command: executable,
@@ -124,7 +125,8 @@ function runCommand(
     detached: true,
     keepLines: 20,
     onLine: (line) => {
-      file.write(`${line}\n`);
+      // A grandchild may still write after the exit was reported (and the file ended): the line still counts.
+      if (!file.writableEnded) file.write(`${line}\n`);
       onLine(line);
     },
   });

@@ -208,8 +208,15 @@ async function main(): Promise<void> {
   ] as const;
   await Promise.all(
     entries.map(async ([name, entry, ready]) => {
-      const options = { ...supervised(name), env, timeoutMs: 60_000, ...(ready === undefined ? {} : { ready }) };
-      ours.push(await stack.startEntry(name, entry, options).catch(explainTimeout(name)));
+      const onSpawn = (proc: stack.StackProcess): number => ours.push(proc); // stopped in order from now on
+      const options = {
+        ...supervised(name),
+        env,
+        timeoutMs: 60_000,
+        onSpawn,
+        ...(ready === undefined ? {} : { ready }),
+      };
+      await stack.startEntry(name, entry, options).catch(explainTimeout(name));
     }),
   );
 

@@ -1,8 +1,10 @@
 /**
  * Our own processes on top of the services: where their entry points are, the environment they are configured by
- * (the variables lib/config.ts reads) and the checks that say each one is ready. The dev launcher, the test helpers,
- * bench and chaos start the worker, API, relay and codec server through these, each with its own settings.
+ * (the variables lib/config.ts reads) and the checks that say each one is ready. The dev launcher, bench and chaos
+ * start the worker, API, relay and codec server with these (and `startEntry`); the test helpers build their
+ * environment with `appEnv`.
  */
+import os from 'node:os';
 import type { WorkflowService } from '@temporalio/client';
 import { httpJson, httpOk } from './ready';
 
@@ -20,20 +22,21 @@ export interface AppServices {
   redisUrl: string;
   temporalAddress: string;
   namespace: string;
-  /** `TEMPORAL_TASK_QUEUE`. @default the config's default (`orders`) */
+  /** `TEMPORAL_TASK_QUEUE`; when absent, whatever `base` or `settings` say, else the config's default (`orders`). */
   taskQueue?: string;
-  /** `REDIS_KEY_PREFIX`. @default the config's default */
+  /** `REDIS_KEY_PREFIX`; when absent, whatever `base` or `settings` say, else the config's default. */
   redisKeyPrefix?: string;
 }
 
 /**
  * The whole environment of one of our processes: `base`, then the services' variables, then `settings` (which win).
- * `base` defaults to PATH and HOME only, so nothing from the caller's environment leaks into the process's config.
+ * `base` defaults to PATH and HOME only (with fallbacks when the caller has none), so nothing else from the caller's
+ * environment leaks into the process's config.
  */
 export function appEnv(
   services: AppServices,
   settings: Record<string, string> = {},
-  base: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME },
+  base: NodeJS.ProcessEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? os.tmpdir() },
 ): NodeJS.ProcessEnv {
   return {
     ...base,
@@ -59,10 +62,14 @@ export const relayReady = (url: string) => async (): Promise<boolean> => {
 /** Ready check of a worker: some worker polls `taskQueue` for workflow tasks (DescribeTaskQueue). */
 export const pollerReady =
   (service: WorkflowService, namespace: string, taskQueue: string) => async (): Promise<boolean> => {
-    const described = await service.describeTaskQueue({
-      namespace,
-      taskQueue: { name: taskQueue },
-      taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
-    });
-    return (described.pollers?.length ?? 0) > 0;
+    try {
+      const described = await service.describeTaskQueue({
+        namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType: 1, // TASK_QUEUE_TYPE_WORKFLOW
+      });
+      return (described.pollers?.length ?? 0) > 0;
+    } catch {
+      return false; // Temporal busy or restarting: asked again on the next poll
+    }
   };

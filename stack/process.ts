@@ -219,9 +219,12 @@ export async function startEntry(
     nodeArgs?: readonly string[];
     ready?: (proc: StackProcess) => Promise<boolean> | boolean;
     timeoutMs?: number;
+    /** Called as soon as it is spawned, before it is ready: where a launcher registers it for an ordered stop. */
+    onSpawn?: (proc: StackProcess) => void;
   },
 ): Promise<StackProcess> {
   const proc = startProcess(name, { ...options, args: nodeEntry(entry, options.nodeArgs) });
+  options.onSpawn?.(proc);
   if (options.ready !== undefined) {
     const ready = options.ready;
     try {

@@ -2,8 +2,9 @@
  * What every shape of the order saga answers from the outside, registered once (workflows/order.ts for the lean saga,
  * workflows/order-v1.ts for orders started before it): the `status` query, the `cancel` and `retryPayment` signals,
  * the `reservation` update (docs/design.md, "Temporal contract"), and a Temporal cancellation request ("Cancel" in
- * the Web UI), which means the same as the `cancel` signal. Registering handlers schedules no command, so sharing this
- * code changes no history.
+ * the Web UI), which means the same as the `cancel` signal; and the steps both shapes take alike (`takeCancel`,
+ * `awaitOperator`). Registering handlers schedules no command, and the shared steps schedule what each shape's own
+ * copy did, so sharing this code changes no history (the replay fixtures of every shape check it).
  *
  * Deterministic workflow code.
  */

@@ -278,7 +278,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       root = appRoot,
     ): Promise<StackProcess> => {
       const label = `${prefix}${name.replace(' ', '-')}`;
-      const service = await toolkit.startEntry(label, entry, {
+      return toolkit.startEntry(label, entry, {
         nodeArgs: options.nodeArgs,
         cwd: root,
         env,
@@ -287,10 +287,11 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
         onUnexpectedExit: (s, how) => abort(`${s.name} exited unexpectedly (${how}):\n${s.tail(40)}`),
         ready,
         timeoutMs: 120_000,
+        onSpawn: (proc) => {
+          teardowns.add(name, () => proc.stop());
+          services.set(name, proc);
+        },
       });
-      teardowns.add(name, () => service.stop());
-      services.set(name, service);
-      return service;
     };
     /** Ready once a worker polls `queue`: the Temporal side of "ready". */
     const polling = async (queue: string): Promise<() => Promise<boolean>> => {

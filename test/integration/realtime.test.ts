@@ -2,12 +2,18 @@
  * The relay on real Redis and PostgreSQL: rooms, order, replay with lastSeq, refusals, and its HTTP routes.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import jwt from 'jsonwebtoken';
 import { io as connect } from 'socket.io-client';
 import type { Config } from '../../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../../lib/events';
 import { createLogger } from '../../lib/logger';
 import { REALTIME_ERRORS } from '../../lib/realtime-protocol';
+import { createHttpRoutes } from '../../realtime/http';
 import { createRelay } from '../../realtime/relay';
 import {
   commitStatus,
@@ -265,6 +271,37 @@ describe('realtime relay', () => {
     expect((await fetch(`${h.relay().url}/../package.json`)).status).toBe(404);
     expect((await fetch(`${h.relay().url}/%2e%2e%2fpackage.json`)).status).toBe(404);
     expect((await fetch(`${h.relay().url}/health`, { method: 'POST' })).status).toBe(405);
+  });
+
+  test('when the page directory holds hidden files, precompressed copies or folders, then only its files are served', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-public-'));
+    writeFileSync(path.join(dir, 'index.html'), '<p>page</p>');
+    writeFileSync(path.join(dir, '.env'), 'SECRET=1');
+    writeFileSync(path.join(dir, 'app.js.gz'), 'not what app.js says');
+    writeFileSync(path.join(dir, 'app.js'), 'console.log(1);');
+    mkdirSync(path.join(dir, 'folder'));
+    const routes = createHttpRoutes({
+      config: h.config,
+      logger: createLogger('relay', 'silent'),
+      publicDir: dir,
+      health: () => ({}),
+    });
+    const server = http.createServer(routes);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      expect(await (await fetch(`${url}/`)).text()).toBe('<p>page</p>');
+      const script = await fetch(`${url}/app.js`, { headers: { 'Accept-Encoding': 'gzip' } });
+      expect([script.headers.get('content-encoding'), await script.text()]).toEqual([null, 'console.log(1);']);
+      for (const hidden of ['/.env', '/%2e%2e%2fpackage.json', '/folder', '/folder/', '/app']) {
+        expect([hidden, (await fetch(`${url}${hidden}`)).status]).toEqual([hidden, 404]);
+      }
+      const options = await fetch(`${url}/`, { method: 'OPTIONS' });
+      expect([options.status, options.headers.get('allow')]).toEqual([405, 'GET, HEAD']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('when a dev token is requested outside production, then it is a valid customer or admin token', async () => {
