@@ -53,8 +53,15 @@ async function rows<T>(db: Knex, sql: string, bindings: readonly Knex.RawBinding
   return result.rows;
 }
 
-/** Returns every violation found; an empty list means the invariants hold for the scope. */
-export async function checkInvariants(db: Knex, scope: InvariantScope = {}): Promise<InvariantViolation[]> {
+/**
+ * Returns every violation found; an empty list means the invariants hold for the scope. Every check reads one
+ * snapshot (a read-only REPEATABLE READ transaction), so a step committing meanwhile cannot make two checks disagree.
+ */
+export function checkInvariants(db: Knex, scope: InvariantScope = {}): Promise<InvariantViolation[]> {
+  return db.transaction((trx) => checkSnapshot(trx, scope), { isolationLevel: 'repeatable read', readOnly: true });
+}
+
+async function checkSnapshot(db: Knex.Transaction, scope: InvariantScope): Promise<InvariantViolation[]> {
   const violations: InvariantViolation[] = [];
   const skuScope =
     scope.skus === undefined && scope.initialStock === undefined

@@ -37,13 +37,16 @@ async function stock(sku: string): Promise<number> {
   return row.stock;
 }
 
+/** An order's rows as of one moment (one REPEATABLE READ transaction; see saga-helpers' orderRows). */
 async function rowsOf(orderId: string) {
-  const [orders, reservations, payments] = await Promise.all([
-    h.db(TABLES.orders).where({ id: orderId }).select('status'),
-    h.db(TABLES.stockReservations).where({ order_id: orderId }).select('quantity', 'status'),
-    h.db(TABLES.payments).where({ order_id: orderId }).select('status', 'amount_cents'),
-  ]);
-  return { orders, reservations, payments };
+  return h.db.transaction(
+    async (trx) => ({
+      orders: await trx(TABLES.orders).where({ id: orderId }).select('status'),
+      reservations: await trx(TABLES.stockReservations).where({ order_id: orderId }).select('quantity', 'status'),
+      payments: await trx(TABLES.payments).where({ order_id: orderId }).select('status', 'amount_cents'),
+    }),
+    { isolationLevel: 'repeatable read', readOnly: true },
+  );
 }
 
 /** Waits until the order's workflow has closed (not only its row), so a repeat exercises the closed-run path. */

@@ -341,25 +341,32 @@ export interface OrderRows {
   payments: Pick<PaymentRow, 'idempotency_key' | 'amount_cents' | 'status' | 'attempts'>[];
 }
 
-/** Reads an order's rows from every table the saga writes. */
+/**
+ * Reads an order's rows from every table the saga writes, as of one moment: one REPEATABLE READ transaction, so a
+ * step that commits meanwhile (e.g. a compensation appending CANCELLED) is seen in all four tables or in none. (Four
+ * queries on separate connections once saw the order row CANCELLED while its events still ended at PAID.)
+ */
 export async function orderRows(db: Knex, orderId: string): Promise<OrderRows> {
-  const [order, events, reservations, payments] = await Promise.all([
-    db<NonNullable<OrderRows['order']>>(TABLES.orders)
-      .where('id', orderId)
-      .first('status', 'total_cents', 'failure_reason'),
-    db<OrderRows['events'][number]>(TABLES.orderEvents)
-      .where('order_id', orderId)
-      .orderBy('seq')
-      .select('seq', 'status', 'detail'),
-    db<OrderRows['reservations'][number]>(TABLES.stockReservations)
-      .where('order_id', orderId)
-      .orderBy('product_id')
-      .select('product_id', 'quantity', 'status'),
-    db<OrderRows['payments'][number]>(TABLES.payments)
-      .where('order_id', orderId)
-      .select('idempotency_key', 'amount_cents', 'status', 'attempts'),
-  ]);
-  return { order, events, reservations, payments };
+  return db.transaction(
+    async (trx) => {
+      const order = await trx<NonNullable<OrderRows['order']>>(TABLES.orders)
+        .where('id', orderId)
+        .first('status', 'total_cents', 'failure_reason');
+      const events = await trx<OrderRows['events'][number]>(TABLES.orderEvents)
+        .where('order_id', orderId)
+        .orderBy('seq')
+        .select('seq', 'status', 'detail');
+      const reservations = await trx<OrderRows['reservations'][number]>(TABLES.stockReservations)
+        .where('order_id', orderId)
+        .orderBy('product_id')
+        .select('product_id', 'quantity', 'status');
+      const payments = await trx<OrderRows['payments'][number]>(TABLES.payments)
+        .where('order_id', orderId)
+        .select('idempotency_key', 'amount_cents', 'status', 'attempts');
+      return { order, events, reservations, payments };
+    },
+    { isolationLevel: 'repeatable read', readOnly: true },
+  );
 }
 
 /** Current stock of one product. */
