@@ -21,6 +21,13 @@ export const TABLES = {
 } as const;
 
 /** Options for a knex instance on PostgreSQL. */
+/**
+ * Options of a transaction that reads several tables as of one moment (PostgreSQL REPEATABLE READ: one snapshot for
+ * every statement; read-only, so it never conflicts). For views that must agree across tables: an order's row, its
+ * events and payments; the invariants.
+ */
+export const SNAPSHOT: Knex.TransactionConfig = { isolationLevel: 'repeatable read', readOnly: true };
+
 export interface DbOptions {
   /** `postgres://` connection string. */
   url: string;

@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import type { OrderStatus } from '../workflows/definitions';
-import { TABLES } from './db';
+import { SNAPSHOT, TABLES } from './db';
 
 /** Which invariant a violation breaks. */
 export type InvariantName =
@@ -58,7 +58,7 @@ async function rows<T>(db: Knex, sql: string, bindings: readonly Knex.RawBinding
  * snapshot (a read-only REPEATABLE READ transaction), so a step committing meanwhile cannot make two checks disagree.
  */
 export function checkInvariants(db: Knex, scope: InvariantScope = {}): Promise<InvariantViolation[]> {
-  return db.transaction((trx) => checkSnapshot(trx, scope), { isolationLevel: 'repeatable read', readOnly: true });
+  return db.transaction((trx) => checkSnapshot(trx, scope), SNAPSHOT);
 }
 
 async function checkSnapshot(db: Knex.Transaction, scope: InvariantScope): Promise<InvariantViolation[]> {

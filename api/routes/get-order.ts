@@ -1,6 +1,10 @@
-/** GET /orders/:id: the order with its lines, payment and events, from PostgreSQL. Another customer's order is a 404. */
+/**
+ * GET /orders/:id: the order with its lines, payment and events, from PostgreSQL, as of one moment (lib/db.ts
+ * SNAPSHOT). Another customer's order is a 404.
+ */
 import type { Knex } from 'knex';
 import type { RouterMiddleware } from '@koa/router';
+import { SNAPSHOT } from '../../lib/db';
 import type { OrderRow } from '../../lib/rows';
 import type { Caller } from '../../lib/auth';
 import type { AuthState } from '../auth';
@@ -22,7 +26,10 @@ export async function findVisibleOrder(db: Knex, caller: Caller, rawId: string |
 /** Handler of GET /orders/:id. */
 export function getOrder({ db }: RouteDeps): RouterMiddleware<AuthState> {
   return async (ctx) => {
-    const row = await findVisibleOrder(db, ctx.state.caller, ctx.params.id);
-    ctx.body = await loadOrderView(db, row);
+    // One snapshot: the status, the events and the payment agree even while a step commits.
+    ctx.body = await db.transaction(
+      async (trx) => loadOrderView(trx, await findVisibleOrder(trx, ctx.state.caller, ctx.params.id)),
+      SNAPSHOT,
+    );
   };
 }

@@ -4,7 +4,7 @@
  * pagination, and every response checked against the OpenAPI document.
  */
 import { randomUUID } from 'node:crypto';
-import { TABLES } from '../../lib/db';
+import { SNAPSHOT, TABLES } from '../../lib/db';
 import { workflowIdFor } from '../../workflows/definitions';
 import { apiHarnessForFile, orderBody, undocumentedExchanges, waitForOrderStatus } from '../support/api-helpers';
 import { waitFor } from '../support/wait';
@@ -45,7 +45,7 @@ async function rowsOf(orderId: string) {
       reservations: await trx(TABLES.stockReservations).where({ order_id: orderId }).select('quantity', 'status'),
       payments: await trx(TABLES.payments).where({ order_id: orderId }).select('status', 'amount_cents'),
     }),
-    { isolationLevel: 'repeatable read', readOnly: true },
+    SNAPSHOT,
   );
 }
 

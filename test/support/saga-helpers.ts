@@ -23,7 +23,7 @@ import {
 } from '../../activities';
 import { createDataConverter } from '../../lib/codec';
 import type { Config } from '../../lib/config';
-import { TABLES } from '../../lib/db';
+import { SNAPSHOT, TABLES } from '../../lib/db';
 import { redisKeys } from '../../lib/events';
 import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
@@ -347,26 +347,23 @@ export interface OrderRows {
  * queries on separate connections once saw the order row CANCELLED while its events still ended at PAID.)
  */
 export async function orderRows(db: Knex, orderId: string): Promise<OrderRows> {
-  return db.transaction(
-    async (trx) => {
-      const order = await trx<NonNullable<OrderRows['order']>>(TABLES.orders)
-        .where('id', orderId)
-        .first('status', 'total_cents', 'failure_reason');
-      const events = await trx<OrderRows['events'][number]>(TABLES.orderEvents)
-        .where('order_id', orderId)
-        .orderBy('seq')
-        .select('seq', 'status', 'detail');
-      const reservations = await trx<OrderRows['reservations'][number]>(TABLES.stockReservations)
-        .where('order_id', orderId)
-        .orderBy('product_id')
-        .select('product_id', 'quantity', 'status');
-      const payments = await trx<OrderRows['payments'][number]>(TABLES.payments)
-        .where('order_id', orderId)
-        .select('idempotency_key', 'amount_cents', 'status', 'attempts');
-      return { order, events, reservations, payments };
-    },
-    { isolationLevel: 'repeatable read', readOnly: true },
-  );
+  return db.transaction(async (trx) => {
+    const order = await trx<NonNullable<OrderRows['order']>>(TABLES.orders)
+      .where('id', orderId)
+      .first('status', 'total_cents', 'failure_reason');
+    const events = await trx<OrderRows['events'][number]>(TABLES.orderEvents)
+      .where('order_id', orderId)
+      .orderBy('seq')
+      .select('seq', 'status', 'detail');
+    const reservations = await trx<OrderRows['reservations'][number]>(TABLES.stockReservations)
+      .where('order_id', orderId)
+      .orderBy('product_id')
+      .select('product_id', 'quantity', 'status');
+    const payments = await trx<OrderRows['payments'][number]>(TABLES.payments)
+      .where('order_id', orderId)
+      .select('idempotency_key', 'amount_cents', 'status', 'attempts');
+    return { order, events, reservations, payments };
+  }, SNAPSHOT);
 }
 
 /** Current stock of one product. */
