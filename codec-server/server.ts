@@ -195,6 +195,12 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
   });
   app.use(router.routes());
   app.use(router.allowedMethods());
+  app.use((ctx) => {
+    // No route has this path (a known path with another method is allowedMethods' 405): say what exists.
+    const matched: unknown = ctx.matched;
+    if (Array.isArray(matched) && matched.length > 0) return;
+    throw new ApiError('not_found', `no route ${ctx.path}: use POST /encode, POST /decode or GET /health`);
+  });
   const handle = app.callback();
   return http.createServer((req, res) => void handle(req, res));
 }

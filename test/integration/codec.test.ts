@@ -367,7 +367,12 @@ describe('the codec server', () => {
 
   test('when /health is asked, then it answers without a token; unknown routes and methods answer JSON errors', async () => {
     await expect((await fetch(`${url}/health`)).json()).resolves.toEqual({ status: 'ok' });
-    expect((await fetch(`${url}/nope`)).status).toBe(404);
+    const unknown = await fetch(`${url}/nope`);
+    expect(unknown.status).toBe(404);
+    await expect(unknown.json()).resolves.toEqual({
+      error: 'not_found',
+      message: 'no route /nope: use POST /encode, POST /decode or GET /health',
+    });
     const wrongMethod = await fetch(`${url}/decode`);
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.get('allow')).toBe('POST');
