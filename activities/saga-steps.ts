@@ -91,24 +91,17 @@ export const WORKFLOW_TASK_WAIT_MS = 3_000;
 export const WAIT_STARTED = 'charge waits for its workflow to take what Temporal holds for it';
 export const WAIT_GIVEN_UP = 'charge goes on: its workflow task is still pending';
 
-/** This activity's attempt number (1 for the first); 1 when called outside an activity (tests). */
-function activityAttempt(): number {
+/**
+ * This activity attempt: its number (1 for the first) and its start-to-close timeout in ms (Infinity when none);
+ * `{ attempt: 1, startToCloseMs: Infinity }` when called outside an activity (tests).
+ */
+function currentAttempt(): { attempt: number; startToCloseMs: number } {
   try {
-    return activityInfo().attempt;
+    const { attempt, startToCloseTimeoutMs } = activityInfo();
+    return { attempt, startToCloseMs: startToCloseTimeoutMs > 0 ? startToCloseTimeoutMs : Infinity };
   } catch {
-    return 1;
+    return { attempt: 1, startToCloseMs: Infinity };
   }
-}
-
-/** This activity attempt's start-to-close timeout in ms; unbounded when called outside an activity (tests). */
-function attemptTimeoutMs(): number {
-  let timeoutMs: number;
-  try {
-    timeoutMs = activityInfo().startToCloseTimeoutMs;
-  } catch {
-    return Infinity;
-  }
-  return timeoutMs > 0 ? timeoutMs : Infinity;
 }
 
 /** First pause between two describe calls of `awaitWorkflowTask`, in ms (doubling to 200). */
@@ -200,7 +193,7 @@ export function createSagaSteps({
     if (temporal === undefined) return;
     const request = { namespace: temporal.options.namespace, execution: { workflowId: workflowIdFor(orderId), runId } };
     const startedAt = Date.now();
-    const deadline = startedAt + Math.min(workflowTaskWaitMs, attemptTimeoutMs() / 3);
+    const deadline = startedAt + Math.min(workflowTaskWaitMs, currentAttempt().startToCloseMs / 3);
     for (let pollMs = FIRST_POLL_MS; ; pollMs = Math.min(pollMs * 2, 200)) {
       const left = deadline - Date.now();
       if (left <= 0) {
@@ -236,7 +229,7 @@ export function createSagaSteps({
    * must answer the stored decline.
    */
   async function roundKey(orderId: string, charging: AppendedEvent & { settled_charges: number }): Promise<string> {
-    if (activityAttempt() > 1) {
+    if (currentAttempt().attempt > 1) {
       const made = await db(TABLES.payments)
         .where({ order_id: orderId })
         .andWhere('created_at', '>=', charging.created_at)

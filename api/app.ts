@@ -44,7 +44,7 @@ export function createApp(deps: AppDeps): OrderFlowApp {
   app.silent = true;
   app.use(metrics.middleware);
   app.use(cors({ origins: deps.config.corsOrigins, ...API_CORS }));
-  app.use(errorHandler(deps.logger, options.retryAfterSeconds));
+  app.use(errorHandler(deps.logger, { retryAfterSeconds: options.retryAfterSeconds }));
   app.use(router.routes());
   app.use(router.allowedMethods());
   return app;

@@ -180,7 +180,7 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
       credentials: true,
     }),
   );
-  app.use(errorHandler(logger));
+  app.use(errorHandler(logger, { routes: 'use POST /encode, POST /decode or GET /health' }));
   app.use(async (ctx, next) => {
     // A browser page from any other origin is refused before anything runs, even with the operator's cookie.
     const origin = ctx.get('Origin');
@@ -195,12 +195,6 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
   });
   app.use(router.routes());
   app.use(router.allowedMethods());
-  app.use((ctx) => {
-    // No route has this path (a known path with another method is allowedMethods' 405): say what exists.
-    const matched: unknown = ctx.matched;
-    if (Array.isArray(matched) && matched.length > 0) return;
-    throw new ApiError('not_found', `no route ${ctx.path}: use POST /encode, POST /decode or GET /health`);
-  });
   const handle = app.callback();
   return http.createServer((req, res) => void handle(req, res));
 }

@@ -202,20 +202,15 @@ async function main(): Promise<void> {
   const codecUrl = `http://localhost:${config.codecPort}`;
   const entries = [
     ['worker', stack.ENTRY_POINTS.worker, undefined],
-    ['api', stack.ENTRY_POINTS.api, () => stack.httpOk(`${apiUrl}/health`)],
-    ['realtime', stack.ENTRY_POINTS.relay, () => stack.httpOk(`${relayUrl}/health`)],
-    ['codec-server', stack.ENTRY_POINTS.codec, () => stack.httpOk(`${codecUrl}/health`)],
+    ['api', stack.ENTRY_POINTS.api, apiUrl],
+    ['realtime', stack.ENTRY_POINTS.relay, relayUrl],
+    ['codec-server', stack.ENTRY_POINTS.codec, codecUrl],
   ] as const;
   await Promise.all(
-    entries.map(async ([name, entry, ready]) => {
+    entries.map(async ([name, entry, url]) => {
       const onSpawn = (proc: stack.StackProcess): number => ours.push(proc); // stopped in order from now on
-      const options = {
-        ...supervised(name),
-        env,
-        timeoutMs: 60_000,
-        onSpawn,
-        ...(ready === undefined ? {} : { ready }),
-      };
+      const ready = url === undefined ? {} : { ready: () => stack.httpOk(`${url}/health`) };
+      const options = { ...supervised(name), env, timeoutMs: 60_000, onSpawn, ...ready };
       await stack.startEntry(name, entry, options).catch(explainTimeout(name));
     }),
   );

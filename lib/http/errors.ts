@@ -126,17 +126,27 @@ function statusOf(error: unknown): number | undefined {
   return typeof status === 'number' && expose === true ? status : undefined;
 }
 
+/** Options of `errorHandler`. */
+export interface ErrorHandlerOptions {
+  /** `retryAfterSeconds` of the 503 a lost database connection answers. @default 5 */
+  retryAfterSeconds?: number;
+  /** What a 404 for an unknown path tells the caller exists, e.g. `use POST /encode or GET /health`. @default none */
+  routes?: string;
+}
+
 /**
  * The error middleware: first in the chain. Also turns the router's empty 404/405/501 answers into JSON errors so
  * every response has a JSON body. A lost database connection is a 503 with `retryAfterSeconds`.
  */
-export function errorHandler(logger: Logger, retryAfterSeconds = 5): Middleware {
+export function errorHandler(logger: Logger, { retryAfterSeconds = 5, routes }: ErrorHandlerOptions = {}): Middleware {
   return async (ctx, next) => {
     try {
       await next();
       if (ctx.body === undefined || ctx.body === null) {
         if (ctx.status === 404) {
-          throw new ApiError('not_found', `no route for ${ctx.method} ${ctx.path}`);
+          const message =
+            routes === undefined ? `no route for ${ctx.method} ${ctx.path}` : `no route ${ctx.path}: ${routes}`;
+          throw new ApiError('not_found', message);
         }
         if (ctx.status === 405 || ctx.status === 501) {
           const allow = ctx.response.get('Allow');

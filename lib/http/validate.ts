@@ -1,6 +1,7 @@
 /**
  * The one function the HTTP boundaries (the API's bodies, headers and queries; the relay's `/dev-token` through
- * lib/http/query.ts) use to turn a zod failure into a 400 `validation_failed` naming the offending field.
+ * lib/http/query.ts; the codec server's payloads) use to turn a zod failure into a 400 `validation_failed` naming the
+ * offending field.
  */
 import type { z } from 'zod';
 import { fieldIssues } from '../field-issues';

@@ -9,7 +9,7 @@ import { loadConfig, loadToolingConfig, type Config } from '../../lib/config';
 import { createDb, migrateLatest } from '../../lib/db';
 import { insertProductsWithLedger, type ProductStatus } from '../../lib/ledger';
 import { createRedis } from '../../lib/redis';
-import { dropDatabase, ensureDatabase, resolveChromium, resolveComposeConfig, withDatabase } from '../../stack';
+import { createThrowawayDatabase, resolveChromium, resolveComposeConfig, withDatabase } from '../../stack';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -32,9 +32,12 @@ export interface PrivateDatabase {
  */
 export async function privateDatabase(label: string, { migrate = true } = {}): Promise<PrivateDatabase> {
   const adminUrl = withDatabase(required('TEST_DATABASE_URL'), 'postgres');
-  const name = `orderflow_${label}_${process.pid}`;
-  await ensureDatabase(adminUrl, name, true);
-  const url = withDatabase(adminUrl, name);
+  const database = await createThrowawayDatabase(`orderflow_${label}_${process.pid}`, {
+    adminUrl,
+    tmpPrefix: 'orderflow-test-', // unused: the test server is given
+    log: () => undefined,
+  });
+  const { url } = database;
   const db = createDb({ url, poolMax: 2 });
   if (migrate) {
     await migrateLatest(db).catch(async (error: unknown) => {
@@ -47,7 +50,7 @@ export async function privateDatabase(label: string, { migrate = true } = {}): P
     db,
     async drop() {
       await db.destroy();
-      await dropDatabase(adminUrl, name);
+      await database.drop();
     },
   };
 }
