@@ -3,7 +3,7 @@
  * workflows/order-v1.ts for orders started before it): the `status` query, the `cancel` and `retryPayment` signals,
  * the `reservation` update (docs/design.md, "Temporal contract"), and a Temporal cancellation request ("Cancel" in
  * the Web UI), which means the same as the `cancel` signal; and the steps both shapes take alike (`takeCancel`,
- * `awaitOperator`). Registering handlers schedules no command, and the shared steps schedule what each shape's own
+ * `awaitOperator`, `upsertOrderAttributes`). Registering handlers schedules no command, and the shared steps schedule what each shape's own
  * copy did, so sharing this code changes no history (the replay fixtures of every shape check it).
  *
  * Deterministic workflow code.
@@ -15,6 +15,7 @@ import {
   condition,
   log,
   setHandler,
+  upsertSearchAttributes,
 } from '@temporalio/workflow';
 import {
   ATTENTION_TIMEOUT_REASON,
@@ -25,7 +26,9 @@ import {
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
   retryPaymentSignal,
+  SEARCH_ATTRIBUTES,
   statusQuery,
+  type OrderStatus,
   type OrderStatusView,
   type OrderWorkflowInput,
   type ReservationOutcome,
@@ -41,6 +44,19 @@ export function initialView(orderId: string): OrderStatusView {
     attempts: 0,
     cancelRequested: false,
   };
+}
+
+/**
+ * Makes the order filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`): upserts `OrderStatus` and
+ * `CustomerId`, and `OrderTotalCents` once the total is known (undefined before the reservation). One
+ * UpsertWorkflowSearchAttributes command.
+ */
+export function upsertOrderAttributes(status: OrderStatus, customerId: string, totalCents: number | undefined): void {
+  upsertSearchAttributes([
+    { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
+    { key: SEARCH_ATTRIBUTES.customerId, value: customerId },
+    ...(totalCents !== undefined ? [{ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents }] : []),
+  ]);
 }
 
 /**

@@ -10,9 +10,7 @@ import {
   patched,
   proxyActivities,
   proxyLocalActivities,
-  upsertSearchAttributes,
 } from '@temporalio/workflow';
-import type { SearchAttributeUpdatePair } from '@temporalio/common';
 import type { Activities } from '../activities';
 import {
   CANCEL_REASONS,
@@ -20,7 +18,6 @@ import {
   FAILURE_TYPES,
   isTerminal,
   LOCAL_BOOKKEEPING_PATCH,
-  SEARCH_ATTRIBUTES,
   workflowIdFor,
   type OrderStatus,
   type OrderWorkflowInput,
@@ -28,7 +25,7 @@ import {
   type ReservationOutcome,
 } from './definitions';
 import { chargeOptions, COMPENSATION_RETRY, STEP_RETRY, STEP_TIMEOUTS } from './activity-options';
-import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel } from './handlers';
+import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel, upsertOrderAttributes } from './handlers';
 
 /** How one round of charging ended. */
 type ChargeOutcome = 'approved' | 'declined' | 'unavailable';
@@ -74,23 +71,13 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
 
   const retry = setOrderHandlers({ input, view, reservation: () => reservation, requestCancel });
 
-  /** Makes the status filterable in the Temporal UI (`OrderStatus = "NEEDS_ATTENTION"`). */
-  function upsertStatusAttributes(status: OrderStatus): void {
-    const attributes: SearchAttributeUpdatePair[] = [
-      { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
-      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
-    ];
-    if (totalCents !== undefined) attributes.push({ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents });
-    upsertSearchAttributes(attributes);
-  }
-
   /**
    * Records a transition: search attributes for the UI, then the row + event + realtime publish (activity; a local
    * one for a terminal status, after which nothing checks for a cancel).
    */
   async function transition(status: OrderStatus, detail: Record<string, unknown> = {}, failureReason?: string) {
     view.status = status;
-    upsertStatusAttributes(status);
+    upsertOrderAttributes(status, input.customerId, totalCents);
     const seq = nextSeq++;
     const recorder = isTerminal(status) ? bookkeeping : steps;
     const recorded = await recorder.recordStatus({
@@ -157,7 +144,7 @@ export async function orderSagaV1(input: OrderWorkflowInput): Promise<OrderWorkf
   /** The saga itself, top to bottom like the status table. */
   async function saga(): Promise<OrderWorkflowResult> {
     // PENDING: visible in the UI from the first workflow task; then the order row and its first event.
-    upsertStatusAttributes('PENDING');
+    upsertOrderAttributes('PENDING', input.customerId, totalCents);
     const pending = await bookkeeping.recordOrder({
       orderId,
       customerId: input.customerId,

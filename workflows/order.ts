@@ -34,7 +34,6 @@ import {
   proxyActivities,
   proxyLocalActivities,
   setCurrentDetails,
-  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
@@ -47,7 +46,6 @@ import {
   isTerminal,
   COMMIT_WITH_CHARGE_PATCH,
   LEAN_SAGA_PATCH,
-  SEARCH_ATTRIBUTES,
   workflowIdFor,
   type OrderStatus,
   type OrderWorkflowInput,
@@ -56,7 +54,7 @@ import {
   type StatusEvent,
 } from './definitions';
 import { orderSagaV1 } from './order-v1';
-import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel } from './handlers';
+import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel, upsertOrderAttributes } from './handlers';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
@@ -117,11 +115,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
   /** Shows the order in the Temporal UI: the OrderStatus search attribute and the current details. */
   function show(status: OrderStatus): void {
     view.status = status;
-    upsertSearchAttributes([
-      { key: SEARCH_ATTRIBUTES.orderStatus, value: status },
-      { key: SEARCH_ATTRIBUTES.customerId, value: input.customerId },
-      ...(totalCents !== undefined ? [{ key: SEARCH_ATTRIBUTES.orderTotalCents, value: totalCents }] : []),
-    ]);
+    upsertOrderAttributes(status, input.customerId, totalCents);
     describe();
   }
 

@@ -11,7 +11,7 @@ import { workflowIdFor } from '../../workflows/definitions';
 import { orderBody, workflowBundle } from '../support/api-helpers';
 import { runOrderWorker, testActivities, type RunningWorker } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
-import { entryPointEnv, killEntryPoints, spawnEntryPoint, urlOf, waitForLog } from '../support/processes';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint } from '../support/processes';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
 
 describe('api/main.ts', () => {
@@ -28,8 +28,8 @@ describe('api/main.ts', () => {
 
   it('when SIGTERM arrives during a request, then the request completes, new connections are refused and the process exits 0', async () => {
     const api = spawnEntryPoint('api', 'api/main.ts', entryPointEnv(config, { PORT: '0', SHUTDOWN_GRACE: '30s' }));
-    await waitForLog(api, 'api listening');
-    const baseUrl = urlOf(api);
+    await api.waitForLog('api listening');
+    const baseUrl = api.url();
     expect(await (await fetch(`${baseUrl}/health`)).json()).toEqual({ status: 'ok' });
 
     // No worker polls the task queue yet, so the order's reservation (and the request) waits in flight.

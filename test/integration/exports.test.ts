@@ -15,7 +15,7 @@ import { EXPORT_HEADER, exportDirectory, toCsv, type CsvCell } from '../../lib/e
 import { exportWorkflowIdFor, type ExportPageInput } from '../../workflows/export-definitions';
 import { createApiHarness, undocumentedExchanges, workflowBundle, type ApiHarness } from '../support/api-helpers';
 import { runOrderWorker, testActivities, writeBundleFile } from '../support/saga-helpers';
-import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint, type EntryProcess } from '../support/processes';
 import { insertProducts, uniqueSku } from '../support/services';
 import { waitFor } from '../support/wait';
 
@@ -310,7 +310,7 @@ describe('order exports', () => {
           EXPORTS_DIR: exportsDir,
         }),
       );
-      await waitForLog(worker, 'worker polling');
+      await worker.waitForLog('worker polling');
       return worker;
     };
     try {

@@ -26,15 +26,7 @@ import { checkInvariants } from '../../lib/invariants';
 import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol';
 import { bundleOrderWorkflows } from '../../worker/create-worker';
 import { isTerminal, paymentIdempotencyKey, type OrderStatus } from '../../workflows/definitions';
-import {
-  entryPointEnv,
-  killEntryPoints,
-  logLines,
-  spawnEntryPoint,
-  urlOf,
-  waitForLog,
-  type EntryProcess,
-} from '../support/processes';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint, type EntryProcess } from '../support/processes';
 import { orderRows, writeBundleFile, type BundleFile } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
@@ -78,7 +70,7 @@ async function spawnProcess(
       ...env,
     }),
   );
-  await waitForLog(proc, readyMessage, 45_000);
+  await proc.waitForLog(readyMessage, 45_000);
   return proc;
 }
 
@@ -90,7 +82,7 @@ const spawnRelay = (name: string): Promise<EntryProcess> =>
   spawnProcess(name, 'realtime/main.ts', 'reading the events stream', { SHUTDOWN_GRACE: '5s' });
 
 function logged(proc: EntryProcess, message: string): boolean {
-  return logLines(proc).some((line) => line.msg === message);
+  return proc.logs.some((line) => line.msg === message);
 }
 
 /** The live processes of the stack; each test replaces one. */
@@ -193,8 +185,8 @@ function retryable(outcome: Outcome): boolean {
 }
 
 const apiTargets = (): { name: string; url: string }[] => [
-  { name: 'api1', url: urlOf(stack.api1) },
-  { name: 'api2', url: urlOf(stack.api2) },
+  { name: 'api1', url: stack.api1.url() },
+  { name: 'api2', url: stack.api2.url() },
 ];
 
 /** Orders placed through the load, by idempotency key (each key must end as one order). */
@@ -463,7 +455,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
     body: { items: [{ sku: heldSku, quantity: 1 }], payment: { token: 'tok_ok' } },
   };
   const heldAgent = new http.Agent({ keepAlive: false });
-  const held = exchange(heldAgent, { name: 'api1', url: urlOf(stack.api1) }, 'POST', '/orders', heldRequest);
+  const held = exchange(heldAgent, { name: 'api1', url: stack.api1.url() }, 'POST', '/orders', heldRequest);
 
   const users = Array.from({ length: USERS }, (_, index) => user(index));
   try {
@@ -478,7 +470,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
     sigtermAt = Date.now();
     stack.api1.child.kill('SIGTERM');
     await waitFor('api1 to refuse new connections', () =>
-      fetch(`${urlOf(stack.api1)}/health`).then(
+      fetch(`${stack.api1.url()}/health`).then(
         () => undefined,
         () => true,
       ),
@@ -516,7 +508,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
     // From the moment api1 started its drain, every response told the client to close its connection, so each
     // keep-alive client sent at most one more request there and then moved to api2, instead of keeping api1 busy
     // until the grace period ended.
-    const drainStartedAt = Date.parse(String(logLines(stack.api1).find((l) => l.msg === 'shutting down')?.time));
+    const drainStartedAt = Date.parse(String(stack.api1.logs.find((l) => l.msg === 'shutting down')?.time));
     expect(drainStartedAt).toBeGreaterThanOrEqual(sigtermAt);
     const servedDuringDrain = outcomes.filter(
       (o) => o.target === 'api1' && o.status !== undefined && o.sentAt > drainStartedAt,
@@ -534,7 +526,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
   }
 
   // The 503'd order goes on once its lock is free; the same key on the other replica returns it.
-  const retried = await exchange(new http.Agent(), { name: 'api2', url: urlOf(stack.api2) }, 'POST', '/orders', {
+  const retried = await exchange(new http.Agent(), { name: 'api2', url: stack.api2.url() }, 'POST', '/orders', {
     ...heldRequest,
   });
   expect(retried).toMatchObject({ status: 201, body: { orderId: orderIdFor(heldCustomer, heldKey) } });
@@ -556,7 +548,7 @@ test('when an API replica gets SIGTERM under load, then requests finish or get a
 
 test('when the worker gets SIGTERM with charges in flight, then it drains them, the next worker completes every order, and nothing is charged twice', async () => {
   const sku = await newProduct('shutdown-drain', 50);
-  const apiUrl = urlOf(stack.api2);
+  const apiUrl = stack.api2.url();
   const customers = Array.from({ length: 6 }, (_, index) => `drain-${index}-${randomUUID().slice(0, 8)}`);
   const inFlight = await Promise.all(customers.map((customerId) => placeOrder(apiUrl, customerId, sku, 'tok_slow')));
   await waitFor('every charge to be inside the gateway', async () => {
@@ -590,14 +582,14 @@ test('when the worker gets SIGTERM with charges in flight, then it drains them, 
 
 test('when a relay gets SIGTERM while orders progress, then its clients reconnect to the other relay and catch up with lastSeq, terminal events included', async () => {
   const sku = await newProduct('shutdown-relay', 50);
-  const port = (proc: EntryProcess): number => Number(new URL(urlOf(proc)).port);
+  const port = (proc: EntryProcess): number => Number(new URL(proc.url()).port);
   const balancer = await startBalancer([port(stack.relay1), port(stack.relay2)]);
   const followers: Follower[] = [];
   try {
     for (let index = 0; index < 8; index += 1) {
       followers.push(await startFollower(balancer.url, `watcher-${index}-${randomUUID().slice(0, 8)}`));
     }
-    const apiUrl = urlOf(stack.api2);
+    const apiUrl = stack.api2.url();
     const orders = await Promise.all(
       followers.map(async (follower) => {
         const orderId = await placeOrder(apiUrl, follower.customerId, sku, 'tok_slow');
@@ -630,7 +622,7 @@ test('when a relay gets SIGTERM while orders progress, then its clients reconnec
         ? true
         : undefined;
     });
-    const relay2Health = (await (await fetch(`${urlOf(stack.relay2)}/health`)).json()) as { clients: number };
+    const relay2Health = (await (await fetch(`${stack.relay2.url()}/health`)).json()) as { clients: number };
     expect(relay2Health.clients).toBe(followers.length);
     for (const { follower, orderId } of orders) {
       const stored = (await orderRows(db, orderId)).events;

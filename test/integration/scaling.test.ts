@@ -10,7 +10,7 @@ import path from 'node:path';
 import { signToken } from '../../lib/auth';
 import { checkInvariants } from '../../lib/invariants';
 import { freePort } from '../../stack';
-import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint, type EntryProcess } from '../support/processes';
 import { createSagaHarness, type SagaHarness } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
 import { insertProducts, uniqueSku } from '../support/services';
@@ -55,8 +55,8 @@ beforeAll(async () => {
   procs.push(...workers, ...apis);
   apiUrls = apiPorts.map((port) => `http://127.0.0.1:${port}`);
   await Promise.all([
-    ...workers.map((w) => waitForLog(w, 'worker polling', START_TIMEOUT_MS)),
-    ...apis.map((a) => waitForLog(a, 'api listening', START_TIMEOUT_MS)),
+    ...workers.map((w) => w.waitForLog('worker polling', START_TIMEOUT_MS)),
+    ...apis.map((a) => a.waitForLog('api listening', START_TIMEOUT_MS)),
   ]);
   // The SDK's default worker identity is <pid>@<hostname>: how the histories tell the two workers apart.
   workerIdentities = workers.map((w) => `${w.child.pid}@${os.hostname()}`);

@@ -19,7 +19,7 @@ import {
   type SagaHarness,
 } from '../support/saga-helpers';
 import { waitFor } from '../support/wait';
-import { entryPointEnv, killEntryPoints, spawnEntryPoint, waitForLog, type EntryProcess } from '../support/processes';
+import { entryPointEnv, killEntryPoints, spawnEntryPoint, type EntryProcess } from '../support/processes';
 import { insertProducts, uniqueSku } from '../support/services';
 import { createOrderWorker } from '../../worker/create-worker';
 
@@ -57,7 +57,7 @@ async function spawnWorker(): Promise<EntryProcess> {
       WORKFLOW_BUNDLE_PATH: bundleFile.path,
     }),
   );
-  await waitForLog(worker, 'worker polling');
+  await worker.waitForLog('worker polling');
   return worker;
 }
 

@@ -18,6 +18,10 @@ export interface EntryProcess {
   logs: LogLine[];
   /** Exit code (null when killed by a signal). */
   exited: Promise<number | null>;
+  /** Resolves with the first line it logs with `msg` equal to `message`; fails with its output if it exits first. */
+  waitForLog(message: string, timeoutMs?: number): Promise<LogLine>;
+  /** The URL it logged it listens on (its first log line with a `url`); throws if it logged none. */
+  url(): string;
 }
 
 /** One parsed JSON log line (`time`, `level`, `name`, `msg` and the logged fields). */
@@ -58,40 +62,31 @@ export function spawnEntryPoint(name: string, entry: string, env: NodeJS.Process
     }
   };
   const proc = startProcess(name, { args: nodeEntry(entry), env, keepLines: Infinity, onLine });
-  const exited = proc.exited.then(() => proc.child.exitCode);
-  const entryProcess: EntryProcess = { name, child: proc.child, output: () => proc.output(), logs, exited };
+  const { child } = proc;
+  const waitForLog = async (message: string, timeoutMs?: number): Promise<LogLine> => {
+    const found = await waitFor(
+      `${name} to log "${message}"`,
+      () => {
+        const line = logs.find((logged) => logged.msg === message);
+        return line !== undefined || !running(child) ? { line } : undefined;
+      },
+      timeoutMs,
+    );
+    if (found.line === undefined) {
+      const how = child.exitCode ?? child.signalCode;
+      throw new Error(`${name} exited (${String(how)}) before logging "${message}":\n${proc.output()}`);
+    }
+    return found.line;
+  };
+  const url = (): string => {
+    const logged = logs.find((line) => typeof line.url === 'string')?.url;
+    if (typeof logged !== 'string') throw new Error(`${name} logged no url`);
+    return logged;
+  };
+  const exited = proc.exited.then(() => child.exitCode);
+  const entryProcess: EntryProcess = { name, child, output: () => proc.output(), logs, exited, waitForLog, url };
   started.push(entryProcess);
   return entryProcess;
-}
-
-/** The JSON log lines `proc` wrote so far; anything else it wrote is skipped. */
-export function logLines(proc: EntryProcess): LogLine[] {
-  return proc.logs;
-}
-
-/** Resolves with the first line `proc` logs with `msg` equal to `message`; fails with its output if it exits first. */
-export async function waitForLog(proc: EntryProcess, message: string, timeoutMs?: number): Promise<LogLine> {
-  const found = await waitFor(
-    `${proc.name} to log "${message}"`,
-    () => {
-      const line = logLines(proc).find((logged) => logged.msg === message);
-      if (line !== undefined || !running(proc.child)) return { line };
-      return undefined;
-    },
-    timeoutMs,
-  );
-  if (found.line === undefined) {
-    const how = proc.child.exitCode ?? proc.child.signalCode;
-    throw new Error(`${proc.name} exited (${String(how)}) before logging "${message}":\n${proc.output()}`);
-  }
-  return found.line;
-}
-
-/** The URL the process logged it listens on (its first log line with a `url`). */
-export function urlOf(proc: EntryProcess): string {
-  const url = logLines(proc).find((line) => typeof line.url === 'string')?.url;
-  if (typeof url !== 'string') throw new Error(`${proc.name} logged no url`);
-  return url;
 }
 
 /** SIGKILLs every process this test file started that is still running: for `afterAll`, after a failed test. */
