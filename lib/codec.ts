@@ -15,6 +15,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Config, PayloadCodecKey } from './config';
+import { undecodablePayload } from './payload-converter';
 
 /** `encoding` metadata of an encrypted payload. */
 export const ENCRYPTED_ENCODING = 'binary/encrypted';
@@ -123,6 +124,29 @@ export class EncryptionCodec implements PayloadCodec {
       ...(inner.externalPayloads.length > 0 ? { externalPayloads: inner.externalPayloads } : {}),
     };
   }
+}
+
+/**
+ * The order worker's side of a codec: decodes each payload on its own, and puts an UNDECODABLE_ENCODING stand-in
+ * (lib/payload-converter.ts, saying why) where one cannot be decoded, instead of failing the whole activation. A
+ * signal typed by hand with `encoding=binary/encrypted` and no key, or under a key id nobody holds, then reaches the
+ * workflow as an `UndecodablePayload` its handler ignores, instead of failing every attempt of the workflow task.
+ * Where a stand-in may not be tolerated (a workflow's input, an activity's input or result) the worker's interceptors
+ * still fail the task (workflows/interceptors.ts, worker/create-worker.ts). Encoding is unchanged.
+ */
+export function tolerantDecoding(codec: PayloadCodec): PayloadCodec {
+  const decodeOne = async (payload: Payload): Promise<Payload> => {
+    try {
+      const [decoded] = await codec.decode([payload]);
+      return decoded ?? undecodablePayload('the codec returned nothing');
+    } catch (error) {
+      return undecodablePayload(error instanceof Error ? error.message : String(error));
+    }
+  };
+  return {
+    encode: (payloads) => codec.encode(payloads),
+    decode: (payloads) => Promise.all(payloads.map(decodeOne)),
+  };
 }
 
 /** The encryption codec for the configured keys. */

@@ -7,11 +7,14 @@ import type { DataConverter } from '@temporalio/common';
 import {
   bundleWorkflowCode,
   Worker,
+  type ActivityInboundCallsInterceptor,
   type NativeConnection,
   type WorkflowBundle,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Activities } from '../activities';
+import { tolerantDecoding } from '../lib/codec';
+import { isUndecodable } from '../lib/payload-converter';
 import type { ExportActivities } from '../activities/exports';
 import type { Config } from '../lib/config';
 import type { Logger } from '../lib/logger';
@@ -19,6 +22,12 @@ import { temporalLogger } from './temporal-logger';
 
 /** The workflow bundle's entry module (`workflows/index.ts`). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** The worker's payload converter (lib/payload-converter.ts): an unreadable payload becomes `UndecodablePayload`. */
+export const PAYLOAD_CONVERTER_PATH = require.resolve('../lib/payload-converter');
+
+/** The workflow interceptors (workflows/interceptors.ts): no unreadable workflow input or activity result. */
+const WORKFLOW_INTERCEPTORS_PATH = require.resolve('../workflows/interceptors');
 
 /** The part of the configuration a worker needs. */
 export type WorkerConfig = Pick<
@@ -50,6 +59,8 @@ export interface OrderWorkerOptions {
 export async function bundleOrderWorkflows(logger?: Logger): Promise<WorkflowBundle> {
   return bundleWorkflowCode({
     workflowsPath: WORKFLOWS_PATH,
+    payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+    workflowInterceptorModules: [WORKFLOW_INTERCEPTORS_PATH],
     ...(logger !== undefined ? { logger: temporalLogger(logger) } : {}),
   });
 }
@@ -58,6 +69,18 @@ export async function bundleOrderWorkflows(logger?: Logger): Promise<WorkflowBun
 export async function loadWorkflowBundle(codePath: string): Promise<WorkflowBundle> {
   return { code: await readFile(codePath, 'utf8') };
 }
+
+/**
+ * An activity's input must be readable: an `UndecodablePayload` there means a misconfigured worker (a payload key it
+ * lacks), so the attempt fails (retryably, as a codec error did) instead of running on it.
+ */
+const rejectUndecodableInput: NonNullable<ActivityInboundCallsInterceptor['execute']> = async (input, next) => {
+  const unreadable = input.args.find(isUndecodable);
+  if (unreadable !== undefined) {
+    throw new Error(`an activity argument could not be decoded (${unreadable.why}); check PAYLOAD_CODEC_KEYS`);
+  }
+  return next(input);
+};
 
 /** Creates (does not run) a worker polling `config.temporal.taskQueue` for order workflows and their activities. */
 export async function createOrderWorker({
@@ -77,6 +100,13 @@ export async function createOrderWorker({
     maxConcurrentWorkflowTaskExecutions: config.workerMaxConcurrentWorkflowTasks,
     maxCachedWorkflows: config.workerMaxCachedWorkflows,
     shutdownGraceTime: config.shutdownGraceMs,
-    ...(dataConverter !== undefined ? { dataConverter } : {}),
+    // Signals and updates typed by hand may carry payloads nobody can read: they reach their handlers as
+    // `UndecodablePayload` instead of failing the workflow task (lib/payload-converter.ts). Nothing else may.
+    dataConverter: {
+      ...dataConverter,
+      payloadConverterPath: PAYLOAD_CONVERTER_PATH,
+      payloadCodecs: (dataConverter?.payloadCodecs ?? []).map(tolerantDecoding),
+    },
+    interceptors: { activity: [() => ({ inbound: { execute: rejectUndecodableInput } })] },
   });
 }

@@ -33,7 +33,8 @@ import {
   type OrderWorkflowInput,
   type ReservationOutcome,
 } from './definitions';
-import { cancelReasonFrom } from './signal-payloads';
+import { isUndecodable } from '../lib/payload-converter';
+import { cancelReasonFrom, warnUndecodable } from './signal-payloads';
 
 /** The `status` query's view of a new order: PENDING, nothing charged, no events yet. */
 export function initialView(orderId: string): OrderStatusView {
@@ -61,10 +62,18 @@ export function upsertOrderAttributes(status: OrderStatus, customerId: string, t
 
 /**
  * Fails the `reservation` update (non-retryably, `RequestMismatch`) unless its caller sends the request hash this
- * order was started from: POST /orders with a reused Idempotency-Key and another body. Arguments are read leniently.
+ * order was started from: POST /orders with a reused Idempotency-Key and another body, or an update typed by hand whose
+ * payload could not be decoded. Arguments are read leniently.
  */
 export function requireSameRequest(input: Pick<OrderWorkflowInput, 'requestHash'>): (args: unknown) => void {
   return (args) => {
+    if (isUndecodable(args)) {
+      throw ApplicationFailure.create({
+        type: REQUEST_MISMATCH_FAILURE,
+        message: `the update's payload could not be decoded (${args.why})`,
+        nonRetryable: true,
+      });
+    }
     const requestHash =
       typeof args === 'object' && args !== null ? (args as { requestHash?: unknown }).requestHash : undefined;
     if (requestHash !== input.requestHash) {
@@ -99,7 +108,8 @@ export function setOrderHandlers({ input, view, reservation, requestCancel }: Or
   const retry: RetryRequest = { requested: false };
   setHandler(statusQuery, () => view);
   setHandler(cancelSignal, (args) => requestCancel(cancelReasonFrom(args, orderId) ?? CANCEL_REASONS.signal));
-  setHandler(retryPaymentSignal, () => {
+  setHandler(retryPaymentSignal, (args?: unknown) => {
+    warnUndecodable('retryPayment', args, orderId);
     if (view.status === 'NEEDS_ATTENTION') retry.requested = true;
     else log.info('retryPayment ignored outside NEEDS_ATTENTION', { orderId, status: view.status });
   });

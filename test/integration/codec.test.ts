@@ -28,9 +28,10 @@ import { createLogger } from '../../lib/logger';
 import { connectionOptions, connectWorker } from '../../lib/temporal';
 import { bundleOrderWorkflows, createOrderWorker } from '../../worker/create-worker';
 import { temporalLogger } from '../../worker/temporal-logger';
-import { SEARCH_ATTRIBUTES, statusQuery, workflowIdFor } from '../../workflows/definitions';
+import { SEARCH_ATTRIBUTES, statusQuery, WORKFLOW_TYPE, workflowIdFor } from '../../workflows/definitions';
 import { orderInput, startOrder, temporalCli } from '../support/saga-helpers';
 import { insertProducts, testConfig, testDb, testRedis, uniqueSku } from '../support/services';
+import { waitFor } from '../support/wait';
 
 const UI_ORIGIN = 'http://localhost:8233';
 const utf8 = new TextDecoder();
@@ -508,6 +509,37 @@ describe('an order with encryption on', () => {
     expect(ours.some((line) => line.includes('Got activity task') && line.includes('[binary'))).toBe(true);
     for (const secret of [token, fingerprint]) {
       expect(logLines.filter((line) => line.includes(secret))).toEqual([]);
+    }
+  });
+
+  test('when an order is started under a key the worker does not hold, then its workflow task fails and is retried, and nothing is recorded', async () => {
+    // A misconfigured client (its key missing from the worker's PAYLOAD_CODEC_KEYS): the tolerant decoding that lets a
+    // bad signal through must not let the saga run on an input it cannot read (workflows/interceptors.ts).
+    const foreign = new Client({
+      connection: client.connection,
+      namespace: config.temporal.namespace,
+      dataConverter: { payloadCodecs: [new EncryptionCodec(keys('foreign'))] },
+    });
+    const sku = uniqueSku('foreign-key');
+    await insertProducts(db, [{ sku, stock: 5, priceCents: 100 }]);
+    const input = orderInput(config, [{ sku, quantity: 1 }], 'tok_ok');
+    const handle = await foreign.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: config.temporal.taskQueue,
+      workflowId: workflowIdFor(input.orderId),
+      args: [input],
+    });
+    try {
+      const failure = await waitFor('a failed workflow task', async () => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        return events.find((e) => e.workflowTaskFailedEventAttributes)?.workflowTaskFailedEventAttributes?.failure;
+      });
+      expect(failure?.message).toMatch(
+        /workflow argument 1 could not be decoded \(payload encrypted with unknown key id "foreign"/,
+      );
+      expect((await handle.describe()).status.name).toBe('RUNNING');
+      expect(await db(TABLES.orders).where({ id: input.orderId }).first()).toBeUndefined();
+    } finally {
+      await handle.terminate('test over');
     }
   });
 });

@@ -138,12 +138,17 @@ async function startExport(filters: Record<string, unknown>): Promise<string> {
   return (res.body as { exportId: string }).exportId;
 }
 
-async function waitForExport(exportId: string, status: string): Promise<ExportBody> {
-  return waitFor(`export ${exportId} ${status}`, async () => {
-    const res = await h.request('GET', `/exports/${exportId}`, { token: admin });
-    const body = res.body as ExportBody;
-    return body.status === status ? body : undefined;
-  });
+/** Waits (up to `timeoutMs`, default waitFor's) until the export's status is `status`; returns its body. */
+async function waitForExport(exportId: string, status: string, timeoutMs?: number): Promise<ExportBody> {
+  return waitFor(
+    `export ${exportId} ${status}`,
+    async () => {
+      const res = await h.request('GET', `/exports/${exportId}`, { token: admin });
+      const body = res.body as ExportBody;
+      return body.status === status ? body : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 async function subscribeAdmin(): Promise<{ events: ExportProgressEvent[]; close: () => void }> {
@@ -330,7 +335,9 @@ describe('order exports', () => {
       });
 
       await spawnWorker();
-      const done = await waitForExport(exportId, 'completed');
+      // The killed worker's page times out first (EXPORT_PAGE_TIMEOUT, 2 s), and on a loaded machine a page can time
+      // out again before it is written: room for a few retries.
+      const done = await waitForExport(exportId, 'completed', 60_000);
       const download = await h.request('GET', `/exports/${exportId}/download`, { token: admin });
       expect(download.text).toBe(await expectedCsv(orderIds));
       expect(done.rows).toBe(240); // 80 orders with two lines, 80 with one

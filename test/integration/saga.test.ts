@@ -86,10 +86,25 @@ async function orderInNeedsAttention(label: string) {
   return { sku, input, handle };
 }
 
-/** Sends `cancel` with `payload` from the Temporal CLI, the way ops type it. */
-async function cancelFromCli(orderId: string, payload: unknown): Promise<void> {
-  const args = ['--workflow-id', workflowIdFor(orderId), '--name', 'cancel', '--input', JSON.stringify(payload)];
-  await temporalCli(h.config, ['workflow', 'signal', ...args]);
+/** Sends `cancel` with `payload` from the Temporal CLI, the way ops type it (`meta`: `--input-meta` values). */
+async function cancelFromCli(orderId: string, payload: unknown, meta: string[] = []): Promise<void> {
+  await signalFromCli(orderId, 'cancel', JSON.stringify(payload), meta);
+}
+
+/** Sends signal `name` with one payload of `encoding` and `data` straight to the Temporal API: no converter, no codec. */
+async function signalRaw(orderId: string, name: string, encoding: string, data: string): Promise<void> {
+  await h.client.workflowService.signalWorkflowExecution({
+    namespace: h.config.temporal.namespace,
+    workflowExecution: { workflowId: workflowIdFor(orderId) },
+    signalName: name,
+    input: { payloads: [{ metadata: { encoding: Buffer.from(encoding) }, data: Buffer.from(data) }] },
+  });
+}
+
+/** Sends signal `name` with the raw input text `input` and `--input-meta` values `meta` from the Temporal CLI. */
+async function signalFromCli(orderId: string, name: string, input: string, meta: string[] = []): Promise<void> {
+  const args = ['--workflow-id', workflowIdFor(orderId), '--name', name, '--input', input];
+  await temporalCli(h.config, ['workflow', 'signal', ...args, ...meta.flatMap((m) => ['--input-meta', m])]);
 }
 
 async function eventStatuses(orderId: string): Promise<[number, string][]> {
@@ -605,12 +620,39 @@ describe('signals typed by hand (the CLI sends any JSON)', () => {
     { label: 'a number', payload: 42, stored: 'cancel_requested' },
     { label: 'a numeric reason', payload: { reason: 7 }, stored: 'cancel_requested' },
     { label: 'unknown fields', payload: { reason: 'ops', force: true }, stored: 'ops' },
+    // Payloads no converter reads: the signal still cancels, without its reason.
+    {
+      label: 'an unknown encoding',
+      payload: { reason: 'ops' },
+      meta: ['encoding=json/bogus'],
+      stored: 'cancel_requested',
+    },
+    {
+      label: 'bytes that are not JSON',
+      payload: undefined,
+      notJson: 'not json {',
+      stored: 'cancel_requested',
+    },
+    {
+      label: 'an encrypted payload without a key id',
+      payload: { reason: 'ops' },
+      meta: ['encoding=binary/encrypted'],
+      stored: 'cancel_requested',
+    },
+    {
+      label: 'an encrypted payload under a key nobody holds',
+      payload: { reason: 'ops' },
+      meta: ['encoding=binary/encrypted', 'encryption-key-id=nobody'],
+      stored: 'cancel_requested',
+    },
   ])(
     'when a NEEDS_ATTENTION order gets a cancel with $label, then it ends CANCELLED with a storable reason and the task never fails',
-    async ({ payload, stored }) => {
+    async ({ payload, stored, meta, notJson }) => {
       const { sku, input, handle } = await orderInNeedsAttention('signal-payload');
 
-      await cancelFromCli(input.orderId, payload);
+      // The CLI refuses to send bytes that are not JSON as json/plain; the Temporal API takes them (as the UI's does).
+      if (notJson !== undefined) await signalRaw(input.orderId, 'cancel', 'json/plain', notJson);
+      else await cancelFromCli(input.orderId, payload, meta);
       await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: stored });
       const rows = await expectCompensated(sku, input.orderId);
       expect(rows.order?.failure_reason).toBe(stored);
@@ -618,4 +660,31 @@ describe('signals typed by hand (the CLI sends any JSON)', () => {
       expect(history.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
     },
   );
+
+  test('when a NEEDS_ATTENTION order gets retryPayment with a payload nobody can read, then it charges again and the task never fails', async () => {
+    const { input, handle } = await orderInNeedsAttention('retry-payload');
+    const before = (await handle.query(statusQuery)).attempts;
+
+    await signalFromCli(input.orderId, 'retryPayment', '{}', ['encoding=json/bogus']);
+    await waitFor('a new charge round', async () =>
+      (await handle.query(statusQuery)).attempts > before ? true : undefined,
+    );
+    const history = (await handle.fetchHistory()).events ?? [];
+    expect(history.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+    await handle.signal(cancelSignal, { reason: 'test over' });
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED' });
+  });
+
+  test('when the reservation update comes with a payload nobody can read, then it is rejected and the order goes on', async () => {
+    const { input, handle } = await orderInNeedsAttention('update-payload');
+    const args = ['--workflow-id', workflowIdFor(input.orderId), '--name', 'reservation', '--input', '{}'];
+
+    await expect(
+      temporalCli(h.config, ['workflow', 'update', 'execute', ...args, '--input-meta', 'encoding=json/bogus']),
+    ).rejects.toThrow(/could not be decoded/);
+    await handle.signal(cancelSignal, { reason: 'test over' });
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'test over' });
+    const history = (await handle.fetchHistory()).events ?? [];
+    expect(history.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+  });
 });
