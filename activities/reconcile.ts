@@ -53,10 +53,15 @@ export interface ReconcileCandidate {
 export interface ReconciledOrder {
   orderId: string;
   reason: ReconcileReason;
-  /** `compensated`: stock released, payments refunded, status recorded; `completed`: the stock was committed. */
-  outcome: 'compensated' | 'completed';
-  /** The status the order ended with. */
+  /**
+   * `compensated`: stock released, payments refunded, status recorded; `completed`: the stock was committed;
+   * `failed`: the repair failed for good this pass (`error` says why) and the next pass tries again.
+   */
+  outcome: 'compensated' | 'completed' | 'failed';
+  /** The status the order ended with (for `failed`, the status it still has). */
   status: OrderStatus;
+  /** Why the repair failed (`failed` only). */
+  error?: string;
 }
 
 /** What the reconciliation activities need. */
@@ -197,7 +202,8 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
     );
     for (const order of repaired) {
       reconciled.add(1, { reason: order.reason, outcome: order.outcome });
-      logger.info('order reconciled', { ...order });
+      if (order.outcome === 'failed') logger.error('order not reconciled', { ...order });
+      else logger.info('order reconciled', { ...order });
     }
     logger.info('reconciliation run done', { repaired: repaired.length });
     return Promise.resolve();

@@ -5,6 +5,7 @@
  */
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
+import { RESERVATION_STATUS } from '../lib/rows';
 import {
   insertProductsWithLedger,
   type NewProduct,
@@ -16,6 +17,7 @@ import {
 } from '../lib/ledger';
 import { ApiError } from '../lib/http/errors';
 import { productNotFound } from './errors';
+import { CATALOG_LIMITS } from './validation';
 import type { Movement, MovementPage, Product, ProductDetail } from './schemas';
 
 interface ProductRow {
@@ -157,6 +159,7 @@ export async function adjustStock(db: Knex, sku: string, delta: number, reason: 
         { sku, stock: row.stock, delta },
       );
     }
+    if (delta > 0) await requireRoomFor(trx, sku, row, delta);
     const [updated] = await trx(TABLES.products)
       .where({ id: row.id })
       .update({ stock: row.stock + delta, updated_at: trx.fn.now() })
@@ -165,6 +168,33 @@ export async function adjustStock(db: Knex, sku: string, delta: number, reason: 
     if (updated === undefined || movement === undefined) throw new Error(`adjustment of ${sku} wrote nothing`);
     return { sku, stock: updated.stock, movement };
   });
+}
+
+/**
+ * Refuses (409 `stock_limit_exceeded`) an increase that would take the product's stock on hand (in stock plus held by
+ * orders) above CATALOG_LIMITS.maxStock. Held stock returns to `products.stock` when an order is released, so capping
+ * only what is in stock would let a release overflow the PostgreSQL `integer` column (SQLSTATE 22003) and fail the
+ * compensation. Call under the product's row lock: reservations take the same lock, so `held` cannot move meanwhile.
+ */
+async function requireRoomFor(
+  trx: Knex.Transaction,
+  sku: string,
+  row: Pick<ProductRow, 'id' | 'stock'>,
+  delta: number,
+): Promise<void> {
+  const [sum] = await trx(TABLES.stockReservations)
+    .where({ product_id: row.id, status: RESERVATION_STATUS.held })
+    .sum<{ held: string | null }[]>({ held: 'quantity' });
+  const held = Number(sum?.held ?? 0);
+  const { maxStock } = CATALOG_LIMITS;
+  if (row.stock + held + delta > maxStock) {
+    throw new ApiError(
+      'stock_limit_exceeded',
+      `product ${sku} has ${row.stock + held} on hand (${row.stock} in stock, ${held} held); a delta of ${delta} ` +
+        `would take it above ${maxStock}`,
+      { sku, stock: row.stock, held, delta, maxStock },
+    );
+  }
 }
 
 /** Encodes a movement cursor (the id of the last movement on the page) as opaque base64url. */

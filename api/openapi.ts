@@ -8,6 +8,7 @@ import { EXPORT_COLUMNS } from '../lib/export-files';
 import { MAX_BODY_BYTES } from '../lib/http/body';
 import {
   adjustmentInsufficientStockSchema,
+  stockLimitExceededSchema,
   badRequestSchema,
   cancelAcceptedSchema,
   exportCreatedSchema,
@@ -354,7 +355,10 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
     responses: {
       201: { description: 'Adjusted', schema: stockAdjustedSchema },
       404: productNotFound,
-      409: { description: 'Stock would go below zero; nothing changed', schema: adjustmentInsufficientStockSchema },
+      409: {
+        description: 'Stock would go below zero, or stock on hand above the limit; nothing changed',
+        schema: z.union([adjustmentInsufficientStockSchema, stockLimitExceededSchema]),
+      },
     },
   }),
   admin({

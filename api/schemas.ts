@@ -316,6 +316,18 @@ export const adjustmentInsufficientStockSchema = errorBody('insufficient_stock',
   delta: z.number().int(),
 });
 
+/**
+ * 409 of POST /products/:sku/stock-adjustments: the increase would take stock on hand (in stock plus held by orders)
+ * above `maxStock`; nothing changed.
+ */
+export const stockLimitExceededSchema = errorBody('stock_limit_exceeded', 'StockLimitExceededError', {
+  sku: z.string(),
+  stock: z.number().int(),
+  held: z.number().int(),
+  delta: z.number().int(),
+  maxStock: z.number().int(),
+});
+
 /** 422 of POST /orders: a SKU is a draft or archived; no order was created. */
 export const productUnavailableSchema = errorBody('product_unavailable', 'ProductUnavailableError', {
   skus: z.array(z.string()),

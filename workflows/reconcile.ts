@@ -7,7 +7,7 @@
  * already committed is COMPLETED, not compensated (compensateOrder records it). Every step is idempotent (event keys
  * derive from the closed run), so overlapping or repeated runs change nothing twice.
  */
-import { log, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, log, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReconciledOrder } from '../activities/reconcile';
 
@@ -38,7 +38,18 @@ export async function reconcileWorkflow(): Promise<ReconcileResult> {
     // One key per closed run and unsettled state: a repeated pass over the same state records nothing twice, while a
     // later pass over a new state (a charge that finished after the workflow died) is a repair of its own.
     const eventKeyPrefix = `reconcile/${runId}/${rowStatus}`;
-    const settled = await compensateOrder({ orderId, eventKeyPrefix, status, reason });
+    let settled: Awaited<ReturnType<typeof compensateOrder>>;
+    try {
+      settled = await compensateOrder({ orderId, eventKeyPrefix, status, reason });
+    } catch (error) {
+      if (!(error instanceof ActivityFailure)) throw error;
+      // A repair that fails for good (a non-retryable failure) is reported and left to the next pass; it does not
+      // keep the rest of this pass's orders from being repaired.
+      const why = error.cause?.message ?? error.message;
+      repaired.push({ orderId, reason, outcome: 'failed', status: rowStatus, error: why });
+      log.error('order not reconciled', { orderId, reason, error: why });
+      continue;
+    }
     // COMPLETED: the stock was committed before the workflow ended; compensateOrder recorded COMPLETED, undid nothing.
     const outcome = settled.status === 'COMPLETED' ? 'completed' : 'compensated';
     repaired.push({ orderId, reason, outcome, status: settled.status });

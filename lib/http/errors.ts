@@ -17,6 +17,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   method_not_allowed: 405,
   insufficient_stock: 409,
+  stock_limit_exceeded: 409,
   not_cancellable: 409,
   not_in_attention: 409,
   product_exists: 409,

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { TABLES } from '../../lib/db';
 import { MAX_REASON_LENGTH } from '../../lib/storable-text';
+import { CATALOG_LIMITS } from '../../api/validation';
 import { createApiHarness, orderBody, snapshot, undocumentedExchanges, type ApiHarness } from '../support/api-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 
@@ -224,6 +225,33 @@ describe('stock adjustments and movements', () => {
     const ledger = (await h.request('GET', `/products/${sku}/movements`, { token: admin })).body as MovementPage;
     expect(ledger.movements).toHaveLength(1);
     expect(await h.db(TABLES.products).where({ sku }).first('stock')).toEqual({ stock: 3 });
+  });
+
+  it('when an increase would take stock on hand (in stock plus held) above the limit, then 409 stock_limit_exceeded and nothing changes', async () => {
+    const max = CATALOG_LIMITS.maxStock;
+    const { sku } = await createProduct({ stock: max - 10 });
+    const product = await h.db(TABLES.products).where({ sku }).first<{ id: number }>('id');
+    // Four units held by an order: they return to stock when it is released, so they count against the limit.
+    const holder = randomUUID();
+    await h
+      .db(TABLES.stockReservations)
+      .insert({ order_id: holder, product_id: product.id, quantity: 4, status: 'held' });
+    try {
+      const adjust = (delta: number) =>
+        h.request('POST', `/products/${sku}/stock-adjustments`, { token: admin, body: { delta, reason: 'delivery' } });
+
+      const refused = await adjust(7);
+      expect(refused.status).toBe(409);
+      expect(refused.body).toMatchObject({ error: 'stock_limit_exceeded', sku, stock: max - 10, held: 4, delta: 7 });
+      expect(await h.db(TABLES.products).where({ sku }).first('stock')).toEqual({ stock: max - 10 });
+      const ledger = (await h.request('GET', `/products/${sku}/movements`, { token: admin })).body as MovementPage;
+      expect(ledger.movements).toHaveLength(1);
+
+      expect((await adjust(6)).status).toBe(201);
+      expect(await h.db(TABLES.products).where({ sku }).first('stock')).toEqual({ stock: max - 4 });
+    } finally {
+      await h.db(TABLES.stockReservations).where({ order_id: holder }).delete();
+    }
   });
 
   it.each([

@@ -193,6 +193,61 @@ describe('reconciliation schedule', () => {
   );
 });
 
+describe('a repair that fails for good', () => {
+  test('when one order cannot be repaired, then the pass still repairs the others and reports that one as failed', async () => {
+    const schedule = h.client.schedule.getHandle(scheduleId);
+    await schedule.pause('reconcile failure test');
+    await waitFor('no reconciliation pass running', async () =>
+      (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
+    );
+    const [broken, sound] = [uniqueSku('reconcile-broken'), uniqueSku('reconcile-sound')];
+    await insertProducts(h.db, [
+      { sku: broken, stock: INITIAL_STOCK, priceCents: 1250 },
+      { sku: sound, stock: INITIAL_STOCK, priceCents: 1250 },
+    ]);
+    const place = async (sku: string) => {
+      const input = orderInput(h.config, [{ sku, quantity: QUANTITY }], TEST_TOKENS.unavailable);
+      const handle = await startOrder(h.client, h.config, input);
+      await waitFor('NEEDS_ATTENTION', async () =>
+        (await orderRows(h.db, input.orderId)).order?.status === 'NEEDS_ATTENTION' ? true : undefined,
+      );
+      await handle.terminate('operator clean-up');
+      return input.orderId;
+    };
+    const [brokenOrder, soundOrder] = [await place(broken), await place(sound)];
+    // Stock written past the API's limit (by hand, or before the limit existed): releasing the held units overflows
+    // the integer column, a data exception no retry fixes.
+    const restore = INITIAL_STOCK - QUANTITY;
+    await h.db('products').where({ sku: broken }).update({ stock: 2_147_483_647 });
+    try {
+      const result = await h.client.workflow.execute(RECONCILE_WORKFLOW_TYPE, {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: `reconcile-failure-${brokenOrder}`,
+      });
+
+      expect(result.repaired).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ orderId: brokenOrder, outcome: 'failed', status: 'NEEDS_ATTENTION' }),
+          expect.objectContaining({ orderId: soundOrder, outcome: 'compensated', status: 'CANCELLED' }),
+        ]),
+      );
+      expect((await orderRows(h.db, soundOrder)).order?.status).toBe('CANCELLED');
+      expect(await stockOf(h.db, sound)).toBe(INITIAL_STOCK);
+      expect((await orderRows(h.db, brokenOrder)).order?.status).toBe('NEEDS_ATTENTION');
+    } finally {
+      // Back to what the ledger says, so the next pass settles it.
+      await h.db('products').where({ sku: broken }).update({ stock: restore });
+      await schedule.unpause();
+    }
+    await waitFor(
+      `order ${brokenOrder} settled on a later pass`,
+      async () => ((await orderRows(h.db, brokenOrder)).order?.status === 'CANCELLED' ? true : undefined),
+      REPAIRED_WITHIN_MS,
+    );
+    expect(await stockOf(h.db, broken)).toBe(INITIAL_STOCK);
+  });
+});
+
 describe('the reconciliation scan', () => {
   test('when closed orders sit behind more running orders than a page holds, then the scan still finds them', async () => {
     const schedule = h.client.schedule.getHandle(scheduleId);
