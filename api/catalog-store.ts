@@ -16,6 +16,7 @@ import {
   type RecordedMovement,
 } from '../lib/ledger';
 import { ApiError } from '../lib/http/errors';
+import { isBigintId } from '../lib/pg-values';
 import { productNotFound } from './errors';
 import { CATALOG_LIMITS } from './validation';
 import type { Movement, MovementPage, Product, ProductDetail } from './schemas';
@@ -202,10 +203,10 @@ function encodeMovementCursor(id: string): string {
   return Buffer.from(`m:${id}`).toString('base64url');
 }
 
-/** Decodes a movement cursor; undefined when it is not one we issued. */
+/** Decodes a movement cursor; undefined when it is not one we issued, including an id beyond PostgreSQL `bigint`. */
 export function decodeMovementCursor(raw: string): string | undefined {
-  const match = /^m:(\d{1,19})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'));
-  return match?.[1];
+  const id = /^m:(\d{1,19})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'))?.[1];
+  return id !== undefined && isBigintId(id) ? id : undefined;
 }
 
 interface MovementRow {

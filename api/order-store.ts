@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import { exactCents } from '../lib/money';
+import { isTimestamptz } from '../lib/pg-values';
 import type { EventRow, OrderRow, PaymentRow } from '../lib/rows';
 import { ORDER_STATUSES, type OrderStatus } from '../workflows/definitions';
 import type { OrderItem, OrderPage, OrderSummary, OrderView, Product } from './schemas';
@@ -142,14 +143,17 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
 }
 
-/** Decodes a cursor; undefined when it is not one we issued. */
+/**
+ * Decodes a cursor; undefined when it is not one we issued, including a forged one whose time PostgreSQL's
+ * `timestamptz` would refuse (e.g. 2026-02-30, month 13, year 0000).
+ */
 export function decodeCursor(raw: string): Cursor | undefined {
   try {
     const value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
     if (!Array.isArray(value) || value.length !== 2) return undefined;
     const [createdAt, id] = value as unknown[];
     if (typeof createdAt !== 'string' || typeof id !== 'string') return undefined;
-    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(createdAt)) return undefined;
+    if (!/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(createdAt) || !isTimestamptz(createdAt)) return undefined;
     if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id)) return undefined;
     return { createdAt, id };
   } catch {

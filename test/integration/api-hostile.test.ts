@@ -58,7 +58,12 @@ interface HostileCase {
   status: number;
   error: string;
   field?: string;
+  /** The exact message, when the case pins it. */
+  message?: string;
 }
+
+/** What any cursor we did not issue is told, malformed or forged. */
+const NOT_A_CURSOR = 'cursor: not a cursor returned by a previous page';
 
 const line = (sku: string, quantity: unknown = 1): Record<string, unknown> => ({ sku, quantity });
 const bodyWith = (patch: Record<string, unknown>): Record<string, unknown> => ({
@@ -467,6 +472,47 @@ function hostileCases(): HostileCase[] {
       status: 400,
       error: 'validation_failed',
       field: 'cursor',
+      message: NOT_A_CURSOR,
+    },
+    {
+      name: 'forged cursor on February 30',
+      method: 'GET',
+      path: `/orders?cursor=${b64(['2026-02-30T00:00:00.000000Z', '5fc0a66c-fa36-8121-821c-5f9e5cd473e1'])}`,
+      auth: 'alice',
+      status: 400,
+      error: 'validation_failed',
+      field: 'cursor',
+      message: NOT_A_CURSOR,
+    },
+    {
+      name: 'forged cursor in month 13',
+      method: 'GET',
+      path: `/orders?cursor=${b64(['2026-13-01T00:00:00.000000Z', '5fc0a66c-fa36-8121-821c-5f9e5cd473e1'])}`,
+      auth: 'alice',
+      status: 400,
+      error: 'validation_failed',
+      field: 'cursor',
+      message: NOT_A_CURSOR,
+    },
+    {
+      name: 'forged cursor in year 0000',
+      method: 'GET',
+      path: `/orders?cursor=${b64(['0000-01-01T00:00:00.000000Z', '5fc0a66c-fa36-8121-821c-5f9e5cd473e1'])}`,
+      auth: 'alice',
+      status: 400,
+      error: 'validation_failed',
+      field: 'cursor',
+      message: NOT_A_CURSOR,
+    },
+    {
+      name: 'forged cursor at hour 24',
+      method: 'GET',
+      path: `/orders?cursor=${b64(['2026-01-01T24:00:00.000000Z', '5fc0a66c-fa36-8121-821c-5f9e5cd473e1'])}`,
+      auth: 'alice',
+      status: 400,
+      error: 'validation_failed',
+      field: 'cursor',
+      message: NOT_A_CURSOR,
     },
     {
       name: 'SQL in a parameter',
@@ -518,6 +564,9 @@ describe('hostile and malformed requests', () => {
         testCase.field !== undefined &&
           body.field !== testCase.field &&
           `field ${String(body.field)} (expected ${testCase.field})`,
+        testCase.message !== undefined &&
+          body.message !== testCase.message &&
+          `message ${String(body.message)} (expected ${testCase.message})`,
         !String(response.headers.get('content-type')).startsWith('application/json') && 'not JSON',
         JSON.stringify(before) !== JSON.stringify(after) &&
           `rows changed ${JSON.stringify(before)} -> ${JSON.stringify(after)}`,

@@ -284,6 +284,34 @@ describe('stock adjustments and movements', () => {
     expect(res.body).toMatchObject({ error: 'validation_failed', field });
   });
 
+  it.each([
+    ['19 nines', 'm:9999999999999999999'],
+    ['bigint maximum + 1', 'm:9223372036854775808'],
+    ['id 0', 'm:0'],
+    ['a malformed cursor', 'x'],
+  ])(
+    'when the movements are listed with a cursor naming %s, then 400 says it is not a cursor of ours, never a 500',
+    async (_what, cursor) => {
+      const { sku } = await createProduct({ stock: 3 });
+      const raw = Buffer.from(cursor).toString('base64url');
+      const res = await h.request('GET', `/products/${sku}/movements?cursor=${raw}`, { token: admin });
+      expect(res.status).toBe(400);
+      expect(res.body).toEqual({
+        error: 'validation_failed',
+        message: 'cursor: not a cursor returned by a previous page',
+        field: 'cursor',
+      });
+    },
+  );
+
+  it('when the movement cursor names the bigint maximum, then the page starts at the newest movement', async () => {
+    const { sku } = await createProduct({ stock: 3 });
+    const raw = Buffer.from('m:9223372036854775807').toString('base64url');
+    const res = await h.request('GET', `/products/${sku}/movements?cursor=${raw}`, { token: admin });
+    expect(res.status).toBe(200);
+    expect((res.body as MovementPage).movements.map((m) => m.kind)).toEqual(['initial']);
+  });
+
   it('when the SKU is unknown, then adjustments and movements answer 404', async () => {
     const sku = `NO-SUCH-${randomUUID().slice(0, 8).toUpperCase()}`;
     const adjust = await h.request('POST', `/products/${sku}/stock-adjustments`, {
