@@ -9,6 +9,7 @@ import { PRINTABLE_ASCII, storableText } from '../lib/text-schema';
 import { PRODUCT_STATUSES } from '../lib/ledger';
 import { ORDER_STATUSES } from '../workflows/definitions';
 import { orderLinesSchema, SKU_PATTERN, SKU_RULE } from '../lib/order-lines';
+import { timestamptzSchema } from '../lib/pg-values';
 
 /** Limits of an order's payment token and Idempotency-Key (its lines' limits: lib/order-lines.ts). */
 const ORDER_LIMITS = {
@@ -144,7 +145,10 @@ export const listMovementsQuerySchema = z.strictObject({
 /** A validated GET /products/:sku/movements query. */
 export type ListMovementsQuery = z.infer<typeof listMovementsQuerySchema>;
 
-/** Body of POST /exports. `from`/`to` bound the orders' creation time (from inclusive, to exclusive). */
+/**
+ * Body of POST /exports. `from`/`to` bound the orders' creation time (from inclusive, to exclusive); each is a
+ * date-time PostgreSQL can compare with (lib/pg-values.ts), so the export's activity never meets one it refuses.
+ */
 export const createExportBodySchema = z
   .strictObject({
     format: z.literal('csv', { error: 'must be "csv"' }),
@@ -152,8 +156,8 @@ export const createExportBodySchema = z
       .strictObject({
         status: z.enum(ORDER_STATUSES, { error: `must be one of ${ORDER_STATUSES.join(', ')}` }).optional(),
         customerId: storableText({ max: 128 }).optional(),
-        from: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
-        to: z.iso.datetime({ offset: true, error: 'must be an ISO-8601 date-time' }).optional(),
+        from: timestamptzSchema().optional(),
+        to: timestamptzSchema().optional(),
       })
       .refine((f) => f.from === undefined || f.to === undefined || Date.parse(f.from) < Date.parse(f.to), {
         error: 'from must be before to',

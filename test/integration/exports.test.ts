@@ -223,6 +223,19 @@ describe('order exports', () => {
     expect(download.text).toBe(await expectedCsv([orderIds[2], orderIds[4], orderIds[6]].map(String)));
   });
 
+  it('when from and to are the widest date-times PostgreSQL accepts, then the export completes with every order of the customer', async () => {
+    const customerId = `widest-${randomUUID().slice(0, 8)}`;
+    const orderIds = await seedOrders({ customerId, count: 2 });
+    const exportId = await startExport({
+      customerId,
+      from: '0001-01-01T00:00:00+15:59',
+      to: '9999-12-31T23:59:59-15:59',
+    });
+    await waitForExport(exportId, 'completed');
+    const download = await h.request('GET', `/exports/${exportId}/download`, { token: admin });
+    expect(download.text).toBe(await expectedCsv(orderIds));
+  });
+
   it('when an export is cancelled mid-way, then it stops after the page in flight, ends cancelled, and cannot be downloaded', async () => {
     const customerId = `cancel-${randomUUID().slice(0, 8)}`;
     await seedOrders({ customerId, count: 20 });
@@ -272,6 +285,11 @@ describe('order exports', () => {
       { format: 'csv', filters: { from: '2026-11-30T00:00:00Z', to: '2026-11-01T00:00:00Z' } },
       'filters.to',
     ],
+    ['a from in year 0000', { format: 'csv', filters: { from: '0000-01-01T00:00:00Z' } }, 'filters.from'],
+    ['a to in year 0000', { format: 'csv', filters: { to: '0000-12-31T00:00:00Z' } }, 'filters.to'],
+    ['a from on February 30', { format: 'csv', filters: { from: '2026-02-30T00:00:00Z' } }, 'filters.from'],
+    ['a to in month 13', { format: 'csv', filters: { to: '2026-13-01T00:00:00Z' } }, 'filters.to'],
+    ['a from offset beyond ±15:59', { format: 'csv', filters: { from: '2026-01-01T00:00:00+16:00' } }, 'filters.from'],
     ['an unknown filter', { format: 'csv', filters: { sku: 'X' } }, 'filters.sku'],
     ['a customer id with NUL', { format: 'csv', filters: { customerId: 'a\u0000' } }, 'filters.customerId'],
   ])(
