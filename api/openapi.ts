@@ -46,6 +46,7 @@ import {
 } from './schemas';
 import {
   cancelBodySchema,
+  retryPaymentBodySchema,
   createExportBodySchema,
   createProductBodySchema,
   exportIdSchema,
@@ -310,8 +311,9 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
     summary: 'Admin: charge a NEEDS_ATTENTION order again',
     description:
       'Sends the `retryPayment` signal (as the Temporal UI does); the saga charges again with the same idempotency ' +
-      'key, so nothing is ever charged twice.',
+      'key, so nothing is ever charged twice. The body is empty or `{}`.',
     parameters: [orderIdParam],
+    requestBody: { schema: retryPaymentBodySchema, required: false },
     responses: {
       202: { description: 'Signal sent', schema: retryPaymentAcceptedSchema },
       404: { description: 'Unknown order', schema: notFoundSchema },

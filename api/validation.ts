@@ -43,6 +43,9 @@ export const cancelBodySchema = z
   })
   .meta({ id: 'CancelOrderRequest' });
 
+/** Optional body of POST /orders/:id/retry-payment: nothing to say, so only `{}` (or no body at all). */
+export const retryPaymentBodySchema = z.strictObject({}).meta({ id: 'RetryPaymentRequest' });
+
 /** The optional `Idempotency-Key` header. */
 export const idempotencyKeySchema = storableText({
   max: ORDER_LIMITS.maxIdempotencyKeyLength,

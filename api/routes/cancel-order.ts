@@ -6,7 +6,7 @@
 import type { RouterMiddleware } from '@koa/router';
 import { NOT_CANCELLABLE_STATUSES, type OrderStatus } from '../../workflows/definitions';
 import type { AuthState } from '../auth';
-import { readJsonBody } from '../../lib/http/body';
+import { readOptionalJsonBody } from '../../lib/http/body';
 import { temporalCallOptions, type RouteDeps } from '../deps';
 import type { ApiError } from '../../lib/http/errors';
 import { orderStatusConflict } from '../errors';
@@ -27,8 +27,7 @@ export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
   return async (ctx) => {
     const caller = ctx.state.caller;
     const row = await findVisibleOrder(db, caller, ctx.params.id);
-    const hasBody = (ctx.request.length ?? 0) > 0 || ctx.get('Transfer-Encoding') !== '';
-    const body = hasBody ? parseOrThrow(cancelBodySchema, await readJsonBody(ctx)) : {};
+    const body = parseOrThrow(cancelBodySchema, await readOptionalJsonBody(ctx, {}));
     let status = asStatus(row.status);
     if (NOT_CANCELLABLE_STATUSES.includes(status)) throw notCancellable(row.id, status);
     if (status !== 'CANCELLED') {

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { OUTAGE_SWITCH } from '../../activities/payments';
 import { TABLES } from '../../lib/db';
+import { workflowIdFor } from '../../workflows/definitions';
 import {
   createApiHarness,
   orderBody,
@@ -68,6 +69,41 @@ describe('admin order actions', () => {
     await waitForOrderStatus(h.db, orderId, ['COMPLETED']);
     const payments = await h.db(TABLES.payments).where({ order_id: orderId }).select('status');
     expect(payments).toEqual([{ status: 'approved' }]);
+  });
+
+  it('when retry-payment carries a body other than {}, then it is refused (400/415), no signal is sent, and {} then retries', async () => {
+    const customer = h.token(`cust-${randomUUID().slice(0, 8)}`);
+    await setOutage(true);
+    const orderId = await placeOrder(customer);
+    await waitForOrderStatus(h.db, orderId, ['NEEDS_ATTENTION']);
+    const path = `/orders/${orderId}/retry-payment`;
+    const refusals = [
+      [{ body: { force: true } }, 400, 'validation_failed'],
+      [{ body: [] }, 400, 'validation_failed'],
+      [{ body: null }, 400, 'validation_failed'],
+      [{ raw: 'garbage', headers: { 'content-type': 'text/plain' } }, 415, 'unsupported_media_type'],
+      [{ raw: 'garbage' }, 415, 'unsupported_media_type'],
+      [{ raw: '{"force":', headers: { 'content-type': 'application/json' } }, 400, 'invalid_json'],
+    ] as const;
+    const answers: unknown[] = [];
+    for (const [request] of refusals) {
+      const res = await h.request('POST', path, { token: admin, ...request });
+      answers.push([res.status, (res.body as { error?: unknown }).error]);
+    }
+    expect(answers).toEqual(refusals.map(([, status, error]) => [status, error]));
+    const forced = await h.request('POST', path, { token: admin, body: { force: true } });
+    expect(forced.body).toMatchObject({ field: 'force', message: 'force: unknown field' });
+    const history = await h.client.workflow.getHandle(workflowIdFor(orderId)).fetchHistory();
+    const signals = (history.events ?? []).filter(
+      (event) => event.workflowExecutionSignaledEventAttributes?.signalName === 'retryPayment',
+    );
+    expect(signals).toEqual([]);
+    expect(await h.db(TABLES.orders).where({ id: orderId }).first('status')).toEqual({ status: 'NEEDS_ATTENTION' });
+
+    await setOutage(false);
+    const retried = await h.request('POST', path, { token: admin, body: {} });
+    expect(retried.status).toBe(202);
+    await waitForOrderStatus(h.db, orderId, ['COMPLETED']);
   });
 
   it('when the order is not NEEDS_ATTENTION, then retry-payment answers 409 not_in_attention with its status', async () => {

@@ -391,6 +391,15 @@ function hostileCases(): HostileCase[] {
       field: 'reason',
     },
     {
+      name: 'cancel with a null body',
+      method: 'POST',
+      path: `/orders/${aliceOrderId}/cancel`,
+      auth: 'alice',
+      request: { body: null },
+      status: 400,
+      error: 'validation_failed',
+    },
+    {
       name: 'cancel with an unknown field',
       method: 'POST',
       path: `/orders/${aliceOrderId}/cancel`,
