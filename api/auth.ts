@@ -4,12 +4,18 @@
  */
 import type { Middleware } from 'koa';
 import { LRUCache } from 'lru-cache';
-import { bearerToken, verifyTokenWithExpiry, type Caller } from '../lib/auth';
+import { BEARER_CHALLENGE, bearerToken, verifyTokenWithExpiry, type Caller } from '../lib/auth';
 import { ApiError } from '../lib/http/errors';
+import { singleHeader } from '../lib/http/headers';
 
 /** Koa state after `requireAuth`. */
 export interface AuthState {
   caller: Caller;
+}
+
+/** 401 for two Authorization lines: Node would keep the first silently, so which one counts is ambiguous. */
+function authorizationRepeated(): ApiError {
+  return new ApiError('unauthorized', 'Authorization header must be given once', {}, BEARER_CHALLENGE);
 }
 
 /** How many verified tokens `requireAuth` remembers. */
@@ -24,7 +30,7 @@ export function requireAuth(secret: string): Middleware<AuthState> {
   // The expiry is checked on the wall clock the token's `exp` is written in, not on the cache's own monotonic clock.
   const verified = new LRUCache<string, { caller: Caller; expiresAtMs: number }>({ max: VERIFIED_CACHE_SIZE });
   return async (ctx, next) => {
-    const token = bearerToken(ctx.get('Authorization') || undefined);
+    const token = bearerToken(singleHeader(ctx.req, 'Authorization', authorizationRepeated));
     const cached = verified.get(token);
     if (cached !== undefined && cached.expiresAtMs > Date.now()) {
       ctx.state.caller = cached.caller;

@@ -30,7 +30,8 @@ const claimsSchema = z.object({
   exp: z.number({ error: 'must be a number (seconds since the epoch)' }),
 });
 
-const CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="orderflow"' };
+/** The `WWW-Authenticate` header every 401 of a bearer-token check carries. */
+export const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer realm="orderflow"' };
 
 function invalidToken(message: string): ApiError {
   return new ApiError(
@@ -75,10 +76,11 @@ export function verifyTokenWithExpiry(token: string, secret: string): VerifiedTo
 /** Extracts the token of an `Authorization: Bearer <token>` header; 401 `unauthorized` when there is none. */
 export function bearerToken(header: string | undefined): string {
   if (header === undefined || header.trim() === '') {
-    throw new ApiError('unauthorized', 'missing Authorization: Bearer <token> header', {}, CHALLENGE);
+    throw new ApiError('unauthorized', 'missing Authorization: Bearer <token> header', {}, BEARER_CHALLENGE);
   }
   const match = /^Bearer[ ]+([A-Za-z0-9\-_.=+/]+)\s*$/i.exec(header.trim());
-  if (!match?.[1]) throw new ApiError('unauthorized', 'Authorization header must be "Bearer <token>"', {}, CHALLENGE);
+  if (!match?.[1])
+    throw new ApiError('unauthorized', 'Authorization header must be "Bearer <token>"', {}, BEARER_CHALLENGE);
   return match[1];
 }
 

@@ -4,6 +4,7 @@
  * id is derived from (customer, key), so a retry reaches the same workflow and gets the same order back; once that
  * workflow has finished, the answer comes from the database.
  */
+import type { IncomingMessage } from 'node:http';
 import type { Middleware } from 'koa';
 import { z } from 'zod';
 import { exactCents } from '../../lib/money';
@@ -13,7 +14,8 @@ import type { AuthState } from '../auth';
 import { readJsonBody } from '../../lib/http/body';
 import { unavailableSkus } from '../catalog-store';
 import { temporalCallOptions, type RouteDeps } from '../deps';
-import { ApiError, serviceUnavailable } from '../../lib/http/errors';
+import { ApiError, serviceUnavailable, validationError } from '../../lib/http/errors';
+import { singleHeader } from '../../lib/http/headers';
 import { newOrderId, requestHashOf } from '../idempotency';
 import type { ApiMetrics } from '../metrics';
 import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
@@ -74,10 +76,10 @@ const rejectionDetailSchema = z.object({
   unavailableSkus: z.array(z.string()).optional().catch(undefined),
 });
 
-function readIdempotencyKey(header: string | string[] | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (Array.isArray(header)) throw new ApiError('validation_failed', `${IDEMPOTENCY_HEADER}: must be given once`);
-  return parseOrThrow(idempotencyKeySchema, header, IDEMPOTENCY_HEADER);
+/** The request's Idempotency-Key, or undefined; 400 when it is not a valid key or is given more than once. */
+function readIdempotencyKey(req: IncomingMessage): string | undefined {
+  const header = singleHeader(req, IDEMPOTENCY_HEADER, () => validationError(IDEMPOTENCY_HEADER, 'must be given once'));
+  return header === undefined ? undefined : parseOrThrow(idempotencyKeySchema, header, IDEMPOTENCY_HEADER);
 }
 
 /**
@@ -130,7 +132,7 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
 
   return async (ctx) => {
     const caller = ctx.state.caller;
-    const idempotencyKey = readIdempotencyKey(ctx.req.headers['idempotency-key']);
+    const idempotencyKey = readIdempotencyKey(ctx.req);
     const body = parseOrThrow(createOrderBodySchema, await readJsonBody(ctx));
     const requestHash = requestHashOf(body);
     const orderId = newOrderId(caller.customerId, idempotencyKey);

@@ -5,6 +5,7 @@
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
 import { ApiError } from './errors';
+import { singleHeader } from './headers';
 
 /** Largest JSON body the API accepts, in bytes (docs/design.md: bodies over 64 KiB are refused with 413). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -44,6 +45,12 @@ export async function readBody(ctx: Context, limit: number = MAX_BODY_BYTES): Pr
 /** Reads and parses the body as JSON (at most `limit` bytes); the caller validates the shape. */
 export async function readJsonBody(ctx: Context, limit: number = MAX_BODY_BYTES): Promise<unknown> {
   refuseDeclaredLength(ctx, limit);
+  // Node keeps the first of two Content-Type lines; which one the client meant is ambiguous, so neither is read.
+  singleHeader(
+    ctx.req,
+    'Content-Type',
+    () => new ApiError('unsupported_media_type', 'Content-Type must be given once'),
+  );
   if (!ctx.request.is('application/json')) {
     const type = ctx.request.type === '' ? 'none' : ctx.request.type;
     throw new ApiError('unsupported_media_type', `Content-Type must be application/json (got ${type})`);

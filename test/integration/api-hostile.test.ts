@@ -597,6 +597,88 @@ describe('hostile and malformed requests', () => {
   });
 });
 
+/** An answer of `sendTwice`. */
+interface RawAnswer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: { error?: unknown; message?: unknown; field?: unknown };
+}
+
+/**
+ * Sends a request through node:http, where a header whose value is an array goes out as one line per value (fetch
+ * would join them into one line).
+ */
+function sendTwice(method: string, path: string, headers: http.OutgoingHttpHeaders, body?: string): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${h.baseUrl}${path}`, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: JSON.parse(text) as RawAnswer['body'] });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+describe('single-valued headers given twice', () => {
+  const json = { 'Content-Type': 'application/json' };
+  const order = (): string => JSON.stringify(orderBody([{ sku, quantity: 1 }]));
+
+  it('when Idempotency-Key comes on two lines, then 400 says it must be given once and no order is placed', async () => {
+    const before = await snapshot(h.db);
+    const answer = await sendTwice(
+      'POST',
+      '/orders',
+      { ...json, Authorization: `Bearer ${h.token(alice)}`, 'Idempotency-Key': ['k1', 'k2'] },
+      order(),
+    );
+    expect(answer.status).toBe(400);
+    expect(answer.body).toEqual({
+      error: 'validation_failed',
+      message: 'Idempotency-Key: must be given once',
+      field: 'Idempotency-Key',
+    });
+    expect(await snapshot(h.db)).toEqual(before);
+  });
+
+  it('when Authorization comes on two lines, then 401 with a Bearer challenge, even if both carry valid tokens', async () => {
+    const token = h.token(alice);
+    const answer = await sendTwice('GET', '/orders', { Authorization: [`Bearer ${token}`, `Bearer ${token}`] });
+    expect(answer.status).toBe(401);
+    expect(answer.body).toMatchObject({ error: 'unauthorized', message: 'Authorization header must be given once' });
+    expect(answer.headers['www-authenticate']).toMatch(/^Bearer /);
+  });
+
+  it('when Content-Type comes on two lines, then 415 and no order is placed', async () => {
+    const before = await snapshot(h.db);
+    const answer = await sendTwice(
+      'POST',
+      '/orders',
+      { 'Content-Type': ['application/json', 'text/plain'], Authorization: `Bearer ${h.token(alice)}` },
+      order(),
+    );
+    expect(answer.status).toBe(415);
+    expect(answer.body).toMatchObject({ error: 'unsupported_media_type', message: 'Content-Type must be given once' });
+    expect(await snapshot(h.db)).toEqual(before);
+  });
+
+  it('when each header comes once through node:http, then the order is placed (the refusals are about the repeat)', async () => {
+    const answer = await sendTwice(
+      'POST',
+      '/orders',
+      { ...json, Authorization: `Bearer ${h.token(alice)}`, 'Idempotency-Key': `once-${randomUUID()}` },
+      order(),
+    );
+    expect(answer.status).toBe(201);
+    // Settled before the next suites, which count rows.
+    await waitForOrderStatus(h.db, String((answer.body as { orderId?: unknown }).orderId), ['COMPLETED']);
+  });
+});
+
 /** Arbitrary POST /orders bodies: mostly near-misses of a valid body, some arbitrary JSON, a few valid ones. */
 function arbitraryBody(): fc.Arbitrary<unknown> {
   const unknownSku = fc.constantFrom('FUZZ-UNKNOWN-1', 'FUZZ-UNKNOWN-2', 'FUZZ-UNKNOWN-3');
