@@ -4,9 +4,10 @@
  * session cookie that `POST /session` sets, which the Temporal Web UI sends when "Include cross-origin credentials"
  * is ticked in its codec settings.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { bearerToken, verifyTokenWithExpiry, type VerifiedToken } from '../lib/auth';
 import { ApiError } from '../lib/http/errors';
+import { singleHeader } from '../lib/http/headers';
 
 /** Name of the session cookie holding an operator's admin token. */
 export const SESSION_COOKIE = 'orderflow_codec_session';
@@ -43,10 +44,18 @@ export function verifyOperatorToken(token: string, secret: string): Operator {
   return { caller, expiresAt };
 }
 
-/** Authenticates a codec request: the Authorization header if present (never falls back past a bad one), else the cookie. */
-export function authenticateOperator(headers: IncomingHttpHeaders, secret: string): Operator {
-  const token =
-    headers.authorization !== undefined ? bearerToken(headers.authorization) : sessionCookie(headers.cookie);
+/** 401 for a request with two Authorization lines: which one the client meant is ambiguous, so neither is read. */
+export function authorizationRepeated(): ApiError {
+  return new ApiError('unauthorized', 'Authorization header must be given once', {}, { 'WWW-Authenticate': REALM });
+}
+
+/**
+ * Authenticates a codec request: the Authorization header if present (never falls back past a bad one), else the
+ * cookie. Throws 401 (also for a repeated Authorization header) or 403 (not an admin).
+ */
+export function authenticateOperator(req: IncomingMessage, secret: string): Operator {
+  const authorization = singleHeader(req, 'Authorization', authorizationRepeated);
+  const token = authorization !== undefined ? bearerToken(authorization) : sessionCookie(req.headers.cookie);
   if (token === undefined) {
     throw new ApiError(
       'unauthorized',

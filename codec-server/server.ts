@@ -20,8 +20,9 @@ import type { Config } from '../lib/config';
 import { readBody, readJsonBody } from '../lib/http/body';
 import { cors, originAllowed } from '../lib/http/cors';
 import { ApiError, errorHandler } from '../lib/http/errors';
+import { singleHeader } from '../lib/http/headers';
 import type { Logger } from '../lib/logger';
-import { authenticateOperator, SESSION_COOKIE, verifyOperatorToken } from './operator-auth';
+import { authenticateOperator, authorizationRepeated, SESSION_COOKIE, verifyOperatorToken } from './operator-auth';
 import { payloadsFromJson, payloadsToJson } from './payload-json';
 
 /** The part of the configuration the codec server needs. */
@@ -118,7 +119,7 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
   const namespace = config.temporal.namespace;
 
   const convert = async (ctx: Context, operation: Operation): Promise<void> => {
-    const operator = authenticateOperator(ctx.headers, config.jwtSecret);
+    const operator = authenticateOperator(ctx.req, config.jwtSecret);
     const requested = ctx.get('X-Namespace').trim();
     if (requested === '') {
       throw new ApiError('validation_failed', 'the X-Namespace header is required', { field: 'X-Namespace' });
@@ -141,7 +142,7 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
 
   const signIn = async (ctx: Context): Promise<void> => {
     const form = new URLSearchParams((await readBody(ctx, MAX_FORM_BYTES)).toString('utf8'));
-    const authorization = ctx.get('Authorization').trim();
+    const authorization = singleHeader(ctx.req, 'Authorization', authorizationRepeated)?.trim() ?? '';
     const token = form.get('token')?.trim() || (authorization !== '' ? bearerToken(authorization) : undefined);
     if (token === undefined) {
       throw new ApiError('validation_failed', 'send the admin token as the form field "token"', { field: 'token' });

@@ -5,7 +5,7 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type http from 'node:http';
+import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { Runtime, type Worker } from '@temporalio/worker';
@@ -280,6 +280,40 @@ describe('the codec server', () => {
     const other = await post('/decode', { payloads: [encrypted] }, { Authorization: auth, 'X-Namespace': 'other' });
     expect(other.status).toBe(403);
     await expect(other.json()).resolves.toMatchObject({ error: 'forbidden', field: 'X-Namespace' });
+  });
+
+  test('when Authorization comes on two lines, then /decode and /session answer 401 even if both carry admin tokens', async () => {
+    const body = JSON.stringify({ payloads: [await encryptedJson({ paymentToken: 'tok_twice' })] });
+    // node:http sends an array value as one header line per value (fetch would join them into one line).
+    const send = (path: string, contentType: string) =>
+      new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+        const headers = {
+          'Content-Type': contentType,
+          'X-Namespace': config.temporal.namespace,
+          Authorization: [`Bearer ${admin}`, `Bearer ${admin}`],
+        };
+        const req = http.request(`${url}${path}`, { method: 'POST', headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }),
+          );
+          res.on('error', reject);
+        });
+        req.on('error', reject);
+        req.end(path === '/decode' ? body : '');
+      });
+
+    for (const [path, type] of [
+      ['/decode', 'application/json'],
+      ['/session', 'application/x-www-form-urlencoded'],
+    ] as const) {
+      const answer = await send(path, type);
+      expect(answer).toMatchObject({
+        status: 401,
+        body: { error: 'unauthorized', message: 'Authorization header must be given once' },
+      });
+    }
   });
 
   test('when the body is not a payloads object or was encrypted under an unknown key, then it answers 400 or 422', async () => {
