@@ -33,7 +33,13 @@ export function storableText({ min = 1, max, pattern }: TextOptions): z.ZodStrin
       : schema.min(min, { error: `must be at least ${min} characters` });
   // A pattern usually says more than the length does ("1-64 characters of A-Z..."), so its issue comes first.
   if (pattern !== undefined) schema = schema.regex(pattern.regex, { error: pattern.message });
-  return schema.max(max, { error: `must be at most ${max} characters` });
+  // zod's `max` counts code points, so 199 letters and an emoji (201 code units) would pass it and then be cut by a
+  // consumer that counts code units (normaliseStorableText). `max` stays for the OpenAPI `maxLength`; the refinement
+  // enforces code units, and only speaks when `max` did not already.
+  const tooLong = `must be at most ${max} characters`;
+  return schema
+    .max(max, { error: tooLong })
+    .refine((value) => value.length <= max || [...value].length > max, { error: tooLong });
 }
 
 /** Printable ASCII (U+0020..U+007E), for values that travel in HTTP headers and tokens. */

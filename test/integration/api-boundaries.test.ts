@@ -148,6 +148,14 @@ describe('storable text at every edge', () => {
       body: { reason: 'r'.repeat(201) },
     },
     {
+      // 200 code points but 201 UTF-16 code units: the saga would cut it, so the boundary counts code units too.
+      name: 'a cancel reason of 199 letters and an emoji',
+      method: 'POST',
+      path: 'cancel',
+      field: 'reason',
+      body: { reason: `${'r'.repeat(199)}\u{1F600}` },
+    },
+    {
       name: 'a payment token with U+0000',
       method: 'POST',
       path: '/orders',
