@@ -6,7 +6,8 @@ const secret = 'unit-secret-0123456789abcdef0123456789';
 
 describe('requireAuth', () => {
   async function run(middleware: ReturnType<typeof requireAuth>, header: string): Promise<unknown> {
-    const ctx = { get: (name: string) => (name === 'Authorization' ? header : ''), state: {} as { caller?: unknown } };
+    // requireAuth reads the header through req.headersDistinct (one value per header line).
+    const ctx = { req: { headersDistinct: { authorization: [header] } }, state: {} as { caller?: unknown } };
     await middleware(ctx as never, () => Promise.resolve());
     return ctx.state.caller;
   }
