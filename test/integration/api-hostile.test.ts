@@ -636,11 +636,9 @@ describe('single-valued headers given twice', () => {
       { ...json, Authorization: `Bearer ${h.token(alice)}`, 'Idempotency-Key': ['k1', 'k2'] },
       order(),
     );
-    expect(answer.status).toBe(400);
-    expect(answer.body).toEqual({
-      error: 'validation_failed',
-      message: 'Idempotency-Key: must be given once',
-      field: 'Idempotency-Key',
+    expect(answer).toMatchObject({
+      status: 400,
+      body: { error: 'validation_failed', message: 'Idempotency-Key: must be given once', field: 'Idempotency-Key' },
     });
     expect(await snapshot(h.db)).toEqual(before);
   });

@@ -193,13 +193,19 @@ describe('reconciliation schedule', () => {
   );
 });
 
+/** Pauses this suite's schedule and waits until no pass runs, so a test decides when orders get reconciled. */
+async function pauseSchedule(why: string) {
+  const schedule = h.client.schedule.getHandle(scheduleId);
+  await schedule.pause(why);
+  await waitFor('no reconciliation pass running', async () =>
+    (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
+  );
+  return schedule;
+}
+
 describe('a repair that fails for good', () => {
   test('when one order cannot be repaired, then the pass still repairs the others and reports that one as failed', async () => {
-    const schedule = h.client.schedule.getHandle(scheduleId);
-    await schedule.pause('reconcile failure test');
-    await waitFor('no reconciliation pass running', async () =>
-      (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
-    );
+    const schedule = await pauseSchedule('reconcile failure test');
     const [broken, sound] = [uniqueSku('reconcile-broken'), uniqueSku('reconcile-sound')];
     await insertProducts(h.db, [
       { sku: broken, stock: INITIAL_STOCK, priceCents: 1250 },
@@ -250,12 +256,8 @@ describe('a repair that fails for good', () => {
 
 describe('the reconciliation scan', () => {
   test('when closed orders sit behind more running orders than a page holds, then the scan still finds them', async () => {
-    const schedule = h.client.schedule.getHandle(scheduleId);
-    // This suite's schedule would settle the terminated order first: pause it and let a running pass finish.
-    await schedule.pause('reconcile scan test');
-    await waitFor('no reconciliation pass running', async () =>
-      (await schedule.describe()).info.runningActions.length === 0 ? true : undefined,
-    );
+    // This suite's schedule would settle the terminated order first.
+    const schedule = await pauseSchedule('reconcile scan test');
     const sku = uniqueSku('reconcile-scan');
     await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
     const place = async () => {
