@@ -172,7 +172,11 @@ export type ChargeOrderResult =
       events: StatusEvent[];
     }
   | { status: 'declined'; idempotencyKey: string; reason: string; events: StatusEvent[] }
-  /** A cancel was marked for this run before the charge started: nothing was charged. */
+  /**
+   * Nothing charged, or nothing kept: a cancel was marked for this run before the charge started, the order was
+   * already closed (terminal) when it started, or it was closed by another run while the gateway charged, which
+   * this step then refunded (migration 20261130130000).
+   */
   | { status: 'cancelled'; events: StatusEvent[] };
 
 /** Result of `completeOrder`: the COMPLETED event. */

@@ -400,7 +400,8 @@ export function createSagaSteps({
   }
 
   /**
-   * One charge round: unless a cancel is marked on the order for this run (then nothing is charged), records
+   * One charge round: unless a cancel is marked on the order for this run or the order is closed (then nothing is
+   * charged; a capture on an order closed while the gateway ran is refunded at once), records
    * CHARGING and charges under the order's current idempotency key — `payment-<orderId>`, or a new one once earlier
    * charges were refunded or declined (a Reset run charging again) — then records PAID. With `complete`, PAID's
    * transaction also commits the held stock and records COMPLETED, unless a cancel was marked for this run while the
@@ -431,7 +432,7 @@ export function createSagaSteps({
       orderId,
     );
     if (started === undefined) {
-      logger.info('charge skipped: cancel requested before it started', { orderId });
+      logger.info('charge skipped: cancel requested before it started, or the order is closed', { orderId });
       return { status: 'cancelled', events: [] };
     }
     const charging = started;
@@ -465,6 +466,12 @@ export function createSagaSteps({
       ],
       orderId,
     );
+    if (recorded.length === 0) {
+      // Another run (a Reset's, or the reconciler) closed the order while the gateway charged: nothing may be kept.
+      const { refunded } = await gateway.refund(idempotencyKey);
+      logger.warn('charge refunded: the order was closed while it ran', { orderId, refunded });
+      return { status: 'cancelled', events };
+    }
     await publish(orderId, recorded);
     events.push(...recorded.map(toStatusEvent));
     const completed = recorded.some((row) => row.status === 'COMPLETED');

@@ -159,6 +159,26 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     expect(await orderStatus(input.orderId)).toBe('RESERVED');
   });
 
+  test('when another run closed the order before this charge starts, then nothing is charged and CHARGING is not recorded', async () => {
+    // A run reset to a point after its placement, or the run a Reset replaced, meets an order already CANCELLED.
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    await cancelOrder(input, 'run-b/1', 'customer');
+
+    const charged = await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    expect(charged).toEqual({ status: 'cancelled', events: [] });
+    expect(await db('payments').where({ order_id: input.orderId })).toEqual([]);
+    expect((await events(input.orderId)).at(-1)).toEqual([3, 'CANCELLED']);
+    await expectBooks(input.sku, input.orderId);
+  });
+
   test('when an order was charged and refunded, then the next charge uses a new idempotency key and captures once', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);
@@ -275,5 +295,53 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     expect(mine).toContainEqual(
       expect.objectContaining({ event: 'product.low_stock', payload: expect.objectContaining({ stock: 3 }) }),
     );
+  });
+});
+
+describe('a charge racing the run that replaced it', () => {
+  /** Runs once, inside the gateway's charge: what another run does while this charge is at the gateway. */
+  let duringCharge: (() => Promise<void>) | undefined;
+  const { db, activities: steps } = directActivities({
+    latencyMs: { minMs: 0, maxMs: 0 },
+    sleep: async () => {
+      const hook = duringCharge;
+      duringCharge = undefined;
+      await hook?.();
+    },
+  });
+
+  test('when another run closes the order while the gateway charges, then PAID is not recorded and the capture is refunded', async () => {
+    const sku = uniqueSku('steps-race');
+    await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
+    const orderId = randomUUID();
+    const input = {
+      orderId,
+      eventKeyPrefix: 'run-a/1',
+      customerId: `cust-${orderId.slice(0, 8)}`,
+      workflowId: workflowIdFor(orderId),
+      lines: [{ sku, quantity: 2 }],
+      requestHash: 'h'.repeat(64),
+      currency: 'USD',
+    };
+    await steps.placeOrder(input);
+    duringCharge = async () => {
+      await steps.compensateOrder({ orderId, eventKeyPrefix: 'run-b/1', status: 'CANCELLED', reason: 'customer' });
+    };
+
+    const charged = await steps.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_slow',
+      round: 1,
+      complete: true,
+    });
+    expect(duringCharge).toBeUndefined(); // the other run did close the order mid-charge
+    expect(charged.status).toBe('cancelled');
+    const statuses = await db('order_events').where({ order_id: orderId }).orderBy('seq').pluck('status');
+    expect(statuses).toEqual(['PENDING', 'RESERVED', 'CHARGING', 'CANCELLED']);
+    expect(await db('payments').where({ order_id: orderId }).pluck('status')).toEqual(['refunded']);
+    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
   });
 });
