@@ -22,11 +22,12 @@ export const EXPORT_COLUMNS = [
 export type CsvCell = string | number | null;
 
 /**
- * CSV of `records` (RFC 4180 quoting of commas, quotes and newlines; a text cell starting with = + - @, a tab or a
+ * CSV of `records` (RFC 4180 quoting of commas, quotes, line feeds and carriage returns; a text cell starting with = + - @, a tab or a
  * carriage return is prefixed with `'` so spreadsheets never run it as a formula). Numbers are written as numbers.
  */
 export function toCsv(records: readonly (readonly CsvCell[])[]): string {
-  return stringify(records as CsvCell[][], { escape_formulas: true, record_delimiter: 'unix' });
+  // csv-stringify quotes only the record delimiter it writes (LF); RFC 4180 quotes a field holding CR too.
+  return stringify(records as CsvCell[][], { escape_formulas: true, record_delimiter: 'unix', quoted_match: /\r/ });
 }
 
 /** The header line every download starts with. */

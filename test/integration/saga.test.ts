@@ -487,7 +487,7 @@ describe('operations: outage, NEEDS_ATTENTION, retryPayment from the CLI, attent
         'workflow',
         'list',
         '--query',
-        `OrderStatus="NEEDS_ATTENTION" AND WorkflowId="${workflowId}"`,
+        `OrderStatus="NEEDS_ATTENTION" AND ExecutionStatus="Running" AND WorkflowId="${workflowId}"`,
         '--output',
         'json',
       ]);

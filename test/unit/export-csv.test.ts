@@ -7,6 +7,11 @@ describe('lib/export-files toCsv', () => {
     );
   });
 
+  it('when a cell holds a lone carriage return, then it is quoted, so no reader splits the row there', () => {
+    // RFC 4180 quotes CR as well as LF: unquoted, `a\r=1+1` read as two rows, the second starting with a formula.
+    expect(toCsv([['id', 'a\r=1+1']])).toBe('id,"a\r=1+1"\n');
+  });
+
   it('when a text cell starts with = + - @ (or a tab or CR), then it is prefixed with a quote mark', () => {
     expect(toCsv([['=SUM(A1:A9)', '+1', '-2', '@cmd', '\tx', '=HYPERLINK("http://x","y")']])).toBe(
       `'=SUM(A1:A9),'+1,'-2,'@cmd,'\tx,"'=HYPERLINK(""http://x"",""y"")"\n`,
