@@ -200,7 +200,15 @@ const OPTIONS = {
   'sqlite-pragma': { type: 'string', multiple: true, default: [] as string[] },
   'node-arg': { type: 'string', multiple: true, default: [] as string[] },
   'app-root': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
+
+/** Printed for `--help` and after a command-line error; bench/README.md says what each option does. */
+const USAGE = `usage: npm run bench -- [scenario...] [--quick] [--compare[=REF]] [--rounds=N] [--concurrency=N] [--drain=S]
+       [--clients=N] [--rate=R] [--no-knee] [--low-load] [--env=KEY=value] [--dynamic-config=key=value]
+       [--sqlite-pragma=key=value] [--node-arg=FLAG] [--app-root=DIR]
+scenarios: ${SCENARIOS.join(', ')} (default: all; with --compare: spread)
+details: bench/README.md`;
 
 /** The parsed command line; `args` is it again as `--name=value` items, recorded in the results file. */
 type CommandLine = ReturnType<typeof parseCommandLine>;
@@ -215,12 +223,13 @@ function parseCommandLine(argv: string[]) {
     const bare = next === undefined || next.startsWith('--') || (SCENARIOS as readonly string[]).includes(next);
     return arg === '--compare' && bare ? [`--compare=${DEFAULT_BASE}`] : [arg];
   });
-  const { values, positionals, tokens } = parseArgs({
-    args: raw,
-    options: OPTIONS,
-    allowPositionals: true,
-    tokens: true,
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({ args: raw, options: OPTIONS, allowPositionals: true, tokens: true });
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+  const { values, positionals, tokens } = parsed;
   const args = tokens.flatMap((token) =>
     token.kind !== 'option' ? [] : [token.value === undefined ? `--${token.name}` : `--${token.name}=${token.value}`],
   );
@@ -405,6 +414,10 @@ const machineLine = (when: string): string =>
 
 async function main(): Promise<number> {
   const cli = parseCommandLine(process.argv.slice(2));
+  if (cli.values.help === true) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
   const { quick, compare } = cli.values;
   const argv = cli.args;
   const settings = settingsOf(cli);
@@ -412,7 +425,7 @@ async function main(): Promise<number> {
   const selected = names.length > 0 ? names : compare !== undefined ? ['spread'] : [...SCENARIOS];
   for (const name of selected) {
     if (!(SCENARIOS as readonly string[]).includes(name)) {
-      throw new Error(`unknown scenario "${name}" (known: ${SCENARIOS.join(', ')})`);
+      throw new Error(`unknown scenario "${name}"\n${USAGE}`);
     }
     if (compare !== undefined && !INTERLEAVED.includes(name)) {
       throw new Error(`--compare runs the load scenarios (${INTERLEAVED.join(', ')}), not "${name}"`);

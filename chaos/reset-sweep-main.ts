@@ -18,7 +18,9 @@ import {
   sweepPath,
   SWEEP_PATHS,
   type ReapplyMode,
+  type SweepPath,
 } from './reset-sweep';
+import { UsageError } from './options';
 
 const USAGE = `usage: npm run reset-sweep [-- --path NAME ...] [--mode with-signals|without-signals]
 paths: ${SWEEP_PATHS.map((p) => p.name).join(', ')}`;
@@ -27,17 +29,35 @@ function isMode(value: string): value is ReapplyMode {
   return (REAPPLY_MODES as readonly string[]).includes(value);
 }
 
+/** What the command line asks for; undefined for `--help`. Throws `UsageError` (printed without a stack, exit 2). */
+function parseCommandLine(argv: string[]): { paths: readonly SweepPath[]; modes: readonly ReapplyMode[] } | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { path: { type: 'string', multiple: true }, mode: { type: 'string' }, help: { type: 'boolean' } },
+    }));
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help === true) return undefined;
+  const known = new Set(SWEEP_PATHS.map((p) => p.name));
+  const unknown = (values.path ?? []).filter((name) => !known.has(name));
+  if (unknown.length > 0) throw new UsageError(`--path: unknown path ${unknown.join(', ')}`);
+  if (values.mode !== undefined && !isMode(values.mode)) throw new UsageError(`--mode: unknown mode ${values.mode}`);
+  return {
+    paths: values.path?.map(sweepPath) ?? SWEEP_PATHS,
+    modes: values.mode !== undefined && isMode(values.mode) ? [values.mode] : REAPPLY_MODES,
+  };
+}
+
 async function main(): Promise<number> {
-  const { values } = parseArgs({
-    options: { path: { type: 'string', multiple: true }, mode: { type: 'string' }, help: { type: 'boolean' } },
-  });
-  if (values.help === true) {
+  const asked = parseCommandLine(process.argv.slice(2));
+  if (asked === undefined) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  const paths = values.path?.map(sweepPath) ?? SWEEP_PATHS;
-  if (values.mode !== undefined && !isMode(values.mode)) throw new Error(`--mode: ${values.mode}\n${USAGE}`);
-  const modes = values.mode !== undefined && isMode(values.mode) ? [values.mode] : REAPPLY_MODES;
+  const { paths, modes } = asked;
 
   const started = Date.now();
   // The runtime first: the dev server's test environment would otherwise install a default (chatty) one.
@@ -69,7 +89,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`reset-sweep: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    if (error instanceof UsageError) process.stderr.write(`reset-sweep: ${error.message}\n${USAGE}\n`);
+    else
+      process.stderr.write(`reset-sweep: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(2);
   },
 );

@@ -25,22 +25,34 @@ interface WatchArgs {
   follow: boolean;
 }
 
+/** Parses the command line; throws an Error whose message ends with USAGE (printed, exit 2) when it is wrong. */
 function parseWatchArgs(args: string[]): WatchArgs {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      all: { type: 'boolean', default: false },
-      follow: { type: 'boolean', default: false },
-      token: { type: 'string' },
-      customer: { type: 'string' },
-      url: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        all: { type: 'boolean', default: false },
+        follow: { type: 'boolean', default: false },
+        token: { type: 'string' },
+        customer: { type: 'string' },
+        url: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (error) {
+    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
+  }
+  const { values, positionals } = parsed;
   const [orderId, ...extra] = positionals;
   if (values.help === true || extra.length > 0 || values.all === (orderId !== undefined)) throw new Error(USAGE);
   const { all, follow, token, customer, url } = values;
+  // The relay is an http(s) URL; anything else would make socket.io retry forever.
+  if (url !== undefined && !URL.canParse(url)) throw new Error(`--url: not a URL: ${url}\n${USAGE}`);
+  if (url !== undefined && !/^https?:$/.test(new URL(url).protocol)) {
+    throw new Error(`--url: must be http:// or https://, got ${url}\n${USAGE}`);
+  }
   return { orderId, all, follow, token, customer, url };
 }
 
