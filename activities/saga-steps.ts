@@ -31,6 +31,7 @@ import { createStockPublisher, type StockChange } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
 import {
   FAILURE_TYPES,
+  TERMINAL_STATUSES,
   workflowIdFor,
   type OrderLine,
   type OrderStatus,
@@ -580,10 +581,44 @@ export function createSagaSteps({
     return { status: confirmed.status, event: toStatusEvent(confirmed.event) };
   }
 
-  /** Records one status the workflow decided by itself (NEEDS_ATTENTION). */
+  /**
+   * Records one status the workflow decided by itself (NEEDS_ATTENTION). On an order another run has closed (this
+   * run was reset past its placement after the order was cancelled, or a Reset replaced it) it records nothing and
+   * returns the order's last event: its terminal status, which the workflow then ends with. A closed order stays
+   * closed (migration 20261130130000 holds the same rule for the charge).
+   */
   async function recordTransition(input: RecordTransitionInput): Promise<StatusEvent> {
-    const row = await append(db, input, { status: input.status, ...(input.detail ? { detail: input.detail } : {}) });
-    await publish(input.orderId, [row]);
+    const { orderId } = input;
+    const { row, closed } = await db.transaction(async (trx) => {
+      const order = await trx<OrderLockRow & { status: OrderStatus }>(TABLES.orders)
+        .where({ id: orderId })
+        .forNoKeyUpdate()
+        .first('status');
+      const recordedBefore = await trx(TABLES.orderEvents)
+        .where({ order_id: orderId, event_key: `${input.eventKeyPrefix}/${input.status}` })
+        .first<{ seq: number } | undefined>('seq');
+      if (order !== undefined && TERMINAL_STATUSES.includes(order.status) && recordedBefore === undefined) {
+        const [last] = await trx(`${TABLES.orderEvents} as e`)
+          .join(`${TABLES.orders} as o`, 'o.id', 'e.order_id')
+          .where('e.order_id', orderId)
+          .orderBy('e.seq', 'desc')
+          .limit(1)
+          .select<AppendedEvent[]>(
+            'e.seq',
+            'e.status',
+            'e.detail',
+            'e.created_at',
+            'o.customer_id',
+            trx.raw('false AS inserted'),
+          );
+        if (last !== undefined) return { row: last, closed: true };
+      }
+      const recording = { status: input.status, ...(input.detail ? { detail: input.detail } : {}) };
+      return { row: await append(trx, input, recording), closed: false };
+    });
+    if (closed)
+      logger.warn('status not recorded: the order is closed', { orderId, asked: input.status, status: row.status });
+    else await publish(orderId, [row]);
     return toStatusEvent(row);
   }
 

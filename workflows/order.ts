@@ -257,14 +257,19 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
       }
       if (view.cancelRequested) return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
       retry.requested = false;
-      remember([
-        await local('Record NEEDS_ATTENTION').recordTransition({
-          orderId,
-          eventKeyPrefix: nextEventKeyPrefix(),
-          status: 'NEEDS_ATTENTION',
-          detail: { lastError: view.payment.lastError, attempt: view.attempts },
-        }),
-      ]);
+      const attention = await local('Record NEEDS_ATTENTION').recordTransition({
+        orderId,
+        eventKeyPrefix: nextEventKeyPrefix(),
+        status: 'NEEDS_ATTENTION',
+        detail: { lastError: view.payment.lastError, attempt: view.attempts },
+      });
+      remember([attention]);
+      if (isTerminal(attention.status)) {
+        // Another run closed the order (this one was reset past its placement): it stays as recorded. Histories
+        // recorded before this check never take it (their result is always NEEDS_ATTENTION), so no patch is needed.
+        show(attention.status);
+        return { orderId, status: attention.status as OrderWorkflowResult['status'] };
+      }
       show('NEEDS_ATTENTION');
       cancelReason = (await awaitOperator(retry, view, input.settings.attentionTimeoutMs)) ?? cancelReason;
     }

@@ -30,6 +30,7 @@ import {
 import type { orderWorkflow } from '../../workflows/order';
 import {
   createSagaHarness,
+  directActivities,
   orderRows,
   stockOf,
   sweepWorld,
@@ -148,6 +149,67 @@ async function failedWorkflowTasks(handle: WorkflowHandle): Promise<string[]> {
     return [`${WorkflowTaskFailedCause[failed.cause ?? 0]}: ${failed.failure?.message ?? ''}`];
   });
 }
+
+describe('Reset of an order another party closed', () => {
+  const { activities: steps } = directActivities();
+
+  test('when an order terminated in NEEDS_ATTENTION and settled is reset to its last workflow task, then the new run ends CANCELLED and charges nothing', async () => {
+    const sku = uniqueSku('reset-closed');
+    await insertProducts(h.db, [{ sku, stock: SWEEP_INITIAL_STOCK, priceCents: 1250 }]);
+    // A long attention timeout: the order waits in NEEDS_ATTENTION until the operator terminates it.
+    const base = sweepInput(h.config, sku, SWEEP_QUANTITY, TEST_TOKENS.unavailable);
+    const input = { ...base, settings: { ...base.settings, attentionTimeoutMs: 600_000 } };
+    const workflowId = workflowIdFor(input.orderId);
+    const handle = await h.client.workflow.start<typeof orderWorkflow>(WORKFLOW_TYPE, {
+      taskQueue: h.config.temporal.taskQueue,
+      workflowId,
+      args: [input],
+    });
+    // The query answers once the workflow task that recorded NEEDS_ATTENTION has completed, so that task is the
+    // run's last one: the reset below re-runs it, not the first task (which would place the order again: a retry).
+    await waitFor('NEEDS_ATTENTION', async () =>
+      (await handle.query(statusQuery)).status === 'NEEDS_ATTENTION' ? true : undefined,
+    );
+    const baseRunId = (await handle.describe()).runId;
+    await handle.terminate('operator clean-up');
+    // What the reconciliation schedule does with it: stock released, CANCELLED.
+    await steps.compensateOrder({
+      orderId: input.orderId,
+      eventKeyPrefix: `reconcile/${baseRunId}/NEEDS_ATTENTION`,
+      status: 'CANCELLED',
+      reason: 'workflow_terminated',
+    });
+
+    await temporalCli(h.config, [
+      'workflow',
+      'reset',
+      '--workflow-id',
+      workflowId,
+      '--type',
+      'LastWorkflowTask',
+      '--reason',
+      'retry',
+    ]);
+    const runId = (await h.client.workflow.getHandle(workflowId).describe()).runId;
+    expect(runId).not.toBe(baseRunId);
+    const outcome = await runOutcome(h.client, workflowId, runId);
+
+    expect(outcome).toMatchObject({ result: { status: 'CANCELLED' } });
+    const rows = await orderRows(h.db, input.orderId);
+    const statuses = rows.events.map((event) => event.status);
+    expect(statuses.slice(statuses.indexOf('CANCELLED'))).toEqual(['CANCELLED']); // nothing after the close
+    expect(rows.payments.filter((p) => p.status === 'approved')).toEqual([]);
+    const order = {
+      path: 'reset-closed',
+      orderId: input.orderId,
+      workflowId,
+      baseRunId,
+      sku,
+      quantity: SWEEP_QUANTITY,
+    };
+    expect(await checkOrder(world, order, runId, outcome)).toEqual([]);
+  });
+});
 
 describe('the cancel signal is a boundary', () => {
   test.each(HOSTILE_CANCELS)(
