@@ -31,7 +31,6 @@ import { createStockPublisher, type StockChange } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
 import {
   FAILURE_TYPES,
-  TERMINAL_STATUSES,
   workflowIdFor,
   type OrderLine,
   type OrderStatus,
@@ -154,6 +153,15 @@ function reserveMovements({ reservation, stocks }: Placement): StockChange[] {
 
 /** SQLSTATE `no_data_found`, raised by `orderflow_append_event` for an unknown order. */
 const NO_DATA_FOUND = 'P0002';
+
+/**
+ * SQLSTATE raised when a step would move a closed order (terminal status) to CHARGING, PAID or NEEDS_ATTENTION
+ * (migration 20261130130000): another run or the reconciler closed it; a closed order stays closed.
+ */
+const ORDER_CLOSED = 'OF003';
+
+/** True for the error a step gets when the order it would move is closed (ORDER_CLOSED). */
+const isOrderClosed = (error: unknown): boolean => (error as { code?: unknown }).code === ORDER_CLOSED;
 
 /** SQLSTATE raised by `orderflow_complete_order` when the order holds no stock (migration 20261130120000). */
 const NO_STOCK_TO_COMMIT = 'OF002';
@@ -421,19 +429,26 @@ export function createSagaSteps({
     await awaitWorkflowTask(orderId, input.runId);
     // One round trip (`orderflow_start_charge`): under the order row lock, the cancel mark of this run, the count
     // of settled charges (which picks the idempotency key) and CHARGING.
-    const [started] = await callStep<AppendedEvent & { settled_charges: number }>(
-      'SELECT * FROM orderflow_start_charge(?::uuid, ?, ?, ?::jsonb, ?::text[])',
-      [
+    let started: (AppendedEvent & { settled_charges: number }) | undefined;
+    try {
+      [started] = await callStep<AppendedEvent & { settled_charges: number }>(
+        'SELECT * FROM orderflow_start_charge(?::uuid, ?, ?, ?::jsonb, ?::text[])',
+        [
+          orderId,
+          input.runId,
+          `${input.eventKeyPrefix}/CHARGING`,
+          JSON.stringify({ attempt: input.round }),
+          [PAYMENT_STATUS.refunded, PAYMENT_STATUS.declined],
+        ],
         orderId,
-        input.runId,
-        `${input.eventKeyPrefix}/CHARGING`,
-        JSON.stringify({ attempt: input.round }),
-        [PAYMENT_STATUS.refunded, PAYMENT_STATUS.declined],
-      ],
-      orderId,
-    );
+      );
+    } catch (error) {
+      if (!isOrderClosed(error)) throw error;
+      logger.warn('charge skipped: the order is closed', { orderId });
+      return { status: 'cancelled', events: [] };
+    }
     if (started === undefined) {
-      logger.info('charge skipped: cancel requested before it started, or the order is closed', { orderId });
+      logger.info('charge skipped: cancel requested before it started', { orderId });
       return { status: 'cancelled', events: [] };
     }
     const charging = started;
@@ -456,18 +471,21 @@ export function createSagaSteps({
     }
     // PAID, and with `complete` (unless a cancel is marked for this run) the stock committed and COMPLETED, in one
     // transaction and one round trip (`orderflow_record_paid`).
-    const recorded = await callStep<AppendedEvent>(
-      'SELECT * FROM orderflow_record_paid(?::uuid, ?, ?, ?::jsonb, ?)',
-      [
+    let recorded: AppendedEvent[];
+    try {
+      recorded = await callStep<AppendedEvent>(
+        'SELECT * FROM orderflow_record_paid(?::uuid, ?, ?, ?::jsonb, ?)',
+        [
+          orderId,
+          input.runId,
+          `${input.eventKeyPrefix}/PAID`,
+          JSON.stringify({ amountCents: outcome.amountCents }),
+          input.complete === true ? `${input.eventKeyPrefix}/COMPLETED` : null,
+        ],
         orderId,
-        input.runId,
-        `${input.eventKeyPrefix}/PAID`,
-        JSON.stringify({ amountCents: outcome.amountCents }),
-        input.complete === true ? `${input.eventKeyPrefix}/COMPLETED` : null,
-      ],
-      orderId,
-    );
-    if (recorded.length === 0) {
+      );
+    } catch (error) {
+      if (!isOrderClosed(error)) throw error;
       // Another run (a Reset's, or the reconciler) closed the order while the gateway charged: nothing may be kept.
       const { refunded } = await gateway.refund(idempotencyKey);
       logger.warn('charge refunded: the order was closed while it ran', { orderId, refunded });
@@ -589,37 +607,22 @@ export function createSagaSteps({
    */
   async function recordTransition(input: RecordTransitionInput): Promise<StatusEvent> {
     const { orderId } = input;
-    const { row, closed } = await db.transaction(async (trx) => {
-      const order = await trx<OrderLockRow & { status: OrderStatus }>(TABLES.orders)
-        .where({ id: orderId })
-        .forNoKeyUpdate()
-        .first('status');
-      const recordedBefore = await trx(TABLES.orderEvents)
-        .where({ order_id: orderId, event_key: `${input.eventKeyPrefix}/${input.status}` })
-        .first<{ seq: number } | undefined>('seq');
-      if (order !== undefined && TERMINAL_STATUSES.includes(order.status) && recordedBefore === undefined) {
-        const [last] = await trx(`${TABLES.orderEvents} as e`)
-          .join(`${TABLES.orders} as o`, 'o.id', 'e.order_id')
-          .where('e.order_id', orderId)
-          .orderBy('e.seq', 'desc')
-          .limit(1)
-          .select<AppendedEvent[]>(
-            'e.seq',
-            'e.status',
-            'e.detail',
-            'e.created_at',
-            'o.customer_id',
-            trx.raw('false AS inserted'),
-          );
-        if (last !== undefined) return { row: last, closed: true };
-      }
-      const recording = { status: input.status, ...(input.detail ? { detail: input.detail } : {}) };
-      return { row: await append(trx, input, recording), closed: false };
-    });
-    if (closed)
-      logger.warn('status not recorded: the order is closed', { orderId, asked: input.status, status: row.status });
-    else await publish(orderId, [row]);
-    return toStatusEvent(row);
+    try {
+      const row = await append(db, input, { status: input.status, ...(input.detail ? { detail: input.detail } : {}) });
+      await publish(orderId, [row]);
+      return toStatusEvent(row);
+    } catch (error) {
+      if (!isOrderClosed(error)) throw error;
+      const [last] = await db(`${TABLES.orderEvents} as e`)
+        .join(`${TABLES.orders} as o`, 'o.id', 'e.order_id')
+        .where('e.order_id', orderId)
+        .orderBy('e.seq', 'desc')
+        .limit(1)
+        .select<AppendedEvent[]>('e.seq', 'e.status', 'e.detail', 'e.created_at', 'o.customer_id');
+      if (last === undefined) throw error;
+      logger.warn('status not recorded: the order is closed', { orderId, asked: input.status, status: last.status });
+      return toStatusEvent(last);
+    }
   }
 
   return {

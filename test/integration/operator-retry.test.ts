@@ -153,7 +153,7 @@ async function failedWorkflowTasks(handle: WorkflowHandle): Promise<string[]> {
 describe('Reset of an order another party closed', () => {
   const { activities: steps } = directActivities();
 
-  test('when an order terminated in NEEDS_ATTENTION and settled is reset to its last workflow task, then the new run ends CANCELLED and charges nothing', async () => {
+  test('when an order terminated in NEEDS_ATTENTION and settled is reset to the task that recorded it, then the new run ends CANCELLED and charges nothing', async () => {
     const sku = uniqueSku('reset-closed');
     await insertProducts(h.db, [{ sku, stock: SWEEP_INITIAL_STOCK, priceCents: 1250 }]);
     // A long attention timeout: the order waits in NEEDS_ATTENTION until the operator terminates it.
@@ -180,13 +180,21 @@ describe('Reset of an order another party closed', () => {
       reason: 'workflow_terminated',
     });
 
+    // Reset to the workflow task that recorded NEEDS_ATTENTION (its local activity's marker is the run's last): the
+    // new run re-runs that task on an order closed since.
+    const history = await handle.fetchHistory();
+    const marker = history.events?.filter((e) => e.markerRecordedEventAttributes).at(-1);
+    const taskCompleted = marker?.markerRecordedEventAttributes?.workflowTaskCompletedEventId?.toString();
+    if (taskCompleted === undefined) throw new Error('no local activity marker in the terminated run');
     await temporalCli(h.config, [
       'workflow',
       'reset',
       '--workflow-id',
       workflowId,
-      '--type',
-      'LastWorkflowTask',
+      '--run-id',
+      baseRunId,
+      '--event-id',
+      taskCompleted,
       '--reason',
       'retry',
     ]);

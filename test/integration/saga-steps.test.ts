@@ -37,9 +37,9 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     };
   }
 
-  /** Run `run` of the order charges `amountCents` with tok_ok (step 2) and completes it (step 3). */
-  async function chargeAndComplete(input: PlaceOrderInput, run: string, amountCents: number): Promise<void> {
-    const charged = await steps.chargeOrder({
+  /** Run `run` of the order charges `amountCents` with tok_ok as its step 2 (round 1). */
+  function chargeAsRun(input: PlaceOrderInput, run: string, amountCents: number) {
+    return steps.chargeOrder({
       ...input,
       eventKeyPrefix: `${run}/2`,
       runId: run,
@@ -47,6 +47,11 @@ describe('saga steps on real PostgreSQL and Redis', () => {
       paymentToken: 'tok_ok',
       round: 1,
     });
+  }
+
+  /** Run `run` of the order charges `amountCents` with tok_ok (step 2) and completes it (step 3). */
+  async function chargeAndComplete(input: PlaceOrderInput, run: string, amountCents: number): Promise<void> {
+    const charged = await chargeAsRun(input, run, amountCents);
     expect(charged.status).toBe('approved');
     await steps.completeOrder({ orderId: input.orderId, eventKeyPrefix: `${run}/3` });
   }
@@ -146,14 +151,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await steps.placeOrder(input);
     expect(await markOrderCancelRequested(db, input.orderId, 'run-a')).toBe(true);
 
-    const charged = await steps.chargeOrder({
-      ...input,
-      eventKeyPrefix: 'run-a/2',
-      runId: 'run-a',
-      amountCents: 2 * PRICE,
-      paymentToken: 'tok_ok',
-      round: 1,
-    });
+    const charged = await chargeAsRun(input, 'run-a', 2 * PRICE);
     expect(charged).toEqual({ status: 'cancelled', events: [] });
     expect(await db('payments').where({ order_id: input.orderId })).toEqual([]);
     expect(await orderStatus(input.orderId)).toBe('RESERVED');
@@ -165,14 +163,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await steps.placeOrder(input);
     await cancelOrder(input, 'run-b/1', 'customer');
 
-    const charged = await steps.chargeOrder({
-      ...input,
-      eventKeyPrefix: 'run-a/2',
-      runId: 'run-a',
-      amountCents: 2 * PRICE,
-      paymentToken: 'tok_ok',
-      round: 1,
-    });
+    const charged = await chargeAsRun(input, 'run-a', 2 * PRICE);
     expect(charged).toEqual({ status: 'cancelled', events: [] });
     expect(await db('payments').where({ order_id: input.orderId })).toEqual([]);
     expect((await events(input.orderId)).at(-1)).toEqual([3, 'CANCELLED']);
