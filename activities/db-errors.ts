@@ -26,6 +26,13 @@ const PERMANENT_CLASSES: Readonly<Record<string, string>> = {
   '23': 'integrity constraint violation',
 };
 
+/**
+ * Our own SQLSTATEs that no retry can fix: `OF003`, a step that would move a closed order (migration 20261130130000).
+ * The lean saga's steps answer it themselves; any other caller (the v1 shape's steps) fails at once instead of
+ * retrying forever.
+ */
+const PERMANENT_CODES: Readonly<Record<string, string>> = { OF003: 'order closed' };
+
 /** SQLSTATEs of a permanent class that a retry can still settle (races between concurrent writers). */
 const RETRYABLE_IN_PERMANENT_CLASSES = new Set(['23505', '23P01']);
 
@@ -58,7 +65,7 @@ export function permanentDbError(error: unknown): PermanentDbErrorDetails | unde
     seen.add(current);
     const code = fieldOf(current, 'code');
     if (code !== undefined && SQLSTATE.test(code)) {
-      const condition = PERMANENT_CLASSES[code.slice(0, 2)];
+      const condition = PERMANENT_CODES[code] ?? PERMANENT_CLASSES[code.slice(0, 2)];
       if (condition === undefined || RETRYABLE_IN_PERMANENT_CLASSES.has(code)) return undefined;
       const table = fieldOf(current, 'table');
       const column = fieldOf(current, 'column');

@@ -103,6 +103,15 @@ describe('permanent database errors', () => {
           .update({ customer_id: 'x'.repeat(129) });
       },
     ],
+    [
+      'a closed order moved to CHARGING (migration 20261130130000)',
+      'OF003',
+      async () => {
+        const orderId = await newOrderRow();
+        await db(TABLES.orders).where({ id: orderId }).update({ status: 'CANCELLED' });
+        await db(TABLES.orders).where({ id: orderId }).update({ status: 'CHARGING' });
+      },
+    ],
     ['a check violation', '23514', () => db(TABLES.products).where({ sku }).update({ stock: -1 })],
     ['a not-null violation', '23502', () => db(TABLES.products).where({ sku }).update({ name: null })],
   ];
