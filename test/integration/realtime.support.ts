@@ -92,9 +92,13 @@ export async function connectClient(url: string, token: string, options: ClientO
   const highest = (orderId: string): number => Math.max(0, ...of(orderId).map((event) => event.seq));
   const subscribeRaw = (payload: unknown): Promise<SubscribeAck> =>
     socket.timeout(10_000).emitWithAck(SUBSCRIBE_EVENT, payload) as Promise<SubscribeAck>;
-  // What a real client does on every (re)connection: follow its orders again from the last seq it has.
+  // What a real client does on every (re)connection: follow its orders again from the last seq it has. A subscribe
+  // whose ack is lost to a disconnect (the relay killed meanwhile) is sent again on the next connection, so its
+  // rejection is dropped rather than left unhandled.
   socket.on('connect', () => {
-    for (const orderId of options.resubscribe ?? []) void subscribeRaw({ orderId, lastSeq: highest(orderId) });
+    for (const orderId of options.resubscribe ?? []) {
+      subscribeRaw({ orderId, lastSeq: highest(orderId) }).catch(() => undefined);
+    }
   });
   await new Promise<void>((resolve, reject) => {
     socket.once('connect', () => resolve());
