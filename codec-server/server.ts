@@ -151,7 +151,7 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
     const maxAgeSeconds = Math.max(0, operator.expiresAt - Math.floor(Date.now() / 1000));
     logger.info('codec session started', { operator: operator.caller.customerId });
     const until = new Date(operator.expiresAt * 1000).toISOString();
-    const signedIn = `<p>Signed in as <strong>${escapeHtml(operator.caller.customerId)}</strong> until ${until}.</p>`;
+    const signedIn = `<p>Signed in as <strong><bdi>${escapeHtml(operator.caller.customerId)}</bdi></strong> until ${until}.</p>`;
     sendPage(ctx, signedIn, { token, maxAgeSeconds });
   };
 

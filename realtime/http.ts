@@ -92,7 +92,13 @@ export function createHttpRoutes(deps: HttpRoutesDeps): (req: IncomingMessage, r
   const app = new Koa({ proxy: false });
   app.silent = true;
   app.use(async (ctx, next) => {
-    ctx.set({ 'Cache-Control': 'no-store', 'X-Content-Type-Options': 'nosniff' });
+    // No framing by other sites: in development /admin.html fetches an admin token for itself (clickjacking).
+    ctx.set({
+      'Cache-Control': 'no-store',
+      'X-Content-Type-Options': 'nosniff',
+      'Content-Security-Policy': "frame-ancestors 'none'",
+      'X-Frame-Options': 'DENY',
+    });
     await next();
   });
   app.use(errorHandler(logger));

@@ -42,14 +42,31 @@ var OrderFlowPage = (function () {
     return (res.body && (res.body.message || res.body.error)) || 'HTTP ' + res.status;
   }
 
-  // Reads /config.json: the API's URL (?api=<base URL> overrides it), shown in the footer with the relay's.
+  // ?api=<base URL> may point the page at another API on this machine (tests, a second local stack), never at
+  // another host: that host would receive the page's token. Anything else is ignored, with a message.
+  function apiOverride(raw) {
+    if (!raw) return undefined;
+    var url;
+    try {
+      url = new URL(raw);
+    } catch (error) {
+      url = undefined;
+    }
+    var hosts = ['localhost', '127.0.0.1', '[::1]', location.hostname];
+    if (url && /^https?:$/.test(url.protocol) && hosts.indexOf(url.hostname) >= 0) return url.origin + url.pathname;
+    say('?api= ignored: only an API on this host may receive your token', false);
+    return undefined;
+  }
+
+  // Reads /config.json: the API's URL (?api=<base URL> on this host overrides it), shown in the footer with the
+  // relay's.
   function loadConfig(params) {
     return fetch('/config.json')
       .then(function (res) {
         return res.json();
       })
       .then(function (config) {
-        session.apiUrl = (params.get('api') || config.apiUrl).replace(/\/+$/, '');
+        session.apiUrl = (apiOverride(params.get('api')) || config.apiUrl).replace(/\/+$/, '');
         $('api-url').textContent = session.apiUrl;
         $('relay-url').textContent = location.origin;
         return config;

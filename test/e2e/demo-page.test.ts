@@ -77,4 +77,17 @@ describe('live demo page', () => {
     await page.locator(`td[data-stock="${sku}"]`, { hasText: /^9$/ }).waitFor();
     await screenshotIfAsked(page);
   });
+
+  test('when ?api= names another host, then the page calls its configured API instead (that host would get the token), and no site may frame it', async () => {
+    const { relay } = stack!;
+    const response = await page.goto(`${relay.url}/?customer=demo-x&api=${encodeURIComponent('https://evil.example')}`);
+    expect(response?.headers()).toMatchObject({
+      'x-frame-options': 'DENY',
+      'content-security-policy': "frame-ancestors 'none'",
+    });
+    // The footer names the API the page calls: the relay's configured one, not the host in ?api=.
+    const { apiUrl } = (await (await fetch(`${relay.url}/config.json`)).json()) as { apiUrl: string };
+    await page.locator('#api-url', { hasText: apiUrl.replace(/\/+$/, '') }).waitFor();
+    expect(await page.locator('#api-url').textContent()).not.toContain('evil.example');
+  });
 });
