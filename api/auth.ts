@@ -4,18 +4,12 @@
  */
 import type { Middleware } from 'koa';
 import { LRUCache } from 'lru-cache';
-import { BEARER_CHALLENGE, bearerToken, verifyTokenWithExpiry, type Caller } from '../lib/auth';
+import { authorizationHeader, bearerToken, verifyTokenWithExpiry, type Caller } from '../lib/auth';
 import { ApiError } from '../lib/http/errors';
-import { singleHeader } from '../lib/http/headers';
 
 /** Koa state after `requireAuth`. */
 export interface AuthState {
   caller: Caller;
-}
-
-/** 401 for two Authorization lines: Node would keep the first silently, so which one counts is ambiguous. */
-function authorizationRepeated(): ApiError {
-  return new ApiError('unauthorized', 'Authorization header must be given once', {}, BEARER_CHALLENGE);
 }
 
 /** How many verified tokens `requireAuth` remembers. */
@@ -30,7 +24,7 @@ export function requireAuth(secret: string): Middleware<AuthState> {
   // The expiry is checked on the wall clock the token's `exp` is written in, not on the cache's own monotonic clock.
   const verified = new LRUCache<string, { caller: Caller; expiresAtMs: number }>({ max: VERIFIED_CACHE_SIZE });
   return async (ctx, next) => {
-    const token = bearerToken(singleHeader(ctx.req, 'Authorization', authorizationRepeated));
+    const token = bearerToken(authorizationHeader(ctx.req));
     const cached = verified.get(token);
     if (cached !== undefined && cached.expiresAtMs > Date.now()) {
       ctx.state.caller = cached.caller;

@@ -5,9 +5,8 @@
  * is ticked in its codec settings.
  */
 import type { IncomingMessage } from 'node:http';
-import { bearerToken, verifyTokenWithExpiry, type VerifiedToken } from '../lib/auth';
+import { authorizationHeader, bearerToken, verifyTokenWithExpiry, type VerifiedToken } from '../lib/auth';
 import { ApiError } from '../lib/http/errors';
-import { singleHeader } from '../lib/http/headers';
 
 /** Name of the session cookie holding an operator's admin token. */
 export const SESSION_COOKIE = 'orderflow_codec_session';
@@ -44,24 +43,22 @@ export function verifyOperatorToken(token: string, secret: string): Operator {
   return { caller, expiresAt };
 }
 
-/** 401 for a request with two Authorization lines: which one the client meant is ambiguous, so neither is read. */
-export function authorizationRepeated(): ApiError {
-  return new ApiError('unauthorized', 'Authorization header must be given once', {}, { 'WWW-Authenticate': REALM });
-}
+/** The `WWW-Authenticate` header of the codec server's 401s. */
+export const OPERATOR_CHALLENGE = { 'WWW-Authenticate': REALM };
 
 /**
  * Authenticates a codec request: the Authorization header if present (never falls back past a bad one), else the
  * cookie. Throws 401 (also for a repeated Authorization header) or 403 (not an admin).
  */
 export function authenticateOperator(req: IncomingMessage, secret: string): Operator {
-  const authorization = singleHeader(req, 'Authorization', authorizationRepeated);
+  const authorization = authorizationHeader(req, OPERATOR_CHALLENGE);
   const token = authorization !== undefined ? bearerToken(authorization) : sessionCookie(req.headers.cookie);
   if (token === undefined) {
     throw new ApiError(
       'unauthorized',
       'missing Authorization: Bearer <admin token> header (or sign in at /session for the Web UI)',
       {},
-      { 'WWW-Authenticate': REALM },
+      OPERATOR_CHALLENGE,
     );
   }
   return verifyOperatorToken(token, secret);

@@ -14,15 +14,14 @@ import type { TLSSocket } from 'node:tls';
 import type { PayloadCodec } from '@temporalio/common';
 import Router from '@koa/router';
 import Koa, { type Context } from 'koa';
-import { bearerToken } from '../lib/auth';
+import { authorizationHeader, bearerToken } from '../lib/auth';
 import { createEncryptionCodec, PayloadCodecError } from '../lib/codec';
 import type { Config } from '../lib/config';
 import { readBody, readJsonBody } from '../lib/http/body';
 import { cors, originAllowed } from '../lib/http/cors';
 import { ApiError, errorHandler } from '../lib/http/errors';
-import { singleHeader } from '../lib/http/headers';
 import type { Logger } from '../lib/logger';
-import { authenticateOperator, authorizationRepeated, SESSION_COOKIE, verifyOperatorToken } from './operator-auth';
+import { authenticateOperator, OPERATOR_CHALLENGE, SESSION_COOKIE, verifyOperatorToken } from './operator-auth';
 import { payloadsFromJson, payloadsToJson } from './payload-json';
 
 /** The part of the configuration the codec server needs. */
@@ -142,7 +141,7 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
 
   const signIn = async (ctx: Context): Promise<void> => {
     const form = new URLSearchParams((await readBody(ctx, MAX_FORM_BYTES)).toString('utf8'));
-    const authorization = singleHeader(ctx.req, 'Authorization', authorizationRepeated)?.trim() ?? '';
+    const authorization = authorizationHeader(ctx.req, OPERATOR_CHALLENGE)?.trim() ?? '';
     const token = form.get('token')?.trim() || (authorization !== '' ? bearerToken(authorization) : undefined);
     if (token === undefined) {
       throw new ApiError('validation_failed', 'send the admin token as the form field "token"', { field: 'token' });

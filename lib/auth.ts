@@ -3,9 +3,11 @@
  * required, and the claims `sub` (customer id: storable text, 1-128 characters) and `role` (customer | admin) are
  * checked. The API, the relay and the codec server verify tokens here; the token script and the tests sign them here.
  */
+import type { IncomingMessage } from 'node:http';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
 import { ApiError } from './http/errors';
+import { singleHeader } from './http/headers';
 import { storableText } from './text-schema';
 
 /** Who is calling, from the verified token. */
@@ -71,6 +73,21 @@ export function verifyTokenWithExpiry(token: string, secret: string): VerifiedTo
     throw invalidToken(`token claim ${claim} ${why} (sub: 1-${MAX_CUSTOMER_ID_LENGTH} characters, role, exp)`);
   }
   return { caller: { customerId: claims.data.sub, role: claims.data.role }, expiresAt: claims.data.exp };
+}
+
+/**
+ * The request's `Authorization` header, or undefined; 401 `unauthorized` (with `challenge` as its `WWW-Authenticate`)
+ * when it comes on two lines: Node keeps the first silently, so which one counts is ambiguous (lib/http/headers.ts).
+ */
+export function authorizationHeader(
+  req: IncomingMessage,
+  challenge: Record<string, string> = BEARER_CHALLENGE,
+): string | undefined {
+  return singleHeader(
+    req,
+    'Authorization',
+    () => new ApiError('unauthorized', 'Authorization header must be given once', {}, challenge),
+  );
 }
 
 /** Extracts the token of an `Authorization: Bearer <token>` header; 401 `unauthorized` when there is none. */

@@ -20,7 +20,6 @@ export const TABLES = {
   exportPages: 'export_pages',
 } as const;
 
-/** Options for a knex instance on PostgreSQL. */
 /**
  * Options of a transaction that reads several tables as of one moment (PostgreSQL REPEATABLE READ: one snapshot for
  * every statement; read-only, so it never conflicts). For views that must agree across tables: an order's row, its
@@ -28,6 +27,7 @@ export const TABLES = {
  */
 export const SNAPSHOT: Knex.TransactionConfig = { isolationLevel: 'repeatable read', readOnly: true };
 
+/** Options for a knex instance on PostgreSQL. */
 export interface DbOptions {
   /** `postgres://` connection string. */
   url: string;

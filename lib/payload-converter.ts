@@ -29,10 +29,12 @@ export class UndecodablePayload {
   constructor(readonly why: string) {}
 }
 
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
 /** The stand-in for a payload that could not be decoded: UNDECODABLE_ENCODING, `why` as UTF-8 data. */
 export function undecodablePayload(why: string): Payload {
-  const utf8 = new TextEncoder();
-  return { metadata: { [METADATA_ENCODING_KEY]: utf8.encode(UNDECODABLE_ENCODING) }, data: utf8.encode(why) };
+  return { metadata: { [METADATA_ENCODING_KEY]: encoder.encode(UNDECODABLE_ENCODING) }, data: encoder.encode(why) };
 }
 
 /** True when `value` (a handler's argument) is a payload the worker could not read. */
@@ -43,16 +45,19 @@ export function isUndecodable(value: unknown): value is UndecodablePayload {
 /** Temporal's default converter; what it cannot read becomes an `UndecodablePayload` (see the module comment). */
 export const payloadConverter: PayloadConverter = {
   toPayload: (value) => defaultPayloadConverter.toPayload(value),
+  // Every payload the workflow reads passes here: the default converter first, so a readable one costs nothing more.
   fromPayload<T>(payload: Payload): T {
-    const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
-    const utf8 = new TextDecoder();
-    if (encoding !== undefined && encoding !== null && utf8.decode(encoding) === UNDECODABLE_ENCODING) {
-      return new UndecodablePayload(utf8.decode(payload.data ?? new Uint8Array())) as T;
-    }
     try {
       return defaultPayloadConverter.fromPayload<T>(payload);
     } catch (error) {
-      return new UndecodablePayload(error instanceof Error ? error.message : String(error)) as T;
+      const encoding = payload.metadata?.[METADATA_ENCODING_KEY];
+      const why =
+        encoding != null && decoder.decode(encoding) === UNDECODABLE_ENCODING
+          ? decoder.decode(payload.data ?? new Uint8Array()) // the codec's stand-in says why
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      return new UndecodablePayload(why) as T;
     }
   },
 };

@@ -49,9 +49,8 @@ function parseWatchArgs(args: string[]): WatchArgs {
   if (values.help === true || extra.length > 0 || values.all === (orderId !== undefined)) throw new Error(USAGE);
   const { all, follow, token, customer, url } = values;
   // The relay is an http(s) URL; anything else would make socket.io retry forever.
-  if (url !== undefined && !URL.canParse(url)) throw new Error(`--url: not a URL: ${url}\n${USAGE}`);
-  if (url !== undefined && !/^https?:$/.test(new URL(url).protocol)) {
-    throw new Error(`--url: must be http:// or https://, got ${url}\n${USAGE}`);
+  if (url !== undefined && !/^https?:$/.test(URL.parse(url)?.protocol ?? '')) {
+    throw new Error(`--url: must be an http:// or https:// URL, got ${url}\n${USAGE}`);
   }
   return { orderId, all, follow, token, customer, url };
 }

@@ -3,8 +3,9 @@
  * workflows/order-v1.ts for orders started before it): the `status` query, the `cancel` and `retryPayment` signals,
  * the `reservation` update (docs/design.md, "Temporal contract"), and a Temporal cancellation request ("Cancel" in
  * the Web UI), which means the same as the `cancel` signal; and the steps both shapes take alike (`takeCancel`,
- * `awaitOperator`, `upsertOrderAttributes`). Registering handlers schedules no command, and the shared steps schedule what each shape's own
- * copy did, so sharing this code changes no history (the replay fixtures of every shape check it).
+ * `awaitOperator`, `upsertOrderAttributes`). Registering handlers schedules no command, and the shared steps schedule
+ * what each shape's own copy did, so sharing this code changes no history (the replay fixtures of every shape check
+ * it).
  *
  * Deterministic workflow code.
  */

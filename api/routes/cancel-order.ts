@@ -27,7 +27,7 @@ export function cancelOrder(deps: RouteDeps): RouterMiddleware<AuthState> {
   return async (ctx) => {
     const caller = ctx.state.caller;
     const row = await findVisibleOrder(db, caller, ctx.params.id);
-    const body = parseOrThrow(cancelBodySchema, await readOptionalJsonBody(ctx, {}));
+    const body = parseOrThrow(cancelBodySchema, await readOptionalJsonBody(ctx));
     let status = asStatus(row.status);
     if (NOT_CANCELLABLE_STATUSES.includes(status)) throw notCancellable(row.id, status);
     if (status !== 'CANCELLED') {

@@ -29,7 +29,7 @@ export function retryPayment(deps: RouteDeps): RouterMiddleware<AuthState> {
   const call = temporalCallOptions(options);
   return async (ctx) => {
     const row = await findVisibleOrder(db, ctx.state.caller, ctx.params.id);
-    parseOrThrow(retryPaymentBodySchema, await readOptionalJsonBody(ctx, {}));
+    parseOrThrow(retryPaymentBodySchema, await readOptionalJsonBody(ctx));
     const status = asStatus(row.status);
     if (status !== ATTENTION) throw notInAttention(row.id, status);
     if (!(await signalRetryPayment(temporal, row.id, call))) {

@@ -76,12 +76,12 @@ export async function readJsonBody(ctx: Context, limit: number = MAX_BODY_BYTES)
 }
 
 /**
- * Reads an optional JSON body: `absent` when the request carries none (no Content-Length, or 0, and no
+ * Reads an optional JSON body: `{}` when the request carries none (no Content-Length, or 0, and no
  * Transfer-Encoding), else exactly as `readJsonBody` (415 for another Content-Type, 400 for bytes that are not JSON;
- * a body `null` stays `null`). A route with an optional body parses `await readOptionalJsonBody(ctx, {})` with its
- * strict schema, so anything but no body or a body its schema accepts is refused before the route changes anything.
+ * a body `null` stays `null`). A route with an optional body parses the result with its strict schema, so anything
+ * but no body or a body its schema accepts is refused before the route changes anything.
  */
-export function readOptionalJsonBody(ctx: Context, absent: unknown, limit: number = MAX_BODY_BYTES): Promise<unknown> {
+export function readOptionalJsonBody(ctx: Context, limit: number = MAX_BODY_BYTES): Promise<unknown> {
   const hasBody = (ctx.request.length ?? 0) > 0 || ctx.get('Transfer-Encoding') !== '';
-  return hasBody ? readJsonBody(ctx, limit) : Promise.resolve(absent);
+  return hasBody ? readJsonBody(ctx, limit) : Promise.resolve({});
 }
