@@ -520,7 +520,8 @@ export function buildOpenApiDocument(): JsonObject {
         'Orders as durable sagas on Temporal. Every error is `{ error, message, ...details }`; unknown routes answer ' +
         '404 and wrong methods 405 (`MethodNotAllowedError`, with an Allow header). Bodies are JSON, at most ' +
         `${MAX_BODY_BYTES} bytes; unknown fields and unknown query parameters are refused (400 naming them). Text ` +
-        'must be storable: no U+0000 and no unpaired UTF-16 surrogate anywhere (body, header, query, token `sub`).',
+        'must be storable: no U+0000, no unpaired UTF-16 surrogate and no bidirectional control (U+202A-U+202E, ' +
+        'U+2066-U+2069) anywhere (body, header, query, token `sub`).',
     },
     paths,
     components: {

@@ -20,6 +20,7 @@ import type { Config } from '../lib/config';
 import { readBody, readJsonBody } from '../lib/http/body';
 import { cors, originAllowed } from '../lib/http/cors';
 import { ApiError, errorHandler } from '../lib/http/errors';
+import { singleHeader } from '../lib/http/headers';
 import type { Logger } from '../lib/logger';
 import { authenticateOperator, OPERATOR_CHALLENGE, SESSION_COOKIE, verifyOperatorToken } from './operator-auth';
 import { payloadsFromJson, payloadsToJson } from './payload-json';
@@ -119,7 +120,13 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
 
   const convert = async (ctx: Context, operation: Operation): Promise<void> => {
     const operator = authenticateOperator(ctx.req, config.jwtSecret);
-    const requested = ctx.get('X-Namespace').trim();
+    const requested = (
+      singleHeader(
+        ctx.req,
+        'X-Namespace',
+        () => new ApiError('validation_failed', 'the X-Namespace header must come once', { field: 'X-Namespace' }),
+      ) ?? ''
+    ).trim();
     if (requested === '') {
       throw new ApiError('validation_failed', 'the X-Namespace header is required', { field: 'X-Namespace' });
     }

@@ -28,8 +28,11 @@ export const DEV_JWT_SECRET = 'orderflow-dev-secret-do-not-use-in-production';
  */
 export const DEV_PAYLOAD_CODEC_KEYS = 'dev:3Qe1PzRgb0rjgiwqnPvua173JwrcMZTS4NzYfFKBqV8=';
 
-/** Where the embedded PostgreSQL of `npm start` listens, so standalone processes find it by default. */
-export const EMBEDDED_DATABASE_URL = 'postgres://postgres:postgres@127.0.0.1:5433/orderflow';
+/**
+ * Where the embedded PostgreSQL of `npm start` listens (`EMBEDDED_PG_PORT`, default 5433), so standalone processes
+ * (`npm run migrate`, `npm run seed`, a worker started by hand) find it when `DATABASE_URL` is unset.
+ */
+export const embeddedDatabaseUrl = (port = 5433): string => `postgres://postgres:postgres@127.0.0.1:${port}/orderflow`;
 
 /**
  * One AES-256 key of the payload codec. The material is a `KeyObject`, so logging or serialising a config never
@@ -181,7 +184,8 @@ const serviceConfig = z
     realtimePort: variable('REALTIME_PORT', port().default(3001)),
     metricsPort: variable('METRICS_PORT', port().default(9464)),
     host: variable('HOST', z.string().default('127.0.0.1')),
-    databaseUrl: variable('DATABASE_URL', url(['postgres:', 'postgresql:']).default(EMBEDDED_DATABASE_URL)),
+    /** @default the embedded PostgreSQL of `npm start` on EMBEDDED_PG_PORT (`embeddedDatabaseUrl`) */
+    databaseUrl: variable('DATABASE_URL', url(['postgres:', 'postgresql:'])),
     dbPoolMax: variable('DB_POOL_MAX', integer(1, 500).default(10)),
     redisUrl: variable('REDIS_URL', url(['redis:', 'rediss:']).default('redis://127.0.0.1:6379')),
     redisKeyPrefix: variable('REDIS_KEY_PREFIX', z.string().default('orderflow:')),
@@ -317,15 +321,24 @@ function parseEnv<T>(schema: z.ZodPipe<z.ZodObject, z.ZodType<T>>, env: Env): T 
   throw new ConfigError(variableAt(schema.in.shape, issue?.path ?? []), issue?.message ?? 'invalid');
 }
 
-/** Parses and validates the whole configuration; throws `ConfigError` on the first bad value. */
+/**
+ * Parses and validates the whole configuration; throws `ConfigError` on the first bad value. Without DATABASE_URL
+ * the database is the embedded one of `npm start`, on EMBEDDED_PG_PORT (checked like every variable).
+ */
 export function loadConfig(env: Env = process.env): Config {
-  return parseEnv(serviceConfig, env);
+  const databaseUrl = env.DATABASE_URL?.trim() || embeddedDatabaseUrl(parseEnv(embeddedPort, env).embeddedPgPort);
+  return parseEnv(serviceConfig, { ...env, DATABASE_URL: databaseUrl });
 }
 
 /** Every environment variable `loadConfig` reads (the Compose test checks each reaches every container). */
 export function serviceVariables(): string[] {
   return variablesOf(serviceConfig.in.shape);
 }
+
+/** Port of the embedded PostgreSQL the launcher starts, which the services' DATABASE_URL defaults to. */
+const embeddedPort = z
+  .object({ embeddedPgPort: variable('EMBEDDED_PG_PORT', port().default(5433)) })
+  .transform((x) => x);
 
 /** Loads the configuration or stops the process with one line naming the bad variable. */
 export function loadConfigOrExit(env: Env = process.env): Config {
@@ -360,8 +373,7 @@ const toolingConfig = z
     databaseUrl: variable('DATABASE_URL', z.string().optional()),
     redisUrl: variable('REDIS_URL', z.string().optional()),
     temporalAddress: variable('TEMPORAL_ADDRESS', z.string().optional()),
-    /** Port of the embedded PostgreSQL the launcher starts. */
-    embeddedPgPort: variable('EMBEDDED_PG_PORT', port().default(5433)),
+    ...embeddedPort.in.shape,
     /** Temporal dev server ports. */
     temporalDevPort: variable('TEMPORAL_DEV_PORT', port().default(7233)),
     temporalUiPort: variable('TEMPORAL_UI_PORT', port().default(8233)),

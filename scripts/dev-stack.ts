@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, EMBEDDED_DATABASE_URL, loadConfig, loadToolingConfig, type Config } from '../lib/config';
+import { ConfigError, embeddedDatabaseUrl, loadConfig, loadToolingConfig, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { signToken } from '../lib/auth';
 import * as stack from '../stack';
@@ -43,10 +43,8 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
     say(`PostgreSQL: using DATABASE_URL`);
     return databaseUrl;
   }
-  // EMBEDDED_DATABASE_URL on EMBEDDED_PG_PORT (it names the default port, 5433).
-  const embedded = new URL(EMBEDDED_DATABASE_URL);
-  embedded.port = String(port);
-  const adminUrl = stack.withDatabase(embedded.toString(), 'postgres');
+  const embedded = embeddedDatabaseUrl(port);
+  const adminUrl = stack.withDatabase(embedded, 'postgres');
   if (await stack.postgresAnswers(adminUrl)) {
     say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
   } else {
@@ -59,7 +57,7 @@ async function provisionPostgres(databaseUrl: string | undefined, dataDir: strin
     teardowns.add('PostgreSQL', server.stop);
   }
   await stack.ensureDatabase(adminUrl, 'orderflow', false);
-  return embedded.toString();
+  return embedded;
 }
 
 async function provisionRedis(redisUrl: string | undefined, dataDir: string, pathValue: string): Promise<string> {

@@ -55,6 +55,11 @@ describe('the examples of issue 14', () => {
   it.each([
     ['U+0000', 'stop\u0000now', 'must not contain the NUL character (U+0000)'],
     ['a lone surrogate', 'stop\ud800now', 'must not contain unpaired UTF-16 surrogates'],
+    [
+      'a right-to-left override',
+      'refund \u202Edneffo',
+      'must not contain bidirectional control characters (found U+202E)',
+    ],
   ])(
     'when a tok_slow order is cancelled with a reason holding %s, then the cancel is a 400 naming reason and the order completes untouched',
     async (_label, reason, message) => {

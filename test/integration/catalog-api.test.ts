@@ -104,6 +104,7 @@ describe('catalog', () => {
   it.each([
     ['a name with NUL', { name: 'a\u0000b' }, 'name'],
     ['a name with a lone surrogate', { name: 'a\uD800b' }, 'name'],
+    ['a name with a bidirectional isolate', { name: 'Mug \u2067gum\u2069' }, 'name'],
     ['a negative price', { priceCents: -1 }, 'priceCents'],
     ['a fractional stock', { stock: 1.5 }, 'stock'],
     ['an unknown status', { status: 'live' }, 'status'],

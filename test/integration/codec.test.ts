@@ -280,6 +280,27 @@ describe('the codec server', () => {
     const other = await post('/decode', { payloads: [encrypted] }, { Authorization: auth, 'X-Namespace': 'other' });
     expect(other.status).toBe(403);
     await expect(other.json()).resolves.toMatchObject({ error: 'forbidden', field: 'X-Namespace' });
+    // Two lines, even both naming our namespace: node would join them into "ns, ns"; refused as ambiguous.
+    const twice = await new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const headers = {
+        'Content-Type': 'application/json',
+        Authorization: auth,
+        'X-Namespace': [config.temporal.namespace, config.temporal.namespace],
+      };
+      const req = http.request(`${url}/decode`, { method: 'POST', headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) }),
+        );
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify({ payloads: [encrypted] }));
+    });
+    expect(twice).toEqual({
+      status: 400,
+      body: expect.objectContaining({ error: 'validation_failed', field: 'X-Namespace' }) as unknown,
+    });
   });
 
   test('when Authorization comes on two lines, then /decode and /session answer 401 even if both carry admin tokens', async () => {

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -69,6 +70,28 @@ describe('migrations on real PostgreSQL', () => {
     expect(row.stock).toBe(1);
     expect(DEMO_CATALOG.length).toBeGreaterThanOrEqual(18);
   });
+
+  it.each([
+    ['seed', ['--products=3'], 'usage: npm run seed (no arguments)'],
+    ['migrate', ['sideways'], 'usage: npm run migrate [-- up|down|status|rollback-all]'],
+  ])(
+    'when `npm run %s` gets arguments it does not take, then it exits 2 with its usage and touches nothing',
+    async (script, args, usage) => {
+      const before = await db('products').count<{ count: string }[]>();
+      const result = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = execFile(process.execPath, ['--import', 'tsx', `scripts/${script}.ts`, ...args], {
+          cwd: path.resolve(__dirname, '..', '..'),
+          env: { ...process.env, DATABASE_URL: own.url },
+        });
+        let stderr = '';
+        child.stderr?.on('data', (chunk: string) => (stderr += chunk));
+        child.on('close', (code) => resolve({ code, stderr }));
+      });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(usage);
+      expect(await db('products').count<{ count: string }[]>()).toEqual(before);
+    },
+  );
 
   it('when an amount beyond Number.MAX_SAFE_INTEGER cents is written, then the database refuses it; the limit itself is stored', async () => {
     const order = (total: string) => ({

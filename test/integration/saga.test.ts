@@ -617,6 +617,7 @@ describe('signals typed by hand (the CLI sends any JSON)', () => {
     { label: 'a 100 KB reason', payload: { reason: 'x'.repeat(100_000) }, stored: 'x'.repeat(MAX_REASON_LENGTH) },
     { label: 'a NUL in the reason', payload: { reason: 'stop\u0000now' }, stored: 'stop\uFFFDnow' },
     { label: 'a lone surrogate', payload: { reason: '\ud800' }, stored: '\uFFFD' },
+    { label: 'a right-to-left override', payload: { reason: 'ops \u202Eti' }, stored: 'ops \uFFFDti' },
     { label: 'a number', payload: 42, stored: 'cancel_requested' },
     { label: 'a numeric reason', payload: { reason: 7 }, stored: 'cancel_requested' },
     { label: 'unknown fields', payload: { reason: 'ops', force: true }, stored: 'ops' },

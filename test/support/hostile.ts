@@ -7,11 +7,26 @@ import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
 import { isStorableText } from '../../lib/storable-text';
 
-/** Text a fuzzer sends: mostly short strings, with U+0000, lone surrogates and SQL thrown in. */
+/** Text a fuzzer sends: mostly short strings, with U+0000, lone surrogates, bidirectional controls and SQL thrown in. */
 export const hostileText: fc.Arbitrary<string> = fc.oneof(
   fc.string({ maxLength: 12 }),
   fc.string({ unit: 'binary', maxLength: 12 }),
-  fc.constantFrom('\u0000', 'a\u0000', '\ud800', 'x\udfff', "' OR 1=1--", '%', '&', '=', '+', 'PAID', '1', '100'),
+  fc.constantFrom(
+    '\u0000',
+    'a\u0000',
+    '\ud800',
+    'x\udfff',
+    'a\u202Eb',
+    '\u2066',
+    "' OR 1=1--",
+    '%',
+    '&',
+    '=',
+    '+',
+    'PAID',
+    '1',
+    '100',
+  ),
 );
 
 /** Arbitrary claims around the valid ones: hostile `sub`s, odd roles, expiries of every type. */

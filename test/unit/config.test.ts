@@ -23,6 +23,16 @@ describe('lib/config', () => {
     expect(config.attentionTimeoutMs).toBe(24 * 3_600_000);
     expect(config.reconcileIntervalMs).toBe(60_000);
     expect(config.jwtSecret).toBe(DEV_JWT_SECRET);
+    expect(config.databaseUrl).toBe('postgres://postgres:postgres@127.0.0.1:5433/orderflow');
+  });
+
+  it('when EMBEDDED_PG_PORT moves the embedded PostgreSQL, then DATABASE_URL follows it unless it is set', () => {
+    expect(loadConfig({ EMBEDDED_PG_PORT: '5440' }).databaseUrl).toBe(
+      'postgres://postgres:postgres@127.0.0.1:5440/orderflow',
+    );
+    const given = 'postgres://app@db.internal:5432/shop';
+    expect(loadConfig({ EMBEDDED_PG_PORT: '5440', DATABASE_URL: given }).databaseUrl).toBe(given);
+    expect(() => loadConfig({ EMBEDDED_PG_PORT: 'x' })).toThrow(/EMBEDDED_PG_PORT: expected a port number/);
   });
 
   it.each([
