@@ -117,7 +117,13 @@ describe('chaos checks', () => {
     const [product] = await db(TABLES.products)
       .insert({ sku, name: 'Planted mug', price_cents: 1000, stock: 9 })
       .returning<{ id: number }[]>('id');
-    const planted = { status: 'COMPLETED', total_cents: 1000, request_hash: 'planted', idempotency_key: 'key-1' };
+    const planted = {
+      status: 'COMPLETED',
+      status_seq: history.length,
+      total_cents: 1000,
+      request_hash: 'planted',
+      idempotency_key: 'key-1',
+    };
     await insertOrder(db, { customer_id: customerId, ...planted }, orderId);
     await db(TABLES.orderItems).insert({
       order_id: orderId,
@@ -292,7 +298,11 @@ describe('chaos checks', () => {
     const cancelled = randomUUID();
     const found = await checksWith(async (trx, checkInput) => {
       await plantOrder(trx, cancelled, 'CANCELLED', 500);
-      await trx(TABLES.orderEvents).insert({ order_id: cancelled, seq: 1, status: 'PAID', detail: {} });
+      await trx(TABLES.orders).where({ id: cancelled }).update({ status_seq: 2 });
+      await trx(TABLES.orderEvents).insert([
+        { order_id: cancelled, seq: 1, status: 'PAID', detail: {} },
+        { order_id: cancelled, seq: 2, status: 'CANCELLED', detail: {} },
+      ]);
       return { ...checkInput, orderWorkflows: 2 };
     });
     expect(found).toEqual({ refunds: [`CANCELLED order ${cancelled} was PAID but has no refunded payment`] });

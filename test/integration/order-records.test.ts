@@ -253,13 +253,26 @@ describe('order records and events on real PostgreSQL and Redis', () => {
     await insertProducts(db, [{ sku, stock: 10 }]);
     const unpaid = newOrder({ lines: [{ sku, quantity: 1 }] });
     const uncompensated = newOrder({ lines: [{ sku, quantity: 1 }] });
-    for (const order of [unpaid, uncompensated]) {
+    const drifted = newOrder({ lines: [{ sku, quantity: 1 }] });
+    const chargedTwice = newOrder({ lines: [{ sku, quantity: 1 }] });
+    for (const order of [unpaid, uncompensated, drifted, chargedTwice]) {
       await activities.recordOrder(order);
       await activities.reserveStock({ orderId: order.orderId, lines: order.lines });
     }
     await activities.recordStatus({ orderId: unpaid.orderId, seq: 2, status: 'COMPLETED', totalCents: 1000 });
     await activities.recordStatus({ orderId: uncompensated.orderId, seq: 2, status: 'FAILED' });
     await db('products').where({ sku }).increment('stock', 5); // stock appearing from nowhere
+    // A status written past the event history: the row says RESERVED, its newest event is still PENDING.
+    await db('orders').where({ id: drifted.orderId }).update({ status: 'RESERVED' });
+    // Two approved charges under two keys.
+    for (const key of ['a', 'b']) {
+      await activities.chargePayment({
+        orderId: chargedTwice.orderId,
+        idempotencyKey: `payment-${chargedTwice.orderId}-${key}`,
+        amountCents: 1000,
+        paymentToken: 'tok_ok',
+      });
+    }
 
     const violations = await checkInvariants(db, { initialStock: new Map([[sku, 10]]) });
 
@@ -267,6 +280,8 @@ describe('order records and events on real PostgreSQL and Redis', () => {
       [
         ['compensated', uncompensated.orderId],
         ['completed_paid_once', unpaid.orderId],
+        ['row_is_newest_event', drifted.orderId],
+        ['charged_once', chargedTwice.orderId],
         ['committed_iff_completed', unpaid.orderId], // COMPLETED while its stock is still only held
         ['stock_conserved', sku],
         ['stock_ledger', sku],

@@ -263,6 +263,8 @@ export function writeBundleFile(bundle: WorkflowBundle): BundleFile {
 export interface OrderRowFields {
   customer_id?: string;
   status?: string;
+  /** The seq of the event `status` comes from (a suite that plants events sets it to the newest). @default 1 */
+  status_seq?: number;
   total_cents?: number;
   request_hash?: string;
   idempotency_key?: string;
