@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
@@ -23,6 +24,13 @@ import {
   type ExportPageResult,
   type FinishExportInput,
 } from '../workflows/export-definitions';
+import { currentAttempt } from './saga-steps';
+
+/**
+ * How long one `prepareExport` attempt waits at most for the transactions open at the export's cutoff to end, in ms
+ * (and at most a third of the attempt's start-to-close timeout); past it the attempt fails and Temporal retries it.
+ */
+export const OPEN_AT_CUTOFF_WAIT_MS = 10_000;
 
 /** Dependencies of the export activities. */
 export interface ExportDeps {
@@ -139,10 +147,49 @@ export function createExportActivities({ db, redis, redisKeyPrefix, exportsDir, 
     }
   };
 
-  /** Fixes how many orders the export covers (for progress); a retry keeps the first count. */
+  /**
+   * Waits until no transaction that began at or before `cutoff` is still open in this database. An order's
+   * `created_at` is its transaction's start (`now()`), so an order placed before the cutoff may commit after it, e.g.
+   * after waiting for a product row lock; reading pages before it commits would leave it out of the export for good.
+   * Once every such transaction has ended, each order with `created_at <= cutoff` is committed (or never will be).
+   * Reads `pg_stat_activity` (https://www.postgresql.org/docs/current/monitoring-stats.html#MONITORING-PG-STAT-ACTIVITY-VIEW):
+   * the role must see the other sessions' `xact_start`, as it does for sessions of its own role. Throws a retryable
+   * failure naming the oldest such transaction when it outlasts the wait.
+   */
+  async function awaitTransactionsOpenAt(exportId: string, cutoff: Date): Promise<void> {
+    const waitMs = Math.min(OPEN_AT_CUTOFF_WAIT_MS, currentAttempt().startToCloseMs / 3);
+    const deadline = Date.now() + waitMs;
+    let logged = false;
+    for (let pause = 10; ; pause = Math.min(pause * 2, 200)) {
+      const open = await db.raw<{ rows: { pid: number; application_name: string; xact_start: Date }[] }>(
+        `SELECT pid, application_name, xact_start FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+            AND xact_start <= ?::timestamptz
+          ORDER BY xact_start`,
+        [cutoff],
+      );
+      const oldest = open.rows[0];
+      if (oldest === undefined) return;
+      const what = `${open.rows.length} transaction(s) open since before the cutoff (oldest: pid ${oldest.pid}, since ${oldest.xact_start.toISOString()})`;
+      if (!logged) {
+        logger.info('export waits for transactions open at its cutoff', { exportId, open: open.rows.length });
+        logged = true;
+      }
+      if (Date.now() + pause > deadline) {
+        throw ApplicationFailure.retryable(`export ${exportId} waits for ${what}`, 'OpenAtCutoff');
+      }
+      await sleep(pause);
+    }
+  }
+
+  /**
+   * Fixes how many orders the export covers (for progress), once every order created before the cutoff is committed
+   * (`awaitTransactionsOpenAt`); a retry keeps the first count.
+   */
   async function prepareExport({ exportId }: { exportId: string }): Promise<{ total: number }> {
     const row = await load(exportId);
     if (row.orders_total !== null) return { total: row.orders_total };
+    await awaitTransactionsOpenAt(exportId, row.cutoff);
     const where = coveredOrders(row);
     const counted = await db.raw<{ rows: { total: number }[] }>(
       `SELECT count(*)::int AS total FROM ${TABLES.orders} o WHERE ${where.sql}`,

@@ -95,7 +95,7 @@ export const WAIT_GIVEN_UP = 'charge goes on: its workflow task is still pending
  * This activity attempt: its number (1 for the first) and its start-to-close timeout in ms (Infinity when none);
  * `{ attempt: 1, startToCloseMs: Infinity }` when called outside an activity (tests).
  */
-function currentAttempt(): { attempt: number; startToCloseMs: number } {
+export function currentAttempt(): { attempt: number; startToCloseMs: number } {
   try {
     const { attempt, startToCloseTimeoutMs } = activityInfo();
     return { attempt, startToCloseMs: startToCloseTimeoutMs > 0 ? startToCloseTimeoutMs : Infinity };

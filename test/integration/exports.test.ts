@@ -236,6 +236,47 @@ describe('order exports', () => {
     expect(download.text).toBe(await expectedCsv(orderIds));
   });
 
+  it('when an order created before the cutoff commits after it, then the export waits for it and holds it', async () => {
+    const customerId = `late-${randomUUID().slice(0, 8)}`;
+    const orderId = randomUUID();
+    // An order's transaction that began before the export (created_at is its start) and is still open, as when a
+    // placement waits for a product's row lock.
+    const open = await h.db.transaction();
+    let committed = false;
+    try {
+      await open(TABLES.orders).insert({
+        id: orderId,
+        customer_id: customerId,
+        status: 'PENDING',
+        total_cents: 0,
+        request_hash: 'h',
+        workflow_id: `order-${orderId}`,
+      });
+      const exportId = await startExport({ customerId });
+      const handle = h.client.workflow.getHandle(exportWorkflowIdFor(exportId));
+      // The first attempt outlasts its wait (a third of EXPORT_PAGE_TIMEOUT) and says why; Temporal retries it.
+      await waitFor('prepareExport to give up an attempt on the open transaction', async () => {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        const waiting = pending.find((activity) => activity.activityType?.name === 'prepareExport');
+        const why = waiting?.lastFailure?.message ?? '';
+        return why.includes('1 transaction(s) open since before the cutoff') ? true : undefined;
+      });
+      expect(await h.db(TABLES.exports).where({ id: exportId }).first('status', 'orders_total')).toEqual({
+        status: 'running',
+        orders_total: null,
+      });
+      await open.commit();
+      committed = true;
+
+      const done = await waitForExport(exportId, 'completed');
+      expect(done).toMatchObject({ rows: 1, progress: 1 });
+      const download = await h.request('GET', `/exports/${exportId}/download`, { token: admin });
+      expect(download.text).toBe(await expectedCsv([orderId]));
+    } finally {
+      if (!committed) await open.rollback();
+    }
+  });
+
   it('when an export is cancelled mid-way, then it stops after the page in flight, ends cancelled, and cannot be downloaded', async () => {
     const customerId = `cancel-${randomUUID().slice(0, 8)}`;
     await seedOrders({ customerId, count: 20 });
