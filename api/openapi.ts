@@ -412,7 +412,7 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
     method: 'get',
     path: '/exports/:id/download',
     summary: 'Admin: the CSV of a completed export (streamed)',
-    description: `Columns: ${EXPORT_COLUMNS.join(', ')}. Cells starting with = + - @ are prefixed with ' (formula injection).`,
+    description: `Columns: ${EXPORT_COLUMNS.join(', ')}. Cells starting with = + - @ tab or CR are prefixed with ', and so is such a character after ; tab CR or LF inside a cell (formula injection).`,
     parameters: [exportIdParam],
     responses: {
       200: { description: 'The CSV', schema: z.string(), contentType: 'text/csv' },

@@ -22,12 +22,27 @@ export const EXPORT_COLUMNS = [
 export type CsvCell = string | number | null;
 
 /**
- * CSV of `records` (RFC 4180 quoting of commas, quotes, line feeds and carriage returns; a text cell starting with = + - @, a tab or a
- * carriage return is prefixed with `'` so spreadsheets never run it as a formula). Numbers are written as numbers.
+ * Where a spreadsheet may start a new cell inside a text cell of ours, followed by a character that starts a formula
+ * there. Not every reader splits on our comma: a spreadsheet in a locale whose list separator is `;` (de, fr, nl,
+ * ...), or an import set to `;` or tab, splits a cell at `;` or a tab, and a line break inside a quoted cell starts a
+ * new row for a reader that does not take the quotes (OWASP, "CSV Injection": https://owasp.org/www-community/attacks/CSV_Injection).
+ */
+const FORMULA_AFTER_SPLIT = /([;\t\r\n])(?=[=+\-@\t\r])/g;
+
+/**
+ * CSV of `records`: RFC 4180 quoting of commas, quotes, line feeds and carriage returns; a text cell starting with
+ * = + - @, a tab or a carriage return is prefixed with `'` (csv-stringify's `escape_formulas`), and so is every such
+ * character that follows a `;`, a tab, a CR or an LF inside a text cell, so no spreadsheet runs any part of a cell
+ * as a formula, whatever it splits cells on. Numbers are written as numbers.
  */
 export function toCsv(records: readonly (readonly CsvCell[])[]): string {
   // csv-stringify quotes only the record delimiter it writes (LF); RFC 4180 quotes a field holding CR too.
-  return stringify(records as CsvCell[][], { escape_formulas: true, record_delimiter: 'unix', quoted_match: /\r/ });
+  return stringify(records as CsvCell[][], {
+    escape_formulas: true,
+    cast: { string: (value) => value.replace(FORMULA_AFTER_SPLIT, "$1'") },
+    record_delimiter: 'unix',
+    quoted_match: /\r/,
+  });
 }
 
 /** The header line every download starts with. */

@@ -9,7 +9,7 @@ describe('lib/export-files toCsv', () => {
 
   it('when a cell holds a lone carriage return, then it is quoted, so no reader splits the row there', () => {
     // RFC 4180 quotes CR as well as LF: unquoted, `a\r=1+1` read as two rows, the second starting with a formula.
-    expect(toCsv([['id', 'a\r=1+1']])).toBe('id,"a\r=1+1"\n');
+    expect(toCsv([['id', 'a\r+1']])).toBe('id,"a\r\'+1"\n');
   });
 
   it('when a text cell starts with = + - @ (or a tab or CR), then it is prefixed with a quote mark', () => {
@@ -23,7 +23,14 @@ describe('lib/export-files toCsv', () => {
   });
 
   it('when the formula character is not first, then the cell is left alone', () => {
-    expect(toCsv([['a=b', 'x-y', 'mail@host']])).toBe('a=b,x-y,mail@host\n');
+    expect(toCsv([['a=b', 'x-y', 'mail@host', 'a;b', 'tab\tsep']])).toBe('a=b,x-y,mail@host,a;b,tab\tsep\n');
+  });
+
+  it('when a formula character follows a ; a tab or a line break inside a cell, then it is prefixed there too', () => {
+    // Split on ; (a ;-locale spreadsheet) or on tabs, or read line by line, these cells would hold formulas.
+    expect(toCsv([['shop;=1+1;x', 'a\t=cmd', 'b\t\t@x', 'line\n-2 c']])).toBe(
+      `shop;'=1+1;x,a\t'=cmd,b\t'\t'@x,"line\n'-2 c"\n`,
+    );
   });
 
   it('when the header is built, then it names every column once, in order', () => {
