@@ -1,6 +1,7 @@
 /**
- * Reads request bodies with `raw-body`: bounded (-> 413 `payload_too_large`), and for JSON `application/json` only
- * (-> 415), strict UTF-8 and well-formed JSON (-> 400 `invalid_json`). Nothing is parsed before these checks pass.
+ * Reads request bodies with `raw-body`: bounded (-> 413 `payload_too_large`), not content-coded (-> 415), and for
+ * JSON `application/json` only (-> 415), strict UTF-8 and well-formed JSON (-> 400 `invalid_json`). Nothing is parsed
+ * before these checks pass.
  */
 import type { Context } from 'koa';
 import getRawBody from 'raw-body';
@@ -26,9 +27,33 @@ function refuseDeclaredLength(ctx: Context, limit: number): void {
   }
 }
 
-/** Reads the body as bytes, at most `limit` of them (413 `payload_too_large` beyond, with `limit` in the details). */
+/**
+ * 415 for a body sent with a content coding (`Content-Encoding: gzip`, `br`, ...): we read bodies as they are, so a
+ * coded body would be read as its compressed bytes, and a plain one labelled as coded read as something its sender
+ * did not mean. RFC 9110 section 8.4 (https://www.rfc-editor.org/rfc/rfc9110#section-8.4): a server MAY answer 415
+ * to a content coding it does not accept. `identity` (no coding) is fine.
+ */
+function refuseContentCoding(ctx: Context): void {
+  const codings = ctx.request
+    .get('Content-Encoding')
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length > 0) {
+    throw new ApiError(
+      'unsupported_media_type',
+      `Content-Encoding ${codings.join(', ')} is not accepted; send the body uncompressed`,
+    );
+  }
+}
+
+/**
+ * Reads the body as bytes, at most `limit` of them (413 `payload_too_large` beyond, with `limit` in the details;
+ * 415 `unsupported_media_type` when it carries a content coding).
+ */
 export async function readBody(ctx: Context, limit: number = MAX_BODY_BYTES): Promise<Buffer> {
   refuseDeclaredLength(ctx, limit);
+  refuseContentCoding(ctx);
   try {
     return await getRawBody(ctx.req, { limit, length: ctx.request.get('Content-Length') || null });
   } catch (error) {

@@ -200,6 +200,24 @@ function hostileCases(): HostileCase[] {
       415,
       'unsupported_media_type',
     ),
+    post(
+      'gzip Content-Encoding',
+      {
+        raw: JSON.stringify(bodyWith({})),
+        headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      },
+      415,
+      'unsupported_media_type',
+    ),
+    post(
+      'br, identity Content-Encoding',
+      {
+        raw: JSON.stringify(bodyWith({})),
+        headers: { 'content-type': 'application/json', 'content-encoding': 'identity, br' },
+      },
+      415,
+      'unsupported_media_type',
+    ),
     post('truncated JSON', json('{"items":[{"sku":"T-VALID-1","quantity":1}],"payment":{"tok'), 400, 'invalid_json'),
     post('empty body', json(''), 400, 'invalid_json'),
     post('invalid UTF-8', json(Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x31, 0x7d])), 400, 'invalid_json'),
