@@ -16,6 +16,7 @@ import {
   type RecordedMovement,
 } from '../lib/ledger';
 import { ApiError } from '../lib/http/errors';
+import { decodeCursorText, encodeCursorText } from '../lib/http/query';
 import { isBigintId } from '../lib/pg-values';
 import { productNotFound } from './errors';
 import { CATALOG_LIMITS } from './validation';
@@ -200,12 +201,15 @@ async function requireRoomFor(
 
 /** Encodes a movement cursor (the id of the last movement on the page) as opaque base64url. */
 function encodeMovementCursor(id: string): string {
-  return Buffer.from(`m:${id}`).toString('base64url');
+  return encodeCursorText(`m:${id}`);
 }
 
-/** Decodes a movement cursor; undefined when it is not one we issued, including an id beyond PostgreSQL `bigint`. */
+/**
+ * Decodes a movement cursor; undefined when it is not one we issued: not canonical base64url, an id with leading
+ * zeros, or one beyond PostgreSQL `bigint`.
+ */
 export function decodeMovementCursor(raw: string): string | undefined {
-  const id = /^m:(\d{1,19})$/.exec(Buffer.from(raw, 'base64url').toString('utf8'))?.[1];
+  const id = /^m:([1-9]\d{0,18})$/.exec(decodeCursorText(raw) ?? '')?.[1];
   return id !== undefined && isBigintId(id) ? id : undefined;
 }
 

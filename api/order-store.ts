@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
+import { decodeCursorText, encodeCursorText } from '../lib/http/query';
 import { exactCents } from '../lib/money';
 import { isTimestamptz } from '../lib/pg-values';
 import type { EventRow, OrderRow, PaymentRow } from '../lib/rows';
@@ -140,7 +141,7 @@ interface Cursor {
 
 /** Encodes a cursor as opaque base64url. */
 export function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify([cursor.createdAt, cursor.id])).toString('base64url');
+  return encodeCursorText(JSON.stringify([cursor.createdAt, cursor.id]));
 }
 
 /**
@@ -149,7 +150,9 @@ export function encodeCursor(cursor: Cursor): string {
  */
 export function decodeCursor(raw: string): Cursor | undefined {
   try {
-    const value = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) as unknown;
+    const text = decodeCursorText(raw);
+    if (text === undefined) return undefined;
+    const value = JSON.parse(text) as unknown;
     if (!Array.isArray(value) || value.length !== 2) return undefined;
     const [createdAt, id] = value as unknown[];
     if (typeof createdAt !== 'string' || typeof id !== 'string') return undefined;

@@ -56,3 +56,18 @@ export function acceptQuery<S extends QuerySchema>(schema: S): Middleware<QueryS
   queryChecks.add(check);
   return check;
 }
+
+/** Encodes `text` as an opaque page cursor (base64url, RFC 4648 section 5, no padding). */
+export function encodeCursorText(text: string): string {
+  return Buffer.from(text, 'utf8').toString('base64url');
+}
+
+/**
+ * The text inside a page cursor, or undefined when `raw` is not the exact form `encodeCursorText` writes. Node's
+ * base64 decoder skips characters outside the alphabet and accepts non-canonical final bits, so several strings decode
+ * alike; only the canonical one, which re-encodes to itself, is taken as a cursor the API issued.
+ */
+export function decodeCursorText(raw: string): string | undefined {
+  const text = Buffer.from(raw, 'base64url').toString('utf8');
+  return encodeCursorText(text) === raw ? text : undefined;
+}

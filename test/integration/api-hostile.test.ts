@@ -532,6 +532,20 @@ function hostileCases(): HostileCase[] {
       message: NOT_A_CURSOR,
     },
     {
+      // A valid cursor's text with a space inside: Node's decoder would skip it and read the same position.
+      name: 'cursor with a character outside base64url',
+      method: 'GET',
+      path: `/orders?cursor=${(() => {
+        const valid = b64(['2026-01-01T00:00:00.000000Z', '5fc0a66c-fa36-8121-821c-5f9e5cd473e1']);
+        return `${valid.slice(0, 4)}%20${valid.slice(4)}`;
+      })()}`,
+      auth: 'alice',
+      status: 400,
+      error: 'validation_failed',
+      field: 'cursor',
+      message: NOT_A_CURSOR,
+    },
+    {
       name: 'forged cursor at hour 24',
       method: 'GET',
       path: `/orders?cursor=${b64(['2026-01-01T24:00:00.000000Z', '5fc0a66c-fa36-8121-821c-5f9e5cd473e1'])}`,
