@@ -48,7 +48,7 @@ const ALREADY_RESERVED = 'OF001';
  * An order's lines are `items` in the HTTP API and `lines` everywhere behind it (`OrderLine`, priced: `PricedLine`).
  */
 export function validatedLines(lines: readonly OrderLine[]): OrderLine[] {
-  const parsed = orderLinesSchema.safeParse(lines);
+  const parsed = orderLinesSchema.safeParse(lines, { reportInput: true });
   if (parsed.success) return parsed.data;
   throw ApplicationFailure.create({
     message: fieldIssues(parsed.error, { whole: '' })

@@ -31,7 +31,11 @@ export interface FieldNaming {
   unknownKey?: string;
 }
 
-/** Flattens zod issues to field/message pairs; unknown keys become one issue per key. */
+/**
+ * Flattens zod issues to field/message pairs; unknown keys become one issue per key. A missing value reads "is
+ * required" when the parse ran with `{ reportInput: true }` (every caller's does); a value of the wrong type keeps
+ * the schema's message ("must be a string", or zod's "expected number, received string").
+ */
 export function fieldIssues(error: z.ZodError, naming: FieldNaming = {}): FieldIssue[] {
   const { root = '', whole = 'body', unknownKey = 'unknown field' } = naming;
   const issues: FieldIssue[] = [];
@@ -45,7 +49,8 @@ export function fieldIssues(error: z.ZodError, naming: FieldNaming = {}): FieldI
     }
     const path = formatPath(issue.path);
     const field = root === '' ? path || whole : path === '' ? root : `${root}.${path}`;
-    const missing = issue.code === 'invalid_type' && issue.input === undefined;
+    // Only a parse with `reportInput` tells a missing value from a wrong one; without it, zod's own message says which.
+    const missing = issue.code === 'invalid_type' && 'input' in issue && issue.input === undefined;
     issues.push({ field, message: missing ? 'is required' : issue.message });
   }
   return issues;

@@ -324,7 +324,7 @@ export function createRelay(deps: RelayDeps): Relay {
     payload: unknown,
     reply: (ack: SubscribeAck) => void,
   ): Promise<void> => {
-    const request = subscribeRequestSchema.safeParse(payload);
+    const request = subscribeRequestSchema.safeParse(payload, { reportInput: true });
     if (!request.success) {
       const issue = fieldIssues(request.error, { whole: 'payload' })[0];
       // The field is echoed back: a key the client made up is made storable text first, like any text we send.
@@ -332,7 +332,9 @@ export function createRelay(deps: RelayDeps): Relay {
       reply({ ok: false, error: REALTIME_ERRORS.validationFailed, field, message: issue?.message ?? 'invalid' });
       return;
     }
-    const { orderId, lastSeq = 0 } = request.data;
+    // Events, rooms and the seam hold-back are keyed by the lower-case id the database writes (a UUID is case-blind).
+    const orderId = request.data.orderId.toLowerCase();
+    const { lastSeq = 0 } = request.data;
     const { identity } = socket.data;
     let owner: { customer_id: string } | undefined;
     try {

@@ -11,6 +11,7 @@ import { SUBSCRIBE_EVENT } from '../../lib/events';
 import { REALTIME_ERRORS, type SubscribeAck } from '../../lib/realtime-protocol';
 import { snapshot } from '../support/api-helpers';
 import { arbitraryClaims, claimsAcceptable, hostileText, signHs256 } from '../support/hostile';
+import { until } from '../support/wait';
 import { createOrder, useRelays, type TestClient } from './realtime.support';
 
 const h = useRelays(1);
@@ -72,6 +73,11 @@ describe('subscribe frames', () => {
             field: expect.any(String),
             message: expect.any(String),
           });
+          // "is required" only for a field that was left out, never for one sent with a wrong value.
+          const given = typeof sent === 'object' && sent !== null && 'field' in ack && ack.field in sent;
+          if (ack.ok === false && (given || ('field' in ack && ack.field === 'payload'))) {
+            expect(ack.message).not.toBe('is required');
+          }
         } else if (asOwner && sent.orderId.toLowerCase() === orderId) {
           expect(ack).toEqual({ ok: true });
         } else {
@@ -82,6 +88,40 @@ describe('subscribe frames', () => {
       runs(300),
     );
     expect(client.socket.connected && stranger.socket.connected).toBe(true);
+  });
+
+  it.each([
+    ['a string', '1', 'lastSeq', 'expected number, received string'],
+    ['null', null, 'lastSeq', 'expected number, received null'],
+  ])(
+    'when lastSeq is %s, then the refusal says what it got, not that it is missing',
+    async (_what, lastSeq, field, says) => {
+      const owner = `frames-${randomUUID()}`;
+      const orderId = await createOrder(h.db, owner);
+      const client = await h.client(h.relay(), owner);
+      const ack = await client.subscribeRaw({ orderId, lastSeq });
+      expect(ack).toEqual({
+        ok: false,
+        error: REALTIME_ERRORS.validationFailed,
+        field,
+        message: expect.stringContaining(says) as unknown,
+      });
+    },
+  );
+
+  it('when an order is subscribed by its id in upper case, then the socket joins the order as the database names it', async () => {
+    const owner = `frames-${randomUUID()}`;
+    const orderId = await createOrder(h.db, owner);
+    const relay = h.relay();
+    const client = await h.client(relay, owner);
+    expect(await client.subscribeRaw({ orderId: orderId.toUpperCase() })).toEqual({ ok: true });
+    // The socket joins its order's room right after the ack (once the replay meets the stream).
+    const rooms = relay.relay.io.sockets.adapter.rooms;
+    await until(
+      'the socket to join the order room',
+      () => rooms.get(`order:${orderId}`)?.has(client.socket.id ?? '') === true,
+    );
+    expect(rooms.has(`order:${orderId.toUpperCase()}`)).toBe(false);
   });
 
   it('when arbitrary other events are sent, then the socket stays connected, nothing comes back, and subscribe still works', async () => {
