@@ -486,7 +486,14 @@ export function createSagaSteps({
       );
     } catch (error) {
       if (!isOrderClosed(error)) throw error;
-      // Another run (a Reset's, or the reconciler) closed the order while the gateway charged: nothing may be kept.
+      // Another run (a Reset's, or the reconciler) closed the order while the gateway charged. A capture on an order
+      // closed without it is refunded; but when that run COMPLETED the order under this same key (one key, one
+      // capture: both runs counted the same settled charges), this capture is the one its committed stock was sold
+      // for, and refunding it would hand the goods out for free.
+      if (await backsCompletedOrder(orderId, idempotencyKey)) {
+        logger.warn('charge kept: another run completed the order with this capture', { orderId });
+        return { status: 'cancelled', events };
+      }
       const { refunded } = await gateway.refund(idempotencyKey);
       logger.warn('charge refunded: the order was closed while it ran', { orderId, refunded });
       return { status: 'cancelled', events };
@@ -495,6 +502,25 @@ export function createSagaSteps({
     events.push(...recorded.map(toStatusEvent));
     const completed = recorded.some((row) => row.status === 'COMPLETED');
     return { status: 'approved', idempotencyKey, amountCents: outcome.amountCents, completed, events };
+  }
+
+  /**
+   * True when the order is COMPLETED and the approved payment under `idempotencyKey` is its only approved payment:
+   * the capture the order was completed with (docs/design.md, invariant 2), which nothing may refund.
+   */
+  async function backsCompletedOrder(orderId: string, idempotencyKey: string): Promise<boolean> {
+    const result = await db.raw<{ rows: { completed: boolean; ours: number; others: number }[] }>(
+      `SELECT o.status = 'COMPLETED' AS completed,
+              COUNT(p.id) FILTER (WHERE p.idempotency_key = ?)::int AS ours,
+              COUNT(p.id) FILTER (WHERE p.idempotency_key <> ?)::int AS others
+         FROM ${TABLES.orders} o
+         LEFT JOIN ${TABLES.payments} p ON p.order_id = o.id AND p.status = ?
+        WHERE o.id = ?
+        GROUP BY o.status`,
+      [idempotencyKey, idempotencyKey, PAYMENT_STATUS.approved, orderId],
+    );
+    const row = result.rows[0];
+    return row !== undefined && row.completed && row.ours === 1 && row.others === 0;
   }
 
   /**

@@ -11,7 +11,7 @@ import { markOrderCancelRequested } from '../../lib/db';
 import { redisKeys } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
 import { workflowIdFor } from '../../workflows/definitions';
-import { directActivities } from '../support/saga-helpers';
+import { directActivities, testActivities } from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
 import { waitFor } from '../support/wait';
 
@@ -167,6 +167,46 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     expect(charged).toEqual({ status: 'cancelled', events: [] });
     expect(await db('payments').where({ order_id: input.orderId })).toEqual([]);
     expect((await events(input.orderId)).at(-1)).toEqual([3, 'CANCELLED']);
+    await expectBooks(input.sku, input.orderId);
+  });
+
+  test('when a replaced run charges while the Reset run completes the order under the same key, then the capture is kept, not refunded', async () => {
+    // Run B (the run a Reset replaced) is at the gateway with tok_slow when run A charges tok_ok and completes the
+    // order. Both count the same settled charges, so both charge `payment-<orderId>`: one capture, which B meets.
+    let reached!: () => void;
+    let release!: () => void;
+    const atGateway = new Promise<void>((resolve) => (reached = resolve));
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const gated = testActivities(config, db, redis, {
+      gateway: {
+        latencyMs: { minMs: 0, maxMs: 0 },
+        slowMs: 1,
+        sleep: async () => {
+          reached();
+          await released;
+        },
+      },
+    });
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    const charge = { ...input, amountCents: 2 * PRICE, round: 1, complete: true };
+    const replaced = gated.chargeOrder({
+      ...charge,
+      eventKeyPrefix: 'run-b/2',
+      runId: 'run-b',
+      paymentToken: 'tok_slow',
+    });
+    await atGateway;
+    await expect(
+      steps.chargeOrder({ ...charge, eventKeyPrefix: 'run-a/2', runId: 'run-a', paymentToken: 'tok_ok' }),
+    ).resolves.toMatchObject({ status: 'approved', completed: true });
+    release();
+
+    await expect(replaced).resolves.toMatchObject({ status: 'cancelled' });
+    expect(await orderStatus(input.orderId)).toBe('COMPLETED');
+    expect(await db('payments').where({ order_id: input.orderId }).select('idempotency_key', 'status')).toEqual([
+      { idempotency_key: chargeIdempotencyKey(input.orderId, 0), status: 'approved' },
+    ]);
     await expectBooks(input.sku, input.orderId);
   });
 
