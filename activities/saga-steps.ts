@@ -110,7 +110,7 @@ const FIRST_POLL_MS = 10;
 const DESCRIBE_DEADLINE_MS = 2_000;
 
 /** The columns of `orders` the steps read. */
-type OrderLockRow = Pick<OrderRow, 'id' | 'customer_id' | 'cancel_requested_run_id' | 'status'>;
+type OrderLockRow = Pick<OrderRow, 'id' | 'customer_id' | 'cancel_requested_run_id' | 'status' | 'request_hash'>;
 
 /** A row of `orderflow_append_event(...)`. */
 interface AppendedEvent {
@@ -362,7 +362,9 @@ export function createSagaSteps({
   /**
    * Placement of an order whose row exists (a retry, or a Reset run): reconciles with what is stored. Committed
    * stock means the order is COMPLETED (recorded again, nothing else done); held stock is reused; released stock is
-   * reserved again at the prices first reserved. Fails non-retryably when another customer's order holds the id.
+   * reserved again at the prices first reserved. Fails non-retryably (`OrderConflict`, nothing changed) when the
+   * stored order is another request's: another customer's, or another request hash (other lines or payment token: a
+   * run started by hand with the id of an existing order), so a placement never rewrites or reopens someone's order.
    */
   async function reconcilePlacement(input: PlaceOrderInput, lines: OrderLine[]): Promise<Placement> {
     const { orderId } = input;
@@ -370,8 +372,12 @@ export function createSagaSteps({
       const existing = await trx<OrderLockRow>(TABLES.orders)
         .where({ id: orderId })
         .forNoKeyUpdate()
-        .first('customer_id');
-      if (existing === undefined || existing.customer_id !== input.customerId) {
+        .first('customer_id', 'request_hash');
+      if (
+        existing === undefined ||
+        existing.customer_id !== input.customerId ||
+        existing.request_hash !== input.requestHash
+      ) {
         throw orderConflictFailure(orderId);
       }
       const counts = await reservationStatusCounts(trx, orderId);

@@ -54,10 +54,13 @@ import {
   type StatusEvent,
 } from './definitions';
 import { orderSagaV1 } from './order-v1';
+import { checkedOrderInput } from './order-input';
 import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel, upsertOrderAttributes } from './handlers';
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
-export async function orderWorkflow(input: OrderWorkflowInput): Promise<OrderWorkflowResult> {
+export async function orderWorkflow(raw: OrderWorkflowInput): Promise<OrderWorkflowResult> {
+  // A hand-started run with a bad input fails here, before any step (workflows/order-input.ts).
+  const input = checkedOrderInput(raw);
   // Newest shape first: a run replays the shape whose marker its history holds (a new run records the newest).
   if (patched(COMMIT_WITH_CHARGE_PATCH)) return leanSaga(input, { commitWithCharge: true });
   return patched(LEAN_SAGA_PATCH) ? leanSaga(input, { commitWithCharge: false }) : orderSagaV1(input);

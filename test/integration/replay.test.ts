@@ -10,7 +10,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { Worker, type WorkflowBundle } from '@temporalio/worker';
-import { createDataConverter } from '../../lib/codec';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { createDataConverter, createEncryptionCodec } from '../../lib/codec';
+import { workflowIdFor } from '../../workflows/definitions';
 import { createLogger } from '../../lib/logger';
 import { bundleOrderWorkflows } from '../../worker/create-worker';
 import { HISTORIES_DIR, installQuietRuntime } from '../support/saga-helpers';
@@ -59,15 +61,26 @@ test('the fixtures hold orders of all four shapes: before local-bookkeeping-step
 });
 
 test('when every recorded history is replayed on the current workflow code, then none is non-deterministic', async () => {
-  const histories = files.map((file) => ({
-    workflowId: path.basename(file, '.json'),
-    history: historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8'))),
-  }));
-  const failures: string[] = [];
   // Histories recorded with encryption on carry payloads under the test key; older plain ones pass through the codec.
   const dataConverter = createDataConverter(testConfig());
+  const codec = createEncryptionCodec(testConfig());
+  /** The order's workflow id, `order-<orderId>` from the run's input: a run checks it is its order's (order-input.ts). */
+  const workflowIdOf = async (history: ReturnType<typeof historyFromJSON>): Promise<string> => {
+    const payloads = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads ?? [];
+    const [input] = await codec.decode(payloads);
+    const { orderId } = defaultPayloadConverter.fromPayload<{ orderId: string }>(input ?? {});
+    return workflowIdFor(orderId);
+  };
+  const histories = await Promise.all(
+    files.map(async (file) => {
+      const history = historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
+      return { file, workflowId: await workflowIdOf(history), history };
+    }),
+  );
+  const fileOf = new Map(histories.map(({ file, workflowId }) => [workflowId, file]));
+  const failures: string[] = [];
   for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, dataConverter }, histories)) {
-    if (result.error !== undefined) failures.push(`${result.workflowId}: ${result.error.message}`);
+    if (result.error !== undefined) failures.push(`${fileOf.get(result.workflowId)}: ${result.error.message}`);
   }
   expect(failures).toEqual([]);
 });

@@ -210,6 +210,26 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await expectBooks(input.sku, input.orderId);
   });
 
+  test('when a placement names an existing order with another request hash, then it fails as OrderConflict and nothing changes', async () => {
+    // A run started by hand with the id of a cancelled order, other lines and another token: never a reopened order.
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    await cancelOrder(input, 'run-a/2', 'customer');
+    const before = { events: await events(input.orderId), stock: await stock(input.sku) };
+
+    await expect(
+      steps.placeOrder({
+        ...input,
+        eventKeyPrefix: 'run-x/1',
+        requestHash: 'x'.repeat(64),
+        lines: [{ sku: input.sku, quantity: 3 }],
+      }),
+    ).rejects.toMatchObject({ type: 'OrderConflict', nonRetryable: true });
+    expect({ events: await events(input.orderId), stock: await stock(input.sku) }).toEqual(before);
+    expect(await orderStatus(input.orderId)).toBe('CANCELLED');
+    await expectBooks(input.sku, input.orderId);
+  });
+
   test('when an order was charged and refunded, then the next charge uses a new idempotency key and captures once', async () => {
     const input = await newOrder();
     await steps.placeOrder(input);

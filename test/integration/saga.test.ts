@@ -612,6 +612,67 @@ describe('the lean shape with the commit in the charge (COMMIT_WITH_CHARGE_PATCH
   });
 });
 
+describe('orderWorkflow started by hand (temporal workflow start --input ...)', () => {
+  type Shape = (input: OrderWorkflowInput) => unknown;
+  const withRetry = (input: OrderWorkflowInput, retry: Record<string, unknown>) => ({
+    ...input,
+    settings: { ...input.settings, paymentRetry: { ...input.settings.paymentRetry, ...retry } },
+  });
+  test.each<[string, Shape, string]>([
+    ['no settings', ({ settings: _settings, ...rest }) => rest, 'settings'],
+    ['a retry policy Temporal refuses', (input) => withRetry(input, { maximumAttempts: -1 }), 'maximumAttempts'],
+    [
+      'a charge timeout that is not a number',
+      (input) => ({ ...input, settings: { ...input.settings, chargeTimeoutMs: 'x' } }),
+      'chargeTimeoutMs',
+    ],
+    [
+      'an attention timeout in words',
+      (input) => ({ ...input, settings: { ...input.settings, attentionTimeoutMs: 'soon' } }),
+      'attentionTimeoutMs',
+    ],
+    ['null', () => null, 'input'],
+  ])(
+    'when it is started with %s, then the run fails at once naming the field, and nothing is held or written',
+    async (_what, shape, field) => {
+      const { sku, input } = await newOrder('by-hand', 'tok_ok');
+      const handle = await h.client.workflow.start(WORKFLOW_TYPE, {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: workflowIdFor(input.orderId),
+        args: [shape(input)],
+      });
+      const failure = (await handle.result().then(
+        () => undefined,
+        (error: unknown) => error,
+      )) as { cause?: unknown } | undefined;
+      expect(failure?.cause).toBeInstanceOf(ApplicationFailure);
+      expect(failure?.cause).toMatchObject({ type: 'InvalidWorkflowInput', nonRetryable: true });
+      expect((failure?.cause as ApplicationFailure).message).toContain(field);
+      expect(await h.db('orders').where({ id: input.orderId }).first()).toBeUndefined();
+      expect(await stockOf(h.db, sku)).toBe(INITIAL_STOCK);
+    },
+  );
+
+  test('when a run is started for an existing order under another workflow id, then it fails and the order is untouched', async () => {
+    const { handle, input } = await orderInNeedsAttention('dup-id');
+    const before = await orderRows(h.db, input.orderId);
+    const stray = await h.client.workflow.start(WORKFLOW_TYPE, {
+      taskQueue: h.config.temporal.taskQueue,
+      workflowId: `ops-dup-${input.orderId}`,
+      args: [{ ...input, paymentToken: 'tok_ok' }],
+    });
+    const failure = (await stray.result().then(
+      () => undefined,
+      (error: unknown) => error,
+    )) as { cause?: unknown } | undefined;
+    expect(failure?.cause).toMatchObject({ type: 'InvalidWorkflowInput' });
+    expect(await orderRows(h.db, input.orderId)).toEqual(before);
+    expect((await handle.query(statusQuery)).status).toBe('NEEDS_ATTENTION');
+    await handle.signal(cancelSignal, { reason: 'test over' });
+    await handle.result();
+  });
+});
+
 describe('signals typed by hand (the CLI sends any JSON)', () => {
   test.each([
     { label: 'a 100 KB reason', payload: { reason: 'x'.repeat(100_000) }, stored: 'x'.repeat(MAX_REASON_LENGTH) },
