@@ -246,6 +246,11 @@ const serviceConfig = z
     if (production && (config.jwtSecret === DEV_JWT_SECRET || config.jwtSecret.length < 32)) {
       fail(['jwtSecret'], 'production needs a real secret of at least 32 characters');
     }
+    const retry = config.paymentRetry;
+    if (retry.maximumIntervalMs < retry.initialIntervalMs) {
+      // Temporal refuses such a retry policy: every charge would fail to be scheduled.
+      fail(['paymentRetry', 'maximumIntervalMs'], 'must be at least PAYMENT_RETRY_INITIAL_INTERVAL');
+    }
     const { tlsClientCertPath, tlsClientKeyPath } = config.temporal;
     if ((tlsClientCertPath === undefined) !== (tlsClientKeyPath === undefined)) {
       fail(

@@ -27,12 +27,12 @@ export type CsvCell = string | number | null;
  * ...), or an import set to `;` or tab, splits a cell at `;` or a tab, and a line break inside a quoted cell starts a
  * new row for a reader that does not take the quotes (OWASP, "CSV Injection": https://owasp.org/www-community/attacks/CSV_Injection).
  */
-const FORMULA_AFTER_SPLIT = /([;\t\r\n])(?=[=+\-@\t\r])/g;
+const FORMULA_AFTER_SPLIT = /([;\t\r\n])(?=[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20])/g;
 
 /**
  * CSV of `records`: RFC 4180 quoting of commas, quotes, line feeds and carriage returns; a text cell starting with
- * = + - @, a tab or a carriage return is prefixed with `'` (csv-stringify's `escape_formulas`), and so is every such
- * character that follows a `;`, a tab, a CR or an LF inside a text cell, so no spreadsheet runs any part of a cell
+ * = + - @ (or their full-width forms), a tab or a carriage return is prefixed with `'` (csv-stringify's
+ * `escape_formulas`), and so is every such character that follows a `;`, a tab, a CR or an LF inside a text cell, so no spreadsheet runs any part of a cell
  * as a formula, whatever it splits cells on. Numbers are written as numbers.
  */
 export function toCsv(records: readonly (readonly CsvCell[])[]): string {

@@ -59,8 +59,10 @@ import { awaitOperator, initialView, runToEnd, setOrderHandlers, takeCancel, ups
 
 /** Runs one order from PENDING to a terminal status; a cancelled order is a normal result, not a failure. */
 export async function orderWorkflow(raw: OrderWorkflowInput): Promise<OrderWorkflowResult> {
-  // A hand-started run with a bad input fails here, before any step (workflows/order-input.ts).
-  const input = checkedOrderInput(raw);
+  // A hand-started run with a bad input fails here, before any step (workflows/order-input.ts). Only when the run
+  // executes for the first time: a replayed history was decided without this check (a run started before it, whose
+  // input a later rule refuses, such as a customer id with a bidi control), and must replay as it ran, not fail.
+  const input = workflowInfo().unsafe.isReplaying ? raw : checkedOrderInput(raw);
   // Newest shape first: a run replays the shape whose marker its history holds (a new run records the newest).
   if (patched(COMMIT_WITH_CHARGE_PATCH)) return leanSaga(input, { commitWithCharge: true });
   return patched(LEAN_SAGA_PATCH) ? leanSaga(input, { commitWithCharge: false }) : orderSagaV1(input);

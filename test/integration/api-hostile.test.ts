@@ -210,7 +210,7 @@ function hostileCases(): HostileCase[] {
       'unsupported_media_type',
     ),
     post(
-      'br, identity Content-Encoding',
+      'identity, br Content-Encoding',
       {
         raw: JSON.stringify(bodyWith({})),
         headers: { 'content-type': 'application/json', 'content-encoding': 'identity, br' },

@@ -632,6 +632,11 @@ describe('orderWorkflow started by hand (temporal workflow start --input ...)', 
       'attentionTimeoutMs',
     ],
     ['null', () => null, 'input'],
+    [
+      'an unknown field on a line',
+      (input) => ({ ...input, lines: [{ ...input.lines[0], price: 1 }] }),
+      'lines[0].price',
+    ],
   ])(
     'when it is started with %s, then the run fails at once naming the field, and nothing is held or written',
     async (_what, shape, field) => {

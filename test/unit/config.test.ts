@@ -26,6 +26,12 @@ describe('lib/config', () => {
     expect(config.databaseUrl).toBe('postgres://postgres:postgres@127.0.0.1:5433/orderflow');
   });
 
+  it('when the payment retry interval is longer than its maximum, then loading fails naming the maximum', () => {
+    expect(() => loadConfig({ PAYMENT_RETRY_INITIAL_INTERVAL: '60s' })).toThrow(
+      /PAYMENT_RETRY_MAX_INTERVAL: must be at least PAYMENT_RETRY_INITIAL_INTERVAL/,
+    );
+  });
+
   it('when EMBEDDED_PG_PORT moves the embedded PostgreSQL, then DATABASE_URL follows it unless it is set', () => {
     expect(loadConfig({ EMBEDDED_PG_PORT: '5440' }).databaseUrl).toBe(
       'postgres://postgres:postgres@127.0.0.1:5440/orderflow',

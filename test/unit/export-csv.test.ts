@@ -28,8 +28,8 @@ describe('lib/export-files toCsv', () => {
 
   it('when a formula character follows a ; a tab or a line break inside a cell, then it is prefixed there too', () => {
     // Split on ; (a ;-locale spreadsheet) or on tabs, or read line by line, these cells would hold formulas.
-    expect(toCsv([['shop;=1+1;x', 'a\t=cmd', 'b\t\t@x', 'line\n-2 c']])).toBe(
-      `shop;'=1+1;x,a\t'=cmd,b\t'\t'@x,"line\n'-2 c"\n`,
+    expect(toCsv([['shop;=1+1;x', 'a\t=cmd', 'b\t\t@x', 'line\n-2 c', 'wide;\uFF1D1']])).toBe(
+      `shop;'=1+1;x,a\t'=cmd,b\t'\t'@x,"line\n'-2 c",wide;'\uFF1D1\n`,
     );
   });
 
