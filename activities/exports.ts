@@ -24,7 +24,7 @@ import {
   type ExportPageResult,
   type FinishExportInput,
 } from '../workflows/export-definitions';
-import { currentAttempt } from './saga-steps';
+import { currentAttempt } from './attempt';
 
 /**
  * How long one `prepareExport` attempt waits at most for the transactions open at the export's cutoff to end, in ms

@@ -19,7 +19,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Client } from '@temporalio/client';
-import { activityInfo } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal as proto } from '@temporalio/proto';
 import type Redis from 'ioredis';
@@ -64,6 +63,7 @@ import {
   type StockAfter,
 } from './inventory';
 import { GatewayUnavailableError, PAYMENT_STATUS, type PaymentGateway } from './payments';
+import { currentAttempt } from './attempt';
 
 /** Dependencies of the saga steps. */
 export interface SagaStepDeps {
@@ -90,19 +90,6 @@ export const WORKFLOW_TASK_WAIT_MS = 3_000;
 /** What `awaitWorkflowTask` logs when a charge starts waiting, and when it stops waiting with the task still pending. */
 export const WAIT_STARTED = 'charge waits for its workflow to take what Temporal holds for it';
 export const WAIT_GIVEN_UP = 'charge goes on: its workflow task is still pending';
-
-/**
- * This activity attempt: its number (1 for the first) and its start-to-close timeout in ms (Infinity when none);
- * `{ attempt: 1, startToCloseMs: Infinity }` when called outside an activity (tests).
- */
-export function currentAttempt(): { attempt: number; startToCloseMs: number } {
-  try {
-    const { attempt, startToCloseTimeoutMs } = activityInfo();
-    return { attempt, startToCloseMs: startToCloseTimeoutMs > 0 ? startToCloseTimeoutMs : Infinity };
-  } catch {
-    return { attempt: 1, startToCloseMs: Infinity };
-  }
-}
 
 /** First pause between two describe calls of `awaitWorkflowTask`, in ms (doubling to 200). */
 const FIRST_POLL_MS = 10;
