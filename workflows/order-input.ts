@@ -117,27 +117,20 @@ function inputIssue(input: unknown): Issue | undefined {
   return linesIssue(input.lines) ?? settingsIssue(input.settings);
 }
 
+/** The failure of a run whose input breaks the contract: non-retryable, so the workflow fails (not its task). */
+const invalidInput = (message: string): ApplicationFailure =>
+  ApplicationFailure.create({ message, type: INVALID_WORKFLOW_INPUT, nonRetryable: true });
+
 /**
  * Returns `input` when it keeps the contract and this run is `order-<orderId>`; else throws a non-retryable
  * `ApplicationFailure` (type `InvalidWorkflowInput`) naming the first bad field, which fails the workflow.
  */
 export function checkedOrderInput(input: unknown): OrderWorkflowInput {
   const issue = inputIssue(input);
-  if (issue !== undefined) {
-    throw ApplicationFailure.create({
-      message: `invalid orderWorkflow input: ${issue[0]}: ${issue[1]}`,
-      type: INVALID_WORKFLOW_INPUT,
-      nonRetryable: true,
-    });
-  }
+  if (issue !== undefined) throw invalidInput(`invalid orderWorkflow input: ${issue[0]}: ${issue[1]}`);
   const order = input as OrderWorkflowInput;
   const { workflowId } = workflowInfo();
-  if (workflowId !== workflowIdFor(order.orderId)) {
-    throw ApplicationFailure.create({
-      message: `order ${order.orderId} belongs to workflow ${workflowIdFor(order.orderId)}, not ${workflowId}`,
-      type: INVALID_WORKFLOW_INPUT,
-      nonRetryable: true,
-    });
-  }
+  const own = workflowIdFor(order.orderId);
+  if (workflowId !== own) throw invalidInput(`order ${order.orderId} belongs to workflow ${own}, not ${workflowId}`);
   return order;
 }
