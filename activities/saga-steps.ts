@@ -483,12 +483,13 @@ export function createSagaSteps({
       // closed without it is refunded; but when that run COMPLETED the order under this same key (one key, one
       // capture: both runs counted the same settled charges), this capture is the one its committed stock was sold
       // for, and refunding it would hand the goods out for free.
-      if (await backsCompletedOrder(orderId, idempotencyKey)) {
-        logger.warn('charge kept: another run completed the order with this capture', { orderId });
-        return { status: 'cancelled', events };
-      }
-      const { refunded } = await gateway.refund(idempotencyKey);
-      logger.warn('charge refunded: the order was closed while it ran', { orderId, refunded });
+      const kept = await settleLateCapture(orderId, idempotencyKey);
+      logger.warn(
+        kept
+          ? 'charge kept: another run completed the order with this capture'
+          : 'charge refunded: the order was closed while it ran',
+        { orderId },
+      );
       return { status: 'cancelled', events };
     }
     await publish(orderId, recorded);
@@ -498,11 +499,29 @@ export function createSagaSteps({
   }
 
   /**
+   * Keeps or refunds a capture that met its order closed (OF003), deciding and refunding under the order row lock:
+   * every step that could reopen the order or choose a charge's idempotency key (a Reset run's placement,
+   * `orderflow_start_charge`) takes that lock, so none reads the capture as approved while it is being given back —
+   * otherwise a Reset run reopening the order in between would charge the same key, meet this capture and complete
+   * the order on money refunded a moment later. Kept (true) when the order is COMPLETED and this is its only approved
+   * payment (`backsCompletedOrder`); refunded otherwise. The refund runs on another pool connection while this one
+   * holds the lock: the `payments` update takes no lock on the order row.
+   */
+  async function settleLateCapture(orderId: string, idempotencyKey: string): Promise<boolean> {
+    return db.transaction(async (trx) => {
+      await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
+      if (await backsCompletedOrder(trx, orderId, idempotencyKey)) return true;
+      await gateway.refund(idempotencyKey);
+      return false;
+    });
+  }
+
+  /**
    * True when the order is COMPLETED and the approved payment under `idempotencyKey` is its only approved payment:
    * the capture the order was completed with (docs/design.md, invariant 2), which nothing may refund.
    */
-  async function backsCompletedOrder(orderId: string, idempotencyKey: string): Promise<boolean> {
-    const result = await db.raw<{ rows: { completed: boolean; ours: number; others: number }[] }>(
+  async function backsCompletedOrder(trx: Knex.Transaction, orderId: string, idempotencyKey: string): Promise<boolean> {
+    const result = await trx.raw<{ rows: { completed: boolean; ours: number; others: number }[] }>(
       `SELECT o.status = 'COMPLETED' AS completed,
               COUNT(p.id) FILTER (WHERE p.idempotency_key = ?)::int AS ours,
               COUNT(p.id) FILTER (WHERE p.idempotency_key <> ?)::int AS others

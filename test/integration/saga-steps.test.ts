@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createActivities, createSimulatedGateway, gatewaySettingsFromConfig } from '../../activities';
 import type { PlaceOrderInput } from '../../activities/contract';
 import { chargeIdempotencyKey } from '../../activities/saga-steps';
 import { markOrderCancelRequested } from '../../lib/db';
@@ -13,7 +14,7 @@ import { checkInvariants } from '../../lib/invariants';
 import { workflowIdFor } from '../../workflows/definitions';
 import { directActivities, testActivities } from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
-import { waitFor } from '../support/wait';
+import { until, waitFor } from '../support/wait';
 
 const STOCK = 10;
 const PRICE = 500;
@@ -393,6 +394,96 @@ describe('a charge racing the run that replaced it', () => {
     const statuses = await db('order_events').where({ order_id: orderId }).orderBy('seq').pluck('status');
     expect(statuses).toEqual(['PENDING', 'RESERVED', 'CHARGING', 'CANCELLED']);
     expect(await db('payments').where({ order_id: orderId }).pluck('status')).toEqual(['refunded']);
+    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
+  });
+});
+
+describe('a late capture refunded while a Reset run reopens the order', () => {
+  /** Runs once, when the gateway is asked to refund: what a Reset run does while a late capture is given back. */
+  let duringRefund: (() => Promise<void>) | undefined;
+  let closeDuringCharge: (() => Promise<void>) | undefined;
+  const { config, db, redis } = directActivities();
+  const simulated = createSimulatedGateway({
+    db,
+    ...gatewaySettingsFromConfig(config),
+    latencyMs: { minMs: 0, maxMs: 0 },
+    sleep: async () => {
+      const hook = closeDuringCharge;
+      closeDuringCharge = undefined;
+      await hook?.();
+    },
+  });
+  const steps = createActivities({
+    db,
+    redis,
+    redisKeyPrefix: config.redisKeyPrefix,
+    gateway: {
+      charge: (...args) => simulated.charge(...args),
+      async refund(idempotencyKey) {
+        const hook = duringRefund;
+        duringRefund = undefined;
+        await hook?.();
+        return simulated.refund(idempotencyKey);
+      },
+    },
+  });
+
+  test('when a Reset run reopens the order while a late capture is refunded, then it waits and charges under a new key', async () => {
+    const sku = uniqueSku('steps-late');
+    await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
+    const orderId = randomUUID();
+    const placement = (run: string) => ({
+      orderId,
+      eventKeyPrefix: `${run}/1`,
+      customerId: `cust-${orderId.slice(0, 8)}`,
+      workflowId: workflowIdFor(orderId),
+      lines: [{ sku, quantity: 2 }],
+      requestHash: 'h'.repeat(64),
+      currency: 'USD',
+    });
+    const charge = (run: string, paymentToken: string) =>
+      steps.chargeOrder({
+        ...placement(run),
+        eventKeyPrefix: `${run}/2`,
+        runId: run,
+        amountCents: 2 * PRICE,
+        paymentToken,
+        round: 1,
+        complete: true,
+      });
+    await steps.placeOrder(placement('run-a'));
+    // Run A's capture meets the order CANCELLED by run B; while A refunds it, run C (a Reset to the first workflow
+    // task) places the order again and charges. C counts the settled charges to pick its key: were A's capture still
+    // approved, C would charge `payment-<orderId>`, meet that capture and complete the order on money given back.
+    closeDuringCharge = async () => {
+      await steps.compensateOrder({ orderId, eventKeyPrefix: 'run-b/1', status: 'CANCELLED', reason: 'customer' });
+    };
+    let reopened: Promise<unknown> | undefined;
+    duringRefund = async () => {
+      reopened = steps.placeOrder(placement('run-c')).then(() => charge('run-c', 'tok_ok'));
+      // Until run C waits on a lock held by a transaction on `orders`, or (without that lock) has finished.
+      const waitsForLock = until('run C waiting on the order row lock', async () => {
+        const { rows } = await db.raw<{ rows: unknown[] }>(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%orders%'`,
+        );
+        return rows.length > 0;
+      });
+      await Promise.race([waitsForLock, reopened]);
+    };
+
+    await expect(charge('run-a', 'tok_slow')).resolves.toMatchObject({ status: 'cancelled' });
+    expect(closeDuringCharge).toBeUndefined();
+    expect(duringRefund).toBeUndefined();
+    await expect(reopened).resolves.toMatchObject({ status: 'approved', completed: true });
+
+    expect(await db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'COMPLETED' });
+    expect(await db('payments').where({ order_id: orderId }).orderBy('id').select('idempotency_key', 'status')).toEqual(
+      [
+        { idempotency_key: chargeIdempotencyKey(orderId, 0), status: 'refunded' },
+        { idempotency_key: chargeIdempotencyKey(orderId, 1), status: 'approved' },
+      ],
+    );
     expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
   });
 });
