@@ -4,7 +4,13 @@
  * orders started before it, `inventory.ts`, `payments.ts` and `orders.ts`.
  */
 import { ApplicationFailure } from '@temporalio/common';
-import type { OrderLine, OrderStatus, ReservationOutcome, StatusEvent } from '../workflows/definitions';
+import type {
+  OrderLine,
+  OrderStatus,
+  OrderWorkflowResult,
+  ReservationOutcome,
+  StatusEvent,
+} from '../workflows/definitions';
 
 /** Input of `recordOrder`: creates the order row and its PENDING event; a retry is a no-op. */
 export interface RecordOrderInput {
@@ -175,9 +181,11 @@ export type ChargeOrderResult =
   /**
    * Nothing charged, or nothing kept: a cancel was marked for this run before the charge started, the order was
    * already closed (terminal) when it started, or it was closed by another run while the gateway charged, which
-   * this step then refunded (migration 20261130130000).
+   * this step then refunded or kept (migration 20261130130000). `closedAs` is the terminal status another run
+   * recorded in the two closed cases: the run then ends with it and records nothing (absent in histories recorded
+   * before it was added, and when a cancel was marked).
    */
-  | { status: 'cancelled'; events: StatusEvent[] };
+  | { status: 'cancelled'; events: StatusEvent[]; closedAs?: OrderWorkflowResult['status'] };
 
 /** Result of `completeOrder`: the COMPLETED event. */
 export interface CompleteOrderResult {

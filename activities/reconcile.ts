@@ -5,13 +5,19 @@
  * the terminal status), so a reconciled order ends exactly as a cancelled one does.
  */
 import { heartbeat, metricMeter } from '@temporalio/activity';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import { TABLES } from '../lib/db';
 import type { Logger } from '../lib/logger';
-import { TERMINAL_STATUSES, type OrderStatus } from '../workflows/definitions';
+import {
+  retryPaymentSignal,
+  SEARCH_ATTRIBUTES,
+  TERMINAL_STATUSES,
+  WORKFLOW_TYPE,
+  type OrderStatus,
+} from '../workflows/definitions';
 import { ACTIVITY_FAILURE_TYPES } from './contract';
 
 const { WorkflowExecutionStatus } = temporal.api.enums.v1;
@@ -209,5 +215,43 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
     return Promise.resolve();
   }
 
-  return { findOrdersToReconcile, reportReconciliation };
+  /**
+   * Wakes order runs that wait in NEEDS_ATTENTION (their `OrderStatus` search attribute) on an order that is closed:
+   * a run reset past its NEEDS_ATTENTION onto an order cancelled, failed or completed since would otherwise wait for
+   * an operator who can do nothing (the API answers a retry with 409 and sends no cancel to a closed order) until
+   * ATTENTION_TIMEOUT, showing NEEDS_ATTENTION against a terminal row. Each such run gets `retryPayment`: its charge
+   * meets the closed order (OF003), charges nothing, and the run ends with the recorded status, recording nothing
+   * (`closedAs`, activities/saga-steps.ts). A run that is not waiting ignores the signal. Returns the order ids woken,
+   * at most RECONCILE_BATCH per pass.
+   */
+  async function wakeStaleAttentionRuns(): Promise<string[]> {
+    if (client === undefined) return [];
+    const waiting: string[] = [];
+    const query =
+      `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' ` +
+      `AND ${SEARCH_ATTRIBUTES.orderStatus.name} = 'NEEDS_ATTENTION'`;
+    for await (const execution of client.workflow.list({ query, pageSize: RECONCILE_BATCH })) {
+      waiting.push(execution.workflowId);
+      if (waiting.length >= RECONCILE_BATCH) break;
+    }
+    if (waiting.length === 0) return [];
+    const closed = await db<{ id: string; workflow_id: string; status: OrderStatus }>(TABLES.orders)
+      .whereIn('workflow_id', waiting)
+      .whereIn('status', [...TERMINAL_STATUSES])
+      .select('id', 'workflow_id', 'status');
+    const woken: string[] = [];
+    for (const row of closed) {
+      try {
+        await client.workflow.getHandle(row.workflow_id).signal(retryPaymentSignal);
+      } catch (error) {
+        if (!(error instanceof WorkflowNotFoundError)) throw error;
+        continue; // it ended meanwhile
+      }
+      logger.warn('stale NEEDS_ATTENTION run woken: its order is closed', { orderId: row.id, status: row.status });
+      woken.push(row.id);
+    }
+    return woken;
+  }
+
+  return { findOrdersToReconcile, reportReconciliation, wakeStaleAttentionRuns };
 }

@@ -30,9 +30,11 @@ import { createStockPublisher, type StockChange } from '../lib/stock-events';
 import type { Logger } from '../lib/logger';
 import {
   FAILURE_TYPES,
+  isTerminal,
   workflowIdFor,
   type OrderLine,
   type OrderStatus,
+  type OrderWorkflowResult,
   type ReservationOutcome,
   type StatusEvent,
 } from '../workflows/definitions';
@@ -149,6 +151,16 @@ const ORDER_CLOSED = 'OF003';
 
 /** True for the error a step gets when the order it would move is closed (ORDER_CLOSED). */
 const isOrderClosed = (error: unknown): boolean => (error as { code?: unknown }).code === ORDER_CLOSED;
+
+/**
+ * The order's status when it is terminal (another run or the reconciler closed it), else undefined: what a run that
+ * meets the order closed (OF003) ends with, recording nothing itself.
+ */
+async function closedStatus(db: Knex, orderId: string): Promise<OrderWorkflowResult['status'] | undefined> {
+  const row = await db<OrderLockRow>(TABLES.orders).where({ id: orderId }).first('status');
+  const status = row?.status;
+  return status !== undefined && isTerminal(status) ? (status as OrderWorkflowResult['status']) : undefined;
+}
 
 /** SQLSTATE raised by `orderflow_complete_order` when the order holds no stock (migration 20261130120000). */
 const NO_STOCK_TO_COMMIT = 'OF002';
@@ -437,8 +449,9 @@ export function createSagaSteps({
       );
     } catch (error) {
       if (!isOrderClosed(error)) throw error;
-      logger.warn('charge skipped: the order is closed', { orderId });
-      return { status: 'cancelled', events: [] };
+      const closedAs = await closedStatus(db, orderId);
+      logger.warn('charge skipped: the order is closed', { orderId, closedAs });
+      return { status: 'cancelled', events: [], ...(closedAs !== undefined ? { closedAs } : {}) };
     }
     if (started === undefined) {
       logger.info('charge skipped: cancel requested before it started', { orderId });
@@ -483,14 +496,14 @@ export function createSagaSteps({
       // closed without it is refunded; but when that run COMPLETED the order under this same key (one key, one
       // capture: both runs counted the same settled charges), this capture is the one its committed stock was sold
       // for, and refunding it would hand the goods out for free.
-      const kept = await settleLateCapture(orderId, idempotencyKey);
+      const { kept, closedAs } = await settleLateCapture(orderId, idempotencyKey);
       logger.warn(
         kept
           ? 'charge kept: another run completed the order with this capture'
           : 'charge refunded: the order was closed while it ran',
-        { orderId },
+        { orderId, closedAs },
       );
-      return { status: 'cancelled', events };
+      return { status: 'cancelled', events, ...(closedAs !== undefined ? { closedAs } : {}) };
     }
     await publish(orderId, recorded);
     events.push(...recorded.map(toStatusEvent));
@@ -505,14 +518,18 @@ export function createSagaSteps({
    * otherwise a Reset run reopening the order in between would charge the same key, meet this capture and complete
    * the order on money refunded a moment later. Kept (true) when the order is COMPLETED and this is its only approved
    * payment (`backsCompletedOrder`); refunded otherwise. The refund runs on another pool connection while this one
-   * holds the lock: the `payments` update takes no lock on the order row.
+   * holds the lock: the `payments` update takes no lock on the order row. Also says the order's terminal status
+   * under that lock (`closedAs`; undefined when a Reset run has reopened it since).
    */
-  async function settleLateCapture(orderId: string, idempotencyKey: string): Promise<boolean> {
+  async function settleLateCapture(
+    orderId: string,
+    idempotencyKey: string,
+  ): Promise<{ kept: boolean; closedAs: OrderWorkflowResult['status'] | undefined }> {
     return db.transaction(async (trx) => {
       await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
-      if (await backsCompletedOrder(trx, orderId, idempotencyKey)) return true;
-      await gateway.refund(idempotencyKey);
-      return false;
+      const kept = await backsCompletedOrder(trx, orderId, idempotencyKey);
+      if (!kept) await gateway.refund(idempotencyKey);
+      return { kept, closedAs: await closedStatus(trx, orderId) };
     });
   }
 

@@ -249,7 +249,16 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
         show('PAID');
         break;
       }
-      if (charged.status === 'cancelled') return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
+      if (charged.status === 'cancelled') {
+        if (charged.closedAs !== undefined) {
+          // Another run or the reconciler closed the order (this run was reset past its placement, or woken in
+          // NEEDS_ATTENTION by the reconciler): it stays as recorded and this run records nothing. Results recorded
+          // before `closedAs` existed never take this branch, so no patch is needed.
+          show(charged.closedAs);
+          return { orderId, status: charged.closedAs };
+        }
+        return abort('CANCELLED', cancelReason ?? CANCEL_REASONS.signal);
+      }
       if (charged.status === 'declined') {
         view.payment = {
           ...view.payment,

@@ -7,7 +7,7 @@
  * already committed is COMPLETED, not compensated (compensateOrder records it). Every step is idempotent (event keys
  * derive from the closed run), so overlapping or repeated runs change nothing twice.
  */
-import { ActivityFailure, log, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { ReconciledOrder } from '../activities/reconcile';
 
@@ -19,7 +19,7 @@ const { findOrdersToReconcile } = proxyActivities<Activities>({
 });
 
 /** Reporting is a log line and a counter; the repair retries until it succeeds, like every compensation. */
-const { reportReconciliation, compensateOrder } = proxyActivities<Activities>({
+const { reportReconciliation, compensateOrder, wakeStaleAttentionRuns } = proxyActivities<Activities>({
   startToCloseTimeout: '1m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
 });
@@ -28,7 +28,12 @@ const { reportReconciliation, compensateOrder } = proxyActivities<Activities>({
 export interface ReconcileResult {
   found: number;
   repaired: ReconciledOrder[];
+  /** Orders whose run waited in NEEDS_ATTENTION although the order was closed, told to end (absent before the patch). */
+  woken?: string[];
 }
+
+/** Patch id of the pass's last step, waking stale NEEDS_ATTENTION runs (runs started before it replay without it). */
+export const WAKE_STALE_ATTENTION_PATCH = 'wake-stale-attention';
 
 /** One reconciliation pass over the orders whose workflow closed without settling them. */
 export async function reconcileWorkflow(): Promise<ReconcileResult> {
@@ -56,5 +61,7 @@ export async function reconcileWorkflow(): Promise<ReconcileResult> {
     log.info('order reconciled', { orderId, reason, outcome, released: settled.released, refunded: settled.refunded });
   }
   await reportReconciliation(repaired);
-  return { found: candidates.length, repaired };
+  // Runs left waiting for an operator on a closed order (a Reset past NEEDS_ATTENTION) are told to end.
+  const woken = patched(WAKE_STALE_ATTENTION_PATCH) ? await wakeStaleAttentionRuns() : [];
+  return { found: candidates.length, repaired, woken };
 }

@@ -56,5 +56,6 @@ export function createFloorActivities(): FloorActivities {
     // The reconciliation schedule's (workflows/reconcile.ts), never called by the floor.
     findOrdersToReconcile: () => Promise.resolve([]),
     reportReconciliation: () => Promise.resolve(),
+    wakeStaleAttentionRuns: () => Promise.resolve([]),
   };
 }

@@ -14,13 +14,14 @@ import {
   RECONCILE_SCHEDULE_ID,
   RECONCILE_WORKFLOW_TYPE,
 } from '../../temporal-config/reconcile-schedule';
-import { cancelSignal, isTerminal, type OrderStatus } from '../../workflows/definitions';
+import { cancelSignal, isTerminal, SEARCH_ATTRIBUTES, type OrderStatus } from '../../workflows/definitions';
 import {
   createSagaHarness,
   orderInput,
   orderRows,
   startOrder,
   stockOf,
+  testActivities,
   type Hold,
   type SagaHarness,
 } from '../support/saga-helpers';
@@ -300,4 +301,44 @@ describe('the reconciliation scan', () => {
       );
     }
   });
+});
+
+describe('a run waiting in NEEDS_ATTENTION on an order another run closed', () => {
+  test.each(['CANCELLED', 'FAILED'] as const)(
+    'when the order is closed %s meanwhile, then a pass wakes the run and it ends with that status, recording nothing',
+    async (closedAs) => {
+      const sku = uniqueSku(`reconcile-stale-${closedAs}`);
+      await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
+      const input = orderInput(h.config, [{ sku, quantity: QUANTITY }], TEST_TOKENS.unavailable);
+      const handle = await startOrder(h.client, h.config, input);
+      await waitFor('order in NEEDS_ATTENTION', async () =>
+        (await orderRows(h.db, input.orderId)).order?.status === 'NEEDS_ATTENTION' ? true : undefined,
+      );
+      // What a run reset past its NEEDS_ATTENTION meets: another run (the one the Reset replaced, or an operator's
+      // retry in it) has closed the order since, while this run waits for an operator who can do nothing.
+      await testActivities(h.config, h.db, h.redis).compensateOrder({
+        orderId: input.orderId,
+        eventKeyPrefix: 'another-run/9',
+        status: closedAs,
+        reason: 'closed by another run',
+      });
+      const closed = await orderRows(h.db, input.orderId);
+
+      await waitFor(
+        'the waiting run to end',
+        async () => ((await handle.describe()).status.name === 'COMPLETED' ? true : undefined),
+        REPAIRED_WITHIN_MS,
+      );
+      await expect(handle.result()).resolves.toEqual({ orderId: input.orderId, status: closedAs });
+      expect((await handle.describe()).typedSearchAttributes.get(SEARCH_ATTRIBUTES.orderStatus)).toBe(closedAs);
+      const rows = await orderRows(h.db, input.orderId);
+      expect(rows.order?.status).toBe(closedAs);
+      expect(rows.events).toEqual(closed.events);
+      expect(rows.payments).toEqual([]);
+      expect(
+        await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [input.orderId] }),
+      ).toEqual([]);
+    },
+    60_000,
+  );
 });

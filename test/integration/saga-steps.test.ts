@@ -165,7 +165,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await cancelOrder(input, 'run-b/1', 'customer');
 
     const charged = await chargeAsRun(input, 'run-a', 2 * PRICE);
-    expect(charged).toEqual({ status: 'cancelled', events: [] });
+    expect(charged).toEqual({ status: 'cancelled', events: [], closedAs: 'CANCELLED' });
     expect(await db('payments').where({ order_id: input.orderId })).toEqual([]);
     expect((await events(input.orderId)).at(-1)).toEqual([3, 'CANCELLED']);
     await expectBooks(input.sku, input.orderId);
@@ -203,7 +203,7 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     ).resolves.toMatchObject({ status: 'approved', completed: true });
     release();
 
-    await expect(replaced).resolves.toMatchObject({ status: 'cancelled' });
+    await expect(replaced).resolves.toMatchObject({ status: 'cancelled', closedAs: 'COMPLETED' });
     expect(await orderStatus(input.orderId)).toBe('COMPLETED');
     expect(await db('payments').where({ order_id: input.orderId }).select('idempotency_key', 'status')).toEqual([
       { idempotency_key: chargeIdempotencyKey(input.orderId, 0), status: 'approved' },
@@ -390,7 +390,7 @@ describe('a charge racing the run that replaced it', () => {
       complete: true,
     });
     expect(duringCharge).toBeUndefined(); // the other run did close the order mid-charge
-    expect(charged.status).toBe('cancelled');
+    expect(charged).toMatchObject({ status: 'cancelled', closedAs: 'CANCELLED' });
     const statuses = await db('order_events').where({ order_id: orderId }).orderBy('seq').pluck('status');
     expect(statuses).toEqual(['PENDING', 'RESERVED', 'CHARGING', 'CANCELLED']);
     expect(await db('payments').where({ order_id: orderId }).pluck('status')).toEqual(['refunded']);
