@@ -91,6 +91,18 @@ export const ACTIVITY_FAILURE_TYPES = {
   reservationLost: 'ReservationLost',
 } as const;
 
+/**
+ * Non-retryable: a placement's `requestHash` is not the hash of its own lines and payment token (a run started by
+ * hand with a copied or made-up hash); nothing is written.
+ */
+export function requestHashMismatchFailure(orderId: string): ApplicationFailure {
+  return ApplicationFailure.create({
+    message: `order ${orderId}: the request hash is not that of the run's lines and payment token`,
+    type: ACTIVITY_FAILURE_TYPES.invalidInput,
+    nonRetryable: true,
+  });
+}
+
 /** Non-retryable: another order already holds this order's id, workflow id or (customer, idempotency key). */
 export function orderConflictFailure(orderId: string): ApplicationFailure {
   return ApplicationFailure.create({
@@ -141,7 +153,10 @@ export interface StepInput {
  * Input of `placeOrder`: the order row (if new), its PENDING event and the reservation, in one transaction; the same
  * order fields as `recordOrder` of the shape before it.
  */
-export interface PlaceOrderInput extends RecordOrderInput, StepInput {}
+export interface PlaceOrderInput extends RecordOrderInput, StepInput {
+  /** The order's payment token: with `lines` it must hash to `requestHash` (`requestHashOf`, lib/order-lines.ts). */
+  paymentToken: string;
+}
 
 /** Result of `placeOrder`: the reservation as the `reservation` update answers it, and the status it recorded. */
 export interface PlaceOrderResult {

@@ -24,6 +24,7 @@ import { temporal as proto } from '@temporalio/proto';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
 import { markOrderCancelRequested, TABLES } from '../lib/db';
+import { requestHashOf } from '../lib/order-lines';
 import type { OrderRow } from '../lib/rows';
 import { publishOrderEvent } from '../lib/events';
 import { createStockPublisher, type StockChange } from '../lib/stock-events';
@@ -42,6 +43,7 @@ import {
   ACTIVITY_FAILURE_TYPES,
   orderConflictFailure,
   orderNotRecordedFailure,
+  requestHashMismatchFailure,
   type ChargeOrderInput,
   type ChargeOrderResult,
   type CompensateOrderInput,
@@ -317,6 +319,14 @@ export function createSagaSteps({
   async function placeOrder(input: PlaceOrderInput): Promise<PlaceOrderResult> {
     const lines = validatedLines(input.lines);
     const { orderId } = input;
+    // The stored hash stands for the lines and token the customer asked for: a run whose own lines or token are
+    // not what its hash says (started by hand with a copied hash) must not place, nor reopen, anything.
+    if (
+      typeof input.paymentToken !== 'string' ||
+      requestHashOf({ lines, paymentToken: input.paymentToken }) !== input.requestHash
+    ) {
+      throw requestHashMismatchFailure(orderId);
+    }
     const placed = (await placeNewOrder(input, lines)) ?? (await reconcilePlacement(input, lines));
     const { rows, reservation, status } = placed;
     // The admin channel's live stock (product.stock, product.low_stock) with the order's events: after commit, one

@@ -1,9 +1,9 @@
 /**
  * Idempotency of POST /orders: the order id is derived from (customer, Idempotency-Key), so concurrent retries of
- * one request land on the same workflow id; the request hash tells a true retry from a key reused for another body.
+ * one request land on the same workflow id; the request hash (`requestHashOf`, lib/order-lines.ts) tells a true retry
+ * from a key reused for another body.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { CreateOrderBody } from './validation';
 
 /** A UUID (RFC 9562 version 8, "custom") from the first 128 bits of SHA-256 over the customer and key. */
 export function orderIdFor(customerId: string, idempotencyKey: string): string {
@@ -19,17 +19,4 @@ export function orderIdFor(customerId: string, idempotencyKey: string): string {
 /** The order id of a request: derived when a key is given, random otherwise (every such POST is a new order). */
 export function newOrderId(customerId: string, idempotencyKey: string | undefined): string {
   return idempotencyKey === undefined ? randomUUID() : orderIdFor(customerId, idempotencyKey);
-}
-
-/**
- * SHA-256 (hex) of the normalised body: lines sorted by SKU, keys in a fixed order. Two bodies that ask for the same
- * order hash alike whatever their line order or whitespace.
- */
-export function requestHashOf(body: CreateOrderBody): string {
-  const lines = [...body.items]
-    .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
-    .map((line) => [line.sku, line.quantity]);
-  return createHash('sha256')
-    .update(JSON.stringify({ v: 1, lines, paymentToken: body.payment.token }))
-    .digest('hex');
 }

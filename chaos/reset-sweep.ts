@@ -17,6 +17,7 @@ import type { Knex } from 'knex';
 import { OUTAGE_SWITCH, setGatewaySwitch, TEST_TOKENS } from '../activities/payments';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
+import { requestHashOf } from '../lib/order-lines';
 import { checkInvariants } from '../lib/invariants';
 import { insertProductsWithLedger } from '../lib/ledger';
 import type { EventRow, OrderRow } from '../lib/rows';
@@ -268,7 +269,7 @@ export function sweepInput(config: Config, sku: string, quantity: number, token:
     customerId: `sweep-${orderId.slice(0, 8)}`,
     lines: [{ sku, quantity }],
     paymentToken: token,
-    requestHash: `sweep-${orderId}`,
+    requestHash: requestHashOf({ lines: [{ sku, quantity }], paymentToken: token }),
     settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: SWEEP_ATTENTION_TIMEOUT_MS },
   };
 }

@@ -4,6 +4,7 @@
  * steps validate their input with the same schema (a non-retryable `InvalidActivityInput`, activities/inventory.ts),
  * so a line the API accepts is a line the reservation accepts, and nothing else is.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { OrderLine } from '../workflows/definitions';
 import { ORDER_LINE_LIMITS, SKU_PATTERN, SKU_RULE } from './order-line-rules';
@@ -40,3 +41,19 @@ export const orderLinesSchema = z
       seen.add(line.sku);
     });
   });
+
+/**
+ * The request hash of an order: SHA-256 (64 hex digits) of its lines sorted by SKU and its payment token, keys in a
+ * fixed order, so two requests for the same order hash alike whatever their line order or whitespace. POST /orders
+ * stores it to tell a true retry from an `Idempotency-Key` reused for another body (api/routes/create-order.ts), and
+ * the placement recomputes it from the run's own lines and token, so a run started by hand with a copied hash never
+ * places other lines or a charge on another card under someone's order (activities/saga-steps.ts).
+ */
+export function requestHashOf({ lines, paymentToken }: { lines: readonly OrderLine[]; paymentToken: string }): string {
+  const sorted = [...lines]
+    .sort((a, b) => (a.sku < b.sku ? -1 : a.sku > b.sku ? 1 : 0))
+    .map((line) => [line.sku, line.quantity]);
+  return createHash('sha256')
+    .update(JSON.stringify({ v: 1, lines: sorted, paymentToken }))
+    .digest('hex');
+}

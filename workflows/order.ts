@@ -220,6 +220,7 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
       workflowId: workflowIdFor(orderId),
       lines: input.lines,
       requestHash: input.requestHash,
+      paymentToken: input.paymentToken,
       currency,
       ...(input.idempotencyKey !== undefined ? { idempotencyKey: input.idempotencyKey } : {}),
     });

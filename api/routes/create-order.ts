@@ -16,7 +16,8 @@ import { unavailableSkus } from '../catalog-store';
 import { temporalCallOptions, type RouteDeps } from '../deps';
 import { ApiError, serviceUnavailable, validationError } from '../../lib/http/errors';
 import { singleHeader } from '../../lib/http/headers';
-import { newOrderId, requestHashOf } from '../idempotency';
+import { requestHashOf } from '../../lib/order-lines';
+import { newOrderId } from '../idempotency';
 import type { ApiMetrics } from '../metrics';
 import { asStatus, findEventDetail, findOrderRow, loadItems } from '../order-store';
 import { idempotencyKeyReused, startOrder, workflowInput } from '../../lib/order-workflow';
@@ -134,7 +135,7 @@ export function createOrder(deps: RouteDeps, metrics: ApiMetrics): Middleware<Au
     const caller = ctx.state.caller;
     const idempotencyKey = readIdempotencyKey(ctx.req);
     const body = parseOrThrow(createOrderBodySchema, await readJsonBody(ctx));
-    const requestHash = requestHashOf(body);
+    const requestHash = requestHashOf({ lines: body.items, paymentToken: body.payment.token });
     const orderId = newOrderId(caller.customerId, idempotencyKey);
 
     // A repeat of a finished order is answered from the database without touching Temporal: its workflow may be

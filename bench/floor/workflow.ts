@@ -78,6 +78,7 @@ export async function floorWorkflow(input: OrderWorkflowInput): Promise<OrderWor
     workflowId: `floor-${orderId}`,
     lines: input.lines,
     requestHash: input.requestHash,
+    paymentToken: input.paymentToken,
     currency: input.currency ?? DEFAULT_CURRENCY,
   });
   decided.reservation = placed.reservation;

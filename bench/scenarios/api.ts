@@ -7,11 +7,12 @@
  * Runs on the bench stack: its API process (`api/main.ts`, rate limit out of reach) and its order worker serve both
  * sides; the SDK side starts on the worker's task queue with the stack's client. Cleans its rows up afterwards.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { signToken } from '../../lib/auth';
 import { loadConfigOrExit, type Config } from '../../lib/config';
+import { requestHashOf } from '../../lib/order-lines';
 import { checkInvariants } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import { startOrder, workflowInput } from '../../lib/order-workflow';
@@ -56,8 +57,8 @@ export async function run({ stack, quick, log }: BenchOptions): Promise<Scenario
   const app = await stack.app();
   const token = signToken(customers.api, config.jwtSecret);
   const body = { items: [{ sku, quantity: 1 }], payment: { token: 'tok_ok' } };
-  // The update id of every SDK order: any stable hash of the request does (each order is its own workflow).
-  const requestHash = createHash('sha256').update(JSON.stringify(body)).digest('hex');
+  // The request hash the API stores, which the placement checks against the lines and token.
+  const requestHash = requestHashOf({ lines: body.items, paymentToken: body.payment.token });
 
   try {
     await insertProductsWithLedger(db, [{ sku, name: 'bench (api)', priceCents: 500, stock: perSide * 2 }]);

@@ -7,8 +7,9 @@
  * wait for each COMPLETED event on Socket.IO, then check the docs/design.md invariants and PostgreSQL's deadlock
  * counter. The goals are ratios between scenarios of the same run.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { requestHashOf } from '../../lib/order-lines';
 import { orderStartOperation, workflowInput } from '../../lib/order-workflow';
 import { loadConfigOrExit } from '../../lib/config';
 import { formatViolation } from '../../lib/invariants';
@@ -188,8 +189,8 @@ export async function runWorkflowScenario(options: BenchOptions, scenario: Workf
   const operation: Operation = async (i) => {
     const orderId = randomUUID();
     const customerId = `bench-${name}-${run}-${i % concurrency}`;
-    const requestHash = createHash('sha256').update(orderId).digest('hex');
     const lines = [{ sku: scenario.sku(), quantity: 1 }];
+    const requestHash = requestHashOf({ lines, paymentToken: 'tok_ok' });
     const input = workflowInput(config, { orderId, customerId, lines, paymentToken: 'tok_ok', requestHash });
     const workflowId = `${name}-${orderId}`;
     const startWorkflowOperation = orderStartOperation(input, {

@@ -11,6 +11,7 @@ import { chargeIdempotencyKey } from '../../activities/saga-steps';
 import { markOrderCancelRequested } from '../../lib/db';
 import { redisKeys } from '../../lib/events';
 import { checkInvariants } from '../../lib/invariants';
+import { requestHashOf } from '../../lib/order-lines';
 import { workflowIdFor } from '../../workflows/definitions';
 import { directActivities, testActivities } from '../support/saga-helpers';
 import { insertProducts, uniqueSku } from '../support/services';
@@ -26,14 +27,16 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     const sku = uniqueSku('steps');
     await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
     const orderId = randomUUID();
+    const lines = [{ sku, quantity }];
     return {
       sku,
       orderId,
       eventKeyPrefix: `${run}/1`,
       customerId: `cust-${orderId.slice(0, 8)}`,
       workflowId: workflowIdFor(orderId),
-      lines: [{ sku, quantity }],
-      requestHash: 'h'.repeat(64),
+      lines,
+      paymentToken: 'tok_ok',
+      requestHash: requestHashOf({ lines, paymentToken: 'tok_ok' }),
       currency: 'USD',
     };
   }
@@ -218,18 +221,39 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     await cancelOrder(input, 'run-a/2', 'customer');
     const before = { events: await events(input.orderId), stock: await stock(input.sku) };
 
+    const other = { lines: [{ sku: input.sku, quantity: 3 }], paymentToken: 'tok_decline' };
     await expect(
-      steps.placeOrder({
-        ...input,
-        eventKeyPrefix: 'run-x/1',
-        requestHash: 'x'.repeat(64),
-        lines: [{ sku: input.sku, quantity: 3 }],
-      }),
+      steps.placeOrder({ ...input, ...other, eventKeyPrefix: 'run-x/1', requestHash: requestHashOf(other) }),
     ).rejects.toMatchObject({ type: 'OrderConflict', nonRetryable: true });
     expect({ events: await events(input.orderId), stock: await stock(input.sku) }).toEqual(before);
     expect(await orderStatus(input.orderId)).toBe('CANCELLED');
     await expectBooks(input.sku, input.orderId);
   });
+
+  type Placement = PlaceOrderInput & { sku: string };
+  test.each<[string, (input: Placement) => Partial<PlaceOrderInput>]>([
+    ['other lines', (input) => ({ lines: [{ sku: input.sku, quantity: 3 }] })],
+    ['another payment token', () => ({ paymentToken: 'tok_decline' })],
+    ['a made-up hash', () => ({ requestHash: 'x'.repeat(64) })],
+  ])(
+    "when a placement's request hash is not that of its lines and token (%s), then it fails and nothing changes",
+    async (_what, change) => {
+      // A run started by hand with the stored order's own hash copied in: it must not reopen the order with other
+      // lines, nor charge another card for it.
+      const input = await newOrder();
+      await steps.placeOrder(input);
+      await cancelOrder(input, 'run-a/2', 'customer');
+      const before = { events: await events(input.orderId), stock: await stock(input.sku) };
+
+      await expect(steps.placeOrder({ ...input, ...change(input), eventKeyPrefix: 'run-x/1' })).rejects.toMatchObject({
+        type: 'InvalidActivityInput',
+        nonRetryable: true,
+      });
+      expect({ events: await events(input.orderId), stock: await stock(input.sku) }).toEqual(before);
+      expect(await orderStatus(input.orderId)).toBe('CANCELLED');
+      await expectBooks(input.sku, input.orderId);
+    },
+  );
 
   test('when an order was charged and refunded, then the next charge uses a new idempotency key and captures once', async () => {
     const input = await newOrder();
@@ -372,7 +396,8 @@ describe('a charge racing the run that replaced it', () => {
       customerId: `cust-${orderId.slice(0, 8)}`,
       workflowId: workflowIdFor(orderId),
       lines: [{ sku, quantity: 2 }],
-      requestHash: 'h'.repeat(64),
+      paymentToken: 'tok_slow',
+      requestHash: requestHashOf({ lines: [{ sku, quantity: 2 }], paymentToken: 'tok_slow' }),
       currency: 'USD',
     };
     await steps.placeOrder(input);
@@ -438,7 +463,8 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
       customerId: `cust-${orderId.slice(0, 8)}`,
       workflowId: workflowIdFor(orderId),
       lines: [{ sku, quantity: 2 }],
-      requestHash: 'h'.repeat(64),
+      paymentToken: 'tok_slow',
+      requestHash: requestHashOf({ lines: [{ sku, quantity: 2 }], paymentToken: 'tok_slow' }),
       currency: 'USD',
     });
     const charge = (run: string, paymentToken: string) =>

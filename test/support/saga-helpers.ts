@@ -23,6 +23,7 @@ import {
 } from '../../activities';
 import { createDataConverter } from '../../lib/codec';
 import type { Config } from '../../lib/config';
+import { requestHashOf } from '../../lib/order-lines';
 import { SNAPSHOT, TABLES } from '../../lib/db';
 import { redisKeys } from '../../lib/events';
 import { createLogger } from '../../lib/logger';
@@ -300,7 +301,7 @@ export function orderInput(
     customerId: `customer-${orderId.slice(0, 8)}`,
     lines,
     paymentToken,
-    requestHash: `hash-${orderId}`,
+    requestHash: requestHashOf({ lines, paymentToken }),
     settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: config.attentionTimeoutMs, ...settings },
   };
 }

@@ -1,5 +1,11 @@
 import { ApiError } from '../../lib/http/errors';
-import { orderIdFor, requestHashOf } from '../../api/idempotency';
+import { orderIdFor } from '../../api/idempotency';
+import { requestHashOf as hashOfLines } from '../../lib/order-lines';
+import type { CreateOrderBody } from '../../api/validation';
+
+/** The request hash of a POST /orders body, as the route computes it. */
+const requestHashOf = (body: CreateOrderBody): string =>
+  hashOfLines({ lines: body.items, paymentToken: body.payment.token });
 import { decodeCursor, encodeCursor } from '../../api/order-store';
 import { createOrderBodySchema, listOrdersQuerySchema } from '../../api/validation';
 import { parseOrThrow } from '../../lib/http/validate';
