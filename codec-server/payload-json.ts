@@ -22,7 +22,10 @@ const payloadsBodySchema = z.object({
         data: base64.optional(),
       }),
     )
-    .max(MAX_PAYLOADS_PER_REQUEST),
+    .max(MAX_PAYLOADS_PER_REQUEST)
+    // proto3 JSON leaves an empty repeated field out: `{}` is zero payloads (the CLI sends it for a signal or query
+    // without arguments).
+    .default([]),
 });
 
 /** The JSON form of one payload. */

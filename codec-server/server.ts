@@ -3,7 +3,8 @@
  * same encryption codec as our workers and clients, so an authorised operator reads decrypted payloads in the
  * Temporal Web UI (`--ui-codec-endpoint`, `TEMPORAL_CODEC_ENDPOINT`) and CLI (`--codec-endpoint`, `--codec-auth`).
  *
- * Every codec request needs an admin token (operator-auth.ts) and an `X-Namespace` header naming our namespace; CORS
+ * Every codec request needs an admin token (operator-auth.ts); an `X-Namespace` header, when sent, must name our
+ * namespace (the Temporal CLI sends none unless `--namespace` is given: then ours is assumed); CORS
  * admits the configured Web UI origins only, with credentials, and any other browser origin is refused outright.
  * Nothing is cached (`Cache-Control: no-store`), and every decode is logged with the operator who asked. A Koa app
  * with the API's error path (`lib/http/errors.ts`); `createCodecServer` never listens: `codec-server/main.ts` and
@@ -127,10 +128,8 @@ export function createCodecServer(deps: CodecServerDeps): http.Server {
         () => new ApiError('validation_failed', 'the X-Namespace header must come once', { field: 'X-Namespace' }),
       ) ?? ''
     ).trim();
-    if (requested === '') {
-      throw new ApiError('validation_failed', 'the X-Namespace header is required', { field: 'X-Namespace' });
-    }
-    if (requested !== namespace) {
+    // The Temporal CLI sends X-Namespace only with an explicit `--namespace`; the Web UI always sends it.
+    if (requested !== '' && requested !== namespace) {
       throw new ApiError('forbidden', `this codec server serves namespace "${namespace}" only`, {
         field: 'X-Namespace',
       });
