@@ -6,6 +6,7 @@
  */
 import {
   ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   ContinueAsNew,
@@ -66,11 +67,16 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     return { exportId, status: 'completed', rows: done.rows, pages: done.pages };
   } catch (error) {
     if (error instanceof ContinueAsNew) throw error;
-    if (isCancellation(error)) {
+    // A cancel waits for the step in flight (WAIT_CANCELLATION_COMPLETED); a step that then fails of its own accord
+    // (prepareExport giving up an attempt on an open transaction) surfaces as its failure, yet the export was
+    // cancelled: the workflow's scope says so.
+    if (isCancellation(error) || CancellationScope.current().consideredCancelled) {
       const done = await CancellationScope.nonCancellable(() => finishExport({ exportId, status: 'cancelled' }));
       return { exportId, status: 'cancelled', rows: done.rows, pages: done.pages };
     }
-    const message = error instanceof Error ? error.message : String(error);
+    // An activity's own failure, not the SDK's wrapper ("Activity task failed"), is what the export row should say.
+    const cause = error instanceof ActivityFailure ? error.cause : error;
+    const message = cause instanceof Error ? cause.message : String(cause);
     await CancellationScope.nonCancellable(() => finishExport({ exportId, status: 'failed', error: message }));
     throw ApplicationFailure.create({ message: `export ${exportId} failed: ${message}`, nonRetryable: true });
   }

@@ -277,6 +277,38 @@ describe('order exports', () => {
     }
   });
 
+  it('when an export waiting for a transaction open since before its cutoff is cancelled, then it ends cancelled, not failed', async () => {
+    const customerId = `wait-cancel-${randomUUID().slice(0, 8)}`;
+    const orderId = randomUUID();
+    const open = await h.db.transaction();
+    try {
+      await open(TABLES.orders).insert({
+        id: orderId,
+        customer_id: customerId,
+        status: 'PENDING',
+        total_cents: 0,
+        request_hash: 'h',
+        workflow_id: `order-${orderId}`,
+      });
+      const exportId = await startExport({ customerId });
+      const handle = h.client.workflow.getHandle(exportWorkflowIdFor(exportId));
+      await waitFor('prepareExport to wait on the open transaction', async () => {
+        const pending = (await handle.describe()).raw.pendingActivities ?? [];
+        return pending.some((activity) => activity.activityType?.name === 'prepareExport') ? true : undefined;
+      });
+      // The attempt in flight gives up on the open transaction after the cancel (it never learns of it).
+      await handle.cancel();
+      await expect(handle.result()).resolves.toMatchObject({ exportId, status: 'cancelled' });
+      expect(await waitForExport(exportId, 'cancelled')).toMatchObject({ status: 'cancelled' });
+      expect(await h.db(TABLES.exports).where({ id: exportId }).first('status', 'error')).toEqual({
+        status: 'cancelled',
+        error: null,
+      });
+    } finally {
+      await open.rollback();
+    }
+  });
+
   it('when an export is cancelled mid-way, then it stops after the page in flight, ends cancelled, and cannot be downloaded', async () => {
     const customerId = `cancel-${randomUUID().slice(0, 8)}`;
     await seedOrders({ customerId, count: 20 });
