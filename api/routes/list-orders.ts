@@ -1,6 +1,6 @@
 /**
  * GET /orders: the caller's orders, newest first, one page at a time (`?limit=`, `?cursor=`, `?status=`). Admins see
- * every customer's orders and may filter with `?customerId=`. The router checks the query against
+ * every customer's orders and may filter with `?customerId=`; a customer may name only themself there. The router checks the query against
  * `listOrdersQuerySchema` first (lib/http/query.ts): unknown, repeated or invalid parameters are a 400.
  */
 import type { Middleware } from 'koa';
@@ -15,7 +15,8 @@ import { PAGE_LIMITS, type ListOrdersQuery } from '../validation';
 export function getOrders({ db }: RouteDeps): Middleware<AuthState & QueryState<ListOrdersQuery>> {
   return async (ctx) => {
     const { caller, query } = ctx.state;
-    if (query.customerId !== undefined && caller.role !== 'admin') {
+    // A customer may name themself (a client shared with admin screens does), never another customer.
+    if (query.customerId !== undefined && caller.role !== 'admin' && query.customerId !== caller.customerId) {
       throw validationError('customerId', "only admins may list another customer's orders");
     }
     const cursor = query.cursor === undefined ? undefined : decodeCursor(query.cursor);

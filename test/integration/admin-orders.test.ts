@@ -47,7 +47,8 @@ async function placeOrder(customerToken: string, token = 'tok_ok'): Promise<stri
 
 describe('admin order actions', () => {
   it('when an order waits in NEEDS_ATTENTION and an admin retries its payment after the outage, then it completes', async () => {
-    const customer = h.token(`cust-${randomUUID().slice(0, 8)}`);
+    const customerId = `cust-${randomUUID().slice(0, 8)}`;
+    const customer = h.token(customerId);
     await setOutage(true);
     const orderId = await placeOrder(customer);
     await waitForOrderStatus(h.db, orderId, ['NEEDS_ATTENTION']);
@@ -61,6 +62,13 @@ describe('admin order actions', () => {
     const other = h.token(`cust-${randomUUID().slice(0, 8)}`);
     const othersList = await h.request('GET', '/orders?status=NEEDS_ATTENTION', { token: other });
     expect((othersList.body as { orders: unknown[] }).orders).toEqual([]);
+    // A customer may name themself in `?customerId=` (a client shared with admin screens does), never another.
+    const own = await h.request('GET', `/orders?status=NEEDS_ATTENTION&customerId=${customerId}`, { token: customer });
+    expect(own.status).toBe(200);
+    expect((own.body as { orders: { orderId: string }[] }).orders.map((order) => order.orderId)).toEqual([orderId]);
+    const foreign = await h.request('GET', `/orders?customerId=${customerId}`, { token: other });
+    expect(foreign.status).toBe(400);
+    expect(foreign.body).toMatchObject({ error: 'validation_failed', field: 'customerId' });
 
     await setOutage(false);
     const retried = await h.request('POST', `/orders/${orderId}/retry-payment`, { token: admin });
