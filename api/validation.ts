@@ -106,6 +106,14 @@ export const skuSchema = z.string({ error: 'must be a string' }).regex(SKU_PATTE
 
 const productStatus = z.enum(PRODUCT_STATUSES, { error: `must be one of ${PRODUCT_STATUSES.join(', ')}` });
 
+/**
+ * Statuses a product may be created with: `archived` is refused as `draft` -> `archived` is (archive what was on
+ * sale, api/catalog-store.ts).
+ */
+const newProductStatus = z.enum(['draft', 'published'], {
+  error: 'must be draft or published (a product is archived once it was on sale)',
+});
+
 /** Body of POST /products; a new product is a draft unless `status` says otherwise. */
 export const createProductBodySchema = z
   .strictObject({
@@ -113,7 +121,7 @@ export const createProductBodySchema = z
     name: storableText({ max: CATALOG_LIMITS.maxNameLength }),
     priceCents: integerIn(0, CATALOG_LIMITS.maxPriceCents),
     stock: integerIn(0, CATALOG_LIMITS.maxStock).optional(),
-    status: productStatus.optional(),
+    status: newProductStatus.optional(),
     lowStockThreshold: integerIn(0, CATALOG_LIMITS.maxLowStockThreshold).optional(),
   })
   .meta({ id: 'CreateProductRequest' });

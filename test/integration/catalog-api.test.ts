@@ -87,6 +87,17 @@ describe('catalog', () => {
     expect(await h.db(TABLES.products).where({ sku }).first('status')).toEqual({ status: 'draft' });
   });
 
+  it('when a product is created archived, then 400 names the status and nothing is created', async () => {
+    const sku = uniqueSku('cat-archived');
+    const res = await h.request('POST', '/products', {
+      token: admin,
+      body: { sku, name: `Product ${sku}`, priceCents: 1500, status: 'archived' },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: 'validation_failed', field: 'status' });
+    expect(await h.db(TABLES.products).where({ sku }).first('id')).toBeUndefined();
+  });
+
   it('when the SKU exists, then POST /products answers 409 product_exists and changes nothing', async () => {
     const { sku } = await createProduct({ stock: 2 });
     const res = await h.request('POST', '/products', {
