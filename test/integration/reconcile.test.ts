@@ -9,6 +9,7 @@ import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate }
 import { createLogger } from '../../lib/logger';
 import { TEST_TOKENS } from '../../activities/payments';
 import { checkInvariants } from '../../lib/invariants';
+import { requestHashOf } from '../../lib/order-lines';
 import {
   ensureReconcileSchedule,
   RECONCILE_SCHEDULE_ID,
@@ -143,7 +144,12 @@ describe('reconciliation schedule', () => {
       await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
       const probe = orderInput(h.config, [{ sku, quantity: QUANTITY }], TEST_TOKENS.ok);
       const { token, held, afterTerminate, cancelAt } = setup(probe.orderId);
-      const input = { ...probe, paymentToken: token };
+      // The order's own request hash goes with its token (the placement checks it).
+      const input = {
+        ...probe,
+        paymentToken: token,
+        requestHash: requestHashOf({ lines: probe.lines, paymentToken: token }),
+      };
       const handle = await startOrder(h.client, h.config, input);
       try {
         if (cancelAt !== undefined) {
