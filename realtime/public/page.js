@@ -77,6 +77,12 @@ var OrderFlowPage = (function () {
   function devToken(customer, role, hint) {
     var query = '?customer=' + encodeURIComponent(customer) + (role === 'admin' ? '&role=admin' : '');
     return fetch('/dev-token' + query).then(function (res) {
+      if (res.status === 400) {
+        // The customer id itself was refused (e.g. a space in it): say why, from the relay's error body.
+        return res.json().then(function (body) {
+          throw new Error('customer id refused: ' + (body.message || body.error) + '; pass ' + hint);
+        });
+      }
       if (!res.ok) throw new Error('no dev token (production relay): pass ' + hint);
       return res.json().then(function (body) {
         return body.token;

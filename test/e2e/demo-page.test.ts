@@ -78,6 +78,13 @@ describe('live demo page', () => {
     await screenshotIfAsked(page);
   });
 
+  test('when the customer id is refused by /dev-token (a space in it), then the page says why, not "production relay"', async () => {
+    const { relay } = stack!;
+    await page.goto(`${relay.url}/?customer=${encodeURIComponent('John Doe')}`);
+    await page.locator('#message', { hasText: 'customer id refused' }).waitFor();
+    expect(await page.locator('#message').textContent()).not.toContain('production relay');
+  });
+
   test('when ?api= names another host, then the page calls its configured API instead (that host would get the token), and no site may frame it', async () => {
     const { relay } = stack!;
     const response = await page.goto(`${relay.url}/?customer=demo-x&api=${encodeURIComponent('https://evil.example')}`);
