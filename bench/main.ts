@@ -18,7 +18,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { parseCommandLine as parseWith, usageError, type Command } from '../lib/cli';
 import { renderChart } from './chart';
 import { checkoutRevision, DEFAULT_BASE, reportComparison, type SideRound } from './support/compare';
 import { formatCounts } from './support/history';
@@ -200,22 +201,45 @@ const OPTIONS = {
   'sqlite-pragma': { type: 'string', multiple: true, default: [] as string[] },
   'node-arg': { type: 'string', multiple: true, default: [] as string[] },
   'app-root': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
 } satisfies ParseArgsConfig['options'];
 
-/** Printed for `--help` and after a command-line error; bench/README.md says what each option does. */
-const USAGE = `usage: npm run bench -- [scenario...] [--quick] [--compare[=REF]] [--rounds=N] [--concurrency=N] [--drain=S]
-       [--clients=N] [--rate=R] [--no-knee] [--low-load] [--env=KEY=value] [--dynamic-config=key=value]
-       [--sqlite-pragma=key=value] [--node-arg=FLAG] [--app-root=DIR]
-scenarios: ${SCENARIOS.join(', ')} (default: all; with --compare: spread)
-details: bench/README.md`;
+/** What `npm run bench -- --help` prints; bench/README.md says more about every option. */
+const BENCH: Command = {
+  name: 'bench',
+  usage: 'usage: npm run bench -- [scenario...] [--quick] [--compare[=REF]] [options]',
+  summary:
+    'Runs benchmark scenarios (every one unless some are named) on one shared stack it provisions and stops at the end (PostgreSQL, Redis, Temporal; the worker, API and relay processes), prints a table and writes bench/results/<timestamp>.json and .svg. Exits 1 when a DESIGN invariant was violated or a scenario failed. Not part of the test suite.',
+  arguments: [
+    ['<scenario>', `${SCENARIOS.join(', ')} (default: all; with --compare: spread)`],
+    ['--quick', 'a reduced run of every scenario, under a minute (indicative)'],
+    ['--compare[=REF]', 'revision REF (default HEAD~1) against this working tree, in alternating rounds'],
+    ['--rounds=N', 'interleaved rounds of minimal, floor, hot, spread (default 3, quick 1)'],
+    ['--drain=S', 'pause after each load scenario, in seconds (default 11, quick 2)'],
+    ['--concurrency=N', `closed-loop clients of the load scenarios (default ${DEFAULT_CONCURRENCY})`],
+    ['--clients=N, --rate=R', 'Socket.IO clients and events per second of realtime (default 1000, 200)'],
+    ['--no-knee, --low-load', 'spread: no knee ramp; one open-loop step at 20% of capacity when no ramp runs'],
+    ['--env=KEY=value', 'environment of the worker, API and relay (repeatable)'],
+    ['--dynamic-config=key=value', 'dynamic config of the dev server the bench starts (repeatable)'],
+    ['--sqlite-pragma=key=value', 'SQLite pragma of that dev server (repeatable)'],
+    ['--node-arg=FLAG', 'a node flag of the spawned processes, e.g. --cpu-prof (repeatable)'],
+    ['--app-root=DIR', 'spawn the entry points of a copy of the repository'],
+  ],
+  environment: [
+    ['DATABASE_URL', 'used if it answers; else 127.0.0.1:5432 (a fresh database), else an embedded PostgreSQL'],
+    ['REDIS_URL', 'used if it answers; else 127.0.0.1:6379, else a redis-server of its own'],
+    ['TEMPORAL_ADDRESS', "used if it answers; else a dev server from the project's Temporal CLI (TEMPORAL_CLI_PATH)"],
+  ],
+  example: 'npm run bench -- --quick',
+  more: 'bench/README.md',
+};
 
 /** The parsed command line; `args` is it again as `--name=value` items, recorded in the results file. */
 type CommandLine = ReturnType<typeof parseCommandLine>;
 
 /**
- * Parses the command line with `util.parseArgs`. `--compare` takes an optional revision (`--compare`, `--compare=REF`
- * or `--compare REF`; a scenario name after it is a scenario), so a bare one becomes `--compare=DEFAULT_BASE` first.
+ * Parses the command line (lib/cli.ts: `--help` and a refused command line end the process). `--compare` takes an
+ * optional revision (`--compare`, `--compare=REF` or `--compare REF`; a scenario name after it is a scenario), so a
+ * bare one becomes `--compare=DEFAULT_BASE` first.
  */
 function parseCommandLine(argv: string[]) {
   const raw = argv.flatMap((arg, at) => {
@@ -223,13 +247,11 @@ function parseCommandLine(argv: string[]) {
     const bare = next === undefined || next.startsWith('--') || (SCENARIOS as readonly string[]).includes(next);
     return arg === '--compare' && bare ? [`--compare=${DEFAULT_BASE}`] : [arg];
   });
-  let parsed;
-  try {
-    parsed = parseArgs({ args: raw, options: OPTIONS, allowPositionals: true, tokens: true });
-  } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-  }
-  const { values, positionals, tokens } = parsed;
+  const { values, positionals, tokens } = parseWith(
+    BENCH,
+    { options: OPTIONS, allowPositionals: true, tokens: true },
+    raw,
+  );
   const args = tokens.flatMap((token) =>
     token.kind !== 'option' ? [] : [token.value === undefined ? `--${token.name}` : `--${token.name}=${token.value}`],
   );
@@ -414,10 +436,6 @@ const machineLine = (when: string): string =>
 
 async function main(): Promise<number> {
   const cli = parseCommandLine(process.argv.slice(2));
-  if (cli.values.help === true) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
   const { quick, compare } = cli.values;
   const argv = cli.args;
   const settings = settingsOf(cli);
@@ -425,7 +443,7 @@ async function main(): Promise<number> {
   const selected = names.length > 0 ? names : compare !== undefined ? ['spread'] : [...SCENARIOS];
   for (const name of selected) {
     if (!(SCENARIOS as readonly string[]).includes(name)) {
-      throw new Error(`unknown scenario "${name}"\n${USAGE}`);
+      usageError(BENCH, `unknown scenario '${name}'`);
     }
     if (compare !== undefined && !INTERLEAVED.includes(name)) {
       throw new Error(`--compare runs the load scenarios (${INTERLEAVED.join(', ')}), not "${name}"`);

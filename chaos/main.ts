@@ -8,13 +8,14 @@
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseCommandLine, usageError, UsageError } from '../lib/cli';
 import { TABLES } from '../lib/db';
 import { TERMINAL_STATUSES, WORKFLOW_TYPE } from '../workflows/definitions';
 import { runChecks, scanLogs, type CheckResult } from './checks';
 import { planFaults, runFaults, type FaultRecord } from './faults';
 import { createCustomers, startLoad } from './load';
 import { startOps, type Ops } from './ops';
-import { createRandom, parseOptions, UsageError, USAGE, type ChaosOptions } from './options';
+import { CHAOS, CHAOS_OPTIONS, chaosOptions, createRandom, type ChaosOptions } from './options';
 import {
   countBy,
   formatSummary,
@@ -262,13 +263,13 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
 }
 
 async function main(): Promise<number> {
+  const { values } = parseCommandLine(CHAOS, { options: CHAOS_OPTIONS });
   let options: ChaosOptions;
   try {
-    options = parseOptions(process.argv.slice(2));
+    options = chaosOptions(values);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
-    process.stderr.write(`${error.message}\n${USAGE}\n`);
-    return 2;
+    return usageError(CHAOS, error.message);
   }
   mkdirSync(options.runDir, { recursive: true });
   const harnessLog = path.join(options.runDir, 'chaos.log');

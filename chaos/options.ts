@@ -3,7 +3,7 @@
  * of the run draws from (the same seed replays the same order mix and fault schedule; timings still vary).
  */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { UsageError, type Command, type CommandLine } from '../lib/cli';
 
 /** What one chaos run does. */
 export interface ChaosOptions {
@@ -40,12 +40,47 @@ export interface FaultCounts {
   gatewayOutages: number;
 }
 
-/** Raised for a bad command line; main prints it with the usage and exits 2. */
-export class UsageError extends Error {}
+/** What `npm run chaos -- --help` prints; a usage error quotes its usage line. */
+export const CHAOS: Command = {
+  name: 'chaos',
+  usage:
+    'usage: npm run chaos -- [--quick] [--orders N] [--seconds S] [--workers N] [--seed N] [--run-dir DIR] [--keep-db]',
+  summary:
+    'A bounded chaos run of the whole stack on loopback: it starts its own stack, places a mixed load while killing workers, restarting the relay, Redis and Temporal, cutting PostgreSQL sessions and switching on gateway outages, resolves NEEDS_ATTENTION orders as an operator would, waits for every order to end, checks every invariant, prints a summary and stops everything it started. Exit code: 0 no violation, 1 violations, 2 the run itself could not be carried out, 130 interrupted.',
+  arguments: [
+    ['--quick', 'a short run: 60 orders, under a minute of load, fewer faults (what CI runs)'],
+    ['--orders N', 'orders to place (default 300, 60 with --quick)'],
+    ['--seconds S', "upper bound of the load phase (default: the time the orders take at the run's pace, plus 15)"],
+    ['--workers N', 'worker processes on the task queue (default 2)'],
+    ['--seed N', 'seed of the order mix and the fault schedule (default: random); the same seed replays them'],
+    ['--run-dir DIR', 'where logs, the workflow bundle and summary.json go (default .data/chaos/<timestamp>)'],
+    ['--keep-db', 'keep the chaos database at the end, to inspect it'],
+  ],
+  environment: [
+    [
+      'DATABASE_URL',
+      'the PostgreSQL server of its throwaway orderflow_chaos_<pid> database (unset: 127.0.0.1:5432, else an embedded one)',
+    ],
+    ['TEMPORAL_CLI_PATH', 'the Temporal CLI of its dev server (unset: found or built as npm start does)'],
+    ['PATH', 'where redis-server is looked up'],
+  ],
+  example: 'npm run chaos -- --quick --seed 42',
+  more: 'docs/chaos.md',
+};
 
-/** The usage line printed with a `UsageError`. */
-export const USAGE =
-  'usage: npm run chaos -- [--quick] [--orders N] [--seconds S] [--workers N] [--seed N] [--run-dir DIR] [--keep-db]';
+/** The options `npm run chaos` takes, for `parseCommandLine` (lib/cli.ts). */
+export const CHAOS_OPTIONS = {
+  orders: { type: 'string' },
+  seconds: { type: 'string' },
+  workers: { type: 'string' },
+  seed: { type: 'string' },
+  'run-dir': { type: 'string' },
+  quick: { type: 'boolean', default: false },
+  'keep-db': { type: 'boolean', default: false },
+} as const;
+
+/** The option values `parseCommandLine` returns for `CHAOS_OPTIONS`. */
+export type ChaosValues = CommandLine<{ options: typeof CHAOS_OPTIONS }>['values'];
 
 function positiveInteger(name: string, raw: string | undefined): number {
   if (raw === undefined || !/^\d+$/.test(raw) || Number(raw) <= 0) {
@@ -54,27 +89,11 @@ function positiveInteger(name: string, raw: string | undefined): number {
   return Number(raw);
 }
 
-/** Parses `argv` (without node and the script); `--name value` and `--name=value` both work. */
-export function parseOptions(argv: readonly string[], now: Date = new Date()): ChaosOptions {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        orders: { type: 'string' },
-        seconds: { type: 'string' },
-        workers: { type: 'string' },
-        seed: { type: 'string' },
-        'run-dir': { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        'keep-db': { type: 'boolean', default: false },
-        help: { type: 'boolean', default: false },
-      },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  if (values.help) throw new UsageError('chaos: a bounded fault-injection run of the whole stack');
+/**
+ * The run the parsed command line asks for (`--name value` and `--name=value` both work); throws `UsageError`
+ * (lib/cli.ts) for a value it cannot use, which main reports as a usage error (exit 2).
+ */
+export function chaosOptions(values: ChaosValues, now: Date = new Date()): ChaosOptions {
   const count = (name: 'orders' | 'seconds' | 'workers' | 'seed', fallback: number): number =>
     values[name] === undefined ? fallback : positiveInteger(name, values[name]);
 

@@ -5,8 +5,8 @@
  * server) and the same in-process worker as the saga suites, prints one line per reset run and a summary, and stops
  * everything it started. Exit code: 0 no violation, 1 violations, 2 the sweep itself could not be carried out.
  */
-import { parseArgs } from 'node:util';
 import type { Activities } from '../activities';
+import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { createSagaHarness, installQuietRuntime, type SagaHarness } from '../test/support/saga-helpers';
@@ -20,31 +20,38 @@ import {
   type ReapplyMode,
   type SweepPath,
 } from './reset-sweep';
-import { UsageError } from './options';
 
-const USAGE = `usage: npm run reset-sweep [-- --path NAME ...] [--mode with-signals|without-signals]
-paths: ${SWEEP_PATHS.map((p) => p.name).join(', ')}`;
+const RESET_SWEEP: Command = {
+  name: 'reset-sweep',
+  usage: 'usage: npm run reset-sweep [-- --path NAME ...] [--mode with-signals|without-signals]',
+  summary:
+    'The whole reset sweep: every order path reset to every completed workflow task, in both reapply modes unless narrowed, with the books checked after every reset run. It brings up the same throwaway services as npm test (a fresh database, Redis, a Temporal dev server) and the same in-process worker as the saga suites, prints one line per reset run and a summary, and stops everything it started. Exit code: 0 no violation, 1 violations, 2 the sweep itself could not be carried out.',
+  arguments: [
+    ['--path NAME', `only this path (repeatable): ${SWEEP_PATHS.map((p) => p.name).join(', ')}`],
+    ['--mode MODE', `only this reapply mode: ${REAPPLY_MODES.join(' or ')}`],
+  ],
+  environment: [
+    ['TEST_DATABASE_URL', 'use this database instead of a fresh one on the local or an embedded PostgreSQL'],
+    ['TEST_REDIS_URL', 'use this Redis instead of 127.0.0.1:6379 db 15 or a redis-server of its own'],
+    ['TEMPORAL_CLI_PATH', 'the Temporal CLI of the dev server (unset: found or built as npm start does)'],
+  ],
+  example: 'npm run reset-sweep -- --path tok_ok --path cancel_in_RESERVED --mode with-signals',
+  more: 'docs/saga.md',
+};
 
 function isMode(value: string): value is ReapplyMode {
   return (REAPPLY_MODES as readonly string[]).includes(value);
 }
 
-/** What the command line asks for; undefined for `--help`. Throws `UsageError` (printed without a stack, exit 2). */
-function parseCommandLine(argv: string[]): { paths: readonly SweepPath[]; modes: readonly ReapplyMode[] } | undefined {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { path: { type: 'string', multiple: true }, mode: { type: 'string' }, help: { type: 'boolean' } },
-    }));
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  if (values.help === true) return undefined;
+/** What the command line asks for; `--help` and a wrong command line end the process (lib/cli.ts). */
+function parseSweepCommandLine(): { paths: readonly SweepPath[]; modes: readonly ReapplyMode[] } {
+  const { values } = parseCommandLine(RESET_SWEEP, {
+    options: { path: { type: 'string', multiple: true }, mode: { type: 'string' } },
+  });
   const known = new Set(SWEEP_PATHS.map((p) => p.name));
   const unknown = (values.path ?? []).filter((name) => !known.has(name));
-  if (unknown.length > 0) throw new UsageError(`--path: unknown path ${unknown.join(', ')}`);
-  if (values.mode !== undefined && !isMode(values.mode)) throw new UsageError(`--mode: unknown mode ${values.mode}`);
+  if (unknown.length > 0) usageError(RESET_SWEEP, `--path: unknown path ${unknown.join(', ')}`);
+  if (values.mode !== undefined && !isMode(values.mode)) usageError(RESET_SWEEP, `--mode: unknown mode ${values.mode}`);
   return {
     paths: values.path?.map(sweepPath) ?? SWEEP_PATHS,
     modes: values.mode !== undefined && isMode(values.mode) ? [values.mode] : REAPPLY_MODES,
@@ -52,12 +59,7 @@ function parseCommandLine(argv: string[]): { paths: readonly SweepPath[]; modes:
 }
 
 async function main(): Promise<number> {
-  const asked = parseCommandLine(process.argv.slice(2));
-  if (asked === undefined) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const { paths, modes } = asked;
+  const { paths, modes } = parseSweepCommandLine();
 
   const started = Date.now();
   // The runtime first: the dev server's test environment would otherwise install a default (chatty) one.
@@ -89,9 +91,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof UsageError) process.stderr.write(`reset-sweep: ${error.message}\n${USAGE}\n`);
-    else
-      process.stderr.write(`reset-sweep: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`reset-sweep: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(2);
   },
 );

@@ -6,13 +6,27 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { bundleOrderWorkflows } from '../worker/create-worker';
 
 /** Where the bundle goes when no path is given. */
 export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
 
+const BUILD_WORKFLOW_BUNDLE: Command = {
+  name: 'build-workflow-bundle',
+  usage: 'usage: node --import tsx scripts/build-workflow-bundle.ts [output path]',
+  summary:
+    'Builds the workflow bundle ahead of time (npm run build and the Docker image run it): the worker loads the file named by WORKFLOW_BUNDLE_PATH instead of bundling the workflows on every start.',
+  arguments: [['<output path>', 'where to write the bundle (default dist/workflow-bundle.js)']],
+  environment: [['WORKFLOW_BUNDLE_PATH', 'read by the worker, not here: point it at the file this writes']],
+  example: 'node --import tsx scripts/build-workflow-bundle.ts /tmp/workflow-bundle.js',
+};
+
 async function main(): Promise<void> {
-  const output = path.resolve(process.argv[2] ?? DEFAULT_BUNDLE_PATH);
+  const { positionals } = parseCommandLine(BUILD_WORKFLOW_BUNDLE, { allowPositionals: true });
+  const [target, extra] = positionals;
+  if (extra !== undefined) usageError(BUILD_WORKFLOW_BUNDLE, `unexpected argument '${extra}'`);
+  const output = path.resolve(target ?? DEFAULT_BUNDLE_PATH);
   const started = Date.now();
   const bundle = await bundleOrderWorkflows();
   mkdirSync(path.dirname(output), { recursive: true });

@@ -25,7 +25,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseCommandLine, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
 import { freePort, portOpen, startProcess, waitUntil, type StackProcess } from '../stack';
 
@@ -47,21 +47,30 @@ function git(args: string[]): string {
     rmSync(globalConfig, { force: true });
   }
 }
-const args = (() => {
-  try {
-    const options = {
-      'reuse-cache': { type: 'boolean' },
-      'skip-test': { type: 'boolean' },
-      keep: { type: 'boolean' },
-    } as const;
-    return parseArgs({ args: process.argv.slice(2), options }).values;
-  } catch (error) {
-    process.stderr.write(
-      `check:fresh: ${error instanceof Error ? error.message : String(error)} (known: --reuse-cache, --skip-test, --keep)\n`,
-    );
-    return process.exit(2);
-  }
-})();
+const CHECK_FRESH: Command = {
+  name: 'check:fresh',
+  usage: 'usage: npm run check:fresh [-- --reuse-cache] [--skip-test] [--keep]',
+  summary:
+    "Checks the README's promise the way a new user meets it: clones the committed HEAD of this checkout into a new private (0700) directory and there, with a fresh HOME, runs npm start (ready line, /health and /ready, an order reaching COMPLETED, Ctrl-C freeing every port) and npm test (its exit code). Prints the time of every step; exits 1 naming the first step that failed.",
+  arguments: [
+    ['--reuse-cache', 'use your tool cache (ORDERFLOW_CACHE_DIR) instead of an empty one: no Temporal CLI rebuild'],
+    ['--skip-test', 'check npm start only'],
+    ['--keep', 'keep the directory (it is kept anyway when a step fails)'],
+  ],
+  environment: [
+    ['ORDERFLOW_CACHE_DIR', 'the tool cache --reuse-cache reuses (default ~/.cache/orderflow)'],
+    ['TMPDIR', 'where the check directory is created'],
+  ],
+  example: 'npm run check:fresh -- --reuse-cache --skip-test',
+};
+
+const args = parseCommandLine(CHECK_FRESH, {
+  options: {
+    'reuse-cache': { type: 'boolean' },
+    'skip-test': { type: 'boolean' },
+    keep: { type: 'boolean' },
+  },
+}).values;
 
 const timings: { step: string; seconds: number; ok: boolean }[] = [];
 const say = (line: string): void => void process.stdout.write(`[check:fresh] ${line}\n`);

@@ -2,26 +2,39 @@
  * `npm run gateway -- outage on|off|status`: flips or shows the simulated payment gateway's outage switch. Every
  * worker reads the switch from the database on each charge, so it takes effect at once, cluster-wide.
  */
-import { parseArgs } from 'node:util';
 import { gatewaySwitchEnabled, OUTAGE_SWITCH, setGatewaySwitch } from '../activities/payments';
+import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 
-const USAGE = 'usage: npm run gateway -- outage on|off|status';
+const GATEWAY: Command = {
+  name: 'gateway',
+  usage: 'usage: npm run gateway -- outage on|off|status',
+  summary:
+    "Flips or shows the simulated payment gateway's outage switch. Every worker reads the switch from the database on each charge, so it takes effect at once, cluster-wide.",
+  arguments: [
+    ['outage on', 'every charge fails transiently (the payment step retries)'],
+    ['outage off', 'charges go through again'],
+    ['outage status', 'print whether the outage is on'],
+  ],
+  environment: [
+    [
+      'DATABASE_URL',
+      'the database the workers read (unset: the embedded PostgreSQL of npm start, postgres://postgres:postgres@127.0.0.1:5433/orderflow)',
+    ],
+  ],
+  example: 'npm run gateway -- outage on',
+};
 
 async function main(): Promise<number> {
-  const positionals = (() => {
-    try {
-      return parseArgs({ args: process.argv.slice(2), options: {}, allowPositionals: true }).positionals;
-    } catch {
-      return []; // an option: none is known
-    }
-  })();
-  const [target, action, ...rest] = positionals;
-  if (target !== OUTAGE_SWITCH || (action !== 'on' && action !== 'off' && action !== 'status') || rest.length > 0) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
+  const { positionals } = parseCommandLine(GATEWAY, { allowPositionals: true });
+  const [target, action, extra] = positionals;
+  if (target === undefined) usageError(GATEWAY, 'missing the switch name (outage)');
+  if (target !== OUTAGE_SWITCH) usageError(GATEWAY, `unknown switch '${target}'`);
+  if (action !== 'on' && action !== 'off' && action !== 'status') {
+    usageError(GATEWAY, action === undefined ? 'missing the action (on, off or status)' : `unknown action '${action}'`);
   }
+  if (extra !== undefined) usageError(GATEWAY, `unexpected argument '${extra}'`);
   const config = loadConfigOrExit();
   const db = createDb({ url: config.databaseUrl, poolMax: 1 });
   try {

@@ -5,24 +5,37 @@
  * - rollback-all: undo every migration (empties the schema)
  * - status: list applied and pending migrations
  */
-import { parseArgs } from 'node:util';
+import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 
-const USAGE = 'usage: npm run migrate [-- up|down|status|rollback-all]';
+const COMMANDS = ['up', 'down', 'status', 'rollback-all'];
+
+const MIGRATE: Command = {
+  name: 'migrate',
+  usage: 'usage: npm run migrate [-- up|down|status|rollback-all]',
+  summary: 'Runs the knex migrations of migrations/ on DATABASE_URL.',
+  arguments: [
+    ['up', 'apply every pending migration (the default)'],
+    ['down', 'undo the last batch'],
+    ['status', 'list applied and pending migrations'],
+    ['rollback-all', 'undo every migration (empties the schema)'],
+  ],
+  environment: [
+    [
+      'DATABASE_URL',
+      'the database (unset: the embedded PostgreSQL of npm start, postgres://postgres:postgres@127.0.0.1:5433/orderflow)',
+    ],
+    ['EMBEDDED_PG_PORT', 'port of that embedded PostgreSQL when DATABASE_URL is unset (default 5433)'],
+  ],
+  example: 'npm run migrate -- status',
+};
 
 async function main(): Promise<void> {
-  let command: string | undefined;
-  try {
-    const { positionals } = parseArgs({ args: process.argv.slice(2), options: {}, allowPositionals: true });
-    command = positionals.length <= 1 ? (positionals[0] ?? 'up') : undefined;
-  } catch {
-    // an option: no command takes one
-  }
-  if (command === undefined || !['up', 'down', 'status', 'rollback-all'].includes(command)) {
-    process.stderr.write(`migrate: unknown command "${process.argv.slice(2).join(' ')}"\n${USAGE}\n`);
-    process.exit(2);
-  }
+  const { positionals } = parseCommandLine(MIGRATE, { allowPositionals: true });
+  const [command = 'up', extra] = positionals;
+  if (!COMMANDS.includes(command)) usageError(MIGRATE, `unknown command '${command}'`);
+  if (extra !== undefined) usageError(MIGRATE, `unexpected argument '${extra}'`);
   const config = loadConfigOrExit();
   const db = createDb({ url: config.databaseUrl, poolMax: 2 });
   try {

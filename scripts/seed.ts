@@ -1,16 +1,25 @@
-/** `npm run seed`: loads the demo catalog into DATABASE_URL (idempotent). Takes no arguments; any is a usage error. */
-import { parseArgs } from 'node:util';
+/** `npm run seed`: loads the demo catalog into DATABASE_URL (idempotent). Takes no arguments (lib/cli.ts). */
+import { parseCommandLine, type Command } from '../lib/cli';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 import { seedCatalog } from '../lib/catalog';
 
+const SEED: Command = {
+  name: 'seed',
+  usage: 'usage: npm run seed (no arguments)',
+  summary: 'Loads the demo catalog into DATABASE_URL. Idempotent: products already there keep their stock.',
+  environment: [
+    [
+      'DATABASE_URL',
+      'the database (unset: the embedded PostgreSQL of npm start, postgres://postgres:postgres@127.0.0.1:5433/orderflow)',
+    ],
+    ['EMBEDDED_PG_PORT', 'port of that embedded PostgreSQL when DATABASE_URL is unset (default 5433)'],
+  ],
+  example: 'DATABASE_URL=postgres://postgres@127.0.0.1:5432/orderflow npm run seed',
+};
+
 async function main(): Promise<void> {
-  try {
-    parseArgs({ args: process.argv.slice(2), options: {}, strict: true });
-  } catch (error) {
-    process.stderr.write(`seed: ${(error as Error).message}\nusage: npm run seed (no arguments)\n`);
-    process.exit(2);
-  }
+  parseCommandLine(SEED, {});
   const config = loadConfigOrExit();
   const db = createDb({ url: config.databaseUrl, poolMax: 2 });
   try {

@@ -13,6 +13,7 @@ import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { x } from 'tinyexec';
+import { exitWithHelp, helpRequested, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
 import * as stack from '../stack';
 import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../temporal-config/cluster';
@@ -28,6 +29,24 @@ export const CLUSTER_SUITES = [
 ];
 
 const LOCAL_POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres' };
+
+/** Its help; arguments other than `--help` / `-h` are jest's, so jest, not this command, checks them. */
+const TEST_CLUSTER: Command = {
+  name: 'test:cluster',
+  usage: 'usage: npm run test:cluster [-- <jest args>]',
+  summary: `Runs the end-to-end suites against a real Temporal cluster instead of the dev server: builds or reuses temporal-server ${TEMPORAL_SERVER_VERSION} and temporal-sql-tool (go install, cached), creates fresh databases on the local PostgreSQL (${LOCAL_POSTGRES.host}:${LOCAL_POSTGRES.port}, user ${LOCAL_POSTGRES.user}, trust authentication), starts the server on free loopback ports with temporal-config/, runs jest against it, then stops it and drops the databases. Not part of npm test; exits with jest's code.`,
+  arguments: [
+    [
+      '<jest args>',
+      `passed to jest with --runInBand, in place of the default suite list: ${CLUSTER_SUITES.join(', ')}`,
+    ],
+  ],
+  environment: [
+    ['ORDERFLOW_CACHE_DIR', 'where the server binaries are cached (default ~/.cache/orderflow)'],
+    ['PATH', 'where go is looked up for the first build'],
+  ],
+  example: 'npm run test:cluster -- test/integration/saga.test.ts',
+};
 
 const started = Date.now();
 function say(line: string): void {
@@ -176,6 +195,7 @@ async function main(): Promise<void> {
 }
 
 if (require.main === module) {
+  if (helpRequested(process.argv.slice(2))) exitWithHelp(TEST_CLUSTER);
   main().catch((error: unknown) => {
     say(`failed: ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);

@@ -2,14 +2,52 @@
 // `npm test`: the second README command. Checks Node, installs dependencies when they are missing or stale
 // (scripts/bootstrap.cjs), provisions the tools the suites need with progress lines (scripts/test-tools.ts: the
 // Temporal CLI, a headless Chromium, the Compose loader; one line saying what to do when it cannot), then runs jest
-// with the given arguments (`npm test -- test/unit` runs a subset). Exits with jest's code.
+// with the given arguments (`npm test -- test/unit` runs a subset). Exits with jest's code. `--help` / `-h` prints
+// this command's help, before any of that (jest's own: `npx jest --help`); every other argument is jest's to check.
 'use strict';
 
 const path = require('node:path');
 const { checkNode, ensureDependencies, run } = require('./bootstrap.cjs');
 
+const HELP = `usage: npm test [-- <jest args>]
+
+Runs the whole suite against real PostgreSQL, Redis and Temporal: installs dependencies when they
+are missing or stale (npm ci), provisions the test tools (the Temporal CLI, a headless Chromium, the
+Compose loader), then runs jest with the given arguments and exits with jest's code.
+
+arguments:
+  <jest args>  passed to jest, e.g. test paths or -t NAME (jest's own options: npx jest --help)
+  -h, --help   print this help and exit
+
+environment:
+  TEST_DATABASE_URL      use this database (unset: a fresh one on 127.0.0.1:5432 or an embedded
+                         server)
+  TEST_REDIS_URL         use this Redis instead of 127.0.0.1:6379 db 15 or a redis-server of its own
+  TEST_TEMPORAL_ADDRESS  use this Temporal instead of a dev server (npm run test:cluster sets it)
+  TEMPORAL_CLI_PATH      the Temporal CLI (unset: temporal on PATH, else the cached build, else
+                         built with Go)
+  CHROMIUM_PATH          the Chromium of the browser test (unset: one unpacked into the cache)
+  ORDERFLOW_CACHE_DIR    where tool builds are cached, shared by every clone (default
+                         ~/.cache/orderflow)
+
+example:
+  npm test -- test/unit
+
+more: README.md, Tests
+`;
+
+/** True when `argv` asks for help: `--help` or `-h` before any `--` (as lib/cli.ts decides it for the others). */
+function helpRequested(argv) {
+  const end = argv.indexOf('--');
+  return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
+}
+
 async function main() {
   checkNode();
+  if (helpRequested(process.argv.slice(2))) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
   ensureDependencies();
   const provisioned = await run(path.join('scripts', 'test-tools.ts'), []);
   if (provisioned !== 0) return provisioned;

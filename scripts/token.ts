@@ -3,40 +3,39 @@
  * JWT_SECRET (the dev secret unless set). For development and demos; production tokens come from your identity
  * provider.
  */
-import { parseArgs } from 'node:util';
 import { signToken } from '../lib/auth';
+import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit, parseDuration } from '../lib/config';
 
-const USAGE = 'usage: npm run token -- <customerId> [--admin] [--ttl 12h]';
+const TOKEN: Command = {
+  name: 'token',
+  usage: 'usage: npm run token -- <customerId> [--admin] [--ttl 12h]',
+  summary:
+    'Prints a JWT for the API and the realtime relay, signed with JWT_SECRET. For development and demos; production tokens come from your identity provider.',
+  arguments: [
+    ['<customerId>', 'whom the token is for (at most 128 characters)'],
+    ['--admin', 'an admin token instead of a customer token'],
+    ['--ttl D', 'lifetime, like 30m, 12h or 7d (default 12h, at least 1s)'],
+  ],
+  environment: [
+    ['JWT_SECRET', 'the signing secret (default: the dev secret, which NODE_ENV=production refuses)'],
+    ['NODE_ENV', 'development, test or production'],
+  ],
+  example: 'TOKEN=$(npm run -s token -- demo-customer)',
+};
 
 function fail(message: string): never {
-  process.stderr.write(`token: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
-
-const OPTIONS = {
-  admin: { type: 'boolean' },
-  ttl: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-function parse(args: string[]) {
-  try {
-    return parseArgs({ args, options: OPTIONS, allowPositionals: true });
-  } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
-  }
+  return usageError(TOKEN, message);
 }
 
 function main(): void {
-  const parsed = parse(process.argv.slice(2));
-  if (parsed.values.help === true) {
-    process.stdout.write(`${USAGE}\n`);
-    return;
-  }
+  const parsed = parseCommandLine(TOKEN, {
+    options: { admin: { type: 'boolean' }, ttl: { type: 'string' } },
+    allowPositionals: true,
+  });
   const [customerId, ...extra] = parsed.positionals;
   if (customerId === undefined || customerId.trim() === '') fail('a customer id is required');
-  if (extra.length > 0) fail(`unexpected argument "${extra[0]}"`);
+  if (extra.length > 0) fail(`unexpected argument '${extra[0]}'`);
   if (customerId.length > 128) fail('the customer id must be at most 128 characters');
   const ttl = parsed.values.ttl ?? '12h';
   const ttlMs = parseDuration(ttl);

@@ -5,15 +5,33 @@
  * `--follow`; `--all` prints every event of the deployment (admin room). Without `--token` it signs a dev token with
  * JWT_SECRET: admin for `--all` and for an order unless `--customer C` asks for C's customer token.
  */
-import { parseArgs } from 'node:util';
 import { io } from 'socket.io-client';
+import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit } from '../lib/config';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
 import { isTerminal } from '../workflows/definitions';
 import { signToken } from '../lib/auth';
 import type { ClientOrderEvent, SubscribeAck } from '../lib/realtime-protocol';
 
-const USAGE = 'usage: npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]';
+const WATCH: Command = {
+  name: 'watch',
+  usage: 'usage: npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]',
+  summary:
+    'Prints one line per status event from the realtime relay. For one order it subscribes (again after every reconnect, from the last seq it printed) and exits once the order reaches a terminal status, unless --follow; --all prints every event of the deployment.',
+  arguments: [
+    ['<orderId>', 'the order to watch'],
+    ['--all', 'every order of the deployment (the admin room)'],
+    ['--token T', 'connect with this token (default: a dev token signed with JWT_SECRET, admin)'],
+    ['--customer C', "with an order id: sign C's customer token instead of an admin one"],
+    ['--url U', 'the relay, an http:// or https:// URL (default http://HOST:REALTIME_PORT)'],
+    ['--follow', 'keep watching the order after a terminal status'],
+  ],
+  environment: [
+    ['JWT_SECRET', 'signs the dev token when --token is not given (default: the dev secret)'],
+    ['HOST, REALTIME_PORT', 'where the relay listens when --url is not given (default 127.0.0.1:3001)'],
+  ],
+  example: 'npm run watch -- --all',
+};
 
 /** What `npm run watch` was asked for. */
 interface WatchArgs {
@@ -25,32 +43,26 @@ interface WatchArgs {
   follow: boolean;
 }
 
-/** Parses the command line; throws an Error whose message ends with USAGE (printed, exit 2) when it is wrong. */
-function parseWatchArgs(args: string[]): WatchArgs {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: {
-        all: { type: 'boolean', default: false },
-        follow: { type: 'boolean', default: false },
-        token: { type: 'string' },
-        customer: { type: 'string' },
-        url: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw new Error(`${error instanceof Error ? error.message : String(error)}\n${USAGE}`);
-  }
-  const { values, positionals } = parsed;
+/** Parses the command line; `--help` and a wrong command line end the process (lib/cli.ts). */
+function parseWatchArgs(): WatchArgs {
+  const { values, positionals } = parseCommandLine(WATCH, {
+    allowPositionals: true,
+    options: {
+      all: { type: 'boolean', default: false },
+      follow: { type: 'boolean', default: false },
+      token: { type: 'string' },
+      customer: { type: 'string' },
+      url: { type: 'string' },
+    },
+  });
   const [orderId, ...extra] = positionals;
-  if (values.help === true || extra.length > 0 || values.all === (orderId !== undefined)) throw new Error(USAGE);
+  if (extra.length > 0) usageError(WATCH, `unexpected argument '${extra[0]}'`);
+  if (values.all && orderId !== undefined) usageError(WATCH, 'an order id or --all, not both');
+  if (!values.all && orderId === undefined) usageError(WATCH, 'an order id or --all is required');
   const { all, follow, token, customer, url } = values;
   // The relay is an http(s) URL; anything else would make socket.io retry forever.
   if (url !== undefined && !/^https?:$/.test(URL.parse(url)?.protocol ?? '')) {
-    throw new Error(`--url: must be an http:// or https:// URL, got ${url}\n${USAGE}`);
+    usageError(WATCH, `--url: must be an http:// or https:// URL, got ${url}`);
   }
   return { orderId, all, follow, token, customer, url };
 }
@@ -62,14 +74,8 @@ export function formatEvent(event: ClientOrderEvent): string {
 }
 
 function main(): void {
+  const args = parseWatchArgs();
   const config = loadConfigOrExit();
-  let args: WatchArgs;
-  try {
-    args = parseWatchArgs(process.argv.slice(2));
-  } catch (error) {
-    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(2);
-  }
   const host = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host;
   const url = args.url ?? `http://${host}:${config.realtimePort}`;
   const token =
