@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type Redis from 'ioredis';
+import type { Knex } from 'knex';
 import { TABLES } from '../../lib/db';
 import { EXPORT_PROGRESS_EVENT, redisKeys, type AdminMessage, type ExportProgressEvent } from '../../lib/events';
 import { EXPORT_HEADER, exportDirectory, toCsv, type CsvCell } from '../../lib/export-files';
@@ -60,6 +61,30 @@ afterAll(async () => {
   await h.close();
   rmSync(exportsDir, { recursive: true, force: true });
 });
+
+/**
+ * An order's transaction that began before an export (created_at is its start) and is still open, as when a
+ * placement waits for a product's row lock: it has inserted one order of `customerId`. The caller commits or rolls
+ * it back.
+ */
+async function openOrderTransaction(customerId: string): Promise<{ open: Knex.Transaction; orderId: string }> {
+  const orderId = randomUUID();
+  const open = await h.db.transaction();
+  try {
+    await open(TABLES.orders).insert({
+      id: orderId,
+      customer_id: customerId,
+      status: 'PENDING',
+      total_cents: 0,
+      request_hash: 'h',
+      workflow_id: `order-${orderId}`,
+    });
+  } catch (error) {
+    await open.rollback();
+    throw error;
+  }
+  return { open, orderId };
+}
 
 interface SeedOptions {
   customerId: string;
@@ -238,20 +263,9 @@ describe('order exports', () => {
 
   it('when an order created before the cutoff commits after it, then the export waits for it and holds it', async () => {
     const customerId = `late-${randomUUID().slice(0, 8)}`;
-    const orderId = randomUUID();
-    // An order's transaction that began before the export (created_at is its start) and is still open, as when a
-    // placement waits for a product's row lock.
-    const open = await h.db.transaction();
+    const { open, orderId } = await openOrderTransaction(customerId);
     let committed = false;
     try {
-      await open(TABLES.orders).insert({
-        id: orderId,
-        customer_id: customerId,
-        status: 'PENDING',
-        total_cents: 0,
-        request_hash: 'h',
-        workflow_id: `order-${orderId}`,
-      });
       const exportId = await startExport({ customerId });
       const handle = h.client.workflow.getHandle(exportWorkflowIdFor(exportId));
       // The first attempt outlasts its wait (a third of EXPORT_PAGE_TIMEOUT) and says why; Temporal retries it.
@@ -279,17 +293,8 @@ describe('order exports', () => {
 
   it('when an export waiting for a transaction open since before its cutoff is cancelled, then it ends cancelled, not failed', async () => {
     const customerId = `wait-cancel-${randomUUID().slice(0, 8)}`;
-    const orderId = randomUUID();
-    const open = await h.db.transaction();
+    const { open } = await openOrderTransaction(customerId);
     try {
-      await open(TABLES.orders).insert({
-        id: orderId,
-        customer_id: customerId,
-        status: 'PENDING',
-        total_cents: 0,
-        request_hash: 'h',
-        workflow_id: `order-${orderId}`,
-      });
       const exportId = await startExport({ customerId });
       const handle = h.client.workflow.getHandle(exportWorkflowIdFor(exportId));
       await waitFor('prepareExport to wait on the open transaction', async () => {

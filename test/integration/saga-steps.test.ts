@@ -374,6 +374,22 @@ describe('saga steps on real PostgreSQL and Redis', () => {
   });
 });
 
+/** Run `run`'s placement (step 1) of order `orderId`: two `sku`, paid with tok_slow, under its own request hash. */
+function placementOf(orderId: string, sku: string, run: string): PlaceOrderInput {
+  const lines = [{ sku, quantity: 2 }];
+  const paymentToken = 'tok_slow';
+  return {
+    orderId,
+    eventKeyPrefix: `${run}/1`,
+    customerId: `cust-${orderId.slice(0, 8)}`,
+    workflowId: workflowIdFor(orderId),
+    lines,
+    paymentToken,
+    requestHash: requestHashOf({ lines, paymentToken }),
+    currency: 'USD',
+  };
+}
+
 describe('a charge racing the run that replaced it', () => {
   /** Runs once, inside the gateway's charge: what another run does while this charge is at the gateway. */
   let duringCharge: (() => Promise<void>) | undefined;
@@ -390,16 +406,7 @@ describe('a charge racing the run that replaced it', () => {
     const sku = uniqueSku('steps-race');
     await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
     const orderId = randomUUID();
-    const input = {
-      orderId,
-      eventKeyPrefix: 'run-a/1',
-      customerId: `cust-${orderId.slice(0, 8)}`,
-      workflowId: workflowIdFor(orderId),
-      lines: [{ sku, quantity: 2 }],
-      paymentToken: 'tok_slow',
-      requestHash: requestHashOf({ lines: [{ sku, quantity: 2 }], paymentToken: 'tok_slow' }),
-      currency: 'USD',
-    };
+    const input = placementOf(orderId, sku, 'run-a');
     await steps.placeOrder(input);
     duringCharge = async () => {
       await steps.compensateOrder({ orderId, eventKeyPrefix: 'run-b/1', status: 'CANCELLED', reason: 'customer' });
@@ -457,16 +464,7 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
     const sku = uniqueSku('steps-late');
     await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
     const orderId = randomUUID();
-    const placement = (run: string) => ({
-      orderId,
-      eventKeyPrefix: `${run}/1`,
-      customerId: `cust-${orderId.slice(0, 8)}`,
-      workflowId: workflowIdFor(orderId),
-      lines: [{ sku, quantity: 2 }],
-      paymentToken: 'tok_slow',
-      requestHash: requestHashOf({ lines: [{ sku, quantity: 2 }], paymentToken: 'tok_slow' }),
-      currency: 'USD',
-    });
+    const placement = (run: string) => placementOf(orderId, sku, run);
     const charge = (run: string, paymentToken: string) =>
       steps.chargeOrder({
         ...placement(run),
