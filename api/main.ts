@@ -6,7 +6,7 @@
  */
 import http from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { parseCommandLine, type Command } from '../lib/cli';
+import { parseCommandLine, processCommand } from '../lib/cli';
 import { createDataConverter } from '../lib/codec';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
@@ -31,29 +31,8 @@ function answerUnavailable(res: http.ServerResponse, retryAfterSeconds: number):
   res.end(body);
 }
 
-const API: Command = {
-  name: 'api',
-  usage: 'usage: npm run api (no arguments: settings come from the environment)',
-  summary:
-    'Runs the HTTP API on HOST:PORT, on PostgreSQL, Redis and Temporal. SIGTERM or SIGINT stops it gracefully: /ready turns 503, in-flight requests get SHUTDOWN_GRACE to finish, then the clients close. Any number can run side by side.',
-  environment: [
-    ['HOST, PORT', 'where it listens (default 127.0.0.1:3000)'],
-    ['DATABASE_URL', 'PostgreSQL (default: the embedded one of npm start, on 127.0.0.1:5433)'],
-    ['REDIS_URL', 'Redis, for the rate limit shared by every API (default redis://127.0.0.1:6379)'],
-    [
-      'TEMPORAL_ADDRESS',
-      'the Temporal frontend (default 127.0.0.1:7233), with TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE',
-    ],
-    ['JWT_SECRET', 'verifies bearer tokens (default: the dev secret, refused when NODE_ENV=production)'],
-    ['PAYLOAD_CODEC_KEYS', 'encrypt workflow payloads; the same keys as the workers (required in production)'],
-    ['SHUTDOWN_GRACE', 'how long in-flight requests may finish on SIGTERM (default 10s)'],
-  ],
-  example: 'PORT=3100 npm run api',
-  more: 'every variable with its default and meaning: README.md, Configuration',
-};
-
 async function main(): Promise<void> {
-  parseCommandLine(API, {});
+  parseCommandLine(processCommand('api'), {});
   const config = loadConfigOrExit();
   const logger = createLogger('api', config.logLevel);
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });

@@ -10,6 +10,7 @@
  * allowPositionals, tokens) and returns the same result.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import PROCESS_HELP from './process-help.json';
 
 /** What `--help` prints and every usage error quotes. Texts are written on one line each; the help wraps them. */
 export interface Command {
@@ -143,4 +144,23 @@ export function parseCommandLine<const T extends CommandConfig>(
   }
   if ((parsed.values as { help?: boolean }).help === true) exitWithHelp(command); // e.g. in a group of short options
   return parsed as CommandLine<T>;
+}
+
+/** A process entry point: each runs one of our processes and takes no arguments (settings come from the environment). */
+export type ProcessName = keyof typeof PROCESS_HELP;
+
+/**
+ * The help of a process entry point (`npm run api`, `worker`, `realtime`, `codec-server`): its summary, settings and
+ * example are data, in lib/process-help.json, one entry per process.
+ */
+export function processCommand(name: ProcessName): Command {
+  const help = PROCESS_HELP[name];
+  return {
+    name,
+    usage: `usage: npm run ${name} (no arguments: settings come from the environment)`,
+    summary: help.summary,
+    environment: help.environment.map(([variable = '', meaning = '']) => [variable, meaning] as const),
+    example: help.example,
+    more: help.more,
+  };
 }

@@ -3,31 +3,14 @@
  * Stops gracefully on SIGTERM / SIGINT: clients are disconnected (they reconnect to another relay and catch up with
  * `subscribe` + `lastSeq`), then the stream reader, Redis and PostgreSQL connections close.
  */
-import { parseCommandLine, type Command } from '../lib/cli';
+import { parseCommandLine, processCommand } from '../lib/cli';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createRelay } from './relay';
 
-const REALTIME: Command = {
-  name: 'realtime',
-  usage: 'usage: npm run realtime (no arguments: settings come from the environment)',
-  summary:
-    'Runs the Socket.IO relay on HOST:REALTIME_PORT (GET /health, the demo page at /): reads the status events from the Redis stream and sends them to the clients subscribed to each order. SIGTERM or SIGINT stops it gracefully; its clients reconnect to another relay and catch up.',
-  environment: [
-    ['HOST, REALTIME_PORT', 'where it listens (default 127.0.0.1:3001)'],
-    ['REDIS_URL', 'Redis, whose stream it reads (default redis://127.0.0.1:6379), with REDIS_KEY_PREFIX'],
-    ['DATABASE_URL', 'PostgreSQL (default: the embedded one of npm start, on 127.0.0.1:5433)'],
-    ['JWT_SECRET', 'verifies client tokens (default: the dev secret, refused when NODE_ENV=production)'],
-    ['CORS_ORIGINS', 'origins allowed to connect'],
-    ['SHUTDOWN_GRACE', 'how long closing may take on SIGTERM (default 10s)'],
-  ],
-  example: 'REALTIME_PORT=3101 npm run realtime',
-  more: 'every variable with its default and meaning: README.md, Configuration',
-};
-
 async function main(): Promise<void> {
-  parseCommandLine(REALTIME, {});
+  parseCommandLine(processCommand('realtime'), {});
   const config = loadConfigOrExit();
   const logger = createLogger('realtime', config.logLevel);
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });

@@ -6,7 +6,7 @@
 import { Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createSimulatedGateway, gatewaySettingsFromConfig } from '../activities/payments';
-import { parseCommandLine, type Command } from '../lib/cli';
+import { parseCommandLine, processCommand } from '../lib/cli';
 import { createDataConverter } from '../lib/codec';
 import { loadConfigOrExit } from '../lib/config';
 import { createDb } from '../lib/db';
@@ -19,30 +19,8 @@ import { temporalLogger } from './temporal-logger';
 /** Signals that start a graceful drain. */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
 
-const WORKER: Command = {
-  name: 'worker',
-  usage: 'usage: npm run worker (no arguments: settings come from the environment)',
-  summary:
-    'Runs a Temporal worker: polls the order task queue with the order workflows and their activities (PostgreSQL, Redis, the simulated payment gateway) until SIGTERM or SIGINT, then drains: in-flight activities get SHUTDOWN_GRACE to finish. Any number can run side by side.',
-  environment: [
-    [
-      'TEMPORAL_ADDRESS',
-      'the Temporal frontend (default 127.0.0.1:7233), with TEMPORAL_NAMESPACE, TEMPORAL_TASK_QUEUE',
-    ],
-    ['DATABASE_URL', 'PostgreSQL (default: the embedded one of npm start, on 127.0.0.1:5433)'],
-    ['REDIS_URL', 'Redis, where status events go (default redis://127.0.0.1:6379)'],
-    ['PAYLOAD_CODEC_KEYS', 'decrypt and encrypt workflow payloads; the same keys as the API (required in production)'],
-    ['HOST, METRICS_PORT', 'where the Prometheus metrics are served (default 127.0.0.1:9464)'],
-    ['WORKFLOW_BUNDLE_PATH', 'a prebuilt workflow bundle (default: bundle the workflows at start)'],
-    ['PAYMENT_*, WORKER_MAX_*', 'the simulated gateway and payment retries; worker slots and cache'],
-    ['SHUTDOWN_GRACE', 'how long in-flight activities may finish on SIGTERM (default 10s)'],
-  ],
-  example: 'METRICS_PORT=9465 npm run worker',
-  more: 'every variable with its default and meaning: README.md, Configuration',
-};
-
 async function main(): Promise<void> {
-  parseCommandLine(WORKER, {});
+  parseCommandLine(processCommand('worker'), {});
   const config = loadConfigOrExit();
   const logger = createLogger('worker', config.logLevel, { taskQueue: config.temporal.taskQueue });
 
