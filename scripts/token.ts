@@ -3,7 +3,7 @@
  * JWT_SECRET (the dev secret unless set). For development and demos; production tokens come from your identity
  * provider.
  */
-import { signToken } from '../lib/auth';
+import { customerIdSchema, signToken } from '../lib/auth';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit, parseDuration } from '../lib/config';
 
@@ -36,7 +36,9 @@ function main(): void {
   const [customerId, ...extra] = parsed.positionals;
   if (customerId === undefined || customerId.trim() === '') fail('a customer id is required');
   if (extra.length > 0) fail(`unexpected argument '${extra[0]}'`);
-  if (customerId.length > 128) fail('the customer id must be at most 128 characters');
+  // The API and the relay refuse a token whose `sub` is not a storable customer id (lib/auth.ts): never mint one.
+  const checked = customerIdSchema.safeParse(customerId);
+  if (!checked.success) fail(`the customer id ${checked.error.issues[0]?.message ?? 'is not valid'}`);
   const ttl = parsed.values.ttl ?? '12h';
   const ttlMs = parseDuration(ttl);
   if (ttlMs === undefined || ttlMs < 1000) fail(`--ttl: expected a duration like 30m, 12h or 7d, got "${ttl}"`);

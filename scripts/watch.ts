@@ -59,6 +59,8 @@ function parseWatchArgs(): WatchArgs {
   if (extra.length > 0) usageError(WATCH, `unexpected argument '${extra[0]}'`);
   if (values.all && orderId !== undefined) usageError(WATCH, 'an order id or --all, not both');
   if (!values.all && orderId === undefined) usageError(WATCH, 'an order id or --all is required');
+  // --all signs an admin token; a customer's would see nothing of the others' orders.
+  if (values.all && values.customer !== undefined) usageError(WATCH, '--customer goes with an order id, not --all');
   const { all, follow, token, customer, url } = values;
   // The relay is an http(s) URL; anything else would make socket.io retry forever.
   if (url !== undefined && !/^https?:$/.test(URL.parse(url)?.protocol ?? '')) {
@@ -115,7 +117,8 @@ function main(): void {
     if (args.orderId === undefined) return;
     socket.emit(SUBSCRIBE_EVENT, { orderId: args.orderId, lastSeq }, (ack: SubscribeAck) => {
       if (!ack.ok) {
-        process.stderr.write(`watch: subscribe refused: ${ack.error}\n`);
+        const why = ack.error === 'validation_failed' ? `${ack.error} (${ack.message})` : ack.error;
+        process.stderr.write(`watch: subscribe refused: ${why}\n`);
         stop(1);
       }
     });
