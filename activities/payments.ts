@@ -70,8 +70,12 @@ export interface ChargeContext {
 export interface PaymentGateway {
   /** Charges once per key; throws `GatewayUnavailableError` on a transient failure. */
   charge(idempotencyKey: string, amountCents: number, token: string, context: ChargeContext): Promise<ChargeOutcome>;
-  /** Refunds the approved charge of a key; `refunded` is false when there was nothing approved. */
-  refund(idempotencyKey: string): Promise<RefundPaymentResult>;
+  /**
+   * Refunds the approved charge of a key; `refunded` is false when there was nothing approved. `within`: the caller's
+   * open transaction, which the simulated gateway (its ledger is our `payments` table) writes in, so a caller holding
+   * a row lock never waits for a second pool connection (activities/saga-steps.ts `settleLateCapture`).
+   */
+  refund(idempotencyKey: string, within?: Knex.Transaction): Promise<RefundPaymentResult>;
 }
 
 /** Dependencies and knobs of the simulated gateway. */
@@ -231,10 +235,10 @@ export function createSimulatedGateway(deps: SimulatedGatewayDeps): PaymentGatew
       return toOutcome(row, inserted.length === 0);
     },
 
-    async refund(idempotencyKey) {
+    async refund(idempotencyKey, within) {
       await networkLatency();
       // A single conditional UPDATE: concurrent duplicates serialise on the row and only the first sees `approved`.
-      const refunded = await db<PaymentRow>(TABLES.payments)
+      const refunded = await (within ?? db)<PaymentRow>(TABLES.payments)
         .where({ idempotency_key: idempotencyKey, status: PAYMENT_STATUS.approved })
         .update({ status: PAYMENT_STATUS.refunded, updated_at: db.fn.now() });
       return { refunded: refunded > 0 };

@@ -5,7 +5,7 @@
  * the terminal status), so a reconciled order ends exactly as a cancelled one does.
  */
 import { heartbeat, metricMeter } from '@temporalio/activity';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
@@ -221,34 +221,52 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
    * an operator who can do nothing (the API answers a retry with 409 and sends no cancel to a closed order) until
    * ATTENTION_TIMEOUT, showing NEEDS_ATTENTION against a terminal row. Each such run gets `retryPayment`: its charge
    * meets the closed order (OF003), charges nothing, and the run ends with the recorded status, recording nothing
-   * (`closedAs`, activities/saga-steps.ts). A run that is not waiting ignores the signal. Returns the order ids woken,
-   * at most RECONCILE_BATCH per pass.
+   * (`closedAs`, activities/saga-steps.ts). Only runs of the lean saga (whose NEEDS_ATTENTION is recorded under an
+   * event key): a run of the shape before it would record CHARGING again on a retry. A run that is not waiting
+   * ignores the signal. Best effort: the repairs of the pass come first, so a failing visibility query or signal is
+   * logged and the next pass tries again. Returns the order ids woken, at most RECONCILE_BATCH, scanning the
+   * waiting runs page by page.
    */
   async function wakeStaleAttentionRuns(): Promise<string[]> {
     if (client === undefined) return [];
-    const waiting: string[] = [];
     const query =
       `WorkflowType = '${WORKFLOW_TYPE}' AND ExecutionStatus = 'Running' ` +
       `AND ${SEARCH_ATTRIBUTES.orderStatus.name} = 'NEEDS_ATTENTION'`;
-    for await (const execution of client.workflow.list({ query, pageSize: RECONCILE_BATCH })) {
-      waiting.push(execution.workflowId);
-      if (waiting.length >= RECONCILE_BATCH) break;
-    }
-    if (waiting.length === 0) return [];
-    const closed = await db<{ id: string; workflow_id: string; status: OrderStatus }>(TABLES.orders)
-      .whereIn('workflow_id', waiting)
-      .whereIn('status', [...TERMINAL_STATUSES])
-      .select('id', 'workflow_id', 'status');
     const woken: string[] = [];
-    for (const row of closed) {
-      try {
-        await client.workflow.getHandle(row.workflow_id).signal(retryPaymentSignal);
-      } catch (error) {
-        if (!(error instanceof WorkflowNotFoundError)) throw error;
-        continue; // it ended meanwhile
+    let page: string[] = [];
+    const wakeClosed = async (): Promise<void> => {
+      const closed = await db(`${TABLES.orders} as o`)
+        .whereIn('o.workflow_id', page)
+        .whereIn('o.status', [...TERMINAL_STATUSES])
+        .whereExists(
+          db(`${TABLES.orderEvents} as e`)
+            .whereRaw('e.order_id = o.id')
+            .where('e.status', 'NEEDS_ATTENTION')
+            .whereNotNull('e.event_key'),
+        )
+        .select<{ id: string; workflow_id: string; status: OrderStatus }[]>('o.id', 'o.workflow_id', 'o.status');
+      page = [];
+      for (const row of closed) {
+        if (woken.length >= RECONCILE_BATCH) return;
+        try {
+          await client.workflow.getHandle(row.workflow_id).signal(retryPaymentSignal);
+        } catch (error) {
+          logger.warn('stale NEEDS_ATTENTION run not woken', { orderId: row.id, err: error });
+          continue;
+        }
+        logger.warn('stale NEEDS_ATTENTION run woken: its order is closed', { orderId: row.id, status: row.status });
+        woken.push(row.id);
       }
-      logger.warn('stale NEEDS_ATTENTION run woken: its order is closed', { orderId: row.id, status: row.status });
-      woken.push(row.id);
+    };
+    try {
+      for await (const execution of client.workflow.list({ query, pageSize: RECONCILE_BATCH })) {
+        page.push(execution.workflowId);
+        if (page.length >= RECONCILE_BATCH) await wakeClosed();
+        if (woken.length >= RECONCILE_BATCH) break;
+      }
+      if (page.length > 0) await wakeClosed();
+    } catch (error) {
+      logger.warn('stale NEEDS_ATTENTION runs not scanned', { err: error });
     }
     return woken;
   }

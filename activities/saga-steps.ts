@@ -527,9 +527,9 @@ export function createSagaSteps({
    * `orderflow_start_charge`) takes that lock, so none reads the capture as approved while it is being given back —
    * otherwise a Reset run reopening the order in between would charge the same key, meet this capture and complete
    * the order on money refunded a moment later. Kept (true) when the order is COMPLETED and this is its only approved
-   * payment (`backsCompletedOrder`); refunded otherwise. The refund runs on another pool connection while this one
-   * holds the lock: the `payments` update takes no lock on the order row. Also says the order's terminal status
-   * under that lock (`closedAs`; undefined when a Reset run has reopened it since).
+   * payment (`backsCompletedOrder`); refunded otherwise, in the same transaction (the simulated gateway writes its
+   * ledger there: never a second pool connection while this one holds the lock). Also says the order's terminal
+   * status under that lock (`closedAs`; undefined when a Reset run has reopened it since).
    */
   async function settleLateCapture(
     orderId: string,
@@ -538,7 +538,7 @@ export function createSagaSteps({
     return db.transaction(async (trx) => {
       await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
       const kept = await backsCompletedOrder(trx, orderId, idempotencyKey);
-      if (!kept) await gateway.refund(idempotencyKey);
+      if (!kept) await gateway.refund(idempotencyKey, trx);
       return { kept, closedAs: await closedStatus(trx, orderId) };
     });
   }

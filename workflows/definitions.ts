@@ -43,6 +43,13 @@ export const LEAN_SAGA_PATCH = 'lean-saga';
  */
 export const COMMIT_WITH_CHARGE_PATCH = 'commit-with-charge';
 
+/**
+ * `patched()` id of a run ending with the terminal status its charge met (`closedAs`, workflows/order.ts) instead of
+ * compensating: the charge is a regular activity, so a worker without this code may have compensated on a result
+ * that carried it, and a history recorded so must replay that way.
+ */
+export const CHARGE_CLOSED_AS_PATCH = 'charge-closed-as';
+
 /** Cancel reasons recorded when the canceller gave none. */
 export const CANCEL_REASONS = {
   /** A `cancel` signal (API, CLI, UI) without a usable reason. */

@@ -79,3 +79,9 @@ export interface FinishExportInput {
 
 /** Application failure type when the export's row is missing (nothing to write into; not retryable). */
 export const EXPORT_NOT_FOUND_FAILURE = 'ExportNotFound';
+
+/**
+ * `patched()` id of ending an export cancelled when the step in flight failed after the workflow's cancel (before
+ * it, such an export ended failed).
+ */
+export const EXPORT_CANCEL_CONSIDERED_PATCH = 'export-cancel-considered';

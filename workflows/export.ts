@@ -12,12 +12,14 @@ import {
   ContinueAsNew,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { ExportActivities } from '../activities/exports';
 import {
   DEFAULT_EXPORT_PAGE_SIZE,
+  EXPORT_CANCEL_CONSIDERED_PATCH,
   EXPORT_NOT_FOUND_FAILURE,
   type ExportCursor,
   type ExportWorkflowInput,
@@ -69,8 +71,11 @@ export async function exportWorkflow(input: ExportWorkflowInput): Promise<Export
     if (error instanceof ContinueAsNew) throw error;
     // A cancel waits for the step in flight (WAIT_CANCELLATION_COMPLETED); a step that then fails of its own accord
     // (prepareExport giving up an attempt on an open transaction) surfaces as its failure, yet the export was
-    // cancelled: the workflow's scope says so.
-    if (isCancellation(error) || CancellationScope.current().consideredCancelled) {
+    // cancelled: the workflow's scope says so. Exports that ended failed so before the patch replay as they ran.
+    const cancelled =
+      isCancellation(error) ||
+      (CancellationScope.current().consideredCancelled && patched(EXPORT_CANCEL_CONSIDERED_PATCH));
+    if (cancelled) {
       const done = await CancellationScope.nonCancellable(() => finishExport({ exportId, status: 'cancelled' }));
       return { exportId, status: 'cancelled', rows: done.rows, pages: done.pages };
     }

@@ -46,6 +46,7 @@ import {
   isTerminal,
   COMMIT_WITH_CHARGE_PATCH,
   LEAN_SAGA_PATCH,
+  CHARGE_CLOSED_AS_PATCH,
   workflowIdFor,
   type OrderStatus,
   type OrderWorkflowInput,
@@ -251,10 +252,12 @@ async function leanSaga(input: OrderWorkflowInput, shape: LeanShape): Promise<Or
         break;
       }
       if (charged.status === 'cancelled') {
-        if (charged.closedAs !== undefined) {
+        if (charged.closedAs !== undefined && patched(CHARGE_CLOSED_AS_PATCH)) {
           // Another run or the reconciler closed the order (this run was reset past its placement, or woken in
-          // NEEDS_ATTENTION by the reconciler): it stays as recorded and this run records nothing. Results recorded
-          // before `closedAs` existed never take this branch, so no patch is needed.
+          // NEEDS_ATTENTION by the reconciler): it stays as recorded and this run records nothing.
+          const capture =
+            charged.closedAs === 'COMPLETED' ? 'approved' : charged.events.length > 0 ? 'refunded' : 'none';
+          view.payment = { ...view.payment, status: capture };
           show(charged.closedAs);
           return { orderId, status: charged.closedAs };
         }

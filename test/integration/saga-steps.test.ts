@@ -14,7 +14,7 @@ import { checkInvariants } from '../../lib/invariants';
 import { requestHashOf } from '../../lib/order-lines';
 import { workflowIdFor } from '../../workflows/definitions';
 import { directActivities, testActivities } from '../support/saga-helpers';
-import { insertProducts, uniqueSku } from '../support/services';
+import { insertProducts, testDb, uniqueSku } from '../support/services';
 import { until, waitFor } from '../support/wait';
 
 const STOCK = 10;
@@ -393,14 +393,19 @@ function placementOf(orderId: string, sku: string, run: string): PlaceOrderInput
 describe('a charge racing the run that replaced it', () => {
   /** Runs once, inside the gateway's charge: what another run does while this charge is at the gateway. */
   let duringCharge: (() => Promise<void>) | undefined;
-  const { db, activities: steps } = directActivities({
+  const atGateway = {
     latencyMs: { minMs: 0, maxMs: 0 },
     sleep: async () => {
       const hook = duringCharge;
       duringCharge = undefined;
       await hook?.();
     },
-  });
+  };
+  const { config, db, redis, activities: steps } = directActivities(atGateway);
+  /** The same steps on a pool of one connection (DB_POOL_MAX=1). */
+  const oneConnection = testDb(config, 1);
+  afterAll(() => oneConnection.destroy());
+  const onOneConnection = testActivities(config, oneConnection, redis, { gateway: atGateway });
 
   test('when another run closes the order while the gateway charges, then PAID is not recorded and the capture is refunded', async () => {
     const sku = uniqueSku('steps-race');
@@ -428,6 +433,36 @@ describe('a charge racing the run that replaced it', () => {
     expect(await db('payments').where({ order_id: orderId }).pluck('status')).toEqual(['refunded']);
     expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
   });
+
+  test('when another run closes the order while the gateway charges, then the capture is refunded on the one connection', async () => {
+    // The refund runs in the transaction that holds the order row lock: with a second connection it would wait for
+    // itself until the pool's acquire timeout.
+    const sku = uniqueSku('steps-pool1');
+    await insertProducts(oneConnection, [{ sku, stock: STOCK, priceCents: PRICE }]);
+    const input = placementOf(randomUUID(), sku, 'run-a');
+    await onOneConnection.placeOrder(input);
+    duringCharge = async () => {
+      await onOneConnection.compensateOrder({
+        orderId: input.orderId,
+        eventKeyPrefix: 'run-b/1',
+        status: 'CANCELLED',
+        reason: 'x',
+      });
+    };
+    const charged = await onOneConnection.chargeOrder({
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
+      amountCents: 2 * PRICE,
+      round: 1,
+      complete: true,
+    });
+    expect(charged).toMatchObject({ status: 'cancelled', closedAs: 'CANCELLED' });
+    expect(await oneConnection('payments').where({ order_id: input.orderId }).pluck('status')).toEqual(['refunded']);
+    expect(
+      await checkInvariants(oneConnection, { initialStock: new Map([[sku, STOCK]]), orderIds: [input.orderId] }),
+    ).toEqual([]);
+  }, 30_000);
 });
 
 describe('a late capture refunded while a Reset run reopens the order', () => {
@@ -451,11 +486,11 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
     redisKeyPrefix: config.redisKeyPrefix,
     gateway: {
       charge: (...args) => simulated.charge(...args),
-      async refund(idempotencyKey) {
+      async refund(idempotencyKey, within) {
         const hook = duringRefund;
         duringRefund = undefined;
         await hook?.();
-        return simulated.refund(idempotencyKey);
+        return simulated.refund(idempotencyKey, within);
       },
     },
   });
@@ -489,7 +524,8 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
       const waitsForLock = until('run C waiting on the order row lock', async () => {
         const { rows } = await db.raw<{ rows: unknown[] }>(
           `SELECT 1 FROM pg_stat_activity
-            WHERE datname = current_database() AND wait_event_type = 'Lock' AND query ILIKE '%orders%'`,
+            WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'
+              AND query ILIKE '%from "orders"%for no key update%'`,
         );
         return rows.length > 0;
       });
