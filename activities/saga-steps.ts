@@ -159,8 +159,11 @@ const isOrderClosed = (error: unknown): boolean => (error as { code?: unknown })
  * meets the order closed (OF003) ends with, recording nothing itself.
  */
 async function closedStatus(db: Knex, orderId: string): Promise<OrderWorkflowResult['status'] | undefined> {
-  const row = await db<OrderLockRow>(TABLES.orders).where({ id: orderId }).first('status');
-  const status = row?.status;
+  return asClosed((await db<OrderLockRow>(TABLES.orders).where({ id: orderId }).first('status'))?.status);
+}
+
+/** `status` when it is terminal, else undefined. */
+function asClosed(status: OrderStatus | undefined): OrderWorkflowResult['status'] | undefined {
   return status !== undefined && isTerminal(status) ? (status as OrderWorkflowResult['status']) : undefined;
 }
 
@@ -527,7 +530,7 @@ export function createSagaSteps({
    * `orderflow_start_charge`) takes that lock, so none reads the capture as approved while it is being given back —
    * otherwise a Reset run reopening the order in between would charge the same key, meet this capture and complete
    * the order on money refunded a moment later. Kept (true) when the order is COMPLETED and this is its only approved
-   * payment (`backsCompletedOrder`); refunded otherwise, in the same transaction (the simulated gateway writes its
+   * payment (`onlyApprovedPayment`); refunded otherwise, in the same transaction (the simulated gateway writes its
    * ledger there: never a second pool connection while this one holds the lock). Also says the order's terminal
    * status under that lock (`closedAs`; undefined when a Reset run has reopened it since).
    */
@@ -536,30 +539,23 @@ export function createSagaSteps({
     idempotencyKey: string,
   ): Promise<{ kept: boolean; closedAs: OrderWorkflowResult['status'] | undefined }> {
     return db.transaction(async (trx) => {
-      await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
-      const kept = await backsCompletedOrder(trx, orderId, idempotencyKey);
+      const status = (await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('status'))
+        ?.status;
+      const kept = status === 'COMPLETED' && (await onlyApprovedPayment(trx, orderId, idempotencyKey));
       if (!kept) await gateway.refund(idempotencyKey, trx);
-      return { kept, closedAs: await closedStatus(trx, orderId) };
+      return { kept, closedAs: asClosed(status) };
     });
   }
 
   /**
-   * True when the order is COMPLETED and the approved payment under `idempotencyKey` is its only approved payment:
-   * the capture the order was completed with (docs/design.md, invariant 2), which nothing may refund.
+   * True when the approved payment under `idempotencyKey` is the order's only approved payment: on a COMPLETED order,
+   * the capture it was completed with (docs/design.md, invariant 2), which nothing may refund.
    */
-  async function backsCompletedOrder(trx: Knex.Transaction, orderId: string, idempotencyKey: string): Promise<boolean> {
-    const result = await trx.raw<{ rows: { completed: boolean; ours: number; others: number }[] }>(
-      `SELECT o.status = 'COMPLETED' AS completed,
-              COUNT(p.id) FILTER (WHERE p.idempotency_key = ?)::int AS ours,
-              COUNT(p.id) FILTER (WHERE p.idempotency_key <> ?)::int AS others
-         FROM ${TABLES.orders} o
-         LEFT JOIN ${TABLES.payments} p ON p.order_id = o.id AND p.status = ?
-        WHERE o.id = ?
-        GROUP BY o.status`,
-      [idempotencyKey, idempotencyKey, PAYMENT_STATUS.approved, orderId],
-    );
-    const row = result.rows[0];
-    return row !== undefined && row.completed && row.ours === 1 && row.others === 0;
+  async function onlyApprovedPayment(trx: Knex.Transaction, orderId: string, idempotencyKey: string): Promise<boolean> {
+    const approved = await trx(TABLES.payments)
+      .where({ order_id: orderId, status: PAYMENT_STATUS.approved })
+      .pluck<string[]>('idempotency_key');
+    return approved.length === 1 && approved[0] === idempotencyKey;
   }
 
   /**

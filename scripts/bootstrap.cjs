@@ -14,6 +14,18 @@ function fail(message, code = 1) {
   process.exit(code);
 }
 
+/**
+ * Prints `help` and exits 0 when `argv` asks for it: `--help` or `-h` before any `--` (the rule of lib/cli.ts, which
+ * the launchers cannot load before the dependencies are installed).
+ */
+function answerHelp(argv, help) {
+  const end = argv.indexOf('--');
+  if ((end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
+    process.stdout.write(help);
+    process.exit(0);
+  }
+}
+
 /** Stops with a one-line message when Node is older than the project needs (20.19). */
 function checkNode() {
   const [major, minor] = process.versions.node.split('.').map(Number);
@@ -76,4 +88,4 @@ function run(entry, args) {
   });
 }
 
-module.exports = { root, fail, checkNode, ensureDependencies, run };
+module.exports = { root, fail, answerHelp, checkNode, ensureDependencies, run };

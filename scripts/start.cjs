@@ -7,7 +7,7 @@
 
 const path = require('node:path');
 const { parseArgs } = require('node:util');
-const { checkNode, ensureDependencies, fail, run } = require('./bootstrap.cjs');
+const { answerHelp, checkNode, ensureDependencies, fail, run } = require('./bootstrap.cjs');
 
 const USAGE = 'usage: npm start (no arguments: settings come from the environment)';
 const HELP = `${USAGE}
@@ -44,11 +44,7 @@ more: every variable with its default and meaning: README.md, Configuration
 
 /** Answers `--help` / `-h` (exit 0) and refuses any other argument (exit 2), as lib/cli.ts does for the rest. */
 function checkArguments(argv) {
-  const end = argv.indexOf('--');
-  if ((end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+  answerHelp(argv, HELP);
   try {
     parseArgs({ args: argv, options: {}, strict: true });
   } catch (error) {

@@ -7,7 +7,7 @@
 'use strict';
 
 const path = require('node:path');
-const { checkNode, ensureDependencies, run } = require('./bootstrap.cjs');
+const { answerHelp, checkNode, ensureDependencies, run } = require('./bootstrap.cjs');
 
 const HELP = `usage: npm test [-- <jest args>]
 
@@ -36,18 +36,9 @@ example:
 more: README.md, Tests
 `;
 
-/** True when `argv` asks for help: `--help` or `-h` before any `--` (as lib/cli.ts decides it for the others). */
-function helpRequested(argv) {
-  const end = argv.indexOf('--');
-  return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h');
-}
-
 async function main() {
   checkNode();
-  if (helpRequested(process.argv.slice(2))) {
-    process.stdout.write(HELP);
-    process.exit(0);
-  }
+  answerHelp(process.argv.slice(2), HELP);
   ensureDependencies();
   const provisioned = await run(path.join('scripts', 'test-tools.ts'), []);
   if (provisioned !== 0) return provisioned;
