@@ -36,8 +36,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('api', config.logLevel);
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
-  const redis = createRedis(config.redisUrl);
-  redis.on('error', (error: unknown) => logger.warn('redis error', { err: error }));
+  const redis = createRedis(config.redisUrl, {}, logger);
   // Lazy: the API starts (and /ready reports it) while Temporal is still coming up.
   const connection = Connection.lazy(connectionOptions(config.temporal));
   // Payloads (the payment token in the workflow input above all) are encrypted, as worker/main.ts decrypts them

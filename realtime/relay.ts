@@ -31,7 +31,7 @@ import {
   type OrderEvent,
 } from '../lib/events';
 import type { Logger } from '../lib/logger';
-import { createRedis } from '../lib/redis';
+import { createRedis, reportOutages } from '../lib/redis';
 import type * as rows from '../lib/rows';
 import { fieldIssues } from '../lib/field-issues';
 import { listen } from '../lib/http/listen';
@@ -191,6 +191,8 @@ export function createRelay(deps: RelayDeps): Relay {
   // A blocked XREAD keeps its connection open until the block ends; close() should not wait that long.
   const disconnectTimeout = 200;
   const adapterRedis = own(openRedis({ maxRetriesPerRequest: null, disconnectTimeout }), 'adapter');
+  // One warning per outage for the relay (on the connection that is always open), not one per connection and attempt.
+  reportOutages(adapterRedis, logger);
   // The reader fails fast when Redis goes away (no resend, no retries) and handles the outage itself.
   const readerRedis = own(
     openRedis({
@@ -204,7 +206,9 @@ export function createRelay(deps: RelayDeps): Relay {
 
   // Admin-channel events (stock, low stock, export progress) arrive on a pub/sub channel; every relay forwards them
   // to its own admin sockets. They are live indicators: PostgreSQL (ledger, exports) is their durable source.
-  const adminSubscriber = own(openRedis({ disconnectTimeout: 200 }), 'admin-subscriber');
+  // Its SUBSCRIBE waits for Redis (no retry limit): a relay started while Redis is down serves /health and starts
+  // reading once Redis is up, instead of failing its start.
+  const adminSubscriber = own(openRedis({ maxRetriesPerRequest: null, disconnectTimeout }), 'admin-subscriber');
   adminSubscriber.on('message', (_channel: string, raw: string) => {
     const message = parseAdminMessage(raw);
     const admins = io.local.to(ROOMS.admin);

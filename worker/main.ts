@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   logger.info('workflow bundle ready', { prebuilt: Boolean(bundlePath), ms: Date.now() - started });
 
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
-  const redis = createRedis(config.redisUrl);
+  const redis = createRedis(config.redisUrl, {}, logger);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config), logger });
   // Payloads are encrypted (docs/security.md): the same converter as the API's client, or neither can read the other.
   const dataConverter = createDataConverter(config);

@@ -88,6 +88,42 @@ describe('realtime relay across restarts', () => {
     await until('the client is disconnected', () => !client.socket.connected);
   });
 
+  test('when Redis is down as the relay process starts, then it logs one warning, keeps serving and reads the stream once Redis is up', async () => {
+    const [port, redisPort] = [await freePort(), await freePort()];
+    const url = `http://127.0.0.1:${port}`;
+    const relay = spawnEntryPoint(
+      `relay on port ${port}`,
+      'realtime/main.ts',
+      entryPointEnv(h.config, {
+        LOG_LEVEL: 'info',
+        REALTIME_PORT: String(port),
+        SHUTDOWN_GRACE: '5s',
+        REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      }),
+    );
+    children.push(relay.child);
+    const warning = await relay.waitForLog(
+      'redis unavailable; retrying in the background (is Redis running? check REDIS_URL)',
+    );
+    expect(warning).toMatchObject({ level: 'warn', redis: `redis://127.0.0.1:${redisPort}/0` });
+    expect(String(warning.error)).toContain('ECONNREFUSED');
+    await until('the relay serves /health while Redis is down', async () => (await health(url))?.status === 'ok');
+    expect((await health(url))?.stream.connected).toBe(false);
+
+    const redisServer = spawn(
+      'redis-server',
+      ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      { stdio: 'ignore' },
+    );
+    children.push(redisServer);
+    await relay.waitForLog('reading the events stream', 20_000);
+    await until('the stream is read', async () => (await health(url))?.stream.connected === true);
+    expect(relay.child.exitCode).toBeNull();
+    expect(relay.logs.filter((line) => String(line.msg).startsWith('redis unavailable'))).toHaveLength(1);
+    expect(relay.output()).not.toContain('Unhandled error event');
+    expect(relay.output()).not.toContain('MaxRetriesPerRequestError');
+  });
+
   test('when Redis restarts mid-order, then the relay survives, connected clients catch up and a reconnecting client gets the terminal event', async () => {
     const redisPort = await freePort();
     const startRedis = async (): Promise<ChildProcess> => {
