@@ -22,11 +22,8 @@ const BUILD_WORKFLOW_BUNDLE: Command = {
   example: 'node --import tsx scripts/build-workflow-bundle.ts /tmp/workflow-bundle.js',
 };
 
-async function main(): Promise<void> {
-  const { positionals } = parseCommandLine(BUILD_WORKFLOW_BUNDLE, { allowPositionals: true });
-  const [target, extra] = positionals;
-  if (extra !== undefined) usageError(BUILD_WORKFLOW_BUNDLE, `unexpected argument '${extra}'`);
-  const output = path.resolve(target ?? DEFAULT_BUNDLE_PATH);
+/** Bundles the order workflows and writes the bundle to `output`, printing its path, size and build time. */
+export async function writeWorkflowBundle(output: string): Promise<void> {
   const started = Date.now();
   const bundle = await bundleOrderWorkflows();
   mkdirSync(path.dirname(output), { recursive: true });
@@ -35,7 +32,16 @@ async function main(): Promise<void> {
   process.stdout.write(`workflow bundle: ${output} (${kib} KiB, ${Date.now() - started}ms)\n`);
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`build-workflow-bundle: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+async function main(): Promise<void> {
+  const { positionals } = parseCommandLine(BUILD_WORKFLOW_BUNDLE, { allowPositionals: true });
+  const [target, extra] = positionals;
+  if (extra !== undefined) usageError(BUILD_WORKFLOW_BUNDLE, `unexpected argument '${extra}'`);
+  await writeWorkflowBundle(path.resolve(target ?? DEFAULT_BUNDLE_PATH));
+}
+
+if (require.main === module) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`build-workflow-bundle: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -299,8 +299,10 @@ describe('Dockerfile', () => {
     expect(runtime).not.toMatch(/npm (ci|install)/);
     expect(dockerfile).toMatch(/npm prune --omit=dev/);
     const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
-    expect(pkg.scripts.build).toContain('tsconfig.build.json');
-    expect(pkg.scripts.build).toContain('scripts/build-workflow-bundle.ts');
+    expect(pkg.scripts.build).toBe('node --import tsx scripts/build.ts');
+    const build = read('scripts/build.ts');
+    expect(build).toContain("'tsconfig.build.json'");
+    expect(build).toContain('writeWorkflowBundle(DEFAULT_BUNDLE_PATH)');
   });
 
   test('when the image starts, then the entrypoint knows every process the stack runs', () => {

@@ -1,0 +1,51 @@
+/**
+ * `npm run build`: what the Docker image runs (Dockerfile, build stage). It empties `dist/`, compiles TypeScript with
+ * `tsconfig.build.json`, copies the relay's static files and writes the workflow bundle (`dist/workflow-bundle.js`,
+ * scripts/build-workflow-bundle.ts). It reads its command line before it touches anything, so `--help` or a wrong
+ * argument leaves `dist/` as it was.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { parseCommandLine, type Command } from '../lib/cli';
+import { DEFAULT_BUNDLE_PATH, writeWorkflowBundle } from './build-workflow-bundle';
+
+const ROOT = path.resolve(__dirname, '..');
+const DIST = path.join(ROOT, 'dist');
+
+const BUILD: Command = {
+  name: 'build',
+  usage: 'usage: npm run build',
+  summary:
+    'Builds the production files into dist/ (what the Docker image runs): removes dist/, compiles TypeScript (tsconfig.build.json), copies realtime/public and writes the workflow bundle dist/workflow-bundle.js, which the worker loads when WORKFLOW_BUNDLE_PATH names it.',
+  environment: [['WORKFLOW_BUNDLE_PATH', 'read by the worker, not here: point it at dist/workflow-bundle.js']],
+  example: 'npm run build && WORKFLOW_BUNDLE_PATH=dist/workflow-bundle.js node dist/worker/main.js',
+};
+
+/** Runs one step, printing its name first so a failure says which step it was. */
+function step(name: string, run: () => void): void {
+  process.stdout.write(`build: ${name}\n`);
+  run();
+}
+
+async function main(): Promise<void> {
+  parseCommandLine(BUILD, {});
+  step('removing dist/', () => rmSync(DIST, { recursive: true, force: true }));
+  step('compiling TypeScript (tsconfig.build.json)', () =>
+    execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    }),
+  );
+  step('copying realtime/public', () =>
+    cpSync(path.join(ROOT, 'realtime', 'public'), path.join(DIST, 'realtime', 'public'), { recursive: true }),
+  );
+  process.stdout.write('build: bundling the workflows\n');
+  await writeWorkflowBundle(DEFAULT_BUNDLE_PATH);
+}
+
+main().catch((error: unknown) => {
+  // tsc has printed its own diagnostics above; say which step stopped and how.
+  process.stderr.write(`build: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
