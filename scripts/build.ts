@@ -16,10 +16,10 @@ const DIST = path.join(ROOT, 'dist');
 const BUILD: Command = {
   name: 'build',
   usage: 'usage: npm run build',
+  example: 'npm run build && WORKFLOW_BUNDLE_PATH=dist/workflow-bundle.js node dist/worker/main.js',
+  environment: [['WORKFLOW_BUNDLE_PATH', 'read by the worker, not here: point it at dist/workflow-bundle.js']],
   summary:
     'Builds the production files into dist/ (what the Docker image runs): removes dist/, compiles TypeScript (tsconfig.build.json), copies realtime/public and writes the workflow bundle dist/workflow-bundle.js, which the worker loads when WORKFLOW_BUNDLE_PATH names it.',
-  environment: [['WORKFLOW_BUNDLE_PATH', 'read by the worker, not here: point it at dist/workflow-bundle.js']],
-  example: 'npm run build && WORKFLOW_BUNDLE_PATH=dist/workflow-bundle.js node dist/worker/main.js',
 };
 
 /** Runs one step, printing its name first so a failure says which step it was. */
