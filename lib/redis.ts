@@ -14,7 +14,7 @@ export function createRedis(url: string, options: RedisOptions = {}, logger?: Lo
 }
 
 /** `redis://user:secret@host:6379/0` -> `redis://host:6379/0`: where Redis is, without its credentials. */
-export function redisAddress(client: Redis): string {
+function redisAddress(client: Redis): string {
   const { host, port, db, path } = client.options;
   return path !== undefined && path !== null ? `unix:${path}` : `redis://${host}:${port}/${db ?? 0}`;
 }

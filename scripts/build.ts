@@ -23,25 +23,24 @@ const BUILD: Command = {
 };
 
 /** Runs one step, printing its name first so a failure says which step it was. */
-function step(name: string, run: () => void): void {
+async function step(name: string, run: () => unknown): Promise<void> {
   process.stdout.write(`build: ${name}\n`);
-  run();
+  await run();
 }
 
 async function main(): Promise<void> {
   parseCommandLine(BUILD, {});
-  step('removing dist/', () => rmSync(DIST, { recursive: true, force: true }));
-  step('compiling TypeScript (tsconfig.build.json)', () =>
+  await step('removing dist/', () => rmSync(DIST, { recursive: true, force: true }));
+  await step('compiling TypeScript (tsconfig.build.json)', () =>
     execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json'], {
       cwd: ROOT,
       stdio: 'inherit',
     }),
   );
-  step('copying realtime/public', () =>
+  await step('copying realtime/public', () =>
     cpSync(path.join(ROOT, 'realtime', 'public'), path.join(DIST, 'realtime', 'public'), { recursive: true }),
   );
-  process.stdout.write('build: bundling the workflows\n');
-  await writeWorkflowBundle(DEFAULT_BUNDLE_PATH);
+  await step('bundling the workflows', () => writeWorkflowBundle(DEFAULT_BUNDLE_PATH));
 }
 
 main().catch((error: unknown) => {
