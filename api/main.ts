@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   parseCommandLine(processCommand('api'), {});
   const config = loadConfigOrExit();
   const logger = createLogger('api', config.logLevel);
-  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
+  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax, logger });
   const redis = createRedis(config.redisUrl, {}, logger);
   // Lazy: the API starts (and /ready reports it) while Temporal is still coming up.
   const connection = Connection.lazy(connectionOptions(config.temporal));

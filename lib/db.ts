@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
+import type { Logger } from './logger';
 
 /** Where the knex migrations live; shared by `npm run migrate`, the dev stack and the test setup. */
 export const MIGRATIONS_DIR = path.resolve(__dirname, '..', 'migrations');
@@ -33,6 +34,28 @@ export interface DbOptions {
   url: string;
   /** @default 10 */
   poolMax?: number;
+  /**
+   * Where knex's own warnings go, as one `knex warning` line with the message's first line. Unset: one `knex: ...`
+   * line on stderr. Never printed: knex's "Acquire connection error" with its stack (the caller gets that error as
+   * the query's rejection and reports it once, in its own words).
+   */
+  logger?: Logger;
+}
+
+/** knex's `log` option: its warnings, errors and deprecations as single lines (see `DbOptions.logger`). */
+function knexLog(logger: Logger | undefined): Knex.Config['log'] {
+  const line = (message: unknown): void => {
+    const text = (typeof message === 'string' ? message : String(message)).split('\n')[0] ?? '';
+    if (text.startsWith('Acquire connection error')) return;
+    if (logger !== undefined) logger.warn('knex warning', { message: text });
+    else process.stderr.write(`knex: ${text}\n`);
+  };
+  return {
+    warn: line,
+    error: line,
+    deprecate: (method, alternative) => line(`${method} is deprecated; use ${alternative}`),
+    debug: () => undefined,
+  };
 }
 
 /** A knex migration module: `up` and `down`. */
@@ -69,10 +92,11 @@ export class MigrationSource implements Knex.MigrationSource<string> {
 }
 
 /** Builds a knex instance on PostgreSQL; the caller owns it and calls `destroy()`. */
-export function createDb({ url, poolMax = 10 }: DbOptions): Knex {
+export function createDb({ url, poolMax = 10, logger }: DbOptions): Knex {
   return knex({
     client: 'pg',
     connection: url,
+    log: knexLog(logger),
     pool: { min: 0, max: poolMax },
     migrations: { migrationSource: new MigrationSource(), tableName: 'knex_migrations' },
   });

@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   parseCommandLine(processCommand('realtime'), {});
   const config = loadConfigOrExit();
   const logger = createLogger('realtime', config.logLevel);
-  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
+  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax, logger });
   const relay = createRelay({ config, db, logger });
 
   // A Redis or PostgreSQL outage must never take the relay down; log what slipped through and keep serving.

@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   const workflowBundle = bundlePath ? await loadWorkflowBundle(bundlePath) : await bundleOrderWorkflows(logger);
   logger.info('workflow bundle ready', { prebuilt: Boolean(bundlePath), ms: Date.now() - started });
 
-  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
+  const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax, logger });
   const redis = createRedis(config.redisUrl, {}, logger);
   const gateway = createSimulatedGateway({ db, ...gatewaySettingsFromConfig(config), logger });
   // Payloads are encrypted (docs/security.md): the same converter as the API's client, or neither can read the other.

@@ -85,3 +85,20 @@ describe('the API without PostgreSQL', () => {
     });
   });
 });
+
+describe('createDb without PostgreSQL', () => {
+  it('when a query cannot connect, then the caller gets the error and knex prints no stack of its own', async () => {
+    const printed = jest.spyOn(console, 'log').mockImplementation(() => undefined);
+    const lines: string[] = [];
+    const logger = createLogger('test', 'debug', {}, (line) => lines.push(line));
+    const db = createDb({ url: `postgres://postgres@127.0.0.1:${await freePort()}/nowhere`, poolMax: 1, logger });
+    try {
+      await expect(db.raw('SELECT 1')).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+      expect(printed.mock.calls.flat().join('\n')).not.toContain('Acquire connection error');
+      expect(lines.join('')).not.toContain('Acquire connection error');
+    } finally {
+      printed.mockRestore();
+      await db.destroy();
+    }
+  });
+});
