@@ -103,6 +103,9 @@ const DESCRIBE_DEADLINE_MS = 2_000;
 /** The columns of `orders` the steps read. */
 type OrderLockRow = Pick<OrderRow, 'id' | 'customer_id' | 'cancel_requested_run_id' | 'status' | 'request_hash'>;
 
+/** A reservation line `releaseInTransaction` returned to stock. */
+type ReleasedLine = Awaited<ReturnType<typeof releaseInTransaction>>[number];
+
 /** A row of `orderflow_append_event(...)`. */
 interface AppendedEvent {
   seq: number;
@@ -585,51 +588,82 @@ export function createSagaSteps({
   }
 
   /**
+   * Under the order row lock: when the order's stock is committed, records COMPLETED again under this step's key
+   * (nothing is undone) and returns that event; otherwise undefined.
+   */
+  async function completedInstead(
+    trx: Knex.Transaction,
+    input: CompensateOrderInput,
+  ): Promise<AppendedEvent | undefined> {
+    const { orderId } = input;
+    const order = await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
+    if (order === undefined) throw orderNotRecordedFailure(orderId);
+    if ((await reservationStatusCounts(trx, orderId)).committed === 0) return undefined;
+    return append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
+  }
+
+  /** Tells the relay's stock views about lines returned to stock. */
+  async function publishReleased(lines: ReleasedLine[]): Promise<void> {
+    if (lines.length === 0) return;
+    await publishStock(lines.map((line) => ({ productId: line.product_id, kind: 'release', quantity: line.quantity })));
+  }
+
+  /**
    * Ends an order CANCELLED or FAILED with nothing kept: held stock released, every approved payment of the order
    * refunded, then the terminal status recorded. If the stock is already committed the order is COMPLETED and stays
    * so (recorded again under this step's key; nothing is undone). Safe to repeat, and safe for any caller — the
    * order's own run or the reconciliation workflow.
+   *
+   * Two transactions. The first releases the held stock at once (so it is free even while the gateway is down). The
+   * second refunds and records the terminal status under the order row lock, after releasing again: the run a Reset
+   * started may have placed the order since (this step, of the run it replaced, still running in a worker). That
+   * run's placement and charge take the same lock, so it never completes the order on a payment refunded here, and
+   * this step never records CANCELLED over stock that run committed, nor leaves its reservation held.
    */
   async function compensateOrder(input: CompensateOrderInput): Promise<CompensateOrderResult> {
     const { orderId } = input;
-    const first = await db.transaction(async (trx) => {
-      const order = await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
-      if (order === undefined) throw orderNotRecordedFailure(orderId);
-      if ((await reservationStatusCounts(trx, orderId)).committed > 0) {
-        const event = await append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
-        return { kind: 'completed' as const, event };
-      }
-      return { kind: 'released' as const, lines: await releaseInTransaction(trx, orderId) };
-    });
-    const released = first.kind === 'released' ? first.lines.length : 0;
-    if (first.kind === 'released') {
-      await publishStock(
-        first.lines.map((line) => ({ productId: line.product_id, kind: 'release', quantity: line.quantity })),
-      );
-    }
-    if (first.kind === 'completed') {
-      await publish(orderId, [first.event]);
+    const completedResult = async (event: AppendedEvent): Promise<CompensateOrderResult> => {
+      await publish(orderId, [event]);
       logger.info('compensation skipped: stock already committed', { orderId, reason: input.reason });
-      return { status: 'COMPLETED', released: 0, refunded: 0, event: toStatusEvent(first.event) };
-    }
-    const approved = await db(TABLES.payments)
-      .where({ order_id: orderId, status: PAYMENT_STATUS.approved })
-      .select<{ idempotency_key: string }[]>('idempotency_key');
-    let refunded = 0;
-    for (const payment of approved) {
-      if ((await gateway.refund(payment.idempotency_key)).refunded) refunded += 1;
-    }
-    const everRefunded = await db(TABLES.payments)
-      .where({ order_id: orderId, status: PAYMENT_STATUS.refunded })
-      .first<{ id: number } | undefined>('id');
-    const terminal = await append(db, input, {
-      status: input.status,
-      detail: { reason: input.reason, refunded: everRefunded !== undefined, ...input.detail },
-      failureReason: input.reason,
+      return { status: 'COMPLETED', released: 0, refunded: 0, event: toStatusEvent(event) };
+    };
+    const first = await db.transaction(
+      async (trx): Promise<{ completed: AppendedEvent } | { lines: ReleasedLine[] }> => {
+        const completed = await completedInstead(trx, input);
+        return completed === undefined ? { lines: await releaseInTransaction(trx, orderId) } : { completed };
+      },
+    );
+    if ('completed' in first) return completedResult(first.completed);
+    await publishReleased(first.lines);
+
+    type Closed = { terminal: AppendedEvent; lines: ReleasedLine[]; refunded: number };
+    const last = await db.transaction(async (trx): Promise<{ completed: AppendedEvent } | Closed> => {
+      const completed = await completedInstead(trx, input);
+      if (completed !== undefined) return { completed };
+      const lines = await releaseInTransaction(trx, orderId);
+      const approved = await trx(TABLES.payments)
+        .where({ order_id: orderId, status: PAYMENT_STATUS.approved })
+        .select<{ idempotency_key: string }[]>('idempotency_key');
+      let refunded = 0;
+      for (const payment of approved) {
+        if ((await gateway.refund(payment.idempotency_key, trx)).refunded) refunded += 1;
+      }
+      const everRefunded = await trx(TABLES.payments)
+        .where({ order_id: orderId, status: PAYMENT_STATUS.refunded })
+        .first<{ id: number } | undefined>('id');
+      const terminal = await append(trx, input, {
+        status: input.status,
+        detail: { reason: input.reason, refunded: everRefunded !== undefined, ...input.detail },
+        failureReason: input.reason,
+      });
+      return { terminal, lines, refunded };
     });
-    await publish(orderId, [terminal]);
-    logger.info('order compensated', { orderId, status: input.status, released, refunded });
-    return { status: input.status, released, refunded, event: toStatusEvent(terminal) };
+    if ('completed' in last) return completedResult(last.completed);
+    await publishReleased(last.lines);
+    await publish(orderId, [last.terminal]);
+    const released = first.lines.length + last.lines.length;
+    logger.info('order compensated', { orderId, status: input.status, released, refunded: last.refunded });
+    return { status: input.status, released, refunded: last.refunded, event: toStatusEvent(last.terminal) };
   }
 
   /** Marks a cancel on the order row, so a charge that has not started yet charges nothing (see `chargeOrder`). */

@@ -495,6 +495,68 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
     },
   });
 
+  test('when the compensation of a replaced run refunds while the Reset run places and charges, then the Reset run waits and the books agree', async () => {
+    const sku = uniqueSku('steps-stale-undo');
+    await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
+    const orderId = randomUUID();
+    const placement = (run: string) => placementOf(orderId, sku, run);
+    // Run A: placed and paid (a cancel came during its charge: PAID without the commit), then its compensation.
+    await steps.placeOrder(placement('run-a'));
+    const paid = await steps.chargeOrder({
+      ...placement('run-a'),
+      eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_ok',
+      round: 1,
+    });
+    expect(paid).toMatchObject({ status: 'approved' });
+    // While A's compensation is at the gateway refunding, an operator's Reset starts run C, which places the order
+    // again and charges. Were A's capture still approved to C, C would charge its key, meet that capture and complete
+    // the order; A would then refund it and record CANCELLED over committed stock.
+    let retried: Promise<unknown> | undefined;
+    duringRefund = async () => {
+      retried = steps.placeOrder(placement('run-c')).then(() =>
+        steps.chargeOrder({
+          ...placement('run-c'),
+          eventKeyPrefix: 'run-c/2',
+          runId: 'run-c',
+          amountCents: 2 * PRICE,
+          paymentToken: 'tok_ok',
+          round: 1,
+          complete: true,
+        }),
+      );
+      const waitsForLock = until('run C waiting on a row lock', async () => {
+        const { rows } = await db.raw<{ rows: unknown[] }>(
+          `SELECT 1 FROM pg_stat_activity
+            WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'`,
+        );
+        return rows.length > 0;
+      });
+      await Promise.race([waitsForLock, retried]);
+    };
+
+    const undone = await steps.compensateOrder({
+      orderId,
+      eventKeyPrefix: 'run-a/3',
+      status: 'CANCELLED',
+      reason: 'customer',
+    });
+    expect(duringRefund).toBeUndefined();
+    expect(undone).toMatchObject({ status: 'CANCELLED', refunded: 1 });
+    await expect(retried).resolves.toMatchObject({ status: 'approved', completed: true });
+
+    expect(await db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'COMPLETED' });
+    expect(await db('payments').where({ order_id: orderId }).orderBy('id').select('idempotency_key', 'status')).toEqual(
+      [
+        { idempotency_key: chargeIdempotencyKey(orderId, 0), status: 'refunded' },
+        { idempotency_key: chargeIdempotencyKey(orderId, 1), status: 'approved' },
+      ],
+    );
+    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
+  });
+
   test('when a Reset run reopens the order while a late capture is refunded, then it waits and charges under a new key', async () => {
     const sku = uniqueSku('steps-late');
     await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
