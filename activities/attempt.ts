@@ -13,3 +13,26 @@ export function currentAttempt(): { attempt: number; startToCloseMs: number } {
     return { attempt: 1, startToCloseMs: Infinity };
   }
 }
+
+/**
+ * The workflow run a charge acts for, and the event key prefix it records under: the run this activity attempt
+ * belongs to (`activityInfo().workflowExecution.runId`). An activity scheduled before a Reset point is carried into
+ * the new run with the input the replaced run gave it; it then acts for the new run: it reads the new run's cancel
+ * mark, not the replaced run's, and records under the new run id with the same step number (the new run's own
+ * step counter has passed it). Outside an activity (tests), and when the prefix is not `<input.runId>/...`: the
+ * input's own.
+ */
+export function runningRun(input: { runId: string; eventKeyPrefix: string }): {
+  runId: string;
+  eventKeyPrefix: string;
+} {
+  let runId: string | undefined;
+  try {
+    runId = activityInfo().workflowExecution?.runId;
+  } catch {
+    return input;
+  }
+  const ownPrefix = `${input.runId}/`;
+  if (!runId || runId === input.runId || !input.eventKeyPrefix.startsWith(ownPrefix)) return input;
+  return { runId, eventKeyPrefix: `${runId}/${input.eventKeyPrefix.slice(ownPrefix.length)}` };
+}

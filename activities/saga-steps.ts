@@ -67,7 +67,7 @@ import {
   type StockAfter,
 } from './inventory';
 import { GatewayUnavailableError, PAYMENT_STATUS, type PaymentGateway } from './payments';
-import { currentAttempt } from './attempt';
+import { currentAttempt, runningRun } from './attempt';
 
 /** Dependencies of the saga steps. */
 export interface SagaStepDeps {
@@ -438,7 +438,8 @@ export function createSagaSteps({
    * charge ran (the workflow then refunds). A decline is a result; a transient gateway failure is a retryable
    * `PaymentGatewayUnavailable`, so the workflow's retry budget decides when to give up.
    */
-  async function chargeOrder(input: ChargeOrderInput): Promise<ChargeOrderResult> {
+  async function chargeOrder(carried: ChargeOrderInput): Promise<ChargeOrderResult> {
+    const input = { ...carried, ...runningRun(carried) };
     const { orderId } = input;
     if (!Number.isSafeInteger(input.amountCents) || input.amountCents <= 0) {
       throw ApplicationFailure.create({

@@ -161,6 +161,31 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     expect(await orderStatus(input.orderId)).toBe('RESERVED');
   });
 
+  test('when a charge scheduled by the replaced run is carried into a Reset run, then it acts for the new run: the old cancel mark is not its own', async () => {
+    // A Reset to a workflow task after `chargeOrder` was scheduled (signals excluded) carries that activity into
+    // the new run with the old run's id and key prefix in its input; the cancel was marked for the old run only.
+    const input = await newOrder();
+    await steps.placeOrder(input);
+    expect(await markOrderCancelRequested(db, input.orderId, 'run-a')).toBe(true);
+    const carried = new MockActivityEnvironment({
+      workflowExecution: { workflowId: workflowIdFor(input.orderId), runId: 'run-b' },
+    });
+
+    const charged = await carried.run(steps.chargeOrder, {
+      ...input,
+      eventKeyPrefix: 'run-a/2',
+      runId: 'run-a',
+      amountCents: 2 * PRICE,
+      paymentToken: 'tok_ok',
+      round: 1,
+      complete: true,
+    });
+    expect(charged).toMatchObject({ status: 'approved', completed: true });
+    const keys = await db('order_events').where({ order_id: input.orderId }).orderBy('seq').pluck('event_key');
+    expect(keys.slice(2)).toEqual(['run-b/2/CHARGING', 'run-b/2/PAID', 'run-b/2/COMPLETED']);
+    await expectBooks(input.sku, input.orderId);
+  });
+
   test('when another run closed the order before this charge starts, then nothing is charged and CHARGING is not recorded', async () => {
     // A run reset to a point after its placement, or the run a Reset replaced, meets an order already CANCELLED.
     const input = await newOrder();
