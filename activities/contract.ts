@@ -89,6 +89,11 @@ export const ACTIVITY_FAILURE_TYPES = {
   orderConflict: 'OrderConflict',
   /** `completeOrder` found neither held nor committed stock (something released it under a running order). */
   reservationLost: 'ReservationLost',
+  /**
+   * `compensateOrder` with `ifLastSeq`: the order's newest event is no longer that one (a run recorded something
+   * since the caller looked, e.g. a Reset run placing it again); nothing was changed.
+   */
+  orderChanged: 'OrderChanged',
 } as const;
 
 /**
@@ -213,6 +218,13 @@ export interface CompensateOrderInput extends StepInput {
   /** Stored in `orders.failure_reason` (storable text, at most MAX_REASON_LENGTH characters). */
   reason: string;
   detail?: Record<string, unknown>;
+  /**
+   * Compensate only while the order's newest event has this seq (as HTTP's If-Match): the reconciliation pass passes
+   * the seq it read before it saw the order's workflow closed, so a run started since (a Reset) that has recorded
+   * anything keeps its order. Otherwise nothing changes and the call fails non-retryably (`OrderChanged`). Absent:
+   * no condition (the order's own run).
+   */
+  ifLastSeq?: number;
 }
 
 /** Result of `compensateOrder`: COMPLETED when the stock was already committed (then nothing was undone). */

@@ -51,6 +51,11 @@ export interface ReconcileCandidate {
   reason: ReconcileReason;
   /** The closed run's id ('' when the workflow is gone): the event keys of its repair derive from it. */
   runId: string;
+  /**
+   * The order's newest event seq, read before its workflow was seen closed: the repair is made only while it still
+   * is (`compensateOrder`'s `ifLastSeq`), so a run a Reset started meanwhile keeps its order.
+   */
+  lastSeq: number;
   /** What is unsettled, for the log. */
   unsettled: { nonTerminal: boolean; held: boolean; approved: boolean };
 }
@@ -61,9 +66,10 @@ export interface ReconciledOrder {
   reason: ReconcileReason;
   /**
    * `compensated`: stock released, payments refunded, status recorded; `completed`: the stock was committed;
-   * `failed`: the repair failed for good this pass (`error` says why) and the next pass tries again.
+   * `failed`: the repair failed for good this pass (`error` says why) and the next pass tries again; `skipped`: the
+   * order changed since the scan (a run a Reset started recorded something), so it is that run's again.
    */
-  outcome: 'compensated' | 'completed' | 'failed';
+  outcome: 'compensated' | 'completed' | 'failed' | 'skipped';
   /** The status the order ended with (for `failed`, the status it still has). */
   status: OrderStatus;
   /** Why the repair failed (`failed` only). */
@@ -111,6 +117,7 @@ interface UnsettledRow {
   workflow_id: string;
   held: boolean;
   approved: boolean;
+  last_seq: number | null;
 }
 
 /** Builds the reconciliation activities. */
@@ -151,7 +158,8 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
       const { rows } = await db.raw<{ rows: (UnsettledRow & { created_at: string })[] }>(
         `SELECT o.id, o.status, o.workflow_id, o.created_at::text AS created_at,
                 EXISTS (SELECT 1 FROM ${TABLES.stockReservations} r WHERE r.order_id = o.id AND r.status = 'held') AS held,
-                EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved
+                EXISTS (SELECT 1 FROM ${TABLES.payments} p WHERE p.order_id = o.id AND p.status = 'approved') AS approved,
+                (SELECT max(e.seq) FROM ${TABLES.orderEvents} e WHERE e.order_id = o.id) AS last_seq
            FROM ${TABLES.orders} o
           WHERE (o.status <> ALL(?::text[])
                  OR (o.status <> 'COMPLETED' AND EXISTS (
@@ -178,6 +186,7 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
           rowStatus: row.status,
           status: row.status === 'FAILED' ? 'FAILED' : 'CANCELLED',
           ...closed,
+          lastSeq: Number(row.last_seq ?? 0),
           unsettled: { nonTerminal: !TERMINAL_STATUSES.includes(row.status), held: row.held, approved: row.approved },
         });
         logger.info('order to reconcile', { orderId: row.id, status: row.status, ...closed, held: row.held });
@@ -209,6 +218,8 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
     for (const order of repaired) {
       reconciled.add(1, { reason: order.reason, outcome: order.outcome });
       if (order.outcome === 'failed') logger.error('order not reconciled', { ...order });
+      else if (order.outcome === 'skipped')
+        logger.info('order left to its new run: it changed since the scan', { ...order });
       else logger.info('order reconciled', { ...order });
     }
     logger.info('reconciliation run done', { repaired: repaired.length });

@@ -590,7 +590,8 @@ export function createSagaSteps({
 
   /**
    * Under the order row lock: when the order's stock is committed, records COMPLETED again under this step's key
-   * (nothing is undone) and returns that event; otherwise undefined.
+   * (nothing is undone) and returns that event; otherwise undefined. Fails `OrderChanged` when `input.ifLastSeq` is
+   * not the order's newest seq.
    */
   async function completedInstead(
     trx: Knex.Transaction,
@@ -599,6 +600,22 @@ export function createSagaSteps({
     const { orderId } = input;
     const order = await trx<OrderLockRow>(TABLES.orders).where({ id: orderId }).forNoKeyUpdate().first('id');
     if (order === undefined) throw orderNotRecordedFailure(orderId);
+    if (input.ifLastSeq !== undefined) {
+      // A retry of this very call finds its own recording on top: that is no change.
+      const newest = await trx(TABLES.orderEvents)
+        .where({ order_id: orderId })
+        .orderBy('seq', 'desc')
+        .first<{ seq: number; event_key: string | null } | undefined>('seq', 'event_key');
+      const seq = Number(newest?.seq ?? 0);
+      const ours = newest?.event_key?.startsWith(`${input.eventKeyPrefix}/`) === true;
+      if (seq !== input.ifLastSeq && !ours) {
+        throw ApplicationFailure.create({
+          message: `order ${orderId} changed since it was looked at (newest event seq ${seq}, expected ${input.ifLastSeq}); nothing undone`,
+          type: ACTIVITY_FAILURE_TYPES.orderChanged,
+          nonRetryable: true,
+        });
+      }
+    }
     if ((await reservationStatusCounts(trx, orderId)).committed === 0) return undefined;
     return append(trx, input, { status: 'COMPLETED', detail: { cancelIgnored: input.reason } });
   }

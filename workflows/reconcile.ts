@@ -7,8 +7,9 @@
  * already committed is COMPLETED, not compensated (compensateOrder records it). Every step is idempotent (event keys
  * derive from the closed run), so overlapping or repeated runs change nothing twice.
  */
-import { ActivityFailure, log, patched, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, patched, proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities';
+import { ACTIVITY_FAILURE_TYPES } from '../activities/contract';
 import type { ReconciledOrder } from '../activities/reconcile';
 
 /** The scan describes every unsettled order's workflow, page by page, heartbeating between pages. */
@@ -39,15 +40,22 @@ export const WAKE_STALE_ATTENTION_PATCH = 'wake-stale-attention';
 export async function reconcileWorkflow(): Promise<ReconcileResult> {
   const candidates = await findOrdersToReconcile();
   const repaired: ReconciledOrder[] = [];
-  for (const { orderId, reason, status, runId, rowStatus } of candidates) {
+  for (const { orderId, reason, status, runId, rowStatus, lastSeq } of candidates) {
     // One key per closed run and unsettled state: a repeated pass over the same state records nothing twice, while a
     // later pass over a new state (a charge that finished after the workflow died) is a repair of its own.
     const eventKeyPrefix = `reconcile/${runId}/${rowStatus}`;
     let settled: Awaited<ReturnType<typeof compensateOrder>>;
     try {
-      settled = await compensateOrder({ orderId, eventKeyPrefix, status, reason });
+      // Only while nothing was recorded since the scan (`lastSeq` is absent in scans recorded before it existed).
+      settled = await compensateOrder({ orderId, eventKeyPrefix, status, reason, ifLastSeq: lastSeq });
     } catch (error) {
       if (!(error instanceof ActivityFailure)) throw error;
+      if (error.cause instanceof ApplicationFailure && error.cause.type === ACTIVITY_FAILURE_TYPES.orderChanged) {
+        // A run a Reset started after the scan has recorded something: the order is that run's again.
+        repaired.push({ orderId, reason, outcome: 'skipped', status: rowStatus });
+        log.info('order left to its new run', { orderId, reason });
+        continue;
+      }
       // A repair that fails for good (a non-retryable failure) is reported and left to the next pass; it does not
       // keep the rest of this pass's orders from being repaired.
       const why = error.cause?.message ?? error.message;

@@ -4,7 +4,9 @@
  * is terminal with the reason `workflow_terminated`. The schedule is the real one (temporal-config/reconcile-schedule.ts)
  * with a short interval, started on this suite's task queue, run by the suite's worker.
  */
+import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { completedWorkflowTasks } from '../../chaos/reset-sweep';
 import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
 import { createLogger } from '../../lib/logger';
 import { TEST_TOKENS } from '../../activities/payments';
@@ -258,6 +260,63 @@ describe('a repair that fails for good', () => {
       REPAIRED_WITHIN_MS,
     );
     expect(await stockOf(h.db, broken)).toBe(INITIAL_STOCK);
+  });
+});
+
+describe('a Reset during a pass', () => {
+  test('when a Reset run places the order after the scan saw its workflow closed, then the pass leaves the order to that run', async () => {
+    const schedule = await pauseSchedule('reconcile vs reset test');
+    try {
+      const sku = uniqueSku('reconcile-reset');
+      await insertProducts(h.db, [{ sku, stock: INITIAL_STOCK, priceCents: 1250 }]);
+      const input = orderInput(h.config, [{ sku, quantity: QUANTITY }], TEST_TOKENS.unavailable);
+      const handle = await startOrder(h.client, h.config, input);
+      const statusIs = (status: OrderStatus) => async () =>
+        (await orderRows(h.db, input.orderId)).order?.status === status ? true : undefined;
+      await waitFor('NEEDS_ATTENTION', statusIs('NEEDS_ATTENTION'));
+      const { events: before } = await orderRows(h.db, input.orderId);
+      await handle.terminate('operator clean-up');
+      const terminated = (await handle.describe()).runId;
+
+      // The pass scans and describes the terminated run; its repair of this order waits here.
+      const repair = h.hold(input.orderId, 'compensateOrder');
+      const pass = h.client.workflow.execute(RECONCILE_WORKFLOW_TYPE, {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: `reconcile-reset-${input.orderId}`,
+      });
+      await repair.reached;
+      // Meanwhile an operator resets the terminated run to its first workflow task: the new run places it again.
+      const [firstTask] = await completedWorkflowTasks(h.client, handle.workflowId, terminated);
+      const { runId } = await h.client.workflowService.resetWorkflowExecution({
+        namespace: h.config.temporal.namespace,
+        workflowExecution: { workflowId: handle.workflowId, runId: terminated },
+        reason: 'ops: retry',
+        workflowTaskFinishEventId: firstTask,
+        requestId: randomUUID(),
+      });
+      await waitFor('the Reset run to record', async () =>
+        (await orderRows(h.db, input.orderId)).events.length > before.length ? true : undefined,
+      );
+      repair.release();
+
+      const result = await pass;
+      expect(result.repaired).toEqual(
+        expect.arrayContaining([expect.objectContaining({ orderId: input.orderId, outcome: 'skipped' })]),
+      );
+      // The order is the new run's: it charges again and waits in NEEDS_ATTENTION, running.
+      await waitFor('NEEDS_ATTENTION again', statusIs('NEEDS_ATTENTION'));
+      const reset = h.client.workflow.getHandle(handle.workflowId, runId);
+      expect((await reset.describe()).status.name).toBe('RUNNING');
+      const { events } = await orderRows(h.db, input.orderId);
+      expect(events.map((event) => event.status)).not.toContain('CANCELLED');
+      await reset.signal(cancelSignal, { reason: 'test clean-up' });
+      await waitFor('CANCELLED', statusIs('CANCELLED'));
+      expect(
+        await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [input.orderId] }),
+      ).toEqual([]);
+    } finally {
+      await schedule.unpause();
+    }
   });
 });
 

@@ -316,11 +316,35 @@ describe('saga steps on real PostgreSQL and Redis', () => {
     // Attempt 1 reaches the gateway, which declines; its answer is lost (worker killed, session cut) and Temporal
     // retries the activity: the decline is now a settled charge of the order, but not of another round.
     await expect(steps.chargeOrder(charge)).resolves.toMatchObject({ status: 'declined', idempotencyKey: firstKey });
-    const retried = await new MockActivityEnvironment({ attempt: 2 }).run(steps.chargeOrder, charge);
+    const retried = await new MockActivityEnvironment({
+      attempt: 2,
+      workflowExecution: { workflowId: workflowIdFor(input.orderId), runId: 'run-a' },
+    }).run(steps.chargeOrder, charge);
     expect(retried).toMatchObject({ status: 'declined', idempotencyKey: firstKey });
     expect(await db('payments').where({ order_id: input.orderId }).select('idempotency_key', 'status')).toEqual([
       { idempotency_key: firstKey, status: 'declined' },
     ]);
+  });
+
+  test('when a compensation is conditional on the newest seq, then it runs while that seq is newest, repeats, and changes nothing once it is not', async () => {
+    const input = await newOrder();
+    await steps.placeOrder(input); // PENDING 1, RESERVED 2
+    const undo = (ifLastSeq: number, eventKeyPrefix = 'reconcile/run-a/RESERVED') =>
+      steps.compensateOrder({ orderId: input.orderId, eventKeyPrefix, status: 'CANCELLED', reason: 'x', ifLastSeq });
+
+    await expect(undo(1)).rejects.toMatchObject({ type: 'OrderChanged', nonRetryable: true });
+    expect(await orderStatus(input.orderId)).toBe('RESERVED');
+    expect(await stock(input.sku)).toBe(STOCK - 2);
+
+    await expect(undo(2)).resolves.toMatchObject({ status: 'CANCELLED' });
+    // A retry of the same call finds its own CANCELLED on top.
+    await expect(undo(2)).resolves.toMatchObject({ status: 'CANCELLED' });
+    expect(await events(input.orderId)).toEqual([
+      [1, 'PENDING'],
+      [2, 'RESERVED'],
+      [3, 'CANCELLED'],
+    ]);
+    await expectBooks(input.sku, input.orderId);
   });
 
   test('when compensation meets committed stock, then the order stays COMPLETED and nothing is refunded', async () => {
