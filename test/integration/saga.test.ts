@@ -3,7 +3,9 @@
  * activities in an in-process worker. Every test asserts what a user or operator would check: the workflow result,
  * the `status` query, the rows (stock, reservations, payments, order_events) and the search attributes.
  */
+import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
 import { WAIT_GIVEN_UP, WAIT_STARTED } from '../../activities/saga-steps';
@@ -24,6 +26,8 @@ import {
   type OrderWorkflowInput,
 } from '../../workflows/definitions';
 import type { orderWorkflow } from '../../workflows/order';
+import { completedWorkflowTasks } from '../../chaos/reset-sweep';
+import { createApiHarness } from '../support/api-helpers';
 import {
   createSagaHarness,
   gatewayCli,
@@ -334,6 +338,49 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 });
 
 describe('cancel', () => {
+  test('when a customer cancels through the API while a Reset run reopens the CANCELLED order, then the new run gets the cancel', async () => {
+    const { sku, input } = await newOrder('cancel-reopened', 'tok_ok');
+    const charging = h.hold(input.orderId, 'chargeOrder');
+    const handle = await startOrder(h.client, h.config, input);
+    await charging.reached;
+    await handle.signal(cancelSignal, { reason: 'first cancel' });
+    charging.release();
+    await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED' });
+    const cancelledRun = (await handle.describe()).runId;
+
+    // An operator retries it (Reset to the first workflow task, signals excluded); its placement is held, so the
+    // row still says CANCELLED while the new run is running.
+    const placing = h.hold(input.orderId, 'placeOrder');
+    const [firstTask] = await completedWorkflowTasks(h.client, handle.workflowId, cancelledRun);
+    const { runId } = await h.client.workflowService.resetWorkflowExecution({
+      namespace: h.config.temporal.namespace,
+      workflowExecution: { workflowId: handle.workflowId, runId: cancelledRun },
+      reason: 'ops: retry',
+      workflowTaskFinishEventId: firstTask,
+      requestId: randomUUID(),
+      resetReapplyExcludeTypes: [temporal.api.enums.v1.ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL],
+    });
+    await placing.reached;
+    const api = await createApiHarness({ worker: false, temporal: h.client });
+    try {
+      const answer = await api.request('POST', `/orders/${input.orderId}/cancel`, {
+        token: api.token(input.customerId),
+        body: { reason: 'customer: still no' },
+      });
+      expect(answer.status).toBe(202);
+    } finally {
+      placing.release();
+      await api.close();
+    }
+
+    const reopened = h.client.workflow.getHandle<typeof orderWorkflow>(handle.workflowId, runId);
+    await expect(reopened.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'customer: still no' });
+    expect(await h.db('payments').where({ order_id: input.orderId, status: 'approved' })).toEqual([]);
+    expect(
+      await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [input.orderId] }),
+    ).toEqual([]);
+  });
+
   test('when cancelled in PENDING, then the charge waits for the workflow to take the cancel and nothing is charged', async () => {
     // A charge timeout long enough that the charge's wait (a third of it at most) outlasts any stall of this test.
     const { sku, input } = await newOrder('cancel-pending', 'tok_ok', { chargeTimeoutMs: 60_000 });
