@@ -311,22 +311,38 @@ export async function completedWorkflowTasks(
     .map((event) => event.eventId);
 }
 
+/**
+ * Resets run `runId` of a workflow to the workflow task completed at `eventId` (`eventId` undefined: its first one),
+ * as `temporal workflow reset` does; `mode` without-signals is `--reapply-exclude Signal`. Returns the new run's id.
+ */
+export async function resetRun(
+  client: Client,
+  execution: { workflowId: string; runId: string },
+  eventId: temporal.api.history.v1.IHistoryEvent['eventId'] | undefined,
+  mode: ReapplyMode,
+  reason: string,
+): Promise<string> {
+  const finishedAt = eventId ?? (await completedWorkflowTasks(client, execution.workflowId, execution.runId))[0];
+  const { runId } = await client.workflowService.resetWorkflowExecution({
+    namespace: client.options.namespace,
+    workflowExecution: execution,
+    reason,
+    workflowTaskFinishEventId: finishedAt,
+    requestId: randomUUID(),
+    resetReapplyExcludeTypes: EXCLUDED_ON_REAPPLY[mode],
+  });
+  return runId;
+}
+
 /** Resets the order's base run to the workflow task completed at `eventId`; returns the new run's id. */
-export async function resetOrder(
+export function resetOrder(
   client: Client,
   order: SweepOrder,
   eventId: temporal.api.history.v1.IHistoryEvent['eventId'],
   mode: ReapplyMode,
 ): Promise<string> {
-  const { runId } = await client.workflowService.resetWorkflowExecution({
-    namespace: client.options.namespace,
-    workflowExecution: { workflowId: order.workflowId, runId: order.baseRunId },
-    reason: `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`,
-    workflowTaskFinishEventId: eventId,
-    requestId: randomUUID(),
-    resetReapplyExcludeTypes: EXCLUDED_ON_REAPPLY[mode],
-  });
-  return runId;
+  const execution = { workflowId: order.workflowId, runId: order.baseRunId };
+  return resetRun(client, execution, eventId, mode, `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`);
 }
 
 /** How one run of an order ended: its result, or why it has none. */

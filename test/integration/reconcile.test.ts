@@ -4,9 +4,8 @@
  * is terminal with the reason `workflow_terminated`. The schedule is the real one (temporal-config/reconcile-schedule.ts)
  * with a short interval, started on this suite's task queue, run by the suite's worker.
  */
-import { randomUUID } from 'node:crypto';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { completedWorkflowTasks } from '../../chaos/reset-sweep';
+import { resetRun } from '../../chaos/reset-sweep';
 import { createReconcileActivities, RECONCILE_REASONS, type ReconcileCandidate } from '../../activities/reconcile';
 import { createLogger } from '../../lib/logger';
 import { TEST_TOKENS } from '../../activities/payments';
@@ -286,14 +285,13 @@ describe('a Reset during a pass', () => {
       });
       await repair.reached;
       // Meanwhile an operator resets the terminated run to its first workflow task: the new run places it again.
-      const [firstTask] = await completedWorkflowTasks(h.client, handle.workflowId, terminated);
-      const { runId } = await h.client.workflowService.resetWorkflowExecution({
-        namespace: h.config.temporal.namespace,
-        workflowExecution: { workflowId: handle.workflowId, runId: terminated },
-        reason: 'ops: retry',
-        workflowTaskFinishEventId: firstTask,
-        requestId: randomUUID(),
-      });
+      const runId = await resetRun(
+        h.client,
+        { workflowId: handle.workflowId, runId: terminated },
+        undefined,
+        'with-signals',
+        'ops: retry',
+      );
       await waitFor('the Reset run to record', async () =>
         (await orderRows(h.db, input.orderId)).events.length > before.length ? true : undefined,
       );

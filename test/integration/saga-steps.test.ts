@@ -544,46 +544,61 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
     },
   });
 
-  test('when the compensation of a replaced run refunds while the Reset run places and charges, then the Reset run waits and the books agree', async () => {
-    const sku = uniqueSku('steps-stale-undo');
+  /** A new order of a product of its own; `charge` is one run's charge of it (step 2, round 1). */
+  async function raceOrder(label: string) {
+    const sku = uniqueSku(label);
     await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
     const orderId = randomUUID();
     const placement = (run: string) => placementOf(orderId, sku, run);
+    const charge = (run: string, paymentToken: string, complete?: true) =>
+      steps.chargeOrder({
+        ...placement(run),
+        eventKeyPrefix: `${run}/2`,
+        runId: run,
+        amountCents: 2 * PRICE,
+        paymentToken,
+        round: 1,
+        ...(complete ? { complete } : {}),
+      });
+    return { sku, orderId, placement, charge };
+  }
+
+  /** Until a session waits on a row lock (the Reset run, behind the order row lock), or `done` settles first. */
+  async function lockWaitOr(done: Promise<unknown>): Promise<void> {
+    const waitsForLock = until('a session waiting on a row lock', async () => {
+      const { rows } = await db.raw<{ rows: unknown[] }>(
+        `SELECT 1 FROM pg_stat_activity
+          WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'`,
+      );
+      return rows.length > 0;
+    });
+    await Promise.race([waitsForLock, done]);
+  }
+
+  /** The Reset run completed the order on a new key; the first capture is refunded; the books agree. */
+  async function expectCompletedOnNewKey(sku: string, orderId: string): Promise<void> {
+    expect(await db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'COMPLETED' });
+    expect(await db('payments').where({ order_id: orderId }).orderBy('id').select('idempotency_key', 'status')).toEqual(
+      [
+        { idempotency_key: chargeIdempotencyKey(orderId, 0), status: 'refunded' },
+        { idempotency_key: chargeIdempotencyKey(orderId, 1), status: 'approved' },
+      ],
+    );
+    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
+  }
+
+  test('when the compensation of a replaced run refunds while the Reset run places and charges, then the Reset run waits and the books agree', async () => {
+    const { sku, orderId, placement, charge } = await raceOrder('steps-stale-undo');
     // Run A: placed and paid (a cancel came during its charge: PAID without the commit), then its compensation.
     await steps.placeOrder(placement('run-a'));
-    const paid = await steps.chargeOrder({
-      ...placement('run-a'),
-      eventKeyPrefix: 'run-a/2',
-      runId: 'run-a',
-      amountCents: 2 * PRICE,
-      paymentToken: 'tok_ok',
-      round: 1,
-    });
-    expect(paid).toMatchObject({ status: 'approved' });
+    await expect(charge('run-a', 'tok_ok')).resolves.toMatchObject({ status: 'approved' });
     // While A's compensation is at the gateway refunding, an operator's Reset starts run C, which places the order
     // again and charges. Were A's capture still approved to C, C would charge its key, meet that capture and complete
     // the order; A would then refund it and record CANCELLED over committed stock.
     let retried: Promise<unknown> | undefined;
     duringRefund = async () => {
-      retried = steps.placeOrder(placement('run-c')).then(() =>
-        steps.chargeOrder({
-          ...placement('run-c'),
-          eventKeyPrefix: 'run-c/2',
-          runId: 'run-c',
-          amountCents: 2 * PRICE,
-          paymentToken: 'tok_ok',
-          round: 1,
-          complete: true,
-        }),
-      );
-      const waitsForLock = until('run C waiting on a row lock', async () => {
-        const { rows } = await db.raw<{ rows: unknown[] }>(
-          `SELECT 1 FROM pg_stat_activity
-            WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'`,
-        );
-        return rows.length > 0;
-      });
-      await Promise.race([waitsForLock, retried]);
+      retried = steps.placeOrder(placement('run-c')).then(() => charge('run-c', 'tok_ok', true));
+      await lockWaitOr(retried);
     };
 
     const undone = await steps.compensateOrder({
@@ -595,32 +610,11 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
     expect(duringRefund).toBeUndefined();
     expect(undone).toMatchObject({ status: 'CANCELLED', refunded: 1 });
     await expect(retried).resolves.toMatchObject({ status: 'approved', completed: true });
-
-    expect(await db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'COMPLETED' });
-    expect(await db('payments').where({ order_id: orderId }).orderBy('id').select('idempotency_key', 'status')).toEqual(
-      [
-        { idempotency_key: chargeIdempotencyKey(orderId, 0), status: 'refunded' },
-        { idempotency_key: chargeIdempotencyKey(orderId, 1), status: 'approved' },
-      ],
-    );
-    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
+    await expectCompletedOnNewKey(sku, orderId);
   });
 
   test('when a Reset run reopens the order while a late capture is refunded, then it waits and charges under a new key', async () => {
-    const sku = uniqueSku('steps-late');
-    await insertProducts(db, [{ sku, stock: STOCK, priceCents: PRICE }]);
-    const orderId = randomUUID();
-    const placement = (run: string) => placementOf(orderId, sku, run);
-    const charge = (run: string, paymentToken: string) =>
-      steps.chargeOrder({
-        ...placement(run),
-        eventKeyPrefix: `${run}/2`,
-        runId: run,
-        amountCents: 2 * PRICE,
-        paymentToken,
-        round: 1,
-        complete: true,
-      });
+    const { sku, orderId, placement, charge } = await raceOrder('steps-late');
     await steps.placeOrder(placement('run-a'));
     // Run A's capture meets the order CANCELLED by run B; while A refunds it, run C (a Reset to the first workflow
     // task) places the order again and charges. C counts the settled charges to pick its key: were A's capture still
@@ -630,31 +624,14 @@ describe('a late capture refunded while a Reset run reopens the order', () => {
     };
     let reopened: Promise<unknown> | undefined;
     duringRefund = async () => {
-      reopened = steps.placeOrder(placement('run-c')).then(() => charge('run-c', 'tok_ok'));
-      // Until run C waits on a lock held by a transaction on `orders`, or (without that lock) has finished.
-      const waitsForLock = until('run C waiting on the order row lock', async () => {
-        const { rows } = await db.raw<{ rows: unknown[] }>(
-          `SELECT 1 FROM pg_stat_activity
-            WHERE datname = current_database() AND state = 'active' AND wait_event_type = 'Lock'
-              AND query ILIKE '%from "orders"%for no key update%'`,
-        );
-        return rows.length > 0;
-      });
-      await Promise.race([waitsForLock, reopened]);
+      reopened = steps.placeOrder(placement('run-c')).then(() => charge('run-c', 'tok_ok', true));
+      await lockWaitOr(reopened);
     };
 
-    await expect(charge('run-a', 'tok_slow')).resolves.toMatchObject({ status: 'cancelled' });
+    await expect(charge('run-a', 'tok_slow', true)).resolves.toMatchObject({ status: 'cancelled' });
     expect(closeDuringCharge).toBeUndefined();
     expect(duringRefund).toBeUndefined();
     await expect(reopened).resolves.toMatchObject({ status: 'approved', completed: true });
-
-    expect(await db('orders').where({ id: orderId }).first('status')).toEqual({ status: 'COMPLETED' });
-    expect(await db('payments').where({ order_id: orderId }).orderBy('id').select('idempotency_key', 'status')).toEqual(
-      [
-        { idempotency_key: chargeIdempotencyKey(orderId, 0), status: 'refunded' },
-        { idempotency_key: chargeIdempotencyKey(orderId, 1), status: 'approved' },
-      ],
-    );
-    expect(await checkInvariants(db, { initialStock: new Map([[sku, STOCK]]), orderIds: [orderId] })).toEqual([]);
+    await expectCompletedOnNewKey(sku, orderId);
   });
 });

@@ -3,9 +3,7 @@
  * activities in an in-process worker. Every test asserts what a user or operator would check: the workflow result,
  * the `status` query, the rows (stock, reservations, payments, order_events) and the search attributes.
  */
-import { randomUUID } from 'node:crypto';
 import { WithStartWorkflowOperation, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { ApplicationFailure } from '@temporalio/common';
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../../activities/payments';
 import { WAIT_GIVEN_UP, WAIT_STARTED } from '../../activities/saga-steps';
@@ -26,7 +24,7 @@ import {
   type OrderWorkflowInput,
 } from '../../workflows/definitions';
 import type { orderWorkflow } from '../../workflows/order';
-import { completedWorkflowTasks } from '../../chaos/reset-sweep';
+import { resetRun } from '../../chaos/reset-sweep';
 import { createApiHarness } from '../support/api-helpers';
 import {
   createSagaHarness,
@@ -351,15 +349,13 @@ describe('cancel', () => {
     // An operator retries it (Reset to the first workflow task, signals excluded); its placement is held, so the
     // row still says CANCELLED while the new run is running.
     const placing = h.hold(input.orderId, 'placeOrder');
-    const [firstTask] = await completedWorkflowTasks(h.client, handle.workflowId, cancelledRun);
-    const { runId } = await h.client.workflowService.resetWorkflowExecution({
-      namespace: h.config.temporal.namespace,
-      workflowExecution: { workflowId: handle.workflowId, runId: cancelledRun },
-      reason: 'ops: retry',
-      workflowTaskFinishEventId: firstTask,
-      requestId: randomUUID(),
-      resetReapplyExcludeTypes: [temporal.api.enums.v1.ResetReapplyExcludeType.RESET_REAPPLY_EXCLUDE_TYPE_SIGNAL],
-    });
+    const runId = await resetRun(
+      h.client,
+      { workflowId: handle.workflowId, runId: cancelledRun },
+      undefined,
+      'without-signals',
+      'ops: retry',
+    );
     await placing.reached;
     const api = await createApiHarness({ worker: false, temporal: h.client });
     try {
