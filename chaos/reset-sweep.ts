@@ -311,16 +311,20 @@ export async function completedWorkflowTasks(
     .map((event) => event.eventId);
 }
 
-/**
- * Resets run `runId` of a workflow to the workflow task completed at `eventId` (`eventId` undefined: its first one),
- * as `temporal workflow reset` does; `mode` without-signals is `--reapply-exclude Signal`. Returns the new run's id.
- */
+/** How `resetRun` resets: to which workflow task, which signals it re-applies, and the reason Temporal records. */
+export interface ResetOptions {
+  /** The WorkflowTaskCompleted event to reset to. @default the run's first */
+  eventId?: temporal.api.history.v1.IHistoryEvent['eventId'];
+  /** `without-signals` is `--reapply-exclude Signal`. @default 'with-signals' */
+  mode?: ReapplyMode;
+  reason: string;
+}
+
+/** Resets run `runId` of a workflow, as `temporal workflow reset` does; returns the new run's id. */
 export async function resetRun(
   client: Client,
   execution: { workflowId: string; runId: string },
-  eventId: temporal.api.history.v1.IHistoryEvent['eventId'] | undefined,
-  mode: ReapplyMode,
-  reason: string,
+  { eventId, mode = 'with-signals', reason }: ResetOptions,
 ): Promise<string> {
   const finishedAt = eventId ?? (await completedWorkflowTasks(client, execution.workflowId, execution.runId))[0];
   const { runId } = await client.workflowService.resetWorkflowExecution({
@@ -342,7 +346,11 @@ export function resetOrder(
   mode: ReapplyMode,
 ): Promise<string> {
   const execution = { workflowId: order.workflowId, runId: order.baseRunId };
-  return resetRun(client, execution, eventId, mode, `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`);
+  return resetRun(client, execution, {
+    eventId,
+    mode,
+    reason: `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`,
+  });
 }
 
 /** How one run of an order ended: its result, or why it has none. */

@@ -288,9 +288,7 @@ describe('a Reset during a pass', () => {
       const runId = await resetRun(
         h.client,
         { workflowId: handle.workflowId, runId: terminated },
-        undefined,
-        'with-signals',
-        'ops: retry',
+        { reason: 'ops: retry' },
       );
       await waitFor('the Reset run to record', async () =>
         (await orderRows(h.db, input.orderId)).events.length > before.length ? true : undefined,

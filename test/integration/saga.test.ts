@@ -352,9 +352,7 @@ describe('cancel', () => {
     const runId = await resetRun(
       h.client,
       { workflowId: handle.workflowId, runId: cancelledRun },
-      undefined,
-      'without-signals',
-      'ops: retry',
+      { mode: 'without-signals', reason: 'ops: retry' },
     );
     await placing.reached;
     const api = await createApiHarness({ worker: false, temporal: h.client });
