@@ -214,6 +214,9 @@ export const reservationUpdate = defineUpdate<ReservationOutcome, [ReservationUp
 /** Application failure type when a reservation update carries another request's hash. */
 export const REQUEST_MISMATCH_FAILURE = 'IdempotencyKeyReused';
 
+/** Application failure type when a reservation update's payload cannot be decoded (typed by hand, wrong codec key). */
+export const UNDECODABLE_UPDATE_FAILURE = 'UndecodableUpdatePayload';
+
 /** Search attributes upserted on every transition so operators can filter in the Temporal UI. */
 export const SEARCH_ATTRIBUTES = {
   orderStatus: defineSearchAttributeKey('OrderStatus', SearchAttributeType.KEYWORD),

@@ -26,6 +26,7 @@ import {
   paymentIdempotencyKey,
   REQUEST_MISMATCH_FAILURE,
   reservationUpdate,
+  UNDECODABLE_UPDATE_FAILURE,
   retryPaymentSignal,
   SEARCH_ATTRIBUTES,
   statusQuery,
@@ -70,7 +71,7 @@ export function requireSameRequest(input: Pick<OrderWorkflowInput, 'requestHash'
   return (args) => {
     if (isUndecodable(args)) {
       throw ApplicationFailure.create({
-        type: REQUEST_MISMATCH_FAILURE,
+        type: UNDECODABLE_UPDATE_FAILURE,
         message: `the update's payload could not be decoded (${args.why})`,
         nonRetryable: true,
       });

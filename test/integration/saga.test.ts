@@ -789,7 +789,9 @@ describe('signals typed by hand (the CLI sends any JSON)', () => {
 
     await expect(
       temporalCli(h.config, ['workflow', 'update', 'execute', ...args, '--input-meta', 'encoding=json/bogus']),
-    ).rejects.toThrow(/could not be decoded/);
+    ).rejects.toThrow(
+      /UndecodableUpdatePayload[\s\S]*could not be decoded|could not be decoded[\s\S]*UndecodableUpdatePayload/,
+    );
     await handle.signal(cancelSignal, { reason: 'test over' });
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED', reason: 'test over' });
     const history = (await handle.fetchHistory()).events ?? [];
