@@ -57,6 +57,7 @@ import {
   createOrderBodySchema,
   idempotencyKeySchema,
   listOrdersQuerySchema,
+  exportDownloadQuerySchema,
   orderIdSchema,
 } from './validation';
 
@@ -413,7 +414,16 @@ export const API_OPERATIONS: OperationDoc[] = withQueryErrors([
     path: '/exports/:id/download',
     summary: 'Admin: the CSV of a completed export (streamed)',
     description: `Columns: ${EXPORT_COLUMNS.join(', ')}. Cells starting with = + - @ tab or CR are prefixed with ', and so is such a character after ; tab CR or LF inside a cell (formula injection).`,
-    parameters: [exportIdParam],
+    parameters: [
+      exportIdParam,
+      {
+        name: 'bom',
+        in: 'query' as const,
+        required: false,
+        schema: exportDownloadQuerySchema.shape.bom,
+        description: 'true: the CSV starts with a UTF-8 byte order mark, so Excel reads non-ASCII text as UTF-8',
+      },
+    ],
     responses: {
       200: { description: 'The CSV', schema: z.string(), contentType: 'text/csv' },
       404: exportNotFound,

@@ -157,6 +157,17 @@ export const listMovementsQuerySchema = z.strictObject({
 export type ListMovementsQuery = z.infer<typeof listMovementsQuerySchema>;
 
 /**
+ * Query of GET /exports/:id/download: `bom=true` starts the CSV with a UTF-8 byte order mark (U+FEFF), which Excel
+ * needs to read non-ASCII text (a customer id such as `café`) as UTF-8 rather than the machine's legacy code page.
+ */
+export const exportDownloadQuerySchema = z.strictObject({
+  bom: z.enum(['true', 'false']).optional(),
+});
+
+/** A validated GET /exports/:id/download query. */
+export type ExportDownloadQuery = z.infer<typeof exportDownloadQuerySchema>;
+
+/**
  * Body of POST /exports. `from`/`to` bound the orders' creation time (from inclusive, to exclusive); each is a
  * date-time PostgreSQL can compare with (lib/pg-values.ts), so the export's activity never meets one it refuses.
  */

@@ -23,8 +23,12 @@ import { temporalCallOptions, type RouteDeps } from '../deps';
 import { ApiError } from '../../lib/http/errors';
 import { callTemporal } from '../../lib/order-workflow';
 import type { ExportView } from '../schemas';
-import { createExportBodySchema, exportIdSchema } from '../validation';
+import { createExportBodySchema, exportIdSchema, type ExportDownloadQuery } from '../validation';
+import type { QueryState } from '../../lib/http/query';
 import { parseOrThrow } from '../../lib/http/validate';
+
+/** The byte order mark U+FEFF, written as UTF-8 (EF BB BF). */
+const UTF8_BOM = '\uFEFF';
 
 interface ExportRow {
   id: string;
@@ -125,9 +129,16 @@ export function getExport({ db }: RouteDeps): RouterMiddleware<AuthState> {
   };
 }
 
-/** Handler of GET /exports/:id/download: `text/csv`, one row per order line, streamed page by page. */
-export function getExportDownload({ db, config }: RouteDeps): RouterMiddleware<AuthState> {
+/**
+ * Handler of GET /exports/:id/download: `text/csv`, one row per order line, streamed page by page; with `?bom=true`
+ * the body starts with a UTF-8 byte order mark (`ctx.state.query`, validated by the router).
+ */
+export function getExportDownload({
+  db,
+  config,
+}: RouteDeps): RouterMiddleware<AuthState & QueryState<ExportDownloadQuery>> {
   return async (ctx) => {
+    const bom = ctx.state.query.bom === 'true';
     const row = await findExport(db, ctx.params.id);
     if (row.status !== 'completed') {
       throw new ApiError('export_not_ready', `export ${row.id} is ${row.status}; only a completed export downloads`, {
@@ -141,6 +152,7 @@ export function getExportDownload({ db, config }: RouteDeps): RouterMiddleware<A
       .pluck<string[]>('file_name');
     const directory = exportDirectory(config.exportsDir, row.id);
     async function* csv(): AsyncGenerator<string | Buffer> {
+      if (bom) yield UTF8_BOM;
       yield EXPORT_HEADER;
       for (const file of files) yield* createReadStream(path.join(directory, file)) as AsyncIterable<Buffer>;
     }

@@ -13,7 +13,7 @@ import { buildOpenApiDocument } from '../openapi';
 import { acceptQuery, NO_QUERY, type QuerySchema, type QueryState } from '../../lib/http/query';
 import { rateLimit } from '../rate-limit';
 import { createStockPublisher } from '../../lib/stock-events';
-import { listMovementsQuerySchema, listOrdersQuerySchema } from '../validation';
+import { listMovementsQuerySchema, exportDownloadQuerySchema, listOrdersQuerySchema } from '../validation';
 import { cancelOrder } from './cancel-order';
 import { createOrder } from './create-order';
 import { getOrder } from './get-order';
@@ -105,6 +105,6 @@ export function createRouter(deps: RouteDeps, metrics: ApiMetrics): Router {
   // Exports
   route('post', '/exports', 'admin', NO_QUERY, postExport(deps));
   route('get', '/exports/:id', 'admin', NO_QUERY, getExport(deps));
-  route('get', '/exports/:id/download', 'admin', NO_QUERY, getExportDownload(deps));
+  route('get', '/exports/:id/download', 'admin', exportDownloadQuerySchema, getExportDownload(deps));
   return router;
 }

@@ -261,6 +261,29 @@ describe('order exports', () => {
     expect(download.text).toBe(await expectedCsv(orderIds));
   });
 
+  it('when the download asks bom=true, then the CSV starts with a UTF-8 byte order mark and is otherwise the same', async () => {
+    const customerId = `café-${randomUUID().slice(0, 8)}`;
+    const orderIds = await seedOrders({ customerId, count: 2 });
+    const exportId = await startExport({ customerId });
+    await waitForExport(exportId, 'completed');
+    // Raw bytes: a text decoder drops a leading byte order mark.
+    const bytes = async (query: string) => {
+      const response = await fetch(`${h.baseUrl}/exports/${exportId}/download${query}`, {
+        headers: { authorization: `Bearer ${admin}` },
+      });
+      expect(response.status).toBe(200);
+      return Buffer.from(await response.arrayBuffer());
+    };
+    const csv = Buffer.from(await expectedCsv(orderIds), 'utf8');
+
+    expect(await bytes('?bom=true')).toEqual(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), csv]));
+    expect(await bytes('?bom=false')).toEqual(csv);
+    expect(await bytes('')).toEqual(csv);
+    const refused = await h.request('GET', `/exports/${exportId}/download?bom=yes`, { token: admin });
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ error: 'validation_failed', field: 'bom' });
+  });
+
   it('when an order created before the cutoff commits after it, then the export waits for it and holds it', async () => {
     const customerId = `late-${randomUUID().slice(0, 8)}`;
     const { open, orderId } = await openOrderTransaction(customerId);
