@@ -26,13 +26,17 @@ export function runningRun(input: { runId: string; eventKeyPrefix: string }): {
   runId: string;
   eventKeyPrefix: string;
 } {
-  let runId: string | undefined;
-  try {
-    runId = activityInfo().workflowExecution?.runId;
-  } catch {
-    return input;
-  }
+  const runId = activityRun()?.runId;
   const ownPrefix = `${input.runId}/`;
   if (!runId || runId === input.runId || !input.eventKeyPrefix.startsWith(ownPrefix)) return input;
   return { runId, eventKeyPrefix: `${runId}/${input.eventKeyPrefix.slice(ownPrefix.length)}` };
+}
+
+/** The workflow execution this activity attempt belongs to; undefined outside an activity (tests) or a workflow. */
+export function activityRun(): { workflowId: string; runId: string } | undefined {
+  try {
+    return activityInfo().workflowExecution;
+  } catch {
+    return undefined;
+  }
 }

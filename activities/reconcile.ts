@@ -219,7 +219,7 @@ export function createReconcileActivities({ db, temporal: client, logger, pageSi
       reconciled.add(1, { reason: order.reason, outcome: order.outcome });
       if (order.outcome === 'failed') logger.error('order not reconciled', { ...order });
       else if (order.outcome === 'skipped')
-        logger.info('order left to its new run: it changed since the scan', { ...order });
+        logger.info('order changed since the scan: left to its run and the next pass', { ...order });
       else logger.info('order reconciled', { ...order });
     }
     logger.info('reconciliation run done', { repaired: repaired.length });

@@ -67,7 +67,7 @@ import {
   type StockAfter,
 } from './inventory';
 import { GatewayUnavailableError, PAYMENT_STATUS, type PaymentGateway } from './payments';
-import { currentAttempt, runningRun } from './attempt';
+import { activityRun, currentAttempt, runningRun } from './attempt';
 
 /** Dependencies of the saga steps. */
 export interface SagaStepDeps {
@@ -626,6 +626,70 @@ export function createSagaSteps({
     await publishStock(lines.map((line) => ({ productId: line.product_id, kind: 'release', quantity: line.quantity })));
   }
 
+  /** The order's newest event, or undefined when it has none. */
+  async function lastEvent(orderId: string): Promise<AppendedEvent | undefined> {
+    const [last] = await db(`${TABLES.orderEvents} as e`)
+      .join(`${TABLES.orders} as o`, 'o.id', 'e.order_id')
+      .where('e.order_id', orderId)
+      .orderBy('e.seq', 'desc')
+      .limit(1)
+      .select<AppendedEvent[]>('e.seq', 'e.status', 'e.detail', 'e.created_at', 'o.customer_id');
+    return last;
+  }
+
+  /**
+   * True when this activity belongs to a run of the order's workflow that is no longer its current run (describe
+   * without a run id): an operator's Reset replaced it, and the newer run owns the order. False for other callers
+   * (the reconciliation pass, tests), without a Temporal client, and when describing fails: a compensation never
+   * waits on Temporal, it then goes on as before.
+   */
+  async function replacedRun(orderId: string): Promise<boolean> {
+    const run = activityRun();
+    if (temporal === undefined || run === undefined || run.workflowId !== workflowIdFor(orderId)) return false;
+    try {
+      const described = await temporal.connection.withDeadline(Date.now() + DESCRIBE_DEADLINE_MS, () =>
+        temporal.workflowService.describeWorkflowExecution({
+          namespace: temporal.options.namespace,
+          execution: { workflowId: run.workflowId },
+        }),
+      );
+      const current = described.workflowExecutionInfo?.execution?.runId;
+      return typeof current === 'string' && current !== '' && current !== run.runId;
+    } catch (error) {
+      logger.warn('compensation goes on without describing its workflow', { orderId, error: String(error) });
+      return false;
+    }
+  }
+
+  /**
+   * The compensation of the order's own run, fenced by run. A run a Reset replaced keeps its activities running in
+   * the workers; its compensation must not release what the newer run placed, nor record CANCELLED under it. So:
+   * read the newest seq, check with Temporal that this run is still current (else skip: the newer run settles the
+   * order), and compensate only while that seq is still the newest (`ifLastSeq`). If something was recorded since
+   * (the newer run's placement after a Reset that landed after the check, or a stale charge of a run replaced
+   * earlier), check again. Other callers pass through unchanged.
+   */
+  async function compensateOrder(input: CompensateOrderInput): Promise<CompensateOrderResult> {
+    const run = activityRun();
+    if (input.ifLastSeq !== undefined || run?.workflowId !== workflowIdFor(input.orderId)) return compensate(input);
+    for (;;) {
+      const newest = await lastEvent(input.orderId);
+      if (await replacedRun(input.orderId)) {
+        logger.warn('compensation skipped: a newer run of the order took over (a Reset)', {
+          orderId: input.orderId,
+          runId: run.runId,
+        });
+        if (newest === undefined) throw orderNotRecordedFailure(input.orderId);
+        return { status: input.status, released: 0, refunded: 0, event: toStatusEvent(newest) };
+      }
+      try {
+        return await compensate({ ...input, ifLastSeq: Number(newest?.seq ?? 0) });
+      } catch (error) {
+        if (!(error instanceof ApplicationFailure && error.type === ACTIVITY_FAILURE_TYPES.orderChanged)) throw error;
+      }
+    }
+  }
+
   /**
    * Ends an order CANCELLED or FAILED with nothing kept: held stock released, every approved payment of the order
    * refunded, then the terminal status recorded. If the stock is already committed the order is COMPLETED and stays
@@ -638,7 +702,7 @@ export function createSagaSteps({
    * run's placement and charge take the same lock, so it never completes the order on a payment refunded here, and
    * this step never records CANCELLED over stock that run committed, nor leaves its reservation held.
    */
-  async function compensateOrder(input: CompensateOrderInput): Promise<CompensateOrderResult> {
+  async function compensate(input: CompensateOrderInput): Promise<CompensateOrderResult> {
     const { orderId } = input;
     const completedResult = async (event: AppendedEvent): Promise<CompensateOrderResult> => {
       await publish(orderId, [event]);
@@ -726,12 +790,7 @@ export function createSagaSteps({
       return toStatusEvent(row);
     } catch (error) {
       if (!isOrderClosed(error)) throw error;
-      const [last] = await db(`${TABLES.orderEvents} as e`)
-        .join(`${TABLES.orders} as o`, 'o.id', 'e.order_id')
-        .where('e.order_id', orderId)
-        .orderBy('e.seq', 'desc')
-        .limit(1)
-        .select<AppendedEvent[]>('e.seq', 'e.status', 'e.detail', 'e.created_at', 'o.customer_id');
+      const last = await lastEvent(orderId);
       if (last === undefined) throw error;
       logger.warn('status not recorded: the order is closed', { orderId, asked: input.status, status: last.status });
       return toStatusEvent(last);

@@ -51,9 +51,9 @@ export async function reconcileWorkflow(): Promise<ReconcileResult> {
     } catch (error) {
       if (!(error instanceof ActivityFailure)) throw error;
       if (error.cause instanceof ApplicationFailure && error.cause.type === ACTIVITY_FAILURE_TYPES.orderChanged) {
-        // A run a Reset started after the scan has recorded something: the order is that run's again.
+        // Something was recorded since the scan (a run a Reset started, or a step still running for the closed run).
         repaired.push({ orderId, reason, outcome: 'skipped', status: rowStatus });
-        log.info('order left to its new run', { orderId, reason });
+        log.info('order changed since the scan: left to its run and the next pass', { orderId, reason });
         continue;
       }
       // A repair that fails for good (a non-retryable failure) is reported and left to the next pass; it does not

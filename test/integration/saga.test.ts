@@ -336,6 +336,43 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 });
 
 describe('cancel', () => {
+  test('when a Reset without signals places the order while the replaced run still compensates, then that compensation changes nothing and the new run completes', async () => {
+    const { sku, input } = await newOrder('cancel-stale-undo', 'tok_ok');
+    const firstCharge = h.hold(input.orderId, 'chargeOrder');
+    const handle = await startOrder(h.client, h.config, input);
+    await firstCharge.reached;
+    await handle.signal(cancelSignal, { reason: 'customer' });
+    // The charge sees the cancel mark and charges nothing; the run's compensation is held before it starts.
+    const staleUndo = h.hold(input.orderId, 'compensateOrder');
+    firstCharge.release();
+    await staleUndo.reached;
+    const replaced = (await handle.describe()).runId;
+
+    // An operator retries without the cancel; the new run reuses the held stock, and its charge is held.
+    const secondCharge = h.hold(input.orderId, 'chargeOrder');
+    const runId = await resetRun(
+      h.client,
+      { workflowId: handle.workflowId, runId: replaced },
+      { mode: 'without-signals', reason: 'ops: retry without the cancel' },
+    );
+    await secondCharge.reached;
+    // The replaced run's compensation now runs (still in the worker): it must leave the new run's order alone.
+    staleUndo.release();
+    await until(
+      'the replaced run compensation to end',
+      async () =>
+        h.logged(input.orderId, 'compensation skipped: a newer run of the order took over (a Reset)') ||
+        (await orderRows(h.db, input.orderId)).order?.status === 'CANCELLED',
+    );
+    secondCharge.release();
+
+    const reset = h.client.workflow.getHandle<typeof orderWorkflow>(handle.workflowId, runId);
+    await expect(reset.result()).resolves.toMatchObject({ status: 'COMPLETED' });
+    expect(
+      await checkInvariants(h.db, { initialStock: new Map([[sku, INITIAL_STOCK]]), orderIds: [input.orderId] }),
+    ).toEqual([]);
+  });
+
   test('when a customer cancels through the API while a Reset run reopens the CANCELLED order, then the new run gets the cancel', async () => {
     const { sku, input } = await newOrder('cancel-reopened', 'tok_ok');
     const charging = h.hold(input.orderId, 'chargeOrder');
