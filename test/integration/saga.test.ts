@@ -336,25 +336,32 @@ describe('reservation update (update-with-start, as POST /orders uses it)', () =
 });
 
 describe('cancel', () => {
-  test('when a Reset without signals places the order while the replaced run still compensates, then that compensation changes nothing and the new run completes', async () => {
-    const { sku, input } = await newOrder('cancel-stale-undo', 'tok_ok');
-    const firstCharge = h.hold(input.orderId, 'chargeOrder');
+  /** A tok_ok order whose charge is held when a cancel arrives; `charging.release()` lets it see the cancel mark. */
+  async function cancelledWhileCharging(label: string) {
+    const { sku, input } = await newOrder(label, 'tok_ok');
+    const charging = h.hold(input.orderId, 'chargeOrder');
     const handle = await startOrder(h.client, h.config, input);
-    await firstCharge.reached;
+    await charging.reached;
     await handle.signal(cancelSignal, { reason: 'customer' });
+    return { sku, input, handle, charging };
+  }
+
+  /** An operator's retry without the cancel: a Reset of the current run to its first workflow task, signals excluded. */
+  async function retryWithoutCancel(handle: WorkflowHandle): Promise<string> {
+    const execution = { workflowId: handle.workflowId, runId: (await handle.describe()).runId };
+    return resetRun(h.client, execution, { mode: 'without-signals', reason: 'ops: retry without the cancel' });
+  }
+
+  test('when a Reset without signals places the order while the replaced run still compensates, then that compensation changes nothing and the new run completes', async () => {
+    const { sku, input, handle, charging } = await cancelledWhileCharging('cancel-stale-undo');
     // The charge sees the cancel mark and charges nothing; the run's compensation is held before it starts.
     const staleUndo = h.hold(input.orderId, 'compensateOrder');
-    firstCharge.release();
+    charging.release();
     await staleUndo.reached;
-    const replaced = (await handle.describe()).runId;
 
     // An operator retries without the cancel; the new run reuses the held stock, and its charge is held.
     const secondCharge = h.hold(input.orderId, 'chargeOrder');
-    const runId = await resetRun(
-      h.client,
-      { workflowId: handle.workflowId, runId: replaced },
-      { mode: 'without-signals', reason: 'ops: retry without the cancel' },
-    );
+    const runId = await retryWithoutCancel(handle);
     await secondCharge.reached;
     // The replaced run's compensation now runs (still in the worker): it must leave the new run's order alone.
     staleUndo.release();
@@ -374,23 +381,13 @@ describe('cancel', () => {
   });
 
   test('when a customer cancels through the API while a Reset run reopens the CANCELLED order, then the new run gets the cancel', async () => {
-    const { sku, input } = await newOrder('cancel-reopened', 'tok_ok');
-    const charging = h.hold(input.orderId, 'chargeOrder');
-    const handle = await startOrder(h.client, h.config, input);
-    await charging.reached;
-    await handle.signal(cancelSignal, { reason: 'first cancel' });
+    const { sku, input, handle, charging } = await cancelledWhileCharging('cancel-reopened');
     charging.release();
     await expect(handle.result()).resolves.toMatchObject({ status: 'CANCELLED' });
-    const cancelledRun = (await handle.describe()).runId;
 
-    // An operator retries it (Reset to the first workflow task, signals excluded); its placement is held, so the
-    // row still says CANCELLED while the new run is running.
+    // An operator retries it; the new run's placement is held, so the row still says CANCELLED while it runs.
     const placing = h.hold(input.orderId, 'placeOrder');
-    const runId = await resetRun(
-      h.client,
-      { workflowId: handle.workflowId, runId: cancelledRun },
-      { mode: 'without-signals', reason: 'ops: retry' },
-    );
+    const runId = await retryWithoutCancel(handle);
     await placing.reached;
     const api = await createApiHarness({ worker: false, temporal: h.client });
     try {
