@@ -222,7 +222,7 @@ export interface CompensateOrderInput extends StepInput {
    * Compensate only while the order's newest event has this seq (as HTTP's If-Match): the reconciliation pass passes
    * the seq it read before it saw the order's workflow closed, so a run started since (a Reset) that has recorded
    * anything keeps its order. Otherwise nothing changes and the call fails non-retryably (`OrderChanged`). Absent:
-   * no condition (the order's own run).
+   * the order's own run, whose call is fenced by run instead (activities/saga-steps.ts `compensateOrder`).
    */
   ifLastSeq?: number;
 }

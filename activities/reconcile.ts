@@ -67,7 +67,8 @@ export interface ReconciledOrder {
   /**
    * `compensated`: stock released, payments refunded, status recorded; `completed`: the stock was committed;
    * `failed`: the repair failed for good this pass (`error` says why) and the next pass tries again; `skipped`: the
-   * order changed since the scan (a run a Reset started recorded something), so it is that run's again.
+   * order changed since the scan (a run a Reset started, or a step still running for the closed run, recorded
+   * something), so nothing was done and the next pass looks again.
    */
   outcome: 'compensated' | 'completed' | 'failed' | 'skipped';
   /** The status the order ended with (for `failed`, the status it still has). */
