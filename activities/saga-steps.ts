@@ -602,10 +602,7 @@ export function createSagaSteps({
     if (order === undefined) throw orderNotRecordedFailure(orderId);
     if (input.ifLastSeq !== undefined) {
       // A retry of this very call finds its own recording on top: that is no change.
-      const newest = await trx(TABLES.orderEvents)
-        .where({ order_id: orderId })
-        .orderBy('seq', 'desc')
-        .first<{ seq: number; event_key: string | null } | undefined>('seq', 'event_key');
+      const newest = await lastEvent(orderId, trx);
       const seq = Number(newest?.seq ?? 0);
       const ours = newest?.event_key?.startsWith(`${input.eventKeyPrefix}/`) === true;
       if (seq !== input.ifLastSeq && !ours) {
@@ -626,14 +623,24 @@ export function createSagaSteps({
     await publishStock(lines.map((line) => ({ productId: line.product_id, kind: 'release', quantity: line.quantity })));
   }
 
-  /** The order's newest event, or undefined when it has none. */
-  async function lastEvent(orderId: string): Promise<AppendedEvent | undefined> {
-    const [last] = await db(`${TABLES.orderEvents} as e`)
+  /** The order's newest event with its key (read on `conn`, a transaction or the pool), or undefined when none. */
+  async function lastEvent(
+    orderId: string,
+    conn: Knex | Knex.Transaction = db,
+  ): Promise<(AppendedEvent & { event_key: string | null }) | undefined> {
+    const [last] = await conn(`${TABLES.orderEvents} as e`)
       .join(`${TABLES.orders} as o`, 'o.id', 'e.order_id')
       .where('e.order_id', orderId)
       .orderBy('e.seq', 'desc')
       .limit(1)
-      .select<AppendedEvent[]>('e.seq', 'e.status', 'e.detail', 'e.created_at', 'o.customer_id');
+      .select<(AppendedEvent & { event_key: string | null })[]>(
+        'e.seq',
+        'e.status',
+        'e.detail',
+        'e.created_at',
+        'e.event_key',
+        'o.customer_id',
+      );
     return last;
   }
 
