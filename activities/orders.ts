@@ -14,7 +14,7 @@
  *
  * Each has a fast path of one SQL statement (one round trip, no explicit transaction) for the common case, a first
  * call; anything else (a retry, a conflict, a missing order) falls back to a transaction that reads what is stored
- * and says why. The bookkeeping runs on every transition of every order, so the round trips count (bench/README.md).
+ * and says why. The bookkeeping runs on every transition of every order, so the round trips count (docs/benchmarks.md).
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type Redis from 'ioredis';

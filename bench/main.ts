@@ -12,7 +12,7 @@
  * runs); `--compare[=REF]` (revision REF, default HEAD~1, against this working tree in alternating rounds; default
  * scenario spread); tuning experiments: `--env=KEY=value` (worker/API/relay environment),
  * `--dynamic-config=key=value` and `--sqlite-pragma=key=value` (a dev server the bench starts), `--node-arg=FLAG`
- * (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy of the repository). See bench/README.md.
+ * (e.g. `--cpu-prof`), `--app-root=DIR` (spawn the entry points of a copy of the repository). See docs/benchmarks.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -203,7 +203,7 @@ const OPTIONS = {
   'app-root': { type: 'string' },
 } satisfies ParseArgsConfig['options'];
 
-/** What `npm run bench -- --help` prints; bench/README.md says more about every option. */
+/** What `npm run bench -- --help` prints; docs/benchmarks.md says more about every option. */
 const BENCH: Command = {
   name: 'bench',
   usage: 'usage: npm run bench -- [scenario...] [--quick] [--compare[=REF]] [options]',
@@ -230,7 +230,7 @@ const BENCH: Command = {
     ['TEMPORAL_ADDRESS', "used if it answers; else a dev server from the project's Temporal CLI (TEMPORAL_CLI_PATH)"],
   ],
   example: 'npm run bench -- --quick',
-  more: 'bench/README.md',
+  more: 'docs/benchmarks.md',
 };
 
 /** The parsed command line; `args` is it again as `--name=value` items, recorded in the results file. */

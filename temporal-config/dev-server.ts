@@ -29,7 +29,7 @@ export const SQLITE_PRAGMAS = ['journal_mode=wal', 'synchronous=normal'] as cons
  * - system.forceSearchAttributesCacheRefreshOnRead: search attributes registered at start are visible at once.
  * - system.enableActivityEagerExecution: an activity the workflow schedules on its own task queue goes back to the
  *   worker with the workflow task's answer instead of through matching (off by default in server 1.29). Every saga
- *   step is one such activity: one order took 850 ms -> 460 ms end to end, -25% Temporal CPU (bench/README.md).
+ *   step is one such activity: one order took 850 ms -> 460 ms end to end, -25% Temporal CPU (docs/benchmarks.md).
  */
 export const DYNAMIC_CONFIG: Record<string, unknown> = {
   'frontend.enableUpdateWorkflowExecution': true,
