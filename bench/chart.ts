@@ -1,7 +1,6 @@
 /**
- * The bench's SVG chart, written by hand (no chart library): latency distributions of the load scenarios as
- * percentile curves on a "nines" axis (p50, p90, p99, p99.9), log latency, POST -> 201 dashed and POST -> COMPLETED
- * solid; and, when `spread` ran its ramp, p50/p99 against the offered rate with the 2x low-load p99 line and the knee.
+ * The bench's SVG chart, by hand (no chart library): the load scenarios' latency distributions on a "nines" axis
+ * (p50, p90, p99, p99.9), log latency, accept dashed and done solid; and spread's knee ramp when it ran.
  */
 import type { LoadReport } from './support/report';
 
@@ -20,6 +19,10 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b'
 
 const escapeXml = (text: string): string =>
   text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/** A line from (x1, y1) to (x2, y2); `attrs` style it (a class, a stroke). */
+const line = (x1: number, x2: number, y1: number, y2: number, attrs: string): string =>
+  `<line x1="${x1.toFixed(1)}" x2="${x2.toFixed(1)}" y1="${y1.toFixed(1)}" y2="${y2.toFixed(1)}" ${attrs}/>`;
 
 const fmt = (value: number): string => (Number.isInteger(value) ? String(value) : value.toFixed(1));
 
@@ -67,11 +70,11 @@ function distributionPanel(series: ChartSeries[]): string[] {
 
   out.push(text(left, top - 14, 'Latency distribution (ms, log) by percentile', 'font-weight="bold"'));
   for (const tick of logTicks(yMin, yMax)) {
-    out.push(`<line x1="${left}" x2="${right}" y1="${y(tick).toFixed(1)}" y2="${y(tick).toFixed(1)}" class="grid"/>`);
+    out.push(line(left, right, y(tick), y(tick), 'class="grid"'));
     out.push(text(left - 6, y(tick) + 4, fmt(tick), 'text-anchor="end"'));
   }
   for (const p of [0, 50, 90, 99, 99.9]) {
-    out.push(`<line x1="${x(p).toFixed(1)}" x2="${x(p).toFixed(1)}" y1="${top}" y2="${bottom}" class="grid"/>`);
+    out.push(line(x(p), x(p), top, bottom, 'class="grid"'));
     out.push(text(x(p), bottom + 18, p === 0 ? 'p0' : `p${p}`, 'text-anchor="middle"'));
   }
   out.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" class="frame"/>`);
@@ -90,24 +93,14 @@ function distributionPanel(series: ChartSeries[]): string[] {
         .join(' ');
       out.push(`<polyline points="${points}" fill="none" stroke="${color}" stroke-width="2"${dash}/>`);
     }
-    const legendY = LEGEND_TOP + index * 36;
-    const [accepted, done] = s.report.unit === 'orders' ? ['POST -> 201', 'POST -> COMPLETED'] : ['update', 'result'];
-    out.push(
-      `<line x1="${left + 10}" x2="${left + 40}" y1="${legendY}" y2="${legendY}" stroke="${color}" stroke-width="2"/>`,
-    );
-    out.push(
-      text(left + 46, legendY + 4, `${s.scenario} ${done}: p50 ${s.report.done.p50} / p99 ${s.report.done.p99} ms`),
-    );
-    out.push(
-      `<line x1="${left + 10}" x2="${left + 40}" y1="${legendY + 15}" y2="${legendY + 15}" stroke="${color}" stroke-width="2" stroke-dasharray="6 4"/>`,
-    );
-    out.push(
-      text(
-        left + 46,
-        legendY + 19,
-        `${s.scenario} ${accepted}: p50 ${s.report.accepted.p50} / p99 ${s.report.accepted.p99} ms`,
-      ),
-    );
+    const names = s.report.unit === 'orders' ? ['POST -> COMPLETED', 'POST -> 201'] : ['result', 'update'];
+    [s.report.done, s.report.accepted].forEach((summary, row) => {
+      const legendY = LEGEND_TOP + index * 36 + row * 15;
+      const dash = row === 0 ? '' : ' stroke-dasharray="6 4"';
+      out.push(line(left + 10, left + 40, legendY, legendY, `stroke="${color}" stroke-width="2"${dash}`));
+      const what = `${s.scenario} ${names[row] ?? ''}: p50 ${summary.p50} / p99 ${summary.p99} ms`;
+      out.push(text(left + 46, legendY + 4, what));
+    });
   });
   return out;
 }
@@ -122,7 +115,7 @@ function kneePanel(knee: NonNullable<LoadReport['knee']>): string[] {
   out.push(text(left, top - 14, 'spread: latency vs offered rate (open loop)', 'font-weight="bold"'));
   for (const tick of linearTicks(maxMs)) {
     if (tick > maxMs) continue;
-    out.push(`<line x1="${left}" x2="${right}" y1="${y(tick).toFixed(1)}" y2="${y(tick).toFixed(1)}" class="grid"/>`);
+    out.push(line(left, right, y(tick), y(tick), 'class="grid"'));
     out.push(text(left - 6, y(tick) + 4, fmt(tick), 'text-anchor="end"'));
   }
   for (const tick of linearTicks(maxRate)) {
@@ -132,9 +125,7 @@ function kneePanel(knee: NonNullable<LoadReport['knee']>): string[] {
   out.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" class="frame"/>`);
   out.push(text((left + right) / 2, bottom + 38, 'offered orders/s', 'text-anchor="middle"'));
   const doubled = 2 * knee.lowLoadP99;
-  out.push(
-    `<line x1="${left}" x2="${right}" y1="${y(doubled).toFixed(1)}" y2="${y(doubled).toFixed(1)}" stroke="#888" stroke-dasharray="3 3"/>`,
-  );
+  out.push(line(left, right, y(doubled), y(doubled), 'stroke="#888" stroke-dasharray="3 3"'));
   out.push(text(left + 4, y(doubled) - 4, `2 x low-load p99 = ${fmt(doubled)} ms`, 'fill="#555"'));
   for (const [key, color] of [
     ['p99', '#d62728'],
@@ -160,9 +151,7 @@ function kneePanel(knee: NonNullable<LoadReport['knee']>): string[] {
     );
   });
   if (knee.kneeRate !== null) {
-    out.push(
-      `<line x1="${x(knee.kneeRate).toFixed(1)}" x2="${x(knee.kneeRate).toFixed(1)}" y1="${top}" y2="${bottom}" stroke="#000" stroke-dasharray="5 3"/>`,
-    );
+    out.push(line(x(knee.kneeRate), x(knee.kneeRate), top, bottom, 'stroke="#000" stroke-dasharray="5 3"'));
     const nearRight = x(knee.kneeRate) > right - 80;
     out.push(
       text(

@@ -1,38 +1,28 @@
-/**
- * What a bench scenario is, receives and returns: the contract between bench/main.ts (which runs the scenarios on one
- * shared stack, merges their rounds and checks their goals) and each `bench/scenarios/<name>.ts`.
- */
+/** The contract between bench/main.ts (runs the scenarios, merges their rounds, checks goals) and each scenario. */
 import type { BenchStack } from './support/stack';
 import type { LoadReport } from './support/report';
 
 /** Options every scenario receives. */
 export interface BenchOptions {
   quick: boolean;
-  /** The scenarios' options from the command line, checked once (`settingsOf`). */
   settings: ScenarioSettings;
   log: (line: string) => void;
   /** The run's shared stack; scenarios that read `loadConfig()` also find it in the environment. */
   stack: BenchStack;
   /** Results of the scenarios (and rounds) that ran before this one in the same run. */
   results: readonly ScenarioResult[];
-  /** Which round this is: floor, spread and hot run in interleaved rounds (`--rounds=N`); others once. */
+  /** Which round this is: the load scenarios run in interleaved rounds (`--rounds=N`), the others once. */
   round: { index: number; count: number };
-  /**
-   * How long a load scenario pauses after its load (`--drain=S`), CPU still counted: Temporal's deferred work for its
-   * workflows lands then, in its own account, not in the next scenario's window.
-   */
+  /** How long a load scenario pauses after its load, CPU still counted (`--drain`; why: main.ts DRAIN_SECONDS). */
   drainMs: number;
   /** True for the last load scenario of the run: a pause after it protects nothing still to be measured. */
   lastInRun: boolean;
 }
 
-/** Scenario options: `--concurrency`, `--clients`, `--rate`, `--no-knee`, `--low-load`. */
+/** Scenario options from the command line, checked once: `--concurrency`, `--clients`, `--rate`, `--no-knee`, ... */
 export interface ScenarioSettings {
-  /** Closed-loop workers of the load scenarios. @default 32 */
   concurrency: number;
-  /** Socket.IO clients of `realtime`. @default 1000 */
   clients: number;
-  /** Events per second of `realtime`. @default 200 */
   rate: number;
   /** spread's knee ramp (off with `--no-knee`, and in `--compare`). */
   knee: boolean;
@@ -40,36 +30,33 @@ export interface ScenarioSettings {
   lowLoad: boolean;
 }
 
-/** A goal evaluated once every round of every scenario ran (ratios between scenarios). */
+/** A goal evaluated once every round of every scenario ran; `goalMet` undefined: it cannot be (another did not run). */
 export interface GoalCheck {
   goal: string;
-  /** Undefined when the goal cannot be evaluated (e.g. the other scenario did not run). */
   goalMet?: boolean;
   figures?: Record<string, number | string>;
 }
 
-/** A scenario module (`bench/scenarios/<name>.ts`). */
+/** A scenario module (`bench/scenarios/<name>.ts`) and its optional goal against the merged results of the run. */
 export interface ScenarioModule {
   run: (options: BenchOptions) => Promise<ScenarioResult>;
-  /** Optional: the scenario's goal against the merged results of the whole run. */
   goal?: (self: ScenarioResult, all: readonly ScenarioResult[]) => GoalCheck;
 }
 
-/** What a scenario returns: named figures plus the goal check. */
+/** What a scenario returns: named figures, the goal check, and what the table and the chart read. */
 export interface ScenarioResult {
   scenario: string;
   figures: Record<string, number | string>;
   /** Human-readable goal, e.g. "ours/baseline >= 0.6". */
   goal?: string;
   goalMet?: boolean;
-  /** Throughput, latency and memory of a load scenario (floor, spread, hot): the table and the chart read these. */
+  /** Throughput, latency and memory of a load scenario. */
   load?: LoadReport;
   /** DESIGN invariant violations found after the scenario, one line each; any fails the run (exit 1). */
   violations?: string[];
   /** Set when the scenario threw. */
   error?: string;
-  /** PostgreSQL deadlocks during the scenario (`pg_stat_database` delta). */
+  /** PostgreSQL deadlocks during the scenario (`pg_stat_database` delta), and its orders by final status. */
   deadlocks?: number;
-  /** The scenario's orders by final status. */
   orderStatuses?: Record<string, number>;
 }

@@ -1,14 +1,9 @@
 /**
- * POST /orders latency against the raw SDK. Both sides place the same order the same way — update-with-start of
- * `orderWorkflow` waiting for the `reservation` update — one through the HTTP API (JWT, rate limit, body parsing,
- * validation, idempotency key, Koa) and one by calling `executeUpdateWithStart` directly. Same worker, same Temporal,
- * same database, rounds alternating so load bursts hit both alike. Goal: API p99 <= 1.5 x SDK p99.
- *
- * Runs on the bench stack: its API process (`api/main.ts`, rate limit out of reach) and its order worker serve both
- * sides; the SDK side starts on the worker's task queue with the stack's client. Cleans its rows up afterwards.
+ * POST /orders latency against the raw SDK: the same order placed the same way (update-with-start of `orderWorkflow`
+ * waiting for `reservation`) through the stack's API process (JWT, rate limit, validation, idempotency, Koa) and by
+ * `executeUpdateWithStart` on its worker's queue, in alternating rounds. Goal: API p99 <= 1.5 x SDK p99.
  */
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { signToken } from '../../lib/auth';
 import { loadConfigOrExit, type Config } from '../../lib/config';
@@ -19,16 +14,16 @@ import { startOrder, workflowInput } from '../../lib/order-workflow';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { removeBenchRows, settle } from '../support/catalog';
 import { callApi } from '../support/http';
-import { inLoops } from '../support/load';
-import { round, summarize } from '../support/stats';
+import { paced } from '../support/load';
+import { machineFigures, round, summarize } from '../support/stats';
 
 const CONCURRENCY = 8;
 const GOAL_RATIO = 1.5;
 
-/** Runs `count` calls of `place` from CONCURRENCY loops; returns each call's latency in ms. */
-async function measure(count: number, place: () => Promise<void>): Promise<number[]> {
+/** Runs `count` calls of `place`, CONCURRENCY at a time; returns each call's latency in ms. */
+async function measure(count: number, place: () => Promise<void>, signal: AbortSignal): Promise<number[]> {
   const latencies: number[] = [];
-  await inLoops(CONCURRENCY, count, async () => {
+  await paced({ count, rate: Infinity, maxInFlight: CONCURRENCY, whenFull: 'wait', signal }, async () => {
     const started = performance.now();
     await place();
     latencies.push(performance.now() - started);
@@ -83,12 +78,12 @@ export async function run({ stack, quick, log }: BenchOptions): Promise<Scenario
       }
     };
 
-    await measure(warmup, viaApi);
-    await measure(warmup, viaSdk);
+    await measure(warmup, viaApi, stack.signal);
+    await measure(warmup, viaSdk, stack.signal);
     const latencies = { api: [] as number[], sdk: [] as number[] };
     for (let round = 0; round < rounds; round += 1) {
-      const api = await measure(perRound, viaApi);
-      const sdk = await measure(perRound, viaSdk);
+      const api = await measure(perRound, viaApi, stack.signal);
+      const sdk = await measure(perRound, viaSdk, stack.signal);
       latencies.api.push(...api);
       latencies.sdk.push(...sdk);
       const [a, s] = [summarize(api), summarize(sdk)];
@@ -113,8 +108,7 @@ export async function run({ stack, quick, log }: BenchOptions): Promise<Scenario
         'ratio p99 API/SDK': round(ratio),
         'orders per side': rounds * perRound,
         concurrency: CONCURRENCY,
-        nproc: os.availableParallelism(),
-        'load average (1 min) at end': Number(os.loadavg()[0]?.toFixed(2)),
+        ...machineFigures(),
       },
       goal: `API p99 / SDK p99 <= ${GOAL_RATIO}`,
       goalMet: ratio <= GOAL_RATIO,

@@ -1,12 +1,10 @@
 /**
  * Reservation throughput on ONE hot SKU with 16 concurrent callers: our `reserveStock` (knex, merging, validation,
- * idempotency check) against a baseline measured in the same run — the same transaction hand-written as single SQL
- * statements on a raw `pg.Pool`. Every reservation serialises on the product row lock, so the rate is bounded by how
- * long each transaction holds it; the ratio shows what our layer costs on top of the bare SQL. Rounds alternate
- * ours/baseline so background noise hits both alike. Goal: ours >= 0.6 x baseline.
+ * idempotency check) against the same transaction hand-written as plain statements on a raw `pg.Pool`, in
+ * alternating rounds. Every reservation serialises on the product row lock, so the ratio is what our layer costs on
+ * top of the bare SQL. Goal: ours >= 0.6 x baseline.
  */
 import { randomUUID } from 'node:crypto';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { createInventoryActivities } from '../../activities/inventory';
@@ -17,24 +15,26 @@ import { insertProductsWithLedger } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
-import { inLoops } from '../support/load';
+import { paced } from '../support/load';
+import { machineFigures, round } from '../support/stats';
 
 const CALLERS = 16;
 const GOAL_RATIO = 0.6;
 const PRICE_CENTS = 999;
 
-/** Reserves for every order of `orderIds` from `CALLERS` concurrent loops; returns reservations per second. */
-async function measure(orderIds: string[], reserve: (orderId: string) => Promise<void>): Promise<number> {
+/** Reserves for every order of `orderIds`, CALLERS at a time; returns reservations per second. */
+async function measure(
+  orderIds: string[],
+  reserve: (orderId: string) => Promise<void>,
+  signal: AbortSignal,
+): Promise<number> {
   const started = performance.now();
-  await inLoops(CALLERS, orderIds.length, (i) => reserve(orderIds[i] ?? ''));
+  const callers = { count: orderIds.length, rate: Infinity, maxInFlight: CALLERS, whenFull: 'wait' } as const;
+  await paced({ ...callers, signal }, (i) => reserve(orderIds[i] ?? ''));
   return orderIds.length / ((performance.now() - started) / 1000);
 }
 
-/**
- * The baseline: one line, the same reads, locks and writes as `reserveStock`, written by hand on raw `pg` as one
- * plain statement per step (idempotency read, then BEGIN, lock, UPDATE, three INSERTs (reservation, item, ledger
- * movement), COMMIT).
- */
+/** The baseline: `reserveStock`'s reads, locks and writes for one line, one plain statement per step on raw `pg`. */
 function baselineReserve(pool: pg.Pool, sku: string): (orderId: string) => Promise<void> {
   return async (orderId) => {
     const existing = await pool.query(
@@ -80,7 +80,7 @@ function baselineReserve(pool: pg.Pool, sku: string): (orderId: string) => Promi
 }
 
 /** Runs the scenario; `--quick` does one short round per side. */
-export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult> {
+export async function run({ quick, log, stack: { signal } }: BenchOptions): Promise<ScenarioResult> {
   const config = loadConfigOrExit();
   // Many short alternating rounds: on a shared machine load comes in bursts, and a burst should hit both sides.
   const rounds = quick ? 2 : 8;
@@ -121,17 +121,17 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
     const baseline = baselineReserve(pool, skus.baseline);
 
     // Warm-up fills both pools and the plan caches; not timed.
-    await measure(orders.ours.slice(0, warmup), ours);
-    await measure(orders.baseline.slice(0, warmup), baseline);
+    await measure(orders.ours.slice(0, warmup), ours, signal);
+    await measure(orders.baseline.slice(0, warmup), baseline, signal);
 
     const rates = { ours: [] as number[], baseline: [] as number[] };
-    for (let round = 0; round < rounds; round += 1) {
+    for (let index = 0; index < rounds; index += 1) {
       const slice = (side: 'ours' | 'baseline'): string[] =>
-        orders[side].slice(warmup + round * perRound, warmup + (round + 1) * perRound);
-      rates.ours.push(await measure(slice('ours'), ours));
-      rates.baseline.push(await measure(slice('baseline'), baseline));
+        orders[side].slice(warmup + index * perRound, warmup + (index + 1) * perRound);
+      rates.ours.push(await measure(slice('ours'), ours, signal));
+      rates.baseline.push(await measure(slice('baseline'), baseline, signal));
       log(
-        `   round ${round + 1}/${rounds}: ours ${rates.ours.at(-1)?.toFixed(0)}/s, baseline ${rates.baseline.at(-1)?.toFixed(0)}/s`,
+        `   round ${index + 1}/${rounds}: ours ${rates.ours.at(-1)?.toFixed(0)}/s, baseline ${rates.baseline.at(-1)?.toFixed(0)}/s`,
       );
     }
     // Aggregate rate = all reservations / all time (a mean of per-round rates would overweight the fast rounds).
@@ -158,13 +158,12 @@ export async function run({ quick, log }: BenchOptions): Promise<ScenarioResult>
       figures: {
         'ours reservations/s': Math.round(oursRate),
         'baseline (raw pg) reservations/s': Math.round(baselineRate),
-        'ratio ours/baseline': Number(ratio.toFixed(2)),
-        'ratio, median of rounds': Number(medianRatio.toFixed(2)),
+        'ratio ours/baseline': round(ratio),
+        'ratio, median of rounds': round(medianRatio),
         'concurrent callers': CALLERS,
         'reservations per side': rounds * perRound,
         rounds,
-        nproc: os.availableParallelism(),
-        'load average (1 min) at end': Number(os.loadavg()[0]?.toFixed(2)),
+        ...machineFigures(),
       },
       goal: `ours/baseline >= ${GOAL_RATIO}`,
       goalMet: ratio >= GOAL_RATIO,

@@ -1,36 +1,35 @@
 /**
- * The bench's own data: products it creates (ample stock, so nothing is rejected), the end-of-scenario check of the
- * docs/design.md invariants (`checkInvariants`) plus the outcome of every order, PostgreSQL's deadlock counter, and the removal
- * of bench rows from a database the bench does not own.
+ * The bench's own data: products with ample stock (nothing is rejected), the end-of-scenario check of the
+ * docs/design.md invariants, PostgreSQL's deadlock counter, and the removal of bench rows from a database not its own.
  */
 import type { Knex } from 'knex';
 import { TABLES } from '../../lib/db';
 import { checkInvariants, type InvariantViolation } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import { paymentIdempotencyKey, TERMINAL_STATUSES } from '../../workflows/definitions';
+import { sleep } from './load';
 
-/** Price of every bench product. */
 const BENCH_PRICE_CENTS = 1000;
 
 /** Stock of every bench product unless told: far more than a run can order. */
 export const AMPLE_STOCK = 10_000_000;
+
+/** Calls `fn` on consecutive slices of `items` of at most `size` (statements stay within PostgreSQL's limits). */
+async function inChunks<T>(items: readonly T[], size: number, fn: (chunk: T[]) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < items.length; i += size) await fn(items.slice(i, i + size));
+}
 
 /** Creates `count` products named `<prefix>-0000`... with `stock` each; returns their SKUs. */
 export async function createProducts(db: Knex, prefix: string, count: number, stock = AMPLE_STOCK): Promise<string[]> {
   const skus = Array.from({ length: count }, (_, i) => `${prefix}-${String(i).padStart(4, '0')}`);
   // `--compare` runs this code against an older revision's database too, which may predate the inventory ledger.
   const hasLedger = await db.schema.hasTable(TABLES.inventoryMovements);
-  for (let i = 0; i < skus.length; i += 500) {
-    const products = skus
-      .slice(i, i + 500)
-      .map((sku) => ({ sku, name: `bench ${sku}`, priceCents: BENCH_PRICE_CENTS, stock }));
-    if (hasLedger) await insertProductsWithLedger(db, products);
-    else {
-      await db(TABLES.products).insert(
-        products.map((p) => ({ sku: p.sku, name: p.name, price_cents: p.priceCents, stock: p.stock })),
-      );
-    }
-  }
+  await inChunks(skus, 500, async (chunk) => {
+    const products = chunk.map((sku) => ({ sku, name: `bench ${sku}`, priceCents: BENCH_PRICE_CENTS, stock }));
+    if (hasLedger) return insertProductsWithLedger(db, products);
+    const rows = products.map((p) => ({ sku: p.sku, name: p.name, price_cents: p.priceCents, stock: p.stock }));
+    return db(TABLES.products).insert(rows);
+  });
   return skus;
 }
 
@@ -39,32 +38,24 @@ export async function insertBenchOrders(
   db: Knex,
   orders: readonly { id: string; customerId: string }[],
 ): Promise<void> {
-  for (let i = 0; i < orders.length; i += 1000) {
-    await db(TABLES.orders).insert(
-      orders.slice(i, i + 1000).map(({ id, customerId }) => ({
-        id,
-        customer_id: customerId,
-        status: 'PENDING',
-        total_cents: 0,
-        request_hash: 'bench',
-        workflow_id: `bench-${id}`,
-      })),
-    );
-  }
+  const rows = orders.map(({ id, customerId }) => ({
+    id,
+    customer_id: customerId,
+    status: 'PENDING',
+    total_cents: 0,
+    request_hash: 'bench',
+    workflow_id: `bench-${id}`,
+  }));
+  await inChunks(rows, 1000, (chunk) => db(TABLES.orders).insert(chunk));
 }
 
-/** What the end-of-scenario check found. */
+/** What the end-of-scenario check found, and the orders of the scenario's customers by status. */
 export interface RunCheck {
   violations: InvariantViolation[];
-  /** Orders of the scenario's customers by status. */
   statuses: Record<string, number>;
 }
 
-/**
- * Checks the docs/design.md invariants on the scenario's products (stock conserved from `initialStock`, never negative) and
- * on the orders of its customers (COMPLETED paid exactly once, failures compensated), and counts those orders by
- * status. An order that did not reach a terminal status is reported as a violation too: the scenario waited for all.
- */
+/** Checks the docs/design.md invariants on the scenario's products and on the orders of its customers. */
 export async function checkRun(
   db: Knex,
   initialStock: ReadonlyMap<string, number>,
@@ -94,7 +85,7 @@ export async function settle(db: Knex, customerPrefix: string, timeoutMs: number
       .count<{ count: string }[]>({ count: '*' });
     const open = Number(row?.count ?? 0);
     if (open === 0 || Date.now() > deadline) return open;
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
   }
 }
 
@@ -103,7 +94,7 @@ export async function settle(db: Knex, customerPrefix: string, timeoutMs: number
  * that just went idle are visible (backends flush them at most once a second).
  */
 export async function deadlockCount(db: Knex, flush: boolean): Promise<number> {
-  if (flush) await new Promise((resolve) => setTimeout(resolve, 1500));
+  if (flush) await sleep(1500);
   await db.raw('SELECT pg_stat_clear_snapshot()');
   const result = await db.raw<{ rows: { deadlocks: string }[] }>(
     'SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()',
@@ -126,19 +117,11 @@ export async function removeBenchRows(
       ? reserved
       : reserved.union(db(TABLES.orders).select('id').where('customer_id', 'like', `${customerPrefix}%`));
   const keys = ((await ids.clone()) as { order_id: string }[]).map((row) => paymentIdempotencyKey(row.order_id));
-  for (let i = 0; i < keys.length; i += 1000) {
-    await db(TABLES.paymentAttempts)
-      .whereIn('idempotency_key', keys.slice(i, i + 1000))
-      .delete();
-  }
+  await inChunks(keys, 1000, (chunk) => db(TABLES.paymentAttempts).whereIn('idempotency_key', chunk).delete());
   // Reservations last: `ids` reads them.
   for (const table of [TABLES.payments, TABLES.orderEvents, TABLES.orderItems, TABLES.stockReservations]) {
     await db(table).whereIn('order_id', ids.clone()).delete();
   }
   if (customerPrefix !== undefined) await db(TABLES.orders).where('customer_id', 'like', `${customerPrefix}%`).delete();
-  for (let i = 0; i < skus.length; i += 1000) {
-    await db(TABLES.products)
-      .whereIn('sku', skus.slice(i, i + 1000))
-      .delete();
-  }
+  await inChunks(skus, 1000, (chunk) => db(TABLES.products).whereIn('sku', chunk).delete());
 }

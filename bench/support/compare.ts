@@ -1,15 +1,12 @@
 /**
- * `--compare[=REF]`: the stack of another revision (A, default `HEAD~1`) against this working tree (B) in one run.
- * A is checked out into a temporary shared clone (`git clone --shared`: no copy of the objects, nothing written to
- * this repository), with this repository's `node_modules` linked in when its `package-lock.json` is the same (else
- * `npm ci` there). Both stacks share one Temporal dev server and run the chosen scenarios in alternating rounds
- * (A B, B A, A B, ...), so machine load and server warm-up hit both alike; this file checks A out and reports the
- * per-round and median figures and the B/A ratios issue 16's goals are written in.
+ * `--compare[=REF]`: checks revision A (default `HEAD~1`) out for its stack, and reports A against this working tree
+ * (B) per round and as medians over rounds, with the B/A ratios issue 16's goals are written in.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { ScenarioResult } from '../contract';
 import { formatCounts } from './history';
 import { rate, stackCpuMsPerOp, type LoadReport } from './report';
 import { median, round } from './stats';
@@ -17,22 +14,21 @@ import { median, round } from './stats';
 /** Revision A when `--compare` names none. */
 export const DEFAULT_BASE = 'HEAD~1';
 
-/** A checked-out revision, removed by `remove()`. */
+/** A checked-out revision (`commit`: full id; `label`: the ref as given and the short id), removed by `remove()`. */
 export interface Checkout {
   root: string;
-  /** Full commit id. */
   commit: string;
-  /** `git describe`-like label: the ref as given and the short commit id. */
   label: string;
   remove(): void;
 }
 
-const git = (cwd: string, args: string[]): string =>
+/** Runs git in `cwd`; its output, trimmed (throws with git's message on failure). */
+export const git = (cwd: string, args: string[]): string =>
   execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
 
 /**
- * Checks `ref` (any git revision of `repoRoot`) out into a temporary directory with dependencies in place. Throws
- * with git's message when the ref does not name a commit.
+ * Checks `ref` out into a temporary shared clone (`git clone --shared`: no objects copied, nothing written to this
+ * repository) with this one's `node_modules` linked in when the `package-lock.json` is the same, else `npm ci` there.
  */
 export function checkoutRevision(repoRoot: string, ref: string, log: (line: string) => void): Checkout {
   const commit = git(repoRoot, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]);
@@ -57,21 +53,21 @@ export function checkoutRevision(repoRoot: string, ref: string, log: (line: stri
   }
 }
 
-/** One scenario's round on one side, as compared. */
+/** One round of one scenario on one side of the run ('' when there is only one), in the order they ran. */
 export interface SideRound {
-  side: 'A' | 'B';
+  side: '' | 'A' | 'B';
   scenario: string;
   round: number;
-  load?: LoadReport;
-  error?: string;
+  result: ScenarioResult;
 }
 
-/** The figures compared per round and as medians. */
-interface Figures {
-  rate?: number;
-  cpu?: number;
-  lowAcceptP50?: number;
-}
+/** The figures compared per round and as medians, with their column in the table: title of A's, width. */
+const COLUMNS = {
+  rate: ['ops/s A', 9],
+  cpu: ['CPU ms/op A', 13],
+  lowAcceptP50: ['low-load accept p50 A', 23],
+} as const;
+type Figures = Partial<Record<keyof typeof COLUMNS, number>>;
 const FIGURE_KEYS = ['rate', 'cpu', 'lowAcceptP50'] as const;
 
 const figuresOf = (load: LoadReport | undefined): Figures =>
@@ -106,39 +102,30 @@ export function reportComparison(
   log: (line: string) => void,
 ): Record<string, Record<string, number | string>> {
   const out: Record<string, Record<string, number | string>> = {};
+  const row = (scenario: string, label: string, cells: (key: keyof typeof COLUMNS) => string[], shapes: string[]) =>
+    `${scenario.padEnd(9)} ${label.padEnd(6)}` +
+    FIGURE_KEYS.map((key) => {
+      const [a = '', b = '', ba = ''] = cells(key);
+      return `${a.padStart(COLUMNS[key][1])}${b.padStart(7)}${ba.padStart(6)}`;
+    }).join('') +
+    `   ${(shapes[0] ?? '').padEnd(20)} ${shapes[1] ?? ''}`;
   log('');
   log(`A = ${labels.A}, B = ${labels.B}`);
-  const head =
-    `${'scenario'.padEnd(9)} ${'round'.padEnd(6)}${'ops/s A'.padStart(9)}${'B'.padStart(7)}${'B/A'.padStart(6)}` +
-    `${'CPU ms/op A'.padStart(13)}${'B'.padStart(7)}${'B/A'.padStart(6)}` +
-    `${'low-load accept p50 A'.padStart(23)}${'B'.padStart(7)}${'B/A'.padStart(6)}` +
-    `   ${'wft/act/la/events A'.padEnd(20)} B`;
+  const head = row('scenario', 'round', (key) => [COLUMNS[key][0], 'B', 'B/A'], ['wft/act/la/events A', 'B']);
   log(head);
   log('-'.repeat(head.length + 12));
-  const scenarios = [...new Set(rounds.map((r) => r.scenario))];
-  for (const scenario of scenarios) {
+  for (const scenario of new Set(rounds.map((r) => r.scenario))) {
     const of = (side: 'A' | 'B'): SideRound[] => rounds.filter((r) => r.scenario === scenario && r.side === side);
-    const count = Math.max(of('A').length, of('B').length);
-    const line = (label: string, a: Figures, b: Figures, shapeA: string, shapeB: string): void =>
-      log(
-        `${scenario.padEnd(9)} ${label.padEnd(6)}${show(a.rate).padStart(9)}${show(b.rate).padStart(7)}` +
-          `${show(ratio(b.rate, a.rate), 2).padStart(6)}${show(a.cpu).padStart(13)}${show(b.cpu).padStart(7)}` +
-          `${show(ratio(b.cpu, a.cpu), 2).padStart(6)}${show(a.lowAcceptP50).padStart(23)}` +
-          `${show(b.lowAcceptP50).padStart(7)}${show(ratio(b.lowAcceptP50, a.lowAcceptP50), 2).padStart(6)}` +
-          `   ${shapeA.padEnd(20)} ${shapeB}`,
-      );
-    for (let i = 0; i < count; i += 1) {
+    const line = (label: string, a: Figures, b: Figures, shapes: string[]): void =>
+      log(row(scenario, label, (key) => [show(a[key]), show(b[key]), show(ratio(b[key], a[key]), 2)], shapes));
+    const shape = (r: SideRound | undefined): string =>
+      r?.result.error !== undefined ? 'FAILED' : formatCounts(r?.result.load?.history);
+    for (let i = 0; i < Math.max(of('A').length, of('B').length); i += 1) {
       const [a, b] = [of('A')[i], of('B')[i]];
-      line(
-        String(i + 1),
-        figuresOf(a?.load),
-        figuresOf(b?.load),
-        a?.error !== undefined ? 'FAILED' : formatCounts(a?.load?.history),
-        b?.error !== undefined ? 'FAILED' : formatCounts(b?.load?.history),
-      );
+      line(String(i + 1), figuresOf(a?.result.load), figuresOf(b?.result.load), [shape(a), shape(b)]);
     }
     const medianOf = (side: 'A' | 'B'): Figures => {
-      const all = of(side).map((r) => figuresOf(r.load));
+      const all = of(side).map((r) => figuresOf(r.result.load));
       const figures: Figures = {};
       for (const key of FIGURE_KEYS) {
         const values = all.flatMap((f) => (f[key] === undefined ? [] : [f[key]]));
@@ -147,7 +134,7 @@ export function reportComparison(
       return figures;
     };
     const [a, b] = [medianOf('A'), medianOf('B')];
-    line('median', a, b, '', '');
+    line('median', a, b, ['', '']);
     const ratios: Record<string, number | string> = {};
     for (const key of FIGURE_KEYS) {
       ratios[`${key} A`] = a[key] === undefined ? '-' : round(a[key], 2);
@@ -161,15 +148,10 @@ export function reportComparison(
     log('');
     for (const [key, goal] of Object.entries(COMPARE_GOALS)) {
       const value = spread[`${key} B/A`];
-      const verdict =
-        typeof value !== 'number'
-          ? 'n/a'
-          : (goal.atLeast ? value >= goal.bound : value <= goal.bound)
-            ? 'met'
-            : 'NOT met';
-      log(
-        `${goal.what.padEnd(34)} ${String(value).padStart(6)}   goal ${goal.atLeast ? '>=' : '<='} ${goal.bound}: ${verdict}`,
-      );
+      const met = typeof value === 'number' && (goal.atLeast ? value >= goal.bound : value <= goal.bound);
+      const verdict = typeof value !== 'number' ? 'n/a' : met ? 'met' : 'NOT met';
+      const bound = `goal ${goal.atLeast ? '>=' : '<='} ${goal.bound}`;
+      log(`${goal.what.padEnd(34)} ${String(value).padStart(6)}   ${bound}: ${verdict}`);
     }
   }
   log(

@@ -1,7 +1,6 @@
 /**
- * Where the CPU went during a measured window: CPU seconds of each process of the stack (from
- * `/proc/<pid>/stat`, utime + stime), of the bench process itself, and the machine's busy share over the same window
- * (`/proc/stat`), which shows how much of the two cores other work took. Linux only; elsewhere the figures are absent.
+ * Where the CPU went during a measured window: CPU seconds of each process (`/proc/<pid>/stat`, utime + stime), of
+ * the bench itself, and the machine's busy share (`/proc/stat`: how much of the cores other work took). Linux only.
  */
 import { readFileSync } from 'node:fs';
 
@@ -32,11 +31,9 @@ function machineTicks(): { busy: number; total: number } | undefined {
   }
 }
 
-/** CPU use over a window. */
+/** CPU seconds per process name over a window, and the busy share (0..1) of the whole machine, whoever used it. */
 export interface CpuUsage {
-  /** CPU seconds per process name during the window. */
   seconds: Record<string, number>;
-  /** Share of the whole machine (all cores) that was busy, 0..1, whoever used it. */
   machineBusy: number | undefined;
   wallSeconds: number;
 }
@@ -70,9 +67,8 @@ export function cpuWindow(pids: () => Record<string, number[]>): { start(): void
       startedAt = Date.now();
     },
     stop() {
-      const after = sample();
       const seconds: Record<string, number> = {};
-      for (const [name, times] of after) {
+      for (const [name, times] of sample()) {
         let used = 0;
         // A process first seen at the end (a pool connection opened meanwhile) was born in the window: all its CPU
         // counts. One gone by the end is missed (its last stretch is lost, never misattributed).
@@ -89,9 +85,4 @@ export function cpuWindow(pids: () => Record<string, number[]>): { start(): void
       return { seconds, machineBusy, wallSeconds: (Date.now() - startedAt) / 1000 };
     },
   };
-}
-
-/** The entries of `pids` named in `names`. */
-export function only(pids: Record<string, number[]>, names: readonly string[]): Record<string, number[]> {
-  return Object.fromEntries(Object.entries(pids).filter(([name]) => names.includes(name)));
 }

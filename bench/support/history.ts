@@ -1,8 +1,6 @@
 /**
- * What Temporal records per operation: the histories of a sample of a scenario's workflows, fetched through the
- * client once the scenario's load is over (outside its CPU window), counted per workflow: workflow tasks
- * (`WorkflowTaskCompleted`), activity tasks (`ActivityTaskScheduled`), local activities (`MarkerRecorded` markers of
- * the SDK's local activities) and history events in all. These are the shape figures of issue 16's goals.
+ * What Temporal records per operation (issue 16's shape figures): the histories of a sample of a round's workflows,
+ * fetched once its load is over (outside its CPU window), counted per workflow.
  */
 import type { Client } from '@temporalio/client';
 import { round } from './stats';
@@ -13,14 +11,16 @@ const LOCAL_ACTIVITY_MARKER = 'core_local_activity';
 /** Workflows whose histories a scenario round fetches (evenly spread over its completed operations). */
 export const HISTORY_SAMPLE = 20;
 
-/** Mean counts per workflow over `sampled` histories, and the largest total seen. */
+/**
+ * Mean counts per workflow over `sampled` histories: workflow tasks (`WorkflowTaskCompleted`), activity tasks
+ * (`ActivityTaskScheduled`), local activities (their markers) and events; `maxEvents` shows a retried task first.
+ */
 export interface HistoryCounts {
   sampled: number;
   workflowTasks: number;
   activityTasks: number;
   localActivities: number;
   events: number;
-  /** The most events one sampled workflow had (a retried task or an extra round trip shows here first). */
   maxEvents: number;
 }
 

@@ -1,28 +1,21 @@
 /**
- * The API as its clients (the bench's order loops, the chaos load) call it: one request with a bearer token and a
- * JSON body, answered with the status, the parsed body, its `error` code and Retry-After. It never throws: a request
- * that got no answer (refused, reset, timed out, aborted) comes back as status 0 with the error `no_answer`.
+ * The API as its clients (the bench's order loops, the chaos load) call it. Never throws: a request that got no
+ * answer (refused, reset, timed out, aborted) comes back as status 0 with the error `no_answer`.
  */
 
-/** One answer of the API. */
+/** One answer of the API: status (0: none came), JSON body (`{ error: 'not_json' }` if not JSON), its `error` code. */
 export interface ApiAnswer {
-  /** HTTP status; 0 when no answer came. */
   status: number;
-  /** The JSON body (`{ error: 'not_json' }` when it was not JSON). */
   body: Record<string, unknown>;
-  /** The body's `error` code, if any. */
   error: string | undefined;
   retryAfter: string | undefined;
 }
 
-/** What to send besides the method and path. */
+/** What to send besides the method and path: a bearer token, a body sent as JSON, a timeout (default 30 s). */
 export interface ApiRequest {
-  /** Bearer token. */
   token: string;
-  /** Sent as JSON when given. */
   body?: unknown;
   headers?: Record<string, string>;
-  /** How long to wait for the whole answer. @default 30000 */
   timeoutMs?: number;
   signal?: AbortSignal;
 }

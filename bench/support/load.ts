@@ -1,17 +1,16 @@
 /**
- * Load drivers, shared by the bench and the chaos run. `paced`: arrivals on a fixed schedule whatever the system does
- * (the chaos load, the open loop, the realtime events). Closed loop: N clients, each starting its next operation when
- * the previous one ended (throughput at a fixed concurrency). Open loop: `paced` arrivals at an offered rate (latency
- * at that rate, for the knee). Both loops report throughput over the measured window and the latency samples of the
- * operations started in it, with a status line once a second.
+ * Load drivers of the bench and the chaos run. `paced`: arrivals on a fixed schedule whatever the system does.
+ * Closed loop: N clients, each starting its next operation when its last one ended (throughput at a fixed
+ * concurrency). Open loop: `paced` arrivals at an offered rate (latency at that rate, for the knee).
  */
 import { performance } from 'node:perf_hooks';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** When an operation was accepted (e.g. POST answered) and completed (e.g. COMPLETED seen), in ms from its start. */
 export interface OperationTiming {
   acceptedMs: number;
   completedMs: number;
-  /** The operation's workflow, for the history counts (support/history.ts). */
+  /** For the history counts (support/history.ts). */
   workflowId?: string;
 }
 
@@ -20,68 +19,52 @@ export type Operation = (index: number) => Promise<OperationTiming>;
 
 /** What a phase measured. */
 export interface PhaseResult {
-  /** Length of the measured window in seconds. */
+  /** Length of the measured window. */
   seconds: number;
   /** Operations that completed inside the window. */
   completed: number;
-  /** Operations that completed at all (warm-up and the tail after the window included): what the CPU was spent on. */
+  /** Operations that completed at all (warm-up and tail included): what the CPU was spent on. */
   allCompleted: number;
-  /** `completed / seconds`. */
   throughput: number;
-  /** Failed operations (whole phase, warm-up included). */
+  /** Failed operations, warm-up included. */
   errors: number;
   /** Latency samples (ms) of operations started inside the window. */
   accepted: number[];
   done: number[];
-  /** The first few error messages. */
   errorSamples: string[];
-  /** Open loop only: arrivals dropped because `maxInFlight` operations were already running. */
+  /** Open loop: arrivals dropped because `maxInFlight` operations were running. */
   dropped: number;
-  /** Workflow ids of the completed operations that reported one, in completion order. */
+  /** Of the completed operations that reported one, in completion order. */
   workflowIds: string[];
 }
 
-/** Common options of the loops. */
+/** Options of both loops; `signal` stops the phase early (the run is aborted: the caller then throws). */
 export interface PhaseOptions {
   label: string;
   operation: Operation;
   log: (line: string) => void;
-  /** Stops the phase early (the run is aborted: the caller then throws). */
   signal: AbortSignal;
 }
 
-/** What `paced` does. */
+/** What `paced` does: `count` arrivals at `rate`/s, at most `maxInFlight` running, none after `deadline` (epoch ms). */
 export interface PacedOptions {
-  /** Arrivals in all. */
   count: number;
-  /** Arrivals per second. */
   rate: number;
-  /** Operations running at most. */
   maxInFlight: number;
   /** An arrival that finds `maxInFlight` running: dropped (and counted), or started once one ends. */
   whenFull: 'drop' | 'wait';
   signal: AbortSignal;
-  /** No arrival after this (ms since epoch). */
   deadline?: number;
 }
 
 const ERROR_SAMPLES = 5;
 
 /** Waits `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+export const sleep = (ms: number): Promise<void> => delay(ms);
 
 /** Waits `ms` (e.g. the pause after a load phase), or less if `signal` aborts. */
 export async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return;
-  await new Promise<void>((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
+  if (ms > 0) await delay(ms, undefined, { signal }).catch(() => undefined);
 }
 
 /** Error text for logs and records. */
@@ -166,9 +149,8 @@ function tally(label: string, log: (line: string) => void) {
 }
 
 /**
- * `concurrency` loops for `warmupMs + durationMs`, starting over the first half of the warm-up; only the last
- * `durationMs` are measured. Loops finish the operation they are in before the phase ends, so the stack is quiet again
- * when it returns.
+ * `concurrency` loops for `warmupMs + durationMs`; only the last `durationMs` are measured. Loops finish the
+ * operation they are in, so the stack is quiet again when it returns.
  */
 export async function closedLoop(
   options: PhaseOptions & { concurrency: number; warmupMs: number; durationMs: number },
@@ -180,7 +162,7 @@ export async function closedLoop(
   try {
     await Promise.all(
       Array.from({ length: options.concurrency }, async (_, loop) => {
-        // Loops start spread over the warm-up, so completions do not come in waves of `concurrency` at once.
+        // Loops start spread over the first half of the warm-up, so completions do not come in waves.
         await sleep((loop * options.warmupMs) / options.concurrency / 2);
         while (performance.now() < end && !options.signal.aborted) {
           const t0 = performance.now();
@@ -198,10 +180,7 @@ export async function closedLoop(
   return { ...phase.result, seconds, throughput: phase.result.completed / seconds };
 }
 
-/**
- * Arrivals every `1000 / rate` ms for `durationMs`, each started whether or not earlier ones finished (up to
- * `maxInFlight`; beyond that an arrival is dropped and counted). Waits for the started operations to end.
- */
+/** `paced` arrivals at `rate`/s for `durationMs` (beyond `maxInFlight` dropped); waits for the started ones. */
 export async function openLoop(
   options: PhaseOptions & { rate: number; durationMs: number; maxInFlight: number },
 ): Promise<PhaseResult> {
@@ -221,14 +200,4 @@ export async function openLoop(
   }
   const seconds = Math.max(options.durationMs, lastCompletion - start) / 1000;
   return { ...phase.result, seconds, throughput: phase.result.completed / seconds };
-}
-
-/** Calls `fn(0)` ... `fn(count - 1)` from `concurrency` loops, each taking the next index once its last call ended. */
-export async function inLoops(concurrency: number, count: number, fn: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let i = next++; i < count; i = next++) await fn(i);
-    }),
-  );
 }

@@ -1,54 +1,44 @@
 /**
- * The standard figures of a load scenario (floor, spread, hot) — throughput, latency percentiles, peak RSS and CPU
- * per process, the distributions for the chart — how rounds of one scenario are merged into one report, and how a
- * report is turned into printed figures.
+ * The standard figures of a load scenario (minimal, floor, spread, hot): throughput, latency percentiles, peak RSS and
+ * CPU per process, the distributions for the chart; how rounds merge into one report and how a report prints.
  */
 import type { CpuUsage } from './cpu';
 import { formatCounts, mergeHistoryCounts, type HistoryCounts } from './history';
 import type { PhaseResult } from './load';
 import { median, quantileCurve, round, summarize, type LatencySummary } from './stats';
 
-/** One step of the open-loop ramp behind the knee. */
+/** One step of the open-loop ramp behind the knee; `acceptedP50` is start -> accepted (POST -> 201). */
 export interface KneeStep {
   offeredRate: number;
   achievedRate: number;
   p50: number;
   p99: number;
-  /** p50 of start -> accepted (POST -> 201) at this step. */
   acceptedP50: number;
   errors: number;
   dropped: number;
 }
 
-/**
- * Latency at low load: one open-loop step at `LOW_LOAD_FRACTION` of the closed-loop throughput just measured (the
- * first step of the knee ramp, or a step of its own with `--low-load` / `--compare`).
- */
+/** p50s (ms) of one open-loop step at `LOW_LOAD_FRACTION` of capacity; merged rounds: count summed, else medians. */
 export interface LowLoadReport {
   offeredRate: number;
-  /** Operations measured (merged rounds: summed). */
   count: number;
-  /** p50 of start -> accepted (POST -> 201), ms (merged rounds: the median of the rounds' p50s). */
   acceptedP50: number;
-  /** p50 of start -> done (POST -> COMPLETED event), ms (merged rounds: likewise). */
   doneP50: number;
 }
 
 /** Offered rate of the low-load step, as a fraction of the closed-loop throughput (issue 16: <= 20 % of capacity). */
 export const LOW_LOAD_FRACTION = 0.2;
 
-/** The open-loop ramp of `spread` and the knee found on it. */
+/** spread's ramp and its knee: the offered rate where p99 reaches twice `lowLoadP99` (null: not reached). */
 export interface KneeReport {
   steps: KneeStep[];
-  /** p99 (POST -> COMPLETED) at the first, lowest offered rate. */
   lowLoadP99: number;
-  /** Offered orders/s at which p99 reaches twice `lowLoadP99` (interpolated); null when no step got there. */
   kneeRate: number | null;
 }
 
 /** Throughput and latency of a load scenario, as the table, the chart and the results file read them. */
 export interface LoadReport {
-  /** What one operation is: an order through the API, or a floor workflow. */
+  /** What one operation is: an order through the API, or a workflow of the bench's own. */
   unit: 'orders' | 'workflows';
   concurrency: number;
   /** Measured rounds merged into this report. */
@@ -60,25 +50,18 @@ export interface LoadReport {
   allCompleted: number;
   errors: number;
   seconds: number;
-  /** Start to accepted: POST /orders answered (orders) or the reservation update returned (floor). */
+  /** Start to accepted: POST answered (orders) or the update returned (workflows). */
   accepted: LatencySummary;
-  /** Start to done: COMPLETED event received by the Socket.IO client (orders) or the workflow result (floor). */
+  /** Start to done: COMPLETED event on Socket.IO (orders) or the workflow result (workflows). */
   done: LatencySummary;
-  /** Peak RSS (VmHWM) of each process during the measured phases, MiB. */
+  /** Peak RSS (VmHWM) of each process during the closed loop, MiB. */
   peakRssMb: Record<string, number>;
-  /**
-   * CPU of each process (`bench` is the load generator) from the start of the phase to the end of the pause after it
-   * (Temporal's deferred timer work included), per operation of the phase, and the share of the whole machine that
-   * was busy meanwhile (ours and everyone else's).
-   */
+  /** CPU of each process (`bench`: the load generator) from the start of the phase to the end of its pause. */
   cpu?: { msPerOp: Record<string, number>; seconds: Record<string, number>; machineBusy: number | undefined };
   /** Quantile curves `[percentile, ms]` of both latencies, for the chart. */
   curves: { accepted: [number, number][]; done: [number, number][] };
-  /** Open-loop ramp (spread only). */
   knee?: KneeReport;
-  /** Latency at low load (spread, when measured). */
   lowLoad?: LowLoadReport;
-  /** Per-workflow history counts of a sample of the operations (support/history.ts). */
   history?: HistoryCounts;
   /** Every latency sample, for merging rounds; dropped before the results file is written. */
   samples?: { accepted: number[]; done: number[] };
@@ -87,16 +70,13 @@ export interface LoadReport {
 }
 
 /** What a report is computed from: one round's phase, or the rounds to merge. */
-interface ReportParts {
-  completed: number;
-  allCompleted: number;
-  errors: number;
-  seconds: number;
-  accepted: number[];
-  done: number[];
+interface ReportParts extends Pick<
+  PhaseResult,
+  'completed' | 'allCompleted' | 'errors' | 'seconds' | 'accepted' | 'done'
+> {
   peakRssMb: Record<string, number>;
   cpuSeconds: Record<string, number>;
-  /** Machine busy share x wall seconds, and those wall seconds (windows where the share is known). */
+  /** Machine busy share x wall seconds, and those wall seconds (of windows where the share is known). */
   busyWeighted: number;
   busyWall: number;
 }
@@ -104,6 +84,7 @@ interface ReportParts {
 function buildReport(unit: LoadReport['unit'], concurrency: number, rounds: number, parts: ReportParts): LoadReport {
   const { completed, allCompleted, seconds, accepted, done, cpuSeconds, busyWall } = parts;
   const msPerOp = Object.entries(cpuSeconds).map(([name, s]) => [name, round((s * 1000) / allCompleted, 1)]);
+  const machineBusy = busyWall > 0 ? round(parts.busyWeighted / busyWall, 2) : undefined;
   return {
     unit,
     concurrency,
@@ -117,14 +98,7 @@ function buildReport(unit: LoadReport['unit'], concurrency: number, rounds: numb
     done: summarize(done),
     peakRssMb: parts.peakRssMb,
     ...(Object.keys(cpuSeconds).length > 0 && allCompleted > 0
-      ? {
-          cpu: {
-            msPerOp: Object.fromEntries(msPerOp),
-            seconds: cpuSeconds,
-            machineBusy: busyWall > 0 ? round(parts.busyWeighted / busyWall, 2) : undefined,
-          },
-          cpuWallSeconds: busyWall,
-        }
+      ? { cpu: { msPerOp: Object.fromEntries(msPerOp), seconds: cpuSeconds, machineBusy }, cpuWallSeconds: busyWall }
       : {}),
     curves: { accepted: quantileCurve(accepted), done: quantileCurve(done) },
     samples: { accepted, done },
@@ -137,17 +111,17 @@ export function loadReport(
   concurrency: number,
   phase: PhaseResult,
   peakRssMb: Record<string, number | undefined>,
-  cpu?: CpuUsage,
+  cpu: CpuUsage,
 ): LoadReport {
-  const busy = cpu?.machineBusy;
+  const busyWall = cpu.machineBusy === undefined ? 0 : cpu.wallSeconds;
   return buildReport(unit, concurrency, 1, {
     ...phase,
     peakRssMb: Object.fromEntries(
       Object.entries(peakRssMb).filter((entry): entry is [string, number] => entry[1] !== undefined),
     ),
-    cpuSeconds: cpu?.seconds ?? {},
-    busyWeighted: busy === undefined || cpu === undefined ? 0 : busy * cpu.wallSeconds,
-    busyWall: busy === undefined || cpu === undefined ? 0 : cpu.wallSeconds,
+    cpuSeconds: cpu.seconds,
+    busyWeighted: (cpu.machineBusy ?? 0) * busyWall,
+    busyWall,
   });
 }
 
@@ -173,10 +147,12 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
     busyWall: 0,
   };
   for (const r of reports) {
-    for (const [name, mb] of Object.entries(r.peakRssMb))
+    for (const [name, mb] of Object.entries(r.peakRssMb)) {
       parts.peakRssMb[name] = Math.max(parts.peakRssMb[name] ?? 0, mb);
-    for (const [name, s] of Object.entries(r.cpu?.seconds ?? {}))
+    }
+    for (const [name, s] of Object.entries(r.cpu?.seconds ?? {})) {
       parts.cpuSeconds[name] = (parts.cpuSeconds[name] ?? 0) + s;
+    }
     if (r.cpu?.machineBusy !== undefined && r.cpuWallSeconds !== undefined) {
       parts.busyWeighted += r.cpu.machineBusy * r.cpuWallSeconds;
       parts.busyWall += r.cpuWallSeconds;
@@ -185,7 +161,14 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
   const knee = reports.find((r) => r.knee !== undefined)?.knee;
   const history = mergeHistoryCounts(reports.map((r) => r.history));
   const lowLoads = reports.flatMap((r) => (r.lowLoad === undefined ? [] : [r.lowLoad]));
-  const medianOf = (pick: (l: LowLoadReport) => number): number => median(lowLoads.map(pick));
+  const medianOf = (pick: (l: LowLoadReport) => number, decimals?: number): number =>
+    round(median(lowLoads.map(pick)), decimals);
+  const lowLoad: LowLoadReport = {
+    offeredRate: medianOf((l) => l.offeredRate, 1),
+    count: lowLoads.reduce((total, l) => total + l.count, 0),
+    acceptedP50: medianOf((l) => l.acceptedP50),
+    doneP50: medianOf((l) => l.doneP50),
+  };
   return {
     ...buildReport(
       first.unit,
@@ -195,19 +178,7 @@ export function mergeLoadReports(reports: readonly LoadReport[]): LoadReport {
     ),
     ...(knee !== undefined ? { knee } : {}),
     ...(history !== undefined ? { history } : {}),
-    ...(lowLoads.length > 0
-      ? {
-          lowLoad: {
-            offeredRate: round(
-              medianOf((l) => l.offeredRate),
-              1,
-            ),
-            count: lowLoads.reduce((total, l) => total + l.count, 0),
-            acceptedP50: round(medianOf((l) => l.acceptedP50)),
-            doneP50: round(medianOf((l) => l.doneP50)),
-          },
-        }
-      : {}),
+    ...(lowLoads.length > 0 ? { lowLoad } : {}),
   };
 }
 

@@ -1,11 +1,9 @@
 /**
- * What the load scenarios share. Each round runs a closed loop at a fixed concurrency (`--concurrency=N`), pauses
- * (CPU still counted: Temporal's deferred work lands in its own account), optionally runs open-loop phases on the
- * same operation (spread's knee), then counts the histories of a sample. `minimal` and `floor` start workflows of the
- * bench's own like an order (the options of lib/order-workflow.ts startOrder: update-with-start of `reservation`) on
- * a bench worker's queue and await their result; `spread` and `hot` place real orders through the API process and
- * wait for each COMPLETED event on Socket.IO, then check the docs/design.md invariants and PostgreSQL's deadlock
- * counter. The goals are ratios between scenarios of the same run.
+ * What the load scenarios share. A round: a closed loop at `--concurrency`, the pause (CPU still counted), optional
+ * open-loop phases on the same operation (spread), then the history counts of a sample. `minimal` and `floor` start
+ * workflows of the bench's own like an order (update-with-start of `reservation`, lib/order-workflow.ts) on a bench
+ * worker's queue; `spread` and `hot` place real orders through the API and wait for COMPLETED on Socket.IO, then
+ * check the docs/design.md invariants and the deadlock counter. Their goals are ratios between scenarios of a run.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -16,7 +14,7 @@ import { formatViolation } from '../../lib/invariants';
 import { reservationUpdate } from '../../workflows/definitions';
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../contract';
 import { AMPLE_STOCK, checkRun, createProducts, deadlockCount, removeBenchRows, settle } from './catalog';
-import { cpuWindow, only } from './cpu';
+import { cpuWindow } from './cpu';
 import { countHistories, spreadSample } from './history';
 import { closedLoop, openLoop, pause, type Operation, type PhaseResult } from './load';
 import { createOrderClient, type OrderClient } from './orders';
@@ -54,12 +52,11 @@ export type AfterClosedLoop = (
   closed: PhaseResult,
 ) => Promise<Pick<LoadReport, 'knee' | 'lowLoad'>>;
 
-/** One load scenario's round. */
+/** One load scenario's round; `processes` (named as in `stack.pids()`) serve the load: their CPU and RSS count. */
 interface LoadSpec {
   name: string;
   unit: LoadReport['unit'];
   operation: Operation;
-  /** The processes serving the load, by their name in `stack.pids()`: their CPU and peak RSS are reported. */
   processes: Record<string, Pick<StackProcess, 'resetPeakRss' | 'peakRssMb'>>;
   after?: AfterClosedLoop;
 }
@@ -77,7 +74,8 @@ async function measureLoad(options: BenchOptions, spec: LoadSpec): Promise<{ rep
   } = options;
   const { concurrency } = options.settings;
   for (const service of Object.values(spec.processes)) service.resetPeakRss();
-  const cpu = cpuWindow(() => only(stack.pids(), ['temporal', 'postgres', ...Object.keys(spec.processes)]));
+  const measured = new Set(['temporal', 'postgres', ...Object.keys(spec.processes)]);
+  const cpu = cpuWindow(() => Object.fromEntries(Object.entries(stack.pids()).filter(([name]) => measured.has(name))));
   await stack.refreshPostgresPids();
   cpu.start();
   const phase = await closedLoop({
@@ -165,13 +163,11 @@ export async function runOrderScenario(
   }
 }
 
-/** Which workflow a workflow scenario runs, and where. */
+/** Which workflow a workflow scenario runs, where (`worker` polls `taskQueue`, as `workerName` in `stack.pids()`). */
 export interface WorkflowScenario {
-  /** Scenario name (progress label, customer and workflow id prefix). */
   name: string;
   workflowType: string;
   taskQueue: string;
-  /** The bench worker polling `taskQueue`, and its name in `stack.pids()`. */
   worker: StackProcess;
   workerName: string;
   /** SKU of each operation's one line. */

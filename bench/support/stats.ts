@@ -1,7 +1,5 @@
-/**
- * Latency statistics of a benchmark phase: percentiles over every sample (no histogram approximation), a compact
- * quantile curve for the chart and the results file, and the rounding every figure is printed with.
- */
+/** Latency statistics over every sample (no histogram approximation) and the rounding every figure is printed with. */
+import os from 'node:os';
 
 /** Percentiles of one latency distribution, in milliseconds. */
 export interface LatencySummary {
@@ -14,7 +12,6 @@ export interface LatencySummary {
 
 /** Nearest-rank percentile of an ascending array; NaN when empty. */
 export function percentile(sorted: readonly number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
   const index = Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1);
   return sorted[Math.max(0, index)] ?? Number.NaN;
 }
@@ -25,24 +22,18 @@ export function round(value: number, decimals = 2): number {
   return Math.round(value * factor) / factor;
 }
 
+const ascending = (samples: readonly number[]): number[] => [...samples].sort((a, b) => a - b);
+
 /** Summarises samples (any order; not modified). */
 export function summarize(samples: readonly number[]): LatencySummary {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return {
-    count: sorted.length,
-    p50: round(percentile(sorted, 50)),
-    p95: round(percentile(sorted, 95)),
-    p99: round(percentile(sorted, 99)),
-    max: round(sorted.at(-1) ?? Number.NaN),
-  };
+  const sorted = ascending(samples);
+  const at = (p: number): number => round(percentile(sorted, p));
+  return { count: sorted.length, p50: at(50), p95: at(95), p99: at(99), max: round(sorted.at(-1) ?? Number.NaN) };
 }
 
-/**
- * The distribution as `[percentile, ms]` points, dense in the tail (every point from p0 to p99.9), so the chart and
- * the results file can redraw it without keeping every sample.
- */
+/** `[percentile, ms]` points dense in the tail (p0 to p99.9, p100): the chart redraws the distribution from them. */
 export function quantileCurve(samples: readonly number[]): [number, number][] {
-  const sorted = [...samples].sort((a, b) => a - b);
+  const sorted = ascending(samples);
   if (sorted.length === 0) return [];
   const points: number[] = [];
   for (let p = 0; p < 90; p += 2) points.push(p);
@@ -52,10 +43,16 @@ export function quantileCurve(samples: readonly number[]): [number, number][] {
   return points.map((p) => [p, round(p === 0 ? (sorted[0] ?? 0) : percentile(sorted, p))]);
 }
 
-/** Median of any numbers (the mean of the middle two for an even count); NaN when empty. */
+/** Median (the mean of the middle two for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  if (sorted.length === 0) return Number.NaN;
+  const sorted = ascending(values);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[mid] ?? Number.NaN) : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+  if (sorted.length % 2 === 1) return sorted[mid] ?? Number.NaN;
+  return sorted.length === 0 ? Number.NaN : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
 }
+
+/** The machine figures of a scenario that measures against a baseline of its own (api, export, reserve). */
+export const machineFigures = (): Record<string, number> => ({
+  nproc: os.availableParallelism(),
+  'load average (1 min) at end': round(os.loadavg()[0] ?? Number.NaN),
+});
