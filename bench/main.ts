@@ -1,9 +1,7 @@
 /**
- * `npm run bench -- [scenario...] [--quick] [options]` (not part of the test suite; docs/benchmarks.md): runs the
- * scenarios of `bench/scenarios/` in one process on one shared stack (bench/support/stack.ts), so ratios between them
- * hold on a shared, noisy machine; with `--compare`, on one stack per revision. Prints a table, writes
- * `bench/results/<timestamp>.json` and `.svg`, and exits 1 when a DESIGN invariant was violated or a scenario failed.
- * Everything it started is stopped at the end, on Ctrl-C and on errors.
+ * `npm run bench` (docs/benchmarks.md): the scenarios of `bench/scenarios/` run in one process on one shared stack
+ * (bench/support/stack.ts), so ratios between them hold on a shared, noisy machine; with `--compare`, one stack per
+ * revision. Everything it started is stopped at the end, on Ctrl-C and on errors.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -11,20 +9,19 @@ import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
 import { parseCommandLine as parseWith, usageError, type Command } from '../lib/cli';
 import { renderChart } from './chart';
-import { checkoutRevision, DEFAULT_BASE, git, reportComparison, type SideRound } from './support/compare';
+import { checkoutRevision, DEFAULT_BASE, gitOutput, reportComparison, type SideRound } from './support/compare';
 import { formatCounts } from './support/history';
-import { loadFigures, mergeLoadReports, rate, stackCpuMsPerOp, type LoadReport } from './support/report';
+import { loadFigures, mergeLoadReports, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
 import { messageOf, pause } from './support/load';
-import { DEFAULT_CONCURRENCY } from './support/scenario';
-import { REPO_ROOT, startStack, type BenchStack } from './support/stack';
+import { DEFAULT_CONCURRENCY, RATIO_GOALS, ratioOf } from './support/scenario';
+import { REPO_ROOT, startStack, type BenchStack, type StackOptions } from './support/stack';
 import type { BenchOptions, ScenarioModule, ScenarioResult } from './contract';
 
 const SCENARIOS = ['reserve', 'api', 'realtime', 'minimal', 'floor', 'spread', 'hot', 'export'] as const;
 /**
- * Scenarios whose ratios are goals, in the order they interleave (rounds of minimal, floor, hot, spread, minimal, ...)
- * so a burst of load from elsewhere hits all alike; spread's knee ramp (last round) ends the run and overloads nothing
- * still to be measured.
+ * Scenarios whose ratios are goals, in the order they interleave so a burst of load from elsewhere hits all alike;
+ * spread's knee ramp (last round) ends the run and overloads nothing still to be measured.
  */
 const INTERLEAVED = ['minimal', 'floor', 'hot', 'spread'];
 /** Scenarios that need Temporal (started up front so the scenarios' own timings exclude it). */
@@ -39,9 +36,7 @@ const DRAIN_SECONDS = { full: 11, quick: 2 };
 /** Longest a run may take before it is stopped. */
 const RUN_LIMIT_MS = { quick: 5 * 60_000, full: 30 * 60_000 };
 
-const log = (line: string): void => {
-  process.stderr.write(`${line}\n`);
-};
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** Every option of the bench and its scenarios (scenarios get theirs as `BenchOptions.settings`). */
 const OPTIONS = {
@@ -166,22 +161,10 @@ function runPlan(argv: string[]) {
   };
 }
 
-const gitRevision = (): string => {
-  try {
-    return git(__dirname, ['rev-parse', '--short', 'HEAD']);
-  } catch {
-    return 'unknown';
-  }
-};
+const gitRevision = (): string => gitOutput(__dirname, ['rev-parse', '--short', 'HEAD']) ?? 'unknown';
 
 /** True when the working tree has changes to tracked files (what `--compare` measures as B includes them). */
-const gitDirty = (): boolean => {
-  try {
-    return git(REPO_ROOT, ['status', '--porcelain', '--untracked-files=no']).length > 0;
-  } catch {
-    return false;
-  }
-};
+const gitDirty = (): boolean => (gitOutput(REPO_ROOT, ['status', '--porcelain', '--untracked-files=no']) ?? '') !== '';
 
 const verdict = (goalMet: boolean | undefined): string => (goalMet === undefined ? 'n/a' : goalMet ? 'met' : 'NOT met');
 
@@ -262,15 +245,11 @@ function printTable(results: ScenarioResult[]): void {
 
 /** Ratios between scenarios of the run, for the table footer and the results file. */
 function ratios(results: ScenarioResult[]): Record<string, number | string> {
-  const rateOf = (name: string): number | undefined => {
-    const load = results.find((r) => r.scenario === name)?.load;
-    return load === undefined ? undefined : rate(load);
-  };
   const out: Record<string, number | string> = {};
-  const [minimal, floor, spread, hot] = [rateOf('minimal'), rateOf('floor'), rateOf('spread'), rateOf('hot')];
-  if (minimal !== undefined && spread !== undefined) out['spread/minimal (goal >= 0.5)'] = round(spread / minimal);
-  if (floor !== undefined && spread !== undefined) out['spread/floor (goal >= 0.8)'] = round(spread / floor);
-  if (spread !== undefined && hot !== undefined) out['hot/spread (goal >= 0.9)'] = round(hot / spread);
+  for (const goal of Object.values(RATIO_GOALS)) {
+    const ratio = ratioOf(goal, results);
+    if (ratio !== undefined) out[`${goal.of}/${goal.to} (goal >= ${goal.bound})`] = round(ratio);
+  }
   const knee = results.find((r) => r.scenario === 'spread')?.load?.knee;
   if (knee !== undefined) out['spread knee, offered orders/s'] = knee.kneeRate ?? 'not reached';
   return out;
@@ -388,11 +367,10 @@ function writeResults(
 const withoutSamples = (r: ScenarioResult): ScenarioResult =>
   r.load === undefined ? r : { ...r, load: { ...r.load, samples: undefined } };
 
-const machineLine = (when: string): string =>
-  `nproc ${os.availableParallelism()}, load average${when} ${os
-    .loadavg()
-    .map((value) => value.toFixed(2))
-    .join(' ')}`;
+const machineLine = (when: string): string => {
+  const loadAverage = os.loadavg().map((value) => value.toFixed(2));
+  return `nproc ${os.availableParallelism()}, load average${when} ${loadAverage.join(' ')}`;
+};
 
 /** One stack of the run: the only one (name ''), or side A or B of `--compare`; `results` once merged. */
 interface Side {
@@ -426,17 +404,13 @@ async function main(): Promise<number> {
   const rounds: SideRound[] = [];
   let guard: ReturnType<typeof guardRun> | undefined;
   try {
-    if (base === undefined) {
-      sides.push({ name: '', stack: await startStack({ ...plan.stackOptions, appRoot: plan.appRoot }), results: [] });
-    } else {
-      const a = await startStack({ ...plan.stackOptions, appRoot: base.root, label: 'A' });
-      sides.push({ name: 'A', stack: a, results: [] });
-      sides.push({
-        name: 'B',
-        stack: await startStack({ ...plan.stackOptions, label: 'B', temporalOf: a }),
-        results: [],
-      });
-    }
+    const add = async (name: Side['name'], options: Partial<StackOptions>): Promise<BenchStack> => {
+      const stack = await startStack({ ...plan.stackOptions, ...options });
+      sides.push({ name, stack, results: [] });
+      return stack;
+    };
+    if (base === undefined) await add('', { appRoot: plan.appRoot });
+    else await add('B', { label: 'B', temporalOf: await add('A', { appRoot: base.root, label: 'A' }) });
     const [first] = sides;
     if (first === undefined) throw new Error('no stack');
     guard = guardRun(sides.map((side) => side.stack).reverse(), quick, base?.remove); // B first: it uses A's Temporal

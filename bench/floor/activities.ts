@@ -1,7 +1,6 @@
 /**
- * No-op activities with the saga's names and types: each returns at once what the real one would return on the happy
- * path, touching no database, Redis or gateway. Registered by the floor worker for `floorWorkflow`, which calls the
- * saga's steps (`placeOrder`, then `chargeOrder` completing the order); the rest complete the `Activities` type.
+ * No-op activities with the saga's names and types, each returning at once what the real one would on the happy path.
+ * `floorWorkflow` calls `placeOrder` and `chargeOrder`; the rest complete the `Activities` type.
  */
 import type { Activities } from '../../activities';
 import type { OrderStatus, StatusEvent } from '../../workflows/definitions';
@@ -10,7 +9,7 @@ import type { ExportActivities } from '../../activities/exports';
 /** The saga's activities (the floor workflow runs no exports). */
 export type FloorActivities = Omit<Activities, keyof ExportActivities>;
 
-/** Price of every line in the floor (no catalog is read). */
+/** No catalog is read. */
 const FLOOR_PRICE_CENTS = 1000;
 
 /** Builds the no-op activities. */

@@ -1,8 +1,6 @@
 /**
- * Floor worker entry (`node --import tsx bench/floor/worker.ts`, spawned by the bench): the order worker's setup
- * (`createOrderWorker`: same concurrency, cache and shutdown settings from the environment, the same payload codec, a
- * separate process) with `floorWorkflow` bundled on its own and no-op activities, polling `TEMPORAL_TASK_QUEUE` (the
- * bench's floor queue).
+ * Floor worker entry (spawned by the bench): the order worker (`createOrderWorker`, same settings and payload codec)
+ * with `floorWorkflow` bundled on its own and no-op activities, polling `TEMPORAL_TASK_QUEUE` (the bench's floor queue).
  */
 import { createDataConverter } from '../../lib/codec';
 import { createOrderWorker } from '../../worker/create-worker';

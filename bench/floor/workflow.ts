@@ -1,12 +1,8 @@
 /**
- * The floor workflow: the saga's happy path (workflows/order.ts, patch `commit-with-charge`) with every side effect
- * taken out. Same input, same patch marker, the same `reservation` update answered in the first workflow task, the
- * same steps with the saga's own activity options (workflows/activity-options.ts) and summaries — `placeOrder` local,
- * `chargeOrder` regular, completing the order with the payment — and the same 2 search-attribute upserts (RESERVED,
- * COMPLETED), so Temporal does the same work per order as for a real one (2 workflow tasks, 1 activity task, 1 local
- * activity) while our code does none. spread / floor is what our own code costs on top of the saga's shape.
- *
- * Deterministic workflow code: imports activity types only (see workflows/order.ts for the real saga).
+ * The floor workflow: the saga's happy path (workflows/order.ts, patch `commit-with-charge`) with the same input,
+ * update, steps, activity options, summaries and search-attribute upserts, on no-op activities: Temporal does the same
+ * work per order as for a real one (2 workflow tasks, 1 activity task, 1 local activity) while our code does none.
+ * Deterministic workflow code: imports activity types only.
  */
 import {
   allHandlersFinished,

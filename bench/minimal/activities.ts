@@ -1,8 +1,7 @@
 /**
- * The one activity of `minimalWorkflow`: an order's database work in one transaction — take one unit of each line's
- * stock (the product row lock, as a reservation does), write the stock row already committed, the approved payment row
- * and the COMPLETED event — with no gateway, no status steps and no Redis. Idempotent: the payment's idempotency key
- * is written first, so a retried activity finds it and changes nothing.
+ * The one activity of `minimalWorkflow`: an order's database work in one transaction (stock taken under the product
+ * row lock, a committed reservation, the approved payment, the COMPLETED event); no gateway, no Redis. Idempotent:
+ * the payment's idempotency key is written first, so a retried activity finds it and changes nothing.
  */
 import type { Knex } from 'knex';
 import { RESERVATION_STATUS } from '../../activities/inventory';
@@ -10,17 +9,15 @@ import { PAYMENT_STATUS } from '../../activities/payments';
 import { TABLES } from '../../lib/db';
 import { paymentIdempotencyKey, type OrderLine, type OrderStatus } from '../../workflows/definitions';
 
-/** The one status the minimal records. */
 const COMPLETED: OrderStatus = 'COMPLETED';
 
 /** Card fingerprint of the minimal's payment rows (no token is fingerprinted: no gateway is called). */
 const MINIMAL_CARD_FINGERPRINT = 'bench-minimal';
 
-/** Input of `placeMinimalOrder`. */
+/** Input of `placeMinimalOrder`; `amountCents` (of the payment row) is priced by the workflow. */
 export interface MinimalOrderArgs {
   orderId: string;
   lines: OrderLine[];
-  /** Amount of the payment row, cents (priced by the workflow). */
   amountCents: number;
 }
 

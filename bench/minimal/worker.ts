@@ -1,7 +1,6 @@
 /**
- * Minimal worker entry (`node --import tsx bench/minimal/worker.ts`, spawned by the bench): `minimalWorkflow` and its
- * one activity on a database pool of `DB_POOL_MAX`, with the order worker's concurrency, cache and shutdown settings
- * and payload codec, polling `TEMPORAL_TASK_QUEUE` (the bench's minimal queue).
+ * Minimal worker entry (spawned by the bench): `minimalWorkflow` and its activity on a pool of `DB_POOL_MAX`, with the
+ * order worker's settings and payload codec, polling `TEMPORAL_TASK_QUEUE` (the bench's minimal queue).
  */
 import { Worker } from '@temporalio/worker';
 import { createDataConverter } from '../../lib/codec';

@@ -1,10 +1,7 @@
 /**
- * The minimal workflow: the smallest Temporal workflow that does an order's I/O, Temporal's own ceiling on this
- * machine. Started like an order (update-with-start of the same `reservation` update), it answers the update inside
- * its first workflow task (priced by the workflow: nothing is awaited before the answer), runs ONE regular activity
- * doing the order's database work in one transaction (`placeMinimalOrder`: reserve + payment row + commit + COMPLETED
- * event), and completes: 2 workflow tasks, 1 activity task, no search-attribute upserts, no local activities.
- *
+ * The minimal workflow: the smallest Temporal workflow that does an order's I/O (Temporal's own ceiling). It answers
+ * the `reservation` update inside its first workflow task (it prices the order itself: nothing is awaited), runs ONE
+ * activity doing the order's database work in one transaction, and completes: 2 workflow tasks, 1 activity task.
  * Deterministic workflow code: imports activity types only.
  */
 import { allHandlersFinished, ApplicationFailure, condition, proxyActivities, setHandler } from '@temporalio/workflow';

@@ -1,13 +1,11 @@
 /**
- * A 100,000-order CSV export through the real stack: orders (one or two lines each) are seeded straight into the
- * database, then POST /exports runs the export workflow on the bench's worker process and the CSV is downloaded
- * from the API process. Measures rows/s of the export, the worker's peak RSS while exporting and the API's peak RSS
- * while streaming the download (both `VmHWM`, reset at the start of each phase), so "without loading them into
- * memory" is a number. Goal: the worker's peak stays below 100 MiB above its RSS before the export. Cleans up after.
+ * A 100,000-order CSV export through the real stack: orders seeded straight into the database, POST /exports run on
+ * the stack's worker, the CSV downloaded from its API. Measures rows/s and the peak RSS (`VmHWM`, reset per phase) of
+ * the worker while exporting and of the API while streaming, so "without loading them into memory" is a number.
+ * Goal: the worker's peak stays below 100 MiB above its RSS before the export.
  */
 import { randomUUID } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { signToken } from '../../lib/auth';
 import { loadConfigOrExit } from '../../lib/config';
@@ -18,7 +16,7 @@ import type { BenchOptions, ScenarioResult } from '../contract';
 import { removeBenchRows } from '../support/catalog';
 import { callApi } from '../support/http';
 import { sleep } from '../support/load';
-import { round } from '../support/stats';
+import { machineFigures, round } from '../support/stats';
 
 /** Most the worker's peak RSS may grow over its RSS before the export. */
 const GOAL_GROWTH_MB = 100;
@@ -131,8 +129,7 @@ export async function run({ quick, log, stack }: BenchOptions): Promise<Scenario
         'API RSS before MiB': apiBefore ?? 'n/a',
         'API peak RSS during download MiB': apiPeak ?? 'n/a',
         'page size (orders)': config.exportPageSize,
-        nproc: os.availableParallelism(),
-        'load average (1 min) at end': Number(os.loadavg()[0]?.toFixed(2)),
+        ...machineFigures(),
       },
       goal: `worker peak RSS - RSS before <= ${GOAL_GROWTH_MB} MiB`,
       goalMet: growth !== undefined && growth <= GOAL_GROWTH_MB,

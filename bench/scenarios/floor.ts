@@ -1,9 +1,6 @@
 /**
- * The saga's shape with nothing inside: `floorWorkflow` (bench/floor/workflow.ts) — the saga's happy path with the
- * same update, activities and search-attribute upserts, all side effects removed — on its own task queue, run by a
- * worker process built like the real one, started like an order (update-with-start of the `reservation` update) and
- * waited for to completion, at the same fixed concurrency as `spread` and `hot`. spread / floor is what our own
- * code costs on top of the saga's Temporal bookkeeping.
+ * The saga's shape with nothing inside (`floorWorkflow`, bench/floor/), on a worker process built like the real one,
+ * at the concurrency of `spread` and `hot`: spread / floor is what our own code costs on top of Temporal's bookkeeping.
  */
 import { FLOOR_WORKFLOW_TYPE } from '../floor/workflow';
 import type { BenchOptions, ScenarioResult } from '../contract';

@@ -1,10 +1,9 @@
 /**
- * Real orders, every one on the same SKU: each reservation queues on that product's row lock. Otherwise exactly
- * `spread` (API, worker and relay processes, fixed concurrency, POST -> COMPLETED seen on Socket.IO). Goal, in the
- * same run: hot >= 0.9 x spread orders/s, no deadlock (pg_stat_database), no negative stock, invariants hold.
+ * `spread` with every order on the same SKU: each reservation queues on that product's row lock. Goal, in the same
+ * run: hot >= 0.9 x spread orders/s, no deadlock (pg_stat_database), no negative stock, invariants hold.
  */
 import type { BenchOptions, ScenarioResult } from '../contract';
-import { ratioGoal, runOrderScenario } from '../support/scenario';
+import { RATIO_GOALS, ratioGoal, runOrderScenario } from '../support/scenario';
 
 /** Runs one round of the scenario. */
 export function run(options: BenchOptions): Promise<ScenarioResult> {
@@ -13,9 +12,7 @@ export function run(options: BenchOptions): Promise<ScenarioResult> {
 
 /** The goal, once every round of every scenario ran. */
 export const goal = ratioGoal(
-  'hot',
-  0.9,
-  'spread',
+  RATIO_GOALS.hotSpread,
   'orders/s, 0 deadlocks, no negative stock',
   (self) => self.deadlocks === 0 && !(self.violations ?? []).some((line) => line.startsWith('stock_non_negative')),
 );

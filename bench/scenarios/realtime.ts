@@ -1,18 +1,15 @@
 /**
- * Realtime latency with 1,000 connected Socket.IO clients and a steady event rate: each event is a status commit
- * (`order_events` insert + `orders` update in one transaction) followed by the XADD of `publishOrderEvent`, as the
- * status activity does; the relay reads the stream and emits it to the order's rooms. We time commit -> receipt at
- * the client, next to a baseline measured in the same run on the same server and clients: a raw `io.local.to(room)
- * .emit()` (what a single Socket.IO server costs, no Redis, no PostgreSQL). Phases alternate relay/baseline so
- * background noise hits both alike. Goal: relay p99 (commit -> client) < 50 ms.
- *
- * Options: `--clients=N` (default 1000), `--rate=N` events per second (default 200), `--quick` (one round of shorter phases).
+ * Realtime latency with 1,000 connected Socket.IO clients (`--clients`) at a steady event rate (`--rate`): each event
+ * is a status commit (`order_events` insert + `orders` update in one transaction), then the XADD of
+ * `publishOrderEvent`, as the status activity does; the relay emits it to the order's rooms. Timed commit -> client,
+ * against a raw `io.local.to(room).emit()` on the same server and clients (a single Socket.IO server's cost, no Redis,
+ * no PostgreSQL), in alternating phases. Goal: relay p99 (commit -> client) < 50 ms, nothing lost.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type Redis from 'ioredis';
 import type { Knex } from 'knex';
-import { io as connect, type Socket } from 'socket.io-client';
+import type { Socket } from 'socket.io-client';
 import { loadConfigOrExit } from '../../lib/config';
 import { createDb, TABLES } from '../../lib/db';
 import { ORDER_STATUS_EVENT, publishOrderEvent, redisKeys, ROOMS, SUBSCRIBE_EVENT } from '../../lib/events';
@@ -23,6 +20,7 @@ import type { ClientOrderEvent, SubscribeAck } from '../../lib/realtime-protocol
 import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
+import { connected, relayClient } from '../support/orders';
 import { paced, sleep } from '../support/load';
 import { summarize } from '../support/stats';
 
@@ -31,16 +29,16 @@ const GOAL_P99_MS = 50;
 /** How a phase's events are told apart at the client (`detail.via`); each has its own seq space per order. */
 type Via = 'relay' | 'raw';
 
+/** One kind of phase: `send` sends one event and resolves with the time the latency clock starts. */
 interface Phase {
   via: Via;
-  /** Sends one event for `orderId` with `seq`; resolves with the time the latency clock starts. */
   send(orderId: string, customerId: string, seq: number): Promise<number>;
 }
 
+/** Last seq sent per phase kind: raw emits must not leave gaps in the relayed seqs (the relay would fill them). */
 interface BenchOrder {
   orderId: string;
   customerId: string;
-  /** Last seq sent, per phase kind: raw emits must not leave gaps in the relayed seqs (the relay would fill them). */
   seq: Record<Via, number>;
 }
 
@@ -112,7 +110,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     }));
     await insertBenchOrders(
       db,
-      orders.map((order) => ({ id: order.orderId, customerId: order.customerId })),
+      orders.map(({ orderId: id, customerId }) => ({ id, customerId })),
     );
 
     // One socket per customer, each following its order; receipts keyed by order and seq.
@@ -121,23 +119,15 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
     for (let i = 0; i < orders.length; i += 100) {
       await Promise.all(
         orders.slice(i, i + 100).map(async (order) => {
-          const socket = connect(url, {
-            auth: { token: signToken(order.customerId, config.jwtSecret) },
-            transports: ['websocket'],
-            forceNew: true,
-          });
+          const socket = relayClient(url, signToken(order.customerId, config.jwtSecret));
           sockets.push(socket);
           socket.on(ORDER_STATUS_EVENT, (event: ClientOrderEvent) => {
             const key = `${String(event.detail.via)}:${event.orderId}:${event.seq}`;
             if (!received.has(key)) received.set(key, performance.now());
           });
-          await new Promise<void>((resolve, reject) => {
-            socket.once('connect', resolve);
-            socket.once('connect_error', reject);
-          });
-          const ack = (await socket
-            .timeout(10_000)
-            .emitWithAck(SUBSCRIBE_EVENT, { orderId: order.orderId })) as SubscribeAck;
+          await connected(socket);
+          const subscribe = { orderId: order.orderId };
+          const ack = (await socket.timeout(10_000).emitWithAck(SUBSCRIBE_EVENT, subscribe)) as SubscribeAck;
           if (!ack.ok) throw new Error(`subscribe refused: ${ack.error}`);
         }),
       );
@@ -174,23 +164,19 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
       },
     };
 
-    const relayLatencies: number[] = [];
-    const rawLatencies: number[] = [];
-    let relayLost = 0;
-    let rawLost = 0;
+    const latencies = { relay: [] as number[], raw: [] as number[] };
+    const lost = { relay: 0, raw: 0 };
     // A short warm-up so JIT and connection pools are hot before anything is measured.
     await runPhase(viaRelay, orders, received, rate, 1000, signal);
     for (let r = 0; r < rounds; r += 1) {
-      const ours = await runPhase(viaRelay, orders, received, rate, phaseMs, signal);
-      relayLatencies.push(...ours.latencies);
-      relayLost += ours.lost;
-      const baseline = await runPhase(rawEmit, orders, received, rate, phaseMs, signal);
-      rawLatencies.push(...baseline.latencies);
-      rawLost += baseline.lost;
+      for (const phase of [viaRelay, rawEmit]) {
+        const measured = await runPhase(phase, orders, received, rate, phaseMs, signal);
+        latencies[phase.via].push(...measured.latencies);
+        lost[phase.via] += measured.lost;
+      }
       options.log(`   round ${r + 1}/${rounds} done`);
     }
-    const relayed = summarize(relayLatencies);
-    const raw = summarize(rawLatencies);
+    const [relayed, raw] = [summarize(latencies.relay), summarize(latencies.raw)];
     return {
       scenario: 'realtime',
       figures: {
@@ -198,8 +184,8 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
         events_per_second: rate,
         events_relay: relayed.count,
         events_raw: raw.count,
-        lost_relay: relayLost,
-        lost_raw: rawLost,
+        lost_relay: lost.relay,
+        lost_raw: lost.raw,
         relay_commit_to_client_p50_ms: relayed.p50,
         relay_commit_to_client_p99_ms: relayed.p99,
         relay_commit_to_client_max_ms: relayed.max,
@@ -208,7 +194,7 @@ export async function run(options: BenchOptions): Promise<ScenarioResult> {
         raw_emit_to_client_max_ms: raw.max,
       },
       goal: `relay p99 commit -> client < ${GOAL_P99_MS} ms, nothing lost`,
-      goalMet: relayed.p99 < GOAL_P99_MS && relayLost === 0,
+      goalMet: relayed.p99 < GOAL_P99_MS && lost.relay === 0,
     };
   } finally {
     for (const socket of sockets) socket.close();

@@ -1,24 +1,14 @@
 /**
- * Real orders spread over 1,000 SKUs (created by the bench with ample stock), `tok_ok`, `PAYMENT_LATENCY_MS=0`,
- * through the API process at a fixed concurrency: each client loop POSTs /orders, then waits for the order's
- * COMPLETED event on an admin Socket.IO client of the relay. Goal, in the same run: spread orders/s >= 0.8 x floor
- * workflows/s, invariants hold.
- *
- * Then the knee: open-loop arrivals at increasing offered rates (fractions of the closed-loop throughput just
- * measured); the knee is the offered rate at which p99 (POST -> COMPLETED) reaches twice its low-load p99 (the first
- * step), interpolated between the two steps around it. `--no-knee` skips it; so does `--quick` (a ramp needs longer
- * steps than a quick run has).
+ * Real orders over 1,000 SKUs (ample stock, `tok_ok`, `PAYMENT_LATENCY_MS=0`) through the API process at a fixed
+ * concurrency, each awaited as its COMPLETED event on the relay. Goal, in the same run: spread orders/s >= 0.8 x floor
+ * workflows/s, invariants hold. Then the knee (not `--no-knee`, not `--quick`: a ramp needs longer steps): open-loop
+ * arrivals at rising fractions of the closed-loop rate; the knee is the offered rate at which p99 (POST -> COMPLETED)
+ * reaches twice the first step's, interpolated between the two steps around it.
  */
 import type { BenchOptions, GoalCheck, ScenarioResult } from '../contract';
 import type { PhaseResult } from '../support/load';
-import {
-  LOW_LOAD_FRACTION,
-  stackCpuMsPerOp,
-  type KneeReport,
-  type KneeStep,
-  type LowLoadReport,
-} from '../support/report';
-import { ratioGoal, runOrderScenario, type OpenLoopRunner } from '../support/scenario';
+import { LOW_LOAD_FRACTION, stackCpuMsPerOp, type KneeStep, type LowLoadReport } from '../support/report';
+import { RATIO_GOALS, ratioGoal, runOrderScenario, type OpenLoopRunner } from '../support/scenario';
 import { round, summarize } from '../support/stats';
 
 const SKUS = 1000;
@@ -35,16 +25,13 @@ function lowLoadOf(offeredRate: number, phase: PhaseResult): LowLoadReport {
   return { offeredRate, count: done.count, acceptedP50: accepted.p50, doneP50: done.p50 };
 }
 
-/**
- * Ramps the offered rate until p99 doubles; returns every step and the interpolated knee (null: not reached), and
- * the low-load figures of the first step.
- */
+/** Ramps the offered rate until p99 doubles: every step, the interpolated knee, the first step's low-load figures. */
 async function findKnee(
   open: OpenLoopRunner,
   closedLoopRate: number,
   maxInFlight: number,
   log: (line: string) => void,
-): Promise<{ knee: KneeReport; lowLoad?: LowLoadReport }> {
+) {
   let lowLoad: LowLoadReport | undefined;
   const steps: KneeStep[] = [];
   let kneeRate: number | null = null;
@@ -81,10 +68,7 @@ async function findKnee(
   return { knee: { steps, lowLoadP99: steps[0]?.p99 ?? Number.NaN, kneeRate }, ...(lowLoad ? { lowLoad } : {}) };
 }
 
-/**
- * Runs one round of the scenario; the knee ramp runs in the last round only. With `--low-load` (set by `--compare`),
- * every round without the ramp runs its first step on its own: the low-load latency of the round.
- */
+/** Runs one round; the knee ramp in the last only, `--low-load` (set by `--compare`): its first step in the others. */
 export function run(options: BenchOptions): Promise<ScenarioResult> {
   const { settings, quick, log } = options;
   const maxInFlight = settings.concurrency * 20;
@@ -104,7 +88,7 @@ export function run(options: BenchOptions): Promise<ScenarioResult> {
   });
 }
 
-const floorRatio = ratioGoal('spread', 0.8, 'floor', 'workflows/s');
+const floorRatio = ratioGoal(RATIO_GOALS.spreadFloor, 'workflows/s');
 
 /** The goal, once every round of every scenario ran; and what the ratio would be on a machine of our own. */
 export function goal(self: ScenarioResult, all: readonly ScenarioResult[]): GoalCheck {

@@ -1,7 +1,6 @@
 /**
- * What the bench's own worker entry points (bench/floor/worker.ts, bench/minimal/worker.ts) share with
- * worker/main.ts: configuration from the environment, the SDK's logs through our logger and its metrics on
- * METRICS_PORT, a workflow bundle of their own, a worker connection, SIGTERM/SIGINT -> graceful shutdown.
+ * What the bench's worker entry points share with worker/main.ts: configuration from the environment, the SDK's logs
+ * and metrics, a workflow bundle of their own, a worker connection, SIGTERM/SIGINT -> graceful shutdown.
  */
 import { bundleWorkflowCode, Runtime, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
@@ -17,10 +16,7 @@ export interface BenchWorkerContext {
   workflowBundle: WorkflowBundle;
 }
 
-/**
- * Runs a bench worker process: bundles `workflowsPath`, builds the worker with `createWorker` and runs it until a
- * signal; `close` (e.g. a database pool) runs after it stopped. Sets the exit code on an error.
- */
+/** Runs a bench worker: bundles `workflowsPath`, runs `createWorker`'s worker until a signal, then its `close`. */
 export function benchWorkerMain(
   name: string,
   workflowsPath: string,

@@ -22,9 +22,17 @@ export interface Checkout {
   remove(): void;
 }
 
-/** Runs git in `cwd`; its output, trimmed (throws with git's message on failure). */
-export const git = (cwd: string, args: string[]): string =>
+const git = (cwd: string, args: string[]): string =>
   execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/** What git prints for `args` in `cwd`, trimmed; undefined when it fails (not a repository, no git). */
+export function gitOutput(cwd: string, args: string[]): string | undefined {
+  try {
+    return git(cwd, args);
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Checks `ref` out into a temporary shared clone (`git clone --shared`: no objects copied, nothing written to this

@@ -17,24 +17,21 @@ export interface OperationTiming {
 /** One operation of a phase; `index` counts operations of the phase from 0. */
 export type Operation = (index: number) => Promise<OperationTiming>;
 
-/** What a phase measured. */
+/**
+ * What a phase measured: `completed` inside the measured window of `seconds`, `allCompleted` at all (warm-up and tail
+ * included: what the CPU was spent on), latency samples (ms) of operations started inside the window, `errors` of the
+ * whole phase, arrivals `dropped` by an open loop, the workflow ids of completed operations in completion order.
+ */
 export interface PhaseResult {
-  /** Length of the measured window. */
   seconds: number;
-  /** Operations that completed inside the window. */
   completed: number;
-  /** Operations that completed at all (warm-up and tail included): what the CPU was spent on. */
   allCompleted: number;
   throughput: number;
-  /** Failed operations, warm-up included. */
   errors: number;
-  /** Latency samples (ms) of operations started inside the window. */
   accepted: number[];
   done: number[];
   errorSamples: string[];
-  /** Open loop: arrivals dropped because `maxInFlight` operations were running. */
   dropped: number;
-  /** Of the completed operations that reported one, in completion order. */
   workflowIds: string[];
 }
 
@@ -46,12 +43,14 @@ export interface PhaseOptions {
   signal: AbortSignal;
 }
 
-/** What `paced` does: `count` arrivals at `rate`/s, at most `maxInFlight` running, none after `deadline` (epoch ms). */
+/**
+ * What `paced` does: `count` arrivals at `rate`/s (Infinity: as fast as `whenFull` lets them), none after `deadline`
+ * (epoch ms); one that finds `maxInFlight` running is dropped (and counted), or started once one ends (`wait`).
+ */
 export interface PacedOptions {
   count: number;
   rate: number;
   maxInFlight: number;
-  /** An arrival that finds `maxInFlight` running: dropped (and counted), or started once one ends. */
   whenFull: 'drop' | 'wait';
   signal: AbortSignal;
   deadline?: number;

@@ -1,10 +1,9 @@
 /**
- * The bench's customer side: places orders through the HTTP API (POST /orders) and watches them complete through the
- * realtime relay (one admin Socket.IO client, event `order.status`), timing each order from the moment its POST is
- * sent to the 201 and to the COMPLETED event received.
+ * The bench's customer side: places orders through the API (POST /orders) and watches them complete on an admin
+ * Socket.IO client of the relay, timing each from its POST sent to the 201 and to the COMPLETED event received.
  */
 import { performance } from 'node:perf_hooks';
-import { io as connect } from 'socket.io-client';
+import { io, type Socket } from 'socket.io-client';
 import { signToken } from '../../lib/auth';
 import { ORDER_STATUS_EVENT } from '../../lib/events';
 import type { ClientOrderEvent } from '../../lib/realtime-protocol';
@@ -12,20 +11,20 @@ import { isTerminal, workflowIdFor } from '../../workflows/definitions';
 import { callApi } from './http';
 import type { OperationTiming } from './load';
 
-/** Options of `createOrderClient`. */
+/**
+ * Options of `createOrderClient`: `customers` are placed for round robin (each its own rate-limit budget);
+ * `timeoutMs` (default 60 s) is how long an order may take from POST to a terminal event before it is an error.
+ */
 export interface OrderClientOptions {
   apiUrl: string;
   relayUrl: string;
   jwtSecret: string;
-  /** Customer ids orders are placed for, round robin (each its own rate-limit budget). */
   customers: string[];
-  /** How long one order may take from POST to a terminal event before it counts as an error. @default 60000 */
   timeoutMs?: number;
 }
 
-/** Places orders and times them. */
+/** Places orders of one unit of `sku` (`tok_ok`): resolves once COMPLETED was seen, rejects on anything else. */
 export interface OrderClient {
-  /** Places one order of one unit of `sku` (`tok_ok`); resolves once COMPLETED was seen, rejects on anything else. */
   place(sku: string, customerIndex: number): Promise<OperationTiming>;
   close(): void;
 }
@@ -36,6 +35,17 @@ interface Seen {
   at: number;
 }
 
+/** A Socket.IO client of the relay at `url`, authenticated with `token`, connecting. */
+export const relayClient = (url: string, token: string): Socket =>
+  io(url, { auth: { token }, transports: ['websocket'], forceNew: true });
+
+/** Resolves once `socket` is connected; rejects when its handshake is refused. */
+export const connected = (socket: Socket): Promise<void> =>
+  new Promise((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('connect_error', reject);
+  });
+
 /** Connects the admin socket; resolves once it is connected. */
 export async function createOrderClient(options: OrderClientOptions): Promise<OrderClient> {
   const tokens = options.customers.map((customer) => signToken(customer, options.jwtSecret));
@@ -44,11 +54,7 @@ export async function createOrderClient(options: OrderClientOptions): Promise<Or
   // Terminal events by order: received before the POST answered (kept until claimed), or awaited.
   const early = new Map<string, Seen>();
   const waiters = new Map<string, (seen: Seen) => void>();
-  const socket = connect(options.relayUrl, {
-    auth: { token: signToken('bench-admin', options.jwtSecret, { role: 'admin' }) },
-    transports: ['websocket'],
-    forceNew: true,
-  });
+  const socket = relayClient(options.relayUrl, signToken('bench-admin', options.jwtSecret, { role: 'admin' }));
   socket.on(ORDER_STATUS_EVENT, (event: ClientOrderEvent) => {
     if (!isTerminal(event.status)) return;
     const seen = { status: event.status, at: performance.now() };
@@ -57,10 +63,7 @@ export async function createOrderClient(options: OrderClientOptions): Promise<Or
     if (waiter === undefined) early.set(event.orderId, seen);
     else waiter(seen);
   });
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve);
-    socket.once('connect_error', reject);
-  });
+  await connected(socket);
 
   const terminal = (orderId: string): Promise<Seen> => {
     const seen = early.get(orderId);

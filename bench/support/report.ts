@@ -36,23 +36,21 @@ export interface KneeReport {
   kneeRate: number | null;
 }
 
-/** Throughput and latency of a load scenario, as the table, the chart and the results file read them. */
+/**
+ * Throughput and latency of a load scenario (measured `rounds` merged), as the table, the chart and the results file
+ * read them. `accepted`: start to POST answered (orders) or update returned (workflows); `done`: to the COMPLETED
+ * event on Socket.IO or the workflow result. CPU per operation is CPU / `allCompleted` (warm-up and tail included).
+ */
 export interface LoadReport {
-  /** What one operation is: an order through the API, or a workflow of the bench's own. */
   unit: 'orders' | 'workflows';
   concurrency: number;
-  /** Measured rounds merged into this report. */
   rounds: number;
-  /** Operations completed per second in the measured windows. */
   throughput: number;
   completed: number;
-  /** Every operation of the phase (warm-up and tail included): CPU per operation is CPU / this. */
   allCompleted: number;
   errors: number;
   seconds: number;
-  /** Start to accepted: POST answered (orders) or the update returned (workflows). */
   accepted: LatencySummary;
-  /** Start to done: COMPLETED event on Socket.IO (orders) or the workflow result (workflows). */
   done: LatencySummary;
   /** Peak RSS (VmHWM) of each process during the closed loop, MiB. */
   peakRssMb: Record<string, number>;

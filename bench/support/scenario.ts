@@ -1,9 +1,6 @@
 /**
- * What the load scenarios share. A round: a closed loop at `--concurrency`, the pause (CPU still counted), optional
- * open-loop phases on the same operation (spread), then the history counts of a sample. `minimal` and `floor` start
- * workflows of the bench's own like an order (update-with-start of `reservation`, lib/order-workflow.ts) on a bench
- * worker's queue; `spread` and `hot` place real orders through the API and wait for COMPLETED on Socket.IO, then
- * check the docs/design.md invariants and the deadlock counter. Their goals are ratios between scenarios of a run.
+ * What the load scenarios share: a round is a closed loop at `--concurrency`, the pause (CPU still counted), optional
+ * open-loop phases on the same operation (spread), then the history counts of a sample.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -66,12 +63,8 @@ interface LoadSpec {
  * time to be flushed since the last operation (backends flush them at most once a second).
  */
 async function measureLoad(options: BenchOptions, spec: LoadSpec): Promise<{ report: LoadReport; flushed: boolean }> {
-  const {
-    stack,
-    quick,
-    log,
-    round: { index, count },
-  } = options;
+  const { stack, quick, log } = options;
+  const { index, count } = options.round;
   const { concurrency } = options.settings;
   for (const service of Object.values(spec.processes)) service.resetPeakRss();
   const measured = new Set(['temporal', 'postgres', ...Object.keys(spec.processes)]);
@@ -114,11 +107,7 @@ async function measureLoad(options: BenchOptions, spec: LoadSpec): Promise<{ rep
   return { report: history === undefined ? report : { ...report, history }, flushed };
 }
 
-/**
- * One round of an order scenario (`spread`, `hot`) on `skuCount` fresh products: real orders through the API process,
- * `after` on the same client and products; then the invariants on those products and orders (an order that did not
- * complete is a violation too) and the deadlocks of the round.
- */
+/** One round of `spread` or `hot` on `skuCount` fresh products, then their invariants and the round's deadlocks. */
 export async function runOrderScenario(
   name: string,
   options: BenchOptions,
@@ -216,22 +205,29 @@ export async function runWorkflowScenario(options: BenchOptions, scenario: Workf
   return { scenario: name, figures: loadFigures(report), load: report };
 }
 
-/**
- * The goal `<of> >= bound x <to>` on the two scenarios' rates in the same run (reported on whichever of them holds
- * it); `unit` is what the goal's text says after it (e.g. `workflows/s`), `met` adds conditions of the scenario's own.
- */
+/** The ratio goals between load scenarios of one run, `of >= bound x to`, each bound written once. */
+export const RATIO_GOALS = {
+  spreadMinimal: { of: 'spread', bound: 0.5, to: 'minimal' },
+  spreadFloor: { of: 'spread', bound: 0.8, to: 'floor' },
+  hotSpread: { of: 'hot', bound: 0.9, to: 'spread' },
+} as const;
+type RatioGoal = (typeof RATIO_GOALS)[keyof typeof RATIO_GOALS];
+
+/** The rate of `of` over the rate of `to` in `results`, the first result of each; undefined unless both ran. */
+export function ratioOf({ of, to }: RatioGoal, results: readonly ScenarioResult[]): number | undefined {
+  const [a, b] = [of, to].map((name) => results.find((result) => result.scenario === name)?.load);
+  return a === undefined || b === undefined ? undefined : rate(a) / rate(b);
+}
+
+/** `goal` (text: `<of> >= bound x <to> <unit>`) checked once every round ran; `met` adds conditions of its own. */
 export function ratioGoal(
-  of: string,
-  bound: number,
-  to: string,
+  goal: RatioGoal,
   unit: string,
   met: (self: ScenarioResult) => boolean = () => true,
 ): (self: ScenarioResult, all: readonly ScenarioResult[]) => GoalCheck {
+  const { of, bound, to } = goal;
   return (self, all) => {
-    const loadOf = (name: string): LoadReport | undefined =>
-      name === self.scenario ? self.load : all.find((result) => result.scenario === name)?.load;
-    const [a, b] = [loadOf(of), loadOf(to)];
-    const ratio = a === undefined || b === undefined ? undefined : rate(a) / rate(b);
+    const ratio = ratioOf(goal, [self, ...all]);
     return {
       goal: `${of} >= ${bound} x ${to} ${unit}`,
       ...(ratio === undefined ? {} : { goalMet: ratio >= bound && met(self) }),
