@@ -4,7 +4,6 @@
  * `executeUpdateWithStart` on its worker's queue, in alternating rounds. Goal: API p99 <= 1.5 x SDK p99.
  */
 import { randomUUID } from 'node:crypto';
-import { performance } from 'node:perf_hooks';
 import { signToken } from '../../lib/auth';
 import { loadConfigOrExit, type Config } from '../../lib/config';
 import { requestHashOf } from '../../lib/order-lines';
@@ -14,22 +13,11 @@ import { startOrder, workflowInput } from '../../lib/order-workflow';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { removeBenchRows, settle } from '../support/catalog';
 import { callApi } from '../support/http';
-import { paced } from '../support/load';
+import { timedCalls } from '../support/load';
 import { machineFigures, round, summarize } from '../support/stats';
 
 const CONCURRENCY = 8;
 const GOAL_RATIO = 1.5;
-
-/** Runs `count` calls of `place`, CONCURRENCY at a time; returns each call's latency in ms. */
-async function measure(count: number, place: () => Promise<void>, signal: AbortSignal): Promise<number[]> {
-  const latencies: number[] = [];
-  await paced({ count, rate: Infinity, maxInFlight: CONCURRENCY, whenFull: 'wait', signal }, async () => {
-    const started = performance.now();
-    await place();
-    latencies.push(performance.now() - started);
-  });
-  return latencies;
-}
 
 /** Runs the scenario; `--quick` does one short round per side. */
 export async function run({ stack, quick, log }: BenchOptions): Promise<ScenarioResult> {
@@ -78,12 +66,13 @@ export async function run({ stack, quick, log }: BenchOptions): Promise<Scenario
       }
     };
 
-    await measure(warmup, viaApi, stack.signal);
-    await measure(warmup, viaSdk, stack.signal);
+    const measure = (count: number, place: () => Promise<void>) => timedCalls(count, CONCURRENCY, place, stack.signal);
+    await measure(warmup, viaApi);
+    await measure(warmup, viaSdk);
     const latencies = { api: [] as number[], sdk: [] as number[] };
     for (let round = 0; round < rounds; round += 1) {
-      const api = await measure(perRound, viaApi, stack.signal);
-      const sdk = await measure(perRound, viaSdk, stack.signal);
+      const api = await measure(perRound, viaApi);
+      const sdk = await measure(perRound, viaSdk);
       latencies.api.push(...api);
       latencies.sdk.push(...sdk);
       const [a, s] = [summarize(api), summarize(sdk)];

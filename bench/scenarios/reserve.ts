@@ -15,24 +15,12 @@ import { insertProductsWithLedger } from '../../lib/ledger';
 import { createLogger } from '../../lib/logger';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
-import { paced } from '../support/load';
+import { timedCalls } from '../support/load';
 import { machineFigures, round } from '../support/stats';
 
 const CALLERS = 16;
 const GOAL_RATIO = 0.6;
 const PRICE_CENTS = 999;
-
-/** Reserves for every order of `orderIds`, CALLERS at a time; returns reservations per second. */
-async function measure(
-  orderIds: string[],
-  reserve: (orderId: string) => Promise<void>,
-  signal: AbortSignal,
-): Promise<number> {
-  const started = performance.now();
-  const callers = { count: orderIds.length, rate: Infinity, maxInFlight: CALLERS, whenFull: 'wait' } as const;
-  await paced({ ...callers, signal }, (i) => reserve(orderIds[i] ?? ''));
-  return orderIds.length / ((performance.now() - started) / 1000);
-}
 
 /** The baseline: `reserveStock`'s reads, locks and writes for one line, one plain statement per step on raw `pg`. */
 function baselineReserve(pool: pg.Pool, sku: string): (orderId: string) => Promise<void> {
@@ -113,6 +101,12 @@ export async function run({ quick, log, stack: { signal } }: BenchOptions): Prom
       );
     }
 
+    /** Reserves for every order of `orderIds`, CALLERS at a time; returns reservations per second. */
+    const measure = async (orderIds: string[], reserve: (orderId: string) => Promise<void>): Promise<number> => {
+      const started = performance.now();
+      await timedCalls(orderIds.length, CALLERS, (i) => reserve(orderIds[i] ?? ''), signal);
+      return orderIds.length / ((performance.now() - started) / 1000);
+    };
     const { reserveStock } = createInventoryActivities({ db, logger: createLogger('bench', 'silent') });
     const ours = async (orderId: string): Promise<void> => {
       const outcome = await reserveStock({ orderId, lines: [{ sku: skus.ours, quantity: 1 }] });
@@ -121,15 +115,15 @@ export async function run({ quick, log, stack: { signal } }: BenchOptions): Prom
     const baseline = baselineReserve(pool, skus.baseline);
 
     // Warm-up fills both pools and the plan caches; not timed.
-    await measure(orders.ours.slice(0, warmup), ours, signal);
-    await measure(orders.baseline.slice(0, warmup), baseline, signal);
+    await measure(orders.ours.slice(0, warmup), ours);
+    await measure(orders.baseline.slice(0, warmup), baseline);
 
     const rates = { ours: [] as number[], baseline: [] as number[] };
     for (let index = 0; index < rounds; index += 1) {
       const slice = (side: 'ours' | 'baseline'): string[] =>
         orders[side].slice(warmup + index * perRound, warmup + (index + 1) * perRound);
-      rates.ours.push(await measure(slice('ours'), ours, signal));
-      rates.baseline.push(await measure(slice('baseline'), baseline, signal));
+      rates.ours.push(await measure(slice('ours'), ours));
+      rates.baseline.push(await measure(slice('baseline'), baseline));
       log(
         `   round ${index + 1}/${rounds}: ours ${rates.ours.at(-1)?.toFixed(0)}/s, baseline ${rates.baseline.at(-1)?.toFixed(0)}/s`,
       );

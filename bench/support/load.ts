@@ -97,6 +97,22 @@ export async function paced(options: PacedOptions, operation: (index: number) =>
   return dropped;
 }
 
+/** Calls `fn(0)` ... `fn(count - 1)`, `concurrency` at a time (each once another ended); their latencies in ms. */
+export async function timedCalls(
+  count: number,
+  concurrency: number,
+  fn: (index: number) => Promise<void>,
+  signal: AbortSignal,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  await paced({ count, rate: Infinity, maxInFlight: concurrency, whenFull: 'wait', signal }, async (i) => {
+    const started = performance.now();
+    await fn(i);
+    latencies.push(performance.now() - started);
+  });
+  return latencies;
+}
+
 /** A phase's tallies, its status line (once a second to `log`) and its samples. */
 function tally(label: string, log: (line: string) => void) {
   const result = {

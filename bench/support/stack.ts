@@ -116,7 +116,8 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     let databaseUrl: string;
     let ownDatabase = true;
     if (tooling.databaseUrl !== undefined && (await toolkit.postgresAnswers(tooling.databaseUrl))) {
-      [databaseUrl, ownDatabase] = [tooling.databaseUrl, false];
+      databaseUrl = tooling.databaseUrl;
+      ownDatabase = false;
       described.postgres = 'DATABASE_URL';
     } else {
       if (tooling.databaseUrl !== undefined) log('bench: DATABASE_URL does not answer; using a database of our own');
