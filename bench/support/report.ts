@@ -196,10 +196,11 @@ export function stackCpuMsPerOp(report: LoadReport): number | undefined {
 
 /** The printed figures of a load report, labelled for its unit. */
 export function loadFigures(report: LoadReport): Record<string, number | string> {
-  const [accepted, done] =
-    report.unit === 'orders'
-      ? ['POST -> 201', 'POST -> COMPLETED event']
-      : ['start -> update result', 'start -> result'];
+  const orders = report.unit === 'orders';
+  const [accepted, done] = orders
+    ? ['POST -> 201', 'POST -> COMPLETED event']
+    : ['start -> update result', 'start -> result'];
+  const per = orders ? 'order' : 'workflow';
   const figures: Record<string, number | string> = {
     [`${report.unit}/s`]: report.throughput,
     concurrency: report.concurrency,
@@ -210,20 +211,18 @@ export function loadFigures(report: LoadReport): Record<string, number | string>
   };
   for (const [name, mb] of Object.entries(report.peakRssMb)) figures[`peak RSS ${name} MiB`] = mb;
   if (report.cpu !== undefined) {
-    const unit = report.unit === 'orders' ? 'order' : 'workflow';
-    figures[`CPU ms per ${unit}`] = Object.entries(report.cpu.msPerOp)
+    figures[`CPU ms per ${per}`] = Object.entries(report.cpu.msPerOp)
       .map(([name, ms]) => `${name} ${ms}`)
       .join(', ');
-    figures[`CPU ms per ${unit}, whole stack`] = stackCpuMsPerOp(report) ?? '-';
+    figures[`CPU ms per ${per}, whole stack`] = stackCpuMsPerOp(report) ?? '-';
     if (report.cpu.machineBusy !== undefined) {
       figures['machine CPU busy, load + pause (all processes)'] = `${Math.round(report.cpu.machineBusy * 100)}%`;
     }
   }
   if (report.history !== undefined) {
     const h = report.history;
-    figures[
-      `per ${report.unit === 'orders' ? 'order' : 'workflow'}: workflow tasks / activity tasks / local activities / history events`
-    ] = `${formatCounts(h)} (mean of ${h.sampled} histories; most events ${h.maxEvents})`;
+    const what = `per ${per}: workflow tasks / activity tasks / local activities / history events`;
+    figures[what] = `${formatCounts(h)} (mean of ${h.sampled} histories; most events ${h.maxEvents})`;
   }
   if (report.lowLoad !== undefined) {
     const l = report.lowLoad;
