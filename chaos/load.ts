@@ -1,10 +1,9 @@
 /**
- * The mixed load of a chaos run, over the real HTTP API: orders from several customers with every kind of payment
- * token, unknown SKUs and scarce stock, random cancels at random moments, and repeated Idempotency-Keys (same body:
- * the same order is expected back; another body: 422 `idempotency_key_reused` naming the same order). A keyed
- * request that gets a 5xx or no answer is retried after Retry-After, as a well-behaved client does; an unkeyed one is
- * not (its order may or may not exist, which the checks allow for). Every 5xx and every unanswered request is
- * recorded with its time, so the checks can hold it against the fault windows.
+ * The mixed load of a chaos run over the real HTTP API: several customers, every kind of payment token, unknown SKUs
+ * and scarce stock, cancels at random moments, repeated Idempotency-Keys (same body: the same order back; another
+ * body: 422 naming it). A keyed request that gets a 5xx or no answer is retried after Retry-After, as a client should;
+ * an unkeyed one is not (its order may or may not exist). Every 5xx and unanswered request is recorded with its times,
+ * for the checks to hold against the fault windows.
  */
 import { signToken } from '../lib/auth';
 import { callApi, type ApiAnswer } from '../bench/support/http';
@@ -25,7 +24,6 @@ export const TOKEN_WEIGHTS = {
 /** A kind of payment token in the mix. */
 export type TokenKind = keyof typeof TOKEN_WEIGHTS;
 
-/** Every kind of token in the mix, in TOKEN_WEIGHTS's order. */
 const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
 
 /** A POST /orders body. */
@@ -39,18 +37,14 @@ export interface PlacedOrder {
   index: number;
   customerId: string;
   tokenKind: TokenKind;
-  /** The payment token itself (never printed; the log scan looks for it). */
+  /** Never printed; the log scan looks for it. */
   token: string;
   idempotencyKey: string | undefined;
   body: OrderRequestBody;
-  /**
-   * accepted: 201; rejected: 409/422 naming the REJECTED order; unacknowledged: no definitive answer (an unkeyed
-   * request that got a 503 or nothing, or a keyed one that ran out of retries); refused: any other answer.
-   */
+  /** rejected: 409/422 naming the REJECTED order; unacknowledged: 5xx or no answer after any retries. */
   outcome: 'accepted' | 'rejected' | 'unacknowledged' | 'refused';
   status: number;
   orderId: string | undefined;
-  /** POST attempts (retries after 503 included). */
   attempts: number;
 }
 
@@ -71,47 +65,41 @@ export interface CancelRecord {
   error: string | undefined;
 }
 
-/** A request answered with a 5xx (or not at all: status 0), for the outage classification. */
-export interface ServerErrorRecord {
-  method: string;
-  path: string;
-  status: number;
-  /** When the request was sent and when it ended (ms since epoch). */
-  sentAt: number;
-  at: number;
-  retryAfter: string | undefined;
-  error: string | undefined;
-}
-
 /** An answer the API contract does not allow for that request (e.g. a 404 for the customer's own order). */
 export interface UnexpectedAnswer {
   method: string;
   path: string;
   status: number;
   error: string | undefined;
+  /** When it ended (ms since epoch). */
   at: number;
 }
 
-/** Everything the load observed. */
+/** A request answered with a 5xx (or not at all: status 0), for the outage classification. */
+export interface ServerErrorRecord extends UnexpectedAnswer {
+  sentAt: number;
+  retryAfter: string | undefined;
+}
+
+/** Everything the load observed; `answers` counts requests by `<METHOD> <route> <status>`. */
 export interface LoadRecords {
   orders: PlacedOrder[];
   repeats: RepeatRecord[];
   cancels: CancelRecord[];
   serverErrors: ServerErrorRecord[];
   unexpected: UnexpectedAnswer[];
-  /** Requests sent, by `<METHOD> <route> <status>`. */
   answers: Map<string, number>;
   requests: number;
   inFlight: number;
 }
 
-/** A customer of the run: id, token, and the orders it knows about. */
+/** A customer of the run. */
 export interface Customer {
   id: string;
   token: string;
 }
 
-/** What the load needs. */
+/** What the load needs; `onOrder` is told each order id as soon as it is known (the socket clients follow it). */
 export interface LoadOptions {
   apiUrl: string;
   catalog: readonly CatalogProduct[];
@@ -123,16 +111,7 @@ export interface LoadOptions {
   seed: number;
   random: Random;
   signal: AbortSignal;
-  /** Told of every order id a customer owns, as soon as it is known (the socket clients follow it). */
   onOrder: (customerId: string, orderId: string) => void;
-}
-
-/** A running load: its records, and the promise that settles once every request (follow-ups included) is done. */
-export interface Load {
-  records: LoadRecords;
-  done: Promise<void>;
-  /** Tokens and JWTs the load used, for the log scan. */
-  secrets(): Secret[];
 }
 
 /** How long one request may take before it counts as unanswered (the API's own Temporal deadline is 15 s). */
@@ -151,6 +130,14 @@ export function requestRoute(method: string, requestPath: string): string {
   return `${method} ${requestPath.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, ':id')}`;
 }
 
+/** A definitive refusal that still names the (REJECTED) order. */
+export const rejectedAnswer = ({ status, error }: { status: number; error: string | undefined }): boolean =>
+  (status === 409 && error === 'insufficient_stock') || (status === 422 && error === 'unknown_sku');
+
+/** `<status> <error code>`, for reports. */
+export const answerText = (status: number | string, error: string | undefined): string =>
+  error === undefined ? `${status}` : `${status} ${error}`;
+
 /** The customers of a run, each with a token signed with the run's JWT_SECRET. */
 export function createCustomers(count: number, seed: number, jwtSecret: string): Customer[] {
   return Array.from({ length: count }, (_, index) => {
@@ -159,8 +146,8 @@ export function createCustomers(count: number, seed: number, jwtSecret: string):
   });
 }
 
-/** Starts the load; returns at once. */
-export function startLoad(options: LoadOptions): Load {
+/** Starts the load; `done` settles once every request (follow-ups included) is done. */
+export function startLoad(options: LoadOptions) {
   const { random, signal, customers } = options;
   const records: LoadRecords = {
     orders: [],
@@ -174,14 +161,11 @@ export function startLoad(options: LoadOptions): Load {
   };
   const tokensUsed = new Set<string>();
   const transient = (answer: ApiAnswer): boolean => answer.status === 0 || answer.status >= 500;
-  const unexpected = (method: string, path: string, { status, error }: ApiAnswer): void => {
+  const unexpected = (method: string, path: string, { status, error }: Pick<ApiAnswer, 'status' | 'error'>): void => {
     records.unexpected.push({ method, path, status, error, at: Date.now() });
   };
 
-  /**
-   * One request, counted by route and answer, a 5xx or no answer recorded with its times. With `retry`, sent again
-   * while the answer is a 5xx or nothing, Retry-After (1-10 s) apart, within the attempts and the grace.
-   */
+  /** One request, counted; with `retry`, sent again while it gets a 5xx or nothing, Retry-After (1-10 s) apart. */
   const request = async (
     method: string,
     path: string,
@@ -269,23 +253,14 @@ export function startLoad(options: LoadOptions): Load {
     tokensUsed.add(token);
     const idempotencyKey = random.chance(0.85) ? `chaos-${options.seed}-order-${index}` : undefined;
     const body = bodyFor(token);
-    const headers: Record<string, string> = idempotencyKey !== undefined ? { 'Idempotency-Key': idempotencyKey } : {};
-    const [answer, attempts] = await request(
-      'POST',
-      '/orders',
-      customer.token,
-      idempotencyKey !== undefined,
-      body,
-      headers,
-    );
+    const headers: Record<string, string> = idempotencyKey === undefined ? {} : { 'Idempotency-Key': idempotencyKey };
+    const keyed = idempotencyKey !== undefined;
+    const [answer, attempts] = await request('POST', '/orders', customer.token, keyed, body, headers);
     const orderId = orderIdOf(answer);
-    const rejected =
-      (answer.status === 409 && answer.error === 'insufficient_stock') ||
-      (answer.status === 422 && answer.error === 'unknown_sku');
     const outcome: PlacedOrder['outcome'] =
       answer.status === 201 && orderId !== undefined
         ? 'accepted'
-        : rejected && orderId !== undefined
+        : rejectedAnswer(answer) && orderId !== undefined
           ? 'rejected'
           : transient(answer)
             ? 'unacknowledged'
@@ -338,13 +313,7 @@ export function startLoad(options: LoadOptions): Load {
       try {
         await place(index);
       } catch (error) {
-        records.unexpected.push({
-          method: 'LOAD',
-          path: `order ${index}`,
-          status: -1,
-          error: messageOf(error),
-          at: Date.now(),
-        });
+        unexpected('LOAD', `order ${index}`, { status: -1, error: messageOf(error) });
       } finally {
         records.inFlight -= 1;
       }
@@ -354,7 +323,8 @@ export function startLoad(options: LoadOptions): Load {
   return {
     records,
     done,
-    secrets: () => [
+    /** Tokens and JWTs the load used, for the log scan. */
+    secrets: (): Secret[] => [
       ...customers.map((customer) => ({ label: `JWT of ${customer.id}`, value: customer.token })),
       ...[...tokensUsed].map((token) => ({
         label: token.startsWith('pm_') ? 'a random payment token' : `payment token ${token}`,

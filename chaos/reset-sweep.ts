@@ -1,20 +1,17 @@
 /**
  * The reset sweep (issue 15): every way an order can end, then a Temporal Reset of its finished workflow to EVERY
- * completed workflow task, once with the signals after that point re-applied and once without, as an operator does
- * from the UI (`temporal workflow reset --event-id N [--reapply-exclude Signal]`). After every reset run closes, the
- * books must still agree:
- * - COMPLETED ⇔ the total captured once (a zero-total order has no payment) ⇔ every unit committed;
- * - a terminal order keeps no stock held; stock is conserved (lib/invariants.ts);
- * - the `orders` row status = the last `order_events` row (highest seq) = the run's `OrderStatus` search attribute =
- *   the run's result; seqs strictly increase in the order events were written.
- * Used by `npm run reset-sweep` (chaos/reset-sweep-main.ts, every path) and by test/integration/reset-sweep.test.ts
- * (a bounded subset). The caller provides the world: a client, the database and a worker whose activities it can hold.
+ * completed workflow task, with and without the later signals re-applied, as an operator does from the UI (`temporal
+ * workflow reset --event-id N [--reapply-exclude Signal]`). After every reset run closes, the books must still agree:
+ * COMPLETED ⇔ the total captured once (a zero-total order: no payment) ⇔ every unit committed; lib/invariants.ts
+ * holds; the `orders` row = the newest event = the run's `OrderStatus` search attribute = its result; seqs increase.
+ * Run by `npm run reset-sweep` (every path) and test/integration/reset-sweep.test.ts (a subset).
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import { OUTAGE_SWITCH, setGatewaySwitch, TEST_TOKENS } from '../activities/payments';
+import { messageOf } from '../bench/support/load';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
 import { requestHashOf } from '../lib/order-lines';
@@ -42,20 +39,13 @@ const STEP_WAIT_MS = 30_000;
 
 const { EventType, ResetReapplyExcludeType } = temporal.api.enums.v1;
 
-/** A held activity call: the order waits where it is until `release()`. */
-export interface SweepHold {
-  /** Resolves once the held activity was called for the order. */
-  reached: Promise<void>;
-  release(): void;
-}
-
 /** What the sweep runs against: a worker on `config.temporal.taskQueue` whose activities `hold` can pause. */
 export interface SweepWorld {
   client: Client;
   db: Knex;
   config: Config;
-  /** Makes the next call of activity `activity` for `orderId` wait until released. */
-  hold: (orderId: string, activity: string) => SweepHold;
+  /** Makes the next call of `activity` for `orderId` wait until `release()`; `reached` once it was called. */
+  hold: (orderId: string, activity: string) => { reached: Promise<void>; release(): void };
 }
 
 /** How a reset treats the signals the base run received after the reset point. */
@@ -76,11 +66,8 @@ export const SWEEP_QUANTITY = 2;
 export const SWEEP_INITIAL_STOCK = 10;
 /** Unit price of the products of the paid paths. */
 const SWEEP_PRICE_CENTS = 1250;
-/**
- * How long NEEDS_ATTENTION waits in a sweep order: a reset run that lands in NEEDS_ATTENTION without the operator's
- * signal ends by itself (attention timeout) instead of waiting a day; long enough for the drivers to send theirs.
- */
-export const SWEEP_ATTENTION_TIMEOUT_MS = 3_000;
+/** A reset run left in NEEDS_ATTENTION without the operator's signal ends by itself; the drivers send theirs sooner. */
+const SWEEP_ATTENTION_TIMEOUT_MS = 3_000;
 
 /** One placed sweep order. */
 export interface SweepOrder {
@@ -109,28 +96,21 @@ export interface SweepPath {
   drive(ctx: DriveContext): Promise<WorkflowHandle<typeof orderWorkflow>>;
 }
 
-/** The `orders` row status of an order, if the row exists. */
-async function rowStatus(db: Knex, orderId: string): Promise<string | undefined> {
-  const row = await db<OrderRow>(TABLES.orders).where('id', orderId).first('status');
-  return row?.status;
-}
-
 /** Waits until the order's row shows `status` for the `count`-th time in its events. */
 async function waitForRecorded(db: Knex, orderId: string, status: OrderStatus, count = 1): Promise<void> {
   await waitFor(
     `order ${orderId} recorded ${status} (x${count})`,
     async () => {
       const seen = await db(TABLES.orderEvents).where({ order_id: orderId, status }).count<{ n: string }[]>('* as n');
-      return Number(seen[0]?.n ?? 0) >= count && (await rowStatus(db, orderId)) === status ? true : undefined;
+      if (Number(seen[0]?.n ?? 0) < count) return undefined;
+      const row = await db<OrderRow>(TABLES.orders).where('id', orderId).first('status');
+      return row?.status === status ? true : undefined;
     },
     STEP_WAIT_MS,
   );
 }
 
-/**
- * Waits until the workflow has taken a signal in: the `status` query shows the cancel, and no workflow task is
- * pending (so whatever the task decided, local activities included, is done).
- */
+/** Waits until the `status` query shows the cancel and no workflow task is pending (its local activities done too). */
 async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
   await waitFor(
     `cancel taken by ${handle.workflowId}`,
@@ -147,16 +127,10 @@ async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
 /** A cancel reason of the sweep's own, so the events show who cancelled. */
 const SWEEP_CANCEL = { reason: 'reset sweep cancel' };
 
-/**
- * One move of a scripted driver: take the gateway down or up (the operator's outage switch), start the order, send
- * the operator's `retryPayment` or a `cancel`, or wait until the order records a status (once more each time).
- */
+/** A move of a scripted driver: the outage switch, start, a signal, or wait for a status (once more each time). */
 type SweepAction = 'gatewayDown' | 'gatewayUp' | 'start' | 'retryPayment' | 'cancel' | OrderStatus;
 
-/**
- * A driver that plays `script` (the order is started first unless the script says when) and waits for the end. The
- * gateway is always left up.
- */
+/** A driver playing `script` (starting the order first unless it says when) to the end; it leaves the gateway up. */
 function scripted(...script: SweepAction[]): SweepPath['drive'] {
   return async ({ world, input, start }) => {
     let handle = script.includes('start') ? undefined : await start();
@@ -241,16 +215,8 @@ export const SWEEP_PATHS: readonly SweepPath[] = [
     },
   },
   // tok_slow: the charge is at the gateway when the cancel lands; it is approved, then refunded.
-  {
-    name: 'cancel_in_CHARGING',
-    token: TEST_TOKENS.slow,
-    drive: scripted('CHARGING', 'cancel'),
-  },
-  {
-    name: 'cancel_in_NEEDS_ATTENTION',
-    token: TEST_TOKENS.unavailable,
-    drive: scripted('NEEDS_ATTENTION', 'cancel'),
-  },
+  { name: 'cancel_in_CHARGING', token: TEST_TOKENS.slow, drive: scripted('CHARGING', 'cancel') },
+  { name: 'cancel_in_NEEDS_ATTENTION', token: TEST_TOKENS.unavailable, drive: scripted('NEEDS_ATTENTION', 'cancel') },
 ];
 
 /** The sweep path named `name`; throws on an unknown one. */
@@ -338,21 +304,6 @@ export async function resetRun(
   return runId;
 }
 
-/** Resets the order's base run to the workflow task completed at `eventId`; returns the new run's id. */
-export function resetOrder(
-  client: Client,
-  order: SweepOrder,
-  eventId: temporal.api.history.v1.IHistoryEvent['eventId'],
-  mode: ReapplyMode,
-): Promise<string> {
-  const execution = { workflowId: order.workflowId, runId: order.baseRunId };
-  return resetRun(client, execution, {
-    eventId,
-    mode,
-    reason: `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`,
-  });
-}
-
 /** How one run of an order ended: its result, or why it has none. */
 export type RunOutcome = { result: OrderWorkflowResult } | { error: string };
 
@@ -362,20 +313,12 @@ export async function runOutcome(client: Client, workflowId: string, runId: stri
     const handle = client.workflow.getHandle<typeof orderWorkflow>(workflowId, runId, { followRuns: false });
     return { result: await handle.result() };
   } catch (error) {
-    return {
-      error:
-        error instanceof Error
-          ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`
-          : String(error),
-    };
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return { error: `${messageOf(error)}${cause}` };
   }
 }
 
-/**
- * Checks the books of one order after one run closed; returns what is wrong (empty: all agree). `runId` is the run
- * whose result and search attribute must match the database. Money and stock are lib/invariants.ts's checks; on top,
- * the four views of the status agree, seqs increase, and a COMPLETED order committed every unit it ordered.
- */
+/** What is wrong with the books of one order once run `runId` closed (empty: all agree; the header says what agrees). */
 export async function checkOrder(
   world: SweepWorld,
   order: SweepOrder,
@@ -419,11 +362,10 @@ export async function checkOrder(
   return [...problems, ...violations.map((v) => `${v.invariant}: ${v.message}`)];
 }
 
-/** One reset of the sweep and what it found. */
+/** One reset of the sweep and what it found; no `eventId` (the WorkflowTaskCompleted reset to): the base run. */
 export interface SweepStep {
   path: string;
   orderId: string;
-  /** The WorkflowTaskCompleted event id reset to; undefined for the base run's own check. */
   eventId: number | undefined;
   mode: ReapplyMode | undefined;
   runId: string;
@@ -431,13 +373,10 @@ export interface SweepStep {
   problems: string[];
 }
 
-/** What to sweep. */
+/** What to sweep (default: every path, both modes); `onStep` is told of each step as it ends. */
 export interface SweepOptions {
-  /** @default every path */
   paths?: readonly SweepPath[];
-  /** @default both modes */
   modes?: readonly ReapplyMode[];
-  /** Progress lines (one per step). */
   onStep?: (step: SweepStep, done: number) => void;
 }
 
@@ -464,9 +403,7 @@ export async function runResetSweep(world: SweepWorld, options: SweepOptions = {
       step.status = 'result' in outcome ? outcome.result.status : undefined;
       step.problems = await checkOrder(world, order, step.runId, outcome);
     } catch (error) {
-      step.problems = [
-        `${at.eventId === undefined ? 'check' : 'reset'} failed: ${error instanceof Error ? error.message : String(error)}`,
-      ];
+      step.problems = [`${at.eventId === undefined ? 'check' : 'reset'} failed: ${messageOf(error)}`];
     }
     steps.push(step);
     options.onStep?.(step, steps.length);
@@ -474,9 +411,13 @@ export async function runResetSweep(world: SweepWorld, options: SweepOptions = {
   for (const path of options.paths ?? SWEEP_PATHS) {
     const order = await placeAndFinish(world, path);
     await check(order, { eventId: undefined, mode: undefined }, () => Promise.resolve(order.baseRunId));
-    for (const eventId of await completedWorkflowTasks(world.client, order.workflowId, order.baseRunId)) {
+    const base = { workflowId: order.workflowId, runId: order.baseRunId };
+    for (const eventId of await completedWorkflowTasks(world.client, base.workflowId, base.runId)) {
       for (const mode of options.modes ?? REAPPLY_MODES) {
-        await check(order, { eventId: Number(eventId), mode }, () => resetOrder(world.client, order, eventId, mode));
+        const reason = `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`;
+        await check(order, { eventId: Number(eventId), mode }, () =>
+          resetRun(world.client, base, { eventId, mode, reason }),
+        );
       }
     }
   }
