@@ -11,15 +11,7 @@ import { checkInvariants, formatViolation } from '../lib/invariants';
 import type * as rows from '../lib/rows';
 import { isTerminal, paymentIdempotencyKey } from '../workflows/definitions';
 import { FAULTS, type FaultRecord } from './faults';
-import {
-  answerText,
-  rejectedAnswer,
-  requestRoute,
-  type PlacedOrder,
-  type RepeatRecord,
-  type ServerErrorRecord,
-  type UnexpectedAnswer,
-} from './load';
+import { answerText, rejectedAnswer, requestRoute, type LoadRecords, type ServerErrorRecord } from './load';
 import type { SocketView } from './sockets';
 import type { Crash, Secret } from './stack';
 
@@ -40,23 +32,16 @@ export const CHECKS = {
 export type CheckName = keyof typeof CHECKS;
 
 /** One check's outcome; `checked` is how many things it looked at (orders, requests, files, ...). */
-export interface CheckResult {
-  name: CheckName;
-  title: string;
-  checked: number;
-  violations: string[];
-}
+export type CheckResult = { name: CheckName; title: string; checked: number; violations: string[] };
 
 /** Everything the checks look at. */
-export interface CheckInput {
+export interface CheckInput extends Pick<
+  LoadRecords,
+  'orders' | 'repeats' | 'serverErrors' | 'unexpected' | 'requests'
+> {
   db: Knex;
   /** Stock of every catalog SKU before the run. */
   initialStock: ReadonlyMap<string, number>;
-  orders: readonly PlacedOrder[];
-  repeats: readonly RepeatRecord[];
-  serverErrors: readonly ServerErrorRecord[];
-  unexpected: readonly UnexpectedAnswer[];
-  requests: number;
   faults: readonly FaultRecord[];
   views: ReadonlyMap<string, SocketView>;
   /** Order workflows Temporal reports running, and in all (undefined: it could not be asked). */

@@ -12,20 +12,10 @@ export type FaultKind =
   'worker_kill' | 'relay_restart' | 'redis_restart' | 'temporal_restart' | 'postgres_terminate' | 'gateway_outage';
 
 /** One fault the schedule asks for, `atMs` after the load started (`durationMs`: a gateway outage's length). */
-export interface PlannedFault {
-  kind: FaultKind;
-  atMs: number;
-  durationMs?: number;
-}
+export type PlannedFault = { kind: FaultKind; atMs: number; durationMs?: number };
 
 /** One fault as it happened; `error` when the injection itself failed (the run goes on). */
-export interface FaultRecord {
-  kind: FaultKind;
-  detail: string;
-  start: number;
-  end: number;
-  error?: string;
-}
+export type FaultRecord = { kind: FaultKind; detail: string; start: number; end: number; error?: string };
 
 /** What the injector needs; `records` is appended to as faults happen. */
 export interface FaultContext {

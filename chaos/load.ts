@@ -8,8 +8,8 @@
 import { signToken } from '../lib/auth';
 import { callApi, type ApiAnswer } from '../bench/support/http';
 import { messageOf, paced, sleep } from '../bench/support/load';
-import type { Random } from './options';
-import type { CatalogProduct, Secret } from './stack';
+import type { ChaosOptions, Random } from './options';
+import { CHAOS_CATALOG, type Secret } from './stack';
 
 /** The payment tokens of the mix (docs/design.md, Payment simulator); `random` is any other token. */
 export const TOKEN_WEIGHTS = {
@@ -27,10 +27,7 @@ export type TokenKind = keyof typeof TOKEN_WEIGHTS;
 const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
 
 /** A POST /orders body. */
-export interface OrderRequestBody {
-  items: { sku: string; quantity: number }[];
-  payment: { token: string };
-}
+export type OrderRequestBody = { items: { sku: string; quantity: number }[]; payment: { token: string } };
 
 /** What happened to one order the load placed. */
 export interface PlacedOrder {
@@ -59,27 +56,13 @@ export interface RepeatRecord {
 }
 
 /** One cancel request and its answer. */
-export interface CancelRecord {
-  orderId: string;
-  status: number;
-  error: string | undefined;
-}
+export type CancelRecord = { orderId: string; status: number; error: string | undefined };
 
-/** An answer the API contract does not allow for that request (e.g. a 404 for the customer's own order). */
-export interface UnexpectedAnswer {
-  method: string;
-  path: string;
-  status: number;
-  error: string | undefined;
-  /** When it ended (ms since epoch). */
-  at: number;
-}
+/** An answer the API contract does not allow for that request (e.g. a 404 for the customer's own order), ended `at`. */
+export type UnexpectedAnswer = { method: string; path: string; status: number; error: string | undefined; at: number };
 
 /** A request answered with a 5xx (or not at all: status 0), for the outage classification. */
-export interface ServerErrorRecord extends UnexpectedAnswer {
-  sentAt: number;
-  retryAfter: string | undefined;
-}
+export type ServerErrorRecord = UnexpectedAnswer & { sentAt: number; retryAfter: string | undefined };
 
 /** Everything the load observed; `answers` counts requests by `<METHOD> <route> <status>`. */
 export interface LoadRecords {
@@ -94,21 +77,14 @@ export interface LoadRecords {
 }
 
 /** A customer of the run. */
-export interface Customer {
-  id: string;
-  token: string;
-}
+export type Customer = { id: string; token: string };
 
 /** What the load needs; `onOrder` is told each order id as soon as it is known (the socket clients follow it). */
-export interface LoadOptions {
+export interface LoadOptions extends Pick<ChaosOptions, 'orders' | 'ratePerSecond' | 'seed'> {
   apiUrl: string;
-  catalog: readonly CatalogProduct[];
-  orders: number;
-  ratePerSecond: number;
   /** Hard end of the load phase (ms since epoch): no new order after it. */
   deadline: number;
   customers: readonly Customer[];
-  seed: number;
   random: Random;
   signal: AbortSignal;
   onOrder: (customerId: string, orderId: string) => void;
@@ -201,8 +177,8 @@ export function startLoad(options: LoadOptions) {
     typeof answer.body.orderId === 'string' ? answer.body.orderId : undefined;
 
   const bodyFor = (token: string): OrderRequestBody => {
-    const plentiful = options.catalog.filter((p) => p.stock >= 1000);
-    const scarce = options.catalog.filter((p) => p.stock < 1000);
+    const plentiful = CHAOS_CATALOG.filter((p) => p.stock >= 1000);
+    const scarce = CHAOS_CATALOG.filter((p) => p.stock < 1000);
     const lines = new Map<string, number>();
     const wanted = { one: 1, two: 2, three: 3 }[random.weighted({ one: 60, two: 30, three: 10 })];
     while (lines.size < wanted) lines.set(random.pick(plentiful).sku, random.int(1, 3));

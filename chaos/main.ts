@@ -21,7 +21,6 @@ import { CHAOS_CATALOG, startChaosStack, type ChaosStack } from './stack';
 const seconds = (ms: number): number => Math.round(ms / 100) / 10;
 const errorText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 
-/** Rows of `table` by status. */
 async function countByStatus(db: Knex, table: string): Promise<Record<string, number>> {
   const rows = await db(table)
     .select('status')
@@ -91,13 +90,10 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
     const loadMs = Math.min(options.seconds, options.orders / options.ratePerSecond) * 1000;
     const plan = planFaults(options.quick, loadMs, faultRandom);
     const load = startLoad({
+      ...options,
       apiUrl: stack.apiUrl,
-      catalog: CHAOS_CATALOG,
-      orders: options.orders,
-      ratePerSecond: options.ratePerSecond,
       deadline: loadStart + options.seconds * 1000,
       customers,
-      seed: options.seed,
       random,
       signal,
       onOrder: (customerId, orderId) => sockets.track(customerId, orderId),
@@ -172,12 +168,9 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
     const finalOf = new Map(rows.map((row) => [row.id, row.status]));
 
     sockets.close();
-    fleet = undefined;
-    const logDir = stack.logDir;
     await stack.stop();
-    stack = undefined;
     // Every process has stopped and flushed: scan the complete logs (the shutdown lines included).
-    checks.push(scanLogs(logDir, secrets));
+    checks.push(scanLogs(stack.logDir, secrets));
     const done = Date.now();
 
     const byToken: RunSummary['byToken'] = {};

@@ -11,16 +11,11 @@ import { cancelSignal, retryPaymentSignal, workflowIdFor } from '../workflows/de
 import type { TokenKind } from './load';
 import type { Random } from './options';
 
-/** What the operator did: NEEDS_ATTENTION episodes acted on (an order may have several), and signals resent. */
-export interface OpsRecords {
-  episodes: number;
-  retries: number;
-  cancels: number;
-  failedSignals: number;
-}
-
 /** The operator loop; `round()` runs one now and resolves with how many orders are in NEEDS_ATTENTION. */
 export type Ops = ReturnType<typeof startOps>;
+
+/** What the operator did. */
+export type OpsRecords = Ops['records'];
 
 /** How long an order sits in NEEDS_ATTENTION before the operator acts, and how often it looks. */
 const REACTION_MS = 2000;
@@ -33,7 +28,8 @@ export function startOps(deps: {
   random: Random;
   tokenOf: (orderId: string) => TokenKind | undefined;
 }) {
-  const records: OpsRecords = { episodes: 0, retries: 0, cancels: 0, failedSignals: 0 };
+  // NEEDS_ATTENTION episodes acted on (an order may have several), and signals that failed and were resent.
+  const records = { episodes: 0, retries: 0, cancels: 0, failedSignals: 0 };
   const handled = new Set<string>();
   const episodesOf = new Map<string, number>();
   let running: Promise<number> | undefined;

@@ -53,7 +53,7 @@ export const CHAOS: Command = {
 };
 
 /** The run the command line asks for; `--help` and a wrong command line end the process (lib/cli.ts). */
-export function parseChaosCommandLine(argv?: readonly string[], now: Date = new Date()): ChaosOptions {
+export function parseChaosCommandLine(argv?: readonly string[]): ChaosOptions {
   const { values } = parseCommandLine(
     CHAOS,
     {
@@ -87,7 +87,9 @@ export function parseChaosCommandLine(argv?: readonly string[], now: Date = new 
     customers: quick ? 6 : 12,
     quiescenceSeconds: quick ? 75 : 180,
     seed: count('seed', Math.floor(Math.random() * 1_000_000) + 1),
-    runDir: path.resolve(values['run-dir'] ?? path.join('.data', 'chaos', now.toISOString().replace(/[:.]/g, '-'))),
+    runDir: path.resolve(
+      values['run-dir'] ?? path.join('.data', 'chaos', new Date().toISOString().replace(/[:.]/g, '-')),
+    ),
     keepDatabase: values['keep-db'],
     quick,
   };

@@ -69,17 +69,14 @@ export function httpSummary(records: LoadRecords, faults: readonly FaultRecord[]
 
 /** The realtime totals over every client. */
 export function realtimeTotals(views: ReadonlyMap<string, SocketView>): RunSummary['realtime'] {
-  let received = 0;
-  let duplicates = 0;
-  let reconnects = 0;
-  let orders = 0;
-  for (const view of views.values()) {
-    received += view.received;
-    duplicates += view.duplicates;
-    reconnects += Math.max(0, view.connects - 1);
-    orders += view.orders.size;
-  }
-  return { clients: views.size, received, duplicates, reconnects, orders };
+  const sum = (of: (view: SocketView) => number): number => [...views.values()].reduce((n, view) => n + of(view), 0);
+  return {
+    clients: views.size,
+    received: sum((view) => view.received),
+    duplicates: sum((view) => view.duplicates),
+    reconnects: sum((view) => Math.max(0, view.connects - 1)),
+    orders: sum((view) => view.orders.size),
+  };
 }
 
 /** Formats the summary as the table printed at the end of a run. */

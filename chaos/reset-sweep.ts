@@ -14,9 +14,7 @@ import { OUTAGE_SWITCH, setGatewaySwitch, TEST_TOKENS } from '../activities/paym
 import { messageOf } from '../bench/support/load';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
-import { requestHashOf } from '../lib/order-lines';
 import { checkInvariants } from '../lib/invariants';
-import { insertProductsWithLedger } from '../lib/ledger';
 import type { EventRow, OrderRow } from '../lib/rows';
 import {
   cancelSignal,
@@ -32,12 +30,16 @@ import {
   type OrderWorkflowResult,
 } from '../workflows/definitions';
 import type { orderWorkflow } from '../workflows/order';
+import { orderInput, startOrder } from '../test/support/saga-helpers';
+import { insertProducts } from '../test/support/services';
 import { waitFor } from '../test/support/wait';
 
 /** How long the sweep waits for one step of a run (loaded 2-core machines). */
 const STEP_WAIT_MS = 30_000;
 
 const { EventType, ResetReapplyExcludeType } = temporal.api.enums.v1;
+type EventId = temporal.api.history.v1.IHistoryEvent['eventId'];
+type OrderHandle = WorkflowHandle<typeof orderWorkflow>;
 
 /** What the sweep runs against: a worker on `config.temporal.taskQueue` whose activities `hold` can pause. */
 export interface SweepWorld {
@@ -80,20 +82,13 @@ export interface SweepOrder {
   quantity: number;
 }
 
-/** What a path's driver gets: the world, the order's input and a way to start it. */
-export interface DriveContext {
-  world: SweepWorld;
-  input: OrderWorkflowInput;
-  start: () => Promise<WorkflowHandle<typeof orderWorkflow>>;
-}
-
 /** One way an order can end: its token, its price and how it is driven to its end (returns the finished handle). */
 export interface SweepPath {
   name: string;
   token: string;
   /** Unit price of its product. @default SWEEP_PRICE_CENTS */
   priceCents?: number;
-  drive(ctx: DriveContext): Promise<WorkflowHandle<typeof orderWorkflow>>;
+  drive(ctx: { world: SweepWorld; input: OrderWorkflowInput; start: () => Promise<OrderHandle> }): Promise<OrderHandle>;
 }
 
 /** Waits until the order's row shows `status` for the `count`-th time in its events. */
@@ -134,7 +129,7 @@ type SweepAction = 'gatewayDown' | 'gatewayUp' | 'start' | 'retryPayment' | 'can
 function scripted(...script: SweepAction[]): SweepPath['drive'] {
   return async ({ world, input, start }) => {
     let handle = script.includes('start') ? undefined : await start();
-    const started = (): WorkflowHandle<typeof orderWorkflow> => {
+    const started = (): OrderHandle => {
       if (handle === undefined) throw new Error('the script signals an order it has not started');
       return handle;
     };
@@ -229,68 +224,38 @@ export function sweepPath(name: string): SweepPath {
 
 /** An order input as the API builds it, with the sweep's short attention timeout. */
 export function sweepInput(config: Config, sku: string, quantity: number, token: string): OrderWorkflowInput {
-  const orderId = randomUUID();
-  return {
-    orderId,
-    customerId: `sweep-${orderId.slice(0, 8)}`,
-    lines: [{ sku, quantity }],
-    paymentToken: token,
-    requestHash: requestHashOf({ lines: [{ sku, quantity }], paymentToken: token }),
-    settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: SWEEP_ATTENTION_TIMEOUT_MS },
-  };
+  const input = orderInput(config, [{ sku, quantity }], token, { attentionTimeoutMs: SWEEP_ATTENTION_TIMEOUT_MS });
+  return { ...input, customerId: `sweep-${input.orderId.slice(0, 8)}` };
 }
 
 /** Creates a product of the path's own (stock `SWEEP_INITIAL_STOCK`) and runs one order of the path to its end. */
 export async function placeAndFinish(world: SweepWorld, path: SweepPath): Promise<SweepOrder> {
   const sku = `SWEEP-${path.name.toUpperCase().replace(/[^A-Z0-9]/g, '')}-${randomUUID().slice(0, 8).toUpperCase()}`;
-  await insertProductsWithLedger(world.db, [
-    { sku, name: sku, priceCents: path.priceCents ?? SWEEP_PRICE_CENTS, stock: SWEEP_INITIAL_STOCK },
+  await insertProducts(world.db, [
+    { sku, stock: SWEEP_INITIAL_STOCK, priceCents: path.priceCents ?? SWEEP_PRICE_CENTS },
   ]);
   const input = sweepInput(world.config, sku, SWEEP_QUANTITY, path.token);
-  const start = () =>
-    world.client.workflow.start<typeof orderWorkflow>(WORKFLOW_TYPE, {
-      taskQueue: world.config.temporal.taskQueue,
-      workflowId: workflowIdFor(input.orderId),
-      args: [input],
-    });
-  const handle = await path.drive({ world, input, start });
-  const baseRunId = (await handle.describe()).runId;
-  return {
-    path: path.name,
-    orderId: input.orderId,
-    workflowId: handle.workflowId,
-    baseRunId,
-    sku,
-    quantity: SWEEP_QUANTITY,
-  };
+  const handle = await path.drive({ world, input, start: () => startOrder(world.client, world.config, input) });
+  const { workflowId, runId: baseRunId } = await handle.describe();
+  return { path: path.name, orderId: input.orderId, workflowId, baseRunId, sku, quantity: SWEEP_QUANTITY };
 }
 
 /** Event ids of every WorkflowTaskCompleted event of one run, oldest first. */
-export async function completedWorkflowTasks(
-  client: Client,
-  workflowId: string,
-  runId: string,
-): Promise<temporal.api.history.v1.IHistoryEvent['eventId'][]> {
+export async function completedWorkflowTasks(client: Client, workflowId: string, runId: string): Promise<EventId[]> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   return (history.events ?? [])
     .filter((event) => event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
     .map((event) => event.eventId);
 }
 
-/** How `resetRun` resets: to which workflow task, which signals it re-applies, and the reason Temporal records. */
-export interface ResetOptions {
-  /** The WorkflowTaskCompleted event to reset to. @default the run's first */
-  eventId?: temporal.api.history.v1.IHistoryEvent['eventId'];
-  /** `without-signals` is `--reapply-exclude Signal`. @default 'with-signals' */
-  mode?: ReapplyMode;
-  reason: string;
-}
-
-/** Resets run `runId` of a workflow, as `temporal workflow reset` does; returns the new run's id. */
+/**
+ * Resets a run to the workflow task completed at `eventId` (default: its first) as `temporal workflow reset` does,
+ * re-applying the later signals or not; returns the new run's id.
+ */
 export async function resetRun(
   client: Client,
   execution: { workflowId: string; runId: string },
-  { eventId, mode = 'with-signals', reason }: ResetOptions,
+  { eventId, mode = 'with-signals', reason }: { eventId?: EventId; mode?: ReapplyMode; reason: string },
 ): Promise<string> {
   const finishedAt = eventId ?? (await completedWorkflowTasks(client, execution.workflowId, execution.runId))[0];
   const { runId } = await client.workflowService.resetWorkflowExecution({
@@ -369,7 +334,7 @@ export interface SweepStep {
   eventId: number | undefined;
   mode: ReapplyMode | undefined;
   runId: string;
-  status: string | undefined;
+  status?: string;
   problems: string[];
 }
 
@@ -384,19 +349,8 @@ export interface SweepOptions {
 export async function runResetSweep(world: SweepWorld, options: SweepOptions = {}): Promise<SweepStep[]> {
   const steps: SweepStep[] = [];
   /** Checks the run `runOf` names (the base run, or a reset's new run) once it closed, and records the step. */
-  const check = async (
-    order: SweepOrder,
-    at: Pick<SweepStep, 'eventId' | 'mode'>,
-    runOf: () => Promise<string>,
-  ): Promise<void> => {
-    const step: SweepStep = {
-      path: order.path,
-      orderId: order.orderId,
-      ...at,
-      runId: '',
-      status: undefined,
-      problems: [],
-    };
+  const check = async (order: SweepOrder, at: Pick<SweepStep, 'eventId' | 'mode'>, runOf: () => Promise<string>) => {
+    const step: SweepStep = { path: order.path, orderId: order.orderId, ...at, runId: '', problems: [] };
     try {
       step.runId = await runOf();
       const outcome = await runOutcome(world.client, order.workflowId, step.runId);

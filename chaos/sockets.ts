@@ -29,10 +29,7 @@ const ACK_TIMEOUT_MS = 10_000;
 /** Attempts of one `subscribe` refused as `unavailable` (the relay could not read PostgreSQL) or left unanswered. */
 const SUBSCRIBE_ATTEMPTS = 20;
 
-/**
- * The seq the client has everything up to, sent as `lastSeq`: so a replay also fills an event missed in the middle
- * (one published while it was reconnecting, followed by a later live one).
- */
+/** The seq the client has everything up to, sent as `lastSeq`: a replay then also fills a gap in the middle. */
 function contiguousSeq(seqs: ReadonlyMap<number, unknown> | undefined): number {
   let seq = 0;
   while (seqs?.has(seq + 1) === true) seq += 1;

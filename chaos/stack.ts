@@ -17,19 +17,13 @@ import { insertProductsWithLedger } from '../lib/ledger';
 import * as toolkit from '../stack';
 import type { ProcessOptions, StackProcess } from '../stack';
 import { DEV_NAMESPACE } from '../temporal-config/dev-server';
+import type { ChaosOptions } from './options';
 
 /** `application_name` of the harness's own PostgreSQL sessions: the session terminator spares them. */
 const HARNESS_APPLICATION_NAME = 'orderflow-chaos-harness';
 
-/** One product of the chaos catalog. */
-export interface CatalogProduct {
-  sku: string;
-  priceCents: number;
-  stock: number;
-}
-
 /** Plenty of most SKUs, and two scarce ones: some orders are REJECTED while others race for the last units. */
-export const CHAOS_CATALOG: readonly CatalogProduct[] = [
+export const CHAOS_CATALOG: readonly { sku: string; priceCents: number; stock: number }[] = [
   { sku: 'CHAOS-MUG', priceCents: 1200, stock: 5000 },
   { sku: 'CHAOS-TEE', priceCents: 2500, stock: 5000 },
   { sku: 'CHAOS-CAP', priceCents: 1800, stock: 5000 },
@@ -60,39 +54,26 @@ const CHAOS_APP_SETTINGS: Readonly<Record<string, string>> = {
 };
 
 /** A secret the run must never find in a log, with a label for the report. */
-export interface Secret {
-  label: string;
-  value: string;
-}
+export type Secret = { label: string; value: string };
 
 /** A process that exited without being asked to. */
-export interface Crash {
-  name: string;
-  how: string;
-  at: number;
-  tail: string;
-}
+export type Crash = { name: string; how: string; at: number; tail: string };
+
+/** What `startChaosStack` needs of the run's options. */
+type ChaosStackOptions = Pick<ChaosOptions, 'runDir' | 'workers' | 'keepDatabase'> & { log: (line: string) => void };
 
 /** The stack of one chaos run. */
 export type ChaosStack = Awaited<ReturnType<typeof startChaosStack>>;
 
-/** A life of a restartable process (redis-server's stop takes no signal). */
+/** A life of a restartable process (redis-server's stop takes no signal), and the options its spawn gets. */
 type Life = { stop(signal?: NodeJS.Signals, graceMs?: number): Promise<unknown> };
+type Spawn = Pick<ProcessOptions, 'detached' | 'logFile' | 'onUnexpectedExit'>;
 
 /** A restartable process: its current life and how to start the next one. */
-interface Slot {
-  life: number;
-  current: Life | undefined;
-  start(): Promise<Life>;
-}
+type Slot = { life: number; current: Life | undefined; start(): Promise<Life> };
 
 /** Starts the whole stack; on failure everything already started is stopped before the error is rethrown. */
-export async function startChaosStack(options: {
-  runDir: string;
-  workers: number;
-  keepDatabase: boolean;
-  log: (line: string) => void;
-}) {
+export async function startChaosStack(options: ChaosStackOptions) {
   const { log, runDir } = options;
   const logDir = path.join(runDir, 'logs');
   mkdirSync(logDir, { recursive: true });
@@ -119,10 +100,7 @@ export async function startChaosStack(options: {
     }, 1000);
   };
   /** Registers process `name`; `start` spawns a life with the given options (its own log file and process group). */
-  const addSlot = (
-    name: string,
-    start: (spawn: Pick<ProcessOptions, 'detached' | 'logFile' | 'onUnexpectedExit'>) => Promise<Life>,
-  ): Slot => {
+  const addSlot = (name: string, start: (spawn: Spawn) => Promise<Life>): Slot => {
     const slot: Slot = {
       life: 0,
       current: undefined,
@@ -192,13 +170,9 @@ export async function startChaosStack(options: {
     const cli = await toolkit.resolveCliBinary(tooling, log);
     const temporalDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-temporal-'));
     teardowns.add('the Temporal database file', () => rmSync(temporalDir, { recursive: true, force: true }));
-    const temporalPort = await toolkit.freePort();
+    const [temporalPort, uiPort] = [await toolkit.freePort(), await toolkit.freePort()];
     const temporalAddress = `127.0.0.1:${temporalPort}`;
-    const temporalServer = {
-      dbFilename: path.join(temporalDir, 'temporal.db'),
-      port: temporalPort,
-      uiPort: await toolkit.freePort(),
-    };
+    const temporalServer = { dbFilename: path.join(temporalDir, 'temporal.db'), port: temporalPort, uiPort };
     described.temporal = `dev server (${cli.source}: ${cli.path}), db file in ${temporalDir}`;
     const temporalSlot = addSlot('temporal', (spawn) =>
       toolkit.startDevServer(cli.path, temporalServer, { ...spawn, env: pathAndHome }),
@@ -261,13 +235,12 @@ export async function startChaosStack(options: {
 
     return {
       logDir,
-      /** What every process of ours runs with, for the harness's own clients. */
       config,
       /** The harness's own pool (spared by `terminatePostgresSessions`). */
       db,
       apiUrl,
       relayUrl,
-      /** With the processes' payload codec (ops signals). */
+      /** With the processes' payload codec, for the operator's signals. */
       client,
       /** JWT_SECRET and the codec key; the load adds the JWTs and payment tokens it uses. */
       secrets,
@@ -294,7 +267,7 @@ export async function startChaosStack(options: {
       },
       /** Where each service came from. */
       describe: (): Record<string, string> => ({ ...described }),
-      /** Stops everything started, in reverse order; safe to call twice. */
+      /** Stops everything started, newest first; safe to call twice. */
       stop,
     };
   } catch (error) {
