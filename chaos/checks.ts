@@ -1,7 +1,6 @@
 /**
- * What a chaos run must hold once the system is quiet, checked against the database, what the load and the socket
- * clients observed, and the process logs. A violation is a line naming the order, request or file; a secret is
- * named by its label, never its value.
+ * What a chaos run must hold once the system is quiet, checked against the database, what the load and the sockets
+ * observed, and the process logs. A violation names the order, request or file; a secret only by its label.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -138,21 +137,18 @@ function refunds(orders: Map<string, OrderRow>, payments: PaymentRow[], events: 
 function idempotency(input: CheckInput): CheckResult {
   const violations: string[] = [];
   for (const repeat of input.repeats) {
+    const { idempotencyKey: key, orderId, expectedOrderId } = repeat;
     const got = answerText(repeat.status, repeat.error);
     if (repeat.kind === 'same_body') {
       if (repeat.status !== 201 && !rejectedAnswer(repeat)) {
-        violations.push(`repeat of key ${repeat.idempotencyKey} answered ${got}`);
-      } else if (repeat.orderId !== repeat.expectedOrderId) {
-        violations.push(
-          `repeat of key ${repeat.idempotencyKey} gave order ${repeat.orderId ?? '(none)'}, first answer ${repeat.expectedOrderId}`,
-        );
+        violations.push(`repeat of key ${key} answered ${got}`);
+      } else if (orderId !== expectedOrderId) {
+        violations.push(`repeat of key ${key} gave order ${orderId ?? '(none)'}, first answer ${expectedOrderId}`);
       }
     } else if (repeat.status !== 422 || repeat.error !== 'idempotency_key_reused') {
-      violations.push(`key ${repeat.idempotencyKey} reused with another body answered ${got}, not 422`);
-    } else if (repeat.orderId !== repeat.expectedOrderId) {
-      violations.push(
-        `key ${repeat.idempotencyKey} reused with another body named order ${repeat.orderId ?? '(none)'}`,
-      );
+      violations.push(`key ${key} reused with another body answered ${got}, not 422`);
+    } else if (orderId !== expectedOrderId) {
+      violations.push(`key ${key} reused with another body named order ${orderId ?? '(none)'}`);
     }
   }
   return result('idempotency', input.repeats.length, violations);
@@ -187,14 +183,12 @@ function serverErrors(input: CheckInput): CheckResult {
     const verdict = classify5xx(error, input.faults);
     if (verdict.planned) continue;
     const answer = answerText(error.status === 0 ? 'no answer' : error.status, error.error);
-    violations.push(
-      `${error.method} ${error.path} -> ${answer} at ${iso(error.at)} (sent ${iso(error.sentAt)}): ${verdict.reason}`,
-    );
+    const request = `${error.method} ${error.path} -> ${answer} at ${iso(error.at)} (sent ${iso(error.sentAt)})`;
+    violations.push(`${request}: ${verdict.reason}`);
   }
   for (const { method, path, status, error, at } of input.unexpected) {
-    violations.push(
-      `${method} ${path} -> ${answerText(status, error)} at ${iso(at)}: not an answer the API contract allows here`,
-    );
+    const answer = answerText(status, error);
+    violations.push(`${method} ${path} -> ${answer} at ${iso(at)}: not an answer the API contract allows here`);
   }
   return result('http_5xx', input.requests, violations);
 }
@@ -202,15 +196,12 @@ function serverErrors(input: CheckInput): CheckResult {
 function realtime(input: CheckInput, orders: Map<string, OrderRow>, events: EventRow[]): CheckResult {
   const violations: string[] = [];
   const byOrder = new Map<string, EventRow[]>();
-  for (const event of events) {
-    const list = byOrder.get(event.order_id) ?? [];
-    list.push(event);
-    byOrder.set(event.order_id, list);
-  }
+  for (const event of events) byOrder.set(event.order_id, [...(byOrder.get(event.order_id) ?? []), event]);
   let checked = 0;
   for (const view of input.views.values()) {
     for (const failure of view.catchUpFailures)
       violations.push(`${view.customerId}: catch-up subscribe failed for ${failure}`);
+    const problem = (text: string) => violations.push(`${view.customerId} ${text}`);
     for (const [orderId, seen] of view.orders) {
       checked += 1;
       const order = orders.get(orderId);
@@ -219,24 +210,19 @@ function realtime(input: CheckInput, orders: Map<string, OrderRow>, events: Even
       const missing = stored.filter((event) => !seen.has(event.seq));
       const terminal = stored.find((event) => event.status === order.status && isTerminal(event.status));
       if (terminal !== undefined && !seen.has(terminal.seq)) {
-        violations.push(`${view.customerId} never saw order ${orderId} reach ${order.status} (seq ${terminal.seq})`);
+        problem(`never saw order ${orderId} reach ${order.status} (seq ${terminal.seq})`);
       } else if (missing.length > 0) {
-        violations.push(
-          `${view.customerId} missed seq ${missing.map((event) => `${event.seq} ${event.status}`).join(', ')} of order ${orderId}`,
-        );
+        problem(`missed seq ${missing.map((event) => `${event.seq} ${event.status}`).join(', ')} of order ${orderId}`);
       }
       for (const event of stored) {
         const status = seen.get(event.seq);
         if (status !== undefined && status !== event.status) {
-          violations.push(
-            `${view.customerId} got seq ${event.seq} of order ${orderId} as ${status}, stored ${event.status}`,
-          );
+          problem(`got seq ${event.seq} of order ${orderId} as ${status}, stored ${event.status}`);
         }
       }
       for (const seq of seen.keys()) {
-        if (!stored.some((event) => event.seq === seq)) {
-          violations.push(`${view.customerId} got seq ${seq} of order ${orderId}, which was never stored`);
-        }
+        if (!stored.some((event) => event.seq === seq))
+          problem(`got seq ${seq} of order ${orderId}, which was never stored`);
       }
     }
   }

@@ -17,7 +17,7 @@ export type PlannedFault = { kind: FaultKind; atMs: number; durationMs?: number 
 /** One fault as it happened; `error` when the injection itself failed (the run goes on). */
 export type FaultRecord = { kind: FaultKind; detail: string; start: number; end: number; error?: string };
 
-/** What the injector needs; `records` is appended to as faults happen. */
+/** What the injector needs; `faults` is appended to as faults happen. */
 export interface FaultContext {
   stack: ChaosStack;
   random: Random;
@@ -25,7 +25,7 @@ export interface FaultContext {
   startedAt: number;
   signal: AbortSignal;
   log: (line: string) => void;
-  records: FaultRecord[];
+  faults: FaultRecord[];
 }
 
 /** A fault kind: its summary label, how many and when the schedule injects it, what it excuses, how it is injected. */
@@ -145,11 +145,7 @@ export function planFaults(quick: boolean, loadMs: number, random: Random): Plan
     const slot = (to - from) / count;
     for (let i = 0; i < count; i += 1) {
       const at = from + slot * i + slot * (0.25 + random.next() * 0.5);
-      plan.push({
-        kind,
-        atMs: Math.round(at * loadMs),
-        ...(durationMs ? { durationMs: durationMs(loadMs, count) } : {}),
-      });
+      plan.push({ kind, atMs: Math.round(at * loadMs), durationMs: durationMs?.(loadMs, count) });
     }
   }
   return plan.sort((a, b) => a.atMs - b.atMs);
@@ -165,17 +161,14 @@ export async function runFaults(plan: readonly PlannedFault[], ctx: FaultContext
       const nth = (counter.get(fault.kind) ?? 0) + 1;
       counter.set(fault.kind, nth);
       const start = Date.now();
-      const record: FaultRecord = await FAULTS[fault.kind].inject(ctx, fault, nth).then(
-        (detail) => ({ kind: fault.kind, detail: `${detail} ${Date.now() - start} ms`, start, end: Date.now() }),
-        (error: unknown) => ({
-          kind: fault.kind,
-          detail: 'injection failed',
-          start,
-          end: Date.now(),
-          error: messageOf(error),
-        }),
-      );
-      ctx.records.push(record);
+      const record: FaultRecord = { kind: fault.kind, detail: 'injection failed', start, end: start };
+      try {
+        record.detail = `${await FAULTS[fault.kind].inject(ctx, fault, nth)} ${Date.now() - start} ms`;
+      } catch (error) {
+        record.error = messageOf(error);
+      }
+      record.end = Date.now();
+      ctx.faults.push(record);
       const what = record.error === undefined ? record.detail : `FAILED: ${record.error}`;
       ctx.log(`chaos: fault ${FAULTS[record.kind].label}: ${what}`);
     }

@@ -1,9 +1,7 @@
 /**
- * The mixed load of a chaos run over the real HTTP API: several customers, every kind of payment token, unknown SKUs
- * and scarce stock, cancels at random moments, repeated Idempotency-Keys (same body: the same order back; another
- * body: 422 naming it). A keyed request that gets a 5xx or no answer is retried after Retry-After, as a client should;
- * an unkeyed one is not (its order may or may not exist). Every 5xx and unanswered request is recorded with its times,
- * for the checks to hold against the fault windows.
+ * The mixed load of a chaos run over the real HTTP API: every kind of payment token, unknown SKUs and scarce stock,
+ * random cancels, repeated Idempotency-Keys. A keyed request that gets a 5xx or nothing is retried after Retry-After,
+ * as a client should; an unkeyed one is not (its order may or may not exist). Every 5xx is recorded with its times.
  */
 import { signToken } from '../lib/auth';
 import { callApi, type ApiAnswer } from '../bench/support/http';
@@ -24,7 +22,8 @@ export const TOKEN_WEIGHTS = {
 /** A kind of payment token in the mix. */
 export type TokenKind = keyof typeof TOKEN_WEIGHTS;
 
-const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
+/** The token kinds, in TOKEN_WEIGHTS's order. */
+export const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
 
 /** A POST /orders body. */
 export type OrderRequestBody = { items: { sku: string; quantity: number }[]; payment: { token: string } };
@@ -153,13 +152,8 @@ export function startLoad(options: LoadOptions) {
     for (let attempts = 1; ; attempts += 1) {
       const sentAt = Date.now();
       records.requests += 1;
-      const answer = await callApi(options.apiUrl, method, path, {
-        token,
-        body,
-        headers,
-        timeoutMs: REQUEST_TIMEOUT_MS,
-        signal,
-      });
+      const call = { token, body, headers, timeoutMs: REQUEST_TIMEOUT_MS, signal };
+      const answer = await callApi(options.apiUrl, method, path, call);
       const key = `${requestRoute(method, path)} ${answer.status === 0 ? 'no answer' : answer.status}`;
       records.answers.set(key, (records.answers.get(key) ?? 0) + 1);
       if (transient(answer)) {

@@ -1,14 +1,14 @@
 /**
- * `npm run chaos` (docs/chaos.md): starts its own stack, places a mixed load while injecting faults, resolves
- * NEEDS_ATTENTION as an operator would, waits for quiescence, checks, prints the summary and stops everything it
- * started, also on Ctrl-C or an error. Exit code: 0 no violation, 1 violations, 2 the run failed, 130 interrupted.
+ * `npm run chaos` (docs/chaos.md): its own stack, a mixed load under faults, an operator for NEEDS_ATTENTION, then
+ * quiescence, checks and the summary; everything it started is stopped, also on Ctrl-C or an error. Exit code: 0 no
+ * violation, 1 violations, 2 the run failed, 130 interrupted.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { sleep } from '../bench/support/load';
 import { TABLES } from '../lib/db';
-import { isTerminal, TERMINAL_STATUSES, WORKFLOW_TYPE, type OrderStatus } from '../workflows/definitions';
+import { TERMINAL_STATUSES, WORKFLOW_TYPE } from '../workflows/definitions';
 import { runChecks, scanLogs } from './checks';
 import { planFaults, runFaults, type FaultRecord } from './faults';
 import { answerText, createCustomers, startLoad } from './load';
@@ -19,6 +19,8 @@ import { startSockets, type SocketFleet } from './sockets';
 import { CHAOS_CATALOG, startChaosStack, type ChaosStack } from './stack';
 
 const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+const terminal = (statuses: Record<string, number>): number =>
+  TERMINAL_STATUSES.reduce((n, s) => n + (statuses[s] ?? 0), 0);
 const errorText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 
 async function countByStatus(db: Knex, table: string): Promise<Record<string, number>> {
@@ -29,17 +31,11 @@ async function countByStatus(db: Knex, table: string): Promise<Record<string, nu
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }
 
-/** Order workflows Temporal reports (`query` narrows them), or undefined when it cannot say. */
-async function countWorkflows(stack: ChaosStack, query = ''): Promise<number | undefined> {
-  try {
-    return (await stack.client.workflow.count(`WorkflowType = "${WORKFLOW_TYPE}"${query}`)).count;
-  } catch {
-    return undefined;
-  }
+/** Order workflows Temporal reports (with `running`, only those still running), or undefined when it cannot say. */
+async function countWorkflows(stack: ChaosStack, running = false): Promise<number | undefined> {
+  const query = `WorkflowType = "${WORKFLOW_TYPE}"${running ? ' AND ExecutionStatus = "Running"' : ''}`;
+  return (await stack.client.workflow.count(query).catch(() => undefined))?.count;
 }
-
-const openWorkflows = (stack: ChaosStack): Promise<number | undefined> =>
-  countWorkflows(stack, ' AND ExecutionStatus = "Running"');
 
 /** Waits until every order is terminal and no workflow runs, the operator acting meanwhile; false on timeout. */
 async function waitForQuiescence(
@@ -53,10 +49,7 @@ async function waitForQuiescence(
     try {
       await ops.round();
       const statuses = await countByStatus(stack.db, TABLES.orders);
-      const open = Object.entries(statuses)
-        .filter(([status]) => !isTerminal(status as OrderStatus))
-        .reduce((n, [, count]) => n + count, 0);
-      if (open === 0 && (await openWorkflows(stack)) === 0) return true;
+      if (terminal(statuses) === total(statuses) && (await countWorkflows(stack, true)) === 0) return true;
     } catch {
       // a busy moment; ask again
     }
@@ -112,8 +105,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
         let db = 'db ?';
         try {
           const statuses = await countByStatus(harness.db, TABLES.orders);
-          const terminal = TERMINAL_STATUSES.reduce((n, s) => n + (statuses[s] ?? 0), 0);
-          db = `db terminal ${terminal}/${total(statuses)}, NEEDS_ATTENTION ${statuses.NEEDS_ATTENTION ?? 0}`;
+          db = `db terminal ${terminal(statuses)}/${total(statuses)}, NEEDS_ATTENTION ${statuses.NEEDS_ATTENTION ?? 0}`;
         } catch {
           // the harness pool is never cut, but the server may be busy; the next line will tell
         }
@@ -128,14 +120,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
     log(
       `chaos: load of ${options.orders} orders over ~${seconds(loadMs)}s with ${plan.length} faults (seed ${options.seed})`,
     );
-    const injecting = runFaults(plan, {
-      stack,
-      random: faultRandom,
-      startedAt: loadStart,
-      signal,
-      log,
-      records: faults,
-    });
+    const injecting = runFaults(plan, { stack, random: faultRandom, startedAt: loadStart, signal, log, faults });
     await load.done;
     phase = 'faults';
     await injecting;
@@ -158,7 +143,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
       ...records,
       faults,
       views: sockets.views,
-      openWorkflows: await openWorkflows(stack),
+      openWorkflows: await countWorkflows(stack, true),
       orderWorkflows: await countWorkflows(stack),
       crashes: stack.crashes,
     });

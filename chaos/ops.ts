@@ -13,7 +13,6 @@ import type { Random } from './options';
 
 /** The operator loop; `round()` runs one now and resolves with how many orders are in NEEDS_ATTENTION. */
 export type Ops = ReturnType<typeof startOps>;
-
 /** What the operator did. */
 export type OpsRecords = Ops['records'];
 
@@ -62,8 +61,7 @@ export function startOps(deps: {
       handled.add(episode);
       episodesOf.set(row.id, previous + 1);
       records.episodes += 1;
-      if (giveUp) records.cancels += 1;
-      else records.retries += 1;
+      records[giveUp ? 'cancels' : 'retries'] += 1;
     }
     return rows.rows.length;
   };

@@ -1,7 +1,4 @@
-/**
- * Command line of `npm run chaos`, and the seeded random source every part of a run draws from (the same seed replays
- * the same order mix and fault schedule; timings still vary).
- */
+/** Command line of `npm run chaos`, and the seeded random source: the same seed replays the order mix and faults. */
 import path from 'node:path';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 
@@ -53,22 +50,18 @@ export const CHAOS: Command = {
 };
 
 /** The run the command line asks for; `--help` and a wrong command line end the process (lib/cli.ts). */
-export function parseChaosCommandLine(argv?: readonly string[]): ChaosOptions {
-  const { values } = parseCommandLine(
-    CHAOS,
-    {
-      options: {
-        orders: { type: 'string' },
-        seconds: { type: 'string' },
-        workers: { type: 'string' },
-        seed: { type: 'string' },
-        'run-dir': { type: 'string' },
-        quick: { type: 'boolean', default: false },
-        'keep-db': { type: 'boolean', default: false },
-      },
+export function parseChaosCommandLine(): ChaosOptions {
+  const { values } = parseCommandLine(CHAOS, {
+    options: {
+      orders: { type: 'string' },
+      seconds: { type: 'string' },
+      workers: { type: 'string' },
+      seed: { type: 'string' },
+      'run-dir': { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      'keep-db': { type: 'boolean', default: false },
     },
-    argv,
-  );
+  });
   const count = (name: 'orders' | 'seconds' | 'workers' | 'seed', fallback: number): number => {
     const raw = values[name];
     if (raw === undefined) return fallback;

@@ -1,7 +1,7 @@
 /** What a chaos run prints at the end, also written as `summary.json` in the run directory. */
 import { CHECKS, classify5xx, type CheckResult } from './checks';
 import { FAULT_KINDS, FAULTS, type FaultKind, type FaultRecord } from './faults';
-import { TOKEN_WEIGHTS, type LoadRecords, type ServerErrorRecord, type TokenKind } from './load';
+import { TOKEN_KINDS, type LoadRecords } from './load';
 import type { OpsRecords } from './ops';
 import type { ChaosOptions } from './options';
 import type { SocketView } from './sockets';
@@ -22,12 +22,7 @@ export interface RunSummary {
   placed: Record<string, number>;
   faults: FaultRecord[];
   ops: OpsRecords;
-  http: {
-    requests: number;
-    answers: Record<string, number>;
-    planned5xx: Record<string, number>;
-    serverErrors: (Omit<ServerErrorRecord, 'sentAt' | 'at'> & { sentAt: string; at: string; verdict: string })[];
-  };
+  http: ReturnType<typeof httpSummary>;
   cancels: Record<string, number>;
   repeats: { sameBody: number; otherBody: number };
   realtime: { clients: number; received: number; duplicates: number; reconnects: number; orders: number };
@@ -52,7 +47,7 @@ export function countBy<T>(items: readonly T[], key: (item: T) => string): Recor
 }
 
 /** The HTTP part of the summary: answers by route, the planned 5xx by cause, every 5xx and how it was judged. */
-export function httpSummary(records: LoadRecords, faults: readonly FaultRecord[]): RunSummary['http'] {
+export function httpSummary(records: LoadRecords, faults: readonly FaultRecord[]) {
   const planned5xx: Record<string, number> = {};
   const serverErrors = records.serverErrors.map((error) => {
     const verdict = classify5xx(error, faults);
@@ -100,7 +95,7 @@ export function formatSummary(summary: RunSummary): string {
   const row = (label: string, counts: Record<string, number>): void => {
     lines.push(`  ${pad(label, 18)}${pad(total(counts), 8)}${columns.map((s) => pad(counts[s] ?? 0, 11)).join('')}`);
   };
-  for (const token of Object.keys(TOKEN_WEIGHTS) as TokenKind[]) row(token, summary.byToken[token] ?? {});
+  for (const token of TOKEN_KINDS) row(token, summary.byToken[token] ?? {});
   row('all orders in db', summary.finalStatuses);
   lines.push(
     `  payments ledger: ${listed(summary.payments, 'empty')}`,

@@ -1,7 +1,6 @@
 /**
- * `npm run reset-sweep`: the whole reset sweep of issue 15 (chaos/reset-sweep.ts) on the same throwaway services and
- * in-process worker as the saga suites, one line per reset run and a summary. Exit code: 0 no violation,
- * 1 violations, 2 the sweep itself could not be carried out.
+ * `npm run reset-sweep`: the whole reset sweep (chaos/reset-sweep.ts) on the throwaway services and in-process worker
+ * of the saga suites. Exit code: 0 no violation, 1 violations, 2 the sweep itself could not be carried out.
  */
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import globalSetup from '../test/support/global-setup';

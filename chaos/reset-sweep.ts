@@ -30,29 +30,24 @@ import {
   type OrderWorkflowResult,
 } from '../workflows/definitions';
 import type { orderWorkflow } from '../workflows/order';
-import { orderInput, startOrder } from '../test/support/saga-helpers';
+import { orderInput, startOrder, type SagaHarness } from '../test/support/saga-helpers';
 import { insertProducts } from '../test/support/services';
 import { waitFor } from '../test/support/wait';
 
 /** How long the sweep waits for one step of a run (loaded 2-core machines). */
 const STEP_WAIT_MS = 30_000;
-
 const { EventType, ResetReapplyExcludeType } = temporal.api.enums.v1;
 type EventId = temporal.api.history.v1.IHistoryEvent['eventId'];
 type OrderHandle = WorkflowHandle<typeof orderWorkflow>;
 
 /** What the sweep runs against: a worker on `config.temporal.taskQueue` whose activities `hold` can pause. */
-export interface SweepWorld {
-  client: Client;
-  db: Knex;
-  config: Config;
+export interface SweepWorld extends Pick<SagaHarness, 'client' | 'db' | 'config'> {
   /** Makes the next call of `activity` for `orderId` wait until `release()`; `reached` once it was called. */
   hold: (orderId: string, activity: string) => { reached: Promise<void>; release(): void };
 }
 
 /** How a reset treats the signals the base run received after the reset point. */
 export type ReapplyMode = 'with-signals' | 'without-signals';
-
 /** Both modes, in the order the sweep runs them. */
 export const REAPPLY_MODES: readonly ReapplyMode[] = ['with-signals', 'without-signals'];
 
@@ -70,6 +65,8 @@ export const SWEEP_INITIAL_STOCK = 10;
 const SWEEP_PRICE_CENTS = 1250;
 /** A reset run left in NEEDS_ATTENTION without the operator's signal ends by itself; the drivers send theirs sooner. */
 const SWEEP_ATTENTION_TIMEOUT_MS = 3_000;
+/** A cancel reason of the sweep's own, so the events show who cancelled. */
+const SWEEP_CANCEL = { reason: 'reset sweep cancel' };
 
 /** One placed sweep order. */
 export interface SweepOrder {
@@ -118,9 +115,6 @@ async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
     STEP_WAIT_MS,
   );
 }
-
-/** A cancel reason of the sweep's own, so the events show who cancelled. */
-const SWEEP_CANCEL = { reason: 'reset sweep cancel' };
 
 /** A move of a scripted driver: the outage switch, start, a signal, or wait for a status (once more each time). */
 type SweepAction = 'gatewayDown' | 'gatewayUp' | 'start' | 'retryPayment' | 'cancel' | OrderStatus;
@@ -320,10 +314,8 @@ export async function checkOrder(
   }
   if (!isTerminal(row.status)) problems.push(`closed run left the order ${row.status}`);
 
-  const violations = await checkInvariants(db, {
-    initialStock: new Map([[order.sku, SWEEP_INITIAL_STOCK]]),
-    orderIds: [order.orderId],
-  });
+  const scope = { initialStock: new Map([[order.sku, SWEEP_INITIAL_STOCK]]), orderIds: [order.orderId] };
+  const violations = await checkInvariants(db, scope);
   return [...problems, ...violations.map((v) => `${v.invariant}: ${v.message}`)];
 }
 
@@ -390,12 +382,10 @@ export function formatSummary(steps: readonly SweepStep[]): string {
   const lines: string[] = ['', 'reset sweep summary'];
   const byPath = new Map<string, SweepStep[]>();
   for (const step of steps) byPath.set(step.path, [...(byPath.get(step.path) ?? []), step]);
-  for (const [path, pathSteps] of byPath) {
-    const bad = pathSteps.filter((s) => s.problems.length > 0).length;
-    const ends = [...new Set(pathSteps.map((s) => s.status ?? 'no result'))].join('/');
-    lines.push(
-      `  ${path.padEnd(38)} ${String(pathSteps.length).padStart(3)} runs, ${bad} with violations (ends: ${ends})`,
-    );
+  for (const [path, runs] of byPath) {
+    const bad = runs.filter((s) => s.problems.length > 0).length;
+    const ends = [...new Set(runs.map((s) => s.status ?? 'no result'))].join('/');
+    lines.push(`  ${path.padEnd(38)} ${String(runs.length).padStart(3)} runs, ${bad} with violations (ends: ${ends})`);
   }
   const violations = steps.filter((s) => s.problems.length > 0);
   lines.push(`  total: ${steps.length} runs, ${violations.length} with violations`);

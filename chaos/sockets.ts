@@ -1,7 +1,6 @@
 /**
- * One Socket.IO client per customer, behaving as the design asks a real client to: it keeps what it received per
- * order by seq (dropping duplicates), follows every order it placed with `subscribe`, and after a reconnection or a gap
- * subscribes again from the last seq it holds without a gap, retrying while the relay answers `unavailable`.
+ * One Socket.IO client per customer, as the design asks a real client to behave: it keeps events by seq (dropping
+ * duplicates), and after a reconnection or a gap subscribes again from the last seq it holds without a gap.
  */
 import { io, type Socket } from 'socket.io-client';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
@@ -155,9 +154,7 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]) {
               if (ack?.ok === true) break;
               await sleep(500);
             }
-            if (ack?.ok !== true) {
-              view.catchUpFailures.push(`${orderId}: ${ack === undefined ? 'no ack' : ack.error}`);
-            }
+            if (ack?.ok !== true) view.catchUpFailures.push(`${orderId}: ${ack === undefined ? 'no ack' : ack.error}`);
           }
         }),
       );

@@ -68,7 +68,7 @@ export type ChaosStack = Awaited<ReturnType<typeof startChaosStack>>;
 /** A life of a restartable process (redis-server's stop takes no signal), and the options its spawn gets. */
 type Life = { stop(signal?: NodeJS.Signals, graceMs?: number): Promise<unknown> };
 type Spawn = Pick<ProcessOptions, 'detached' | 'logFile' | 'onUnexpectedExit'>;
-
+type Ready = (proc: StackProcess) => Promise<boolean> | boolean;
 /** A restartable process: its current life and how to start the next one. */
 type Slot = { life: number; current: Life | undefined; start(): Promise<Life> };
 
@@ -131,12 +131,10 @@ export async function startChaosStack(options: ChaosStackOptions) {
     ];
 
     const databaseName = `orderflow_chaos_${process.pid}`;
-    let givenServer: string | undefined;
-    if (tooling.databaseUrl !== undefined) {
-      givenServer = toolkit.withDatabase(tooling.databaseUrl, 'postgres');
-      if (!(await toolkit.postgresAnswers(givenServer))) {
-        throw new Error('DATABASE_URL does not answer (the run creates its own database on that server)');
-      }
+    const givenServer =
+      tooling.databaseUrl === undefined ? undefined : toolkit.withDatabase(tooling.databaseUrl, 'postgres');
+    if (givenServer !== undefined && !(await toolkit.postgresAnswers(givenServer))) {
+      throw new Error('DATABASE_URL does not answer (the run creates its own database on that server)');
     }
     const database = await toolkit.createThrowawayDatabase(databaseName, {
       ...(givenServer === undefined ? {} : { adminUrl: givenServer }),
@@ -197,20 +195,14 @@ export async function startChaosStack(options: ChaosStackOptions) {
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const relayUrl = `http://127.0.0.1:${relayPort}`;
     /** One of our entry points, started once `ready` holds (failing fast if it exits first). */
-    const entrySlot = (
-      name: string,
-      entry: string,
-      entryEnv: NodeJS.ProcessEnv,
-      ready: (proc: StackProcess) => Promise<boolean> | boolean,
-    ): Slot => addSlot(name, (spawn) => toolkit.startEntry(name, entry, { ...spawn, env: entryEnv, ready }));
+    const entrySlot = (name: string, entry: string, entryEnv: NodeJS.ProcessEnv, ready: Ready): Slot =>
+      addSlot(name, (spawn) => toolkit.startEntry(name, entry, { ...spawn, env: entryEnv, ready }));
 
     const workerSlots: Slot[] = [];
+    const polling = toolkit.logged('worker polling'); // this very worker, not any poller of the queue
     for (let index = 1; index <= options.workers; index += 1) {
       const workerEnv = { ...env, METRICS_PORT: String(await toolkit.freePort()), WORKFLOW_BUNDLE_PATH: bundlePath };
-      // This very worker polling, not any poller of the queue.
-      workerSlots.push(
-        entrySlot(`worker-${index}`, toolkit.ENTRY_POINTS.worker, workerEnv, toolkit.logged('worker polling')),
-      );
+      workerSlots.push(entrySlot(`worker-${index}`, toolkit.ENTRY_POINTS.worker, workerEnv, polling));
     }
     // A restarted API is ready once it listens (it may come back during a Redis or Temporal outage); /ready once,
     // below. The relay's check needs Redis: a crash restart during a Redis outage waits for it.
@@ -227,11 +219,8 @@ export async function startChaosStack(options: ChaosStackOptions) {
 
     const connection = await Connection.connect({ address: temporalAddress });
     teardowns.add('the harness Temporal connection', () => connection.close());
-    const client = new Client({
-      connection,
-      namespace: config.temporal.namespace,
-      dataConverter: createDataConverter(config),
-    });
+    const dataConverter = createDataConverter(config);
+    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
 
     return {
       logDir,
