@@ -242,10 +242,7 @@ export async function completedWorkflowTasks(client: Client, workflowId: string,
     .map((event) => event.eventId);
 }
 
-/**
- * Resets a run to the workflow task completed at `eventId` (default: its first) as `temporal workflow reset` does,
- * re-applying the later signals or not; returns the new run's id.
- */
+/** Resets a run to the task completed at `eventId` (default: its first), as `temporal workflow reset`; the new run. */
 export async function resetRun(
   client: Client,
   execution: { workflowId: string; runId: string },
@@ -277,7 +274,7 @@ export async function runOutcome(client: Client, workflowId: string, runId: stri
   }
 }
 
-/** What is wrong with the books of one order once run `runId` closed (empty: all agree; the header says what agrees). */
+/** What is wrong with the books of one order once run `runId` closed (empty: all agree, as the header says). */
 export async function checkOrder(
   world: SweepWorld,
   order: SweepOrder,
