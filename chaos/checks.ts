@@ -120,7 +120,7 @@ function paymentsLedger(orders: Map<string, OrderRow>, payments: PaymentRow[]): 
   return result('payments_ledger', payments.length, violations);
 }
 
-/** Beyond lib/invariants.ts's `compensated` (nothing held or approved): a CANCELLED order that was PAID was refunded. */
+/** Beyond lib/invariants.ts's `compensated` (nothing held or approved): a PAID, then CANCELLED order was refunded. */
 function refunds(orders: Map<string, OrderRow>, payments: PaymentRow[], events: EventRow[]): CheckResult {
   const violations: string[] = [];
   const paid = new Set(events.filter((e) => e.status === 'PAID').map((e) => e.order_id));
