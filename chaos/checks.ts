@@ -1,7 +1,6 @@
 /**
- * What a chaos run must hold once the system is quiet, checked against the database, what the load and the socket
- * clients observed, and the process logs. Each check returns its violations as lines naming the order, request or
- * file concerned; an empty list everywhere means the run passed. Secrets are reported by label, never by value.
+ * What a chaos run must hold once the system is quiet, checked against the database, what the load and the sockets
+ * observed, and the process logs. A violation names the order, request or file; a secret only by its label.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,13 +10,7 @@ import { checkInvariants, formatViolation } from '../lib/invariants';
 import type * as rows from '../lib/rows';
 import { isTerminal, paymentIdempotencyKey } from '../workflows/definitions';
 import { FAULTS, type FaultRecord } from './faults';
-import {
-  requestRoute,
-  type PlacedOrder,
-  type RepeatRecord,
-  type ServerErrorRecord,
-  type UnexpectedAnswer,
-} from './load';
+import { answerText, rejectedAnswer, requestRoute, type LoadRecords, type ServerErrorRecord } from './load';
 import type { SocketView } from './sockets';
 import type { Crash, Secret } from './stack';
 
@@ -37,45 +30,29 @@ export const CHECKS = {
 /** A check's name. */
 export type CheckName = keyof typeof CHECKS;
 
-/** One check's outcome. */
-export interface CheckResult {
-  name: CheckName;
-  title: string;
-  /** How many things it looked at (orders, requests, files, ...). */
-  checked: number;
-  violations: string[];
-}
+/** One check's outcome; `checked` is how many things it looked at (orders, requests, files, ...). */
+export type CheckResult = { name: CheckName; title: string; checked: number; violations: string[] };
 
 /** Everything the checks look at. */
-export interface CheckInput {
+export interface CheckInput extends Pick<
+  LoadRecords,
+  'orders' | 'repeats' | 'serverErrors' | 'unexpected' | 'requests'
+> {
   db: Knex;
   /** Stock of every catalog SKU before the run. */
   initialStock: ReadonlyMap<string, number>;
-  orders: readonly PlacedOrder[];
-  repeats: readonly RepeatRecord[];
-  serverErrors: readonly ServerErrorRecord[];
-  unexpected: readonly UnexpectedAnswer[];
-  /** Requests the load sent in all. */
-  requests: number;
   faults: readonly FaultRecord[];
   views: ReadonlyMap<string, SocketView>;
-  /** Workflows Temporal still reports running (undefined when it could not be asked). */
+  /** Order workflows Temporal reports running, and in all (undefined: it could not be asked). */
   openWorkflows: number | undefined;
-  /**
-   * Order workflows Temporal knows of, running or closed (undefined when it could not be asked): one per order row,
-   * or the dev server lost state across its restart.
-   */
+  /** One per order row, or the dev server lost state across its restart. */
   orderWorkflows: number | undefined;
   crashes: readonly Crash[];
 }
 
-/** The `orders` columns the checks read. */
+// The columns the checks read.
 type OrderRow = Pick<rows.OrderRow, 'id' | 'status' | 'total_cents' | 'updated_at'>;
-
-/** The `payments` columns the checks read. */
 type PaymentRow = Pick<rows.PaymentRow, 'id' | 'idempotency_key' | 'order_id' | 'amount_cents' | 'status'>;
-
-/** The `order_events` columns the checks read. */
 type EventRow = Pick<rows.EventRow, 'order_id' | 'seq' | 'status'>;
 
 const iso = (ms: number): string => new Date(ms).toISOString().slice(11, 23);
@@ -112,9 +89,8 @@ function ordersTerminal(input: CheckInput, orders: Map<string, OrderRow>): Check
 }
 
 /**
- * The payments ledger against the orders, what lib/invariants.ts (the `invariants` row) does not look at: a payment of
- * no order or under another key, a charge that is not the order's total, a second charge (a refunded one included),
- * any payment of a REJECTED order.
+ * What lib/invariants.ts does not look at in the payments ledger: a payment of no order or under another key, a charge
+ * that is not the order's total, a second charge (a refunded one included), any payment of a REJECTED order.
  */
 function paymentsLedger(orders: Map<string, OrderRow>, payments: PaymentRow[]): CheckResult {
   const violations: string[] = [];
@@ -144,10 +120,7 @@ function paymentsLedger(orders: Map<string, OrderRow>, payments: PaymentRow[]): 
   return result('payments_ledger', payments.length, violations);
 }
 
-/**
- * Refunds, beyond lib/invariants.ts's `compensated` (the `invariants` row: nothing held or approved once an order is
- * FAILED, REJECTED or CANCELLED): every CANCELLED order that was PAID has a refunded payment.
- */
+/** Beyond lib/invariants.ts's `compensated` (nothing held or approved): a PAID, then CANCELLED order was refunded. */
 function refunds(orders: Map<string, OrderRow>, payments: PaymentRow[], events: EventRow[]): CheckResult {
   const violations: string[] = [];
   const paid = new Set(events.filter((e) => e.status === 'PAID').map((e) => e.order_id));
@@ -164,45 +137,21 @@ function refunds(orders: Map<string, OrderRow>, payments: PaymentRow[], events: 
 function idempotency(input: CheckInput): CheckResult {
   const violations: string[] = [];
   for (const repeat of input.repeats) {
-    const got = `${repeat.status}${repeat.error !== undefined ? ` ${repeat.error}` : ''}`;
+    const { idempotencyKey: key, orderId, expectedOrderId } = repeat;
+    const got = answerText(repeat.status, repeat.error);
     if (repeat.kind === 'same_body') {
-      const definitive =
-        repeat.status === 201 ||
-        (repeat.status === 409 && repeat.error === 'insufficient_stock') ||
-        (repeat.status === 422 && repeat.error === 'unknown_sku');
-      if (!definitive) {
-        violations.push(`repeat of key ${repeat.idempotencyKey} answered ${got}`);
-      } else if (repeat.orderId !== repeat.expectedOrderId) {
-        violations.push(
-          `repeat of key ${repeat.idempotencyKey} gave order ${repeat.orderId ?? '(none)'}, first answer ${repeat.expectedOrderId}`,
-        );
+      if (repeat.status !== 201 && !rejectedAnswer(repeat)) {
+        violations.push(`repeat of key ${key} answered ${got}`);
+      } else if (orderId !== expectedOrderId) {
+        violations.push(`repeat of key ${key} gave order ${orderId ?? '(none)'}, first answer ${expectedOrderId}`);
       }
     } else if (repeat.status !== 422 || repeat.error !== 'idempotency_key_reused') {
-      violations.push(`key ${repeat.idempotencyKey} reused with another body answered ${got}, not 422`);
-    } else if (repeat.orderId !== repeat.expectedOrderId) {
-      violations.push(
-        `key ${repeat.idempotencyKey} reused with another body named order ${repeat.orderId ?? '(none)'}`,
-      );
+      violations.push(`key ${key} reused with another body answered ${got}, not 422`);
+    } else if (orderId !== expectedOrderId) {
+      violations.push(`key ${key} reused with another body named order ${orderId ?? '(none)'}`);
     }
   }
   return result('idempotency', input.repeats.length, violations);
-}
-
-/** The faults that excuse a failed request: it overlapped the fault's window and the fault can fail that request. */
-export function outagesDuring(
-  faults: readonly FaultRecord[],
-  error: Pick<ServerErrorRecord, 'method' | 'path' | 'sentAt' | 'at'>,
-): FaultRecord[] {
-  const route = requestRoute(error.method, error.path);
-  return faults.filter((fault) => {
-    const { excuse } = FAULTS[fault.kind];
-    return (
-      excuse !== undefined &&
-      excuse.requests.includes(route) &&
-      error.sentAt <= fault.end + excuse.graceMs &&
-      error.at >= fault.start
-    );
-  });
 }
 
 /** How a 5xx (or unanswered request) is judged: planned (and the fault before it), or why it is a violation. */
@@ -210,7 +159,13 @@ export function classify5xx(
   error: ServerErrorRecord,
   faults: readonly FaultRecord[],
 ): { planned: true; cause: FaultRecord } | { planned: false; reason: string } {
-  const during = outagesDuring(faults, error);
+  // The faults that excuse it: it overlapped the fault's window, and the fault can fail that request.
+  const route = requestRoute(error.method, error.path);
+  const during = faults.filter((fault) => {
+    const { excuse } = FAULTS[fault.kind];
+    if (excuse === undefined || !excuse.requests.includes(route)) return false;
+    return error.sentAt <= fault.end + excuse.graceMs && error.at >= fault.start;
+  });
   if (during.length === 0) return { planned: false, reason: 'outside every planned outage that can fail it' };
   if (error.status !== 503 || error.retryAfter === undefined) {
     const kinds = [...new Set(during.map((fault) => fault.kind))].join(', ');
@@ -227,17 +182,13 @@ function serverErrors(input: CheckInput): CheckResult {
   for (const error of input.serverErrors) {
     const verdict = classify5xx(error, input.faults);
     if (verdict.planned) continue;
-    const what = `${error.method} ${error.path} -> ${error.status === 0 ? 'no answer' : error.status}${
-      error.error !== undefined ? ` ${error.error}` : ''
-    } at ${iso(error.at)} (sent ${iso(error.sentAt)})`;
-    violations.push(`${what}: ${verdict.reason}`);
+    const answer = answerText(error.status === 0 ? 'no answer' : error.status, error.error);
+    const request = `${error.method} ${error.path} -> ${answer} at ${iso(error.at)} (sent ${iso(error.sentAt)})`;
+    violations.push(`${request}: ${verdict.reason}`);
   }
-  for (const answer of input.unexpected) {
-    violations.push(
-      `${answer.method} ${answer.path} -> ${answer.status}${answer.error !== undefined ? ` ${answer.error}` : ''} at ${iso(
-        answer.at,
-      )}: not an answer the API contract allows here`,
-    );
+  for (const { method, path, status, error, at } of input.unexpected) {
+    const answer = answerText(status, error);
+    violations.push(`${method} ${path} -> ${answer} at ${iso(at)}: not an answer the API contract allows here`);
   }
   return result('http_5xx', input.requests, violations);
 }
@@ -245,15 +196,12 @@ function serverErrors(input: CheckInput): CheckResult {
 function realtime(input: CheckInput, orders: Map<string, OrderRow>, events: EventRow[]): CheckResult {
   const violations: string[] = [];
   const byOrder = new Map<string, EventRow[]>();
-  for (const event of events) {
-    const list = byOrder.get(event.order_id) ?? [];
-    list.push(event);
-    byOrder.set(event.order_id, list);
-  }
+  for (const event of events) byOrder.set(event.order_id, [...(byOrder.get(event.order_id) ?? []), event]);
   let checked = 0;
   for (const view of input.views.values()) {
     for (const failure of view.catchUpFailures)
       violations.push(`${view.customerId}: catch-up subscribe failed for ${failure}`);
+    const problem = (text: string) => violations.push(`${view.customerId} ${text}`);
     for (const [orderId, seen] of view.orders) {
       checked += 1;
       const order = orders.get(orderId);
@@ -262,41 +210,31 @@ function realtime(input: CheckInput, orders: Map<string, OrderRow>, events: Even
       const missing = stored.filter((event) => !seen.has(event.seq));
       const terminal = stored.find((event) => event.status === order.status && isTerminal(event.status));
       if (terminal !== undefined && !seen.has(terminal.seq)) {
-        violations.push(`${view.customerId} never saw order ${orderId} reach ${order.status} (seq ${terminal.seq})`);
+        problem(`never saw order ${orderId} reach ${order.status} (seq ${terminal.seq})`);
       } else if (missing.length > 0) {
-        violations.push(
-          `${view.customerId} missed seq ${missing.map((event) => `${event.seq} ${event.status}`).join(', ')} of order ${orderId}`,
-        );
+        problem(`missed seq ${missing.map((event) => `${event.seq} ${event.status}`).join(', ')} of order ${orderId}`);
       }
       for (const event of stored) {
         const status = seen.get(event.seq);
         if (status !== undefined && status !== event.status) {
-          violations.push(
-            `${view.customerId} got seq ${event.seq} of order ${orderId} as ${status}, stored ${event.status}`,
-          );
+          problem(`got seq ${event.seq} of order ${orderId} as ${status}, stored ${event.status}`);
         }
       }
       for (const seq of seen.keys()) {
-        if (!stored.some((event) => event.seq === seq)) {
-          violations.push(`${view.customerId} got seq ${seq} of order ${orderId}, which was never stored`);
-        }
+        if (!stored.some((event) => event.seq === seq))
+          problem(`got seq ${seq} of order ${orderId}, which was never stored`);
       }
     }
   }
   return result('realtime', checked, violations);
 }
 
-/** Every regular file under `dir`, recursively. */
-function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
-    entry.isDirectory() ? filesUnder(path.join(dir, entry.name)) : entry.isFile() ? [path.join(dir, entry.name)] : [],
-  );
-}
-
 /** Looks for every secret in every file of `logDir`; a hit names the secret's label and the file, never the value. */
 export function scanLogs(logDir: string, secrets: readonly Secret[]): CheckResult {
   const violations: string[] = [];
-  const files = filesUnder(logDir);
+  const files = readdirSync(logDir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.join(entry.parentPath, entry.name));
   for (const file of files) {
     const text = readFileSync(file, 'utf8');
     for (const secret of secrets) {
@@ -316,18 +254,11 @@ function processes(input: CheckInput): CheckResult {
   return result('processes', input.crashes.length, violations);
 }
 
-/**
- * Runs every check but the log scan, which `scanLogs` does once every process has stopped (so their last lines are
- * scanned too).
- */
+/** Runs every check but the log scan: `scanLogs` runs once every process has stopped, so their last lines count. */
 export async function runChecks(input: CheckInput): Promise<CheckResult[]> {
   const { db } = input;
-  const orders = new Map(
-    (await db(TABLES.orders).select<OrderRow[]>('id', 'status', 'total_cents', 'updated_at')).map((row) => [
-      row.id,
-      row,
-    ]),
-  );
+  const orderRows = await db(TABLES.orders).select<OrderRow[]>('id', 'status', 'total_cents', 'updated_at');
+  const orders = new Map(orderRows.map((row) => [row.id, row]));
   const payments = await db(TABLES.payments)
     .select<PaymentRow[]>('id', 'idempotency_key', 'order_id', 'amount_cents', 'status')
     .orderBy('id');

@@ -1,16 +1,13 @@
 /**
- * The mixed load of a chaos run, over the real HTTP API: orders from several customers with every kind of payment
- * token, unknown SKUs and scarce stock, random cancels at random moments, and repeated Idempotency-Keys (same body:
- * the same order is expected back; another body: 422 `idempotency_key_reused` naming the same order). A keyed
- * request that gets a 5xx or no answer is retried after Retry-After, as a well-behaved client does; an unkeyed one is
- * not (its order may or may not exist, which the checks allow for). Every 5xx and every unanswered request is
- * recorded with its time, so the checks can hold it against the fault windows.
+ * The mixed load of a chaos run over the real HTTP API: every kind of payment token, unknown SKUs and scarce stock,
+ * random cancels, repeated Idempotency-Keys. A keyed request that gets a 5xx or nothing is retried after Retry-After,
+ * as a client should; an unkeyed one is not (its order may or may not exist). Every 5xx is recorded with its times.
  */
 import { signToken } from '../lib/auth';
 import { callApi, type ApiAnswer } from '../bench/support/http';
 import { messageOf, paced, sleep } from '../bench/support/load';
-import type { Random } from './options';
-import type { CatalogProduct, Secret } from './stack';
+import type { ChaosOptions, Random } from './options';
+import { CHAOS_CATALOG, type Secret } from './stack';
 
 /** The payment tokens of the mix (docs/design.md, Payment simulator); `random` is any other token. */
 export const TOKEN_WEIGHTS = {
@@ -25,32 +22,25 @@ export const TOKEN_WEIGHTS = {
 /** A kind of payment token in the mix. */
 export type TokenKind = keyof typeof TOKEN_WEIGHTS;
 
-/** Every kind of token in the mix, in TOKEN_WEIGHTS's order. */
-const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
+/** The token kinds, in TOKEN_WEIGHTS's order. */
+export const TOKEN_KINDS = Object.keys(TOKEN_WEIGHTS) as TokenKind[];
 
 /** A POST /orders body. */
-export interface OrderRequestBody {
-  items: { sku: string; quantity: number }[];
-  payment: { token: string };
-}
+export type OrderRequestBody = { items: { sku: string; quantity: number }[]; payment: { token: string } };
 
 /** What happened to one order the load placed. */
 export interface PlacedOrder {
   index: number;
   customerId: string;
   tokenKind: TokenKind;
-  /** The payment token itself (never printed; the log scan looks for it). */
+  /** Never printed; the log scan looks for it. */
   token: string;
   idempotencyKey: string | undefined;
   body: OrderRequestBody;
-  /**
-   * accepted: 201; rejected: 409/422 naming the REJECTED order; unacknowledged: no definitive answer (an unkeyed
-   * request that got a 503 or nothing, or a keyed one that ran out of retries); refused: any other answer.
-   */
+  /** rejected: 409/422 naming the REJECTED order; unacknowledged: 5xx or no answer after any retries. */
   outcome: 'accepted' | 'rejected' | 'unacknowledged' | 'refused';
   status: number;
   orderId: string | undefined;
-  /** POST attempts (retries after 503 included). */
   attempts: number;
 }
 
@@ -65,74 +55,38 @@ export interface RepeatRecord {
 }
 
 /** One cancel request and its answer. */
-export interface CancelRecord {
-  orderId: string;
-  status: number;
-  error: string | undefined;
-}
+export type CancelRecord = { orderId: string; status: number; error: string | undefined };
+
+/** An answer the API contract does not allow for that request (e.g. a 404 for the customer's own order), ended `at`. */
+export type UnexpectedAnswer = { method: string; path: string; status: number; error: string | undefined; at: number };
 
 /** A request answered with a 5xx (or not at all: status 0), for the outage classification. */
-export interface ServerErrorRecord {
-  method: string;
-  path: string;
-  status: number;
-  /** When the request was sent and when it ended (ms since epoch). */
-  sentAt: number;
-  at: number;
-  retryAfter: string | undefined;
-  error: string | undefined;
-}
+export type ServerErrorRecord = UnexpectedAnswer & { sentAt: number; retryAfter: string | undefined };
 
-/** An answer the API contract does not allow for that request (e.g. a 404 for the customer's own order). */
-export interface UnexpectedAnswer {
-  method: string;
-  path: string;
-  status: number;
-  error: string | undefined;
-  at: number;
-}
-
-/** Everything the load observed. */
+/** Everything the load observed; `answers` counts requests by `<METHOD> <route> <status>`. */
 export interface LoadRecords {
   orders: PlacedOrder[];
   repeats: RepeatRecord[];
   cancels: CancelRecord[];
   serverErrors: ServerErrorRecord[];
   unexpected: UnexpectedAnswer[];
-  /** Requests sent, by `<METHOD> <route> <status>`. */
   answers: Map<string, number>;
   requests: number;
   inFlight: number;
 }
 
-/** A customer of the run: id, token, and the orders it knows about. */
-export interface Customer {
-  id: string;
-  token: string;
-}
+/** A customer of the run. */
+export type Customer = { id: string; token: string };
 
-/** What the load needs. */
-export interface LoadOptions {
+/** What the load needs; `onOrder` is told each order id as soon as it is known (the socket clients follow it). */
+export interface LoadOptions extends Pick<ChaosOptions, 'orders' | 'ratePerSecond' | 'seed'> {
   apiUrl: string;
-  catalog: readonly CatalogProduct[];
-  orders: number;
-  ratePerSecond: number;
   /** Hard end of the load phase (ms since epoch): no new order after it. */
   deadline: number;
   customers: readonly Customer[];
-  seed: number;
   random: Random;
   signal: AbortSignal;
-  /** Told of every order id a customer owns, as soon as it is known (the socket clients follow it). */
   onOrder: (customerId: string, orderId: string) => void;
-}
-
-/** A running load: its records, and the promise that settles once every request (follow-ups included) is done. */
-export interface Load {
-  records: LoadRecords;
-  done: Promise<void>;
-  /** Tokens and JWTs the load used, for the log scan. */
-  secrets(): Secret[];
 }
 
 /** How long one request may take before it counts as unanswered (the API's own Temporal deadline is 15 s). */
@@ -151,6 +105,14 @@ export function requestRoute(method: string, requestPath: string): string {
   return `${method} ${requestPath.replace(/[0-9a-f]{8}-[0-9a-f-]{27}/gi, ':id')}`;
 }
 
+/** A definitive refusal that still names the (REJECTED) order. */
+export const rejectedAnswer = ({ status, error }: { status: number; error: string | undefined }): boolean =>
+  (status === 409 && error === 'insufficient_stock') || (status === 422 && error === 'unknown_sku');
+
+/** `<status> <error code>`, for reports. */
+export const answerText = (status: number | string, error: string | undefined): string =>
+  error === undefined ? `${status}` : `${status} ${error}`;
+
 /** The customers of a run, each with a token signed with the run's JWT_SECRET. */
 export function createCustomers(count: number, seed: number, jwtSecret: string): Customer[] {
   return Array.from({ length: count }, (_, index) => {
@@ -159,8 +121,8 @@ export function createCustomers(count: number, seed: number, jwtSecret: string):
   });
 }
 
-/** Starts the load; returns at once. */
-export function startLoad(options: LoadOptions): Load {
+/** Starts the load; `done` settles once every request (follow-ups included) is done. */
+export function startLoad(options: LoadOptions) {
   const { random, signal, customers } = options;
   const records: LoadRecords = {
     orders: [],
@@ -174,14 +136,11 @@ export function startLoad(options: LoadOptions): Load {
   };
   const tokensUsed = new Set<string>();
   const transient = (answer: ApiAnswer): boolean => answer.status === 0 || answer.status >= 500;
-  const unexpected = (method: string, path: string, { status, error }: ApiAnswer): void => {
+  const unexpected = (method: string, path: string, { status, error }: Pick<ApiAnswer, 'status' | 'error'>): void => {
     records.unexpected.push({ method, path, status, error, at: Date.now() });
   };
 
-  /**
-   * One request, counted by route and answer, a 5xx or no answer recorded with its times. With `retry`, sent again
-   * while the answer is a 5xx or nothing, Retry-After (1-10 s) apart, within the attempts and the grace.
-   */
+  /** One request, counted; with `retry`, sent again while it gets a 5xx or nothing, Retry-After (1-10 s) apart. */
   const request = async (
     method: string,
     path: string,
@@ -193,13 +152,8 @@ export function startLoad(options: LoadOptions): Load {
     for (let attempts = 1; ; attempts += 1) {
       const sentAt = Date.now();
       records.requests += 1;
-      const answer = await callApi(options.apiUrl, method, path, {
-        token,
-        body,
-        headers,
-        timeoutMs: REQUEST_TIMEOUT_MS,
-        signal,
-      });
+      const call = { token, body, headers, timeoutMs: REQUEST_TIMEOUT_MS, signal };
+      const answer = await callApi(options.apiUrl, method, path, call);
       const key = `${requestRoute(method, path)} ${answer.status === 0 ? 'no answer' : answer.status}`;
       records.answers.set(key, (records.answers.get(key) ?? 0) + 1);
       if (transient(answer)) {
@@ -217,8 +171,8 @@ export function startLoad(options: LoadOptions): Load {
     typeof answer.body.orderId === 'string' ? answer.body.orderId : undefined;
 
   const bodyFor = (token: string): OrderRequestBody => {
-    const plentiful = options.catalog.filter((p) => p.stock >= 1000);
-    const scarce = options.catalog.filter((p) => p.stock < 1000);
+    const plentiful = CHAOS_CATALOG.filter((p) => p.stock >= 1000);
+    const scarce = CHAOS_CATALOG.filter((p) => p.stock < 1000);
     const lines = new Map<string, number>();
     const wanted = { one: 1, two: 2, three: 3 }[random.weighted({ one: 60, two: 30, three: 10 })];
     while (lines.size < wanted) lines.set(random.pick(plentiful).sku, random.int(1, 3));
@@ -269,23 +223,14 @@ export function startLoad(options: LoadOptions): Load {
     tokensUsed.add(token);
     const idempotencyKey = random.chance(0.85) ? `chaos-${options.seed}-order-${index}` : undefined;
     const body = bodyFor(token);
-    const headers: Record<string, string> = idempotencyKey !== undefined ? { 'Idempotency-Key': idempotencyKey } : {};
-    const [answer, attempts] = await request(
-      'POST',
-      '/orders',
-      customer.token,
-      idempotencyKey !== undefined,
-      body,
-      headers,
-    );
+    const headers: Record<string, string> = idempotencyKey === undefined ? {} : { 'Idempotency-Key': idempotencyKey };
+    const keyed = idempotencyKey !== undefined;
+    const [answer, attempts] = await request('POST', '/orders', customer.token, keyed, body, headers);
     const orderId = orderIdOf(answer);
-    const rejected =
-      (answer.status === 409 && answer.error === 'insufficient_stock') ||
-      (answer.status === 422 && answer.error === 'unknown_sku');
     const outcome: PlacedOrder['outcome'] =
       answer.status === 201 && orderId !== undefined
         ? 'accepted'
-        : rejected && orderId !== undefined
+        : rejectedAnswer(answer) && orderId !== undefined
           ? 'rejected'
           : transient(answer)
             ? 'unacknowledged'
@@ -338,13 +283,7 @@ export function startLoad(options: LoadOptions): Load {
       try {
         await place(index);
       } catch (error) {
-        records.unexpected.push({
-          method: 'LOAD',
-          path: `order ${index}`,
-          status: -1,
-          error: messageOf(error),
-          at: Date.now(),
-        });
+        unexpected('LOAD', `order ${index}`, { status: -1, error: messageOf(error) });
       } finally {
         records.inFlight -= 1;
       }
@@ -354,7 +293,8 @@ export function startLoad(options: LoadOptions): Load {
   return {
     records,
     done,
-    secrets: () => [
+    /** Tokens and JWTs the load used, for the log scan. */
+    secrets: (): Secret[] => [
       ...customers.map((customer) => ({ label: `JWT of ${customer.id}`, value: customer.token })),
       ...[...tokensUsed].map((token) => ({
         label: token.startsWith('pm_') ? 'a random payment token' : `payment token ${token}`,

@@ -1,64 +1,43 @@
 /**
- * `npm run chaos [-- --quick] [--orders N] [--seconds S] [--workers N] [--seed N] [--run-dir DIR] [--keep-db]`:
- * a bounded chaos run of the whole stack on loopback. It starts its own stack (chaos/stack.ts), places a mixed load
- * (chaos/load.ts) while injecting faults (chaos/faults.ts), resolves NEEDS_ATTENTION orders as an operator would
- * (chaos/ops.ts), waits for quiescence, checks everything that must hold (chaos/checks.ts), prints the summary
- * (chaos/report.ts) and stops everything it started, also on Ctrl-C or an error.
- * Exit code: 0 no violation, 1 violations, 2 the run itself could not be carried out, 130 interrupted.
+ * `npm run chaos` (docs/chaos.md): its own stack, a mixed load under faults, an operator for NEEDS_ATTENTION, then
+ * quiescence, checks and the summary; everything it started is stopped, also on Ctrl-C or an error. Exit code: 0 no
+ * violation, 1 violations, 2 the run failed, 130 interrupted.
  */
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseCommandLine, usageError, UsageError } from '../lib/cli';
+import type { Knex } from 'knex';
+import { sleep } from '../bench/support/load';
 import { TABLES } from '../lib/db';
 import { TERMINAL_STATUSES, WORKFLOW_TYPE } from '../workflows/definitions';
-import { runChecks, scanLogs, type CheckResult } from './checks';
+import { runChecks, scanLogs } from './checks';
 import { planFaults, runFaults, type FaultRecord } from './faults';
-import { createCustomers, startLoad } from './load';
+import { answerText, createCustomers, startLoad } from './load';
 import { startOps, type Ops } from './ops';
-import { CHAOS, CHAOS_OPTIONS, chaosOptions, createRandom, type ChaosOptions } from './options';
-import {
-  countBy,
-  formatSummary,
-  planned5xx,
-  realtimeTotals,
-  serverErrorLog,
-  startProgress,
-  type RunSummary,
-} from './report';
+import { createRandom, parseChaosCommandLine, type ChaosOptions } from './options';
+import { countBy, formatSummary, httpSummary, realtimeTotals, total, type RunSummary } from './report';
 import { startSockets, type SocketFleet } from './sockets';
 import { CHAOS_CATALOG, startChaosStack, type ChaosStack } from './stack';
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+const terminal = (statuses: Record<string, number>): number =>
+  TERMINAL_STATUSES.reduce((n, s) => n + (statuses[s] ?? 0), 0);
+const errorText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 
-/** Counts orders by status in the chaos database. */
-async function statusCounts(stack: ChaosStack): Promise<Record<string, number>> {
-  const rows = await stack
-    .db(TABLES.orders)
+async function countByStatus(db: Knex, table: string): Promise<Record<string, number>> {
+  const rows = await db(table)
     .select('status')
     .count<{ status: string; count: string }[]>('* as count')
     .groupBy('status');
   return Object.fromEntries(rows.map((row) => [row.status, Number(row.count)]));
 }
 
-/** Order workflows Temporal reports (`query` narrows them), or undefined when it cannot say. */
-async function countWorkflows(stack: ChaosStack, query = ''): Promise<number | undefined> {
-  try {
-    const { count } = await stack.client.workflow.count(`WorkflowType = "${WORKFLOW_TYPE}"${query}`);
-    return count;
-  } catch {
-    return undefined;
-  }
+/** Order workflows Temporal reports (with `running`, only those still running), or undefined when it cannot say. */
+async function countWorkflows(stack: ChaosStack, running = false): Promise<number | undefined> {
+  const query = `WorkflowType = "${WORKFLOW_TYPE}"${running ? ' AND ExecutionStatus = "Running"' : ''}`;
+  return (await stack.client.workflow.count(query).catch(() => undefined))?.count;
 }
 
-/** Order workflows still running. */
-const openWorkflows = (stack: ChaosStack): Promise<number | undefined> =>
-  countWorkflows(stack, ' AND ExecutionStatus = "Running"');
-
-/**
- * Waits until every order in the database is terminal and Temporal runs no workflow, with the operator resolving
- * NEEDS_ATTENTION meanwhile; false if `timeoutMs` runs out first.
- */
+/** Waits until every order is terminal and no workflow runs, the operator acting meanwhile; false on timeout. */
 async function waitForQuiescence(
   stack: ChaosStack,
   ops: Ops,
@@ -69,11 +48,8 @@ async function waitForQuiescence(
   while (Date.now() < deadline && !signal.aborted) {
     try {
       await ops.round();
-      const statuses = await statusCounts(stack);
-      const open = Object.entries(statuses)
-        .filter(([status]) => !(TERMINAL_STATUSES as readonly string[]).includes(status))
-        .reduce((n, [, count]) => n + count, 0);
-      if (open === 0 && (await openWorkflows(stack)) === 0) return true;
+      const statuses = await countByStatus(stack.db, TABLES.orders);
+      if (terminal(statuses) === total(statuses) && (await countWorkflows(stack, true)) === 0) return true;
     } catch {
       // a busy moment; ask again
     }
@@ -89,20 +65,15 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
   let stack: ChaosStack | undefined;
   let fleet: SocketFleet | undefined;
   let ops: Ops | undefined;
-  let progress: { stop(): void } | undefined;
+  let progress: NodeJS.Timeout | undefined;
   try {
-    stack = await startChaosStack({
-      runDir: options.runDir,
-      workers: options.workers,
-      keepDatabase: options.keepDatabase,
-      log,
-    });
+    stack = await startChaosStack({ ...options, log });
+    const harness = stack;
     const services = stack.describe();
-    const jwtSecret = stack.config.jwtSecret;
     const startedUp = Date.now();
     log(`chaos: stack up in ${seconds(startedUp - started)}s (API ${stack.apiUrl}, relay ${stack.relayUrl})`);
 
-    const customers = createCustomers(options.customers, options.seed, jwtSecret);
+    const customers = createCustomers(options.customers, options.seed, stack.config.jwtSecret);
     fleet = startSockets(stack.relayUrl, customers);
     const sockets = fleet;
     for (let i = 0; i < 100 && sockets.connected() < customers.length; i += 1) await sleep(100);
@@ -110,105 +81,85 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
     const faults: FaultRecord[] = [];
     const loadStart = Date.now();
     const loadMs = Math.min(options.seconds, options.orders / options.ratePerSecond) * 1000;
-    const plan = planFaults(options.faults, loadMs, faultRandom);
+    const plan = planFaults(options.quick, loadMs, faultRandom);
     const load = startLoad({
+      ...options,
       apiUrl: stack.apiUrl,
-      catalog: CHAOS_CATALOG,
-      orders: options.orders,
-      ratePerSecond: options.ratePerSecond,
       deadline: loadStart + options.seconds * 1000,
       customers,
-      seed: options.seed,
       random,
       signal,
       onOrder: (customerId, orderId) => sockets.track(customerId, orderId),
     });
+    const { records } = load;
     ops = startOps({
       db: stack.db,
       client: stack.client,
       random: faultRandom,
-      tokenOf: (orderId) => load.records.orders.find((order) => order.orderId === orderId)?.tokenKind,
+      tokenOf: (orderId) => records.orders.find((order) => order.orderId === orderId)?.tokenKind,
     });
-    const state = {
-      phase: 'load',
-      records: load.records,
-      ordersTarget: options.orders,
-      statuses: () => statusCounts(stack as ChaosStack),
-      faultsDone: () => faults.length,
-      faultsPlanned: plan.length,
-      sockets: () => sockets.connected(),
-      customers: customers.length,
-    };
-    progress = startProgress(state, log);
+    let phase = 'load';
+    progress = setInterval(() => {
+      void (async () => {
+        const placed = countBy(records.orders, (o) => o.outcome);
+        let db = 'db ?';
+        try {
+          const statuses = await countByStatus(harness.db, TABLES.orders);
+          db = `db terminal ${terminal(statuses)}/${total(statuses)}, NEEDS_ATTENTION ${statuses.NEEDS_ATTENTION ?? 0}`;
+        } catch {
+          // the harness pool is never cut, but the server may be busy; the next line will tell
+        }
+        log(
+          `[chaos ${String(Math.round((Date.now() - loadStart) / 1000)).padStart(4)}s ${phase}] ` +
+            `orders ${records.orders.length}/${options.orders} (accepted ${placed.accepted ?? 0}, rejected ${placed.rejected ?? 0}), ` +
+            `in flight ${records.inFlight} | ${db} | faults ${faults.length}/${plan.length} | ` +
+            `5xx ${records.serverErrors.length} | sockets ${sockets.connected()}/${customers.length}`,
+        );
+      })();
+    }, 5000);
     log(
       `chaos: load of ${options.orders} orders over ~${seconds(loadMs)}s with ${plan.length} faults (seed ${options.seed})`,
     );
-    const injecting = runFaults(plan, {
-      stack,
-      random: faultRandom,
-      startedAt: loadStart,
-      signal,
-      log,
-      records: faults,
-    });
+    const injecting = runFaults(plan, { stack, random: faultRandom, startedAt: loadStart, signal, log, faults });
     await load.done;
-    state.phase = 'faults';
+    phase = 'faults';
     await injecting;
     const loadEnd = Date.now();
 
-    state.phase = 'quiescence';
+    phase = 'quiescence';
     log('chaos: load done; waiting for every order to be terminal (ops resolve NEEDS_ATTENTION)');
     const quiescent = await waitForQuiescence(stack, ops, options.quiescenceSeconds * 1000, signal);
     const quiet = Date.now();
-    progress.stop();
+    clearInterval(progress);
     await ops.stop();
     if (signal.aborted) throw new Error('interrupted');
     log(quiescent ? 'chaos: quiescent; socket catch-up and checks' : 'chaos: quiescence wait ran out; checking anyway');
 
     await sockets.catchUp(30_000);
     const secrets = [...stack.secrets, ...load.secrets()];
-    const checks: CheckResult[] = await runChecks({
+    const checks = await runChecks({
       db: stack.db,
       initialStock: new Map(CHAOS_CATALOG.map((p) => [p.sku, p.stock])),
-      orders: load.records.orders,
-      repeats: load.records.repeats,
-      serverErrors: load.records.serverErrors,
-      unexpected: load.records.unexpected,
-      requests: load.records.requests,
+      ...records,
       faults,
       views: sockets.views,
-      openWorkflows: await openWorkflows(stack),
+      openWorkflows: await countWorkflows(stack, true),
       orderWorkflows: await countWorkflows(stack),
       crashes: stack.crashes,
     });
-    const finalStatuses = await statusCounts(stack);
-    const payments = Object.fromEntries(
-      (
-        await stack
-          .db(TABLES.payments)
-          .select('status')
-          .count<{ status: string; count: string }[]>('* as count')
-          .groupBy('status')
-      ).map((row) => [row.status, Number(row.count)]),
-    );
-    const finalOf = new Map(
-      (await stack.db(TABLES.orders).select<{ id: string; status: string }[]>('id', 'status')).map((r) => [
-        r.id,
-        r.status,
-      ]),
-    );
+    const finalStatuses = await countByStatus(stack.db, TABLES.orders);
+    const payments = await countByStatus(stack.db, TABLES.payments);
+    const rows = await stack.db(TABLES.orders).select<{ id: string; status: string }[]>('id', 'status');
+    const finalOf = new Map(rows.map((row) => [row.id, row.status]));
 
     sockets.close();
-    fleet = undefined;
-    const logDir = stack.logDir;
     await stack.stop();
-    stack = undefined;
     // Every process has stopped and flushed: scan the complete logs (the shutdown lines included).
-    checks.push(scanLogs(logDir, secrets));
+    checks.push(scanLogs(stack.logDir, secrets));
     const done = Date.now();
 
     const byToken: RunSummary['byToken'] = {};
-    for (const order of load.records.orders) {
+    for (const order of records.orders) {
       const final = order.orderId === undefined ? `(${order.outcome})` : (finalOf.get(order.orderId) ?? '(no row)');
       const row = (byToken[order.tokenKind] ??= {});
       row[final] = (row[final] ?? 0) + 1;
@@ -236,26 +187,21 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
       finalStatuses,
       payments,
       byToken,
-      placed: countBy(load.records.orders, (o) => o.outcome),
+      placed: countBy(records.orders, (o) => o.outcome),
       faults,
       ops: ops.records,
-      http: {
-        requests: load.records.requests,
-        answers: Object.fromEntries(load.records.answers),
-        planned5xx: planned5xx(load.records, faults),
-        serverErrors: serverErrorLog(load.records, faults),
-      },
-      cancels: countBy(load.records.cancels, (c) => `${c.status}${c.error !== undefined ? ` ${c.error}` : ''}`),
+      http: httpSummary(records, faults),
+      cancels: countBy(records.cancels, (c) => answerText(c.status, c.error)),
       repeats: {
-        sameBody: load.records.repeats.filter((r) => r.kind === 'same_body').length,
-        otherBody: load.records.repeats.filter((r) => r.kind === 'other_body').length,
+        sameBody: records.repeats.filter((r) => r.kind === 'same_body').length,
+        otherBody: records.repeats.filter((r) => r.kind === 'other_body').length,
       },
       realtime: realtimeTotals(sockets.views),
       checks,
       violations: checks.reduce((n, check) => n + check.violations.length, 0),
     };
   } finally {
-    progress?.stop();
+    clearInterval(progress);
     await ops?.stop();
     fleet?.close();
     await stack?.stop();
@@ -263,14 +209,7 @@ async function run(options: ChaosOptions, log: (line: string) => void, signal: A
 }
 
 async function main(): Promise<number> {
-  const { values } = parseCommandLine(CHAOS, { options: CHAOS_OPTIONS });
-  let options: ChaosOptions;
-  try {
-    options = chaosOptions(values);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    return usageError(CHAOS, error.message);
-  }
+  const options = parseChaosCommandLine();
   mkdirSync(options.runDir, { recursive: true });
   const harnessLog = path.join(options.runDir, 'chaos.log');
   const log = (line: string): void => {
@@ -302,7 +241,7 @@ async function main(): Promise<number> {
       log('chaos: interrupted; everything it started is stopped');
       return 130;
     }
-    log(`chaos: the run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    log(`chaos: the run failed: ${errorText(error)}`);
     return 2;
   }
 }
@@ -310,7 +249,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (error: unknown) => {
-    process.stderr.write(`chaos: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`chaos: ${errorText(error)}\n`);
     process.exit(2);
   },
 );

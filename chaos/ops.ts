@@ -1,9 +1,7 @@
 /**
- * The operator of a chaos run: orders that end up in NEEDS_ATTENTION (payment retry budget spent, e.g. during the
- * gateway outage or with `tok_unavailable`) are resolved as the runbook in docs/saga.md says, with the Temporal
- * client: once the gateway is back, `retryPayment`; an order that needs attention again (or, half the time, a
- * `tok_unavailable` order straight away) is given up with `cancel`. Each NEEDS_ATTENTION episode is acted on once,
- * a couple of seconds after it began; a signal that fails (Temporal restarting) is sent again on the next round.
+ * The operator of a chaos run, following the runbook of docs/saga.md: a NEEDS_ATTENTION episode gets `retryPayment`
+ * once the gateway is back, `cancel` if the order needs attention again (or, half the time, for `tok_unavailable`).
+ * Each episode is acted on once, 2 s after it began; a signal that fails (Temporal restarting) is sent next round.
  */
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
@@ -13,37 +11,24 @@ import { cancelSignal, retryPaymentSignal, workflowIdFor } from '../workflows/de
 import type { TokenKind } from './load';
 import type { Random } from './options';
 
+/** The operator loop; `round()` runs one now and resolves with how many orders are in NEEDS_ATTENTION. */
+export type Ops = ReturnType<typeof startOps>;
 /** What the operator did. */
-export interface OpsRecords {
-  /** NEEDS_ATTENTION episodes seen (an order may have several). */
-  episodes: number;
-  retries: number;
-  cancels: number;
-  /** Signals that failed and were sent again later. */
-  failedSignals: number;
-}
+export type OpsRecords = Ops['records'];
 
-/** The operator loop. */
-export interface Ops {
-  records: OpsRecords;
-  /** One round now; resolves with how many orders are in NEEDS_ATTENTION. */
-  round(): Promise<number>;
-  stop(): Promise<void>;
-}
-
-/** How long an order sits in NEEDS_ATTENTION before the operator acts. */
+/** How long an order sits in NEEDS_ATTENTION before the operator acts, and how often it looks. */
 const REACTION_MS = 2000;
 const ROUND_MS = 2000;
 
-/** Starts the operator loop. */
+/** Starts the operator loop; `tokenOf` is the token kind of an order the load placed, if known. */
 export function startOps(deps: {
   db: Knex;
   client: Client;
   random: Random;
-  /** The token kind of an order the load placed, if known. */
   tokenOf: (orderId: string) => TokenKind | undefined;
-}): Ops {
-  const records: OpsRecords = { episodes: 0, retries: 0, cancels: 0, failedSignals: 0 };
+}) {
+  // NEEDS_ATTENTION episodes acted on (an order may have several), and signals that failed and were resent.
+  const records = { episodes: 0, retries: 0, cancels: 0, failedSignals: 0 };
   const handled = new Set<string>();
   const episodesOf = new Map<string, number>();
   let running: Promise<number> | undefined;
@@ -76,8 +61,7 @@ export function startOps(deps: {
       handled.add(episode);
       episodesOf.set(row.id, previous + 1);
       records.episodes += 1;
-      if (giveUp) records.cancels += 1;
-      else records.retries += 1;
+      records[giveUp ? 'cancels' : 'retries'] += 1;
     }
     return rows.rows.length;
   };

@@ -1,15 +1,11 @@
 /**
- * `npm run reset-sweep [-- --path NAME ...] [--mode with-signals|without-signals]`: the whole reset sweep of issue 15
- * (chaos/reset-sweep.ts), every path × every completed workflow task × both reapply modes unless narrowed. It brings
- * up the same throwaway services as `npm test` (test/support/global-setup.ts: a fresh database, Redis, a Temporal dev
- * server) and the same in-process worker as the saga suites, prints one line per reset run and a summary, and stops
- * everything it started. Exit code: 0 no violation, 1 violations, 2 the sweep itself could not be carried out.
+ * `npm run reset-sweep`: the whole reset sweep (chaos/reset-sweep.ts) on the throwaway services and in-process worker
+ * of the saga suites. Exit code: 0 no violation, 1 violations, 2 the sweep itself could not be carried out.
  */
-import type { Activities } from '../activities';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
-import { createSagaHarness, installQuietRuntime, type SagaHarness } from '../test/support/saga-helpers';
+import { createSagaHarness, installQuietRuntime, sweepWorld, type SagaHarness } from '../test/support/saga-helpers';
 import {
   formatStep,
   formatSummary,
@@ -39,10 +35,6 @@ const RESET_SWEEP: Command = {
   more: 'docs/saga.md',
 };
 
-function isMode(value: string): value is ReapplyMode {
-  return (REAPPLY_MODES as readonly string[]).includes(value);
-}
-
 /** What the command line asks for; `--help` and a wrong command line end the process (lib/cli.ts). */
 function parseSweepCommandLine(): { paths: readonly SweepPath[]; modes: readonly ReapplyMode[] } {
   const { values } = parseCommandLine(RESET_SWEEP, {
@@ -51,11 +43,9 @@ function parseSweepCommandLine(): { paths: readonly SweepPath[]; modes: readonly
   const known = new Set(SWEEP_PATHS.map((p) => p.name));
   const unknown = (values.path ?? []).filter((name) => !known.has(name));
   if (unknown.length > 0) usageError(RESET_SWEEP, `--path: unknown path ${unknown.join(', ')}`);
-  if (values.mode !== undefined && !isMode(values.mode)) usageError(RESET_SWEEP, `--mode: unknown mode ${values.mode}`);
-  return {
-    paths: values.path?.map(sweepPath) ?? SWEEP_PATHS,
-    modes: values.mode !== undefined && isMode(values.mode) ? [values.mode] : REAPPLY_MODES,
-  };
+  const mode = REAPPLY_MODES.find((m) => m === values.mode);
+  if (values.mode !== undefined && mode === undefined) usageError(RESET_SWEEP, `--mode: unknown mode ${values.mode}`);
+  return { paths: values.path?.map(sweepPath) ?? SWEEP_PATHS, modes: mode === undefined ? REAPPLY_MODES : [mode] };
 }
 
 async function main(): Promise<number> {
@@ -69,13 +59,8 @@ async function main(): Promise<number> {
   try {
     // Three attempts: tok_flaky completes (two transient errors first), NEEDS_ATTENTION is reached quickly.
     h = await createSagaHarness({ env: { PAYMENT_RETRY_MAX_ATTEMPTS: '3', PAYMENT_SLOW_MS: '1000' } });
-    const harness = h;
-    const world = {
-      ...harness,
-      hold: (orderId: string, activity: string) => harness.hold(orderId, activity as keyof Activities),
-    };
     process.stdout.write(`reset sweep: ${paths.length} path(s), modes ${modes.join(', ')}\n`);
-    const steps = await runResetSweep(world, {
+    const steps = await runResetSweep(sweepWorld(h), {
       paths,
       modes,
       onStep: (step, done) => process.stdout.write(`[${String(done).padStart(4)}] ${formatStep(step)}\n`),

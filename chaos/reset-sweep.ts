@@ -1,25 +1,20 @@
 /**
  * The reset sweep (issue 15): every way an order can end, then a Temporal Reset of its finished workflow to EVERY
- * completed workflow task, once with the signals after that point re-applied and once without, as an operator does
- * from the UI (`temporal workflow reset --event-id N [--reapply-exclude Signal]`). After every reset run closes, the
- * books must still agree:
- * - COMPLETED ⇔ the total captured once (a zero-total order has no payment) ⇔ every unit committed;
- * - a terminal order keeps no stock held; stock is conserved (lib/invariants.ts);
- * - the `orders` row status = the last `order_events` row (highest seq) = the run's `OrderStatus` search attribute =
- *   the run's result; seqs strictly increase in the order events were written.
- * Used by `npm run reset-sweep` (chaos/reset-sweep-main.ts, every path) and by test/integration/reset-sweep.test.ts
- * (a bounded subset). The caller provides the world: a client, the database and a worker whose activities it can hold.
+ * completed workflow task, with and without the later signals re-applied, as an operator does from the UI (`temporal
+ * workflow reset --event-id N [--reapply-exclude Signal]`). After every reset run closes, the books must still agree:
+ * COMPLETED ⇔ the total captured once (a zero-total order: no payment) ⇔ every unit committed; lib/invariants.ts
+ * holds; the `orders` row = the newest event = the run's `OrderStatus` search attribute = its result; seqs increase.
+ * Run by `npm run reset-sweep` (every path) and test/integration/reset-sweep.test.ts (a subset).
  */
 import { randomUUID } from 'node:crypto';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import { OUTAGE_SWITCH, setGatewaySwitch, TEST_TOKENS } from '../activities/payments';
+import { messageOf } from '../bench/support/load';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
-import { requestHashOf } from '../lib/order-lines';
 import { checkInvariants } from '../lib/invariants';
-import { insertProductsWithLedger } from '../lib/ledger';
 import type { EventRow, OrderRow } from '../lib/rows';
 import {
   cancelSignal,
@@ -35,32 +30,24 @@ import {
   type OrderWorkflowResult,
 } from '../workflows/definitions';
 import type { orderWorkflow } from '../workflows/order';
+import { orderInput, startOrder, type SagaHarness } from '../test/support/saga-helpers';
+import { insertProducts } from '../test/support/services';
 import { waitFor } from '../test/support/wait';
 
 /** How long the sweep waits for one step of a run (loaded 2-core machines). */
 const STEP_WAIT_MS = 30_000;
-
 const { EventType, ResetReapplyExcludeType } = temporal.api.enums.v1;
-
-/** A held activity call: the order waits where it is until `release()`. */
-export interface SweepHold {
-  /** Resolves once the held activity was called for the order. */
-  reached: Promise<void>;
-  release(): void;
-}
+type EventId = temporal.api.history.v1.IHistoryEvent['eventId'];
+type OrderHandle = WorkflowHandle<typeof orderWorkflow>;
 
 /** What the sweep runs against: a worker on `config.temporal.taskQueue` whose activities `hold` can pause. */
-export interface SweepWorld {
-  client: Client;
-  db: Knex;
-  config: Config;
-  /** Makes the next call of activity `activity` for `orderId` wait until released. */
-  hold: (orderId: string, activity: string) => SweepHold;
+export interface SweepWorld extends Pick<SagaHarness, 'client' | 'db' | 'config'> {
+  /** Makes the next call of `activity` for `orderId` wait until `release()`; `reached` once it was called. */
+  hold: (orderId: string, activity: string) => { reached: Promise<void>; release(): void };
 }
 
 /** How a reset treats the signals the base run received after the reset point. */
 export type ReapplyMode = 'with-signals' | 'without-signals';
-
 /** Both modes, in the order the sweep runs them. */
 export const REAPPLY_MODES: readonly ReapplyMode[] = ['with-signals', 'without-signals'];
 
@@ -76,11 +63,10 @@ export const SWEEP_QUANTITY = 2;
 export const SWEEP_INITIAL_STOCK = 10;
 /** Unit price of the products of the paid paths. */
 const SWEEP_PRICE_CENTS = 1250;
-/**
- * How long NEEDS_ATTENTION waits in a sweep order: a reset run that lands in NEEDS_ATTENTION without the operator's
- * signal ends by itself (attention timeout) instead of waiting a day; long enough for the drivers to send theirs.
- */
-export const SWEEP_ATTENTION_TIMEOUT_MS = 3_000;
+/** A reset run left in NEEDS_ATTENTION without the operator's signal ends by itself; the drivers send theirs sooner. */
+const SWEEP_ATTENTION_TIMEOUT_MS = 3_000;
+/** A cancel reason of the sweep's own, so the events show who cancelled. */
+const SWEEP_CANCEL = { reason: 'reset sweep cancel' };
 
 /** One placed sweep order. */
 export interface SweepOrder {
@@ -93,26 +79,13 @@ export interface SweepOrder {
   quantity: number;
 }
 
-/** What a path's driver gets: the world, the order's input and a way to start it. */
-export interface DriveContext {
-  world: SweepWorld;
-  input: OrderWorkflowInput;
-  start: () => Promise<WorkflowHandle<typeof orderWorkflow>>;
-}
-
 /** One way an order can end: its token, its price and how it is driven to its end (returns the finished handle). */
 export interface SweepPath {
   name: string;
   token: string;
   /** Unit price of its product. @default SWEEP_PRICE_CENTS */
   priceCents?: number;
-  drive(ctx: DriveContext): Promise<WorkflowHandle<typeof orderWorkflow>>;
-}
-
-/** The `orders` row status of an order, if the row exists. */
-async function rowStatus(db: Knex, orderId: string): Promise<string | undefined> {
-  const row = await db<OrderRow>(TABLES.orders).where('id', orderId).first('status');
-  return row?.status;
+  drive(ctx: { world: SweepWorld; input: OrderWorkflowInput; start: () => Promise<OrderHandle> }): Promise<OrderHandle>;
 }
 
 /** Waits until the order's row shows `status` for the `count`-th time in its events. */
@@ -121,16 +94,15 @@ async function waitForRecorded(db: Knex, orderId: string, status: OrderStatus, c
     `order ${orderId} recorded ${status} (x${count})`,
     async () => {
       const seen = await db(TABLES.orderEvents).where({ order_id: orderId, status }).count<{ n: string }[]>('* as n');
-      return Number(seen[0]?.n ?? 0) >= count && (await rowStatus(db, orderId)) === status ? true : undefined;
+      if (Number(seen[0]?.n ?? 0) < count) return undefined;
+      const row = await db<OrderRow>(TABLES.orders).where('id', orderId).first('status');
+      return row?.status === status ? true : undefined;
     },
     STEP_WAIT_MS,
   );
 }
 
-/**
- * Waits until the workflow has taken a signal in: the `status` query shows the cancel, and no workflow task is
- * pending (so whatever the task decided, local activities included, is done).
- */
+/** Waits until the `status` query shows the cancel and no workflow task is pending (its local activities done too). */
 async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
   await waitFor(
     `cancel taken by ${handle.workflowId}`,
@@ -144,23 +116,14 @@ async function waitForCancelTaken(handle: WorkflowHandle): Promise<void> {
   );
 }
 
-/** A cancel reason of the sweep's own, so the events show who cancelled. */
-const SWEEP_CANCEL = { reason: 'reset sweep cancel' };
-
-/**
- * One move of a scripted driver: take the gateway down or up (the operator's outage switch), start the order, send
- * the operator's `retryPayment` or a `cancel`, or wait until the order records a status (once more each time).
- */
+/** A move of a scripted driver: the outage switch, start, a signal, or wait for a status (once more each time). */
 type SweepAction = 'gatewayDown' | 'gatewayUp' | 'start' | 'retryPayment' | 'cancel' | OrderStatus;
 
-/**
- * A driver that plays `script` (the order is started first unless the script says when) and waits for the end. The
- * gateway is always left up.
- */
+/** A driver playing `script` (starting the order first unless it says when) to the end; it leaves the gateway up. */
 function scripted(...script: SweepAction[]): SweepPath['drive'] {
   return async ({ world, input, start }) => {
     let handle = script.includes('start') ? undefined : await start();
-    const started = (): WorkflowHandle<typeof orderWorkflow> => {
+    const started = (): OrderHandle => {
       if (handle === undefined) throw new Error('the script signals an order it has not started');
       return handle;
     };
@@ -241,16 +204,8 @@ export const SWEEP_PATHS: readonly SweepPath[] = [
     },
   },
   // tok_slow: the charge is at the gateway when the cancel lands; it is approved, then refunded.
-  {
-    name: 'cancel_in_CHARGING',
-    token: TEST_TOKENS.slow,
-    drive: scripted('CHARGING', 'cancel'),
-  },
-  {
-    name: 'cancel_in_NEEDS_ATTENTION',
-    token: TEST_TOKENS.unavailable,
-    drive: scripted('NEEDS_ATTENTION', 'cancel'),
-  },
+  { name: 'cancel_in_CHARGING', token: TEST_TOKENS.slow, drive: scripted('CHARGING', 'cancel') },
+  { name: 'cancel_in_NEEDS_ATTENTION', token: TEST_TOKENS.unavailable, drive: scripted('NEEDS_ATTENTION', 'cancel') },
 ];
 
 /** The sweep path named `name`; throws on an unknown one. */
@@ -263,68 +218,35 @@ export function sweepPath(name: string): SweepPath {
 
 /** An order input as the API builds it, with the sweep's short attention timeout. */
 export function sweepInput(config: Config, sku: string, quantity: number, token: string): OrderWorkflowInput {
-  const orderId = randomUUID();
-  return {
-    orderId,
-    customerId: `sweep-${orderId.slice(0, 8)}`,
-    lines: [{ sku, quantity }],
-    paymentToken: token,
-    requestHash: requestHashOf({ lines: [{ sku, quantity }], paymentToken: token }),
-    settings: { paymentRetry: config.paymentRetry, attentionTimeoutMs: SWEEP_ATTENTION_TIMEOUT_MS },
-  };
+  const input = orderInput(config, [{ sku, quantity }], token, { attentionTimeoutMs: SWEEP_ATTENTION_TIMEOUT_MS });
+  return { ...input, customerId: `sweep-${input.orderId.slice(0, 8)}` };
 }
 
 /** Creates a product of the path's own (stock `SWEEP_INITIAL_STOCK`) and runs one order of the path to its end. */
 export async function placeAndFinish(world: SweepWorld, path: SweepPath): Promise<SweepOrder> {
   const sku = `SWEEP-${path.name.toUpperCase().replace(/[^A-Z0-9]/g, '')}-${randomUUID().slice(0, 8).toUpperCase()}`;
-  await insertProductsWithLedger(world.db, [
-    { sku, name: sku, priceCents: path.priceCents ?? SWEEP_PRICE_CENTS, stock: SWEEP_INITIAL_STOCK },
+  await insertProducts(world.db, [
+    { sku, stock: SWEEP_INITIAL_STOCK, priceCents: path.priceCents ?? SWEEP_PRICE_CENTS },
   ]);
   const input = sweepInput(world.config, sku, SWEEP_QUANTITY, path.token);
-  const start = () =>
-    world.client.workflow.start<typeof orderWorkflow>(WORKFLOW_TYPE, {
-      taskQueue: world.config.temporal.taskQueue,
-      workflowId: workflowIdFor(input.orderId),
-      args: [input],
-    });
-  const handle = await path.drive({ world, input, start });
-  const baseRunId = (await handle.describe()).runId;
-  return {
-    path: path.name,
-    orderId: input.orderId,
-    workflowId: handle.workflowId,
-    baseRunId,
-    sku,
-    quantity: SWEEP_QUANTITY,
-  };
+  const handle = await path.drive({ world, input, start: () => startOrder(world.client, world.config, input) });
+  const { workflowId, runId: baseRunId } = await handle.describe();
+  return { path: path.name, orderId: input.orderId, workflowId, baseRunId, sku, quantity: SWEEP_QUANTITY };
 }
 
 /** Event ids of every WorkflowTaskCompleted event of one run, oldest first. */
-export async function completedWorkflowTasks(
-  client: Client,
-  workflowId: string,
-  runId: string,
-): Promise<temporal.api.history.v1.IHistoryEvent['eventId'][]> {
+export async function completedWorkflowTasks(client: Client, workflowId: string, runId: string): Promise<EventId[]> {
   const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
   return (history.events ?? [])
     .filter((event) => event.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
     .map((event) => event.eventId);
 }
 
-/** How `resetRun` resets: to which workflow task, which signals it re-applies, and the reason Temporal records. */
-export interface ResetOptions {
-  /** The WorkflowTaskCompleted event to reset to. @default the run's first */
-  eventId?: temporal.api.history.v1.IHistoryEvent['eventId'];
-  /** `without-signals` is `--reapply-exclude Signal`. @default 'with-signals' */
-  mode?: ReapplyMode;
-  reason: string;
-}
-
-/** Resets run `runId` of a workflow, as `temporal workflow reset` does; returns the new run's id. */
+/** Resets a run to the task completed at `eventId` (default: its first), as `temporal workflow reset`; the new run. */
 export async function resetRun(
   client: Client,
   execution: { workflowId: string; runId: string },
-  { eventId, mode = 'with-signals', reason }: ResetOptions,
+  { eventId, mode = 'with-signals', reason }: { eventId?: EventId; mode?: ReapplyMode; reason: string },
 ): Promise<string> {
   const finishedAt = eventId ?? (await completedWorkflowTasks(client, execution.workflowId, execution.runId))[0];
   const { runId } = await client.workflowService.resetWorkflowExecution({
@@ -338,21 +260,6 @@ export async function resetRun(
   return runId;
 }
 
-/** Resets the order's base run to the workflow task completed at `eventId`; returns the new run's id. */
-export function resetOrder(
-  client: Client,
-  order: SweepOrder,
-  eventId: temporal.api.history.v1.IHistoryEvent['eventId'],
-  mode: ReapplyMode,
-): Promise<string> {
-  const execution = { workflowId: order.workflowId, runId: order.baseRunId };
-  return resetRun(client, execution, {
-    eventId,
-    mode,
-    reason: `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`,
-  });
-}
-
 /** How one run of an order ended: its result, or why it has none. */
 export type RunOutcome = { result: OrderWorkflowResult } | { error: string };
 
@@ -362,20 +269,12 @@ export async function runOutcome(client: Client, workflowId: string, runId: stri
     const handle = client.workflow.getHandle<typeof orderWorkflow>(workflowId, runId, { followRuns: false });
     return { result: await handle.result() };
   } catch (error) {
-    return {
-      error:
-        error instanceof Error
-          ? `${error.message}${error.cause instanceof Error ? `: ${error.cause.message}` : ''}`
-          : String(error),
-    };
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return { error: `${messageOf(error)}${cause}` };
   }
 }
 
-/**
- * Checks the books of one order after one run closed; returns what is wrong (empty: all agree). `runId` is the run
- * whose result and search attribute must match the database. Money and stock are lib/invariants.ts's checks; on top,
- * the four views of the status agree, seqs increase, and a COMPLETED order committed every unit it ordered.
- */
+/** What is wrong with the books of one order once run `runId` closed (empty: all agree, as the header says). */
 export async function checkOrder(
   world: SweepWorld,
   order: SweepOrder,
@@ -412,32 +311,26 @@ export async function checkOrder(
   }
   if (!isTerminal(row.status)) problems.push(`closed run left the order ${row.status}`);
 
-  const violations = await checkInvariants(db, {
-    initialStock: new Map([[order.sku, SWEEP_INITIAL_STOCK]]),
-    orderIds: [order.orderId],
-  });
+  const scope = { initialStock: new Map([[order.sku, SWEEP_INITIAL_STOCK]]), orderIds: [order.orderId] };
+  const violations = await checkInvariants(db, scope);
   return [...problems, ...violations.map((v) => `${v.invariant}: ${v.message}`)];
 }
 
-/** One reset of the sweep and what it found. */
+/** One reset of the sweep and what it found; no `eventId` (the WorkflowTaskCompleted reset to): the base run. */
 export interface SweepStep {
   path: string;
   orderId: string;
-  /** The WorkflowTaskCompleted event id reset to; undefined for the base run's own check. */
   eventId: number | undefined;
   mode: ReapplyMode | undefined;
   runId: string;
-  status: string | undefined;
+  status?: string;
   problems: string[];
 }
 
-/** What to sweep. */
+/** What to sweep (default: every path, both modes); `onStep` is told of each step as it ends. */
 export interface SweepOptions {
-  /** @default every path */
   paths?: readonly SweepPath[];
-  /** @default both modes */
   modes?: readonly ReapplyMode[];
-  /** Progress lines (one per step). */
   onStep?: (step: SweepStep, done: number) => void;
 }
 
@@ -445,28 +338,15 @@ export interface SweepOptions {
 export async function runResetSweep(world: SweepWorld, options: SweepOptions = {}): Promise<SweepStep[]> {
   const steps: SweepStep[] = [];
   /** Checks the run `runOf` names (the base run, or a reset's new run) once it closed, and records the step. */
-  const check = async (
-    order: SweepOrder,
-    at: Pick<SweepStep, 'eventId' | 'mode'>,
-    runOf: () => Promise<string>,
-  ): Promise<void> => {
-    const step: SweepStep = {
-      path: order.path,
-      orderId: order.orderId,
-      ...at,
-      runId: '',
-      status: undefined,
-      problems: [],
-    };
+  const check = async (order: SweepOrder, at: Pick<SweepStep, 'eventId' | 'mode'>, runOf: () => Promise<string>) => {
+    const step: SweepStep = { path: order.path, orderId: order.orderId, ...at, runId: '', problems: [] };
     try {
       step.runId = await runOf();
       const outcome = await runOutcome(world.client, order.workflowId, step.runId);
       step.status = 'result' in outcome ? outcome.result.status : undefined;
       step.problems = await checkOrder(world, order, step.runId, outcome);
     } catch (error) {
-      step.problems = [
-        `${at.eventId === undefined ? 'check' : 'reset'} failed: ${error instanceof Error ? error.message : String(error)}`,
-      ];
+      step.problems = [`${at.eventId === undefined ? 'check' : 'reset'} failed: ${messageOf(error)}`];
     }
     steps.push(step);
     options.onStep?.(step, steps.length);
@@ -474,9 +354,13 @@ export async function runResetSweep(world: SweepWorld, options: SweepOptions = {
   for (const path of options.paths ?? SWEEP_PATHS) {
     const order = await placeAndFinish(world, path);
     await check(order, { eventId: undefined, mode: undefined }, () => Promise.resolve(order.baseRunId));
-    for (const eventId of await completedWorkflowTasks(world.client, order.workflowId, order.baseRunId)) {
+    const base = { workflowId: order.workflowId, runId: order.baseRunId };
+    for (const eventId of await completedWorkflowTasks(world.client, base.workflowId, base.runId)) {
       for (const mode of options.modes ?? REAPPLY_MODES) {
-        await check(order, { eventId: Number(eventId), mode }, () => resetOrder(world.client, order, eventId, mode));
+        const reason = `reset sweep: ${order.path} to event ${String(eventId)} ${mode}`;
+        await check(order, { eventId: Number(eventId), mode }, () =>
+          resetRun(world.client, base, { eventId, mode, reason }),
+        );
       }
     }
   }
@@ -495,12 +379,10 @@ export function formatSummary(steps: readonly SweepStep[]): string {
   const lines: string[] = ['', 'reset sweep summary'];
   const byPath = new Map<string, SweepStep[]>();
   for (const step of steps) byPath.set(step.path, [...(byPath.get(step.path) ?? []), step]);
-  for (const [path, pathSteps] of byPath) {
-    const bad = pathSteps.filter((s) => s.problems.length > 0).length;
-    const ends = [...new Set(pathSteps.map((s) => s.status ?? 'no result'))].join('/');
-    lines.push(
-      `  ${path.padEnd(38)} ${String(pathSteps.length).padStart(3)} runs, ${bad} with violations (ends: ${ends})`,
-    );
+  for (const [path, runs] of byPath) {
+    const bad = runs.filter((s) => s.problems.length > 0).length;
+    const ends = [...new Set(runs.map((s) => s.status ?? 'no result'))].join('/');
+    lines.push(`  ${path.padEnd(38)} ${String(runs.length).padStart(3)} runs, ${bad} with violations (ends: ${ends})`);
   }
   const violations = steps.filter((s) => s.problems.length > 0);
   lines.push(`  total: ${steps.length} runs, ${violations.length} with violations`);

@@ -1,22 +1,18 @@
 /**
- * One Socket.IO client per customer on the relay, behaving as the design asks a real client to: it keeps what it
- * received per order by seq (dropping duplicates), follows every order it placed with `subscribe`, and after every
- * reconnection (relay or Redis restarts) or gap subscribes again from the last seq it holds without a gap, retrying
- * while the relay answers `unavailable`. After quiescence `catchUp()`
- * subscribes once more per order, so each client should then hold every status its orders went through.
+ * One Socket.IO client per customer, as the design asks a real client to behave: it keeps events by seq (dropping
+ * duplicates), and after a reconnection or a gap subscribes again from the last seq it holds without a gap.
  */
 import { io, type Socket } from 'socket.io-client';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
+import { sleep } from '../bench/support/load';
 import type { ClientOrderEvent, SubscribeAck } from '../lib/realtime-protocol';
 import type { OrderStatus } from '../workflows/definitions';
 import type { Customer } from './load';
 
-/** What one customer's client saw. */
+/** What one customer's client saw: per order seq -> status; `received` counts duplicates too. */
 export interface SocketView {
   customerId: string;
-  /** Per order: seq -> status, duplicates dropped. */
   orders: Map<string, Map<number, OrderStatus>>;
-  /** Events received in all (duplicates included). */
   received: number;
   duplicates: number;
   connects: number;
@@ -26,34 +22,21 @@ export interface SocketView {
 }
 
 /** The clients of a run. */
-export interface SocketFleet {
-  views: Map<string, SocketView>;
-  /** Starts following `orderId` for its customer (subscribes at once when connected). */
-  track(customerId: string, orderId: string): void;
-  /** Clients currently connected. */
-  connected(): number;
-  /** Subscribes every order again from its highest seq and waits for the acks (bounded). */
-  catchUp(timeoutMs: number): Promise<void>;
-  close(): void;
-}
+export type SocketFleet = ReturnType<typeof startSockets>;
 
 const ACK_TIMEOUT_MS = 10_000;
 /** Attempts of one `subscribe` refused as `unavailable` (the relay could not read PostgreSQL) or left unanswered. */
 const SUBSCRIBE_ATTEMPTS = 20;
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/**
- * The seq the client has everything up to (1..n without a gap): what it sends as `lastSeq`, so a replay also fills
- * an event it missed in the middle (e.g. one published while it was reconnecting, followed by a later live one).
- */
-export function contiguousSeq(seqs: ReadonlyMap<number, unknown> | undefined): number {
+/** The seq the client has everything up to, sent as `lastSeq`: a replay then also fills a gap in the middle. */
+function contiguousSeq(seqs: ReadonlyMap<number, unknown> | undefined): number {
   let seq = 0;
   while (seqs?.has(seq + 1) === true) seq += 1;
   return seq;
 }
 
 /** Connects one client per customer. */
-export function startSockets(relayUrl: string, customers: readonly Customer[]): SocketFleet {
+export function startSockets(relayUrl: string, customers: readonly Customer[]) {
   const views = new Map<string, SocketView>();
   const sockets = new Map<string, Socket>();
   let closing = false;
@@ -143,7 +126,8 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
 
   return {
     views,
-    track(customerId, orderId) {
+    /** Starts following `orderId` for its customer. */
+    track(customerId: string, orderId: string): void {
       const view = views.get(customerId);
       const socket = sockets.get(customerId);
       if (view === undefined || socket === undefined) return;
@@ -151,8 +135,9 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
       // Live events may have come first through the customer's room; subscribing from lastSeq fills what was missed.
       if (socket.connected) follow(socket, view, orderId);
     },
-    connected: () => [...sockets.values()].filter((socket) => socket.connected).length,
-    async catchUp(timeoutMs) {
+    connected: (): number => [...sockets.values()].filter((socket) => socket.connected).length,
+    /** Subscribes every order once more (after quiescence) and waits for the acks, bounded. */
+    async catchUp(timeoutMs: number): Promise<void> {
       const deadline = Date.now() + timeoutMs;
       await Promise.all(
         [...views.values()].map(async (view) => {
@@ -169,14 +154,12 @@ export function startSockets(relayUrl: string, customers: readonly Customer[]): 
               if (ack?.ok === true) break;
               await sleep(500);
             }
-            if (ack?.ok !== true) {
-              view.catchUpFailures.push(`${orderId}: ${ack === undefined ? 'no ack' : ack.error}`);
-            }
+            if (ack?.ok !== true) view.catchUpFailures.push(`${orderId}: ${ack === undefined ? 'no ack' : ack.error}`);
           }
         }),
       );
     },
-    close() {
+    close(): void {
       closing = true;
       for (const socket of sockets.values()) socket.close();
     },
