@@ -1,8 +1,6 @@
 /**
- * The dev stack launcher behind `npm start`: provisions Temporal, PostgreSQL and Redis on embedded defaults (or uses
- * TEMPORAL_ADDRESS / DATABASE_URL / REDIS_URL when set), migrates and seeds, starts the worker, API, relay and codec
- * server, prints the URLs and a dev token, and on Ctrl-C stops every process it started. State lives under `.data/`
- * and survives restarts. The work is the stack toolkit's (stack/); this file is the order and the words.
+ * The launcher behind `npm start`: provisions Temporal, PostgreSQL and Redis (or uses the ones the environment names),
+ * migrates, seeds, starts our processes, prints the URLs and stops everything on Ctrl-C. The work is stack/'s.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -87,7 +85,6 @@ async function provisionTemporal(
 ): Promise<string> {
   if (tooling.temporalAddress !== undefined) {
     say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
-    // The same set-up as `npm run temporal:setup`: namespace, search attributes, the one-time cache wait.
     await stack.prepareNamespace(tooling.temporalAddress, config.temporal.namespace, (line) =>
       say(`Temporal: ${line}`),
     );
@@ -140,7 +137,6 @@ async function shutdown(code: number): Promise<never> {
   if (!exiting) {
     exiting = true;
     say('\nStopping OrderFlow...');
-    // Our processes first (they drain against the infrastructure), then Temporal, Redis, PostgreSQL.
     await Promise.all(ours.map((proc) => proc.stop('SIGTERM', 5000)));
     await teardowns.stop();
     say('Stopped.');

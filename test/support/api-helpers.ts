@@ -1,8 +1,4 @@
-/**
- * What the API suites share: the app from `createApp` listening on an ephemeral port over the real services, an
- * in-process worker (workflow bundled once per file), tokens, a fetch wrapper that records every exchange, the
- * check of those exchanges against the OpenAPI operations, and DB snapshots for "nothing changed" assertions.
- */
+/** What the API suites share: the app on an ephemeral port over the real services, recorded exchanges, snapshots. */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -157,10 +153,7 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
   };
 }
 
-/**
- * An API harness for a whole test file: created in beforeAll (then `seed` runs on it) and closed in afterAll. Its
- * fields are filled in by that beforeAll, so hooks and tests read them, never the file's top level.
- */
+/** An API harness for a whole file, created (and seeded) in beforeAll: read its fields in hooks and tests only. */
 export function apiHarnessForFile(
   options: ApiHarnessOptions = {},
   seed?: (h: ApiHarness) => Promise<void>,
@@ -176,11 +169,7 @@ export function apiHarnessForFile(
   return h;
 }
 
-/**
- * The boundary suites' world, for the whole file (`apiHarnessForFile`): `{ h, sku, alice, aliceOrderId }`, a product
- * `sku` (named after `label`) and Alice with an order that exists only as a row (no workflow), enough for the read
- * and cancel paths.
- */
+/** The boundary suites' file-wide world: a harness, a product `sku`, and Alice with an order row (no workflow). */
 export function boundaryWorld(label: string, product: { stock: number; priceCents?: number }) {
   const sku = uniqueSku(label);
   const alice = `cust-${randomUUID().slice(0, 8)}`;
