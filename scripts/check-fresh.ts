@@ -45,11 +45,7 @@ const CHECK_FRESH: Command = {
 };
 
 const args = parseCommandLine(CHECK_FRESH, {
-  options: {
-    'reuse-cache': { type: 'boolean' },
-    'skip-test': { type: 'boolean' },
-    keep: { type: 'boolean' },
-  },
+  options: { 'reuse-cache': { type: 'boolean' }, 'skip-test': { type: 'boolean' }, keep: { type: 'boolean' } },
 }).values;
 
 const timings: { step: string; seconds: number; ok: boolean }[] = [];
@@ -141,18 +137,13 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   say(`npm start (output in ${log})`);
   let ready = false;
   let token: string | undefined;
-  let tokenNext = false;
   let lastLine = '';
   let stopped = false;
   const child = runNpm('start', clone, startEnv, log, (line) => {
+    if (lastLine.startsWith('Dev token')) token = line.trim(); // the line after it (output lines are never blank)
     lastLine = line;
     if (line === 'Stopped.') stopped = true;
     if (line.startsWith('OrderFlow is up:')) ready = true;
-    if (tokenNext && line.trim() !== '') {
-      token = line.trim();
-      tokenNext = false;
-    }
-    if (line.startsWith('Dev token')) tokenNext = true;
   });
   /** Signals npm start's process group; a group that is already gone (ESRCH) has nothing left to stop. */
   const signalGroup = (signal: NodeJS.Signals): void => {

@@ -1,7 +1,6 @@
 /** What the API suites share: the app on an ephemeral port over the real services, recorded exchanges, snapshots. */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
@@ -12,6 +11,7 @@ import { signToken, type SignTokenOptions } from '../../lib/auth';
 import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
+import { listen } from '../../lib/http/listen';
 import { createLogger } from '../../lib/logger';
 import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';
@@ -104,11 +104,8 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
     options: { processMetrics: false, ...options.appOptions },
   });
   const handle = app.callback();
-  const server = http.createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = http.createServer((req, res) => void handle(req, res));
+  const baseUrl = `http://127.0.0.1:${(await listen(server, 0, '127.0.0.1')).port}`;
   const exchanges: Exchange[] = [];
 
   const request = async (method: string, path: string, req: RequestOptions = {}): Promise<Exchange> => {
