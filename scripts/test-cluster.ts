@@ -64,8 +64,7 @@ interface Cluster {
 async function startCluster(bins: stack.ClusterBinaries, workDir: string): Promise<Cluster> {
   const databases = [`orderflow_tc_temporal_${process.pid}`, `orderflow_tc_visibility_${process.pid}`];
   const [persistenceDb, visibilityDb] = databases as [string, string];
-  // Temporal stores membership ports in a PostgreSQL smallint: the OS's ephemeral ports (usually above 32767) would
-  // make the server exit with "value out of range for type smallint".
+  // Temporal keeps membership ports in a PostgreSQL smallint: an ephemeral port above 32767 would make it exit.
   const ports: Record<string, string> = {};
   for (const name of [
     'FRONTEND_GRPC_PORT',
