@@ -1,5 +1,4 @@
-// The part both README commands run first, in plain CommonJS so it works on a fresh clone before any dependency is
-// installed: check the Node version, install dependencies when they are missing or stale, and run the next step.
+// What `npm start` and `npm test` run first, in plain CommonJS so it works on a fresh clone before `npm ci`.
 'use strict';
 
 const { spawn, spawnSync } = require('node:child_process');
@@ -8,16 +7,13 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 
-/** Prints one line on stderr and exits with `code`. */
+/** Prints `orderflow: <message>` on stderr and exits with `code`. */
 function fail(message, code = 1) {
   process.stderr.write(`orderflow: ${message}\n`);
   process.exit(code);
 }
 
-/**
- * Prints `help` and exits 0 when `argv` asks for it: `--help` or `-h` before any `--` (the rule of lib/cli.ts, which
- * the launchers cannot load before the dependencies are installed).
- */
+/** Prints `help` and exits 0 on `--help` / `-h` before any `--` (lib/cli.ts's rule; it needs the dependencies). */
 function answerHelp(argv, help) {
   const end = argv.indexOf('--');
   if ((end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === '--help' || arg === '-h')) {
@@ -26,7 +22,7 @@ function answerHelp(argv, help) {
   }
 }
 
-/** Stops with a one-line message when Node is older than the project needs (20.19). */
+/** Stops with one line when Node is older than 20.19. */
 function checkNode() {
   const [major, minor] = process.versions.node.split('.').map(Number);
   if (major < 20 || (major === 20 && minor < 19)) {
@@ -34,15 +30,13 @@ function checkNode() {
   }
 }
 
-/** Where the hash of the package-lock.json that node_modules was installed from is kept. */
+/** Hash of the package-lock.json node_modules was installed from. */
 const INSTALLED_LOCK = path.join(root, 'node_modules', '.orderflow-lock-sha256');
 
-/** SHA-256 of package-lock.json's content (not its mtime: a checkout or a new git worktree touches every file). */
+/** SHA-256 of package-lock.json's content, not its mtime: a checkout or a new worktree touches every file. */
 function lockHash() {
-  return require('node:crypto')
-    .createHash('sha256')
-    .update(fs.readFileSync(path.join(root, 'package-lock.json')))
-    .digest('hex');
+  const lock = fs.readFileSync(path.join(root, 'package-lock.json'));
+  return require('node:crypto').createHash('sha256').update(lock).digest('hex');
 }
 
 /** True when node_modules is missing or was installed from another package-lock.json. */
@@ -55,7 +49,7 @@ function dependenciesStale() {
   }
 }
 
-/** Runs `npm ci` when node_modules is missing or was installed from another package-lock.json. */
+/** Runs `npm ci` when the dependencies are stale. */
 function ensureDependencies() {
   if (!dependenciesStale()) return;
   process.stderr.write('orderflow: installing dependencies (npm ci, about a minute)...\n');
@@ -67,9 +61,8 @@ function ensureDependencies() {
 }
 
 /**
- * Runs a TypeScript entry point (through tsx) or a JavaScript file with this Node, inheriting the terminal, and
- * resolves with its exit code. Ctrl-C reaches the whole foreground process group, so the child already has it; a
- * SIGTERM sent to this process alone is passed on.
+ * Runs a .ts entry (through tsx) or a .js file with this Node on the terminal; resolves with its exit code. Ctrl-C
+ * already reaches the child (same process group); a SIGTERM sent to this process alone is passed on.
  */
 function run(entry, args) {
   const nodeArgs = entry.endsWith('.ts') ? ['--import', 'tsx', entry, ...args] : [entry, ...args];

@@ -1,13 +1,9 @@
-/**
- * Builds the workflow bundle ahead of time (`npm run build`, the Docker image): webpack runs once at build time instead
- * of on every worker start, and every worker of a release runs byte-identical workflow code. The worker loads the file
- * named by WORKFLOW_BUNDLE_PATH (the image sets it to dist/workflow-bundle.js).
- * Usage: `node --import tsx scripts/build-workflow-bundle.ts [output path]`.
- */
+/** Builds the workflow bundle ahead of time (`npm run build`, the Docker image) for the worker's WORKFLOW_BUNDLE_PATH. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { bundleOrderWorkflows } from '../worker/create-worker';
+import { runMain } from './command';
 
 /** Where the bundle goes when no path is given. */
 export const DEFAULT_BUNDLE_PATH = path.resolve(__dirname, '..', 'dist', 'workflow-bundle.js');
@@ -32,16 +28,11 @@ export async function writeWorkflowBundle(output: string): Promise<void> {
   process.stdout.write(`workflow bundle: ${output} (${kib} KiB, ${Date.now() - started}ms)\n`);
 }
 
-async function main(): Promise<void> {
-  const { positionals } = parseCommandLine(BUILD_WORKFLOW_BUNDLE, { allowPositionals: true });
-  const [target, extra] = positionals;
-  if (extra !== undefined) usageError(BUILD_WORKFLOW_BUNDLE, `unexpected argument '${extra}'`);
-  await writeWorkflowBundle(path.resolve(target ?? DEFAULT_BUNDLE_PATH));
-}
-
 if (require.main === module) {
-  main().catch((error: unknown) => {
-    process.stderr.write(`build-workflow-bundle: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exit(1);
+  runMain('build-workflow-bundle', async () => {
+    const { positionals } = parseCommandLine(BUILD_WORKFLOW_BUNDLE, { allowPositionals: true });
+    const [target, extra] = positionals;
+    if (extra !== undefined) usageError(BUILD_WORKFLOW_BUNDLE, `unexpected argument '${extra}'`);
+    await writeWorkflowBundle(path.resolve(target ?? DEFAULT_BUNDLE_PATH));
   });
 }

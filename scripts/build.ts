@@ -1,14 +1,10 @@
-/**
- * `npm run build`: what the Docker image runs (Dockerfile, build stage). It empties `dist/`, compiles TypeScript with
- * `tsconfig.build.json`, copies the relay's static files and writes the workflow bundle (`dist/workflow-bundle.js`,
- * scripts/build-workflow-bundle.ts). It reads its command line before it touches anything, so `--help` or a wrong
- * argument leaves `dist/` as it was.
- */
+/** `npm run build`: what the Docker image runs. The command line is read first, so `--help` leaves dist/ as it was. */
 import { execFileSync } from 'node:child_process';
 import { cpSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { parseCommandLine, type Command } from '../lib/cli';
 import { DEFAULT_BUNDLE_PATH, writeWorkflowBundle } from './build-workflow-bundle';
+import { runMain } from './command';
 
 const ROOT = path.resolve(__dirname, '..');
 const DIST = path.join(ROOT, 'dist');
@@ -22,13 +18,13 @@ const BUILD: Command = {
     'Builds the production files into dist/ (what the Docker image runs): removes dist/, compiles TypeScript (tsconfig.build.json), copies realtime/public and writes the workflow bundle dist/workflow-bundle.js, which the worker loads when WORKFLOW_BUNDLE_PATH names it.',
 };
 
-/** Runs one step, printing its name first so a failure says which step it was. */
+/** Runs one step, printing its name first so a failure says which step it was (tsc prints its own diagnostics). */
 async function step(name: string, run: () => unknown): Promise<void> {
   process.stdout.write(`build: ${name}\n`);
   await run();
 }
 
-async function main(): Promise<void> {
+runMain('build', async () => {
   parseCommandLine(BUILD, {});
   await step('removing dist/', () => rmSync(DIST, { recursive: true, force: true }));
   await step('compiling TypeScript (tsconfig.build.json)', () =>
@@ -41,10 +37,4 @@ async function main(): Promise<void> {
     cpSync(path.join(ROOT, 'realtime', 'public'), path.join(DIST, 'realtime', 'public'), { recursive: true }),
   );
   await step('bundling the workflows', () => writeWorkflowBundle(DEFAULT_BUNDLE_PATH));
-}
-
-main().catch((error: unknown) => {
-  // tsc has printed its own diagnostics above; say which step stopped and how.
-  process.stderr.write(`build: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
 });

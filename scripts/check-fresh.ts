@@ -1,52 +1,32 @@
 /**
- * `npm run check:fresh`: the README's promise checked the way a new user meets it. Clones the committed HEAD of this
- * checkout into a new private (0700) directory and, as whoever runs it, with a fresh HOME (so a fresh npm cache, Go
- * cache and ~/.cache/orderflow) and nothing preinstalled beyond the machine's services, runs the two README commands:
- *
- * 1. `npm start`: waits for its ready line, probes /health and /ready, places an order with the printed dev token and
- *    waits for it to reach COMPLETED, then sends Ctrl-C (SIGINT to its process group) and checks that it exits 0 and
- *    every port it used is free again;
- * 2. `npm test`: the whole suite, judged by its exit code (output in <dir>/npm-test.log; progress lines shown).
- *
- * Flags: `--reuse-cache` uses your ~/.cache/orderflow (ORDERFLOW_CACHE_DIR) instead of an empty one, so the Temporal
- * CLI is not rebuilt (minutes); `--skip-test` checks `npm start` only; `--keep` keeps the directory. Prints the time
- * of every step; exits 1 naming the first step that failed. Works as root and as an unprivileged user.
+ * `npm run check:fresh`: the README's promise checked the way a new user meets it: `npm start` and `npm test` in a
+ * fresh clone of HEAD, in a new 0700 directory with a fresh HOME (so no npm, Go or tool cache), as whoever runs it.
  */
 import { execFileSync } from 'node:child_process';
-import {
-  chmodSync,
-  createWriteStream,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseCommandLine, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
 import { freePort, portOpen, startProcess, waitUntil, type StackProcess } from '../stack';
+import { runMain } from './command';
 
 const source = path.resolve(__dirname, '..');
 
-/**
- * Runs git; `safe.directory` because this checkout may belong to another user (root's, checked by a test user). Git
- * before 2.42 honours that setting only from a global file, so a scratch one stands in for the user's.
- */
+// `safe.directory`: this checkout may be another user's. Git before 2.42 reads it only from a global file.
 function git(args: string[]): string {
   const globalConfig = path.join(os.tmpdir(), `orderflow-check-fresh-gitconfig-${process.pid}`);
-  writeFileSync(globalConfig, '[safe]\n\tdirectory = *\n');
+  fs.writeFileSync(globalConfig, '[safe]\n\tdirectory = *\n');
   try {
     return execFileSync('git', args, {
       encoding: 'utf8',
       env: { ...process.env, GIT_CONFIG_GLOBAL: globalConfig },
     }).trim();
   } finally {
-    rmSync(globalConfig, { force: true });
+    fs.rmSync(globalConfig, { force: true });
   }
 }
+
 const CHECK_FRESH: Command = {
   name: 'check:fresh',
   usage: 'usage: npm run check:fresh [-- --reuse-cache] [--skip-test] [--keep]',
@@ -65,11 +45,7 @@ const CHECK_FRESH: Command = {
 };
 
 const args = parseCommandLine(CHECK_FRESH, {
-  options: {
-    'reuse-cache': { type: 'boolean' },
-    'skip-test': { type: 'boolean' },
-    keep: { type: 'boolean' },
-  },
+  options: { 'reuse-cache': { type: 'boolean' }, 'skip-test': { type: 'boolean' }, keep: { type: 'boolean' } },
 }).values;
 
 const timings: { step: string; seconds: number; ok: boolean }[] = [];
@@ -79,13 +55,14 @@ const say = (line: string): void => void process.stdout.write(`[check:fresh] ${l
 async function step<T>(name: string, run: () => Promise<T> | T): Promise<T> {
   say(`${name}...`);
   const started = Date.now();
+  const record = (ok: boolean): number => timings.push({ step: name, seconds: (Date.now() - started) / 1000, ok });
   try {
     const result = await run();
-    timings.push({ step: name, seconds: (Date.now() - started) / 1000, ok: true });
+    record(true);
     say(`${name}: ok (${((Date.now() - started) / 1000).toFixed(1)} s)`);
     return result;
   } catch (error) {
-    timings.push({ step: name, seconds: (Date.now() - started) / 1000, ok: false });
+    record(false);
     throw new Error(`${name}: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
@@ -112,23 +89,14 @@ async function choosePorts(): Promise<Record<string, number>> {
   return chosen;
 }
 
-/**
- * Spawns a README command in its own process group (as a terminal would) through the stack toolkit; every output
- * line goes to the `log` file and to `onLine`.
- */
-function runCommand(
-  command: string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-  log: string,
-  onLine: (line: string) => void,
-): StackProcess {
-  const file = createWriteStream(log);
+/** Runs `npm <script>` in its own process group, as a terminal would: every line to `log` and `onLine`. */
+function runNpm(script: string, cwd: string, env: NodeJS.ProcessEnv, log: string, onLine: (line: string) => void) {
+  const file = fs.createWriteStream(log);
   file.on('error', (error) => say(`cannot write ${log}: ${error.message}`));
-  const [executable = 'npm', ...rest] = command;
-  const proc = startProcess(command.join(' '), {
-    command: executable,
-    args: rest,
+  const began = Date.now();
+  const proc = startProcess(`npm ${script}`, {
+    command: 'npm',
+    args: [script],
     cwd,
     env,
     detached: true,
@@ -136,6 +104,7 @@ function runCommand(
     onLine: (line) => {
       // A grandchild may still write after the exit was reported (and the file ended): the line still counts.
       if (!file.writableEnded) file.write(`${line}\n`);
+      if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
       onLine(line);
     },
   });
@@ -166,22 +135,15 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
   const startEnv = { ...env, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])) };
   const log = path.join(dir, 'npm-start.log');
   say(`npm start (output in ${log})`);
-  const began = Date.now();
   let ready = false;
   let token: string | undefined;
-  let tokenNext = false;
   let lastLine = '';
   let stopped = false;
-  const child = runCommand(['npm', 'start'], clone, startEnv, log, (line) => {
+  const child = runNpm('start', clone, startEnv, log, (line) => {
+    if (lastLine.startsWith('Dev token')) token = line.trim(); // the line after it (output lines are never blank)
     lastLine = line;
     if (line === 'Stopped.') stopped = true;
-    if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
     if (line.startsWith('OrderFlow is up:')) ready = true;
-    if (tokenNext && line.trim() !== '') {
-      token = line.trim();
-      tokenNext = false;
-    }
-    if (line.startsWith('Dev token')) tokenNext = true;
   });
   /** Signals npm start's process group; a group that is already gone (ESRCH) has nothing left to stop. */
   const signalGroup = (signal: NodeJS.Signals): void => {
@@ -261,10 +223,8 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
   const log = path.join(dir, 'npm-test.log');
   say(`npm test (output in ${log})`);
   await step('npm test: exit code 0', async () => {
-    const began = Date.now();
     let summary = '';
-    const child = runCommand(['npm', 'test'], clone, env, log, (line) => {
-      if (SHOWN.test(line.trim())) say(`  | +${Math.round((Date.now() - began) / 1000)}s ${line.trim()}`);
+    const child = runNpm('test', clone, env, log, (line) => {
       if (/^tests: \d+ passed/.test(line)) summary = line;
     });
     const how = await exited(child, 60 * 60_000);
@@ -275,12 +235,12 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
 /** Deletes the check's directory, and the cluster root's npm start kept outside it (stack/postgres-root.ts). */
 function removeCheckout(dir: string, clone: string): void {
   const data = path.join(clone, '.data', 'postgres');
-  if (lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
-    rmSync(readlinkSync(data), { recursive: true, force: true });
+  if (fs.lstatSync(data, { throwIfNoEntry: false })?.isSymbolicLink() === true) {
+    fs.rmSync(fs.readlinkSync(data), { recursive: true, force: true });
   }
   // Go keeps its module cache read-only: make it writable first, or only root could delete it.
   execFileSync('chmod', ['-R', 'u+w', dir]);
-  rmSync(dir, { recursive: true, force: true });
+  fs.rmSync(dir, { recursive: true, force: true });
 }
 
 async function main(): Promise<void> {
@@ -289,11 +249,11 @@ async function main(): Promise<void> {
   const head = git(['-C', source, 'rev-parse', 'HEAD']);
   const dirty = git(['-C', source, 'status', '--porcelain', '--untracked-files=no']);
   if (dirty !== '') say('note: uncommitted changes here are not part of the check (it clones the committed HEAD)');
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-fresh-'));
-  chmodSync(dir, 0o700);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-fresh-'));
+  fs.chmodSync(dir, 0o700);
   const clone = path.join(dir, 'orderflow');
   const home = path.join(dir, 'home');
-  mkdirSync(home, { mode: 0o700 });
+  fs.mkdirSync(home, { mode: 0o700 });
   const tooling = loadToolingConfig();
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -322,12 +282,8 @@ async function main(): Promise<void> {
     failure = error instanceof Error ? error : new Error(String(error));
   }
   say('');
-  say(
-    `timings (user ${user}, ${os.cpus().length} cores, load ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}):`,
-  );
+  const load = os.loadavg().map((l) => l.toFixed(2));
+  say(`timings (user ${user}, ${os.cpus().length} cores, load ${load.join(' ')}):`);
   for (const t of timings) say(`  ${t.ok ? 'ok  ' : 'FAIL'} ${t.seconds.toFixed(1).padStart(7)} s  ${t.step}`);
   say(`  total ${((Date.now() - started) / 1000).toFixed(1)} s`);
   if (args.keep === true || failure !== undefined) say(`kept ${dir}`);
@@ -339,7 +295,4 @@ async function main(): Promise<void> {
   say('passed');
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(`check:fresh: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
-});
+runMain('check:fresh', main);

@@ -1,13 +1,18 @@
 /**
- * The dev stack launcher behind `npm start`: provisions Temporal, PostgreSQL and Redis on embedded defaults (or uses
- * TEMPORAL_ADDRESS / DATABASE_URL / REDIS_URL when set), migrates and seeds, starts the worker, API, relay and codec
- * server, prints the URLs and a dev token, and on Ctrl-C stops every process it started. State lives under `.data/`
- * and survives restarts. The work is the stack toolkit's (stack/); this file is the order and the words.
+ * The launcher behind `npm start`: provisions Temporal, PostgreSQL and Redis (or uses the ones the environment names),
+ * migrates, seeds, starts our processes, prints the URLs and stops everything on Ctrl-C. The work is stack/'s.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { ConfigError, embeddedDatabaseUrl, loadConfig, loadToolingConfig, type Config } from '../lib/config';
+import {
+  ConfigError,
+  embeddedDatabaseUrl,
+  loadConfig,
+  loadToolingConfig,
+  type Config,
+  type ToolingConfig,
+} from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { signToken } from '../lib/auth';
 import * as stack from '../stack';
@@ -16,6 +21,7 @@ import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal-conf
 import { seedCatalog } from '../lib/catalog';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
+const relative = (dir: string): string => path.relative(stack.REPO_ROOT, dir);
 const teardowns = new stack.Teardowns((line) => process.stderr.write(`orderflow: ${line}\n`));
 const ours: stack.StackProcess[] = [];
 let exiting = false;
@@ -38,32 +44,30 @@ async function assertPortFree(port: number, what: string, variable: string): Pro
   }
 }
 
-async function provisionPostgres(databaseUrl: string | undefined, dataDir: string, port: number): Promise<string> {
-  if (databaseUrl !== undefined) {
+async function provisionPostgres(tooling: ToolingConfig, dataDir: string): Promise<string> {
+  if (tooling.databaseUrl !== undefined) {
     say(`PostgreSQL: using DATABASE_URL`);
-    return databaseUrl;
+    return tooling.databaseUrl;
   }
+  const port = tooling.embeddedPgPort;
   const embedded = embeddedDatabaseUrl(port);
   const adminUrl = stack.withDatabase(embedded, 'postgres');
   if (await stack.postgresAnswers(adminUrl)) {
     say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
   } else {
-    say(
-      `PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${path.relative(stack.REPO_ROOT, dataDir)})`,
-    );
-    const server = await stack.startEmbeddedPostgres(dataDir, port, (line) =>
-      process.stderr.write(`[postgres] ${line}\n`),
-    );
+    say(`PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${relative(dataDir)})`);
+    const log = (line: string): void => void process.stderr.write(`[postgres] ${line}\n`);
+    const server = await stack.startEmbeddedPostgres(dataDir, port, log);
     teardowns.add('PostgreSQL', server.stop);
   }
   await stack.ensureDatabase(adminUrl, 'orderflow', false);
   return embedded;
 }
 
-async function provisionRedis(redisUrl: string | undefined, dataDir: string, pathValue: string): Promise<string> {
-  if (redisUrl !== undefined) {
+async function provisionRedis(tooling: ToolingConfig, dataDir: string): Promise<string> {
+  if (tooling.redisUrl !== undefined) {
     say('Redis: using REDIS_URL');
-    return redisUrl;
+    return tooling.redisUrl;
   }
   for (const [url, how] of [
     [stack.LOCAL_REDIS_URL, 'using the server on 127.0.0.1:6379'],
@@ -74,20 +78,15 @@ async function provisionRedis(redisUrl: string | undefined, dataDir: string, pat
       return url;
     }
   }
-  say(`Redis: starting redis-server on 127.0.0.1:6380 (data in ${path.relative(stack.REPO_ROOT, dataDir)})`);
-  const server = await stack.startRedisServer(pathValue, dataDir, 6380, true);
+  say(`Redis: starting redis-server on 127.0.0.1:6380 (data in ${relative(dataDir)})`);
+  const server = await stack.startRedisServer(tooling.path, dataDir, 6380, true);
   teardowns.add('redis-server', server.stop);
   return server.url;
 }
 
-async function provisionTemporal(
-  config: Config,
-  tooling: ReturnType<typeof loadToolingConfig>,
-  dataDir: string,
-): Promise<string> {
+async function provisionTemporal(config: Config, tooling: ToolingConfig, dataDir: string): Promise<string> {
   if (tooling.temporalAddress !== undefined) {
     say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
-    // The same set-up as `npm run temporal:setup`: namespace, search attributes, the one-time cache wait.
     await stack.prepareNamespace(tooling.temporalAddress, config.temporal.namespace, (line) =>
       say(`Temporal: ${line}`),
     );
@@ -97,19 +96,15 @@ async function provisionTemporal(
   await assertPortFree(tooling.temporalUiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT');
   const cli = await stack.resolveCliBinary(tooling, say);
   say(`Temporal: starting the dev server (CLI from ${cli.source}: ${cli.path})`);
-  mkdirSync(dataDir, { recursive: true });
+  const devServer = {
+    dbFilename: path.join(dataDir, 'temporal.db'),
+    port: tooling.temporalDevPort,
+    uiPort: tooling.temporalUiPort,
+    // The UI decrypts payloads through our codec server (docs/security.md); same host name as the UI for its cookie.
+    codecEndpoint: `http://localhost:${config.codecPort}`,
+  };
   const server = await stack
-    .startDevServer(
-      cli.path,
-      {
-        dbFilename: path.join(dataDir, 'temporal.db'),
-        port: tooling.temporalDevPort,
-        uiPort: tooling.temporalUiPort,
-        // The UI decrypts payloads through our codec server (docs/security.md); same host name as the UI for its cookie.
-        codecEndpoint: `http://localhost:${config.codecPort}`,
-      },
-      supervised('temporal'),
-    )
+    .startDevServer(cli.path, devServer, supervised('temporal'))
     .catch(explainTimeout('temporal'));
   teardowns.add('the Temporal dev server', () => server.stop()); // after ours: they drain against it
   return `127.0.0.1:${tooling.temporalDevPort}`;
@@ -140,7 +135,6 @@ async function shutdown(code: number): Promise<never> {
   if (!exiting) {
     exiting = true;
     say('\nStopping OrderFlow...');
-    // Our processes first (they drain against the infrastructure), then Temporal, Redis, PostgreSQL.
     await Promise.all(ours.map((proc) => proc.stop('SIGTERM', 5000)));
     await teardowns.stop();
     say('Stopped.');
@@ -161,14 +155,11 @@ async function main(): Promise<void> {
   await assertPortFree(config.metricsPort, 'worker metrics', 'METRICS_PORT');
   await assertPortFree(config.codecPort, 'codec server', 'CODEC_PORT');
 
-  const databaseUrl = await provisionPostgres(
-    tooling.databaseUrl,
-    path.join(dataDir, 'postgres'),
-    tooling.embeddedPgPort,
-  );
-  const redisUrl = await provisionRedis(tooling.redisUrl, path.join(dataDir, 'redis'), tooling.path);
+  const databaseUrl = await provisionPostgres(tooling, path.join(dataDir, 'postgres'));
+  const redisUrl = await provisionRedis(tooling, path.join(dataDir, 'redis'));
   const temporalAddress = await provisionTemporal(config, tooling, dataDir);
-  await provisionReconcileSchedule(config, temporalAddress, config.temporal.namespace || DEV_NAMESPACE);
+  const namespace = config.temporal.namespace || DEV_NAMESPACE;
+  await provisionReconcileSchedule(config, temporalAddress, namespace);
 
   const db = createDb({ url: databaseUrl, poolMax: 2 });
   try {
@@ -180,21 +171,11 @@ async function main(): Promise<void> {
     await db.destroy();
   }
 
-  const namespace = config.temporal.namespace || DEV_NAMESPACE;
-  const env = stack.appEnv(
-    { databaseUrl, redisUrl, temporalAddress, namespace },
-    {
-      // The dev server's Web UI may call the codec server, whatever TEMPORAL_UI_PORT says.
-      CODEC_CORS_ORIGINS: [
-        ...new Set([
-          ...config.codecCorsOrigins,
-          `http://localhost:${tooling.temporalUiPort}`,
-          `http://127.0.0.1:${tooling.temporalUiPort}`,
-        ]),
-      ].join(','),
-    },
-    process.env,
-  );
+  // The dev server's Web UI may call the codec server, whatever TEMPORAL_UI_PORT says.
+  const uiOrigins = [`http://localhost:${tooling.temporalUiPort}`, `http://127.0.0.1:${tooling.temporalUiPort}`];
+  const codecCorsOrigins = [...new Set([...config.codecCorsOrigins, ...uiOrigins])].join(',');
+  const services = { databaseUrl, redisUrl, temporalAddress, namespace };
+  const env = stack.appEnv(services, { CODEC_CORS_ORIGINS: codecCorsOrigins }, process.env);
   const apiUrl = `http://localhost:${config.apiPort}`;
   const relayUrl = `http://localhost:${config.realtimePort}`;
   const codecUrl = `http://localhost:${config.codecPort}`;

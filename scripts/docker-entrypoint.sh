@@ -1,12 +1,6 @@
 #!/bin/sh
-# Entry point of the OrderFlow image: one image, the command picks the process.
-#   api | worker | realtime      the long-running services (dist/*/main.js)
-#   codec-server                 payload decryption for operators (Temporal UI / CLI)
-#   migrate [up|down|status]     knex migrations on DATABASE_URL (one-shot)
-#   setup                        Temporal namespace + search attributes (temporal-config/setup.ts; one-shot)
-#   seed                         demo catalog (one-shot, idempotent)
-# Every process reads its configuration from the environment (lib/config.ts). `exec` replaces this shell with node, so
-# the SIGTERM of `docker stop` reaches node and the graceful drains run. Works in a checkout too, after `npm run build`.
+# Entry point of the OrderFlow image: the command picks the process (migrate, setup and seed are one-shot). `exec`
+# replaces this shell with node, so the SIGTERM of `docker stop` reaches it and the graceful drains run.
 set -eu
 cd "$(dirname "$0")/.."
 

@@ -1,11 +1,7 @@
-/**
- * `npm run gateway -- outage on|off|status`: flips or shows the simulated payment gateway's outage switch. Every
- * worker reads the switch from the database on each charge, so it takes effect at once, cluster-wide.
- */
+/** `npm run gateway -- outage on|off|status`: flips or shows the simulated payment gateway's outage switch. */
 import { gatewaySwitchEnabled, OUTAGE_SWITCH, setGatewaySwitch } from '../activities/payments';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
-import { loadConfigOrExit } from '../lib/config';
-import { createDb } from '../lib/db';
+import { runMain, withDb } from './command';
 
 const GATEWAY: Command = {
   name: 'gateway',
@@ -26,7 +22,7 @@ const GATEWAY: Command = {
   example: 'npm run gateway -- outage on',
 };
 
-async function main(): Promise<number> {
+runMain('gateway', async () => {
   const { positionals } = parseCommandLine(GATEWAY, { allowPositionals: true });
   const [target, action, extra] = positionals;
   if (target === undefined) usageError(GATEWAY, 'missing the switch name (outage)');
@@ -35,24 +31,9 @@ async function main(): Promise<number> {
     usageError(GATEWAY, action === undefined ? 'missing the action (on, off or status)' : `unknown action '${action}'`);
   }
   if (extra !== undefined) usageError(GATEWAY, `unexpected argument '${extra}'`);
-  const config = loadConfigOrExit();
-  const db = createDb({ url: config.databaseUrl, poolMax: 1 });
-  try {
+  const enabled = await withDb(1, async (db) => {
     if (action !== 'status') await setGatewaySwitch(db, OUTAGE_SWITCH, action === 'on');
-    const enabled = await gatewaySwitchEnabled(db, OUTAGE_SWITCH);
-    process.stdout.write(`payment gateway outage: ${enabled ? 'on (every charge fails transiently)' : 'off'}\n`);
-    return 0;
-  } finally {
-    await db.destroy();
-  }
-}
-
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.stderr.write(`gateway: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
-  },
-);
+    return gatewaySwitchEnabled(db, OUTAGE_SWITCH);
+  });
+  process.stdout.write(`payment gateway outage: ${enabled ? 'on (every charge fails transiently)' : 'off'}\n`);
+});

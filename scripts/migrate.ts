@@ -1,13 +1,7 @@
-/**
- * `npm run migrate [-- up|down|status|rollback-all]`: knex migrations on DATABASE_URL.
- * - up (default): apply every pending migration
- * - down: undo the last batch
- * - rollback-all: undo every migration (empties the schema)
- * - status: list applied and pending migrations
- */
+/** `npm run migrate [-- up|down|status|rollback-all]`: knex migrations on DATABASE_URL. */
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
-import { loadConfigOrExit } from '../lib/config';
-import { createDb, migrateLatest } from '../lib/db';
+import { migrateLatest } from '../lib/db';
+import { DATABASE_ENVIRONMENT, runMain, withDb } from './command';
 
 const COMMANDS = ['up', 'down', 'status', 'rollback-all'];
 
@@ -21,24 +15,16 @@ const MIGRATE: Command = {
     ['status', 'list applied and pending migrations'],
     ['rollback-all', 'undo every migration (empties the schema)'],
   ],
-  environment: [
-    [
-      'DATABASE_URL',
-      'the database (unset: the embedded PostgreSQL of npm start, postgres://postgres:postgres@127.0.0.1:5433/orderflow)',
-    ],
-    ['EMBEDDED_PG_PORT', 'port of that embedded PostgreSQL when DATABASE_URL is unset (default 5433)'],
-  ],
+  environment: DATABASE_ENVIRONMENT,
   example: 'npm run migrate -- status',
 };
 
-async function main(): Promise<void> {
+runMain('migrate', async () => {
   const { positionals } = parseCommandLine(MIGRATE, { allowPositionals: true });
   const [command = 'up', extra] = positionals;
   if (!COMMANDS.includes(command)) usageError(MIGRATE, `unknown command '${command}'`);
   if (extra !== undefined) usageError(MIGRATE, `unexpected argument '${extra}'`);
-  const config = loadConfigOrExit();
-  const db = createDb({ url: config.databaseUrl, poolMax: 2 });
-  try {
+  await withDb(2, async (db) => {
     if (command === 'up') {
       const applied = await migrateLatest(db);
       process.stdout.write(
@@ -54,12 +40,5 @@ async function main(): Promise<void> {
       for (const m of done) process.stdout.write(`applied  ${m.name}\n`);
       for (const m of pending) process.stdout.write(`pending  ${m.file}\n`);
     }
-  } finally {
-    await db.destroy();
-  }
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`migrate: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
+  });
 });

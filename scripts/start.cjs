@@ -1,8 +1,6 @@
 #!/usr/bin/env node
-// `npm start`: the first README command. Checks Node, installs dependencies when they are missing or stale
-// (scripts/bootstrap.cjs), then hands over to the TypeScript dev stack launcher (scripts/dev-stack.ts), which
-// provisions and starts everything else. It takes no arguments; `--help` is answered here, before any of that (plain
-// CommonJS: lib/cli.ts, which the other commands use, needs the dependencies this may still have to install).
+// `npm start`: checks Node, installs dependencies when stale, then runs the dev stack launcher (scripts/dev-stack.ts).
+// Its help is answered here first, in CommonJS: lib/cli.ts needs the dependencies this may still have to install.
 'use strict';
 
 const path = require('node:path');
@@ -42,7 +40,7 @@ example:
 more: every variable with its default and meaning: README.md, Configuration
 `;
 
-/** Answers `--help` / `-h` (exit 0) and refuses any other argument (exit 2), as lib/cli.ts does for the rest. */
+/** Answers `--help` / `-h` (exit 0) and refuses any other argument (exit 2), as lib/cli.ts does. */
 function checkArguments(argv) {
   answerHelp(argv, HELP);
   try {

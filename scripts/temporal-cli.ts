@@ -1,10 +1,8 @@
-/**
- * `npm run temporal:cli`: finds or builds the Temporal CLI (stack/temporal.ts gives the order) and prints its path on
- * stdout, where it came from on stderr.
- */
+/** `npm run temporal:cli`: finds or builds the Temporal CLI (stack/temporal.ts) and prints its path. */
 import { parseCommandLine, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
 import { resolveTemporalCli } from '../stack';
+import { runMain } from './command';
 
 const TEMPORAL_CLI: Command = {
   name: 'temporal:cli',
@@ -19,15 +17,10 @@ const TEMPORAL_CLI: Command = {
   example: 'npm run -s temporal:cli',
 };
 
-async function main(): Promise<void> {
+runMain('orderflow', async () => {
   parseCommandLine(TEMPORAL_CLI, {});
   const tooling = loadToolingConfig();
   const resolved = await resolveTemporalCli({ tooling, progress: (line) => process.stderr.write(`${line}\n`) });
   process.stdout.write(`${resolved.source === 'sdk-download' ? '(sdk download)' : resolved.path}\n`);
   process.stderr.write(`source: ${resolved.source}\n`);
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(`orderflow: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exit(1);
 });

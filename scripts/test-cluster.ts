@@ -1,15 +1,9 @@
 /**
- * `npm run test:cluster [-- <jest args>]`: the end-to-end suites against a real Temporal cluster instead of the dev
- * server: temporal-server and temporal-sql-tool of the release docker-compose.yml runs (built with `go install`, cached
- * in ~/.cache/orderflow/temporal-server/), on the local PostgreSQL (127.0.0.1:5432, user postgres), with the config,
- * dynamic config, schema and namespace scripts of temporal-config/, the same ones compose uses. Not part of `npm test`.
- *
- * Steps: build or reuse the binaries -> fresh `temporal` + `visibility` databases -> setup-schema.sh -> start-server.sh
- * on free loopback ports -> namespace + search attributes (temporal-config/setup.ts) -> jest with
- * TEST_TEMPORAL_ADDRESS / TEST_TEMPORAL_NAMESPACE (the global setup then uses this server) -> stop, drop, clean up.
+ * `npm run test:cluster`: the end-to-end suites against a real temporal-server on the local PostgreSQL, set up with
+ * temporal-config/'s scripts and files, the ones docker-compose.yml uses. Not part of `npm test`.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { x } from 'tinyexec';
@@ -19,7 +13,7 @@ import * as stack from '../stack';
 import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../temporal-config/cluster';
 
 /** The suites that run orders end to end through Temporal; arguments after `--` replace this list. */
-export const CLUSTER_SUITES = [
+const CLUSTER_SUITES = [
   'test/integration/saga.test.ts',
   'test/integration/worker-crash.test.ts',
   'test/integration/api-orders.test.ts',
@@ -30,7 +24,7 @@ export const CLUSTER_SUITES = [
 
 const LOCAL_POSTGRES = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 
-/** Its help; arguments other than `--help` / `-h` are jest's, so jest, not this command, checks them. */
+/** Its help; every other argument is jest's to check. */
 const TEST_CLUSTER: Command = {
   name: 'test:cluster',
   usage: 'usage: npm run test:cluster [-- <jest args>]',
@@ -53,17 +47,10 @@ function say(line: string): void {
   process.stderr.write(`[test:cluster ${Math.round((Date.now() - started) / 1000)}s] ${line}\n`);
 }
 
-/** Runs a command to completion with its output appended to the log file; throws with the log's path on failure. */
-async function runLogged(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
-  const result = await x(command, args, {
-    throwOnError: false,
-    nodePath: false,
-    inheritEnv: false,
-    nodeOptions: { env },
-  });
-  appendFileSync(logFile, `${result.stdout}${result.stderr}`);
-  if (result.exitCode !== 0)
-    throw new Error(`${path.basename(args[0] ?? command)} failed (exit ${result.exitCode}); see ${logFile}`);
+/** Runs `sh script` to completion, its output appended to `logFile`; throws with the log's path on failure. */
+async function runLogged(script: string, env: NodeJS.ProcessEnv, logFile: string): Promise<void> {
+  const how = await stack.startProcess(path.basename(script), { command: 'sh', args: [script], env, logFile }).exited;
+  if (how !== 'exit 0') throw new Error(`${path.basename(script)} failed (${how}); see ${logFile}`);
 }
 
 /** A running cluster for one test run and how to take it down. */
@@ -75,11 +62,9 @@ interface Cluster {
 }
 
 async function startCluster(bins: stack.ClusterBinaries, workDir: string): Promise<Cluster> {
-  const suffix = `${process.pid}`;
-  const databases = [`orderflow_tc_temporal_${suffix}`, `orderflow_tc_visibility_${suffix}`];
+  const databases = [`orderflow_tc_temporal_${process.pid}`, `orderflow_tc_visibility_${process.pid}`];
   const [persistenceDb, visibilityDb] = databases as [string, string];
-  // Temporal stores membership ports in a PostgreSQL smallint: the OS's ephemeral ports (usually above 32767) would
-  // make the server exit with "value out of range for type smallint".
+  // Temporal keeps membership ports in a PostgreSQL smallint: an ephemeral port above 32767 would make it exit.
   const ports: Record<string, string> = {};
   for (const name of [
     'FRONTEND_GRPC_PORT',
@@ -112,15 +97,14 @@ async function startCluster(bins: stack.ClusterBinaries, workDir: string): Promi
   };
 
   // The server only warns about unknown keys or wrong types in dynamic config and then ignores them: fail instead.
-  const validation = spawnSync(bins.server, ['validate-dynamic-config', CLUSTER_FILES.dynamicConfig], {
-    encoding: 'utf8',
-  });
+  const validate = ['validate-dynamic-config', CLUSTER_FILES.dynamicConfig];
+  const validation = spawnSync(bins.server, validate, { encoding: 'utf8' });
   if (validation.status !== 0 || /(warning|error):/.test(validation.stdout)) {
     throw new Error(`dynamic config does not validate:\n${validation.stdout}${validation.stderr}`);
   }
 
   say(`schema: ${databases.join(', ')} (temporal-config/scripts/setup-schema.sh)`);
-  await runLogged('sh', [CLUSTER_FILES.setupSchema], serverEnv, path.join(workDir, 'setup-schema.log'));
+  await runLogged(CLUSTER_FILES.setupSchema, serverEnv, path.join(workDir, 'setup-schema.log'));
 
   const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
   say(`starting temporal-server ${TEMPORAL_SERVER_VERSION} at ${address} (temporal-config/scripts/start-server.sh)`);

@@ -1,7 +1,4 @@
-/**
- * Run by the `npm test` launcher before jest: provisions the Temporal CLI, a headless Chromium and the Compose loader
- * (stack/tools.ts) with progress lines, and on failure prints one line saying what to do and exits 1.
- */
+/** Run by `npm test` before jest: provisions the test tools (stack/tools.ts), or says in one line what to do. */
 import { ConfigError, loadToolingConfig } from '../lib/config';
 import { provisionTestTools, SetupError } from '../stack';
 

@@ -1,9 +1,6 @@
 #!/usr/bin/env node
-// `npm test`: the second README command. Checks Node, installs dependencies when they are missing or stale
-// (scripts/bootstrap.cjs), provisions the tools the suites need with progress lines (scripts/test-tools.ts: the
-// Temporal CLI, a headless Chromium, the Compose loader; one line saying what to do when it cannot), then runs jest
-// with the given arguments (`npm test -- test/unit` runs a subset). Exits with jest's code. `--help` / `-h` prints
-// this command's help, before any of that (jest's own: `npx jest --help`); every other argument is jest's to check.
+// `npm test`: checks Node, installs dependencies when stale, provisions the test tools (scripts/test-tools.ts), then
+// runs jest with the given arguments and exits with its code. `--help` is answered first; the rest is jest's.
 'use strict';
 
 const path = require('node:path');

@@ -1,8 +1,4 @@
-/**
- * `npm run token -- <customerId> [--admin] [--ttl 12h]`: prints a JWT for the API and the realtime relay, signed with
- * JWT_SECRET (the dev secret unless set). For development and demos; production tokens come from your identity
- * provider.
- */
+/** `npm run token -- <customerId> [--admin] [--ttl 12h]`: prints a dev JWT signed with JWT_SECRET. */
 import { customerIdSchema, signToken } from '../lib/auth';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit, parseDuration } from '../lib/config';
@@ -24,24 +20,21 @@ const TOKEN: Command = {
   example: 'TOKEN=$(npm run -s token -- demo-customer)',
 };
 
-function fail(message: string): never {
-  return usageError(TOKEN, message);
-}
-
 function main(): void {
   const parsed = parseCommandLine(TOKEN, {
     options: { admin: { type: 'boolean' }, ttl: { type: 'string' } },
     allowPositionals: true,
   });
   const [customerId, ...extra] = parsed.positionals;
-  if (customerId === undefined || customerId.trim() === '') fail('a customer id is required');
-  if (extra.length > 0) fail(`unexpected argument '${extra[0]}'`);
+  if (customerId === undefined || customerId.trim() === '') usageError(TOKEN, 'a customer id is required');
+  if (extra.length > 0) usageError(TOKEN, `unexpected argument '${extra[0]}'`);
   // The API and the relay refuse a token whose `sub` is not a storable customer id (lib/auth.ts): never mint one.
   const checked = customerIdSchema.safeParse(customerId);
-  if (!checked.success) fail(`the customer id ${checked.error.issues[0]?.message ?? 'is not valid'}`);
+  if (!checked.success) usageError(TOKEN, `the customer id ${checked.error.issues[0]?.message ?? 'is not valid'}`);
   const ttl = parsed.values.ttl ?? '12h';
   const ttlMs = parseDuration(ttl);
-  if (ttlMs === undefined || ttlMs < 1000) fail(`--ttl: expected a duration like 30m, 12h or 7d, got "${ttl}"`);
+  if (ttlMs === undefined || ttlMs < 1000)
+    usageError(TOKEN, `--ttl: expected a duration like 30m, 12h or 7d, got "${ttl}"`);
   const config = loadConfigOrExit();
   const token = signToken(customerId, config.jwtSecret, {
     role: parsed.values.admin === true ? 'admin' : 'customer',

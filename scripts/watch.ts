@@ -1,10 +1,4 @@
-/**
- * `npm run watch -- <orderId | --all> [--token T] [--customer C] [--url U] [--follow]`: prints one line per status
- * event from the realtime relay. For one order it subscribes (again after every reconnect, from the last seq it
- * printed, so nothing is missed or printed twice) and exits once the order reaches a terminal status unless
- * `--follow`; `--all` prints every event of the deployment (admin room). Without `--token` it signs a dev token with
- * JWT_SECRET: admin for `--all` and for an order unless `--customer C` asks for C's customer token.
- */
+/** `npm run watch`: prints one line per status event from the realtime relay (docs/realtime.md). */
 import { io } from 'socket.io-client';
 import { parseCommandLine, usageError, type Command } from '../lib/cli';
 import { loadConfigOrExit } from '../lib/config';
@@ -33,18 +27,8 @@ const WATCH: Command = {
   example: 'npm run watch -- --all',
 };
 
-/** What `npm run watch` was asked for. */
-interface WatchArgs {
-  orderId: string | undefined;
-  all: boolean;
-  token: string | undefined;
-  customer: string | undefined;
-  url: string | undefined;
-  follow: boolean;
-}
-
 /** Parses the command line; `--help` and a wrong command line end the process (lib/cli.ts). */
-function parseWatchArgs(): WatchArgs {
+function parseWatchArgs() {
   const { values, positionals } = parseCommandLine(WATCH, {
     allowPositionals: true,
     options: {
@@ -70,7 +54,7 @@ function parseWatchArgs(): WatchArgs {
 }
 
 /** One line per event: time, order, seq, status, detail. */
-export function formatEvent(event: ClientOrderEvent): string {
+function formatEvent(event: ClientOrderEvent): string {
   const detail = Object.keys(event.detail).length > 0 ? `  ${JSON.stringify(event.detail)}` : '';
   return `${event.at}  ${event.orderId}  #${String(event.seq).padEnd(3)} ${event.status.padEnd(15)}${detail}`;
 }

@@ -5,7 +5,7 @@
  * - a headless Chromium for test/e2e/demo-page.test.ts: `CHROMIUM_PATH` if set, else the build the
  *   `@sparticuz/chromium` npm package ships (with its own libraries and fonts), unpacked once (~20 s);
  * - the Compose loader for test/integration/compose.test.ts: `compose-config`, built once with `go build` from
- *   test/support/compose-config (compose-go, the library Docker Compose loads files with; ~1 minute).
+ *   stack/compose-config (compose-go, the library Docker Compose loads files with; ~1 minute).
  */
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -109,7 +109,7 @@ export function resolveChromium(
 }
 
 /** Source of the Compose loader; its files' hash names the cached build, so an edit rebuilds it. */
-const COMPOSE_CONFIG_SOURCE = path.join(root, 'test', 'support', 'compose-config');
+const COMPOSE_CONFIG_SOURCE = path.join(root, 'stack', 'compose-config');
 
 /** Path of the cached `compose-config` build for the current source. */
 export function composeConfigPath(cacheDir: string): string {
@@ -141,7 +141,7 @@ export async function resolveComposeConfig(
       ['build', '-o', path.join(buildDir, 'compose-config'), '.'],
       {
         cwd: COMPOSE_CONFIG_SOURCE,
-        what: 'go build of test/support/compose-config',
+        what: 'go build of stack/compose-config',
       },
       progress,
     );

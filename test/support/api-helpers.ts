@@ -1,11 +1,6 @@
-/**
- * What the API suites share: the app from `createApp` listening on an ephemeral port over the real services, an
- * in-process worker (workflow bundled once per file), tokens, a fetch wrapper that records every exchange, the
- * check of those exchanges against the OpenAPI operations, and DB snapshots for "nothing changed" assertions.
- */
+/** What the API suites share: the app on an ephemeral port over the real services, recorded exchanges, snapshots. */
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import type { Worker, WorkflowBundle } from '@temporalio/worker';
 import type Redis from 'ioredis';
@@ -16,6 +11,7 @@ import { signToken, type SignTokenOptions } from '../../lib/auth';
 import { API_OPERATIONS, GENERIC_RESPONSES } from '../../api/openapi';
 import type { Config } from '../../lib/config';
 import { TABLES } from '../../lib/db';
+import { listen } from '../../lib/http/listen';
 import { createLogger } from '../../lib/logger';
 import { createDataConverter } from '../../lib/codec';
 import { connectClient } from '../../lib/temporal';
@@ -108,11 +104,8 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
     options: { processMetrics: false, ...options.appOptions },
   });
   const handle = app.callback();
-  const server = http.createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const server = http.createServer((req, res) => void handle(req, res));
+  const baseUrl = `http://127.0.0.1:${(await listen(server, 0, '127.0.0.1')).port}`;
   const exchanges: Exchange[] = [];
 
   const request = async (method: string, path: string, req: RequestOptions = {}): Promise<Exchange> => {
@@ -157,10 +150,7 @@ export async function createApiHarness(options: ApiHarnessOptions = {}): Promise
   };
 }
 
-/**
- * An API harness for a whole test file: created in beforeAll (then `seed` runs on it) and closed in afterAll. Its
- * fields are filled in by that beforeAll, so hooks and tests read them, never the file's top level.
- */
+/** An API harness for a whole file, created (and seeded) in beforeAll: read its fields in hooks and tests only. */
 export function apiHarnessForFile(
   options: ApiHarnessOptions = {},
   seed?: (h: ApiHarness) => Promise<void>,
@@ -176,11 +166,7 @@ export function apiHarnessForFile(
   return h;
 }
 
-/**
- * The boundary suites' world, for the whole file (`apiHarnessForFile`): `{ h, sku, alice, aliceOrderId }`, a product
- * `sku` (named after `label`) and Alice with an order that exists only as a row (no workflow), enough for the read
- * and cancel paths.
- */
+/** The boundary suites' file-wide world: a harness, a product `sku`, and Alice with an order row (no workflow). */
 export function boundaryWorld(label: string, product: { stock: number; priceCents?: number }) {
   const sku = uniqueSku(label);
   const alice = `cust-${randomUUID().slice(0, 8)}`;

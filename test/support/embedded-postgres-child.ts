@@ -1,9 +1,6 @@
 /**
- * Test helper process: starts the embedded PostgreSQL the way `npm start` does (its own process, through tsx, so a
- * test can stop it like Ctrl-C would), prints its URL on stdout once it answers, logs on stderr, and stops it when
- * stdin closes. A failure prints `setup: <message>` (a SetupError) or `unexpected: <message>` and exits 1.
- *
- * Usage: node --import tsx test/support/embedded-postgres-child.ts DATA_DIR PORT
+ * `node --import tsx test/support/embedded-postgres-child.ts DATA_DIR PORT`: the embedded PostgreSQL in a process of
+ * its own, as `npm start` runs it; prints its URL once it answers and stops it when stdin closes.
  */
 import { SetupError, startEmbeddedPostgres } from '../../stack';
 

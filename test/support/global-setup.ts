@@ -1,10 +1,6 @@
 /**
- * Brings up the real services every suite talks to, once per jest run: a fresh PostgreSQL database (migrated), a
- * Redis, and a Temporal dev server started from the same CLI binary as `npm start` through
- * `TestWorkflowEnvironment.createLocal`. Their addresses reach the suites as TEST_* environment variables. (The
- * suites that need a browser or the Compose loader resolve those themselves: test/support/services.ts.)
- * When TEST_TEMPORAL_ADDRESS is already set (e.g. by `npm run test:cluster`), the suites use that Temporal server
- * instead (namespace TEST_TEMPORAL_NAMESPACE, default `default`, prepared with our search attributes beforehand).
+ * Brings up the services of one jest run (a fresh migrated database, a Redis, a Temporal dev server from the CLI of
+ * `npm start`, or the server of TEST_TEMPORAL_ADDRESS) and hands their addresses to the suites as TEST_* variables.
  */
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { loadToolingConfig } from '../../lib/config';
@@ -13,16 +9,12 @@ import { SEARCH_ATTRIBUTES } from '../../workflows/definitions';
 import { commonDevServerArgs, DEV_NAMESPACE } from '../../temporal-config/dev-server';
 import { createThrowawayDatabase, findOrStartRedis, resolveTemporalCli, Teardowns } from '../../stack';
 
-/**
- * Name of the database one jest run uses: its own, so concurrent runs on one machine never drop each other's data.
- * Created fresh at the start and dropped at the end.
- */
+/** The run's own database, so concurrent runs on one machine never drop each other's data. */
 const TEST_DATABASE = `orderflow_test_${process.pid}`;
 
+/** What global-teardown.ts stops: the dev server we started (if any), then the rest, last-first. */
 interface SetupState {
-  /** The dev server we started; undefined when the suites run against an existing server. */
   env: TestWorkflowEnvironment | undefined;
-  /** What the setup started, stopped last-first (every step runs; a failed one is logged). */
   teardowns: Teardowns;
 }
 
@@ -32,9 +24,7 @@ declare global {
 
 export default async function globalSetup(): Promise<void> {
   const tooling = loadToolingConfig();
-  const log = (line: string): void => {
-    process.stderr.write(`[test setup] ${line}\n`);
-  };
+  const log = (line: string): void => void process.stderr.write(`[test setup] ${line}\n`);
   const teardowns = new Teardowns(log);
 
   // A dedicated test database (never the dev data): TEST_DATABASE_URL, else a fresh one on the local or an embedded

@@ -4,7 +4,7 @@ export default async function globalTeardown(): Promise<void> {
   if (state === undefined) return;
   if (state.env !== undefined) {
     await state.env.teardown();
-    // Ours, not given from outside: a jest --watch re-run must start a fresh server rather than reuse this address.
+    // A jest --watch re-run must start a fresh server rather than reuse this address.
     delete process.env.TEST_TEMPORAL_ADDRESS;
   }
   await state.teardowns.stop();

@@ -1,7 +1,6 @@
 /**
- * What the boundary property tests share: text a fuzzer sends (U+0000, lone surrogates, SQL), JWT claims signed by
- * hand (`jsonwebtoken` refuses to sign some of them), and the oracle of which claims every process must accept,
- * written from docs/authorization.md rather than from the code under test.
+ * What the boundary property tests share: hostile text, JWT claims signed by hand (`jsonwebtoken` refuses some), and
+ * the oracle of which claims every process must accept, written from docs/authorization.md, not from the code.
  */
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
@@ -59,10 +58,7 @@ export function signHs256(payload: Record<string, unknown>, secret: string): str
   return `${unsigned}.${createHmac('sha256', secret).update(unsigned).digest('base64url')}`;
 }
 
-/**
- * The oracle: whether claims (as the server decodes them) must be accepted — `sub` 1-128 characters of storable
- * text, `role` customer or admin, `exp` a number not in the past.
- */
+/** The oracle: accept when `sub` is 1-128 characters of storable text, `role` customer or admin, `exp` not past. */
 export function claimsAcceptable(claims: Record<string, unknown>): boolean {
   return (
     typeof claims.sub === 'string' &&

@@ -1,8 +1,4 @@
-/**
- * Our entry points (`api/main.ts`, `worker/main.ts`, `realtime/main.ts`) as real child processes, started the way a
- * deployment starts them (`node --import tsx <entry>`, configured by environment only) against the test services,
- * through the stack toolkit (stack/process.ts).
- */
+/** Our entry points as real child processes on the test services, started as a deployment does (stack/process.ts). */
 import type { ChildProcess } from 'node:child_process';
 import type { Config } from '../../lib/config';
 import { appEnv, nodeEntry, startProcess } from '../../stack';
@@ -12,22 +8,22 @@ import { waitFor } from './wait';
 export interface EntryProcess {
   name: string;
   child: ChildProcess;
-  /** Everything it wrote so far on stdout and stderr (our logs are JSON lines on stderr). */
+  /** Everything it wrote so far on stdout and stderr. */
   output(): string;
-  /** Its JSON log lines so far, each parsed once as it arrived; anything else it wrote is not here. */
+  /** Its JSON log lines so far. */
   logs: LogLine[];
   /** Exit code (null when killed by a signal). */
   exited: Promise<number | null>;
-  /** Resolves with the first line it logs with `msg` equal to `message`; fails with its output if it exits first. */
+  /** The first line it logs with `msg` equal to `message`; fails with its output if it exits first. */
   waitForLog(message: string, timeoutMs?: number): Promise<LogLine>;
-  /** The URL it logged it listens on (its first log line with a `url`); throws if it logged none. */
+  /** The URL of its first log line with a `url`. */
   url(): string;
 }
 
 /** One parsed JSON log line (`time`, `level`, `name`, `msg` and the logged fields). */
 export type LogLine = Record<string, unknown>;
 
-/** Every process this test file started (jest loads this module once per test file), for `killEntryPoints`. */
+/** Every process this test file started (jest loads this module once per file), for `killEntryPoints`. */
 const started: EntryProcess[] = [];
 
 function running(child: ChildProcess): boolean {

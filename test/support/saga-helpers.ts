@@ -1,8 +1,4 @@
-/**
- * Shared pieces of the saga suites: the real activities and an in-process worker on the real services, order inputs
- * and order rows, polling with a deadline (never fixed sleeps), the rows an order leaves behind, the Temporal CLI as
- * operators use it, and history recording for the replay suite.
- */
+/** What the saga suites share: the real activities and worker on the real services, orders, their rows, the CLIs. */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -18,6 +14,7 @@ import {
   createActivities,
   createSimulatedGateway,
   gatewaySettingsFromConfig,
+  type Activities,
   type ActivityDeps,
   type SimulatedGatewayDeps,
 } from '../../activities';
@@ -30,7 +27,6 @@ import { createLogger } from '../../lib/logger';
 import { createRedis } from '../../lib/redis';
 import type { EventRow, OrderRow, PaymentRow } from '../../lib/rows';
 import { connectClient, connectWorker } from '../../lib/temporal';
-import type { Activities } from '../../activities';
 import { bundleOrderWorkflows, createOrderWorker, type OrderWorkerOptions } from '../../worker/create-worker';
 import {
   statusQuery,
@@ -53,10 +49,7 @@ export const HISTORIES_DIR = path.resolve(__dirname, '..', 'fixtures', 'historie
 
 let quietRuntimeInstalled = false;
 
-/**
- * Installs a Temporal runtime that only logs errors: expected activity retries and workflow logs stay out of test
- * output. Once per process (`npm run reset-sweep` installs it before its dev server, then builds a harness).
- */
+/** Installs a Temporal runtime that logs errors only (expected retries stay out of test output); once per process. */
 export function installQuietRuntime(): void {
   if (quietRuntimeInstalled) return;
   Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -78,7 +71,7 @@ export interface SagaHarness {
   client: Client;
   connection: NativeConnection;
   bundle: WorkflowBundle;
-  /** The payload codec of the client and worker (worker/main.ts and api/main.ts use the same one). */
+  /** The payload codec of the client and worker, as in worker/main.ts and api/main.ts. */
   dataConverter: DataConverter;
   /** The worker on the suite's task queue, if started. */
   worker: Worker | undefined;
@@ -121,10 +114,7 @@ function holdable(activities: Activities, holds: PendingHold[]): Activities {
   return wrapped as unknown as Activities;
 }
 
-/**
- * The real activities on the test services with the simulated gateway, built as worker/main.ts builds them;
- * `options.gateway` overrides the simulator's settings from the config, the other options the other dependencies.
- */
+/** The real activities on the test services, built as worker/main.ts does; `options` override the dependencies. */
 export function testActivities(
   config: Config,
   db: Knex,
@@ -142,11 +132,7 @@ export function testActivities(
   });
 }
 
-/**
- * For a `describe` block that calls the activities itself, without a worker: `{ config, db, redis, activities }`, the
- * Redis connecting on first use and `activities` from `testActivities`; afterAll deletes the suite's events stream
- * and closes both clients.
- */
+/** `{ config, db, redis, activities }` for a block that calls activities without a worker; closed in afterAll. */
 export function directActivities(gateway: Partial<SimulatedGatewayDeps> = {}) {
   const config = testConfig();
   const db = testDb(config);
@@ -165,10 +151,7 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-/**
- * Creates the order worker (worker/create-worker.ts, as worker/main.ts does) and runs it in-process. Without a
- * `connection` it opens one, which `stop()` closes after the drain.
- */
+/** Runs the order worker in-process, as worker/main.ts builds it; a connection it opened is closed by `stop()`. */
 export async function runOrderWorker(
   options: Omit<OrderWorkerOptions, 'connection'> & { connection?: NativeConnection },
 ): Promise<RunningWorker> {
@@ -240,7 +223,7 @@ export async function createSagaHarness(
   };
 }
 
-/** The harness as the reset sweep (chaos/reset-sweep.ts) takes it: `hold` accepts any activity name. */
+/** The harness as chaos/reset-sweep.ts takes it: `hold` accepts any activity name. */
 export function sweepWorld(h: SagaHarness): SagaHarness & { hold(orderId: string, activity: string): Hold } {
   return { ...h, hold: (orderId, activity) => h.hold(orderId, activity as keyof Activities) };
 }
@@ -252,7 +235,7 @@ export interface BundleFile {
   remove(): void;
 }
 
-/** Writes `bundle` to a file of its own (worker processes load it instead of bundling for seconds each). */
+/** Writes `bundle` to a file of its own: worker processes load it instead of bundling for seconds each. */
 export function writeBundleFile(bundle: WorkflowBundle): BundleFile {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bundle-'));
   const file = path.join(dir, 'workflow-bundle.js');
@@ -271,10 +254,7 @@ export interface OrderRowFields {
   idempotency_key?: string;
 }
 
-/**
- * Order rows with no workflow behind them (PENDING, total 0 unless `fields` say otherwise): of `ids`, or of `count`
- * fresh ids; their ids.
- */
+/** Order rows without a workflow (PENDING, total 0 unless `fields` say otherwise) for `ids` or that many new ids. */
 export async function insertOrders(db: Knex, ids: string[] | number, fields: OrderRowFields = {}): Promise<string[]> {
   const orderIds = typeof ids === 'number' ? Array.from({ length: ids }, () => randomUUID()) : ids;
   const row = { customer_id: 'test-customer', status: 'PENDING', total_cents: 0, request_hash: 'h', ...fields };
@@ -345,9 +325,8 @@ export interface OrderRows {
 }
 
 /**
- * Reads an order's rows from every table the saga writes, as of one moment: one REPEATABLE READ transaction, so a
- * step that commits meanwhile (e.g. a compensation appending CANCELLED) is seen in all four tables or in none. (Four
- * queries on separate connections once saw the order row CANCELLED while its events still ended at PAID.)
+ * An order's rows in every table the saga writes, read in one REPEATABLE READ transaction: separate queries once saw
+ * the order row CANCELLED while its events still ended at PAID.
  */
 export async function orderRows(db: Knex, orderId: string): Promise<OrderRows> {
   return db.transaction(async (trx) => {
@@ -378,13 +357,8 @@ export async function stockOf(db: Knex, sku: string): Promise<number> {
 
 /** Runs the real Temporal CLI against the test server, as an operator would; returns stdout. */
 export async function temporalCli(config: Config, args: string[]): Promise<string> {
-  const { stdout } = await run(temporalCliPath(), [
-    ...args,
-    '--address',
-    config.temporal.address,
-    '--namespace',
-    config.temporal.namespace,
-  ]);
+  const { address, namespace } = config.temporal;
+  const { stdout } = await run(temporalCliPath(), [...args, '--address', address, '--namespace', namespace]);
   return stdout;
 }
 
@@ -400,11 +374,7 @@ export async function gatewayCli(config: Config, args: string[]): Promise<string
 /** Whether histories are being recorded (`RECORD_HISTORIES=1 npx jest test/integration/saga.test.ts`). */
 export const RECORDING_HISTORIES = process.env.RECORD_HISTORIES === '1';
 
-/**
- * Saves a finished order's history as a replay fixture when recording; otherwise does nothing. Exported with
- * `temporal workflow show --output json`, the same JSON an operator downloads from the Web UI or CLI (and what
- * `historyFromJSON` reads).
- */
+/** When recording, saves a finished order's history (`temporal workflow show --output json`) as a replay fixture. */
 export async function recordHistory(config: Config, handle: WorkflowHandle, scenario: string): Promise<void> {
   if (!RECORDING_HISTORIES) return;
   const json = await temporalCli(config, ['workflow', 'show', '--workflow-id', handle.workflowId, '--output', 'json']);

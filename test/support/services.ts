@@ -1,7 +1,4 @@
-/**
- * What a suite needs to talk to the real services the global setup provisioned: a config pointing at them (with
- * its own task queue and Redis prefix so suites never see each other's work), plus db/redis/temporal factories.
- */
+/** A suite's way to the services of global-setup.ts: a config of its own (queue, Redis prefix), clients, tools. */
 import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import type Redis from 'ioredis';
@@ -25,11 +22,7 @@ export interface PrivateDatabase {
   drop(): Promise<void>;
 }
 
-/**
- * A database of one suite's own on the test server (the server of `TEST_DATABASE_URL`), `orderflow_<label>_<pid>`,
- * created afresh and migrated unless `migrate: false`: for suites whose checks must see only their own rows, or that
- * roll the schema back, without disturbing the suites sharing the test database.
- */
+/** A fresh database of the suite's own on the test server (migrated unless `migrate: false`), for checks of all rows. */
 export async function privateDatabase(label: string, { migrate = true } = {}): Promise<PrivateDatabase> {
   const adminUrl = withDatabase(required('TEST_DATABASE_URL'), 'postgres');
   const database = await createThrowawayDatabase(`orderflow_${label}_${process.pid}`, {
@@ -60,18 +53,12 @@ export function temporalCliPath(): string {
   return required('TEST_TEMPORAL_CLI_PATH');
 }
 
-/**
- * Headless Chromium for browser tests: CHROMIUM_PATH or the packaged build, unpacked into the cache on first use
- * (stack/tools.ts; the `npm test` launcher has done it already, with progress).
- */
+/** Headless Chromium for browser tests (stack/tools.ts; the `npm test` launcher has provisioned it). */
 export function chromiumPath(): string {
   return resolveChromium(loadToolingConfig());
 }
 
-/**
- * The Compose loader binary (`compose-config --env-file FILE -f FILE`), built into the cache on first use
- * (stack/tools.ts; the `npm test` launcher has done it already, with progress).
- */
+/** The Compose loader binary (stack/tools.ts; the `npm test` launcher has built it). */
 export function composeConfigPath(): Promise<string> {
   return resolveComposeConfig(loadToolingConfig());
 }

@@ -1,21 +1,12 @@
 /**
- * The one polling wait of the test suites: every "until X is true" goes through `waitFor` (or `until` for a boolean
- * check), so deadlines, poll intervals and timeout messages read the same everywhere.
- */
-
-/** Default deadline of `waitFor`: generous for 2 cores, far below the jest timeout. */
-const DEFAULT_WAIT_MS = 20_000;
-const DEFAULT_POLL_MS = 50;
-
-/**
- * Polls `probe` until it returns something other than `undefined`; fails with `what` after the deadline. A probe that
- * throws counts as "not yet" (e.g. a query before the first workflow task); the last error is the failure's cause.
+ * Polls `probe` until it returns something other than `undefined`; fails with `what` after `timeoutMs` (generous for
+ * 2 cores, far below jest's). A probe that throws (a query before the first workflow task) counts as "not yet".
  */
 export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = DEFAULT_WAIT_MS,
-  pollMs = DEFAULT_POLL_MS,
+  timeoutMs = 20_000,
+  pollMs = 50,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
