@@ -20,6 +20,8 @@ COPY lib ./lib
 COPY migrations ./migrations
 COPY realtime ./realtime
 COPY scripts ./scripts
+# Build stage only: the commands in scripts/ that provision a dev stack compile against the stack toolkit.
+COPY stack ./stack
 COPY temporal-config ./temporal-config
 COPY worker ./worker
 COPY workflows ./workflows

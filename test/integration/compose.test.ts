@@ -1,14 +1,14 @@
 /**
  * The production stack as Compose reads it: docker-compose.yml is loaded, interpolated, validated against the Compose
  * Specification and normalised by compose-go, the loader Docker Compose is built on, through the small
- * `compose-config` program (test/support/compose-config: the same steps as `docker compose config`), offline and
+ * `compose-config` program (stack/compose-config: the same steps as `docker compose config`), offline and
  * without a Docker engine; `npm test` builds it with Go into ~/.cache/orderflow (stack/tools.ts). The checks
  * keep the stack honest as the code changes: every setting lib/config.ts reads reaches every OrderFlow process (the
  * list comes from lib/config.ts's schema, never copied), images are pinned, host ports do not clash, the start order
  * holds, and no secret has a default. Plus the Dockerfile and temporal-config/ facts the stack relies on.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import YAML from 'yaml';
@@ -309,6 +309,28 @@ describe('Dockerfile', () => {
     const entrypoint = read('scripts/docker-entrypoint.sh');
     for (const command of ['api', 'worker', 'realtime', 'codec-server', 'migrate', 'setup'])
       expect(entrypoint).toMatch(new RegExp(`^\\s+${command}\\) exec node dist/`, 'm'));
+  });
+
+  test('when the build stage runs tsc, then what it copies (through .dockerignore) is all tsconfig.build.json needs', () => {
+    const buildStage = dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '));
+    const copied = [...buildStage.matchAll(/^COPY (?!--)(.+) \S+$/gm)].flatMap((m) => (m[1] as string).split(' '));
+    const ignore = read('.dockerignore').split('\n');
+    const context = mkdtempSync(path.join(os.tmpdir(), 'orderflow-image-'));
+    try {
+      for (const source of copied) {
+        const folder = statSync(path.join(root, source)).isDirectory();
+        expect(ignore).toContain(`!${source}${folder ? '/' : ''}`);
+        const excluded = (file: string): boolean => file.endsWith('.test.ts') || path.basename(file).startsWith('.env');
+        cpSync(path.join(root, source), path.join(context, source), { recursive: true, filter: (f) => !excluded(f) });
+      }
+      symlinkSync(path.join(root, 'node_modules'), path.join(context, 'node_modules'));
+      const tsc = [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--noEmit'];
+      const compiled = spawnSync(process.execPath, tsc, { cwd: context, encoding: 'utf8' });
+      expect(compiled.stdout + compiled.stderr).toBe('');
+      expect(compiled.status).toBe(0);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+    }
   });
 
   test('when the context is sent, then local state and secrets stay out', () => {
