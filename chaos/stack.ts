@@ -5,17 +5,14 @@
  * each life logging to `<runDir>/logs/<name>.<life>.log`. A process that exits unasked is a crash, started again.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { sleep } from '../bench/support/load';
 import { createDataConverter } from '../lib/codec';
 import { loadConfig, loadToolingConfig } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { insertProductsWithLedger } from '../lib/ledger';
 import * as toolkit from '../stack';
-import type { ProcessOptions, StackProcess } from '../stack';
+import type { StackProcess } from '../stack';
 import { DEV_NAMESPACE } from '../temporal-config/dev-server';
 import type { ChaosOptions } from './options';
 
@@ -57,7 +54,7 @@ const CHAOS_APP_SETTINGS: Readonly<Record<string, string>> = {
 export type Secret = { label: string; value: string };
 
 /** A process that exited without being asked to. */
-export type Crash = { name: string; how: string; at: number; tail: string };
+export type { Crash } from '../stack';
 
 /** What `startChaosStack` needs of the run's options. */
 type ChaosStackOptions = Pick<ChaosOptions, 'runDir' | 'workers' | 'keepDatabase'> & { log: (line: string) => void };
@@ -65,12 +62,8 @@ type ChaosStackOptions = Pick<ChaosOptions, 'runDir' | 'workers' | 'keepDatabase
 /** The stack of one chaos run. */
 export type ChaosStack = Awaited<ReturnType<typeof startChaosStack>>;
 
-/** A life of a restartable process (redis-server's stop takes no signal), and the options its spawn gets. */
-type Life = { stop(signal?: NodeJS.Signals, graceMs?: number): Promise<unknown> };
-type Spawn = Pick<ProcessOptions, 'detached' | 'logFile' | 'onUnexpectedExit'>;
+/** When one of our entry points counts as started. */
 type Ready = (proc: StackProcess) => Promise<boolean> | boolean;
-/** A restartable process: its current life and how to start the next one. */
-type Slot = { life: number; current: Life | undefined; start(): Promise<Life> };
 
 /** Starts the whole stack; on failure everything already started is stopped before the error is rethrown. */
 export async function startChaosStack(options: ChaosStackOptions) {
@@ -80,35 +73,12 @@ export async function startChaosStack(options: ChaosStackOptions) {
   const tooling = loadToolingConfig();
   const teardowns = new toolkit.Teardowns((line) => log(`chaos: ${line}`));
   const described: Record<string, string> = {};
-  const crashes: Crash[] = [];
   const stop = (): Promise<void> => teardowns.stop();
-
-  const slots = new Map<string, Slot>();
-  const startSlot = async (slot: Slot): Promise<void> => {
-    slot.life += 1;
-    slot.current = await slot.start();
-  };
-  const onUnexpectedExit = (proc: StackProcess, how: string): void => {
-    if (teardowns.stopped) return;
-    crashes.push({ name: proc.name, how, at: Date.now(), tail: proc.tail(15) });
-    log(`chaos: ${proc.name} exited on its own (${how}); starting it again`);
-    const slot = slots.get(proc.name);
-    if (slot === undefined || slot.current !== proc) return;
-    setTimeout(() => {
-      if (teardowns.stopped) return;
-      startSlot(slot).catch((error: unknown) => log(`chaos: could not restart ${proc.name}: ${String(error)}`));
-    }, 1000);
-  };
-  /** Registers process `name`; `start` spawns a life with the given options (its own log file and process group). */
-  const addSlot = (name: string, start: (spawn: Spawn) => Promise<Life>): Slot => {
-    const slot: Slot = {
-      life: 0,
-      current: undefined,
-      start: () => start({ detached: true, logFile: path.join(logDir, `${name}.${slot.life}.log`), onUnexpectedExit }),
-    };
-    slots.set(name, slot);
-    return slot;
-  };
+  const processes = toolkit.restartables(
+    logDir,
+    (line) => log(`chaos: ${line}`),
+    () => teardowns.stopped,
+  );
   const pathAndHome = { PATH: process.env.PATH, HOME: process.env.HOME };
 
   try {
@@ -137,14 +107,14 @@ export async function startChaosStack(options: ChaosStackOptions) {
       throw new Error('DATABASE_URL does not answer (the run creates its own database on that server)');
     }
     const database = await toolkit.createThrowawayDatabase(databaseName, {
+      teardowns,
       ...(givenServer === undefined ? {} : { adminUrl: givenServer }),
       tmpPrefix: 'orderflow-chaos-pg-',
       log,
+      keep: options.keepDatabase,
     });
-    teardowns.add('the embedded PostgreSQL, if one was started', database.stopServer);
     described.postgres = `${givenServer === undefined ? database.where : "DATABASE_URL's server"}, database ${databaseName}`;
     if (options.keepDatabase) described.postgres += ' (kept)';
-    else teardowns.add(`database ${databaseName}`, database.drop);
     const harnessUrl = new URL(database.url);
     harnessUrl.searchParams.set('application_name', HARNESS_APPLICATION_NAME);
     const db = createDb({ url: harnessUrl.toString(), poolMax: 6 });
@@ -157,27 +127,19 @@ export async function startChaosStack(options: ChaosStackOptions) {
 
     // Redis of our own, so restarting it disturbs nobody else.
     const redisPort = await toolkit.freePort();
-    const redisSlot = addSlot('redis', () =>
-      toolkit.startRedisServer(tooling.path, path.join(runDir, 'redis'), redisPort, false),
-    );
-    await startSlot(redisSlot);
-    teardowns.add('redis-server', () => redisSlot.current?.stop());
+    processes.add('redis', () => toolkit.startRedisServer(tooling.path, path.join(runDir, 'redis'), redisPort, false));
+    await processes.start('redis');
+    teardowns.add('redis-server', () => processes.stop('redis'));
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     described.redis = `redis-server on ${redisUrl} (no persistence)`;
 
-    const cli = await toolkit.resolveCliBinary(tooling, log);
-    const temporalDir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-chaos-temporal-'));
-    teardowns.add('the Temporal database file', () => rmSync(temporalDir, { recursive: true, force: true }));
-    const [temporalPort, uiPort] = [await toolkit.freePort(), await toolkit.freePort()];
-    const temporalAddress = `127.0.0.1:${temporalPort}`;
-    const temporalServer = { dbFilename: path.join(temporalDir, 'temporal.db'), port: temporalPort, uiPort };
-    described.temporal = `dev server (${cli.source}: ${cli.path}), db file in ${temporalDir}`;
-    const temporalSlot = addSlot('temporal', (spawn) =>
-      toolkit.startDevServer(cli.path, temporalServer, { ...spawn, env: pathAndHome }),
-    );
-    teardowns.add('the Temporal dev server', () => temporalSlot.current?.stop());
+    const temporal = await toolkit.ownDevServer(tooling, teardowns, { tmpPrefix: 'orderflow-chaos-temporal-', log });
+    const temporalAddress = temporal.address;
+    described.temporal = `dev server (${temporal.cli.source}: ${temporal.cli.path}), db file in ${temporal.dir}`;
+    processes.add('temporal', (spawn) => temporal.start({ ...spawn, env: pathAndHome }));
+    teardowns.add('the Temporal dev server', () => processes.stop('temporal'));
     log(`chaos: starting the Temporal dev server on ${temporalAddress}; bundling the workflows`);
-    await startSlot(temporalSlot);
+    await processes.start('temporal');
     const bundled = await bundling.exited;
     if (bundled !== 'exit 0') throw new Error(`the workflow bundle failed (${bundled}):\n${bundling.tail()}`);
 
@@ -195,32 +157,38 @@ export async function startChaosStack(options: ChaosStackOptions) {
     const apiUrl = `http://127.0.0.1:${apiPort}`;
     const relayUrl = `http://127.0.0.1:${relayPort}`;
     /** One of our entry points, started once `ready` holds (failing fast if it exits first). */
-    const entrySlot = (name: string, entry: string, entryEnv: NodeJS.ProcessEnv, ready: Ready): Slot =>
-      addSlot(name, (spawn) => toolkit.startEntry(name, entry, { ...spawn, env: entryEnv, ready }));
+    const addEntry = (name: string, entry: string, entryEnv: NodeJS.ProcessEnv, ready: Ready): string => {
+      processes.add(name, (spawn) => toolkit.startEntry(name, entry, { ...spawn, env: entryEnv, ready }));
+      return name;
+    };
 
-    const workerSlots: Slot[] = [];
+    const apps: string[] = [];
     const polling = toolkit.logged('worker polling'); // this very worker, not any poller of the queue
     for (let index = 1; index <= options.workers; index += 1) {
       const workerEnv = { ...env, METRICS_PORT: String(await toolkit.freePort()), WORKFLOW_BUNDLE_PATH: bundlePath };
-      workerSlots.push(entrySlot(`worker-${index}`, toolkit.ENTRY_POINTS.worker, workerEnv, polling));
+      apps.push(addEntry(`worker-${index}`, toolkit.ENTRY_POINTS.worker, workerEnv, polling));
     }
     // A restarted API is ready once it listens (it may come back during a Redis or Temporal outage); /ready once,
     // below. The relay's check needs Redis: a crash restart during a Redis outage waits for it.
-    const apiSlot = entrySlot('api', toolkit.ENTRY_POINTS.api, env, () => toolkit.httpOk(`${apiUrl}/health`));
-    const relaySlot = entrySlot('relay', toolkit.ENTRY_POINTS.relay, env, toolkit.relayReady(relayUrl));
-    const appSlots = [...workerSlots, apiSlot, relaySlot];
+    apps.push(addEntry('api', toolkit.ENTRY_POINTS.api, env, () => toolkit.httpOk(`${apiUrl}/health`)));
+    apps.push(addEntry('relay', toolkit.ENTRY_POINTS.relay, env, toolkit.relayReady(relayUrl)));
     // Added after Temporal, PostgreSQL and Redis, so stopped before them.
     teardowns.add('the workers, API and relay', () =>
-      Promise.all(appSlots.map(async (slot) => slot.current?.stop('SIGTERM', 8000))),
+      Promise.all(apps.map((name) => processes.stop(name, 'SIGTERM', 8000))),
     );
     log(`chaos: starting ${options.workers} worker(s), the API and the relay`);
-    await Promise.all(appSlots.map(startSlot));
+    await Promise.all(apps.map((name) => processes.start(name)));
     await toolkit.waitUntil('the API to be ready', toolkit.apiReady(apiUrl), 60_000);
 
-    const connection = await Connection.connect({ address: temporalAddress });
-    teardowns.add('the harness Temporal connection', () => connection.close());
     const dataConverter = createDataConverter(config);
-    const client = new Client({ connection, namespace: config.temporal.namespace, dataConverter });
+    const namespace = config.temporal.namespace;
+    const client = await toolkit.temporalClient(
+      temporalAddress,
+      namespace,
+      dataConverter,
+      teardowns,
+      'the harness Temporal connection',
+    );
 
     return {
       logDir,
@@ -234,15 +202,10 @@ export async function startChaosStack(options: ChaosStackOptions) {
       /** JWT_SECRET and the codec key; the load adds the JWTs and payment tokens it uses. */
       secrets,
       workerCount: options.workers,
-      crashes,
+      crashes: processes.crashes,
       /** Stops process `name` with `signal`, waits `downMs`, starts it again; resolves once it is ready. */
-      async restart(name: string, signal: NodeJS.Signals, downMs = 0): Promise<void> {
-        const slot = slots.get(name);
-        if (slot === undefined) throw new Error(`no process ${name}`);
-        await slot.current?.stop(signal, 8000);
-        if (downMs > 0) await sleep(downMs);
-        if (!teardowns.stopped) await startSlot(slot);
-      },
+      restart: (name: string, signal: NodeJS.Signals, downMs = 0): Promise<void> =>
+        processes.restart(name, signal, downMs),
       /** Terminates every session on the chaos database except the harness's; returns how many. */
       async terminatePostgresSessions(): Promise<number> {
         // The select list runs only on rows the filter kept, so the harness's own sessions are never touched.

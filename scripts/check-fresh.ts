@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseCommandLine, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
-import { freePort, portOpen, startProcess, waitUntil, type StackProcess } from '../stack';
+import { exitedWithin, freePort, portOpen, signalGroup, startProcess, stopGroup, waitUntil } from '../stack';
 import { runMain } from './command';
 
 const source = path.resolve(__dirname, '..');
@@ -112,15 +112,6 @@ function runNpm(script: string, cwd: string, env: NodeJS.ProcessEnv, log: string
   return proc;
 }
 
-/** How `proc` ended (`exit 0`, `SIGINT`, ...); rejects when it still runs after `timeoutMs`. */
-function exited(proc: StackProcess, timeoutMs: number): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs / 1000} s`)), timeoutMs);
-  });
-  return Promise.race([proc.exited, late]).finally(() => clearTimeout(timer));
-}
-
 async function json(url: string, init: RequestInit = {}): Promise<{ status: number; body: unknown }> {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
   return { status: response.status, body: await response.json().catch(() => undefined) };
@@ -145,19 +136,6 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
     if (line === 'Stopped.') stopped = true;
     if (line.startsWith('OrderFlow is up:')) ready = true;
   });
-  /** Signals npm start's process group; a group that is already gone (ESRCH) has nothing left to stop. */
-  const signalGroup = (signal: NodeJS.Signals): void => {
-    try {
-      process.kill(-child.pid, signal);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
-    }
-  };
-  const stop = async (): Promise<void> => {
-    if (child.hasExited()) return;
-    signalGroup('SIGINT');
-    await exited(child, 60_000).catch(() => signalGroup('SIGKILL'));
-  };
   try {
     await step('npm start: ready line', () =>
       waitUntil(
@@ -203,9 +181,9 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
       });
     });
     await step('npm start: Ctrl-C stops it and frees its ports', async () => {
-      signalGroup('SIGINT');
+      signalGroup(child, 'SIGINT');
       // npm itself dies of the SIGINT, as in a terminal; the launcher under it must have stopped everything cleanly.
-      const how = await exited(child, 60_000);
+      const how = await exitedWithin(child, 60_000);
       if (!stopped || (how !== 'exit 0' && how !== 'SIGINT')) {
         throw new Error(`npm start ended with ${how} after Ctrl-C: ${lastLine}`);
       }
@@ -215,7 +193,7 @@ async function checkStart(clone: string, env: NodeJS.ProcessEnv, dir: string): P
       if (open.length > 0) throw new Error(`ports still open after it stopped: ${open.join(', ')}`);
     });
   } finally {
-    await stop();
+    await stopGroup(child, 60_000);
   }
 }
 
@@ -227,7 +205,7 @@ async function checkTest(clone: string, env: NodeJS.ProcessEnv, dir: string): Pr
     const child = runNpm('test', clone, env, log, (line) => {
       if (/^tests: \d+ passed/.test(line)) summary = line;
     });
-    const how = await exited(child, 60 * 60_000);
+    const how = await exitedWithin(child, 60 * 60_000);
     if (how !== 'exit 0') throw new Error(`npm test ended with ${how} (${summary || 'no summary'}; see ${log})`);
   });
 }

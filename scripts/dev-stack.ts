@@ -5,14 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import {
-  ConfigError,
-  embeddedDatabaseUrl,
-  loadConfig,
-  loadToolingConfig,
-  type Config,
-  type ToolingConfig,
-} from '../lib/config';
+import { ConfigError, loadConfig, loadToolingConfig, type Config } from '../lib/config';
 import { createDb, migrateLatest } from '../lib/db';
 import { signToken } from '../lib/auth';
 import * as stack from '../stack';
@@ -21,7 +14,6 @@ import { ensureReconcileSchedule, RECONCILE_SCHEDULE_ID } from '../temporal-conf
 import { seedCatalog } from '../lib/catalog';
 
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
-const relative = (dir: string): string => path.relative(stack.REPO_ROOT, dir);
 const teardowns = new stack.Teardowns((line) => process.stderr.write(`orderflow: ${line}\n`));
 const ours: stack.StackProcess[] = [];
 let exiting = false;
@@ -35,80 +27,6 @@ const supervised = (name: string): Omit<stack.ProcessOptions, 'args'> => ({
     void shutdown(1);
   },
 });
-
-async function assertPortFree(port: number, what: string, variable: string): Promise<void> {
-  if (await stack.portOpen('127.0.0.1', port)) {
-    throw new stack.SetupError(
-      `port ${port} (${what}) is already in use: stop whatever holds it (another OrderFlow? \`lsof -i :${port}\`) or set ${variable}`,
-    );
-  }
-}
-
-async function provisionPostgres(tooling: ToolingConfig, dataDir: string): Promise<string> {
-  if (tooling.databaseUrl !== undefined) {
-    say(`PostgreSQL: using DATABASE_URL`);
-    return tooling.databaseUrl;
-  }
-  const port = tooling.embeddedPgPort;
-  const embedded = embeddedDatabaseUrl(port);
-  const adminUrl = stack.withDatabase(embedded, 'postgres');
-  if (await stack.postgresAnswers(adminUrl)) {
-    say(`PostgreSQL: reusing the embedded server already on 127.0.0.1:${port}`);
-  } else {
-    say(`PostgreSQL: starting embedded server on 127.0.0.1:${port} (data in ${relative(dataDir)})`);
-    const log = (line: string): void => void process.stderr.write(`[postgres] ${line}\n`);
-    const server = await stack.startEmbeddedPostgres(dataDir, port, log);
-    teardowns.add('PostgreSQL', server.stop);
-  }
-  await stack.ensureDatabase(adminUrl, 'orderflow', false);
-  return embedded;
-}
-
-async function provisionRedis(tooling: ToolingConfig, dataDir: string): Promise<string> {
-  if (tooling.redisUrl !== undefined) {
-    say('Redis: using REDIS_URL');
-    return tooling.redisUrl;
-  }
-  for (const [url, how] of [
-    [stack.LOCAL_REDIS_URL, 'using the server on 127.0.0.1:6379'],
-    ['redis://127.0.0.1:6380', 'reusing the server on 127.0.0.1:6380'],
-  ] as const) {
-    if (await stack.redisAnswers(url)) {
-      say(`Redis: ${how}`);
-      return url;
-    }
-  }
-  say(`Redis: starting redis-server on 127.0.0.1:6380 (data in ${relative(dataDir)})`);
-  const server = await stack.startRedisServer(tooling.path, dataDir, 6380, true);
-  teardowns.add('redis-server', server.stop);
-  return server.url;
-}
-
-async function provisionTemporal(config: Config, tooling: ToolingConfig, dataDir: string): Promise<string> {
-  if (tooling.temporalAddress !== undefined) {
-    say(`Temporal: using TEMPORAL_ADDRESS=${tooling.temporalAddress}`);
-    await stack.prepareNamespace(tooling.temporalAddress, config.temporal.namespace, (line) =>
-      say(`Temporal: ${line}`),
-    );
-    return tooling.temporalAddress;
-  }
-  await assertPortFree(tooling.temporalDevPort, 'Temporal gRPC', 'TEMPORAL_DEV_PORT or TEMPORAL_ADDRESS');
-  await assertPortFree(tooling.temporalUiPort, 'Temporal Web UI', 'TEMPORAL_UI_PORT');
-  const cli = await stack.resolveCliBinary(tooling, say);
-  say(`Temporal: starting the dev server (CLI from ${cli.source}: ${cli.path})`);
-  const devServer = {
-    dbFilename: path.join(dataDir, 'temporal.db'),
-    port: tooling.temporalDevPort,
-    uiPort: tooling.temporalUiPort,
-    // The UI decrypts payloads through our codec server (docs/security.md); same host name as the UI for its cookie.
-    codecEndpoint: `http://localhost:${config.codecPort}`,
-  };
-  const server = await stack
-    .startDevServer(cli.path, devServer, supervised('temporal'))
-    .catch(explainTimeout('temporal'));
-  teardowns.add('the Temporal dev server', () => server.stop()); // after ours: they drain against it
-  return `127.0.0.1:${tooling.temporalDevPort}`;
-}
 
 /** A readiness timeout says which prefixed lines to read. */
 const explainTimeout = (name: string) => (error: unknown) => {
@@ -150,14 +68,16 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
 
-  await assertPortFree(config.apiPort, 'API', 'PORT');
-  await assertPortFree(config.realtimePort, 'realtime relay', 'REALTIME_PORT');
-  await assertPortFree(config.metricsPort, 'worker metrics', 'METRICS_PORT');
-  await assertPortFree(config.codecPort, 'codec server', 'CODEC_PORT');
+  await stack.assertPortFree(config.apiPort, 'API', 'PORT');
+  await stack.assertPortFree(config.realtimePort, 'realtime relay', 'REALTIME_PORT');
+  await stack.assertPortFree(config.metricsPort, 'worker metrics', 'METRICS_PORT');
+  await stack.assertPortFree(config.codecPort, 'codec server', 'CODEC_PORT');
 
-  const databaseUrl = await provisionPostgres(tooling, path.join(dataDir, 'postgres'));
-  const redisUrl = await provisionRedis(tooling, path.join(dataDir, 'redis'));
-  const temporalAddress = await provisionTemporal(config, tooling, dataDir);
+  const databaseUrl = await stack.devPostgres(tooling, path.join(dataDir, 'postgres'), teardowns, say);
+  const redisUrl = await stack.devRedis(tooling, path.join(dataDir, 'redis'), teardowns, say);
+  const temporalAddress = await stack
+    .devTemporal(config, tooling, dataDir, teardowns, say, supervised('temporal'))
+    .catch(explainTimeout('temporal'));
   const namespace = config.temporal.namespace || DEV_NAMESPACE;
   await provisionReconcileSchedule(config, temporalAddress, namespace);
 

@@ -15,7 +15,7 @@ import {
   PostgresSetupError,
   postgresBinaries,
 } from './postgres-root';
-import { startProcess } from './process';
+import { startProcess, type Teardowns } from './process';
 import { freePort, portOpen, postgresAnswers, waitUntil } from './ready';
 
 /** Stops something the toolkit started. */
@@ -84,10 +84,11 @@ export interface ThrowawayDatabase {
 /**
  * Creates a fresh database `name` on `adminUrl` if given (the caller checked it answers), else on the local
  * PostgreSQL if it answers, else on an embedded PostgreSQL started in a new temporary directory named `tmpPrefix*`.
+ * With `teardowns`, the server's stop and the drop (unless `keep`, for a post-mortem) are registered there.
  */
 export async function createThrowawayDatabase(
   name: string,
-  options: { adminUrl?: string; tmpPrefix: string; log: (line: string) => void },
+  options: { adminUrl?: string; tmpPrefix: string; log: (line: string) => void; teardowns?: Teardowns; keep?: boolean },
 ): Promise<ThrowawayDatabase> {
   let adminUrl = options.adminUrl ?? LOCAL_POSTGRES_URL;
   let where = options.adminUrl === undefined ? '127.0.0.1:5432' : 'the given server';
@@ -112,7 +113,10 @@ export async function createThrowawayDatabase(
     await stopServer();
     throw error;
   }
-  return { url: withDatabase(adminUrl, name), where, drop: () => dropDatabase(adminUrl, name), stopServer };
+  const drop = (): Promise<void> => dropDatabase(adminUrl, name);
+  options.teardowns?.add('the embedded PostgreSQL, if one was started', stopServer);
+  if (options.keep !== true) options.teardowns?.add(`database ${name}`, drop);
+  return { url: withDatabase(adminUrl, name), where, drop, stopServer };
 }
 
 /**

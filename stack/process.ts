@@ -1,7 +1,8 @@
 /**
  * Our processes as children of a launcher, harness or test: spawned with tinyexec, their output lines forwarded,
  * kept in memory or written to a log file, a readiness wait that fails fast when the process dies, an unexpected exit
- * reported once, and a polite stop (a signal, then SIGKILL after a grace period). Nothing started here outlives the
+ * reported once, and a polite stop (a signal, then SIGKILL after a grace period; of a whole detached group too).
+ * A harness that kills processes on purpose starts them again with `restartables`. Nothing started here outlives the
  * process that started it: whatever is still running when it exits is SIGKILLed.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -287,4 +288,94 @@ export async function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'S
   child.kill(signal);
   await gone;
   clearTimeout(timer);
+}
+
+/**
+ * Signals the process group of `proc` (spawned `detached`), as a terminal's Ctrl-C does: the whole tree under it
+ * gets the signal. A group that is already gone (ESRCH) has nothing left to signal.
+ */
+export function signalGroup(proc: StackProcess, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-proc.pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
+}
+
+/** How `proc` ended (`exit 0`, `SIGINT`, ...); rejects when it still runs after `timeoutMs`. */
+export function exitedWithin(proc: StackProcess, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`still running after ${timeoutMs / 1000} s`)), timeoutMs);
+  });
+  return Promise.race([proc.exited, late]).finally(() => clearTimeout(timer));
+}
+
+/** Stops a detached `proc` and everything under it: SIGINT to its group, SIGKILL to it after `timeoutMs`. */
+export async function stopGroup(proc: StackProcess, timeoutMs: number): Promise<void> {
+  if (proc.hasExited()) return;
+  signalGroup(proc, 'SIGINT');
+  await exitedWithin(proc, timeoutMs).catch(() => signalGroup(proc, 'SIGKILL'));
+}
+
+/** A life of a restartable process (redis-server's stop takes no signal). */
+export type Life = { stop(signal?: NodeJS.Signals, graceMs?: number): Promise<unknown> };
+
+/** A process that exited without being asked to. */
+export type Crash = { name: string; how: string; at: number; tail: string };
+
+/**
+ * Processes a harness kills and starts again (chaos faults): life N of `name` logs to `<logDir>/<name>.<N>.log` in
+ * a process group of its own. A life that exits unasked is a crash: recorded, and started again a second later
+ * unless `stopped()` (the harness is tearing down).
+ */
+export function restartables(logDir: string, log: (line: string) => void, stopped: () => boolean) {
+  type Spawn = Pick<ProcessOptions, 'detached' | 'logFile' | 'onUnexpectedExit'>;
+  const slots = new Map<string, { life: number; current: Life | undefined; start(): Promise<Life> }>();
+  const crashes: Crash[] = [];
+  const slot = (name: string) => {
+    const found = slots.get(name);
+    if (found === undefined) throw new Error(`no process ${name}`);
+    return found;
+  };
+  const start = async (name: string): Promise<void> => {
+    const found = slot(name);
+    found.life += 1;
+    found.current = await found.start();
+  };
+  const onUnexpectedExit = (proc: StackProcess, how: string): void => {
+    if (stopped()) return;
+    crashes.push({ name: proc.name, how, at: Date.now(), tail: proc.tail(15) });
+    log(`${proc.name} exited on its own (${how}); starting it again`);
+    if (slots.get(proc.name)?.current !== proc) return;
+    setTimeout(() => {
+      if (stopped()) return;
+      start(proc.name).catch((error: unknown) => log(`could not restart ${proc.name}: ${String(error)}`));
+    }, 1000);
+  };
+  const stop = async (name: string, signal?: NodeJS.Signals, graceMs?: number): Promise<void> =>
+    void (await slot(name).current?.stop(signal, graceMs));
+  return {
+    crashes,
+    /** Registers `name`; `start` spawns one life of it with the given options. */
+    add(name: string, spawn: (options: Spawn) => Promise<Life>): void {
+      const added = {
+        life: 0,
+        current: undefined,
+        start: () =>
+          spawn({ detached: true, logFile: path.join(logDir, `${name}.${added.life}.log`), onUnexpectedExit }),
+      };
+      slots.set(name, added);
+    },
+    /** Starts the next life of `name`; resolves once its spawn did (ready, for our entry points). */
+    start,
+    /** Stops the current life of `name`, if any (SIGKILL after `graceMs`). */
+    stop,
+    /** Stops `name` with `signal` (SIGKILL after 8 s), waits `downMs`, starts it again unless the harness stopped. */
+    async restart(name: string, signal: NodeJS.Signals, downMs = 0): Promise<void> {
+      await stop(name, signal, 8000);
+      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      if (!stopped()) await start(name);
+    },
+  };
 }

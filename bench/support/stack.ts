@@ -3,11 +3,9 @@
  * down at its end (also on Ctrl-C or an error): PostgreSQL, Redis and Temporal found or started by the stack toolkit
  * (stack/), and our processes spawned from their real entry points on free ports, on task queues of the run's own.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import Redis from 'ioredis';
+import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { createDataConverter } from '../../lib/codec';
 import { loadConfigOrExit, loadToolingConfig } from '../../lib/config';
@@ -121,9 +119,8 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
       described.postgres = 'DATABASE_URL';
     } else {
       if (tooling.databaseUrl !== undefined) log('bench: DATABASE_URL does not answer; using a database of our own');
-      const database = await toolkit.createThrowawayDatabase(databaseName, { tmpPrefix: 'orderflow-bench-pg-', log });
-      teardowns.add('the embedded PostgreSQL, if one was started', database.stopServer);
-      teardowns.add(`database ${databaseName}`, database.drop);
+      const tmpPrefix = 'orderflow-bench-pg-';
+      const database = await toolkit.createThrowawayDatabase(databaseName, { teardowns, tmpPrefix, log });
       described.postgres = `${database.where}, database ${databaseName}`;
       databaseUrl = database.url;
     }
@@ -148,15 +145,7 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
     const redisSource = redis.started ? `redis-server started by the bench (${redisUrl})` : '127.0.0.1:6379';
     described.redis = tooling.redisUrl !== undefined ? 'REDIS_URL' : redisSource;
     const redisKeyPrefix = `orderflow:bench-${process.pid}${suffix}:`;
-    teardowns.add('the bench Redis keys', async () => {
-      const client = new Redis(redisUrl, { maxRetriesPerRequest: 1 });
-      try {
-        const scan = client.scanStream({ match: `${redisKeyPrefix}*`, count: 1000 }) as AsyncIterable<string[]>;
-        for await (const keys of scan) if (keys.length > 0) await client.del(...keys);
-      } finally {
-        client.disconnect();
-      }
-    });
+    teardowns.add('the bench Redis keys', () => toolkit.deleteRedisKeys(redisUrl, redisKeyPrefix));
 
     const queue = (kind: string): string => `bench-${kind}-${process.pid}${suffix}`;
     const [taskQueue, floorTaskQueue, minimalTaskQueue] = [queue('orders'), queue('floor'), queue('minimal')];
@@ -169,37 +158,31 @@ export async function startStack(options: StackOptions): Promise<BenchStack> {
         await toolkit.prepareNamespace(address, namespace, (line) => log(`bench: temporal: ${line}`));
       } else {
         if (address !== undefined) log('bench: TEMPORAL_ADDRESS does not answer; starting a dev server');
-        const cli = await toolkit.resolveCliBinary(tooling, log);
-        const dir = mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-temporal-'));
-        teardowns.add('the Temporal database file', () => rmSync(dir, { recursive: true, force: true }));
-        const port = await toolkit.freePort();
-        address = `127.0.0.1:${port}`;
         const [pragmas, dynamicConfig] = [options.sqlitePragmas ?? [], options.dynamicConfig ?? []];
         const extraArgs = [
           ...pragmas.flatMap((pragma) => ['--sqlite-pragma', pragma]),
           ...dynamicConfig.flatMap((value) => ['--dynamic-config-value', value]),
         ];
+        const tmpPrefix = 'orderflow-bench-temporal-';
+        const own = await toolkit.ownDevServer(tooling, teardowns, { tmpPrefix, log, extraArgs });
+        address = own.address;
         // Its warnings are kept for the error message, not printed.
-        const server = await toolkit.startDevServer(
-          cli.path,
-          { dbFilename: path.join(dir, 'temporal.db'), port, uiPort: await toolkit.freePort(), extraArgs },
-          {
-            cwd: dir,
-            env: process.env,
-            onUnexpectedExit: (s, how) => abort(`the Temporal dev server exited (${how}):\n${s.tail()}`),
-          },
-        );
+        const server = await own.start({
+          cwd: own.dir,
+          env: process.env,
+          onUnexpectedExit: (s, how) => abort(`the Temporal dev server exited (${how}):\n${s.tail()}`),
+        });
         services.set('temporal', server);
         teardowns.add('the Temporal dev server', () => server.stop());
         const extras = [...pragmas, ...dynamicConfig];
-        source = `dev server (${cli.source}: ${cli.path})${extras.length > 0 ? ` + ${extras.join(' ')}` : ''}`;
+        source = `dev server (${own.cli.source}: ${own.cli.path})${extras.length > 0 ? ` + ${extras.join(' ')}` : ''}`;
       }
-      const connection = await Connection.connect({ address });
-      teardowns.add('the bench Temporal connection', () => connection.close());
-      described.temporal = source;
       // The payload codec of the API: the floor's client encrypts like the API does.
       const dataConverter = createDataConverter(loadConfigOrExit());
-      return { address, namespace, source, client: new Client({ connection, namespace, dataConverter }) };
+      const what = 'the bench Temporal connection';
+      const client = await toolkit.temporalClient(address, namespace, dataConverter, teardowns, what);
+      described.temporal = source;
+      return { address, namespace, source, client };
     };
     const shared = options.temporalOf;
     let temporalPromise: Promise<TemporalInfo> | undefined;
