@@ -171,7 +171,7 @@ export function processCommand(name: ProcessName): Command {
 export interface FailureEnding {
   /** The exit code (the chaos run and the reset sweep keep 1 for "violations found"). @default 1 */
   exitCode?: number;
-  /** The line carries the error's stack, not only its message: for runs where any failure is unexpected. @default false */
+  /** The line carries the error's stack, not only its message: for runs where no failure is expected. @default false */
   stack?: boolean;
 }
 

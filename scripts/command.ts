@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import { loadConfigOrExit } from '../lib/config';
 import { withDb as withPool } from '../lib/db';
 
+// How every command ends is lib/cli.ts's; re-exported so the scripts keep one import for what they share.
 export { runMain } from '../lib/cli';
 
 /** The help's environment rows of a command on DATABASE_URL (`npm run migrate`, `npm run seed`). */

@@ -2,8 +2,9 @@
 import { waitUntil } from '../../stack/ready';
 
 /**
- * Polls `probe` until it returns something other than `undefined` (or `false`); fails with `what` after `timeoutMs` (generous for
- * 2 cores, far below jest's). A probe that throws (a query before the first workflow task) counts as "not yet".
+ * Polls `probe` until it returns something other than `undefined` (or `false`); fails with `what` after `timeoutMs`
+ * (generous for 2 cores, far below jest's). A probe that throws (a query before the first workflow task) counts as
+ * "not yet".
  */
 export function waitFor<T>(
   what: string,
