@@ -7,13 +7,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { ParseArgsConfig } from 'node:util';
-import { parseCommandLine as parseWith, usageError, type Command } from '../lib/cli';
+import { parseCommandLine as parseWith, runMain, usageError, type Command } from '../lib/cli';
+import { messageOf } from '../lib/error-text';
+import { pause } from '../lib/sleep';
 import { renderChart } from './chart';
 import { checkoutRevision, DEFAULT_BASE, gitOutput, reportComparison, type SideRound } from './support/compare';
 import { formatCounts } from './support/history';
 import { loadFigures, mergeLoadReports, stackCpuMsPerOp, type LoadReport } from './support/report';
 import { round } from './support/stats';
-import { messageOf, pause } from './support/load';
 import { DEFAULT_CONCURRENCY, RATIO_GOALS, ratioOf } from './support/scenario';
 import { REPO_ROOT, startStack, type BenchStack, type StackOptions } from './support/stack';
 import type { BenchOptions, ScenarioModule, ScenarioResult } from './contract';
@@ -515,10 +516,4 @@ async function main(): Promise<number> {
   return violated || all.some((r) => r.error !== undefined) || guard?.interrupted() === true ? 1 : 0;
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`bench: ${messageOf(error)}\n`);
-    process.exit(1);
-  },
-);
+runMain('bench', main);

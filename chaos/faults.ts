@@ -3,7 +3,8 @@
  * timeline of its own, so it overlaps the others; each fault's recorded window is what a 5xx is judged against.
  */
 import { OUTAGE_SWITCH, setGatewaySwitch } from '../activities/payments';
-import { messageOf, pause, sleep } from '../bench/support/load';
+import { messageOf } from '../lib/error-text';
+import { pause, sleep } from '../lib/sleep';
 import type { Random } from './options';
 import type { ChaosStack } from './stack';
 

@@ -5,7 +5,9 @@
  */
 import { signToken } from '../lib/auth';
 import { callApi, type ApiAnswer } from '../bench/support/http';
-import { messageOf, paced, sleep } from '../bench/support/load';
+import { paced } from '../bench/support/load';
+import { messageOf } from '../lib/error-text';
+import { sleep } from '../lib/sleep';
 import type { ChaosOptions, Random } from './options';
 import { CHAOS_CATALOG, type Secret } from './stack';
 

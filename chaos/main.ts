@@ -6,8 +6,10 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { sleep } from '../bench/support/load';
+import { runMain } from '../lib/cli';
 import { TABLES } from '../lib/db';
+import { stackOf } from '../lib/error-text';
+import { sleep } from '../lib/sleep';
 import { TERMINAL_STATUSES, WORKFLOW_TYPE } from '../workflows/definitions';
 import { runChecks, scanLogs } from './checks';
 import { planFaults, runFaults, type FaultRecord } from './faults';
@@ -21,7 +23,6 @@ import { CHAOS_CATALOG, startChaosStack, type ChaosStack } from './stack';
 const seconds = (ms: number): number => Math.round(ms / 100) / 10;
 const terminal = (statuses: Record<string, number>): number =>
   TERMINAL_STATUSES.reduce((n, s) => n + (statuses[s] ?? 0), 0);
-const errorText = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error));
 
 async function countByStatus(db: Knex, table: string): Promise<Record<string, number>> {
   const rows = await db(table)
@@ -241,15 +242,9 @@ async function main(): Promise<number> {
       log('chaos: interrupted; everything it started is stopped');
       return 130;
     }
-    log(`chaos: the run failed: ${errorText(error)}`);
+    log(`chaos: the run failed: ${stackOf(error)}`);
     return 2;
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`chaos: ${errorText(error)}\n`);
-    process.exit(2);
-  },
-);
+runMain('chaos', main, { exitCode: 2, stack: true });

@@ -2,7 +2,7 @@
  * `npm run reset-sweep`: the whole reset sweep (chaos/reset-sweep.ts) on the throwaway services and in-process worker
  * of the saga suites. Exit code: 0 no violation, 1 violations, 2 the sweep itself could not be carried out.
  */
-import { parseCommandLine, usageError, type Command } from '../lib/cli';
+import { parseCommandLine, runMain, usageError, type Command } from '../lib/cli';
 import globalSetup from '../test/support/global-setup';
 import globalTeardown from '../test/support/global-teardown';
 import { createSagaHarness, installQuietRuntime, sweepWorld, type SagaHarness } from '../test/support/saga-helpers';
@@ -73,10 +73,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`reset-sweep: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exit(2);
-  },
-);
+runMain('reset-sweep', main, { exitCode: 2, stack: true });

@@ -11,7 +11,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import type { Knex } from 'knex';
 import { OUTAGE_SWITCH, setGatewaySwitch, TEST_TOKENS } from '../activities/payments';
-import { messageOf } from '../bench/support/load';
+import { messageOf } from '../lib/error-text';
 import type { Config } from '../lib/config';
 import { TABLES } from '../lib/db';
 import { checkInvariants } from '../lib/invariants';

@@ -4,7 +4,7 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import { ORDER_STATUS_EVENT, SUBSCRIBE_EVENT } from '../lib/events';
-import { sleep } from '../bench/support/load';
+import { sleep } from '../lib/sleep';
 import type { ClientOrderEvent, SubscribeAck } from '../lib/realtime-protocol';
 import type { OrderStatus } from '../workflows/definitions';
 import type { Customer } from './load';

@@ -7,9 +7,11 @@
  *   stderr, `<name>: <problem>; <usage line>; try --help`, and exit 2. A command's own checks of what was parsed
  *   (an unknown subcommand, a bad value) end the same way through `usageError`.
  * Parsing is node's `util.parseArgs` in strict mode: `parseCommandLine` takes the same configuration (options,
- * allowPositionals, tokens) and returns the same result.
+ * allowPositionals, tokens) and returns the same result. How a command ends (its exit code, a failure's one line) is
+ * `runMain`'s.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { messageOf, stackOf } from './error-text';
 import PROCESS_HELP from './process-help.json';
 
 /** What `--help` prints and every usage error quotes. Texts are written on one line each; the help wraps them. */
@@ -163,4 +165,35 @@ export function processCommand(name: ProcessName): Command {
     example: help.example,
     more: help.more,
   };
+}
+
+/** How `runMain` ends a command whose `main` failed. */
+export interface FailureEnding {
+  /** The exit code (the chaos run and the reset sweep keep 1 for "violations found"). @default 1 */
+  exitCode?: number;
+  /** The line carries the error's stack, not only its message: for runs where no failure is expected. @default false */
+  stack?: boolean;
+}
+
+/**
+ * Runs a command's `main`, the one way every command ends: a number it returns is the exit code (otherwise the
+ * process ends when its work does); a failure is one line on stderr, `<prefix>: <message>`, and exit code 1 (both as
+ * `failure` says).
+ */
+export function runMain(
+  prefix: string,
+  main: () => Promise<number | void> | number | void,
+  failure: FailureEnding = {},
+): void {
+  Promise.resolve()
+    .then(main)
+    .then(
+      (code) => {
+        if (typeof code === 'number') process.exit(code);
+      },
+      (error: unknown) => {
+        process.stderr.write(`${prefix}: ${failure.stack === true ? stackOf(error) : messageOf(error)}\n`);
+        process.exit(failure.exitCode ?? 1);
+      },
+    );
 }

@@ -15,6 +15,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { METADATA_ENCODING_KEY, type DataConverter, type Payload, type PayloadCodec } from '@temporalio/common';
 import { temporal } from '@temporalio/proto';
 import type { Config, PayloadCodecKey } from './config';
+import { messageOf } from './error-text';
 import { undecodablePayload } from './payload-converter';
 
 /** `encoding` metadata of an encrypted payload. */
@@ -140,7 +141,7 @@ export function tolerantDecoding(codec: PayloadCodec): PayloadCodec {
       const [decoded] = await codec.decode([payload]);
       return decoded ?? undecodablePayload('the codec returned nothing');
     } catch (error) {
-      return undecodablePayload(error instanceof Error ? error.message : String(error));
+      return undecodablePayload(messageOf(error));
     }
   };
   return {

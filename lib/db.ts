@@ -102,6 +102,16 @@ export function createDb({ url, poolMax = 10, logger }: DbOptions): Knex {
   });
 }
 
+/** Runs `work` on a knex instance of its own (`createDb(options)`), destroyed afterwards whatever `work` did. */
+export async function withDb<T>(options: DbOptions, work: (db: Knex) => Promise<T>): Promise<T> {
+  const db = createDb(options);
+  try {
+    return await work(db);
+  } finally {
+    await db.destroy();
+  }
+}
+
 /** Applies every pending migration; returns the names it applied. */
 export async function migrateLatest(db: Knex): Promise<string[]> {
   const [, applied] = (await db.migrate.latest()) as [number, string[]];

@@ -1,17 +1,10 @@
 /** What the commands of scripts/ share: how a failure ends, and the database the database commands work on. */
 import type { Knex } from 'knex';
 import { loadConfigOrExit } from '../lib/config';
-import { createDb } from '../lib/db';
+import { withDb as withPool } from '../lib/db';
 
-/** Runs a command's `main`; a failure ends in one line, `<prefix>: <message>`, and exit code 1. */
-export function runMain(prefix: string, main: () => unknown): void {
-  Promise.resolve()
-    .then(main)
-    .catch((error: unknown) => {
-      process.stderr.write(`${prefix}: ${error instanceof Error ? error.message : String(error)}\n`);
-      process.exit(1);
-    });
-}
+// How every command ends is lib/cli.ts's; re-exported so the scripts keep one import for what they share.
+export { runMain } from '../lib/cli';
 
 /** The help's environment rows of a command on DATABASE_URL (`npm run migrate`, `npm run seed`). */
 export const DATABASE_ENVIRONMENT = [
@@ -23,11 +16,6 @@ export const DATABASE_ENVIRONMENT = [
 ] as const;
 
 /** Runs `work` on a pool of `poolMax` connections to the configured database, closed afterwards. */
-export async function withDb<T>(poolMax: number, work: (db: Knex) => Promise<T>): Promise<T> {
-  const db = createDb({ url: loadConfigOrExit().databaseUrl, poolMax });
-  try {
-    return await work(db);
-  } finally {
-    await db.destroy();
-  }
+export function withDb<T>(poolMax: number, work: (db: Knex) => Promise<T>): Promise<T> {
+  return withPool({ url: loadConfigOrExit().databaseUrl, poolMax }, work);
 }

@@ -37,19 +37,43 @@ export function portOpen(host: string, port: number, timeoutMs = 500): Promise<b
 /** Thrown by `waitUntil` when the deadline passes (callers tell a timeout from a failure by its type). */
 export class WaitTimeoutError extends Error {}
 
+/** How `waitUntil` polls. */
+export interface WaitOptions {
+  /** Time between two checks. @default 100 */
+  pollMs?: number;
+  /**
+   * A check that throws counts as "not yet" (e.g. a query before the first workflow task), and the last such error is
+   * the timeout's `cause`; otherwise the error ends the wait (a process that died while we waited). @default false
+   */
+  retryErrors?: boolean;
+}
+
 /**
- * Polls `check` every 100 ms until it returns true; rejects with a `WaitTimeoutError` ("timed out after <ms>ms
- * waiting for <what>") after `timeoutMs`, or with the error `check` throws (a process that died while we waited).
+ * Polls `check` until it returns something other than `false` or `undefined`, and resolves with that (`true` for a
+ * yes/no check); rejects with a `WaitTimeoutError` ("timed out after <ms>ms waiting for <what>") after `timeoutMs`,
+ * or with the error `check` throws unless `retryErrors`.
  */
-export async function waitUntil(
+export async function waitUntil<T>(
   what: string,
-  check: () => Promise<boolean> | boolean,
+  check: () => Promise<T | false | undefined> | T | false | undefined,
   timeoutMs = 30_000,
-): Promise<void> {
+  { pollMs = 100, retryErrors = false }: WaitOptions = {},
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new WaitTimeoutError(`timed out after ${timeoutMs}ms waiting for ${what}`);
-    await delay(100);
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== false && value !== undefined) return value;
+    } catch (error) {
+      if (!retryErrors) throw error;
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const message = `timed out after ${timeoutMs}ms waiting for ${what}`;
+      throw new WaitTimeoutError(message, retryErrors ? { cause: lastError } : undefined);
+    }
+    await delay(pollMs);
   }
 }
 

@@ -1,15 +1,18 @@
 /**
  * Builds the order worker from explicit dependencies, so `worker/main.ts` and the integration tests run exactly the
- * same worker: same task queue wiring, concurrency and shutdown settings, workflows and activities.
+ * same worker: same task queue wiring, concurrency and shutdown settings, workflows and activities. The bench's
+ * workers take its runtime setup and settings too.
  */
 import { readFile } from 'node:fs/promises';
 import type { DataConverter } from '@temporalio/common';
 import {
   bundleWorkflowCode,
+  Runtime,
   Worker,
   type ActivityInboundCallsInterceptor,
   type NativeConnection,
   type WorkflowBundle,
+  type WorkerOptions,
   type WorkflowBundleOption,
 } from '@temporalio/worker';
 import type { Activities } from '../activities';
@@ -55,6 +58,30 @@ export interface OrderWorkerOptions {
   dataConverter?: DataConverter;
 }
 
+/**
+ * Installs the SDK's runtime, before any connection exists: its logs go to `logger`, its metrics to Prometheus on
+ * `metricsAddress`. Signals are left to the process (drain the worker, then close its own clients), not the runtime.
+ */
+export function installWorkerRuntime(logger: Logger, metricsAddress: string): void {
+  Runtime.install({
+    logger: temporalLogger(logger),
+    shutdownSignals: [],
+    telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } },
+  });
+}
+
+/** Where a worker of ours polls, how much it runs at once and its drain time: the bench's workers use them too. */
+export function workerSettings(config: WorkerConfig) {
+  return {
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
+    maxConcurrentWorkflowTaskExecutions: config.workerMaxConcurrentWorkflowTasks,
+    maxCachedWorkflows: config.workerMaxCachedWorkflows,
+    shutdownGraceTime: config.shutdownGraceMs,
+  } satisfies Partial<WorkerOptions>;
+}
+
 /** Bundles the workflow code once; pass the result to every worker of the process (or of a test file). */
 export async function bundleOrderWorkflows(logger?: Logger): Promise<WorkflowBundle> {
   return bundleWorkflowCode({
@@ -92,14 +119,9 @@ export async function createOrderWorker({
 }: OrderWorkerOptions): Promise<Worker> {
   return Worker.create({
     connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
+    ...workerSettings(config),
     workflowBundle: workflowBundle ?? (await bundleOrderWorkflows()),
     activities,
-    maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
-    maxConcurrentWorkflowTaskExecutions: config.workerMaxConcurrentWorkflowTasks,
-    maxCachedWorkflows: config.workerMaxCachedWorkflows,
-    shutdownGraceTime: config.shutdownGraceMs,
     // Signals and updates typed by hand may carry payloads nobody can read: they reach their handlers as
     // `UndecodablePayload` instead of failing the workflow task (lib/payload-converter.ts). Nothing else may.
     dataConverter: {

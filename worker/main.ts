@@ -3,7 +3,6 @@
  * simulated gateway, connects to Temporal and polls the order task queue until SIGTERM/SIGINT, then drains: in-flight
  * activities get `SHUTDOWN_GRACE` to finish before anything is closed. Any number of workers can run side by side.
  */
-import { Runtime } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { createSimulatedGateway, gatewaySettingsFromConfig } from '../activities/payments';
 import { parseCommandLine, processCommand } from '../lib/cli';
@@ -13,8 +12,7 @@ import { createDb } from '../lib/db';
 import { createLogger } from '../lib/logger';
 import { createRedis } from '../lib/redis';
 import { connectClient, connectWorker } from '../lib/temporal';
-import { bundleOrderWorkflows, createOrderWorker, loadWorkflowBundle } from './create-worker';
-import { temporalLogger } from './temporal-logger';
+import { bundleOrderWorkflows, createOrderWorker, installWorkerRuntime, loadWorkflowBundle } from './create-worker';
 
 /** Signals that start a graceful drain. */
 const SHUTDOWN_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -24,14 +22,9 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger('worker', config.logLevel, { taskQueue: config.temporal.taskQueue });
 
-  // Before any connection exists: the SDK's logs go to our logger, its metrics to Prometheus on METRICS_PORT.
   // Signals are handled below (drain, then close our own clients), not by the runtime.
   const metricsAddress = `${config.host}:${config.metricsPort}`;
-  Runtime.install({
-    logger: temporalLogger(logger),
-    shutdownSignals: [],
-    telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress } } },
-  });
+  installWorkerRuntime(logger, metricsAddress);
 
   const bundlePath = config.workflowBundlePath;
   const started = Date.now();

@@ -5,22 +5,18 @@
 import { Worker } from '@temporalio/worker';
 import { createDataConverter } from '../../lib/codec';
 import { createDb } from '../../lib/db';
+import { workerSettings } from '../../worker/create-worker';
 import { benchWorkerMain } from '../support/bench-worker';
 import { createMinimalActivities } from './activities';
 
 benchWorkerMain('minimal-worker', require.resolve('./workflow'), async ({ config, connection, workflowBundle }) => {
   const db = createDb({ url: config.databaseUrl, poolMax: config.dbPoolMax });
-  // The settings of worker/create-worker.ts createOrderWorker (which is typed for the saga's activities).
+  // The order worker's settings, not createOrderWorker itself: that one is typed for the saga's activities.
   const worker = await Worker.create({
     connection,
-    namespace: config.temporal.namespace,
-    taskQueue: config.temporal.taskQueue,
+    ...workerSettings(config),
     workflowBundle,
     activities: createMinimalActivities(db),
-    maxConcurrentActivityTaskExecutions: config.workerMaxConcurrentActivities,
-    maxConcurrentWorkflowTaskExecutions: config.workerMaxConcurrentWorkflowTasks,
-    maxCachedWorkflows: config.workerMaxCachedWorkflows,
-    shutdownGraceTime: config.shutdownGraceMs,
     dataConverter: createDataConverter(config),
   });
   return { worker, close: () => db.destroy() };

@@ -15,7 +15,7 @@ import { insertProductsWithLedger } from '../../lib/ledger';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { removeBenchRows } from '../support/catalog';
 import { callApi } from '../support/http';
-import { sleep } from '../support/load';
+import { sleep } from '../../lib/sleep';
 import { machineFigures, round } from '../support/stats';
 
 /** Most the worker's peak RSS may grow over its RSS before the export. */

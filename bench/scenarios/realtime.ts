@@ -21,7 +21,8 @@ import { createRelay } from '../../realtime/relay';
 import type { BenchOptions, ScenarioResult } from '../contract';
 import { insertBenchOrders, removeBenchRows } from '../support/catalog';
 import { connected, relayClient } from '../support/orders';
-import { paced, sleep } from '../support/load';
+import { sleep } from '../../lib/sleep';
+import { paced } from '../support/load';
 import { summarize } from '../support/stats';
 
 const GOAL_P99_MS = 50;

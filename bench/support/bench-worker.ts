@@ -2,11 +2,12 @@
  * What the bench's worker entry points share with worker/main.ts: configuration from the environment, the SDK's logs
  * and metrics, a workflow bundle of their own, a worker connection, SIGTERM/SIGINT -> graceful shutdown.
  */
-import { bundleWorkflowCode, Runtime, type Worker, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, type Worker, type WorkflowBundle } from '@temporalio/worker';
 import type { NativeConnection } from '@temporalio/worker';
 import { loadConfigOrExit, type Config } from '../../lib/config';
 import { createLogger } from '../../lib/logger';
 import { connectWorker } from '../../lib/temporal';
+import { installWorkerRuntime } from '../../worker/create-worker';
 import { temporalLogger } from '../../worker/temporal-logger';
 
 /** What `createWorker` receives. */
@@ -25,11 +26,7 @@ export function benchWorkerMain(
   const main = async (): Promise<void> => {
     const config = loadConfigOrExit();
     const logger = createLogger(name, config.logLevel, { taskQueue: config.temporal.taskQueue });
-    Runtime.install({
-      logger: temporalLogger(logger),
-      shutdownSignals: [],
-      telemetryOptions: { metrics: { prometheus: { bindAddress: `${config.host}:${config.metricsPort}` } } },
-    });
+    installWorkerRuntime(logger, `${config.host}:${config.metricsPort}`);
     const workflowBundle = await bundleWorkflowCode({ workflowsPath, logger: temporalLogger(logger) });
     const connection = await connectWorker(config.temporal);
     try {

@@ -4,7 +4,8 @@
  * concurrency). Open loop: `paced` arrivals at an offered rate (latency at that rate, for the knee).
  */
 import { performance } from 'node:perf_hooks';
-import { setTimeout as delay } from 'node:timers/promises';
+import { messageOf } from '../../lib/error-text';
+import { pause, sleep } from '../../lib/sleep';
 
 /** When an operation was accepted (e.g. POST answered) and completed (e.g. COMPLETED seen), in ms from its start. */
 export interface OperationTiming {
@@ -58,16 +59,8 @@ export interface PacedOptions {
 
 const ERROR_SAMPLES = 5;
 
-/** Waits `ms`. */
-export const sleep = (ms: number): Promise<void> => delay(ms);
-
-/** Waits `ms` (e.g. the pause after a load phase), or less if `signal` aborts. */
-export async function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms > 0) await delay(ms, undefined, { signal }).catch(() => undefined);
-}
-
-/** Error text for logs and records. */
-export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+// The waits live in lib/sleep.ts; still exported here for the bench's support files and chaos/stack.ts.
+export { pause, sleep };
 
 /**
  * Starts `operation(0)`, `operation(1)`, ... at `rate` per second until `count`, the deadline or the signal. Once
