@@ -7,7 +7,7 @@ import { TABLES } from '../../lib/db';
 import { checkInvariants, type InvariantViolation } from '../../lib/invariants';
 import { insertProductsWithLedger } from '../../lib/ledger';
 import { paymentIdempotencyKey, TERMINAL_STATUSES } from '../../workflows/definitions';
-import { sleep } from './load';
+import { sleep } from '../../lib/sleep';
 
 const BENCH_PRICE_CENTS = 1000;
 

@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { messageOf } from '../../lib/error-text';
-import { pause, sleep } from '../../lib/sleep';
+import { sleep } from '../../lib/sleep';
 
 /** When an operation was accepted (e.g. POST answered) and completed (e.g. COMPLETED seen), in ms from its start. */
 export interface OperationTiming {
@@ -58,9 +58,6 @@ export interface PacedOptions {
 }
 
 const ERROR_SAMPLES = 5;
-
-// The waits live in lib/sleep.ts; still exported here for the bench's support files and chaos/stack.ts.
-export { pause, sleep };
 
 /**
  * Starts `operation(0)`, `operation(1)`, ... at `rate` per second until `count`, the deadline or the signal. Once
