@@ -10,6 +10,7 @@ import { parseCommandLine, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
 import { exitedWithin, freePort, portOpen, signalGroup, startProcess, stopGroup, waitUntil } from '../stack';
 import { runMain } from './command';
+import { messageOf } from '../lib/error-text';
 
 const source = path.resolve(__dirname, '..');
 
@@ -63,7 +64,7 @@ async function step<T>(name: string, run: () => Promise<T> | T): Promise<T> {
     return result;
   } catch (error) {
     record(false);
-    throw new Error(`${name}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new Error(`${name}: ${messageOf(error)}`);
   }
 }
 

@@ -11,6 +11,7 @@ import { exitWithHelp, helpRequested, type Command } from '../lib/cli';
 import { loadToolingConfig } from '../lib/config';
 import * as stack from '../stack';
 import { CLUSTER_FILES, CLUSTER_NAMESPACE, TEMPORAL_SERVER_VERSION } from '../temporal-config/cluster';
+import { messageOf } from '../lib/error-text';
 
 /** The suites that run orders end to end through Temporal; arguments after `--` replace this list. */
 const CLUSTER_SUITES = [
@@ -181,7 +182,7 @@ async function main(): Promise<void> {
 if (require.main === module) {
   if (helpRequested(process.argv.slice(2))) exitWithHelp(TEST_CLUSTER);
   main().catch((error: unknown) => {
-    say(`failed: ${error instanceof Error ? error.message : String(error)}`);
+    say(`failed: ${messageOf(error)}`);
     process.exit(1);
   });
 }

@@ -10,6 +10,8 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { x } from 'tinyexec';
 import { waitUntil } from './ready';
+import { messageOf } from '../lib/error-text';
+import { sleep } from '../lib/sleep';
 
 /** Repository root: where the entry points (`api/main.ts`, `worker/main.ts`, ...) live. */
 export const REPO_ROOT = path.resolve(__dirname, '..');
@@ -272,7 +274,7 @@ export class Teardowns {
         try {
           await step.run();
         } catch (error) {
-          this.log(`could not stop ${step.what}: ${error instanceof Error ? error.message : String(error)}`);
+          this.log(`could not stop ${step.what}: ${messageOf(error)}`);
         }
       }
     })();
@@ -374,7 +376,7 @@ export function restartables(logDir: string, log: (line: string) => void, stoppe
     /** Stops `name` with `signal` (SIGKILL after 8 s), waits `downMs`, starts it again unless the harness stopped. */
     async restart(name: string, signal: NodeJS.Signals, downMs = 0): Promise<void> {
       await stop(name, signal, 8000);
-      if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+      if (downMs > 0) await sleep(downMs);
       if (!stopped()) await start(name);
     },
   };

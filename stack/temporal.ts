@@ -24,6 +24,7 @@ import {
 import { setupNamespace } from '../temporal-config/setup';
 import { startProcess, waitReady, type ProcessOptions, type StackProcess } from './process';
 import { SetupError, temporalAnswers } from './ready';
+import { messageOf } from '../lib/error-text';
 
 /** A usable CLI: a binary path and where it came from, or the SDK's cached download when nothing local exists. */
 export type ResolvedCli =
@@ -85,7 +86,7 @@ export async function runGoBuild(
       if (!line.startsWith('go: downloading')) packages += 1;
     }
   } catch (error) {
-    throw new TemporalCliError(`could not run ${goBinary}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new TemporalCliError(`could not run ${goBinary}: ${messageOf(error)}`);
   } finally {
     clearInterval(ticker);
   }

@@ -3,6 +3,7 @@
  * its own, as `npm start` runs it; prints its URL once it answers and stops it when stdin closes.
  */
 import { SetupError, startEmbeddedPostgres } from '../../stack';
+import { messageOf } from '../../lib/error-text';
 
 const [dataDir = '', port = ''] = process.argv.slice(2);
 startEmbeddedPostgres(dataDir, Number(port), (line) => process.stderr.write(`${line}\n`)).then(
@@ -12,7 +13,7 @@ startEmbeddedPostgres(dataDir, Number(port), (line) => process.stderr.write(`${l
     process.stdin.resume();
   },
   (error: unknown) => {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = messageOf(error);
     process.stderr.write(`${error instanceof SetupError ? 'setup' : 'unexpected'}: ${message}\n`);
     process.exit(1);
   },
