@@ -196,7 +196,11 @@ function serverErrors(input: CheckInput): CheckResult {
 function realtime(input: CheckInput, orders: Map<string, OrderRow>, events: EventRow[]): CheckResult {
   const violations: string[] = [];
   const byOrder = new Map<string, EventRow[]>();
-  for (const event of events) byOrder.set(event.order_id, [...(byOrder.get(event.order_id) ?? []), event]);
+  for (const event of events) {
+    const stored = byOrder.get(event.order_id);
+    if (stored === undefined) byOrder.set(event.order_id, [event]);
+    else stored.push(event);
+  }
   let checked = 0;
   for (const view of input.views.values()) {
     for (const failure of view.catchUpFailures)

@@ -34,7 +34,7 @@ const pad = (value: string | number, width: number): string => String(value).pad
 const padStart = (value: string | number, width: number): string => String(value).padStart(width);
 export const total = (counts: Record<string, number>): number => Object.values(counts).reduce((a, b) => a + b, 0);
 /** `key n, key n, ...`, or `none` when there is nothing. */
-export const listed = (counts: Record<string, number>, none = ''): string =>
+const listed = (counts: Record<string, number>, none = ''): string =>
   Object.entries(counts)
     .map(([key, n]) => `${key} ${n}`)
     .join(', ') || none;
